@@ -1,0 +1,319 @@
+// The HTTP edge. Reads top to bottom: plumbing, auth, then one handler per route. It does no
+// upstream work itself: it validates, publishes to JetStream, and renders the events that come back.
+import { randomBytes, randomUUID } from 'node:crypto';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { headers as natsHeaders } from '@nats-io/transport-node';
+import type { Nats } from '../../shared/nats/connection.ts';
+import { H, subjects } from '../../shared/nats/topology.ts';
+import type { Db } from '../../shared/db/database.ts';
+import { pingDatabase } from '../../shared/db/database.ts';
+import type { KeyPrincipal } from '../../shared/db/api-keys.ts';
+import type { SwitchyardConfig } from '../../shared/config/env.ts';
+import { PROVIDER_NAMES } from '../../shared/config/env.ts';
+import { ApiError, errors } from '../../shared/protocol/errors.ts';
+import { chatCompletionRequestSchema, embeddingsRequestSchema, zodIssueToParam } from '../../shared/protocol/openai.ts';
+import type { StreamEvent } from '../../shared/protocol/events.ts';
+import type { Logger } from '../../shared/telemetry/logger.ts';
+import { KeyAuthenticator } from './auth.ts';
+import { EventRouter } from './event-router.ts';
+import { ChunkWriter, chatCompletionBody, embeddingsBody, sseError, SSE_DONE } from './render.ts';
+import type { z } from 'zod';
+
+export interface IngressOptions {
+  config: SwitchyardConfig;
+  nats: Nats;
+  db: Db;
+  log: Logger;
+}
+
+export interface Ingress {
+  app: FastifyInstance;
+  ingressId: string;
+  close(): Promise<void>;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    rawBody?: Buffer;
+    principal?: KeyPrincipal;
+  }
+}
+
+interface Route {
+  provider: string;
+  model: string;
+}
+
+const DEFAULT_MODELS: Record<string, string[]> = {
+  openai: ['gpt-4o-mini', 'gpt-4o', 'text-embedding-3-small'],
+  anthropic: ['claude-sonnet-4-5', 'claude-haiku-4-5'],
+  gemini: ['gemini-2.5-flash', 'gemini-2.5-pro'],
+  groq: ['llama-3.3-70b-versatile'],
+  xai: ['grok-3-mini'],
+  ollama: ['llama3.2'],
+};
+
+export async function buildIngress(opts: IngressOptions): Promise<Ingress> {
+  const { config, nats, db, log } = opts;
+  const { nc, js } = nats;
+  const ingressId = `ing${randomBytes(6).toString('hex')}`;
+  const auth = new KeyAuthenticator(db, nc, config.AUTH_CACHE_TTL_MS);
+  const router = new EventRouter(nc, ingressId);
+
+  const app = Fastify({
+    loggerInstance: log.child({ ingressId }) as FastifyBaseLogger,
+    disableRequestLogging: true,
+    bodyLimit: 32 * 1024 * 1024,
+    genReqId: () => `req_${randomUUID().replaceAll('-', '')}`,
+    return503OnClosing: true,
+  });
+
+  // Keep the raw bytes: they are what we publish, so the body is parsed once and never re-serialised.
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (req, body, done) => {
+    const buf = body as Buffer;
+    req.rawBody = buf;
+    if (buf.length === 0) return done(errors.invalidJson('empty body'), undefined);
+    try {
+      done(null, JSON.parse(buf.toString('utf8')));
+    } catch (err) {
+      done(errors.invalidJson((err as Error).message), undefined);
+    }
+  });
+
+  app.addHook('onRequest', async (req, reply) => {
+    reply.header('x-request-id', req.id);
+  });
+
+  app.setErrorHandler((err: unknown, req, reply) => {
+    const apiErr = toApiError(err);
+    if (apiErr.status >= 500) req.log.error({ err }, 'request failed');
+    void reply.code(apiErr.status).headers(apiErr.headers).send(apiErr.toBody());
+  });
+  app.setNotFoundHandler((req, reply) => {
+    void reply.code(404).send(new ApiError(404, `Unknown request URL: ${req.method} ${req.url}.`, { code: 'unknown_url' }).toBody());
+  });
+
+  const authenticate = async (req: FastifyRequest) => {
+    req.principal = await auth.authenticate(req.headers.authorization);
+  };
+
+  // ---- ops ----
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/readyz', async (_req, reply) => {
+    const natsOk = !nc.isClosed() && !nc.isDraining();
+    const dbOk = await pingDatabase(db);
+    return reply.code(natsOk && dbOk ? 200 : 503).send({ status: natsOk && dbOk ? 'ready' : 'unavailable', nats: natsOk, database: dbOk });
+  });
+
+  // ---- OpenAI API ----
+  app.get('/v1/models', { onRequest: authenticate }, async () => {
+    const data = [];
+    for (const provider of PROVIDER_NAMES) {
+      const p = config.providers[provider];
+      if (!p.apiKey && provider !== 'ollama' && !process.env[`${provider.toUpperCase()}_BASE_URL`]) continue;
+      for (const m of DEFAULT_MODELS[provider] ?? [])
+        data.push({ id: `${provider}/${m}`, object: 'model', created: 0, owned_by: provider });
+    }
+    return { object: 'list', data };
+  });
+
+  app.post('/v1/chat/completions', { onRequest: authenticate }, async (req, reply) => {
+    const body = validate(chatCompletionRequestSchema, req.body);
+    const route = resolveRoute(body.model);
+    const stream = body.stream === true;
+    const includeUsage = stream && body.stream_options?.include_usage === true;
+    const created = Math.floor(Date.now() / 1000);
+    const id = `chatcmpl-${req.id.slice(4)}`;
+
+    if (!stream) {
+      const ev = await dispatch(req, reply, 'chat', route, body.model, false, null);
+      if (ev.type === 'result' && ev.kind === 'chat') {
+        reply.header('x-switchyard-provider', ev.provider).header('x-switchyard-attempts', String(ev.attempt));
+        return chatCompletionBody(id, created, body.model, ev);
+      }
+      throw new ApiError(502, 'The worker answered with an unexpected event.', { type: 'server_error' });
+    }
+
+    const writer = new ChunkWriter(id, created, body.model, includeUsage);
+    const res = reply.raw;
+    let started = false;
+    let lockedAttempt = 0;
+    const start = () => {
+      if (started) return;
+      started = true;
+      reply.hijack();
+      res.writeHead(200, {
+        'content-type': 'text/event-stream; charset=utf-8',
+        'cache-control': 'no-cache',
+        connection: 'keep-alive',
+        'x-request-id': req.id,
+        'x-accel-buffering': 'no',
+      });
+      res.write(writer.delta({ role: 'assistant', content: '' }));
+    };
+    await dispatch(req, reply, 'chat', route, body.model, true, (ev) => {
+      // Only one attempt may speak to the client: once its tokens are out, a redelivered attempt can
+      // only end the stream with an error (the worker guarantees that; this guards it).
+      if (lockedAttempt && ev.attempt !== lockedAttempt && ev.type !== 'error') return false;
+      if (ev.type === 'chunk') {
+        lockedAttempt ||= ev.attempt;
+        start();
+        res.write(writer.delta(ev.delta));
+        return false;
+      }
+      if (ev.type === 'done') {
+        start();
+        res.write(writer.finish(ev.finish_reason ?? 'stop'));
+        if (includeUsage) res.write(writer.usage(ev.usage));
+        res.end(SSE_DONE);
+        return true;
+      }
+      if (ev.type === 'error') {
+        if (!started) return true; // not streaming yet: dispatch turns it into a plain HTTP error
+        res.end(sseError({ error: ev.error }));
+        return true;
+      }
+      return false;
+    });
+  });
+
+  app.post('/v1/embeddings', { onRequest: authenticate }, async (req, reply) => {
+    const body = validate(embeddingsRequestSchema, req.body);
+    const route = resolveRoute(body.model);
+    const ev = await dispatch(req, reply, 'embeddings', route, body.model, false, null);
+    if (ev.type === 'result' && ev.kind === 'embeddings') return embeddingsBody(body.model, ev);
+    throw new ApiError(502, 'The worker answered with an unexpected event.', { type: 'server_error' });
+  });
+
+  /**
+   * Publishes the request and waits for its events. Without `onStreamEvent` it resolves with the
+   * terminal event (or throws its error). With it, every event goes to the callback, which returns
+   * true when the response is finished; an error before the stream started is thrown as HTTP.
+   */
+  async function dispatch(
+    req: FastifyRequest,
+    reply: FastifyReply,
+    kind: 'chat' | 'embeddings',
+    route: Route,
+    publicModel: string,
+    stream: boolean,
+    onStreamEvent: ((ev: StreamEvent) => boolean) | null,
+  ): Promise<StreamEvent> {
+    const requestId = req.id;
+    const principal = req.principal!;
+    let finished = false;
+    const result = new Promise<StreamEvent>((resolve, reject) => {
+      const finish = (ev: StreamEvent | ApiError) => {
+        finished = true;
+        router.release(requestId);
+        if (ev instanceof ApiError) reject(ev);
+        else if (ev.type === 'error' && !reply.raw.headersSent)
+          reject(
+            new ApiError(ev.status, ev.error.message, {
+              type: ev.error.type,
+              param: ev.error.param,
+              code: ev.error.code,
+              headers: retryHeaders(ev.retry_after_ms),
+            }),
+          );
+        else resolve(ev);
+      };
+      router.register(requestId, {
+        deadline: Date.now() + config.REQUEST_TIMEOUT_MS,
+        onTimeout: () => {
+          nc.publish(subjects.cancel(requestId));
+          if (reply.raw.headersSent) {
+            finished = true;
+            reply.raw.end(sseError(errors.timeout().toBody()));
+            resolve({ type: 'error', seq: 0, attempt: 0, status: 504, error: errors.timeout().toBody().error });
+          } else finish(errors.timeout());
+        },
+        onEvent: (ev) => {
+          if (onStreamEvent) {
+            if (onStreamEvent(ev)) finish(ev);
+          } else if (ev.type !== 'chunk') finish(ev);
+        },
+      });
+    });
+    // Client went away before the answer was complete: stop the upstream call.
+    reply.raw.once('close', () => {
+      if (!finished) {
+        finished = true;
+        router.release(requestId);
+        nc.publish(subjects.cancel(requestId));
+      }
+    });
+
+    const h = natsHeaders();
+    h.set(H.requestId, requestId);
+    h.set(H.tenantId, principal.tenantId);
+    h.set(H.keyId, principal.keyId);
+    h.set(H.ingressId, ingressId);
+    h.set(H.kind, kind);
+    h.set(H.provider, route.provider);
+    h.set(H.model, route.model);
+    h.set(H.publicModel, publicModel);
+    h.set(H.receivedAt, String(Date.now()));
+    if (stream) h.set(H.stream, '1');
+    try {
+      await js.publish(subjects.request(route.provider, 'interactive'), req.rawBody!, { msgID: requestId, headers: h });
+    } catch (err) {
+      router.release(requestId);
+      finished = true;
+      throw errors.unavailable(`The request could not be queued: ${(err as Error).message}`);
+    }
+    return result;
+  }
+
+  function resolveRoute(model: string): Route {
+    const slash = model.indexOf('/');
+    if (slash === -1) return { provider: config.DEFAULT_PROVIDER, model };
+    const provider = model.slice(0, slash);
+    const upstream = model.slice(slash + 1);
+    if (!(PROVIDER_NAMES as readonly string[]).includes(provider) || !upstream) throw errors.modelNotFound(model);
+    return { provider, model: upstream };
+  }
+
+  return {
+    app,
+    ingressId,
+    async close() {
+      await app.close();
+      router.close();
+      auth.close();
+    },
+  };
+}
+
+function validate<S extends z.ZodType>(schema: S, body: unknown): z.infer<S> {
+  if (body === undefined || body === null || typeof body !== 'object' || Array.isArray(body)) {
+    throw new ApiError(400, 'The request body must be a JSON object.', { code: 'invalid_json' });
+  }
+  const parsed = schema.safeParse(body);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0]!;
+  const param = zodIssueToParam(issue);
+  if (issue.code === 'invalid_type' && issue.input === undefined) {
+    return fail(new ApiError(400, `Missing required parameter: '${param}'.`, { param, code: 'missing_required_parameter' }));
+  }
+  return fail(errors.invalidField(param, issue.message));
+}
+
+function fail(err: ApiError): never {
+  throw err;
+}
+
+function retryHeaders(retryAfterMs: number | undefined): Record<string, string> {
+  if (retryAfterMs === undefined) return {};
+  return { 'retry-after': String(Math.max(1, Math.ceil(retryAfterMs / 1000))), 'retry-after-ms': String(Math.round(retryAfterMs)) };
+}
+
+function toApiError(err: unknown): ApiError {
+  if (err instanceof ApiError) return err;
+  const e = err as { statusCode?: number; code?: string; message?: string };
+  if (e?.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return new ApiError(413, 'Request body too large.', { code: 'request_too_large' });
+  if (e?.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE')
+    return new ApiError(415, "Unsupported content type; send 'application/json'.", { code: 'unsupported_media_type' });
+  if (e?.statusCode && e.statusCode < 500) return new ApiError(e.statusCode, e.message ?? 'Bad request');
+  return new ApiError(500, 'Internal server error.', { type: 'server_error' });
+}

@@ -1,0 +1,482 @@
+// Pulls normalized requests from JetStream per provider, calls the upstream through the provider
+// adapter, publishes events back to the ingress that owns the request, publishes one usage record,
+// and only then acks. A worker that dies holding a request leaves it to be redelivered.
+import type { ConsumerMessages, JsMsg } from '@nats-io/jetstream';
+import type { MsgHdrs, Subscription } from '@nats-io/transport-node';
+import type { Nats } from '../../shared/nats/connection.ts';
+import { consumerNames, H, STREAMS, subjects, type Priority } from '../../shared/nats/topology.ts';
+import type { SwitchyardConfig, ProviderName } from '../../shared/config/env.ts';
+import type { ChatCompletionRequest, EmbeddingsRequest } from '../../shared/protocol/openai.ts';
+import type { EventBody, StreamEvent, Usage, UsageRecord } from '../../shared/protocol/events.ts';
+import type { ProviderAdapter, UpstreamError } from '../../shared/providers/types.ts';
+import { getAdapter } from '../../shared/providers/registry.ts';
+import { PriceBook } from '../../shared/config/prices.ts';
+import type { Logger } from '../../shared/telemetry/logger.ts';
+import { sendUpstream } from './upstream.ts';
+import { UsagePublisher } from './usage-publisher.ts';
+
+export interface WorkerOptions {
+  config: SwitchyardConfig;
+  nats: Nats;
+  log: Logger;
+  /** Providers this process serves; default: every provider with an adapter. */
+  providers?: string[];
+  prices?: PriceBook;
+}
+
+export interface Worker {
+  close(): Promise<void>;
+  readonly inflight: number;
+}
+
+/** Thrown through the attempt loop to say "give up and tell the client this". */
+class RequestFailure extends Error {
+  readonly upstream: UpstreamError;
+  constructor(upstream: UpstreamError) {
+    super(upstream.error.message);
+    this.upstream = upstream;
+  }
+}
+
+interface Job {
+  msg: JsMsg;
+  requestId: string;
+  startedAt: number;
+  abort: AbortController;
+  cancelled: boolean;
+}
+
+const dec = new TextDecoder();
+
+export async function startWorker(opts: WorkerOptions): Promise<Worker> {
+  const { config, nats, log } = opts;
+  const { nc, js } = nats;
+  const prices = opts.prices ?? new PriceBook();
+  const usage = new UsagePublisher(js, log);
+  const jobs = new Map<string, Job>();
+  const consumers: ConsumerMessages[] = [];
+  let inflight = 0;
+  let closing = false;
+  let wakeConsumer: (() => void) | null = null;
+
+  // One wildcard subscription for every cancel, instead of one per request.
+  const cancelSub: Subscription = nc.subscribe(subjects.cancelAll, {
+    callback: (_err, m) => {
+      const id = m.subject.slice(subjects.cancelAll.length - 1);
+      const job = jobs.get(id);
+      if (job) {
+        job.cancelled = true;
+        job.abort.abort();
+      }
+    },
+  });
+
+  // Long generations must tell JetStream they are alive, or the request is redelivered mid-stream.
+  // One sweep for all jobs rather than a timer per request.
+  const workingEveryMs = Math.max(500, (config.WORKER_ACK_WAIT_SECONDS * 1000) / 3);
+  const workingSweep = setInterval(() => {
+    const now = Date.now();
+    for (const job of jobs.values()) if (now - job.startedAt > workingEveryMs) job.msg.working();
+  }, workingEveryMs);
+
+  const providers = (opts.providers ?? Object.keys(config.providers)).filter((p) => getAdapter(p));
+  for (const provider of providers) {
+    for (const priority of ['interactive'] as Priority[]) {
+      const consumer = await js.consumers.get(STREAMS.requests, consumerNames.worker(provider, priority));
+      const messages = await consumer.consume({ max_messages: Math.min(256, config.WORKER_CONCURRENCY) });
+      consumers.push(messages);
+      void pump(messages);
+    }
+  }
+  log.info({ providers }, 'worker consuming');
+
+  async function pump(messages: ConsumerMessages): Promise<void> {
+    for await (const msg of messages) {
+      while (inflight >= config.WORKER_CONCURRENCY && !closing) {
+        await new Promise<void>((r) => (wakeConsumer = r));
+      }
+      if (closing) {
+        msg.nak();
+        continue;
+      }
+      inflight++;
+      void handle(msg).finally(() => {
+        inflight--;
+        const wake = wakeConsumer;
+        wakeConsumer = null;
+        wake?.();
+      });
+    }
+  }
+
+  async function handle(msg: JsMsg): Promise<void> {
+    const h = msg.headers as MsgHdrs;
+    const requestId = h.get(H.requestId);
+    const ingressId = h.get(H.ingressId);
+    const provider = h.get(H.provider) as ProviderName;
+    const model = h.get(H.model);
+    const kind = (h.get(H.kind) || 'chat') as 'chat' | 'embeddings';
+    const stream = h.get(H.stream) === '1';
+    const attempt = msg.info.deliveryCount;
+    const eventSubject = subjects.events(ingressId, requestId);
+    const receivedAt = Number(h.get(H.receivedAt)) || Date.now();
+    let seq = 0;
+    const emit = (ev: EventBody) => {
+      nc.publish(eventSubject, JSON.stringify({ ...ev, seq: ++seq, attempt }));
+    };
+    const record = (u: Usage, status: UsageRecord['status'], extra: Partial<UsageRecord> = {}): Promise<void> => {
+      const cached = u.prompt_tokens_details?.cached_tokens ?? 0;
+      const rec: UsageRecord = {
+        request_id: requestId,
+        tenant_id: h.get(H.tenantId),
+        key_id: h.get(H.keyId) || null,
+        provider,
+        model: h.get(H.publicModel) || `${provider}/${model}`,
+        upstream_model: model,
+        kind,
+        status,
+        input_tokens: u.prompt_tokens,
+        cached_input_tokens: cached,
+        output_tokens: u.completion_tokens,
+        reasoning_tokens: u.completion_tokens_details?.reasoning_tokens ?? 0,
+        cost_usd: prices.cost(provider, model, { input: u.prompt_tokens, cached, output: u.completion_tokens }),
+        attempts: attempt,
+        error_code: null,
+        batch_id: h.get(H.batchId) || null,
+        received_at: new Date(receivedAt).toISOString(),
+        first_token_at: null,
+        completed_at: new Date().toISOString(),
+        ...extra,
+      };
+      return usage.publish(rec);
+    };
+
+    if (attempt > 1) {
+      const handled = await resumeAfterCrash(msg, eventSubject, stream, emit, record);
+      if (handled) return;
+    }
+
+    const adapter = getAdapter(provider);
+    const job: Job = { msg, requestId, startedAt: Date.now(), abort: new AbortController(), cancelled: false };
+    jobs.set(requestId, job);
+    let body: ChatCompletionRequest | EmbeddingsRequest;
+    try {
+      body = JSON.parse(dec.decode(msg.data));
+    } catch {
+      emit({
+        type: 'error',
+        status: 400,
+        error: { message: 'request body is not JSON', type: 'invalid_request_error', param: null, code: 'invalid_json' },
+      });
+      await record({ prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 }, 'error', { error_code: 'invalid_json' }).catch(() => {});
+      jobs.delete(requestId);
+      msg.term();
+      return;
+    }
+
+    try {
+      if (!adapter)
+        throw new RequestFailure({
+          status: 404,
+          retryable: false,
+          error: {
+            message: `provider '${provider}' is not available`,
+            type: 'invalid_request_error',
+            param: 'model',
+            code: 'model_not_found',
+          },
+        });
+      const endpoint = config.providers[provider];
+      const outcome =
+        kind === 'embeddings'
+          ? await runEmbeddings(adapter, endpoint, model, body as EmbeddingsRequest, job, emit)
+          : stream
+            ? await runStream(adapter, endpoint, model, body as ChatCompletionRequest, job, emit)
+            : await runChat(adapter, endpoint, model, body as ChatCompletionRequest, job, emit);
+      await record(outcome.usage, job.cancelled ? 'cancelled' : 'ok', {
+        first_token_at: outcome.firstTokenAt ? new Date(outcome.firstTokenAt).toISOString() : null,
+      });
+      msg.ack();
+    } catch (err) {
+      const failure = toFailure(err, job);
+      const partial = (err as { partialUsage?: Usage }).partialUsage ?? { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 };
+      if (!job.cancelled)
+        emit({
+          type: 'error',
+          status: failure.status,
+          error: failure.error,
+          ...(failure.retryAfterMs !== undefined ? { retry_after_ms: failure.retryAfterMs } : {}),
+        });
+      try {
+        await record(partial, job.cancelled ? 'cancelled' : 'error', {
+          error_code: job.cancelled ? 'cancelled' : (failure.error.code ?? failure.error.type),
+        });
+        msg.ack();
+      } catch (pubErr) {
+        // Usage could not be stored: leave the request unacked so it is redelivered and recorded then.
+        log.error({ err: pubErr, requestId }, 'usage publish failed; request will be redelivered');
+      }
+    } finally {
+      jobs.delete(requestId);
+    }
+  }
+
+  /**
+   * A redelivered request: a previous worker died holding it. What that worker already did is in
+   * LLM_EVENTS. Finished: only the usage record may be missing, so publish it again (the ledger
+   * dedupes). Partly streamed: the client has seen tokens we cannot take back, so end the stream
+   * with an error instead of starting over. Nothing sent yet: run it again, invisibly.
+   */
+  async function resumeAfterCrash(
+    msg: JsMsg,
+    eventSubject: string,
+    stream: boolean,
+    emit: (ev: EventBody) => void,
+    record: (u: Usage, status: UsageRecord['status'], extra?: Partial<UsageRecord>) => Promise<void>,
+  ): Promise<boolean> {
+    let last: StreamEvent | null = null;
+    try {
+      const stored = await nats.jsm.streams.getMessage(STREAMS.events, { last_by_subj: eventSubject });
+      if (stored) last = JSON.parse(dec.decode(stored.data)) as StreamEvent;
+    } catch {
+      last = null; // no events for this request: nothing reached anyone yet
+    }
+    if (!last) return false;
+    if (last.type === 'done' || last.type === 'result') {
+      await record(last.usage as Usage, 'ok');
+      msg.ack();
+      return true;
+    }
+    if (last.type === 'error') {
+      await record({ prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 }, 'error', {
+        error_code: last.error.code ?? last.error.type,
+      });
+      msg.ack();
+      return true;
+    }
+    if (!stream) return false;
+    emit({
+      type: 'error',
+      status: 502,
+      error: {
+        message:
+          'The worker serving this stream failed after part of the answer was sent; the stream cannot continue without repeating tokens. Retry the request.',
+        type: 'server_error',
+        param: null,
+        code: 'stream_interrupted',
+      },
+    });
+    await record({ prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 }, 'error', { error_code: 'stream_interrupted' });
+    msg.ack();
+    return true;
+  }
+
+  /** Calls the upstream with retries on retryable errors, honouring retry hints. */
+  async function withRetries<T>(job: Job, attemptFn: () => Promise<T>, canRetry: () => boolean): Promise<T> {
+    for (let i = 0; ; i++) {
+      try {
+        return await attemptFn();
+      } catch (err) {
+        const failure = toFailure(err, job);
+        if (job.cancelled || !failure.retryable || i >= config.WORKER_MAX_RETRIES || !canRetry()) throw err;
+        const backoff = Math.min(8_000, 100 * 2 ** i) * (0.5 + Math.random());
+        const wait = Math.min(30_000, Math.max(backoff, failure.retryAfterMs ?? 0));
+        log.debug({ requestId: job.requestId, status: failure.status, wait }, 'retrying upstream');
+        await sleep(wait, job.abort.signal);
+      }
+    }
+  }
+
+  async function runChat(
+    adapter: ProviderAdapter,
+    endpoint: SwitchyardConfig['providers'][ProviderName],
+    model: string,
+    body: ChatCompletionRequest,
+    job: Job,
+    emit: (ev: EventBody) => void,
+  ) {
+    const result = await withRetries(
+      job,
+      async () => {
+        const up = adapter.buildChatRequest(endpoint, model, body, false);
+        const res = await sendUpstream(up, job.abort.signal, config.UPSTREAM_TIMEOUT_MS);
+        const text = await res.body.text();
+        if (res.status >= 400) throw new RequestFailure(adapter.parseError(res.status, text, res.headers));
+        return adapter.parseChatResponse(JSON.parse(text), model);
+      },
+      () => true,
+    );
+    emit({
+      type: 'result',
+      kind: 'chat',
+      message: result.message,
+      finish_reason: result.finish_reason,
+      usage: result.usage,
+      model: result.model,
+      provider: adapter.name,
+    });
+    return { usage: result.usage, firstTokenAt: Date.now() };
+  }
+
+  async function runEmbeddings(
+    adapter: ProviderAdapter,
+    endpoint: SwitchyardConfig['providers'][ProviderName],
+    model: string,
+    body: EmbeddingsRequest,
+    job: Job,
+    emit: (ev: EventBody) => void,
+  ) {
+    if (!adapter.supportsEmbeddings) {
+      throw new RequestFailure({
+        status: 404,
+        retryable: false,
+        error: {
+          message: `Provider '${adapter.name}' does not offer embeddings.`,
+          type: 'invalid_request_error',
+          param: 'model',
+          code: 'model_not_found',
+        },
+      });
+    }
+    const result = await withRetries(
+      job,
+      async () => {
+        const up = adapter.buildEmbeddingsRequest(endpoint, model, body);
+        const res = await sendUpstream(up, job.abort.signal, config.UPSTREAM_TIMEOUT_MS);
+        const text = await res.body.text();
+        if (res.status >= 400) throw new RequestFailure(adapter.parseError(res.status, text, res.headers));
+        return adapter.parseEmbeddingsResponse(JSON.parse(text), model);
+      },
+      () => true,
+    );
+    emit({ type: 'result', kind: 'embeddings', data: result.data, usage: result.usage, model: result.model, provider: adapter.name });
+    const u: Usage = { prompt_tokens: result.usage.prompt_tokens, completion_tokens: 0, total_tokens: result.usage.total_tokens };
+    return { usage: u, firstTokenAt: Date.now() };
+  }
+
+  async function runStream(
+    adapter: ProviderAdapter,
+    endpoint: SwitchyardConfig['providers'][ProviderName],
+    model: string,
+    body: ChatCompletionRequest,
+    job: Job,
+    emit: (ev: EventBody) => void,
+  ) {
+    let firstTokenAt: number | null = null;
+    let usageSeen: Usage | null = null;
+    let finish: string | null = null;
+    let chunks = 0;
+    try {
+      await withRetries(
+        job,
+        async () => {
+          const up = adapter.buildChatRequest(endpoint, model, body, true);
+          const res = await sendUpstream(up, job.abort.signal, config.UPSTREAM_TIMEOUT_MS);
+          if (res.status >= 400) throw new RequestFailure(adapter.parseError(res.status, await res.body.text(), res.headers));
+          const translator = adapter.createStreamTranslator(model);
+          const decoder = new TextDecoder();
+          const take = (parts: ReturnType<typeof translator.push>) => {
+            for (const part of parts) {
+              if (part.type === 'delta') {
+                firstTokenAt ??= Date.now();
+                chunks++;
+                emit({ type: 'chunk', delta: part.delta });
+              } else if (part.type === 'finish') finish = part.finish_reason;
+              else if (part.type === 'usage') usageSeen = part.usage;
+              else throw new RequestFailure(part.error);
+            }
+          };
+          try {
+            for await (const buf of res.body) take(translator.push(decoder.decode(buf, { stream: true })));
+          } catch (err) {
+            if (err instanceof RequestFailure || job.cancelled) throw err;
+            throw new RequestFailure({
+              status: 502,
+              retryable: true,
+              error: {
+                message: `The upstream connection failed mid-stream: ${(err as Error).message}`,
+                type: 'upstream_error',
+                param: null,
+                code: 'upstream_connection_error',
+              },
+            });
+          }
+          take(translator.end());
+        },
+        // Never retry once the client has seen a token: it would get the answer twice.
+        () => chunks === 0,
+      );
+    } catch (err) {
+      (err as { partialUsage?: Usage }).partialUsage = usageSeen ?? { prompt_tokens: 0, completion_tokens: chunks, total_tokens: chunks };
+      throw err;
+    }
+    const u: Usage = usageSeen ?? { prompt_tokens: 0, completion_tokens: chunks, total_tokens: chunks };
+    emit({ type: 'done', finish_reason: finish ?? 'stop', usage: u, model, provider: adapter.name });
+    return { usage: u, firstTokenAt };
+  }
+
+  function toFailure(err: unknown, job: Job): UpstreamError {
+    if (err instanceof RequestFailure) return err.upstream;
+    if (job.cancelled)
+      return {
+        status: 499,
+        retryable: false,
+        error: { message: 'cancelled by client', type: 'invalid_request_error', param: null, code: 'cancelled' },
+      };
+    const e = err as Error & { code?: string };
+    if (e?.name === 'ZodError' || e instanceof SyntaxError) {
+      return {
+        status: 502,
+        retryable: false,
+        error: {
+          message: `The upstream answered in an unexpected shape: ${e.message.slice(0, 300)}`,
+          type: 'upstream_error',
+          param: null,
+          code: 'bad_upstream_response',
+        },
+      };
+    }
+    const timeout = e?.code === 'UND_ERR_HEADERS_TIMEOUT' || e?.code === 'UND_ERR_BODY_TIMEOUT';
+    return {
+      status: timeout ? 504 : 502,
+      retryable: true,
+      error: {
+        message: `The upstream could not be reached: ${e?.message ?? String(err)}`,
+        type: 'upstream_error',
+        param: null,
+        code: timeout ? 'upstream_timeout' : 'upstream_connection_error',
+      },
+    };
+  }
+
+  return {
+    get inflight() {
+      return inflight;
+    },
+    async close() {
+      closing = true;
+      wakeConsumer?.();
+      clearInterval(workingSweep);
+      for (const c of consumers) await c.close().catch(() => {});
+      const deadline = Date.now() + 10_000;
+      while (inflight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      cancelSub.unsubscribe();
+      await usage.close();
+    },
+  };
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const t = setTimeout(resolve, ms);
+    signal.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(t);
+        resolve();
+      },
+      { once: true },
+    );
+  });
+}

@@ -1,0 +1,178 @@
+// The single source of truth for every stream, consumer and subject Switchyard uses.
+// Names here are a public contract (see ARCHITECTURE.md): change them on purpose only.
+import {
+  AckPolicy,
+  DeliverPolicy,
+  DiscardPolicy,
+  type JetStreamManager,
+  RetentionPolicy,
+  StorageType,
+  type ConsumerConfig,
+  type StreamConfig,
+} from '@nats-io/jetstream';
+
+export type Priority = 'interactive' | 'batch';
+
+export const STREAMS = {
+  requests: 'LLM_REQUESTS',
+  events: 'LLM_EVENTS',
+  usage: 'LLM_USAGE',
+} as const;
+
+const NS = 1_000_000_000;
+const secondsToNanos = (s: number) => Math.round(s * NS);
+
+// Subject builders. Tokens must not contain '.', '*' or '>' (ids and provider names never do).
+export const subjects = {
+  request: (provider: string, priority: Priority) => `llm.req.${provider}.${priority}`,
+  requestsOf: (provider: string) => `llm.req.${provider}.>`,
+  events: (ingressId: string, requestId: string) => `llm.evt.${ingressId}.${requestId}`,
+  /** One wildcard subscription per ingress process; events are demultiplexed by request id. */
+  eventsInbox: (ingressId: string) => `llm.evt.${ingressId}.>`,
+  /** Any ingress can read a request's events back from LLM_EVENTS (resume, async fetch). */
+  eventsOfRequest: (requestId: string) => `llm.evt.*.${requestId}`,
+  usage: (tenantId: string) => `llm.usage.${tenantId}`,
+  cancel: (requestId: string) => `llm.cancel.${requestId}`,
+  cancelAll: 'llm.cancel.>',
+  /** Control plane broadcast: revoked keys, changed tenants. Core NATS, not persisted. */
+  keyRevoked: 'llm.ctl.key.revoked',
+  tenantChanged: 'llm.ctl.tenant.changed',
+} as const;
+
+/** Header names carried by a request message; the body is the client's raw JSON. */
+export const H = {
+  requestId: 'sy-request-id',
+  tenantId: 'sy-tenant',
+  keyId: 'sy-key',
+  ingressId: 'sy-ingress',
+  kind: 'sy-kind', // chat | embeddings
+  provider: 'sy-provider',
+  model: 'sy-model', // upstream model name (provider prefix stripped)
+  publicModel: 'sy-public-model', // model as the client named it
+  stream: 'sy-stream', // '1' when the client wants SSE
+  priority: 'sy-priority',
+  batchId: 'sy-batch',
+  receivedAt: 'sy-received-at',
+} as const;
+
+export interface TopologyOptions {
+  providers: readonly string[];
+  /** How long a worker may hold a request before JetStream redelivers it (msg.working() extends it). */
+  ackWaitSeconds?: number;
+  maxDeliver?: number;
+  /** How long events are kept for resume and async fetch. */
+  eventsMaxAgeSeconds?: number;
+}
+
+export function streamConfigs(opts: TopologyOptions): Array<Partial<StreamConfig> & { name: string }> {
+  return [
+    {
+      name: STREAMS.requests,
+      subjects: ['llm.req.>'],
+      retention: RetentionPolicy.Workqueue,
+      storage: StorageType.File,
+      // Nats-Msg-Id = request id: a client or ingress retry inside this window is not executed twice.
+      duplicate_window: secondsToNanos(120),
+      max_age: secondsToNanos(24 * 3600),
+      discard: DiscardPolicy.Old,
+    },
+    {
+      name: STREAMS.events,
+      subjects: ['llm.evt.>'],
+      retention: RetentionPolicy.Limits,
+      // Memory: events are a replay buffer, not a record; they must not cost disk I/O per token.
+      storage: StorageType.Memory,
+      max_age: secondsToNanos(opts.eventsMaxAgeSeconds ?? 600),
+      max_bytes: 512 * 1024 * 1024,
+      discard: DiscardPolicy.Old,
+    },
+    {
+      name: STREAMS.usage,
+      subjects: ['llm.usage.>'],
+      retention: RetentionPolicy.Limits,
+      storage: StorageType.File,
+      duplicate_window: secondsToNanos(120),
+      max_age: secondsToNanos(7 * 24 * 3600),
+      discard: DiscardPolicy.Old,
+    },
+  ];
+}
+
+export const consumerNames = {
+  worker: (provider: string, priority: Priority) => `worker-${provider}-${priority}`,
+  ledger: 'ledger',
+} as const;
+
+export function consumerConfigs(
+  opts: TopologyOptions,
+): Array<{ stream: string; config: Partial<ConsumerConfig> & { durable_name: string } }> {
+  const ackWait = secondsToNanos(opts.ackWaitSeconds ?? 30);
+  const out: Array<{ stream: string; config: Partial<ConsumerConfig> & { durable_name: string } }> = [];
+  for (const provider of opts.providers) {
+    for (const priority of ['interactive', 'batch'] as const) {
+      out.push({
+        stream: STREAMS.requests,
+        config: {
+          durable_name: consumerNames.worker(provider, priority),
+          filter_subject: subjects.request(provider, priority),
+          ack_policy: AckPolicy.Explicit,
+          deliver_policy: DeliverPolicy.All,
+          ack_wait: ackWait,
+          max_deliver: opts.maxDeliver ?? 5,
+          max_ack_pending: 20_000,
+          max_waiting: 512,
+        },
+      });
+    }
+  }
+  out.push({
+    stream: STREAMS.usage,
+    config: {
+      durable_name: consumerNames.ledger,
+      filter_subject: 'llm.usage.>',
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.All,
+      ack_wait: secondsToNanos(30),
+      // Usage must never be dropped: redeliver until the database takes it.
+      max_deliver: -1,
+      max_ack_pending: 10_000,
+      max_waiting: 512,
+    },
+  });
+  return out;
+}
+
+/** Creates or updates every stream and consumer. Safe to run from every process at every start. */
+export async function ensureTopology(jsm: JetStreamManager, opts: TopologyOptions): Promise<void> {
+  for (const cfg of streamConfigs(opts)) {
+    try {
+      await jsm.streams.info(cfg.name);
+      // Retention and storage cannot change on an existing stream; update the rest.
+      const { retention: _r, storage: _s, ...mutable } = cfg;
+      await jsm.streams.update(cfg.name, mutable);
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+      await jsm.streams.add(cfg);
+    }
+  }
+  for (const { stream, config } of consumerConfigs(opts)) {
+    try {
+      await jsm.consumers.info(stream, config.durable_name);
+      const { durable_name: _d, filter_subject: _f, deliver_policy: _p, ...mutable } = config;
+      await jsm.consumers.update(stream, config.durable_name, mutable);
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+      try {
+        await jsm.consumers.add(stream, config);
+      } catch (addErr) {
+        // Another process created it between our info and add.
+        if (!String(addErr).includes('already')) throw addErr;
+      }
+    }
+  }
+}
+
+function isNotFound(err: unknown): boolean {
+  const msg = String((err as Error)?.message ?? err);
+  return /not found/i.test(msg);
+}

@@ -1,0 +1,62 @@
+// The OpenAI error envelope, used for every error Switchyard returns.
+
+export interface ErrorBody {
+  message: string;
+  type: string;
+  param: string | null;
+  code: string | null;
+}
+
+export class ApiError extends Error {
+  readonly status: number;
+  readonly type: string;
+  readonly param: string | null;
+  readonly code: string | null;
+  readonly headers: Record<string, string>;
+
+  constructor(
+    status: number,
+    message: string,
+    opts: { type?: string; param?: string | null; code?: string | null; headers?: Record<string, string> } = {},
+  ) {
+    super(message);
+    this.status = status;
+    this.type = opts.type ?? defaultType(status);
+    this.param = opts.param ?? null;
+    this.code = opts.code ?? null;
+    this.headers = opts.headers ?? {};
+  }
+
+  toBody(): { error: ErrorBody } {
+    return { error: { message: this.message, type: this.type, param: this.param, code: this.code } };
+  }
+}
+
+export function defaultType(status: number): string {
+  if (status === 401) return 'authentication_error';
+  if (status === 403) return 'permission_error';
+  if (status === 404) return 'not_found_error';
+  if (status === 429) return 'rate_limit_error';
+  if (status >= 500) return 'server_error';
+  return 'invalid_request_error';
+}
+
+export const errors = {
+  invalidJson: (detail: string) =>
+    new ApiError(400, `We could not parse the JSON body of your request. (${detail})`, { code: 'invalid_json' }),
+  invalidField: (param: string, message: string) =>
+    new ApiError(400, `Invalid value for '${param}': ${message}`, { param, code: 'invalid_value' }),
+  missingKey: () =>
+    new ApiError(401, "You didn't provide an API key. Provide it in the Authorization header as 'Bearer <key>'.", {
+      code: 'missing_api_key',
+    }),
+  invalidKey: () => new ApiError(401, 'Incorrect API key provided.', { code: 'invalid_api_key' }),
+  modelNotFound: (model: string) =>
+    new ApiError(404, `The model '${model}' does not exist or you do not have access to it.`, {
+      param: 'model',
+      code: 'model_not_found',
+    }),
+  notFound: (what: string) => new ApiError(404, `${what} not found.`, { code: 'not_found' }),
+  unavailable: (message: string) => new ApiError(503, message, { type: 'server_error', code: 'service_unavailable' }),
+  timeout: () => new ApiError(504, 'The request timed out before the upstream answered.', { type: 'server_error', code: 'timeout' }),
+};

@@ -1,0 +1,116 @@
+// Internal envelopes that cross NATS: what a worker tells the ingress, and what it tells the ledger.
+import type { ErrorBody } from './errors.ts';
+
+export interface Usage {
+  prompt_tokens: number;
+  completion_tokens: number;
+  total_tokens: number;
+  prompt_tokens_details?: { cached_tokens?: number };
+  completion_tokens_details?: { reasoning_tokens?: number };
+}
+
+export interface ToolCallDelta {
+  index: number;
+  id?: string;
+  type?: 'function';
+  function?: { name?: string; arguments?: string };
+}
+
+export interface ChunkDelta {
+  role?: 'assistant';
+  content?: string;
+  reasoning_content?: string;
+  tool_calls?: ToolCallDelta[];
+}
+
+export interface AssistantMessage {
+  role: 'assistant';
+  content: string | null;
+  reasoning_content?: string;
+  tool_calls?: Array<{ id: string; type: 'function'; function: { name: string; arguments: string } }>;
+  refusal?: string | null;
+}
+
+interface EventBase {
+  /** Position of this event in the request's event sequence (1-based, per attempt). */
+  seq: number;
+  /** JetStream delivery count of the request message that produced this event. */
+  attempt: number;
+}
+
+export interface ChunkEvent extends EventBase {
+  type: 'chunk';
+  delta: ChunkDelta;
+  finish_reason?: string | null;
+}
+
+/** Terminal event of a stream. */
+export interface DoneEvent extends EventBase {
+  type: 'done';
+  finish_reason: string | null;
+  usage: Usage;
+  model: string;
+  provider: string;
+}
+
+/** Terminal event of a non-streaming request: the whole answer in one message. */
+export interface ChatResultEvent extends EventBase {
+  type: 'result';
+  kind: 'chat';
+  message: AssistantMessage;
+  finish_reason: string | null;
+  usage: Usage;
+  model: string;
+  provider: string;
+}
+
+export interface EmbeddingsResultEvent extends EventBase {
+  type: 'result';
+  kind: 'embeddings';
+  data: Array<{ object: 'embedding'; index: number; embedding: number[] | string }>;
+  usage: { prompt_tokens: number; total_tokens: number };
+  model: string;
+  provider: string;
+}
+
+export interface ErrorEvent extends EventBase {
+  type: 'error';
+  status: number;
+  error: ErrorBody;
+  retry_after_ms?: number;
+}
+
+export type StreamEvent = ChunkEvent | DoneEvent | ChatResultEvent | EmbeddingsResultEvent | ErrorEvent;
+
+export function isTerminal(ev: StreamEvent): boolean {
+  return ev.type !== 'chunk';
+}
+
+/** One request's usage, exactly one per request id in Postgres. */
+export interface UsageRecord {
+  request_id: string;
+  tenant_id: string;
+  key_id: string | null;
+  provider: string;
+  model: string;
+  upstream_model: string;
+  kind: 'chat' | 'embeddings';
+  status: 'ok' | 'error' | 'cancelled';
+  input_tokens: number;
+  cached_input_tokens: number;
+  output_tokens: number;
+  reasoning_tokens: number;
+  cost_usd: number;
+  attempts: number;
+  error_code: string | null;
+  batch_id: string | null;
+  received_at: string;
+  first_token_at: string | null;
+  completed_at: string;
+}
+
+export const EMPTY_USAGE: Usage = { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 };
+
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+/** An event before the worker stamps it with its sequence and attempt numbers. */
+export type EventBody = DistributiveOmit<StreamEvent, 'seq' | 'attempt'>;

@@ -1,0 +1,95 @@
+import { z } from 'zod';
+import type { AssistantMessage, Usage } from '../../protocol/events.ts';
+import type { ChatResult, EmbeddingsResult } from '../types.ts';
+
+export const openAIUsageSchema = z
+  .object({
+    prompt_tokens: z.number(),
+    completion_tokens: z.number().optional().default(0),
+    total_tokens: z.number().optional(),
+    prompt_tokens_details: z.object({ cached_tokens: z.number().optional() }).loose().nullable().optional(),
+    completion_tokens_details: z.object({ reasoning_tokens: z.number().optional() }).loose().nullable().optional(),
+  })
+  .loose();
+
+const toolCallSchema = z.object({
+  id: z.string(),
+  type: z.literal('function').optional().default('function'),
+  function: z.object({ name: z.string(), arguments: z.string() }),
+});
+
+const chatResponseSchema = z
+  .object({
+    model: z.string().optional(),
+    choices: z
+      .array(
+        z
+          .object({
+            message: z
+              .object({
+                content: z.string().nullable().optional(),
+                reasoning_content: z.string().nullable().optional(),
+                reasoning: z.string().nullable().optional(),
+                refusal: z.string().nullable().optional(),
+                tool_calls: z.array(toolCallSchema).nullable().optional(),
+              })
+              .loose(),
+            finish_reason: z.string().nullable().optional(),
+          })
+          .loose(),
+      )
+      .min(1),
+    usage: openAIUsageSchema.nullable().optional(),
+  })
+  .loose();
+
+export function normalizeOpenAIUsage(u: z.infer<typeof openAIUsageSchema> | null | undefined): Usage {
+  if (!u) return { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 };
+  const usage: Usage = {
+    prompt_tokens: u.prompt_tokens,
+    completion_tokens: u.completion_tokens,
+    total_tokens: u.total_tokens ?? u.prompt_tokens + u.completion_tokens,
+  };
+  const cached = u.prompt_tokens_details?.cached_tokens;
+  if (cached !== undefined) usage.prompt_tokens_details = { cached_tokens: cached };
+  const reasoning = u.completion_tokens_details?.reasoning_tokens;
+  if (reasoning !== undefined) usage.completion_tokens_details = { reasoning_tokens: reasoning };
+  return usage;
+}
+
+export function parseOpenAIChatResponse(body: unknown, model: string): ChatResult {
+  const parsed = chatResponseSchema.parse(body);
+  const choice = parsed.choices[0]!;
+  const m = choice.message;
+  const message: AssistantMessage = { role: 'assistant', content: m.content ?? null };
+  const reasoning = m.reasoning_content ?? m.reasoning;
+  if (reasoning) message.reasoning_content = reasoning;
+  if (m.refusal) message.refusal = m.refusal;
+  if (m.tool_calls?.length) {
+    message.tool_calls = m.tool_calls.map((t) => ({ id: t.id, type: 'function', function: t.function }));
+  }
+  return {
+    message,
+    finish_reason: choice.finish_reason ?? null,
+    usage: normalizeOpenAIUsage(parsed.usage),
+    model: parsed.model ?? model,
+  };
+}
+
+const embeddingsResponseSchema = z
+  .object({
+    model: z.string().optional(),
+    data: z.array(z.object({ index: z.number(), embedding: z.union([z.array(z.number()), z.string()]) }).loose()),
+    usage: z.object({ prompt_tokens: z.number(), total_tokens: z.number().optional() }).loose().optional(),
+  })
+  .loose();
+
+export function parseOpenAIEmbeddingsResponse(body: unknown, model: string): EmbeddingsResult {
+  const parsed = embeddingsResponseSchema.parse(body);
+  const prompt = parsed.usage?.prompt_tokens ?? 0;
+  return {
+    data: parsed.data.map((d) => ({ object: 'embedding', index: d.index, embedding: d.embedding })),
+    usage: { prompt_tokens: prompt, total_tokens: parsed.usage?.total_tokens ?? prompt },
+    model: parsed.model ?? model,
+  };
+}

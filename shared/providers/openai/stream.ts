@@ -1,0 +1,151 @@
+// OpenAI SSE (`data: <chunk>` ... `data: [DONE]`) to normalized stream parts.
+import { createParser, type EventSourceMessage } from 'eventsource-parser';
+import { z } from 'zod';
+import type { ChunkDelta } from '../../protocol/events.ts';
+import type { StreamPart, StreamTranslator } from '../types.ts';
+import { normalizeOpenAIUsage, openAIUsageSchema } from './parse-response.ts';
+import { parseOpenAIErrorBody } from './errors.ts';
+
+const chunkSchema = z
+  .object({
+    choices: z
+      .array(
+        z
+          .object({
+            delta: z
+              .object({
+                role: z.string().nullable().optional(),
+                content: z.string().nullable().optional(),
+                reasoning_content: z.string().nullable().optional(),
+                reasoning: z.string().nullable().optional(),
+                tool_calls: z
+                  .array(
+                    z
+                      .object({
+                        index: z.number(),
+                        id: z.string().nullable().optional(),
+                        type: z.literal('function').nullable().optional(),
+                        function: z
+                          .object({ name: z.string().nullable().optional(), arguments: z.string().nullable().optional() })
+                          .loose()
+                          .optional(),
+                      })
+                      .loose(),
+                  )
+                  .nullable()
+                  .optional(),
+              })
+              .loose()
+              .optional(),
+            finish_reason: z.string().nullable().optional(),
+          })
+          .loose(),
+      )
+      .optional(),
+    usage: openAIUsageSchema.nullable().optional(),
+    x_groq: z.object({ usage: openAIUsageSchema.optional() }).loose().optional(),
+    error: z.unknown().optional(),
+  })
+  .loose();
+
+export function createOpenAIStreamTranslator(): StreamTranslator {
+  let out: StreamPart[] = [];
+  let sawDone = false;
+  let sawFinish = false;
+  let failed = false;
+
+  const onEvent = (ev: EventSourceMessage) => {
+    if (failed) return;
+    const data = ev.data.trim();
+    if (data === '[DONE]') {
+      sawDone = true;
+      return;
+    }
+    let json: unknown;
+    try {
+      json = JSON.parse(data);
+    } catch {
+      out.push({
+        type: 'error',
+        error: {
+          status: 502,
+          retryable: false,
+          error: {
+            message: `upstream sent malformed stream data: ${data.slice(0, 200)}`,
+            type: 'upstream_error',
+            param: null,
+            code: 'bad_upstream_response',
+          },
+        },
+      });
+      failed = true;
+      return;
+    }
+    // Mid-stream error (Groq's `event: error`, or a bare error object on an OpenAI-compatible server).
+    if (ev.event === 'error' || (json && typeof json === 'object' && 'error' in json && !('choices' in json))) {
+      out.push({ type: 'error', error: parseOpenAIErrorBody(json, 502) });
+      failed = true;
+      return;
+    }
+    const chunk = chunkSchema.parse(json);
+    for (const choice of chunk.choices ?? []) {
+      const d = choice.delta;
+      if (d) {
+        const delta: ChunkDelta = {};
+        if (d.content) delta.content = d.content;
+        const reasoning = d.reasoning_content ?? d.reasoning;
+        if (reasoning) delta.reasoning_content = reasoning;
+        if (d.tool_calls?.length) {
+          delta.tool_calls = d.tool_calls.map((t) => {
+            const tc: NonNullable<ChunkDelta['tool_calls']>[number] = { index: t.index };
+            if (t.id) tc.id = t.id;
+            if (t.id || t.type) tc.type = 'function';
+            if (t.function) {
+              tc.function = {};
+              if (t.function.name) tc.function.name = t.function.name;
+              if (t.function.arguments !== undefined && t.function.arguments !== null) tc.function.arguments = t.function.arguments;
+            }
+            return tc;
+          });
+        }
+        if (delta.content !== undefined || delta.reasoning_content !== undefined || delta.tool_calls) out.push({ type: 'delta', delta });
+      }
+      if (choice.finish_reason) {
+        sawFinish = true;
+        out.push({ type: 'finish', finish_reason: choice.finish_reason });
+      }
+    }
+    const usage = chunk.usage ?? chunk.x_groq?.usage;
+    if (usage) out.push({ type: 'usage', usage: normalizeOpenAIUsage(usage) });
+  };
+  const parser = createParser({ onEvent });
+
+  return {
+    push(text) {
+      parser.feed(text);
+      const parts = out;
+      out = [];
+      return parts;
+    },
+    end() {
+      const parts = out;
+      out = [];
+      if (!failed && !sawDone && !sawFinish) {
+        parts.push({
+          type: 'error',
+          error: {
+            status: 502,
+            retryable: true,
+            error: {
+              message: 'The upstream stream ended before the answer was complete.',
+              type: 'upstream_error',
+              param: null,
+              code: 'upstream_stream_truncated',
+            },
+          },
+        });
+      }
+      return parts;
+    },
+  };
+}

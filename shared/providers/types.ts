@@ -1,0 +1,64 @@
+// The one interface every provider adapter implements. Adding a provider = one folder + one line in
+// ./registry.ts. Adapters are pure translation: no I/O, no retries (the worker owns those).
+import type { ChatCompletionRequest, EmbeddingsRequest } from '../protocol/openai.ts';
+import type { AssistantMessage, ChunkDelta, Usage } from '../protocol/events.ts';
+import type { ErrorBody } from '../protocol/errors.ts';
+
+export interface Endpoint {
+  baseUrl: string;
+  apiKey: string | undefined;
+}
+
+export interface UpstreamRequest {
+  url: string;
+  headers: Record<string, string>;
+  body: string;
+}
+
+export interface ChatResult {
+  message: AssistantMessage;
+  finish_reason: string | null;
+  usage: Usage;
+  model: string;
+}
+
+export interface EmbeddingsResult {
+  data: Array<{ object: 'embedding'; index: number; embedding: number[] | string }>;
+  usage: { prompt_tokens: number; total_tokens: number };
+  model: string;
+}
+
+/** What a stream translator hands the worker, in order. */
+export type StreamPart =
+  | { type: 'delta'; delta: ChunkDelta }
+  | { type: 'finish'; finish_reason: string }
+  | { type: 'usage'; usage: Usage }
+  | { type: 'error'; error: UpstreamError };
+
+export interface StreamTranslator {
+  /** Feed raw upstream text as it arrives; returns the parts it completed. */
+  push(text: string): StreamPart[];
+  /** The upstream body ended; returns any trailing parts (or an error if the stream was cut short). */
+  end(): StreamPart[];
+}
+
+export interface UpstreamError {
+  status: number;
+  error: ErrorBody;
+  /** A retry hint from the upstream (retry-after, retry-after-ms, Gemini retryDelay). */
+  retryAfterMs?: number;
+  /** Retrying the same request may succeed (rate limit, overload, 5xx). */
+  retryable: boolean;
+}
+
+export interface ProviderAdapter {
+  readonly name: string;
+  readonly supportsEmbeddings: boolean;
+  buildChatRequest(endpoint: Endpoint, model: string, req: ChatCompletionRequest, stream: boolean): UpstreamRequest;
+  parseChatResponse(body: unknown, model: string): ChatResult;
+  createStreamTranslator(model: string): StreamTranslator;
+  buildEmbeddingsRequest(endpoint: Endpoint, model: string, req: EmbeddingsRequest): UpstreamRequest;
+  parseEmbeddingsResponse(body: unknown, model: string): EmbeddingsResult;
+  /** Turns a non-2xx upstream answer into the OpenAI error envelope with a fitting status. */
+  parseError(status: number, bodyText: string, headers: Record<string, string | string[] | undefined>): UpstreamError;
+}

@@ -1,0 +1,56 @@
+// What every service process does at start: config, logger, NATS topology, database, bootstrap key.
+import { join } from 'node:path';
+import { loadConfig, type SwitchyardConfig } from '../config/env.ts';
+import { connectNats, type Nats } from '../nats/connection.ts';
+import { ensureTopology } from '../nats/topology.ts';
+import { openDatabase, type Db } from '../db/database.ts';
+import { ensureBootstrapKey } from '../db/api-keys.ts';
+import { adapterNames } from '../providers/registry.ts';
+import { createLogger, type Logger } from '../telemetry/logger.ts';
+
+export interface Runtime {
+  config: SwitchyardConfig;
+  log: Logger;
+  nats: Nats;
+  db: Db | null;
+}
+
+export async function boot(service: string, opts: { needsDb: boolean; env?: NodeJS.ProcessEnv }): Promise<Runtime> {
+  const config = loadConfig(opts.env);
+  const log = createLogger(service, config.LOG_LEVEL);
+  const nats = await connectNats(config.NATS_URL, `switchyard-${service}`).catch((err: Error) => {
+    throw new Error(
+      `cannot reach NATS at ${config.NATS_URL}: ${err.message}. Start nats-server with JetStream (nats-server -js) or set NATS_URL.`,
+    );
+  });
+  await ensureTopology(nats.jsm, {
+    providers: adapterNames(),
+    ackWaitSeconds: config.WORKER_ACK_WAIT_SECONDS,
+    maxDeliver: config.WORKER_MAX_DELIVER,
+    eventsMaxAgeSeconds: config.EVENTS_MAX_AGE_SECONDS,
+  });
+  let db: Db | null = null;
+  if (opts.needsDb) {
+    if (!config.DATABASE_URL) log.info({ dir: join(config.SWITCHYARD_DATA_DIR, 'pglite') }, 'DATABASE_URL unset: using embedded PGlite');
+    db = await openDatabase({ url: config.DATABASE_URL, embeddedDir: join(config.SWITCHYARD_DATA_DIR, 'pglite') });
+    if (config.BOOTSTRAP_API_KEY) await ensureBootstrapKey(db, config.BOOTSTRAP_API_KEY);
+  }
+  return { config, log, nats, db };
+}
+
+/** Runs `close` once on SIGINT/SIGTERM, then exits. */
+export function onShutdown(log: Logger, close: () => Promise<void>): void {
+  let closing = false;
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(sig, () => {
+      if (closing) return;
+      closing = true;
+      log.info({ sig }, 'shutting down');
+      const force = setTimeout(() => process.exit(1), 15_000);
+      force.unref();
+      close()
+        .catch((err) => log.error({ err }, 'error during shutdown'))
+        .finally(() => process.exit(0));
+    });
+  }
+}
