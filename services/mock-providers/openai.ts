@@ -186,7 +186,9 @@ export function handleOpenAIEmbeddings(
         ? body.input.map((x) => (typeof x === 'string' ? x : JSON.stringify(x)))
         : [''];
   const dims = body.dimensions ?? 8;
-  const data = inputs.map((text, index) => ({ object: 'embedding', index, embedding: embed(text, dims) }));
+  // Like OpenAI: base64 is little-endian float32 (the official SDK asks for it by default).
+  const encode = (v: number[]) => (body.encoding_format === 'base64' ? Buffer.from(new Float32Array(v).buffer).toString('base64') : v);
+  const data = inputs.map((text, index) => ({ object: 'embedding', index, embedding: encode(embed(text, dims)) }));
   const promptTokens = countPromptTokens(inputs);
   ctx.count('embeddings');
   const payload = JSON.stringify({

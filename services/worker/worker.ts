@@ -298,7 +298,7 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
     const result = await withRetries(
       job,
       async () => {
-        const up = adapter.buildChatRequest(endpoint, model, body, false);
+        const up = await adapter.buildChatRequest(endpoint, model, body, false);
         const res = await sendUpstream(up, job.abort.signal, config.UPSTREAM_TIMEOUT_MS);
         const text = await res.body.text();
         if (res.status >= 400) throw new RequestFailure(adapter.parseError(res.status, text, res.headers));
@@ -370,7 +370,7 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
       await withRetries(
         job,
         async () => {
-          const up = adapter.buildChatRequest(endpoint, model, body, true);
+          const up = await adapter.buildChatRequest(endpoint, model, body, true);
           const res = await sendUpstream(up, job.abort.signal, config.UPSTREAM_TIMEOUT_MS);
           if (res.status >= 400) throw new RequestFailure(adapter.parseError(res.status, await res.body.text(), res.headers));
           const translator = adapter.createStreamTranslator(model);

@@ -54,7 +54,8 @@ export interface UpstreamError {
 export interface ProviderAdapter {
   readonly name: string;
   readonly supportsEmbeddings: boolean;
-  buildChatRequest(endpoint: Endpoint, model: string, req: ChatCompletionRequest, stream: boolean): UpstreamRequest;
+  /** May be async: some providers need remote images fetched and inlined. */
+  buildChatRequest(endpoint: Endpoint, model: string, req: ChatCompletionRequest, stream: boolean): UpstreamRequest | Promise<UpstreamRequest>;
   parseChatResponse(body: unknown, model: string): ChatResult;
   createStreamTranslator(model: string): StreamTranslator;
   buildEmbeddingsRequest(endpoint: Endpoint, model: string, req: EmbeddingsRequest): UpstreamRequest;
