@@ -42,7 +42,7 @@ export async function startLedger(opts: LedgerOptions): Promise<Ledger> {
     timer = null;
     const batch = buffer;
     buffer = [];
-    flushing = flushing.then(() => write(batch));
+    flushing = flushing.then(() => write(batch)).catch((err) => log.error({ err }, 'usage flush failed'));
     return flushing;
   };
 
@@ -60,7 +60,9 @@ export async function startLedger(opts: LedgerOptions): Promise<Ledger> {
     const records = [...byId.values()];
     for (let attempt = 0; ; attempt++) {
       try {
+        log.trace({ records: records.length, attempt }, 'writing usage');
         inserted += await insertUsage(db, records);
+        log.trace({ records: records.length }, 'usage written');
         for (const m of batch) m.ack();
         if (dbDown) log.info('database reachable again; usage backlog draining');
         dbDown = false;
@@ -68,6 +70,7 @@ export async function startLedger(opts: LedgerOptions): Promise<Ledger> {
       } catch (err) {
         if (!dbDown)
           log.warn({ err: (err as Error).message }, 'usage write failed; holding records in JetStream until the database is back');
+        else log.debug({ err: (err as Error).message, attempt }, 'usage write failed again');
         dbDown = true;
         // Keep the messages alive while we wait, so JetStream does not hand them to another ledger.
         for (const m of batch) m.working();

@@ -25,10 +25,15 @@ export async function openDatabase(opts: OpenDbOptions): Promise<Db> {
       connectionString: opts.url,
       max: opts.poolSize ?? 10,
       connectionTimeoutMillis: 5_000,
+      // A query on a connection whose server vanished would otherwise wait forever.
+      query_timeout: 15_000,
+      keepAlive: true,
       idleTimeoutMillis: 30_000,
     });
     // A pool error (database restarted) must not crash the process; queries report it instead.
     pool.on('error', () => {});
+    // A checked-out client whose server went away emits 'error' too; the query reports it.
+    pool.on('connect', (client) => client.on('error', () => {}));
     db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   } else {
     const dir = opts.embeddedDir ?? '.data/pglite';

@@ -40,7 +40,11 @@ export default async function setup(project: TestProject) {
   if (!natsUrl && !findNatsServer()) {
     if (dockerAnswers()) {
       const { GenericContainer, Wait } = await import('testcontainers');
-      const c = await new GenericContainer('nats:2.10').withCommand(['-js']).withExposedPorts(4222).withWaitStrategy(Wait.forLogMessage(/Server is ready/)).start();
+      const c = await new GenericContainer('nats:2.10')
+        .withCommand(['-js'])
+        .withExposedPorts(4222)
+        .withWaitStrategy(Wait.forLogMessage(/Server is ready/))
+        .start();
       stops.push(async () => void (await c.stop()));
       natsUrl = `nats://${c.getHost()}:${c.getMappedPort(4222)}`;
     } else {
@@ -54,7 +58,9 @@ export default async function setup(project: TestProject) {
   };
 }
 
-async function importPostgresContainer(): Promise<{ PostgreSqlContainer: new (image: string) => { start(): Promise<{ stop(): Promise<unknown>; getConnectionUri(): string }> } }> {
+async function importPostgresContainer(): Promise<{
+  PostgreSqlContainer: new (image: string) => { start(): Promise<{ stop(): Promise<unknown>; getConnectionUri(): string }> };
+}> {
   // @testcontainers/postgresql is optional; fall back to a generic container.
   const { GenericContainer, Wait } = await import('testcontainers');
   class PostgreSqlContainer {
@@ -68,7 +74,10 @@ async function importPostgresContainer(): Promise<{ PostgreSqlContainer: new (im
         .withExposedPorts(5432)
         .withWaitStrategy(Wait.forLogMessage(/database system is ready to accept connections/, 2))
         .start();
-      return { stop: () => c.stop(), getConnectionUri: () => `postgres://switchyard:switchyard@${c.getHost()}:${c.getMappedPort(5432)}/postgres` };
+      return {
+        stop: () => c.stop(),
+        getConnectionUri: () => `postgres://switchyard:switchyard@${c.getHost()}:${c.getMappedPort(5432)}/postgres`,
+      };
     }
   }
   return { PostgreSqlContainer };

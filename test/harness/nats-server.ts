@@ -23,7 +23,8 @@ export function findNatsServer(): string | null {
 
 export async function startNatsServer(): Promise<NatsServer> {
   const bin = findNatsServer();
-  if (!bin) throw new Error('nats-server not found: apt-get install -y nats-server (or run `npm start` once, which installs it under .data/bin)');
+  if (!bin)
+    throw new Error('nats-server not found: apt-get install -y nats-server (or run `npm start` once, which installs it under .data/bin)');
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'sy-nats-'));
   let proc: ChildProcess | null = null;

@@ -46,13 +46,27 @@ export async function startPostgres(): Promise<PostgresCluster> {
   run(join(bin, 'initdb'), ['-D', data, '-A', 'trust', '-U', 'switchyard', '--no-sync', '-E', 'UTF8']);
   const url = `postgres://switchyard@127.0.0.1:${port}/postgres`;
   const start = async () => {
-    run(join(bin, 'pg_ctl'), ['-D', data, '-l', join(dir, 'log'), '-w', '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c max_connections=300`, 'start']);
-    await waitFor(async () => {
-      const c = new pg.Client({ connectionString: url });
-      await c.connect();
-      await c.end();
-      return true;
-    }, { what: 'postgres' });
+    // fsync=off survives a server crash (the OS keeps the pages). synchronous_commit stays on: off,
+    // a crash-stop loses commits the ledger has already acked to JetStream.
+    run(join(bin, 'pg_ctl'), [
+      '-D',
+      data,
+      '-l',
+      join(dir, 'log'),
+      '-w',
+      '-o',
+      `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300`,
+      'start',
+    ]);
+    await waitFor(
+      async () => {
+        const c = new pg.Client({ connectionString: url });
+        await c.connect();
+        await c.end();
+        return true;
+      },
+      { what: 'postgres' },
+    );
   };
   await start();
   return {

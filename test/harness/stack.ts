@@ -22,6 +22,8 @@ export interface StackOptions {
   worker?: boolean;
   ledger?: boolean;
   env?: Record<string, string>;
+  /** A Postgres server (admin URL) of the test's own, e.g. one it will stop and restart. */
+  postgresUrl?: string;
   mockDefaults?: Partial<MockScript>;
 }
 
@@ -50,7 +52,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const natsServer = inject('natsUrl') ? null : await startNatsServer();
   const natsUrl = natsServer?.url ?? inject('natsUrl')!;
   const dbName = `sy_${randomBytes(5).toString('hex')}`;
-  const databaseUrl = await createDatabase(inject('databaseUrl'), dbName);
+  const databaseUrl = await createDatabase(opts.postgresUrl ?? inject('databaseUrl'), dbName);
   const mock = await startMockProviders({ defaults: opts.mockDefaults ?? {} });
   const apiKey = `sk-test-${randomBytes(8).toString('hex')}`;
   const port = await freePort();
@@ -60,7 +62,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     OPENAI_BASE_URL: `${mock.url}/v1`,
     OPENAI_API_KEY: 'sk-upstream-test',
     BOOTSTRAP_API_KEY: apiKey,
-    LOG_LEVEL: 'warn',
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'warn',
     PORT: String(port),
     HOST: '127.0.0.1',
     ...opts.env,
@@ -135,15 +137,21 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
 
 /** Waits until the ledger has `n` usage rows (or more) and returns them. */
 export async function waitForUsageRows(db: Db, n: number, timeoutMs = 15_000) {
-  return waitFor(async () => {
-    const rows = await db.selectFrom('usage').selectAll().execute();
-    return rows.length >= n ? rows : undefined;
-  }, { timeoutMs, what: `${n} usage rows` });
+  return waitFor(
+    async () => {
+      const rows = await db.selectFrom('usage').selectAll().execute();
+      return rows.length >= n ? rows : undefined;
+    },
+    { timeoutMs, what: `${n} usage rows` },
+  );
 }
 
 export { openDatabase };
 
 /** Waits until the usage row of `requestId` exists and returns it. */
 export async function waitForUsageRow(db: Db, requestId: string, timeoutMs = 15_000) {
-  return waitFor(() => db.selectFrom('usage').selectAll().where('request_id', '=', requestId).executeTakeFirst(), { timeoutMs, what: `usage row ${requestId}` });
+  return waitFor(() => db.selectFrom('usage').selectAll().where('request_id', '=', requestId).executeTakeFirst(), {
+    timeoutMs,
+    what: `usage row ${requestId}`,
+  });
 }

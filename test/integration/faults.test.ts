@@ -1,0 +1,186 @@
+// Fault behaviour against real nats-server and Postgres: a worker SIGKILLed mid-request, a client
+// that disconnects, duplicate deliveries.
+import OpenAI from 'openai';
+import { headers as natsHeaders } from '@nats-io/transport-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startStack, waitForUsageRow, type Stack } from '../harness/stack.ts';
+import { waitFor } from '../harness/ports.ts';
+import { H, subjects } from '../../shared/nats/topology.ts';
+import type { UsageRecord } from '../../shared/protocol/events.ts';
+
+let stack: Stack;
+let client: OpenAI;
+
+beforeAll(async () => {
+  // No in-process worker: workers run as child processes this file can SIGKILL.
+  stack = await startStack({ worker: false, env: { WORKER_ACK_WAIT_SECONDS: '2' } });
+  client = new OpenAI({ apiKey: stack.apiKey, baseURL: `${stack.url}/v1`, maxRetries: 0, timeout: 30_000 });
+});
+afterAll(async () => stack?.close());
+
+describe('worker killed mid-request', () => {
+  it('a non-streaming request completes on another worker after redelivery, billed once', async () => {
+    const first = await stack.spawn('worker');
+    stack.mock.reset();
+    const pending = client.chat.completions
+      .create({ model: 'openai/gpt-4o-mini', messages: [{ role: 'user', content: 'slow\nmock:{"ttft_ms":1500,"text":"survived"}' }] })
+      .withResponse();
+    await waitFor(() => stack.mock.stats.active === 1, { what: 'upstream call in flight' });
+    await first.kill('SIGKILL');
+    const second = await stack.spawn('worker');
+    const { data, response } = await pending;
+    expect(data.choices[0]!.message.content).toBe('survived');
+    expect(response.headers.get('x-switchyard-attempts')).toBe('2');
+    const row = await waitForUsageRow(stack.db, response.headers.get('x-request-id')!);
+    expect(row).toMatchObject({ status: 'ok', attempts: 2 });
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await stack.db.selectFrom('usage').select('request_id').where('request_id', '=', row.request_id).execute()).toHaveLength(1);
+    await second.kill();
+  });
+
+  it('a partly delivered stream ends with a clear error event and no duplicated tokens', async () => {
+    const first = await stack.spawn('worker');
+    const res = await fetch(`${stack.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${stack.apiKey}` },
+      body: JSON.stringify({
+        model: 'openai/gpt-4o-mini',
+        stream: true,
+        messages: [{ role: 'user', content: 'long\nmock:{"tokens":200,"itl_ms":50}' }],
+      }),
+    });
+    expect(res.status).toBe(200);
+    const requestId = res.headers.get('x-request-id')!;
+    const reader = res.body!.getReader();
+    const dec = new TextDecoder();
+    let text = '';
+    while (!text.includes('tok3')) text += dec.decode((await reader.read()).value);
+    await first.kill('SIGKILL');
+    const second = await stack.spawn('worker');
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += dec.decode(value);
+    }
+    expect(text).toContain('event: error');
+    expect(text).toContain('stream_interrupted');
+    expect(text).not.toContain('[DONE]');
+    const tokens = [...text.matchAll(/"content":"( ?tok\d+)"/g)].map((m) => m[1]!.trim());
+    expect(new Set(tokens).size).toBe(tokens.length); // no token twice
+    expect(tokens.slice(0, 4)).toEqual(['tok0', 'tok1', 'tok2', 'tok3']);
+    const row = await waitForUsageRow(stack.db, requestId);
+    expect(row).toMatchObject({ status: 'error', error_code: 'stream_interrupted' });
+    await second.kill();
+  });
+});
+
+describe('client disconnect', () => {
+  it('cancels the upstream call and records the request as cancelled', async () => {
+    const worker = await stack.spawn('worker');
+    stack.mock.reset();
+    const ac = new AbortController();
+    const res = await fetch(`${stack.url}/v1/chat/completions`, {
+      method: 'POST',
+      signal: ac.signal,
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${stack.apiKey}` },
+      body: JSON.stringify({
+        model: 'openai/gpt-4o-mini',
+        stream: true,
+        messages: [{ role: 'user', content: 'long\nmock:{"tokens":1000,"itl_ms":20}' }],
+      }),
+    });
+    const requestId = res.headers.get('x-request-id')!;
+    const reader = res.body!.getReader();
+    await reader.read();
+    await reader.read();
+    ac.abort();
+    // The upstream connection is closed well before the 20 s the answer would take.
+    await waitFor(() => stack.mock.stats.aborted === 1, { timeoutMs: 3_000, what: 'upstream aborted' });
+    expect(stack.mock.stats.completed).toBe(0);
+    const row = await waitForUsageRow(stack.db, requestId);
+    expect(row.status).toBe('cancelled');
+
+    // Non-streaming too: the client gives up, the upstream call stops.
+    stack.mock.reset();
+    const ac2 = new AbortController();
+    const p = fetch(`${stack.url}/v1/chat/completions`, {
+      method: 'POST',
+      signal: ac2.signal,
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${stack.apiKey}` },
+      body: JSON.stringify({ model: 'openai/gpt-4o-mini', messages: [{ role: 'user', content: 'slow\nmock:{"ttft_ms":20000}' }] }),
+    }).catch(() => null);
+    await waitFor(() => stack.mock.stats.active === 1, { what: 'upstream call in flight' });
+    ac2.abort();
+    await p;
+    await waitFor(() => stack.mock.stats.aborted === 1, { timeoutMs: 3_000, what: 'upstream aborted' });
+    await worker.kill();
+  });
+});
+
+describe('duplicate delivery', () => {
+  it('the same request published twice with one Nats-Msg-Id runs once', async () => {
+    const worker = await stack.spawn('worker');
+    stack.mock.reset();
+    const principal = await stack.db.selectFrom('api_keys').select(['id', 'tenant_id']).executeTakeFirstOrThrow();
+    const { nc, js } = stack.runtime.nats;
+    const requestId = `req_dup${Date.now()}`;
+    const h = natsHeaders();
+    h.set(H.requestId, requestId);
+    h.set(H.tenantId, principal.tenant_id);
+    h.set(H.keyId, principal.id);
+    h.set(H.ingressId, 'ingtest');
+    h.set(H.kind, 'chat');
+    h.set(H.provider, 'openai');
+    h.set(H.model, 'gpt-4o-mini');
+    const events: string[] = [];
+    const sub = nc.subscribe(subjects.events('ingtest', requestId), { callback: (_e, m) => events.push(m.string()) });
+    const body = JSON.stringify({ model: 'openai/gpt-4o-mini', messages: [{ role: 'user', content: 'once' }] });
+    const a = await js.publish(subjects.request('openai', 'interactive'), body, { msgID: requestId, headers: h });
+    const b = await js.publish(subjects.request('openai', 'interactive'), body, { msgID: requestId, headers: h });
+    expect(b.duplicate).toBe(true);
+    expect(b.seq).toBe(a.seq);
+    await waitForUsageRow(stack.db, requestId);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(stack.mock.stats.byRoute['openai.chat']).toBe(1);
+    expect(events.filter((e) => e.includes('"type":"result"'))).toHaveLength(1);
+    sub.unsubscribe();
+    await worker.kill();
+  });
+
+  it('a usage record delivered twice is counted once, in the rows and in the daily rollup', async () => {
+    const requestId = `req_usage_dup${Date.now()}`;
+    const rec: UsageRecord = {
+      request_id: requestId,
+      tenant_id: 'tenant_dup',
+      key_id: null,
+      provider: 'openai',
+      model: 'openai/dup-model',
+      upstream_model: 'dup-model',
+      kind: 'chat',
+      status: 'ok',
+      input_tokens: 10,
+      cached_input_tokens: 0,
+      output_tokens: 5,
+      reasoning_tokens: 0,
+      cost_usd: 0.001,
+      attempts: 1,
+      error_code: null,
+      batch_id: null,
+      received_at: new Date().toISOString(),
+      first_token_at: null,
+      completed_at: new Date().toISOString(),
+    };
+    const { js } = stack.runtime.nats;
+    // Different message ids, so JetStream's own dedupe does not hide the duplicate from the ledger.
+    await js.publish(subjects.usage('tenant_dup'), JSON.stringify([rec]), { msgID: 'dup-a' });
+    await js.publish(subjects.usage('tenant_dup'), JSON.stringify([rec]), { msgID: 'dup-b' });
+    await js.publish(subjects.usage('tenant_dup'), JSON.stringify([rec, rec]), { msgID: 'dup-c' });
+    await waitForUsageRow(stack.db, requestId);
+    await new Promise((r) => setTimeout(r, 500));
+    const rows = await stack.db.selectFrom('usage').selectAll().where('tenant_id', '=', 'tenant_dup').execute();
+    expect(rows).toHaveLength(1);
+    const daily = await stack.db.selectFrom('usage_daily').selectAll().where('tenant_id', '=', 'tenant_dup').execute();
+    expect(daily).toHaveLength(1);
+    expect(daily[0]).toMatchObject({ requests: '1', input_tokens: '10', output_tokens: '5' });
+  });
+});
