@@ -1,5 +1,6 @@
 // Bearer-key authentication: SHA-256 of the presented key, looked up in Postgres and cached.
-// Revocations are broadcast on NATS so every ingress drops a revoked key at once, not at cache expiry.
+// Revocations and tenant changes are broadcast on NATS so every ingress drops its cached principals
+// at once, not at cache expiry.
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import { findKeyByHash, hashApiKey, type KeyPrincipal } from '../../shared/db/api-keys.ts';
 import type { Db } from '../../shared/db/database.ts';
@@ -13,19 +14,19 @@ interface CacheEntry {
 
 export class KeyAuthenticator {
   private readonly cache = new Map<string, CacheEntry>();
-  private readonly sub: Subscription;
+  private readonly subs: Subscription[];
   private readonly db: Db;
   private readonly ttlMs: number;
+  /** Bumped on every invalidation: a lookup that started before it must not refill the cache. */
+  private generation = 0;
 
   constructor(db: Db, nc: NatsConnection, ttlMs: number) {
     this.db = db;
     this.ttlMs = ttlMs;
-    this.sub = nc.subscribe(subjects.keyRevoked, {
-      callback: () => {
-        // The message names a key id; hashes are what we cache, so drop everything (revocations are rare).
-        this.cache.clear();
-      },
-    });
+    // The messages name a key or tenant id; hashes are what we cache, so drop everything (changes are rare).
+    this.subs = [subjects.keyRevoked, subjects.tenantChanged].map((subject) =>
+      nc.subscribe(subject, { callback: () => this.invalidate() }),
+    );
   }
 
   /** Returns the principal or throws the OpenAI-style 401. */
@@ -37,11 +38,12 @@ export class KeyAuthenticator {
     const now = Date.now();
     let entry = this.cache.get(hash);
     if (!entry || entry.expires < now) {
+      const generation = this.generation;
       const principal = await findKeyByHash(this.db, hash);
       // Unknown keys are cached briefly too, so a flood of bad keys does not become a flood of queries.
       entry = { principal, expires: now + (principal ? this.ttlMs : Math.min(this.ttlMs, 2_000)) };
       if (this.cache.size > 100_000) this.cache.clear();
-      this.cache.set(hash, entry);
+      if (generation === this.generation) this.cache.set(hash, entry);
     }
     const p = entry.principal;
     if (!p) throw errors.invalidKey();
@@ -50,10 +52,11 @@ export class KeyAuthenticator {
   }
 
   invalidate(): void {
+    this.generation++;
     this.cache.clear();
   }
 
   close(): void {
-    this.sub.unsubscribe();
+    for (const sub of this.subs) sub.unsubscribe();
   }
 }

@@ -1,7 +1,7 @@
 // The HTTP edge. Reads top to bottom: plumbing, auth, then one handler per route. It does no
 // upstream work itself: it validates, publishes to JetStream, and renders the events that come back.
 import { randomBytes, randomUUID } from 'node:crypto';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { headers as natsHeaders } from '@nats-io/transport-node';
 import type { Nats } from '../../shared/nats/connection.ts';
 import { H, subjects } from '../../shared/nats/topology.ts';
@@ -15,6 +15,8 @@ import { chatCompletionRequestSchema, embeddingsRequestSchema, zodIssueToParam }
 import type { StreamEvent } from '../../shared/protocol/events.ts';
 import type { Logger } from '../../shared/telemetry/logger.ts';
 import { KeyAuthenticator } from './auth.ts';
+import { adminRoutes } from './admin.ts';
+import { assertModelAllowed } from './model-policy.ts';
 import { EventRouter } from './event-router.ts';
 import { ChunkWriter, chatCompletionBody, embeddingsBody, sseError, SSE_DONE } from './render.ts';
 import type { z } from 'zod';
@@ -62,7 +64,7 @@ export async function buildIngress(opts: IngressOptions): Promise<Ingress> {
 
   const app = Fastify({
     loggerInstance: log.child({ ingressId }) as FastifyBaseLogger,
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: 32 * 1024 * 1024,
     genReqId: () => `req_${randomUUID().replaceAll('-', '')}`,
     return503OnClosing: true,
@@ -104,6 +106,7 @@ export async function buildIngress(opts: IngressOptions): Promise<Ingress> {
     const dbOk = await pingDatabase(db);
     return reply.code(natsOk && dbOk ? 200 : 503).send({ status: natsOk && dbOk ? 'ready' : 'unavailable', nats: natsOk, database: dbOk });
   });
+  await app.register(adminRoutes, { db, nc, auth, adminApiKey: config.ADMIN_API_KEY });
 
   // ---- OpenAI API ----
   app.get('/v1/models', { onRequest: authenticate }, async () => {
@@ -119,6 +122,7 @@ export async function buildIngress(opts: IngressOptions): Promise<Ingress> {
 
   app.post('/v1/chat/completions', { onRequest: authenticate }, async (req, reply) => {
     const body = validate(chatCompletionRequestSchema, req.body);
+    assertModelAllowed(req.principal!, body.model);
     const route = resolveRoute(body.model);
     const stream = body.stream === true;
     const includeUsage = stream && body.stream_options?.include_usage === true;
@@ -179,6 +183,7 @@ export async function buildIngress(opts: IngressOptions): Promise<Ingress> {
 
   app.post('/v1/embeddings', { onRequest: authenticate }, async (req, reply) => {
     const body = validate(embeddingsRequestSchema, req.body);
+    assertModelAllowed(req.principal!, body.model);
     const route = resolveRoute(body.model);
     const ev = await dispatch(req, reply, 'embeddings', route, body.model, false, null);
     if (ev.type === 'result' && ev.kind === 'embeddings') return embeddingsBody(body.model, ev);

@@ -25,6 +25,8 @@ export interface StackOptions {
   /** A Postgres server (admin URL) of the test's own, e.g. one it will stop and restart. */
   postgresUrl?: string;
   mockDefaults?: Partial<MockScript>;
+  /** Provider base URLs and keys that point at the mock, which only exists once the stack starts. */
+  providerEnv?: (mockUrl: string) => Record<string, string>;
 }
 
 export interface ChildService {
@@ -65,6 +67,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'warn',
     PORT: String(port),
     HOST: '127.0.0.1',
+    ...opts.providerEnv?.(mock.url),
     ...opts.env,
   };
   const runtime = await boot('test', { needsDb: true, env: { ...process.env, ...env } });

@@ -133,7 +133,7 @@ describe('duplicate delivery', () => {
     h.set(H.provider, 'openai');
     h.set(H.model, 'gpt-4o-mini');
     const events: string[] = [];
-    const sub = nc.subscribe(subjects.events('ingtest', requestId), { callback: (_e, m) => events.push(m.string()) });
+    const sub = nc.subscribe(subjects.events('ingtest', requestId), { callback: (_e, m) => void events.push(m.string()) });
     const body = JSON.stringify({ model: 'openai/gpt-4o-mini', messages: [{ role: 'user', content: 'once' }] });
     const a = await js.publish(subjects.request('openai', 'interactive'), body, { msgID: requestId, headers: h });
     const b = await js.publish(subjects.request('openai', 'interactive'), body, { msgID: requestId, headers: h });

@@ -1,0 +1,70 @@
+// Finds (or installs) the two outside services Switchyard needs on a bare machine: nats-server,
+// and for tests the Postgres server binaries. Used by `npm start` and `npm test`.
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+
+const has = (cmd) => spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
+const isRoot = process.getuid?.() === 0;
+let aptUpdated = false;
+
+function apt(pkg) {
+  if (!isRoot || !has('apt-get')) return false;
+  console.error(`[switchyard] installing ${pkg} with apt-get ...`);
+  if (!aptUpdated) {
+    spawnSync('apt-get', ['update', '-qq'], { stdio: 'inherit' });
+    aptUpdated = true;
+  }
+  return (
+    spawnSync('apt-get', ['install', '-y', '-qq', pkg], { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } })
+      .status === 0
+  );
+}
+
+export function findNatsServer() {
+  const local = resolve('.data/bin/nats-server');
+  if (existsSync(local)) return local;
+  const which = spawnSync('sh', ['-c', 'command -v nats-server'], { encoding: 'utf8' });
+  return which.status === 0 ? which.stdout.trim() : null;
+}
+
+export function ensureNatsServer() {
+  let bin = findNatsServer();
+  if (bin) return bin;
+  if (apt('nats-server')) bin = findNatsServer();
+  if (!bin && has('go')) {
+    // Without apt: build it from the Go module proxy into .data/bin.
+    console.error('[switchyard] building nats-server with `go install` into .data/bin ...');
+    mkdirSync('.data/bin', { recursive: true });
+    spawnSync('go', ['install', 'github.com/nats-io/nats-server/v2@v2.10.29'], {
+      stdio: 'inherit',
+      env: { ...process.env, GOBIN: resolve('.data/bin') },
+    });
+    bin = findNatsServer();
+  }
+  if (!bin) {
+    throw new Error(
+      'nats-server is missing. Install it with `apt-get install -y nats-server` (Debian/Ubuntu), ' +
+        '`go install github.com/nats-io/nats-server/v2@latest`, or point NATS_URL at a running JetStream-enabled server.',
+    );
+  }
+  return bin;
+}
+
+export function findPostgresBin() {
+  const cfg = spawnSync('pg_config', ['--bindir'], { encoding: 'utf8' });
+  if (cfg.status === 0 && existsSync(join(cfg.stdout.trim(), 'initdb'))) return cfg.stdout.trim();
+  const base = '/usr/lib/postgresql';
+  if (existsSync(base)) {
+    for (const v of readdirSync(base).sort().reverse()) if (existsSync(join(base, v, 'bin', 'initdb'))) return join(base, v, 'bin');
+  }
+  return null;
+}
+
+export function ensurePostgres() {
+  if (findPostgresBin()) return;
+  if (apt('postgresql') && findPostgresBin()) return;
+  throw new Error(
+    'Postgres server binaries are missing. Install them with `apt-get install -y postgresql`, or set TEST_DATABASE_URL to a database the tests may use.',
+  );
+}

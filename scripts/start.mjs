@@ -1,0 +1,38 @@
+// `npm start`: the embedded default. Starts a local nats-server with JetStream (data under .data/)
+// unless NATS_URL is set, then runs every Switchyard service in one process. Postgres comes from
+// DATABASE_URL, or an embedded PGlite under .data/ when unset.
+import { spawn } from 'node:child_process';
+import { mkdirSync, openSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { ensureNatsServer } from './ensure-services.mjs';
+
+const env = { ...process.env };
+let nats = null;
+
+function portFree(port) {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.once('error', () => resolve(false));
+    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
+  });
+}
+
+if (!env.NATS_URL) {
+  const bin = ensureNatsServer();
+  mkdirSync('.data/nats', { recursive: true });
+  let port = 4222;
+  while (!(await portFree(port))) port++;
+  const log = openSync('.data/nats.log', 'a');
+  nats = spawn(bin, ['-js', '-a', '127.0.0.1', '-p', String(port), '-sd', '.data/nats'], { stdio: ['ignore', log, log] });
+  env.NATS_URL = `nats://127.0.0.1:${port}`;
+  console.error(`[switchyard] nats-server (JetStream) on ${env.NATS_URL}, data in .data/nats (log: .data/nats.log)`);
+  // Give it a moment to open its port; the services retry their connection anyway.
+  for (let i = 0; i < 50 && (await portFree(port)); i++) await new Promise((r) => setTimeout(r, 100));
+}
+
+const app = spawn(process.execPath, ['services/all/main.ts'], { stdio: 'inherit', env });
+for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => app.kill(sig));
+app.on('exit', (code, signal) => {
+  nats?.kill('SIGTERM');
+  process.exit(code ?? (signal ? 1 : 0));
+});

@@ -1,0 +1,22 @@
+// `npm test`: format check, lint, typecheck, then the whole vitest suite against a throwaway
+// nats-server and Postgres (installed first when missing and we are allowed to).
+import { spawnSync } from 'node:child_process';
+import { ensureNatsServer, ensurePostgres } from './ensure-services.mjs';
+
+if (!process.env.NATS_URL) ensureNatsServer();
+if (!process.env.TEST_DATABASE_URL) ensurePostgres();
+
+const steps = [
+  ['format', 'prettier', ['--check', '.']],
+  ['lint', 'eslint', ['.']],
+  ['typecheck', 'tsc', ['--noEmit']],
+  ['tests', 'vitest', ['run', ...process.argv.slice(2)]],
+];
+for (const [name, cmd, args] of steps) {
+  console.error(`\n[test] ${name}: ${cmd} ${args.join(' ')}`);
+  const r = spawnSync(cmd, args, { stdio: 'inherit' });
+  if (r.status !== 0) {
+    console.error(`[test] ${name} failed`);
+    process.exit(r.status ?? 1);
+  }
+}
