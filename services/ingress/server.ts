@@ -2,9 +2,7 @@
 // upstream work itself: it validates, publishes to JetStream, and renders the events that come back.
 import { randomBytes, randomUUID } from 'node:crypto';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import { headers as natsHeaders } from '@nats-io/transport-node';
 import type { Nats } from '../../shared/nats/connection.ts';
-import { H, subjects } from '../../shared/nats/topology.ts';
 import type { Db } from '../../shared/db/database.ts';
 import { pingDatabase } from '../../shared/db/database.ts';
 import type { KeyPrincipal } from '../../shared/db/api-keys.ts';
@@ -18,6 +16,8 @@ import { KeyAuthenticator } from './auth.ts';
 import { adminRoutes } from './admin.ts';
 import { assertModelAllowed } from './model-policy.ts';
 import { EventRouter } from './event-router.ts';
+import { Dispatcher } from './dispatcher.ts';
+import { resolveRoute as resolveModelRoute, type Route } from './routing.ts';
 import { ChunkWriter, chatCompletionBody, embeddingsBody, sseError, SSE_DONE } from './render.ts';
 import type { z } from 'zod';
 
@@ -41,11 +41,6 @@ declare module 'fastify' {
   }
 }
 
-interface Route {
-  provider: string;
-  model: string;
-}
-
 const DEFAULT_MODELS: Record<string, string[]> = {
   openai: ['gpt-4o-mini', 'gpt-4o', 'text-embedding-3-small'],
   anthropic: ['claude-sonnet-4-5', 'claude-haiku-4-5'],
@@ -57,10 +52,11 @@ const DEFAULT_MODELS: Record<string, string[]> = {
 
 export async function buildIngress(opts: IngressOptions): Promise<Ingress> {
   const { config, nats, db, log } = opts;
-  const { nc, js } = nats;
+  const { nc } = nats;
   const ingressId = `ing${randomBytes(6).toString('hex')}`;
   const auth = new KeyAuthenticator(db, nc, config.AUTH_CACHE_TTL_MS);
   const router = new EventRouter(nc, ingressId);
+  const dispatcher = new Dispatcher(nats, router, ingressId, config.REQUEST_TIMEOUT_MS);
 
   const app = Fastify({
     loggerInstance: log.child({ ingressId }) as FastifyBaseLogger,
@@ -205,79 +201,51 @@ export async function buildIngress(opts: IngressOptions): Promise<Ingress> {
     onStreamEvent: ((ev: StreamEvent) => boolean) | null,
   ): Promise<StreamEvent> {
     const requestId = req.id;
-    const principal = req.principal!;
     let finished = false;
-    const result = new Promise<StreamEvent>((resolve, reject) => {
-      const finish = (ev: StreamEvent | ApiError) => {
-        finished = true;
-        router.release(requestId);
-        if (ev instanceof ApiError) reject(ev);
-        else if (ev.type === 'error' && !reply.raw.headersSent)
-          reject(
-            new ApiError(ev.status, ev.error.message, {
-              type: ev.error.type,
-              param: ev.error.param,
-              code: ev.error.code,
-              headers: retryHeaders(ev.retry_after_ms),
-            }),
-          );
-        else resolve(ev);
-      };
-      router.register(requestId, {
-        deadline: Date.now() + config.REQUEST_TIMEOUT_MS,
-        onTimeout: () => {
-          nc.publish(subjects.cancel(requestId));
-          if (reply.raw.headersSent) {
-            finished = true;
-            reply.raw.end(sseError(errors.timeout().toBody()));
-            resolve({ type: 'error', seq: 0, attempt: 0, status: 504, error: errors.timeout().toBody().error });
-          } else finish(errors.timeout());
-        },
-        onEvent: (ev) => {
-          if (onStreamEvent) {
-            if (onStreamEvent(ev)) finish(ev);
-          } else if (ev.type !== 'chunk') finish(ev);
-        },
-      });
-    });
+    let settle!: { resolve: (ev: StreamEvent) => void; reject: (err: ApiError) => void };
+    const result = new Promise<StreamEvent>((resolve, reject) => (settle = { resolve, reject }));
+    const finish = (ev: StreamEvent | ApiError) => {
+      finished = true;
+      if (ev instanceof ApiError) settle.reject(ev);
+      else if (ev.type === 'error' && !reply.raw.headersSent) {
+        settle.reject(
+          new ApiError(ev.status, ev.error.message, {
+            type: ev.error.type,
+            param: ev.error.param,
+            code: ev.error.code,
+            headers: retryHeaders(ev.retry_after_ms),
+          }),
+        );
+      } else settle.resolve(ev);
+    };
     // Client went away before the answer was complete: stop the upstream call.
     reply.raw.once('close', () => {
       if (!finished) {
         finished = true;
-        router.release(requestId);
-        nc.publish(subjects.cancel(requestId));
+        dispatcher.cancel(requestId);
       }
     });
-
-    const h = natsHeaders();
-    h.set(H.requestId, requestId);
-    h.set(H.tenantId, principal.tenantId);
-    h.set(H.keyId, principal.keyId);
-    h.set(H.ingressId, ingressId);
-    h.set(H.kind, kind);
-    h.set(H.provider, route.provider);
-    h.set(H.model, route.model);
-    h.set(H.publicModel, publicModel);
-    h.set(H.receivedAt, String(Date.now()));
-    if (stream) h.set(H.stream, '1');
-    try {
-      await js.publish(subjects.request(route.provider, 'interactive'), req.rawBody!, { msgID: requestId, headers: h });
-    } catch (err) {
-      router.release(requestId);
-      finished = true;
-      throw errors.unavailable(`The request could not be queued: ${(err as Error).message}`);
-    }
+    await dispatcher.submit(
+      { requestId, principal: req.principal!, kind, route, publicModel, stream, body: req.rawBody! },
+      {
+        onEvent: (ev) => {
+          const done = onStreamEvent ? onStreamEvent(ev) : ev.type !== 'chunk';
+          if (done) finish(ev);
+          return done;
+        },
+        onTimeout: () => {
+          if (reply.raw.headersSent) {
+            finished = true;
+            reply.raw.end(sseError(errors.timeout().toBody()));
+            settle.resolve({ type: 'error', seq: 0, attempt: 0, status: 504, error: errors.timeout().toBody().error });
+          } else finish(errors.timeout());
+        },
+      },
+    );
     return result;
   }
 
-  function resolveRoute(model: string): Route {
-    const slash = model.indexOf('/');
-    if (slash === -1) return { provider: config.DEFAULT_PROVIDER, model };
-    const provider = model.slice(0, slash);
-    const upstream = model.slice(slash + 1);
-    if (!(PROVIDER_NAMES as readonly string[]).includes(provider) || !upstream) throw errors.modelNotFound(model);
-    return { provider, model: upstream };
-  }
+  const resolveRoute = (model: string) => resolveModelRoute(model, config.DEFAULT_PROVIDER);
 
   return {
     app,

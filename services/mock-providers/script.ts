@@ -1,3 +1,4 @@
+import type { ServerResponse } from 'node:http';
 // What a simulated upstream should do for one request. Set per server (defaults), per request with
 // `x-mock-*` headers, or from inside the prompt with a line `mock:{...json...}` in the last user
 // message, which survives every gateway and provider translation on the way here.
@@ -9,6 +10,8 @@ export interface MockError {
   /** seconds, sent as `retry-after` */
   retry_after?: number;
   retry_after_ms?: number;
+  /** Streams only: answer 200, send this many tokens, then fail the way the provider does mid-stream. */
+  after_tokens?: number;
 }
 
 export interface MockScript {
@@ -28,6 +31,8 @@ export interface MockScript {
   tool_calls?: Array<{ name: string; arguments: Record<string, unknown> }>;
   reasoning?: string;
   finish_reason?: string;
+  /** Prompt tokens the provider reports as served from its cache (in each provider's own field). */
+  cached_tokens?: number;
 }
 
 export const DEFAULT_SCRIPT: MockScript = { tokens: 16, ttft_ms: 0, itl_ms: 0 };
@@ -88,4 +93,44 @@ export class FailCounter {
     this.seen.set(key, n);
     return n <= script.fail_times;
   }
+}
+
+/** The directive of the last user turn that has text (tool-result turns carry none). */
+export function lastTextWith(texts: Array<string | undefined>): string | undefined {
+  for (let i = texts.length - 1; i >= 0; i--) if (texts[i]) return texts[i];
+  return undefined;
+}
+
+/** After the client ran the tools: answer in text, quoting the results so tests can see they arrived. */
+export function afterToolResults(script: MockScript, results: string[]): MockScript {
+  return { ...script, tool_calls: undefined, text: `tool results: ${results.join(' | ')}` };
+}
+
+export type TokenOutcome = 'done' | 'dropped' | 'failed';
+
+/**
+ * Writes the reply tokens with the scripted latency. Stops early to simulate a dropped connection
+ * (`drop_after`) or a mid-stream failure (`error.after_tokens`, reported as 'failed' for the caller to
+ * frame in its provider's way).
+ */
+export async function writeTokens(
+  ctx: { sleep(ms: number, res: ServerResponse): Promise<void> },
+  res: ServerResponse,
+  script: MockScript,
+  tokens: string[],
+  write: (token: string, index: number) => void,
+): Promise<TokenOutcome> {
+  const failAt = script.error?.after_tokens;
+  for (let i = 0; i <= tokens.length; i++) {
+    if (failAt !== undefined && i >= failAt) return 'failed';
+    if (i === tokens.length) break;
+    if (script.drop_after !== undefined && i >= script.drop_after) {
+      res.destroy();
+      return 'dropped';
+    }
+    if (i > 0 && script.itl_ms > 0) await ctx.sleep(script.itl_ms, res);
+    if (res.destroyed) return 'dropped';
+    write(tokens[i]!, i);
+  }
+  return 'done';
 }

@@ -1,10 +1,18 @@
 // Simulated upstream providers for development, tests and benchmarks. One HTTP server; each wire
 // family lives under its own path prefix, which is what `<PROVIDER>_BASE_URL` points at:
-//   openai  -> http://host:port/v1            (also /openai/v1)
+//   openai    -> http://host:port/v1            (also /openai/v1)
+//   anthropic -> http://host:port/anthropic     (POST /anthropic/v1/messages)
+//   gemini    -> http://host:port/gemini/v1beta (POST .../models/{m}:generateContent | :streamGenerateContent | :batchEmbedContents)
+//   groq      -> http://host:port/groq/openai/v1
+//   xai       -> http://host:port/xai/v1
+//   ollama    -> http://host:port/ollama        (POST /ollama/api/chat, /ollama/api/embed)
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { DEFAULT_SCRIPT, FailCounter, scriptFromHeaders, scriptFromText, type MockScript } from './script.ts';
-import { handleOpenAIChat, handleOpenAIEmbeddings, lastUserText, sendOpenAIError } from './openai.ts';
+import { handleOpenAIChat, handleOpenAIEmbeddings, lastUserText, sendOpenAIError, type OpenAIDialect } from './openai.ts';
+import { anthropicScriptText, handleAnthropicMessages, sendAnthropicError, validateAnthropic, type AnthropicBody } from './anthropic.ts';
+import { geminiScriptText, handleGeminiEmbed, handleGeminiGenerate, sendGeminiError, validateGemini, type GeminiBody } from './gemini.ts';
+import { handleOllamaChat, handleOllamaEmbed, ollamaScriptText, sendOllamaError, validateOllama, type OllamaBody } from './ollama.ts';
 
 export interface MockStats {
   requests: number;
@@ -68,11 +76,16 @@ export async function startMockProviders(opts: MockProviderOptions = {}): Promis
     },
     sleep: (ms, res) =>
       new Promise((resolve) => {
-        const t = setTimeout(resolve, ms);
-        res.once('close', () => {
+        // One listener per sleep, removed again, or long streams pile up 'close' listeners.
+        const onClose = () => {
           clearTimeout(t);
           resolve();
-        });
+        };
+        const t = setTimeout(() => {
+          res.off('close', onClose);
+          resolve();
+        }, ms);
+        res.once('close', onClose);
       }),
   };
 
@@ -122,14 +135,87 @@ export async function startMockProviders(opts: MockProviderOptions = {}): Promis
     requests.push({ method: req.method, path, headers: req.headers, body });
     if (requests.length > recordLast) requests.shift();
 
-    if (path === '/v1/chat/completions') {
-      ctx.count('openai.chat');
+    const scriptFor = (text: string | undefined): MockScript => ({
+      ...defaults,
+      ...scriptFromHeaders(req.headers),
+      ...scriptFromText(text),
+    });
+    // A scripted error with `after_tokens` on a stream fails mid-way inside the handler instead; the
+    // handler sees `error` only when this request is one that should fail.
+    let failMidstream = false;
+    const failsNow = (script: MockScript, stream: boolean) => {
+      const fail = failCounter.shouldFail(script);
+      failMidstream = fail && stream && script.error!.after_tokens !== undefined;
+      return fail && !failMidstream;
+    };
+    const withoutMidstream = (script: MockScript, _stream: boolean): MockScript =>
+      failMidstream ? script : { ...script, error: undefined };
+
+    const openaiDialect: Record<string, OpenAIDialect> = {
+      '/v1/chat/completions': 'openai',
+      '/groq/openai/v1/chat/completions': 'groq',
+      '/xai/v1/chat/completions': 'xai',
+    };
+    const dialect = openaiDialect[path];
+    if (dialect) {
+      ctx.count(`${dialect}.chat`);
       const messages = body.messages as Parameters<typeof lastUserText>[0];
-      const script: MockScript = { ...defaults, ...scriptFromHeaders(req.headers), ...scriptFromText(lastUserText(messages)) };
-      if (failCounter.shouldFail(script)) return sendOpenAIError(res, script);
-      return handleOpenAIChat(ctx, req, res, body, script);
+      const script = scriptFor(lastUserText(messages));
+      if (dialect !== 'openai' && !req.headers.authorization)
+        return sendOpenAIError(res, { ...script, error: { status: 401, message: 'Invalid API Key' } }, dialect);
+      if (failsNow(script, body.stream === true)) return sendOpenAIError(res, script, dialect);
+      return handleOpenAIChat(ctx, req, res, body, withoutMidstream(script, body.stream === true), dialect);
     }
     if (path === '/v1/embeddings') return handleOpenAIEmbeddings(ctx, res, body);
+
+    if (path === '/anthropic/v1/messages') {
+      ctx.count('anthropic.messages');
+      const b = body as AnthropicBody;
+      // Anthropic takes a key in x-api-key or a bearer token (newer SDKs send the latter).
+      if (!req.headers['x-api-key'] && !req.headers.authorization) return sendAnthropicError(res, 401, 'x-api-key header is required');
+      const invalid = validateAnthropic(req, b);
+      if (invalid) return sendAnthropicError(res, 400, invalid);
+      const script = scriptFor(anthropicScriptText(b));
+      if (failsNow(script, b.stream === true)) {
+        const e = script.error!;
+        return sendAnthropicError(res, e.status, e.message ?? `simulated error ${e.status}`, { retry_after: e.retry_after, type: e.type });
+      }
+      return handleAnthropicMessages(ctx, req, res, b, withoutMidstream(script, b.stream === true));
+    }
+
+    const gem = /^\/gemini\/v1beta\/models\/([^:/]+):(generateContent|streamGenerateContent|batchEmbedContents|embedContent)$/.exec(path);
+    if (gem) {
+      const [, model, method] = gem as unknown as [string, string, string];
+      ctx.count(`gemini.${method}`);
+      const b = body as GeminiBody;
+      if (method === 'batchEmbedContents' || method === 'embedContent') return handleGeminiEmbed(res, method === 'batchEmbedContents', b);
+      const stream = method === 'streamGenerateContent';
+      if (stream && url.searchParams.get('alt') !== 'sse') return sendGeminiError(res, 400, 'this simulator streams only with alt=sse');
+      const invalid = validateGemini(req, model, b);
+      if (invalid) return sendGeminiError(res, invalid.startsWith('Method') ? 403 : 400, invalid);
+      const script = scriptFor(geminiScriptText(b));
+      if (failsNow(script, stream))
+        return sendGeminiError(
+          res,
+          script.error!.status,
+          script.error!.message ?? `simulated error ${script.error!.status}`,
+          script.error!.retry_after,
+        );
+      return handleGeminiGenerate(ctx, req, res, model, stream, b, withoutMidstream(script, stream));
+    }
+
+    if (path === '/ollama/api/chat' || path === '/ollama/api/embed') {
+      const b = body as OllamaBody;
+      const invalid = validateOllama(b);
+      if (invalid) return sendOllamaError(res, 400, invalid);
+      if (path === '/ollama/api/embed') return handleOllamaEmbed(res, b);
+      ctx.count('ollama.chat');
+      const stream = b.stream !== false;
+      const script = scriptFor(ollamaScriptText(b));
+      if (failsNow(script, stream))
+        return sendOllamaError(res, script.error!.status, script.error!.message ?? `simulated error ${script.error!.status}`);
+      return handleOllamaChat(ctx, req, res, b, withoutMidstream(script, stream));
+    }
     return json(res, 404, {
       error: { message: `Unknown request URL: POST ${path}.`, type: 'invalid_request_error', param: null, code: 'unknown_url' },
     });

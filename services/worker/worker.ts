@@ -8,7 +8,7 @@ import { consumerNames, H, STREAMS, subjects, type Priority } from '../../shared
 import type { SwitchyardConfig, ProviderName } from '../../shared/config/env.ts';
 import type { ChatCompletionRequest, EmbeddingsRequest } from '../../shared/protocol/openai.ts';
 import type { EventBody, StreamEvent, Usage, UsageRecord } from '../../shared/protocol/events.ts';
-import type { ProviderAdapter, UpstreamError } from '../../shared/providers/types.ts';
+import { AdapterError, type ProviderAdapter, type UpstreamError } from '../../shared/providers/types.ts';
 import { getAdapter } from '../../shared/providers/registry.ts';
 import { PriceBook } from '../../shared/config/prices.ts';
 import type { Logger } from '../../shared/telemetry/logger.ts';
@@ -345,7 +345,7 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
         const res = await sendUpstream(up, job.abort.signal, config.UPSTREAM_TIMEOUT_MS);
         const text = await res.body.text();
         if (res.status >= 400) throw new RequestFailure(adapter.parseError(res.status, text, res.headers));
-        return adapter.parseEmbeddingsResponse(JSON.parse(text), model);
+        return adapter.parseEmbeddingsResponse(JSON.parse(text), model, body);
       },
       () => true,
     );
@@ -416,7 +416,7 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
   }
 
   function toFailure(err: unknown, job: Job): UpstreamError {
-    if (err instanceof RequestFailure) return err.upstream;
+    if (err instanceof RequestFailure || err instanceof AdapterError) return err.upstream;
     if (job.cancelled)
       return {
         status: 499,

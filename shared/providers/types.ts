@@ -51,15 +51,33 @@ export interface UpstreamError {
   retryable: boolean;
 }
 
+/**
+ * Thrown by an adapter when the request cannot be translated (bad image URL, image too large): the
+ * client's fault, so the worker reports `upstream` as is instead of a connection error.
+ */
+export class AdapterError extends Error {
+  readonly upstream: UpstreamError;
+  constructor(upstream: UpstreamError) {
+    super(upstream.error.message);
+    this.upstream = upstream;
+  }
+}
+
 export interface ProviderAdapter {
   readonly name: string;
   readonly supportsEmbeddings: boolean;
   /** May be async: some providers need remote images fetched and inlined. */
-  buildChatRequest(endpoint: Endpoint, model: string, req: ChatCompletionRequest, stream: boolean): UpstreamRequest | Promise<UpstreamRequest>;
+  buildChatRequest(
+    endpoint: Endpoint,
+    model: string,
+    req: ChatCompletionRequest,
+    stream: boolean,
+  ): UpstreamRequest | Promise<UpstreamRequest>;
   parseChatResponse(body: unknown, model: string): ChatResult;
   createStreamTranslator(model: string): StreamTranslator;
   buildEmbeddingsRequest(endpoint: Endpoint, model: string, req: EmbeddingsRequest): UpstreamRequest;
-  parseEmbeddingsResponse(body: unknown, model: string): EmbeddingsResult;
+  /** `req` tells adapters of providers that only return floats whether the client wants base64. */
+  parseEmbeddingsResponse(body: unknown, model: string, req?: EmbeddingsRequest): EmbeddingsResult;
   /** Turns a non-2xx upstream answer into the OpenAI error envelope with a fitting status. */
   parseError(status: number, bodyText: string, headers: Record<string, string | string[] | undefined>): UpstreamError;
 }

@@ -59,7 +59,11 @@ describe('openai SDK through Switchyard', () => {
   });
 
   it('chat, streaming without include_usage: no usage chunk', async () => {
-    const stream = await client.chat.completions.create({ model: 'gpt-4o-mini', stream: true, messages: [{ role: 'user', content: 'hi\nmock:{"tokens":2}' }] });
+    const stream = await client.chat.completions.create({
+      model: 'gpt-4o-mini',
+      stream: true,
+      messages: [{ role: 'user', content: 'hi\nmock:{"tokens":2}' }],
+    });
     const chunks = [];
     for await (const c of stream) chunks.push(c);
     expect(chunks.some((c) => c.usage)).toBe(false);
@@ -67,23 +71,40 @@ describe('openai SDK through Switchyard', () => {
   });
 
   it('tool calls relay with parsed arguments, streaming and not', async () => {
-    const directive = 'mock:{"tool_calls":[{"name":"get_weather","arguments":{"city":"Paris"}},{"name":"get_time","arguments":{"tz":"CET"}}]}';
+    const directive =
+      'mock:{"tool_calls":[{"name":"get_weather","arguments":{"city":"Paris"}},{"name":"get_time","arguments":{"tz":"CET"}}]}';
     const tools = [
-      { type: 'function' as const, function: { name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string' } } } } },
+      {
+        type: 'function' as const,
+        function: { name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string' } } } },
+      },
       { type: 'function' as const, function: { name: 'get_time', parameters: { type: 'object', properties: { tz: { type: 'string' } } } } },
     ];
-    const res = await client.chat.completions.create({ model: 'openai/gpt-4o-mini', tools, messages: [{ role: 'user', content: `weather?\n${directive}` }] });
+    const res = await client.chat.completions.create({
+      model: 'openai/gpt-4o-mini',
+      tools,
+      messages: [{ role: 'user', content: `weather?\n${directive}` }],
+    });
     expect(res.choices[0]!.finish_reason).toBe('tool_calls');
-    const calls = res.choices[0]!.message.tool_calls!.map((t) => (t.type === 'function' ? [t.function.name, JSON.parse(t.function.arguments)] : null));
+    const calls = res.choices[0]!.message.tool_calls!.map((t) =>
+      t.type === 'function' ? [t.function.name, JSON.parse(t.function.arguments)] : null,
+    );
     expect(calls).toEqual([
       ['get_weather', { city: 'Paris' }],
       ['get_time', { tz: 'CET' }],
     ]);
 
-    const stream = client.chat.completions.stream({ model: 'openai/gpt-4o-mini', tools, messages: [{ role: 'user', content: `weather?\n${directive}` }] });
+    const stream = client.chat.completions.stream({
+      model: 'openai/gpt-4o-mini',
+      tools,
+      messages: [{ role: 'user', content: `weather?\n${directive}` }],
+    });
     const final = await stream.finalChatCompletion();
     expect(final.choices[0]!.finish_reason).toBe('tool_calls');
-    expect(final.choices[0]!.message.tool_calls!.map((t) => (t.type === 'function' ? JSON.parse(t.function.arguments) : null))).toEqual([{ city: 'Paris' }, { tz: 'CET' }]);
+    expect(final.choices[0]!.message.tool_calls!.map((t) => (t.type === 'function' ? JSON.parse(t.function.arguments) : null))).toEqual([
+      { city: 'Paris' },
+      { tz: 'CET' },
+    ]);
   });
 
   it('embeddings', async () => {
@@ -100,17 +121,27 @@ describe('openai SDK through Switchyard', () => {
       .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(OpenAI.RateLimitError);
     expect((err as InstanceType<typeof OpenAI.APIError>).headers?.get('retry-after')).toBe('7');
-    const bad = await client.chat.completions.create({ model: 'openai/gpt-4o-mini', messages: [{ role: 'user', content: 'x\nmock:{"error":{"status":400,"message":"nope"}}' }] }).catch((e: unknown) => e);
+    const bad = await client.chat.completions
+      .create({ model: 'openai/gpt-4o-mini', messages: [{ role: 'user', content: 'x\nmock:{"error":{"status":400,"message":"nope"}}' }] })
+      .catch((e: unknown) => e);
     expect(bad).toBeInstanceOf(OpenAI.BadRequestError);
     expect((bad as Error).message).toContain('nope');
   });
 
   it('leaves exactly one usage row per request with the upstream token counts', async () => {
-    const { data, response } = await client.chat.completions.create({ model: 'openai/gpt-4o-mini', messages: [{ role: 'user', content: 'count me\nmock:{"tokens":5}' }] }).withResponse();
+    const { data, response } = await client.chat.completions
+      .create({ model: 'openai/gpt-4o-mini', messages: [{ role: 'user', content: 'count me\nmock:{"tokens":5}' }] })
+      .withResponse();
     const requestId = response.headers.get('x-request-id')!;
     expect(requestId).toMatch(/^req_/);
     const row = await waitForUsageRow(stack.db, requestId);
-    expect(row).toMatchObject({ status: 'ok', provider: 'openai', upstream_model: 'gpt-4o-mini', input_tokens: data.usage!.prompt_tokens, output_tokens: 5 });
+    expect(row).toMatchObject({
+      status: 'ok',
+      provider: 'openai',
+      upstream_model: 'gpt-4o-mini',
+      input_tokens: data.usage!.prompt_tokens,
+      output_tokens: 5,
+    });
     expect(Number(row.cost_usd)).toBeGreaterThan(0);
   });
 });

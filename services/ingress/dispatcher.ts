@@ -1,0 +1,90 @@
+// Hands a validated request to the workers and routes its events back. Every client surface (HTTP
+// JSON, SSE, WebSocket, async, batch) goes through here, so publish headers and cancel semantics
+// are defined once.
+import { headers as natsHeaders } from '@nats-io/transport-node';
+import type { Nats } from '../../shared/nats/connection.ts';
+import { H, subjects, type Priority } from '../../shared/nats/topology.ts';
+import type { KeyPrincipal } from '../../shared/db/api-keys.ts';
+import type { StreamEvent } from '../../shared/protocol/events.ts';
+import { errors } from '../../shared/protocol/errors.ts';
+import type { EventRouter } from './event-router.ts';
+import type { Route } from './routing.ts';
+
+export interface DispatchJob {
+  requestId: string;
+  principal: KeyPrincipal;
+  kind: 'chat' | 'embeddings';
+  route: Route;
+  publicModel: string;
+  stream: boolean;
+  /** The client's JSON body, as received: published as is, never re-serialised. */
+  body: Uint8Array | string;
+  priority?: Priority;
+  batchId?: string;
+}
+
+export interface DispatchHandlers {
+  /** Called for each event; return true when the request is finished (no more events wanted). */
+  onEvent(ev: StreamEvent): boolean;
+  onTimeout(): void;
+}
+
+export class Dispatcher {
+  readonly ingressId: string;
+  private readonly nats: Nats;
+  private readonly router: EventRouter;
+  private readonly timeoutMs: number;
+
+  constructor(nats: Nats, router: EventRouter, ingressId: string, timeoutMs: number) {
+    this.nats = nats;
+    this.router = router;
+    this.ingressId = ingressId;
+    this.timeoutMs = timeoutMs;
+  }
+
+  /** Registers for the events, then publishes. Throws a 503 ApiError if JetStream does not take it. */
+  async submit(job: DispatchJob, handlers: DispatchHandlers): Promise<void> {
+    const { requestId } = job;
+    this.router.register(requestId, {
+      deadline: Date.now() + this.timeoutMs,
+      onTimeout: () => {
+        this.nats.nc.publish(subjects.cancel(requestId));
+        handlers.onTimeout();
+      },
+      onEvent: (ev) => {
+        if (handlers.onEvent(ev)) this.router.release(requestId);
+      },
+    });
+    const h = natsHeaders();
+    h.set(H.requestId, requestId);
+    h.set(H.tenantId, job.principal.tenantId);
+    h.set(H.keyId, job.principal.keyId);
+    h.set(H.ingressId, this.ingressId);
+    h.set(H.kind, job.kind);
+    h.set(H.provider, job.route.provider);
+    h.set(H.model, job.route.model);
+    h.set(H.publicModel, job.publicModel);
+    h.set(H.receivedAt, String(Date.now()));
+    if (job.stream) h.set(H.stream, '1');
+    if (job.batchId) h.set(H.batchId, job.batchId);
+    const priority = job.priority ?? 'interactive';
+    if (priority !== 'interactive') h.set(H.priority, priority);
+    try {
+      await this.nats.js.publish(subjects.request(job.route.provider, priority), job.body, { msgID: requestId, headers: h });
+    } catch (err) {
+      this.router.release(requestId);
+      throw errors.unavailable(`The request could not be queued: ${(err as Error).message}`);
+    }
+  }
+
+  /** The client is gone: stop listening and tell the worker to abort the upstream call. */
+  cancel(requestId: string): void {
+    this.router.release(requestId);
+    this.nats.nc.publish(subjects.cancel(requestId));
+  }
+
+  /** Stop listening without cancelling (the request keeps running, e.g. a resumable stream). */
+  release(requestId: string): void {
+    this.router.release(requestId);
+  }
+}

@@ -1,0 +1,15 @@
+// Anthropic stop_reason -> OpenAI finish_reason.
+export function mapAnthropicStopReason(reason: string | null | undefined): string {
+  switch (reason) {
+    case 'max_tokens':
+    case 'model_context_window_exceeded':
+      return 'length';
+    case 'tool_use':
+      return 'tool_calls';
+    case 'refusal':
+      return 'content_filter';
+    default:
+      // end_turn, stop_sequence, pause_turn (server tool paused; the client re-sends to continue)
+      return 'stop';
+  }
+}

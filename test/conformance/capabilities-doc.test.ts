@@ -1,0 +1,36 @@
+// docs/capabilities.md must be exactly what the claims of the existing tests render to. Together with
+// a green suite (every claiming test passes) the document cannot drift from what is proven.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { claimsOf, FEATURES, renderCapabilities } from './capabilities.ts';
+
+describe.skipIf(process.env.SWITCHYARD_CAPABILITIES_RUN === '1')('docs/capabilities.md', () => {
+  it('matches the capability claims of the tests (regenerate with `npm run capabilities`)', () => {
+    const out = path.join(mkdtempSync(path.join(tmpdir(), 'capabilities-list-')), 'list.json');
+    const list = spawnSync(
+      process.execPath,
+      ['node_modules/vitest/vitest.mjs', 'list', `--json=${out}`, 'test/conformance', 'test/providers'],
+      {
+        cwd: process.cwd(),
+        encoding: 'utf8',
+        env: { ...process.env, SWITCHYARD_CAPABILITIES_RUN: '1' },
+      },
+    );
+    expect(list.status, list.stderr).toBe(0);
+    const tests = JSON.parse(readFileSync(out, 'utf8')) as Array<{ name: string }>;
+    const claims = tests.flatMap((t) => claimsOf(t.name));
+    expect(claims.length).toBeGreaterThan(FEATURES.length);
+    expect(readFileSync(path.resolve(process.cwd(), 'docs/capabilities.md'), 'utf8')).toBe(renderCapabilities(claims));
+  }, 120_000);
+
+  it('rejects a claim of an unknown feature', () => {
+    expect(() => claimsOf('x {proves anthropic: telepathy}')).toThrow(/unknown feature/);
+    expect(claimsOf('x {proves gemini: text, reasoning}')).toEqual([
+      ['gemini', 'text'],
+      ['gemini', 'reasoning'],
+    ]);
+  });
+});
