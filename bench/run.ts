@@ -24,12 +24,26 @@ const WORKERS = Number(process.env.BENCH_WORKERS ?? 0); // 0 = everything in one
 const API_KEY = 'sk-bench';
 
 const children: ChildProcess[] = [];
+// V8 flags for the broker processes (heap sizing is part of what is measured).
+const NODE_FLAGS = (process.env.BENCH_NODE_FLAGS ?? '--max-semi-space-size=16').split(' ').filter(Boolean);
 const PROFILE = process.env.BENCH_PROFILE === '1'; // CPU profiles of the broker into bench/profiles/
 function run(script: string, env: Record<string, string>): ChildProcess {
-  const args = PROFILE && !script.includes('mock') ? ['--cpu-prof', '--cpu-prof-dir=bench/profiles', script] : [script];
+  const broker = !script.includes('mock');
+  const args = [...(broker ? NODE_FLAGS : []), ...(PROFILE && broker ? ['--cpu-prof', '--cpu-prof-dir=bench/profiles'] : []), script];
   const p = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
   children.push(p);
   return p;
+}
+
+/** user+system CPU seconds a process has used so far (from /proc). */
+function cpuSeconds(pid: number | undefined): number {
+  if (!pid) return 0;
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100;
+  } catch {
+    return 0;
+  }
 }
 
 function rss(pid: number | undefined): number {
@@ -165,10 +179,13 @@ async function main() {
   results.directMax = await load(`direct, ${CONNECTIONS} connections, non-streaming`, `${direct}/v1/chat/completions`, chat, {
     connections: CONNECTIONS,
   });
+  const cpuBefore = brokerPids.reduce<number>((sum, pid) => sum + cpuSeconds(pid), 0);
   results.syMax = await load(`switchyard, ${CONNECTIONS} connections, non-streaming`, `${sy}/v1/chat/completions`, chat, {
     connections: CONNECTIONS,
     headers: auth,
   });
+  const cpuAfter = brokerPids.reduce<number>((sum, pid) => sum + cpuSeconds(pid), 0);
+  const cpuUsPerRequest = Math.round(((cpuAfter - cpuBefore) * 1e6) / results.syMax.requests);
   let rssAtMax = 0;
   for (const pid of brokerPids) rssAtMax += rss(pid);
   results.directStream = await load(`direct, ${CONNECTIONS} connections, streaming 20 tok`, `${direct}/v1/chat/completions`, stream, {
@@ -212,6 +229,7 @@ async function main() {
       streamingSwitchyard: results.syStream!.rps,
     },
     brokerRssMbAtMaxLoad: Math.round(rssAtMax),
+    brokerCpuMicrosecondsPerRequest: cpuUsPerRequest,
     ttft: { direct: ttftDirect, switchyard: ttftSy },
     usageRows: { answeredBySwitchyard: answered, rowsInLedger: rows },
     results,
@@ -221,6 +239,7 @@ added latency at ${RATE} req/s:  p50 +${summary.added.p50AtRate} ms   p99 +${sum
 added time to first token:  p50 +${summary.added.ttftP50.toFixed(2)} ms   p99 +${summary.added.ttftP99.toFixed(2)} ms (sequential, ${300} streams)
 max throughput (${CONNECTIONS} conns):  direct ${summary.throughput.direct} req/s, switchyard ${summary.throughput.switchyard} req/s
 streaming throughput:       direct ${summary.throughput.streamingDirect} req/s, switchyard ${summary.throughput.streamingSwitchyard} req/s
+broker CPU per request:     ${cpuUsPerRequest} µs (all broker processes, non-streaming at max load)
 broker RSS at max load:     ${summary.brokerRssMbAtMaxLoad} MB
 usage ledger:               ${rows} rows for ${answered} answered requests${rows === answered ? ' (exactly once)' : ' (MISMATCH)'}`);
   mkdirSync('bench/results', { recursive: true });

@@ -30,7 +30,7 @@ if (!env.NATS_URL) {
   for (let i = 0; i < 50 && (await portFree(port)); i++) await new Promise((r) => setTimeout(r, 100));
 }
 
-const app = spawn(process.execPath, ['services/all/main.ts'], { stdio: 'inherit', env });
+const app = spawn(process.execPath, ['--max-semi-space-size=16', 'services/all/main.ts'], { stdio: 'inherit', env });
 for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => app.kill(sig));
 app.on('exit', (code, signal) => {
   nats?.kill('SIGTERM');

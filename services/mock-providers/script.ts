@@ -124,11 +124,13 @@ export async function writeTokens(
   for (let i = 0; i <= tokens.length; i++) {
     if (failAt !== undefined && i >= failAt) return 'failed';
     if (i === tokens.length) break;
+    if (i > 0 && script.itl_ms > 0) await ctx.sleep(script.itl_ms, res);
     if (script.drop_after !== undefined && i >= script.drop_after) {
+      // Let what was written reach the wire first (destroy discards unflushed writes).
+      await new Promise<void>((r) => (res.writableNeedDrain ? res.once('drain', () => r()) : setImmediate(r)));
       res.destroy();
       return 'dropped';
     }
-    if (i > 0 && script.itl_ms > 0) await ctx.sleep(script.itl_ms, res);
     if (res.destroyed) return 'dropped';
     write(tokens[i]!, i);
   }

@@ -1,4 +1,5 @@
 import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { coalesceNatsWrites } from './coalesce-writes.ts';
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 
 export interface Nats {
@@ -8,6 +9,7 @@ export interface Nats {
 }
 
 export async function connectNats(url: string, name: string): Promise<Nats> {
+  if (process.env.NATS_COALESCE_WRITES !== '0') coalesceNatsWrites();
   const nc = await connect({
     servers: url.split(','),
     name,

@@ -74,6 +74,21 @@ describe('worker killed mid-request', () => {
   });
 });
 
+describe('long generations', () => {
+  it('a stream longer than the ack wait is kept alive with msg.working() and never redelivered', async () => {
+    const worker = await stack.spawn('worker');
+    const { data: stream, response } = await client.chat.completions
+      .create({ model: 'openai/gpt-4o-mini', stream: true, messages: [{ role: 'user', content: 'long\nmock:{"tokens":60,"itl_ms":80}' }] })
+      .withResponse();
+    let text = '';
+    for await (const c of stream) text += c.choices[0]?.delta.content ?? '';
+    expect(text.split(' ')).toHaveLength(60); // ~4.8 s of streaming against a 2 s ack wait
+    const row = await waitForUsageRow(stack.db, response.headers.get('x-request-id')!);
+    expect(row).toMatchObject({ status: 'ok', attempts: 1, output_tokens: 60 });
+    await worker.kill();
+  });
+});
+
 describe('client disconnect', () => {
   it('cancels the upstream call and records the request as cancelled', async () => {
     const worker = await stack.spawn('worker');

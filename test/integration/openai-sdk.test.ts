@@ -128,6 +128,21 @@ describe('openai SDK through Switchyard', () => {
     expect((bad as Error).message).toContain('nope');
   });
 
+  it('an upstream connection dropped mid-stream ends the stream with an error, not a silent success', async () => {
+    const stream = await client.chat.completions.create({
+      model: 'openai/gpt-4o-mini',
+      stream: true,
+      messages: [{ role: 'user', content: 'x\nmock:{"tokens":10,"itl_ms":20,"drop_after":3}' }],
+    });
+    let text = '';
+    const err = await (async () => {
+      for await (const c of stream) text += c.choices[0]?.delta.content ?? '';
+    })().catch((e: unknown) => e);
+    expect(text).toBe('tok0 tok1 tok2');
+    expect(err).toBeInstanceOf(OpenAI.APIError);
+    expect((err as Error).message).toMatch(/upstream/i);
+  });
+
   it('leaves exactly one usage row per request with the upstream token counts', async () => {
     const { data, response } = await client.chat.completions
       .create({ model: 'openai/gpt-4o-mini', messages: [{ role: 'user', content: 'count me\nmock:{"tokens":5}' }] })
