@@ -8,7 +8,7 @@
 //
 // Every process runs on this machine, so load generator, broker, NATS, Postgres and the mock share
 // the cores: numbers are comparable within one run, not across machines.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { runLoad } from './load.ts';
 import { request } from 'undici';
@@ -22,6 +22,9 @@ const RATE = Number(process.env.BENCH_RATE ?? 500);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 64);
 const WORKERS = Number(process.env.BENCH_WORKERS ?? 0); // 0 = everything in one process (npm start)
 const API_KEY = 'sk-bench';
+// Peer gateways measured in the same run, on the same mock, with the same load generator.
+const PEERS = (process.env.BENCH_PEERS ?? 'portkey').split(',').filter(Boolean);
+const PORTKEY_VERSION = '1.15.2';
 
 const children: ChildProcess[] = [];
 // V8 flags for the broker processes (heap sizing is part of what is measured).
@@ -73,7 +76,7 @@ async function load(
   name: string,
   url: string,
   body: string,
-  opts: { rate?: number; connections: number; headers?: Record<string, string> },
+  opts: { rate?: number; connections: number; headers?: Record<string, string>; peer?: boolean },
 ): Promise<Result> {
   const res = await runLoad({
     url,
@@ -83,7 +86,7 @@ async function load(
     ...(opts.rate ? { rate: opts.rate } : {}),
     ...(opts.headers ? { headers: opts.headers } : {}),
   });
-  if (opts.headers) syRequests += res.ok;
+  if (opts.headers && !opts.peer) syRequests += res.ok;
   const r: Result = {
     name,
     rps: res.rps,
@@ -98,6 +101,24 @@ async function load(
     `${name.padEnd(44)} ${String(r.rps).padStart(6)} req/s  p50 ${r.p50.toFixed(2)} ms  p90 ${r.p90.toFixed(2)} ms  p99 ${r.p99.toFixed(2)} ms  errors ${r.errors}  non-2xx ${r.non2xx}`,
   );
   return r;
+}
+
+/** Installs the peer gateway outside the project's dependencies (.data/peers) on first use. */
+function ensurePortkey(): string | null {
+  const entry = 'node_modules/@portkey-ai/gateway/build/start-server.js';
+  const dir = '.data/peers';
+  try {
+    readFileSync(`${dir}/${entry}`);
+  } catch {
+    mkdirSync(dir, { recursive: true });
+    const r = spawnSync(
+      'npm',
+      ['install', '--prefix', dir, '--no-save', '--no-audit', '--no-fund', `@portkey-ai/gateway@${PORTKEY_VERSION}`],
+      { stdio: 'inherit' },
+    );
+    if (r.status !== 0) return null;
+  }
+  return `${dir}/${entry}`;
 }
 
 /** Time to first content token, sequential requests (no queueing): direct vs through Switchyard. */
@@ -176,16 +197,48 @@ async function main() {
     connections: 32,
     headers: auth,
   });
+  if (PEERS.includes('portkey')) {
+    const entry = ensurePortkey();
+    if (entry) {
+      const pkPort = await freePort();
+      const pk = spawn(process.execPath, [entry, '--port', String(pkPort)], { stdio: 'ignore' });
+      children.push(pk);
+      const pkUrl = `http://127.0.0.1:${pkPort}/v1/chat/completions`;
+      const pkHeaders = { 'x-portkey-provider': 'openai', 'x-portkey-custom-host': `${direct}/v1`, authorization: 'Bearer sk-upstream' };
+      const pkBody = JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Say hello in one short sentence.' }] });
+      await waitFor(
+        async () =>
+          (await fetch(pkUrl, { method: 'POST', headers: { 'content-type': 'application/json', ...pkHeaders }, body: pkBody })).ok,
+        { timeoutMs: 30_000, what: 'portkey' },
+      );
+      await runLoad({ url: pkUrl, body: pkBody, headers: pkHeaders, connections: 16, durationSeconds: 2 });
+      results.portkeyRate = await load(`portkey ${PORTKEY_VERSION}, ${RATE} req/s, non-streaming`, pkUrl, pkBody, {
+        rate: RATE,
+        connections: 32,
+        headers: pkHeaders,
+        peer: true,
+      });
+      results.portkeyMax = await load(`portkey ${PORTKEY_VERSION}, ${CONNECTIONS} connections, non-streaming`, pkUrl, pkBody, {
+        connections: CONNECTIONS,
+        headers: pkHeaders,
+        peer: true,
+      });
+      pk.kill('SIGKILL');
+    }
+  }
   results.directMax = await load(`direct, ${CONNECTIONS} connections, non-streaming`, `${direct}/v1/chat/completions`, chat, {
     connections: CONNECTIONS,
   });
   const cpuBefore = brokerPids.reduce<number>((sum, pid) => sum + cpuSeconds(pid), 0);
+  const natsCpuBefore = cpuSeconds(nats.pid());
   results.syMax = await load(`switchyard, ${CONNECTIONS} connections, non-streaming`, `${sy}/v1/chat/completions`, chat, {
     connections: CONNECTIONS,
     headers: auth,
   });
   const cpuAfter = brokerPids.reduce<number>((sum, pid) => sum + cpuSeconds(pid), 0);
   const cpuUsPerRequest = Math.round(((cpuAfter - cpuBefore) * 1e6) / results.syMax.requests);
+  // nats-server's share: JetStream store of the request, the events stream, usage, acks.
+  const natsCpuUsPerRequest = Math.round(((cpuSeconds(nats.pid()) - natsCpuBefore) * 1e6) / results.syMax.requests);
   let rssAtMax = 0;
   for (const pid of brokerPids) rssAtMax += rss(pid);
   results.directStream = await load(`direct, ${CONNECTIONS} connections, streaming 20 tok`, `${direct}/v1/chat/completions`, stream, {
@@ -222,6 +275,15 @@ async function main() {
       ttftP50: +(ttftSy.p50 - ttftDirect.p50).toFixed(2),
       ttftP99: +(ttftSy.p99 - ttftDirect.p99).toFixed(2),
     },
+    peers: results.portkeyMax
+      ? {
+          portkey: {
+            version: PORTKEY_VERSION,
+            maxRps: results.portkeyMax.rps,
+            addedP50AtRate: +(results.portkeyRate!.p50 - results.directRate!.p50).toFixed(2),
+          },
+        }
+      : undefined,
     throughput: {
       direct: results.directMax!.rps,
       switchyard: results.syMax!.rps,
@@ -230,6 +292,7 @@ async function main() {
     },
     brokerRssMbAtMaxLoad: Math.round(rssAtMax),
     brokerCpuMicrosecondsPerRequest: cpuUsPerRequest,
+    natsServerCpuMicrosecondsPerRequest: natsCpuUsPerRequest,
     ttft: { direct: ttftDirect, switchyard: ttftSy },
     usageRows: { answeredBySwitchyard: answered, rowsInLedger: rows },
     results,
@@ -237,9 +300,9 @@ async function main() {
   console.log(`
 added latency at ${RATE} req/s:  p50 +${summary.added.p50AtRate} ms   p99 +${summary.added.p99AtRate} ms
 added time to first token:  p50 +${summary.added.ttftP50.toFixed(2)} ms   p99 +${summary.added.ttftP99.toFixed(2)} ms (sequential, ${300} streams)
-max throughput (${CONNECTIONS} conns):  direct ${summary.throughput.direct} req/s, switchyard ${summary.throughput.switchyard} req/s
+max throughput (${CONNECTIONS} conns):  direct ${summary.throughput.direct} req/s, switchyard ${summary.throughput.switchyard} req/s${results.portkeyMax ? `, portkey ${results.portkeyMax.rps} req/s (added p50 at ${RATE} req/s: +${summary.peers!.portkey.addedP50AtRate} ms)` : ''}
 streaming throughput:       direct ${summary.throughput.streamingDirect} req/s, switchyard ${summary.throughput.streamingSwitchyard} req/s
-broker CPU per request:     ${cpuUsPerRequest} µs (all broker processes, non-streaming at max load)
+broker CPU per request:     ${cpuUsPerRequest} µs (all broker processes, non-streaming at max load); nats-server ${natsCpuUsPerRequest} µs
 broker RSS at max load:     ${summary.brokerRssMbAtMaxLoad} MB
 usage ledger:               ${rows} rows for ${answered} answered requests${rows === answered ? ' (exactly once)' : ' (MISMATCH)'}`);
   mkdirSync('bench/results', { recursive: true });

@@ -12,6 +12,8 @@ export interface NatsServer {
   stop(): Promise<void>;
   kill(): void;
   start(): Promise<void>;
+  /** Process id of the running server (for CPU accounting in benchmarks). */
+  pid(): number | undefined;
 }
 
 export function findNatsServer(): string | null {
@@ -37,6 +39,7 @@ export async function startNatsServer(): Promise<NatsServer> {
     url: `nats://127.0.0.1:${port}`,
     port,
     start,
+    pid: () => proc?.pid,
     kill() {
       proc?.kill('SIGKILL');
     },
