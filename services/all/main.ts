@@ -8,6 +8,7 @@ import { defaultsFromEnv, startMockProviders, type MockProviders } from '../mock
 import { buildIngress } from '../ingress/server.ts';
 import { startWorker } from '../worker/worker.ts';
 import { startLedger } from '../ledger/ledger.ts';
+import { startBatchRunner } from '../batch/runner.ts';
 
 const log = createLogger('switchyard');
 let mock: MockProviders | null = null;
@@ -25,6 +26,7 @@ const rt = await boot('switchyard', { needsDb: true });
 const db = rt.db!;
 const ledger = await startLedger({ nats: rt.nats, db, log: rt.log.child({ service: 'ledger' }) });
 const worker = await startWorker({ config: rt.config, nats: rt.nats, log: rt.log.child({ service: 'worker' }) });
+const batch = await startBatchRunner({ config: rt.config, nats: rt.nats, db, log: rt.log.child({ service: 'batch' }) });
 const ingress = await buildIngress({ config: rt.config, nats: rt.nats, db, log: rt.log.child({ service: 'ingress' }) });
 await ingress.app.listen({ port: rt.config.PORT, host: rt.config.HOST });
 if (!rt.config.BOOTSTRAP_API_KEY)
@@ -32,6 +34,7 @@ if (!rt.config.BOOTSTRAP_API_KEY)
 
 onShutdown(rt.log, async () => {
   await ingress.close();
+  await batch.close();
   await worker.close();
   await ledger.close();
   await rt.nats.nc.drain();

@@ -3,12 +3,13 @@
 // are defined once.
 import { headers as natsHeaders } from '@nats-io/transport-node';
 import type { Nats } from '../../shared/nats/connection.ts';
+import { JetStreamPublisher } from '../../shared/nats/publisher.ts';
 import { H, subjects, type Priority } from '../../shared/nats/topology.ts';
 import type { KeyPrincipal } from '../../shared/db/api-keys.ts';
 import type { StreamEvent } from '../../shared/protocol/events.ts';
 import { errors } from '../../shared/protocol/errors.ts';
 import type { EventRouter } from './event-router.ts';
-import type { Route } from './routing.ts';
+import { encodeTargets, type Route } from './routing.ts';
 
 export interface DispatchJob {
   requestId: string;
@@ -34,9 +35,11 @@ export class Dispatcher {
   private readonly nats: Nats;
   private readonly router: EventRouter;
   private readonly timeoutMs: number;
+  private readonly publisher: JetStreamPublisher;
 
   constructor(nats: Nats, router: EventRouter, ingressId: string, timeoutMs: number) {
     this.nats = nats;
+    this.publisher = new JetStreamPublisher(nats.nc);
     this.router = router;
     this.ingressId = ingressId;
     this.timeoutMs = timeoutMs;
@@ -55,25 +58,11 @@ export class Dispatcher {
         if (handlers.onEvent(ev)) this.router.release(requestId);
       },
     });
-    const h = natsHeaders();
-    h.set(H.requestId, requestId);
-    h.set(H.tenantId, job.principal.tenantId);
-    h.set(H.keyId, job.principal.keyId);
-    h.set(H.ingressId, this.ingressId);
-    h.set(H.kind, job.kind);
-    h.set(H.provider, job.route.provider);
-    h.set(H.model, job.route.model);
-    h.set(H.publicModel, job.publicModel);
-    h.set(H.receivedAt, String(Date.now()));
-    if (job.stream) h.set(H.stream, '1');
-    if (job.batchId) h.set(H.batchId, job.batchId);
-    const priority = job.priority ?? 'interactive';
-    if (priority !== 'interactive') h.set(H.priority, priority);
     try {
-      await this.nats.js.publish(subjects.request(job.route.provider, priority), job.body, { msgID: requestId, headers: h });
+      await publishRequest(this.nats, this.ingressId, job, this.publisher);
     } catch (err) {
       this.router.release(requestId);
-      throw errors.unavailable(`The request could not be queued: ${(err as Error).message}`);
+      throw err;
     }
   }
 
@@ -83,8 +72,49 @@ export class Dispatcher {
     this.nats.nc.publish(subjects.cancel(requestId));
   }
 
+  close(): void {
+    this.publisher.close();
+  }
+
   /** Stop listening without cancelling (the request keeps running, e.g. a resumable stream). */
   release(requestId: string): void {
     this.router.release(requestId);
+  }
+}
+
+/**
+ * Publishes one request to JetStream (`Nats-Msg-Id` = request id, so a repeat inside the dedupe window
+ * is not executed twice). Used directly by surfaces that collect events elsewhere: the batch runner
+ * and async requests publish with a pseudo ingress id (EVENT_OWNERS) and read results from durable
+ * consumers. Throws a 503 ApiError if JetStream does not take it.
+ */
+export async function publishRequest(
+  nats: Nats,
+  ingressId: string,
+  job: Omit<DispatchJob, 'principal'> & { principal: Pick<KeyPrincipal, 'tenantId' | 'keyId'> },
+  publisher?: JetStreamPublisher,
+): Promise<void> {
+  const h = natsHeaders();
+  h.set(H.requestId, job.requestId);
+  h.set(H.tenantId, job.principal.tenantId);
+  h.set(H.keyId, job.principal.keyId);
+  h.set(H.ingressId, ingressId);
+  h.set(H.kind, job.kind);
+  h.set(H.provider, job.route.provider);
+  h.set(H.model, job.route.model);
+  h.set(H.publicModel, job.publicModel);
+  h.set(H.receivedAt, String(Date.now()));
+  if (job.stream) h.set(H.stream, '1');
+  if (job.batchId) h.set(H.batchId, job.batchId);
+  // Fallback targets for the worker to walk (tenant controls: routing policy).
+  if (job.route.targets && job.route.targets.length > 1) h.set(H.targets, encodeTargets(job.route.targets));
+  const priority = job.priority ?? 'interactive';
+  if (priority !== 'interactive') h.set(H.priority, priority);
+  try {
+    const subject = subjects.request(job.route.provider, priority);
+    if (publisher) await publisher.publish(subject, job.body, h, job.requestId);
+    else await nats.js.publish(subject, job.body, { msgID: job.requestId, headers: h });
+  } catch (err) {
+    throw errors.unavailable(`The request could not be queued: ${(err as Error).message}`);
   }
 }

@@ -36,8 +36,8 @@ export class ChunkWriter {
     return `${eventId ? `id: ${eventId}\n` : ''}${this.head}"choices":[{"index":0,"delta":{},"logprobs":null,"finish_reason":${JSON.stringify(finishReason)}}]${usage}}\n\n`;
   }
 
-  usage(usage: Usage): string {
-    return `${this.head}"choices":[],"usage":${JSON.stringify(usage)}}\n\n`;
+  usage(usage: Usage, eventId?: string): string {
+    return `${eventId ? `id: ${eventId}\n` : ''}${this.head}"choices":[],"usage":${JSON.stringify(usage)}}\n\n`;
   }
 }
 

@@ -1,18 +1,39 @@
-// Model name -> provider and upstream model. `<provider>/<model>` always routes; a bare name goes
-// to DEFAULT_PROVIDER. (Aliases from the config file resolve here too, to ordered targets.)
+// Model name -> provider and upstream model. `<provider>/<model>` always routes; a config-file alias
+// resolves to its targets in the order to try them (ordered, or a weighted draw per request); any
+// other bare name goes to DEFAULT_PROVIDER.
 import { PROVIDER_NAMES } from '../../shared/config/env.ts';
+import { resolveAlias, type FileConfig } from '../../shared/config/file.ts';
 import { errors } from '../../shared/protocol/errors.ts';
+import type { RouteTarget } from '../../shared/protocol/targets.ts';
+
+export type { RouteTarget };
+export { encodeTargets } from '../../shared/protocol/targets.ts';
 
 export interface Route {
+  /** The first target: the queue the request is published to. */
   provider: string;
   model: string;
+  /** Every target in order (first = provider/model); the worker falls back along it. Absent: one target. */
+  targets?: RouteTarget[];
 }
 
-export function resolveRoute(model: string, defaultProvider: string): Route {
+export function resolveRoute(model: string, defaultProvider: string, file?: FileConfig | null): Route {
+  if (file) {
+    const targets = resolveAlias(file, model);
+    if (targets) {
+      const ts = targets.map((t) => ({ provider: t.provider, model: t.model }));
+      return { provider: ts[0]!.provider, model: ts[0]!.model, targets: ts };
+    }
+  }
   const slash = model.indexOf('/');
-  if (slash === -1) return { provider: defaultProvider, model };
+  if (slash === -1) return single(defaultProvider, model);
   const provider = model.slice(0, slash);
   const upstream = model.slice(slash + 1);
   if (!(PROVIDER_NAMES as readonly string[]).includes(provider) || !upstream) throw errors.modelNotFound(model);
-  return { provider, model: upstream };
+  return single(provider, upstream);
+}
+
+function single(provider: string, model: string): Route {
+  const t = { provider, model };
+  return { provider, model, targets: [t] };
 }

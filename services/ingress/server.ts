@@ -19,6 +19,14 @@ import { EventRouter } from './event-router.ts';
 import { Dispatcher } from './dispatcher.ts';
 import { resolveRoute as resolveModelRoute, type Route } from './routing.ts';
 import { ChunkWriter, chatCompletionBody, embeddingsBody, sseError, SSE_DONE } from './render.ts';
+// ---- tenant controls, routing policy, metrics (docs/guardrails.md) ----
+import { Admission, type Admitted, type Settlement } from './admission.ts';
+import { openLimitBuckets } from '../../shared/limits/kv.ts';
+import { priceBookFromConfig } from '../../shared/config/file.ts';
+import { metrics, registerQueueDepth, registry } from '../../shared/telemetry/metrics.ts';
+import { adapterNames } from '../../shared/providers/registry.ts';
+// ---- async work: files, batches, async requests, resumable streams, WebSocket (async-work.ts) ----
+import { createAsyncWork } from './async-work.ts';
 import type { z } from 'zod';
 
 export interface IngressOptions {
@@ -38,6 +46,8 @@ declare module 'fastify' {
   interface FastifyRequest {
     rawBody?: Buffer;
     principal?: KeyPrincipal;
+    /** Admission ticket of a rate-limited or budgeted principal (services/ingress/admission.ts). */
+    admitted?: Admitted;
   }
 }
 
@@ -57,6 +67,19 @@ export async function buildIngress(opts: IngressOptions): Promise<Ingress> {
   const auth = new KeyAuthenticator(db, nc, config.AUTH_CACHE_TTL_MS);
   const router = new EventRouter(nc, ingressId);
   const dispatcher = new Dispatcher(nats, router, ingressId, config.REQUEST_TIMEOUT_MS);
+  // ---- tenant controls: limits and budgets in NATS KV (services/ingress/admission.ts) ----
+  const admission = new Admission({
+    buckets: await openLimitBuckets(nc).catch((err: Error) => {
+      log.error({ err: err.message }, 'limiter KV buckets unavailable: rate limits fail open, budgets fail closed');
+      return null;
+    }),
+    db,
+    prices: priceBookFromConfig(config.file ?? null),
+    holder: ingressId,
+    defaultMaxTokens: config.LIMITS_DEFAULT_MAX_TOKENS,
+    log,
+  });
+  registerQueueDepth(nats.jsm, adapterNames());
 
   const app = Fastify({
     loggerInstance: log.child({ ingressId }) as FastifyBaseLogger,
@@ -81,6 +104,12 @@ export async function buildIngress(opts: IngressOptions): Promise<Ingress> {
   app.addHook('onRequest', async (req, reply) => {
     reply.header('x-request-id', req.id);
   });
+  // Metrics per route template (bounded label set); hijacked streams end in dispatch() below.
+  app.addHook('onResponse', async (req, reply) => {
+    const route = req.routeOptions.url ?? 'unmatched';
+    metrics.requests.inc({ route, status: String(reply.statusCode) });
+    metrics.requestDuration.observe({ route }, reply.elapsedTime / 1000);
+  });
 
   app.setErrorHandler((err: unknown, req, reply) => {
     const apiErr = toApiError(err);
@@ -94,15 +123,18 @@ export async function buildIngress(opts: IngressOptions): Promise<Ingress> {
   const authenticate = async (req: FastifyRequest) => {
     req.principal = await auth.authenticate(req.headers.authorization);
   };
+  const asyncWork = await createAsyncWork({ config, nats, db, log, auth, dispatcher, authenticate, admission });
 
   // ---- ops ----
   app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/metrics', async (_req, reply) => reply.type(registry.contentType).send(await registry.metrics()));
   app.get('/readyz', async (_req, reply) => {
     const natsOk = !nc.isClosed() && !nc.isDraining();
     const dbOk = await pingDatabase(db);
     return reply.code(natsOk && dbOk ? 200 : 503).send({ status: natsOk && dbOk ? 'ready' : 'unavailable', nats: natsOk, database: dbOk });
   });
   await app.register(adminRoutes, { db, nc, auth, adminApiKey: config.ADMIN_API_KEY });
+  await app.register(asyncWork.routes);
 
   // ---- OpenAI API ----
   app.get('/v1/models', { onRequest: authenticate }, async () => {
@@ -120,6 +152,12 @@ export async function buildIngress(opts: IngressOptions): Promise<Ingress> {
     const body = validate(chatCompletionRequestSchema, req.body);
     assertModelAllowed(req.principal!, body.model);
     const route = resolveRoute(body.model);
+    // ---- async work: `Prefer: respond-async` -> 202, result at GET /v1/requests/{id} ----
+    if (asyncWork.wantsAsync(req)) {
+      const admitting = admission.admit(req.principal!, route.targets ?? [route], req.body, 'chat');
+      if (admitting) (await admitting).settle('unknown'); // counted now; the answer arrives elsewhere
+      return asyncWork.acceptAsync(req, reply, body, route);
+    }
     const stream = body.stream === true;
     const includeUsage = stream && body.stream_options?.include_usage === true;
     const created = Math.floor(Date.now() / 1000);
@@ -128,7 +166,7 @@ export async function buildIngress(opts: IngressOptions): Promise<Ingress> {
     if (!stream) {
       const ev = await dispatch(req, reply, 'chat', route, body.model, false, null);
       if (ev.type === 'result' && ev.kind === 'chat') {
-        reply.header('x-switchyard-provider', ev.provider).header('x-switchyard-attempts', String(ev.attempt));
+        reply.header('x-switchyard-provider', ev.provider).header('x-switchyard-attempts', String(ev.attempts ?? ev.attempt));
         return chatCompletionBody(id, created, body.model, ev);
       }
       throw new ApiError(502, 'The worker answered with an unexpected event.', { type: 'server_error' });
@@ -138,7 +176,7 @@ export async function buildIngress(opts: IngressOptions): Promise<Ingress> {
     const res = reply.raw;
     let started = false;
     let lockedAttempt = 0;
-    const start = () => {
+    const start = (ev: StreamEvent) => {
       if (started) return;
       started = true;
       reply.hijack();
@@ -148,23 +186,28 @@ export async function buildIngress(opts: IngressOptions): Promise<Ingress> {
         connection: 'keep-alive',
         'x-request-id': req.id,
         'x-accel-buffering': 'no',
+        // Known at the first event: the provider that serves and the upstream attempts it took.
+        ...streamHeaders(ev),
+        ...req.admitted?.headers,
       });
       res.write(writer.delta({ role: 'assistant', content: '' }));
     };
+    // Resumable at GET /v1/requests/{id}/events (any ingress); SSE `id:` = the event's seq.
+    asyncWork.resume.remember(req.id, { tenantId: req.principal!.tenantId, model: body.model, created, includeUsage });
     await dispatch(req, reply, 'chat', route, body.model, true, (ev) => {
       // Only one attempt may speak to the client: once its tokens are out, a redelivered attempt can
       // only end the stream with an error (the worker guarantees that; this guards it).
       if (lockedAttempt && ev.attempt !== lockedAttempt && ev.type !== 'error') return false;
       if (ev.type === 'chunk') {
         lockedAttempt ||= ev.attempt;
-        start();
-        res.write(writer.delta(ev.delta));
+        start(ev);
+        res.write(writer.delta(ev.delta, String(ev.seq)));
         return false;
       }
       if (ev.type === 'done') {
-        start();
-        res.write(writer.finish(ev.finish_reason ?? 'stop'));
-        if (includeUsage) res.write(writer.usage(ev.usage));
+        start(ev);
+        res.write(writer.finish(ev.finish_reason ?? 'stop', includeUsage ? undefined : String(ev.seq)));
+        if (includeUsage) res.write(writer.usage(ev.usage, String(ev.seq)));
         res.end(SSE_DONE);
         return true;
       }
@@ -206,6 +249,7 @@ export async function buildIngress(opts: IngressOptions): Promise<Ingress> {
     const result = new Promise<StreamEvent>((resolve, reject) => (settle = { resolve, reject }));
     const finish = (ev: StreamEvent | ApiError) => {
       finished = true;
+      req.admitted?.settle(settlementOf(ev, reply.raw.headersSent));
       if (ev instanceof ApiError) settle.reject(ev);
       else if (ev.type === 'error' && !reply.raw.headersSent) {
         settle.reject(
@@ -222,9 +266,18 @@ export async function buildIngress(opts: IngressOptions): Promise<Ingress> {
     reply.raw.once('close', () => {
       if (!finished) {
         finished = true;
-        dispatcher.cancel(requestId);
+        req.admitted?.settle('unknown');
+        // A stream can be resumed: it keeps running for STREAM_RESUME_GRACE_MS (resumable.ts).
+        if (stream) asyncWork.resume.detach(requestId);
+        else dispatcher.cancel(requestId);
       }
     });
+    // ---- admission: rate limits and budget (throws the 429); null = principal without limits ----
+    const admitting = admission.admit(req.principal!, route.targets ?? [route], req.body, kind);
+    if (admitting) {
+      req.admitted = await admitting;
+      reply.headers(req.admitted.headers);
+    }
     await dispatcher.submit(
       { requestId, principal: req.principal!, kind, route, publicModel, stream, body: req.rawBody! },
       {
@@ -236,6 +289,7 @@ export async function buildIngress(opts: IngressOptions): Promise<Ingress> {
         onTimeout: () => {
           if (reply.raw.headersSent) {
             finished = true;
+            req.admitted?.settle('unknown');
             reply.raw.end(sseError(errors.timeout().toBody()));
             settle.resolve({ type: 'error', seq: 0, attempt: 0, status: 504, error: errors.timeout().toBody().error });
           } else finish(errors.timeout());
@@ -245,13 +299,16 @@ export async function buildIngress(opts: IngressOptions): Promise<Ingress> {
     return result;
   }
 
-  const resolveRoute = (model: string) => resolveModelRoute(model, config.DEFAULT_PROVIDER);
+  const resolveRoute = (model: string) => resolveModelRoute(model, config.DEFAULT_PROVIDER, config.file);
 
   return {
     app,
     ingressId,
     async close() {
       await app.close();
+      await asyncWork.close();
+      admission.close();
+      dispatcher.close();
       router.close();
       auth.close();
     },
@@ -274,6 +331,31 @@ function validate<S extends z.ZodType>(schema: S, body: unknown): z.infer<S> {
 
 function fail(err: ApiError): never {
   throw err;
+}
+
+/** What a terminal event tells admission: real usage, nothing produced, or unknown. */
+function settlementOf(ev: StreamEvent | ApiError, streaming: boolean): Settlement {
+  if (ev instanceof ApiError) return ev.status === 504 ? 'unknown' : 'failed';
+  if (ev.type === 'done' || ev.type === 'result') {
+    const u = ev.usage;
+    const usage = {
+      prompt_tokens: u.prompt_tokens,
+      completion_tokens: 'completion_tokens' in u ? u.completion_tokens : 0,
+      total_tokens: u.total_tokens,
+    };
+    if ('prompt_tokens_details' in u) Object.assign(usage, { prompt_tokens_details: u.prompt_tokens_details });
+    return { usage, target: ev.target ?? `${ev.provider}/${ev.model}` };
+  }
+  return ev.type === 'error' && !streaming ? 'failed' : 'unknown';
+}
+
+function streamHeaders(ev: StreamEvent): Record<string, string> {
+  const provider = ev.type === 'chunk' ? ev.provider : ev.type === 'error' ? undefined : ev.provider;
+  const attempts = ev.type === 'error' ? undefined : ev.attempts;
+  const h: Record<string, string> = {};
+  if (provider) h['x-switchyard-provider'] = provider;
+  if (attempts !== undefined || provider) h['x-switchyard-attempts'] = String(attempts ?? ev.attempt);
+  return h;
 }
 
 function retryHeaders(retryAfterMs: number | undefined): Record<string, string> {

@@ -12,8 +12,16 @@ import { AdapterError, type ProviderAdapter, type UpstreamError } from '../../sh
 import { getAdapter } from '../../shared/providers/registry.ts';
 import { PriceBook } from '../../shared/config/prices.ts';
 import type { Logger } from '../../shared/telemetry/logger.ts';
-import { sendUpstream } from './upstream.ts';
+import { startBatchPump } from './batch-pump.ts';
 import { UsagePublisher } from './usage-publisher.ts';
+// ---- routing policy: fallbacks, breakers, upstream keys, metrics (docs/guardrails.md) ----
+import { priceBookFromConfig } from '../../shared/config/file.ts';
+import { decodeTargets, type RouteTarget } from '../../shared/protocol/targets.ts';
+import { estimatePromptTokens, maxOutputTokens } from '../../shared/limits/estimate.ts';
+import { metrics, registerQueueDepth, serveMetrics } from '../../shared/telemetry/metrics.ts';
+import { Breakers } from './breaker.ts';
+import { UpstreamKeys } from './upstream-keys.ts';
+import { isHealthFailure, walkTargets, type WalkState } from './fallback.ts';
 
 export interface WorkerOptions {
   config: SwitchyardConfig;
@@ -38,12 +46,16 @@ class RequestFailure extends Error {
   }
 }
 
-interface Job {
+interface Job extends WalkState {
   msg: JsMsg;
   requestId: string;
   startedAt: number;
   abort: AbortController;
   cancelled: boolean;
+  /** Upstream calls made for this request, counting earlier deliveries as one each. */
+  attempts: number;
+  /** Estimated tokens, for upstream-key tpm limiters. */
+  estTokens: number;
 }
 
 const dec = new TextDecoder();
@@ -51,7 +63,11 @@ const dec = new TextDecoder();
 export async function startWorker(opts: WorkerOptions): Promise<Worker> {
   const { config, nats, log } = opts;
   const { nc, js } = nats;
-  const prices = opts.prices ?? new PriceBook();
+  const prices = opts.prices ?? (config.file ? priceBookFromConfig(config.file) : new PriceBook());
+  // ---- routing policy state, per worker process ----
+  const keys = new UpstreamKeys(config);
+  const breakers = new Breakers({ failures: config.BREAKER_FAILURES, cooldownMs: config.BREAKER_COOLDOWN_MS });
+  const metricsServer = config.WORKER_METRICS_PORT ? await serveMetrics(config.WORKER_METRICS_PORT) : null;
   const usage = new UsagePublisher(js, log);
   const jobs = new Map<string, Job>();
   const consumers: ConsumerMessages[] = [];
@@ -88,6 +104,26 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
       void pump(messages);
     }
   }
+  // ---- batch priority: batch consumers are pulled only with room left by interactive work (batch-pump.ts) ----
+  const batchPump = await startBatchPump({
+    js,
+    providers,
+    log,
+    maxInflight: config.WORKER_BATCH_CONCURRENCY,
+    room: () => (wakeConsumer ? 0 : config.WORKER_CONCURRENCY - inflight),
+    inflight: () => inflight,
+    run: (msg) => {
+      inflight++;
+      return handle(msg).finally(() => {
+        inflight--;
+        const wake = wakeConsumer;
+        wakeConsumer = null;
+        wake?.();
+      });
+    },
+  });
+  // ---- end batch priority ----
+  if (metricsServer) registerQueueDepth(nats.jsm, providers);
   log.info({ providers }, 'worker consuming');
 
   async function pump(messages: ConsumerMessages): Promise<void> {
@@ -121,6 +157,9 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
     const eventSubject = subjects.events(ingressId, requestId);
     const receivedAt = Number(h.get(H.receivedAt)) || Date.now();
     let seq = 0;
+    // The target that served (or was tried last) and the upstream calls made: fallbacks change both.
+    const served: RouteTarget = { provider, model };
+    let attemptsMade = attempt;
     const emit = (ev: EventBody) => {
       nc.publish(eventSubject, JSON.stringify({ ...ev, seq: ++seq, attempt }));
     };
@@ -130,17 +169,17 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
         request_id: requestId,
         tenant_id: h.get(H.tenantId),
         key_id: h.get(H.keyId) || null,
-        provider,
+        provider: served.provider,
         model: h.get(H.publicModel) || `${provider}/${model}`,
-        upstream_model: model,
+        upstream_model: served.model,
         kind,
         status,
         input_tokens: u.prompt_tokens,
         cached_input_tokens: cached,
         output_tokens: u.completion_tokens,
         reasoning_tokens: u.completion_tokens_details?.reasoning_tokens ?? 0,
-        cost_usd: prices.cost(provider, model, { input: u.prompt_tokens, cached, output: u.completion_tokens }),
-        attempts: attempt,
+        cost_usd: prices.cost(served.provider, served.model, { input: u.prompt_tokens, cached, output: u.completion_tokens }),
+        attempts: attemptsMade,
         error_code: null,
         batch_id: h.get(H.batchId) || null,
         received_at: new Date(receivedAt).toISOString(),
@@ -148,16 +187,32 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
         completed_at: new Date().toISOString(),
         ...extra,
       };
+      metrics.tokens.inc({ provider: rec.provider, direction: 'input' }, rec.input_tokens);
+      metrics.tokens.inc({ provider: rec.provider, direction: 'output' }, rec.output_tokens);
+      if (rec.cost_usd > 0) metrics.cost.inc({ provider: rec.provider }, rec.cost_usd);
+      metrics.upstreamDuration.observe({ provider: rec.provider }, (Date.now() - job0) / 1000);
       return usage.publish(rec);
     };
+    const job0 = Date.now();
 
     if (attempt > 1) {
       const handled = await resumeAfterCrash(msg, eventSubject, stream, emit, record);
       if (handled) return;
     }
 
-    const adapter = getAdapter(provider);
-    const job: Job = { msg, requestId, startedAt: Date.now(), abort: new AbortController(), cancelled: false };
+    const job: Job = {
+      msg,
+      requestId,
+      startedAt: Date.now(),
+      abort: new AbortController(),
+      cancelled: false,
+      target: `${provider}/${model}`,
+      hasFallback: false,
+      spoke: false,
+      // An earlier delivery counts as one upstream attempt (it died holding the request).
+      attempts: attempt - 1,
+      estTokens: 0,
+    };
     jobs.set(requestId, job);
     let body: ChatCompletionRequest | EmbeddingsRequest;
     try {
@@ -174,30 +229,48 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
       return;
     }
 
+    job.estTokens = estimatePromptTokens(body) + maxOutputTokens(body, kind, config.LIMITS_DEFAULT_MAX_TOKENS);
+
     try {
-      if (!adapter)
-        throw new RequestFailure({
-          status: 404,
-          retryable: false,
-          error: {
-            message: `provider '${provider}' is not available`,
-            type: 'invalid_request_error',
-            param: 'model',
-            code: 'model_not_found',
-          },
-        });
-      const endpoint = config.providers[provider];
-      const outcome =
-        kind === 'embeddings'
-          ? await runEmbeddings(adapter, endpoint, model, body as EmbeddingsRequest, job, emit)
-          : stream
-            ? await runStream(adapter, endpoint, model, body as ChatCompletionRequest, job, emit)
-            : await runChat(adapter, endpoint, model, body as ChatCompletionRequest, job, emit);
+      // ---- routing policy: walk the alias targets (one target without an alias) ----
+      const targetsHeader = h.get(H.targets);
+      const targets = targetsHeader ? decodeTargets(targetsHeader) : [{ provider, model }];
+      const { result: outcome } = await walkTargets(
+        targets,
+        job,
+        breakers,
+        (e) => toFailure(e, job),
+        async (t) => {
+          served.provider = t.provider;
+          served.model = t.model;
+          const adapter = getAdapter(t.provider);
+          if (!adapter)
+            throw new RequestFailure({
+              status: 404,
+              retryable: false,
+              error: {
+                message: `provider '${t.provider}' is not available`,
+                type: 'invalid_request_error',
+                param: 'model',
+                code: 'model_not_found',
+              },
+            });
+          const endpoint = config.providers[t.provider as ProviderName];
+          return kind === 'embeddings'
+            ? await runEmbeddings(adapter, endpoint, t.model, body as EmbeddingsRequest, job, emit)
+            : stream
+              ? await runStream(adapter, endpoint, t.model, body as ChatCompletionRequest, job, emit)
+              : await runChat(adapter, endpoint, t.model, body as ChatCompletionRequest, job, emit);
+        },
+        (f) => new RequestFailure(f),
+      );
+      attemptsMade = job.attempts;
       await record(outcome.usage, job.cancelled ? 'cancelled' : 'ok', {
         first_token_at: outcome.firstTokenAt ? new Date(outcome.firstTokenAt).toISOString() : null,
       });
       msg.ack();
     } catch (err) {
+      attemptsMade = Math.max(job.attempts, 1);
       const failure = toFailure(err, job);
       const partial = (err as { partialUsage?: Usage }).partialUsage ?? { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 };
       if (!job.cancelled)
@@ -273,14 +346,28 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
 
   /** Calls the upstream with retries on retryable errors, honouring retry hints. */
   async function withRetries<T>(job: Job, attemptFn: () => Promise<T>, canRetry: () => boolean): Promise<T> {
+    const provider = job.target.slice(0, job.target.indexOf('/'));
     for (let i = 0; ; i++) {
+      job.attempts++;
       try {
-        return await attemptFn();
+        const out = await attemptFn();
+        breakers.success(job.target);
+        metrics.upstreamRequests.inc({ provider, outcome: 'ok' });
+        return out;
       } catch (err) {
         const failure = toFailure(err, job);
+        if (!job.cancelled) {
+          metrics.upstreamRequests.inc({ provider, outcome: String(failure.status) });
+          if (isHealthFailure(failure)) breakers.failure(job.target);
+        }
         if (job.cancelled || !failure.retryable || i >= config.WORKER_MAX_RETRIES || !canRetry()) throw err;
+        // Another target is left: it answers sooner than a backoff on this one (walkTargets moves on).
+        if (job.hasFallback) throw err;
+        metrics.retries.inc({ provider });
         const backoff = Math.min(8_000, 100 * 2 ** i) * (0.5 + Math.random());
-        const wait = Math.min(30_000, Math.max(backoff, failure.retryAfterMs ?? 0));
+        // A retry-after of one exhausted key need not hold us when the provider has another key free.
+        const hint = keys.hasFreeKey(provider, job.target.slice(provider.length + 1)) ? 0 : (failure.retryAfterMs ?? 0);
+        const wait = Math.min(30_000, Math.max(backoff, hint));
         log.debug({ requestId: job.requestId, status: failure.status, wait }, 'retrying upstream');
         await sleep(wait, job.abort.signal);
       }
@@ -298,8 +385,9 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
     const result = await withRetries(
       job,
       async () => {
-        const up = await adapter.buildChatRequest(endpoint, model, body, false);
-        const res = await sendUpstream(up, job.abort.signal, config.UPSTREAM_TIMEOUT_MS);
+        const key = keys.pick(adapter.name, model);
+        const up = await adapter.buildChatRequest(key.endpoint(endpoint), model, body, false);
+        const res = await key.send(up, model, job.abort.signal, attemptTimeout(job), job.estTokens, !job.hasFallback);
         const text = await res.body.text();
         if (res.status >= 400) throw new RequestFailure(adapter.parseError(res.status, text, res.headers));
         return adapter.parseChatResponse(JSON.parse(text), model);
@@ -314,6 +402,8 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
       usage: result.usage,
       model: result.model,
       provider: adapter.name,
+      target: job.target,
+      attempts: job.attempts,
     });
     return { usage: result.usage, firstTokenAt: Date.now() };
   }
@@ -341,15 +431,25 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
     const result = await withRetries(
       job,
       async () => {
-        const up = adapter.buildEmbeddingsRequest(endpoint, model, body);
-        const res = await sendUpstream(up, job.abort.signal, config.UPSTREAM_TIMEOUT_MS);
+        const key = keys.pick(adapter.name, model);
+        const up = adapter.buildEmbeddingsRequest(key.endpoint(endpoint), model, body);
+        const res = await key.send(up, model, job.abort.signal, attemptTimeout(job), job.estTokens, !job.hasFallback);
         const text = await res.body.text();
         if (res.status >= 400) throw new RequestFailure(adapter.parseError(res.status, text, res.headers));
         return adapter.parseEmbeddingsResponse(JSON.parse(text), model, body);
       },
       () => true,
     );
-    emit({ type: 'result', kind: 'embeddings', data: result.data, usage: result.usage, model: result.model, provider: adapter.name });
+    emit({
+      type: 'result',
+      kind: 'embeddings',
+      data: result.data,
+      usage: result.usage,
+      model: result.model,
+      provider: adapter.name,
+      target: job.target,
+      attempts: job.attempts,
+    });
     const u: Usage = { prompt_tokens: result.usage.prompt_tokens, completion_tokens: 0, total_tokens: result.usage.total_tokens };
     return { usage: u, firstTokenAt: Date.now() };
   }
@@ -370,17 +470,21 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
       await withRetries(
         job,
         async () => {
-          const up = await adapter.buildChatRequest(endpoint, model, body, true);
-          const res = await sendUpstream(up, job.abort.signal, config.UPSTREAM_TIMEOUT_MS);
+          const key = keys.pick(adapter.name, model);
+          const up = await adapter.buildChatRequest(key.endpoint(endpoint), model, body, true);
+          const res = await key.send(up, model, job.abort.signal, attemptTimeout(job), job.estTokens, !job.hasFallback);
           if (res.status >= 400) throw new RequestFailure(adapter.parseError(res.status, await res.body.text(), res.headers));
           const translator = adapter.createStreamTranslator(model);
           const decoder = new TextDecoder();
           const take = (parts: ReturnType<typeof translator.push>) => {
             for (const part of parts) {
               if (part.type === 'delta') {
-                firstTokenAt ??= Date.now();
                 chunks++;
-                emit({ type: 'chunk', delta: part.delta });
+                if (firstTokenAt === null) {
+                  firstTokenAt = Date.now();
+                  job.spoke = true; // no fallback from here on
+                  emit({ type: 'chunk', delta: part.delta, provider: adapter.name, attempts: job.attempts });
+                } else emit({ type: 'chunk', delta: part.delta });
               } else if (part.type === 'finish') finish = part.finish_reason;
               else if (part.type === 'usage') usageSeen = part.usage;
               else throw new RequestFailure(part.error);
@@ -411,8 +515,21 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
       throw err;
     }
     const u: Usage = usageSeen ?? { prompt_tokens: 0, completion_tokens: chunks, total_tokens: chunks };
-    emit({ type: 'done', finish_reason: finish ?? 'stop', usage: u, model, provider: adapter.name });
+    emit({
+      type: 'done',
+      finish_reason: finish ?? 'stop',
+      usage: u,
+      model,
+      provider: adapter.name,
+      target: job.target,
+      attempts: job.attempts,
+    });
     return { usage: u, firstTokenAt };
+  }
+
+  /** With a fallback target left, do not wait the full upstream timeout for this one. */
+  function attemptTimeout(job: Job): number {
+    return job.hasFallback ? Math.min(config.FALLBACK_TIMEOUT_MS, config.UPSTREAM_TIMEOUT_MS) : config.UPSTREAM_TIMEOUT_MS;
   }
 
   function toFailure(err: unknown, job: Job): UpstreamError {
@@ -458,10 +575,12 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
       wakeConsumer?.();
       clearInterval(workingSweep);
       for (const c of consumers) await c.close().catch(() => {});
+      await batchPump.close();
       const deadline = Date.now() + 10_000;
       while (inflight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
       cancelSub.unsubscribe();
       await usage.close();
+      metricsServer?.close();
     },
   };
 }

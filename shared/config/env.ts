@@ -1,5 +1,6 @@
 // Process configuration from the environment, validated once at start.
 import { z } from 'zod';
+import type { FileConfig } from './file.ts';
 
 export const PROVIDER_NAMES = ['openai', 'anthropic', 'gemini', 'groq', 'xai', 'ollama'] as const;
 export type ProviderName = (typeof PROVIDER_NAMES)[number];
@@ -42,12 +43,46 @@ const envSchema = z.object({
   UPSTREAM_TIMEOUT_MS: int(300_000),
   EVENTS_MAX_AGE_SECONDS: int(600),
   AUTH_CACHE_TTL_MS: int(30_000),
+  // ---- async work: batches, async requests, resumable streams, WebSocket (docs/batch.md, docs/websocket.md) ----
+  /** A disconnected SSE/WebSocket stream keeps running this long, so the client can resume it. */
+  STREAM_RESUME_GRACE_MS: int(10_000),
+  /** How long a `Prefer: respond-async` result stays readable. */
+  ASYNC_RESULT_TTL_SECONDS: int(24 * 3600),
+  /** Largest accepted upload and most lines per batch input file (OpenAI: 200 MB, 50,000). */
+  FILES_MAX_BYTES: int(200 * 1024 * 1024),
+  BATCH_MAX_LINES: int(50_000),
+  /** Lines one batch may have queued or running at once (bounds the queue and makes cancel quick). */
+  BATCH_WINDOW: int(2_048),
+  /** Batch runner lease on a batch; another runner takes over this long after one dies. */
+  BATCH_LEASE_SECONDS: z.coerce.number().positive().default(15),
+  /** How long a cancelling batch waits for its running lines before it is closed. */
+  BATCH_CANCEL_GRACE_MS: int(60_000),
+  /** Batch requests one worker process runs at once (only while interactive work leaves room). */
+  WORKER_BATCH_CONCURRENCY: int(128),
+  /** WebSocket: pause reading above this many buffered bytes; drop the socket above the second. */
+  WS_HIGH_WATER_BYTES: int(1024 * 1024),
+  WS_MAX_BUFFERED_BYTES: int(8 * 1024 * 1024),
+  WS_PING_INTERVAL_MS: int(30_000),
+  WS_MAX_REQUESTS_PER_SOCKET: int(1_000),
+  // ---- end async work ----
+  // ---- tenant controls and routing policy (docs/guardrails.md) ----
+  /** Output tokens assumed for TPM and budget reservations when a request sets no max_tokens. */
+  LIMITS_DEFAULT_MAX_TOKENS: int(4096),
+  /** With a further fallback target: wait this long for the upstream's response headers, then fall back. */
+  FALLBACK_TIMEOUT_MS: int(30_000),
+  /** Consecutive failures that open a target's circuit breaker, and how long it stays open. */
+  BREAKER_FAILURES: int(5),
+  BREAKER_COOLDOWN_MS: int(10_000),
+  /** Optional Prometheus port of a worker process (GET /metrics). */
+  WORKER_METRICS_PORT: z.coerce.number().int().positive().optional(),
 });
 
 export type Env = z.infer<typeof envSchema>;
 
 export interface SwitchyardConfig extends Env {
   providers: Record<ProviderName, ProviderEndpoint>;
+  /** The SWITCHYARD_CONFIG file (aliases, upstream keys, prices), set by boot(); null without one. */
+  file?: FileConfig | null;
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): SwitchyardConfig {

@@ -68,6 +68,93 @@ const migrations: Record<string, Migration> = {
         .execute();
     },
   },
+  // ---- Batch API, files and async requests (services/batch, services/ingress/{files,batches,async-requests}.ts) ----
+  '0002_batch_files_async': {
+    async up(db: Kysely<unknown>) {
+      // Files live in Postgres as ordered chunks (file_chunks), so uploads and downloads stream and
+      // survive restarts of every process; see docs/batch.md for the size limits.
+      await db.schema
+        .createTable('files')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('seq', 'bigserial', (c) => c.notNull())
+        .addColumn('tenant_id', 'text', (c) => c.notNull())
+        .addColumn('purpose', 'text', (c) => c.notNull())
+        .addColumn('filename', 'text', (c) => c.notNull())
+        .addColumn('bytes', 'bigint', (c) => c.notNull().defaultTo(0))
+        .addColumn('line_count', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('meta', 'jsonb')
+        .addColumn('created_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
+        .addColumn('deleted_at', 'timestamptz')
+        .execute();
+      await db.schema.createIndex('files_tenant_seq').on('files').columns(['tenant_id', 'seq']).execute();
+      await db.schema
+        .createTable('file_chunks')
+        .addColumn('file_id', 'text', (c) => c.notNull())
+        .addColumn('chunk_no', 'integer', (c) => c.notNull())
+        .addColumn('data', 'bytea', (c) => c.notNull())
+        .addPrimaryKeyConstraint('file_chunks_pk', ['file_id', 'chunk_no'])
+        .execute();
+      await db.schema
+        .createTable('batches')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('seq', 'bigserial', (c) => c.notNull())
+        .addColumn('tenant_id', 'text', (c) => c.notNull())
+        .addColumn('key_id', 'text')
+        .addColumn('endpoint', 'text', (c) => c.notNull())
+        .addColumn('input_file_id', 'text', (c) => c.notNull())
+        .addColumn('completion_window', 'text', (c) => c.notNull())
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('metadata', 'jsonb')
+        .addColumn('errors', 'jsonb')
+        .addColumn('output_file_id', 'text')
+        .addColumn('error_file_id', 'text')
+        .addColumn('total', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('completed', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('failed', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('dispatched', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('created_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
+        .addColumn('in_progress_at', 'timestamptz')
+        .addColumn('expires_at', 'timestamptz', (c) => c.notNull())
+        .addColumn('finalizing_at', 'timestamptz')
+        .addColumn('completed_at', 'timestamptz')
+        .addColumn('failed_at', 'timestamptz')
+        .addColumn('expired_at', 'timestamptz')
+        .addColumn('cancelling_at', 'timestamptz')
+        .addColumn('cancelled_at', 'timestamptz')
+        .addColumn('lease_owner', 'text')
+        .addColumn('lease_until', 'timestamptz')
+        .execute();
+      await db.schema.createIndex('batches_tenant_seq').on('batches').columns(['tenant_id', 'seq']).execute();
+      await db.schema
+        .createIndex('batches_active')
+        .on('batches')
+        .column('seq')
+        .where(sql<boolean>`status in ('validating', 'in_progress', 'finalizing', 'cancelling')`)
+        .execute();
+      // One row per finished line; the primary key makes a redelivered result count once.
+      await db.schema
+        .createTable('batch_results')
+        .addColumn('batch_id', 'text', (c) => c.notNull())
+        .addColumn('line_no', 'integer', (c) => c.notNull())
+        .addColumn('status_code', 'integer', (c) => c.notNull())
+        .addColumn('body', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('batch_results_pk', ['batch_id', 'line_no'])
+        .execute();
+      await db.schema
+        .createTable('async_requests')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('tenant_id', 'text', (c) => c.notNull())
+        .addColumn('model', 'text', (c) => c.notNull())
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('status_code', 'integer')
+        .addColumn('result', 'text')
+        .addColumn('created_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
+        .addColumn('completed_at', 'timestamptz')
+        .addColumn('expires_at', 'timestamptz', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('async_requests_expiry').on('async_requests').column('expires_at').execute();
+    },
+  },
 };
 
 class InlineMigrations implements MigrationProvider {

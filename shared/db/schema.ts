@@ -63,9 +63,88 @@ export interface UsageDailyTable {
   cost_usd: Numeric;
 }
 
+// ---- Batch API, files and async requests (migration 0002_batch_files_async) ----
+type MaybeTime = ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+type Json<T> = ColumnType<T | null, string | null | undefined, string | null>;
+type Counter = ColumnType<number, number | undefined, number>;
+
+export interface FilesTable {
+  id: string;
+  seq: Generated<string>;
+  tenant_id: string;
+  purpose: string;
+  filename: string;
+  bytes: BigCount;
+  line_count: number;
+  meta: Json<{ endpoints: string[] }>;
+  created_at: Timestamp;
+  deleted_at: MaybeTime;
+}
+
+export interface FileChunksTable {
+  file_id: string;
+  chunk_no: number;
+  data: Buffer;
+}
+
+export interface BatchesTable {
+  id: string;
+  seq: Generated<string>;
+  tenant_id: string;
+  key_id: string | null;
+  endpoint: string;
+  input_file_id: string;
+  completion_window: string;
+  status: string;
+  metadata: Json<Record<string, string>>;
+  errors: Json<{ object: 'list'; data: Array<{ code: string; message: string; param: string | null; line: number | null }> }>;
+  output_file_id: string | null;
+  error_file_id: string | null;
+  total: Counter;
+  completed: Counter;
+  failed: Counter;
+  dispatched: Counter;
+  created_at: Timestamp;
+  in_progress_at: MaybeTime;
+  expires_at: Timestamp;
+  finalizing_at: MaybeTime;
+  completed_at: MaybeTime;
+  failed_at: MaybeTime;
+  expired_at: MaybeTime;
+  cancelling_at: MaybeTime;
+  cancelled_at: MaybeTime;
+  lease_owner: string | null;
+  lease_until: MaybeTime;
+}
+
+export interface BatchResultsTable {
+  batch_id: string;
+  line_no: number;
+  status_code: number;
+  /** The output-file line's `response.body` (or error body), as JSON text. */
+  body: string;
+}
+
+export interface AsyncRequestsTable {
+  id: string;
+  tenant_id: string;
+  model: string;
+  status: string;
+  status_code: number | null;
+  result: string | null;
+  created_at: Timestamp;
+  completed_at: MaybeTime;
+  expires_at: Timestamp;
+}
+
 export interface Database {
   tenants: TenantsTable;
   api_keys: ApiKeysTable;
   usage: UsageTable;
   usage_daily: UsageDailyTable;
+  files: FilesTable;
+  file_chunks: FileChunksTable;
+  batches: BatchesTable;
+  batch_results: BatchResultsTable;
+  async_requests: AsyncRequestsTable;
 }

@@ -53,7 +53,75 @@ export const H = {
   priority: 'sy-priority',
   batchId: 'sy-batch',
   receivedAt: 'sy-received-at',
+  /** Alias routes: every target to try, in order, as `provider/model,provider/model` (absent: one target). */
+  targets: 'sy-targets',
 } as const;
+
+/**
+ * KV buckets for tenant controls (see docs/guardrails.md). Rate state is short-lived (rolling
+ * 60-s windows, concurrency slots refreshed by heartbeat); budget counters live for a period.
+ */
+export const KV_BUCKETS = {
+  rate: 'LLM_RATE_LIMITS',
+  budget: 'LLM_BUDGETS',
+} as const;
+
+export const kvBucketOptions = {
+  // Anything not rewritten for 10 minutes is stale: windows are 60 s, slots are refreshed every 10 s.
+  [KV_BUCKETS.rate]: { history: 1, ttl: 10 * 60_000, storage: StorageType.Memory },
+  // Longer than a month, so a monthly counter never ages out inside its period.
+  [KV_BUCKETS.budget]: { history: 1, ttl: 35 * 24 * 3600_000, storage: StorageType.File },
+} as const;
+
+/** KV keys; ids never contain '.', '*' or '>' (KV keys allow letters, digits, '-', '_', '=', '.'). */
+export const kvKeys = {
+  rate: (scope: 'tenant' | 'key', id: string) => `${scope}.${id}`,
+  budget: (tenantId: string, period: string) => `${tenantId}.${period}`,
+} as const;
+
+// ---- Async work: batch and async results, resumable streams (services/batch, services/ingress) ----
+/**
+ * Pseudo ingress ids. The batch runner and `Prefer: respond-async` publish requests with these as the
+ * ingress id, so their events land on `llm.evt.batch.<id>` / `llm.evt.async.<id>`, where one durable
+ * consumer each collects them (no process has to be alive and listening when a result arrives).
+ */
+export const EVENT_OWNERS = { batch: 'batch', async: 'async' } as const;
+
+export const asyncSubjects = {
+  batchEvents: `llm.evt.${EVENT_OWNERS.batch}.>`,
+  asyncEvents: `llm.evt.${EVENT_OWNERS.async}.>`,
+  /** Core: a stream was resumed; the ingress that lost its client drops its pending grace cancel. */
+  resumed: (requestId: string) => `llm.ctl.resumed.${requestId}`,
+  resumedAll: 'llm.ctl.resumed.>',
+} as const;
+
+export const asyncConsumerNames = { batchResults: 'batch-results', asyncResults: 'async-results' } as const;
+
+/** KV (memory, max age = events max age): request id -> owning tenant, for resume and status reads. */
+export const REQUEST_OWNERS_BUCKET = 'LLM_REQUEST_OWNERS';
+
+function asyncConsumerConfigs(): Array<{ stream: string; config: Partial<ConsumerConfig> & { durable_name: string } }> {
+  const common = {
+    ack_policy: AckPolicy.Explicit,
+    deliver_policy: DeliverPolicy.All,
+    ack_wait: secondsToNanos(30),
+    // A result must not be dropped while the database is away: redeliver until it is stored.
+    max_deliver: -1,
+    max_ack_pending: 10_000,
+    max_waiting: 512,
+  };
+  return [
+    {
+      stream: STREAMS.events,
+      config: { ...common, durable_name: asyncConsumerNames.batchResults, filter_subject: asyncSubjects.batchEvents },
+    },
+    {
+      stream: STREAMS.events,
+      config: { ...common, durable_name: asyncConsumerNames.asyncResults, filter_subject: asyncSubjects.asyncEvents },
+    },
+  ];
+}
+// ---- end async work ----
 
 export interface TopologyOptions {
   providers: readonly string[];
@@ -139,6 +207,7 @@ export function consumerConfigs(
       max_waiting: 512,
     },
   });
+  out.push(...asyncConsumerConfigs());
   return out;
 }
 

@@ -42,10 +42,19 @@ export interface ChunkEvent extends EventBase {
   type: 'chunk';
   delta: ChunkDelta;
   finish_reason?: string | null;
+  /** First chunk only: the provider serving the stream and the upstream attempts so far (SSE headers). */
+  provider?: string;
+  attempts?: number;
+}
+
+/** On terminal success events: `provider/model` that served (after fallbacks) and upstream attempts made. */
+interface Served {
+  target?: string;
+  attempts?: number;
 }
 
 /** Terminal event of a stream. */
-export interface DoneEvent extends EventBase {
+export interface DoneEvent extends EventBase, Served {
   type: 'done';
   finish_reason: string | null;
   usage: Usage;
@@ -54,7 +63,7 @@ export interface DoneEvent extends EventBase {
 }
 
 /** Terminal event of a non-streaming request: the whole answer in one message. */
-export interface ChatResultEvent extends EventBase {
+export interface ChatResultEvent extends EventBase, Served {
   type: 'result';
   kind: 'chat';
   message: AssistantMessage;
@@ -64,7 +73,7 @@ export interface ChatResultEvent extends EventBase {
   provider: string;
 }
 
-export interface EmbeddingsResultEvent extends EventBase {
+export interface EmbeddingsResultEvent extends EventBase, Served {
   type: 'result';
   kind: 'embeddings';
   data: Array<{ object: 'embedding'; index: number; embedding: number[] | string }>;

@@ -3,6 +3,8 @@ import { join } from 'node:path';
 import { loadConfig, type SwitchyardConfig } from '../config/env.ts';
 import { connectNats, type Nats } from '../nats/connection.ts';
 import { ensureTopology } from '../nats/topology.ts';
+import { loadConfigFile } from '../config/file.ts';
+import { ensureLimitBuckets } from '../limits/kv.ts';
 import { openDatabase, type Db } from '../db/database.ts';
 import { ensureBootstrapKey } from '../db/api-keys.ts';
 import { adapterNames } from '../providers/registry.ts';
@@ -17,6 +19,15 @@ export interface Runtime {
 
 export async function boot(service: string, opts: { needsDb: boolean; env?: NodeJS.ProcessEnv }): Promise<Runtime> {
   const config = loadConfig(opts.env);
+  // Aliases, upstream keys and prices; a broken file stops the process here, with line and column.
+  config.file = loadConfigFile(undefined, opts.env ?? process.env);
+  for (const [name, p] of Object.entries(config.file?.providers ?? {})) {
+    const endpoint = config.providers[name as keyof typeof config.providers];
+    if (p.base_url) endpoint.baseUrl = p.base_url;
+    // The worker balances over every key (services/worker/upstream-keys.ts); the first one stands for
+    // the provider wherever one key is enough (is it configured at all?).
+    if (p.api_keys[0]) endpoint.apiKey = p.api_keys[0].key;
+  }
   const log = createLogger(service, config.LOG_LEVEL);
   const nats = await connectNats(config.NATS_URL, `switchyard-${service}`).catch((err: Error) => {
     throw new Error(
@@ -29,6 +40,7 @@ export async function boot(service: string, opts: { needsDb: boolean; env?: Node
     maxDeliver: config.WORKER_MAX_DELIVER,
     eventsMaxAgeSeconds: config.EVENTS_MAX_AGE_SECONDS,
   });
+  await ensureLimitBuckets(nats.nc);
   let db: Db | null = null;
   if (opts.needsDb) {
     if (!config.DATABASE_URL) log.info({ dir: join(config.SWITCHYARD_DATA_DIR, 'pglite') }, 'DATABASE_URL unset: using embedded PGlite');

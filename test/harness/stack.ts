@@ -9,6 +9,7 @@ import { openDatabase } from '../../shared/db/database.ts';
 import { buildIngress, type Ingress } from '../../services/ingress/server.ts';
 import { startWorker, type Worker } from '../../services/worker/worker.ts';
 import { startLedger, type Ledger } from '../../services/ledger/ledger.ts';
+import { startBatchRunner, type BatchRunner } from '../../services/batch/runner.ts';
 import { startMockProviders, type MockProviders } from '../../services/mock-providers/server.ts';
 import type { MockScript } from '../../services/mock-providers/script.ts';
 import { STREAMS } from '../../shared/nats/topology.ts';
@@ -21,6 +22,8 @@ export interface StackOptions {
   ingress?: boolean;
   worker?: boolean;
   ledger?: boolean;
+  /** In-process batch runner (services/batch); default off. */
+  batch?: boolean;
   env?: Record<string, string>;
   /** A Postgres server (admin URL) of the test's own, e.g. one it will stop and restart. */
   postgresUrl?: string;
@@ -46,7 +49,8 @@ export interface Stack {
   ingress: Ingress | null;
   worker: Worker | null;
   ledger: Ledger | null;
-  spawn(service: 'ingress' | 'worker' | 'ledger', extraEnv?: Record<string, string>): Promise<ChildService>;
+  batch: BatchRunner | null;
+  spawn(service: 'ingress' | 'worker' | 'ledger' | 'batch', extraEnv?: Record<string, string>): Promise<ChildService>;
   close(): Promise<void>;
 }
 
@@ -79,6 +83,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const children: ChildService[] = [];
   const ledger = opts.ledger === false ? null : await startLedger({ nats: runtime.nats, db, log: runtime.log });
   const worker = opts.worker === false ? null : await startWorker({ config: runtime.config, nats: runtime.nats, log: runtime.log });
+  const batch = opts.batch ? await startBatchRunner({ config: runtime.config, nats: runtime.nats, db, log: runtime.log }) : null;
   let ingress: Ingress | null = null;
   if (opts.ingress !== false) {
     ingress = await buildIngress({ config: runtime.config, nats: runtime.nats, db, log: runtime.log });
@@ -96,6 +101,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     ingress,
     worker,
     ledger,
+    batch,
     async spawn(service, extraEnv = {}) {
       const proc = spawn(process.execPath, [`services/${service}/main.ts`], {
         env: { ...process.env, ...env, LOG_LEVEL: 'info', ...extraEnv },
@@ -127,6 +133,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     async close() {
       for (const c of children) await c.kill();
       await ingress?.close();
+      await batch?.close();
       await worker?.close();
       await ledger?.close();
       await runtime.nats.nc.close();

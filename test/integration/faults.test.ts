@@ -13,7 +13,9 @@ let client: OpenAI;
 
 beforeAll(async () => {
   // No in-process worker: workers run as child processes this file can SIGKILL.
-  stack = await startStack({ worker: false, env: { WORKER_ACK_WAIT_SECONDS: '2' } });
+  // A dropped stream is cancelled once STREAM_RESUME_GRACE_MS passes without a resume: keep it short
+  // here so the cancel-on-disconnect test still sees the upstream aborted within its 3 s.
+  stack = await startStack({ worker: false, env: { WORKER_ACK_WAIT_SECONDS: '2', STREAM_RESUME_GRACE_MS: '500' } });
   client = new OpenAI({ apiKey: stack.apiKey, baseURL: `${stack.url}/v1`, maxRetries: 0, timeout: 30_000 });
 });
 afterAll(async () => stack?.close());

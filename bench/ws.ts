@@ -1,0 +1,125 @@
+// WebSocket benchmark: N sockets (default 1,000) to one Switchyard (`services/all/main.ts`, the
+// `npm start` shape), each with one streamed chat completion in flight at the same time, against the
+// mock upstream; throwaway nats-server and Postgres. Reports successes, wall time, and the broker's
+// RSS (idle, peak while the streams run).
+//
+//   node bench/ws.ts
+//   BENCH_SOCKETS=2000 BENCH_TOKENS=100 BENCH_ITL_MS=20 node bench/ws.ts
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { startNatsServer } from '../test/harness/nats-server.ts';
+import { createDatabase, startPostgres } from '../test/harness/postgres.ts';
+import { freePort, waitFor } from '../test/harness/ports.ts';
+import { SwitchyardWsClient } from '../shared/client/ws-client.ts';
+
+const SOCKETS = Number(process.env.BENCH_SOCKETS ?? 1_000);
+const TOKENS = Number(process.env.BENCH_TOKENS ?? 50);
+const ITL_MS = Number(process.env.BENCH_ITL_MS ?? 40);
+const API_KEY = 'sk-bench-ws';
+
+const children: ChildProcess[] = [];
+const cleanups: Array<() => Promise<void> | void> = [];
+function run(script: string, env: Record<string, string>): ChildProcess {
+  const p = spawn(process.execPath, [script], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
+  children.push(p);
+  return p;
+}
+const rssMb = (pid: number | undefined) => {
+  try {
+    return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
+  } catch {
+    return 0;
+  }
+};
+const round = (n: number) => Math.round(n * 100) / 100;
+
+async function main() {
+  const nats = await startNatsServer();
+  cleanups.push(() => nats.stop());
+  const pgc = await startPostgres();
+  cleanups.push(() => pgc.destroy());
+  const databaseUrl = await createDatabase(pgc.url, 'bench_ws');
+  const mockPort = await freePort();
+  const port = await freePort();
+  run('services/mock-providers/main.ts', { MOCK_PORT: String(mockPort), LOG_LEVEL: 'warn' });
+  const broker = run('services/all/main.ts', {
+    NATS_URL: nats.url,
+    DATABASE_URL: databaseUrl,
+    OPENAI_BASE_URL: `http://127.0.0.1:${mockPort}/v1`,
+    OPENAI_API_KEY: 'sk-upstream',
+    BOOTSTRAP_API_KEY: API_KEY,
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    LOG_LEVEL: 'warn',
+  });
+  const sy = `http://127.0.0.1:${port}`;
+  await waitFor(async () => (await fetch(`${sy}/readyz`)).ok, { timeoutMs: 30_000, what: 'switchyard ready' });
+  const rssIdle = rssMb(broker.pid);
+
+  // Open the sockets in groups so the connect storm does not measure the accept queue.
+  const t0 = performance.now();
+  const sockets: SwitchyardWsClient[] = [];
+  for (let i = 0; i < SOCKETS; i += 100) {
+    const group = await Promise.all(
+      Array.from({ length: Math.min(100, SOCKETS - i) }, () => SwitchyardWsClient.connect(sy, API_KEY, { validate: false })),
+    );
+    sockets.push(...group);
+  }
+  const connectSeconds = (performance.now() - t0) / 1000;
+  const rssConnected = rssMb(broker.pid);
+
+  let peak = rssConnected;
+  let inFlightPeak = 0;
+  let firstChunks = 0;
+  const sampler = setInterval(() => (peak = Math.max(peak, rssMb(broker.pid))), 100);
+  const expected = Array.from({ length: TOKENS }, (_, k) => (k ? ` tok${k}` : 'tok0')).join('');
+  const t1 = performance.now();
+  const results = await Promise.allSettled(
+    sockets.map((ws, i) => {
+      let started = false;
+      return ws.chat(
+        { model: 'openai/gpt-4o-mini', messages: [{ role: 'user', content: `s${i}\nmock:{"tokens":${TOKENS},"itl_ms":${ITL_MS}}` }] },
+        {
+          onChunk: () => {
+            if (started) return;
+            started = true;
+            inFlightPeak = Math.max(inFlightPeak, ++firstChunks);
+          },
+        },
+      ).result;
+    }),
+  );
+  const streamSeconds = (performance.now() - t1) / 1000;
+  clearInterval(sampler);
+  const ok = results.filter((r) => r.status === 'fulfilled' && r.value.content === expected).length;
+  const failed = results.filter((r) => r.status === 'rejected').map((r) => String((r as PromiseRejectedResult).reason));
+  for (const ws of sockets) ws.close();
+
+  console.log(
+    JSON.stringify(
+      {
+        sockets: SOCKETS,
+        tokens_per_stream: TOKENS,
+        itl_ms: ITL_MS,
+        min_stream_seconds: round(((TOKENS - 1) * ITL_MS) / 1000),
+        connect_seconds: round(connectSeconds),
+        streams_ok: ok,
+        streams_failed: failed.length,
+        first_failure: failed[0] ?? null,
+        streams_started_before_any_ended: inFlightPeak,
+        all_streams_seconds: round(streamSeconds),
+        broker_rss_mb: { idle: round(rssIdle), connected: round(rssConnected), peak: round(peak) },
+      },
+      null,
+      2,
+    ),
+  );
+}
+
+try {
+  await main();
+} finally {
+  for (const c of children) c.kill('SIGTERM');
+  await new Promise((r) => setTimeout(r, 500));
+  for (const c of cleanups.reverse()) await c();
+}

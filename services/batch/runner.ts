@@ -1,0 +1,314 @@
+// The batch runner: executes OpenAI-shaped batches through the same JetStream request path as
+// interactive traffic, at `batch` priority. Any number of runners can run side by side:
+// - a batch is driven by the runner holding its lease (Postgres row, renewed; another runner takes
+//   over once it lapses), which publishes the input lines in order with request id
+//   `<batchId>-<index>` (JetStream dedupe + ledger ON CONFLICT make a re-published line run and bill
+//   once), keeping at most BATCH_WINDOW lines queued or running, and records its cursor;
+// - results come back on `llm.evt.batch.<requestId>` and are collected by one shared durable
+//   consumer (`batch-results`) into batch_results, so they are not lost while no runner is alive;
+// - when every line has a result the batch is finalized: output/error files written and the batch
+//   closed in one transaction.
+import { randomBytes } from 'node:crypto';
+import type { ConsumerMessages, JsMsg } from '@nats-io/jetstream';
+import { sql } from 'kysely';
+import type { Nats } from '../../shared/nats/connection.ts';
+import { asyncConsumerNames, EVENT_OWNERS, STREAMS } from '../../shared/nats/topology.ts';
+import type { Db } from '../../shared/db/database.ts';
+import { readLines, type Line } from '../../shared/db/files.ts';
+import type { SwitchyardConfig } from '../../shared/config/env.ts';
+import type { StreamEvent } from '../../shared/protocol/events.ts';
+import { ApiError } from '../../shared/protocol/errors.ts';
+import type { Logger } from '../../shared/telemetry/logger.ts';
+import { publishRequest } from '../ingress/dispatcher.ts';
+import { resolveRoute } from '../ingress/routing.ts';
+import { BATCH_ENDPOINTS, lineRequestId, parseStoredLine } from './lines.ts';
+import {
+  ACTIVE_STATUSES,
+  applyResults,
+  eventToLineResult,
+  finalizeBatch,
+  parseLineRequestId,
+  type BatchRow,
+  type LineResult,
+} from './store.ts';
+
+export interface BatchRunnerOptions {
+  config: SwitchyardConfig;
+  nats: Nats;
+  db: Db;
+  log: Logger;
+  /** How often an idle runner looks for batches and a busy one re-reads progress. */
+  pollMs?: number;
+  /** Batches one runner drives at once. */
+  maxActive?: number;
+}
+
+export interface BatchRunner {
+  readonly runnerId: string;
+  close(): Promise<void>;
+}
+
+const PAGE = 512;
+const dec = new TextDecoder();
+
+export async function startBatchRunner(opts: BatchRunnerOptions): Promise<BatchRunner> {
+  const { config, nats, db, log } = opts;
+  const runnerId = `run${randomBytes(6).toString('hex')}`;
+  const pollMs = opts.pollMs ?? 200;
+  const maxActive = opts.maxActive ?? 8;
+  const leaseMs = config.BATCH_LEASE_SECONDS * 1000;
+  const driving = new Map<string, { lost: boolean; done: Promise<void> }>();
+  let closing = false;
+
+  // ---- results: LLM_EVENTS (llm.evt.batch.>) -> batch_results ----
+  const consumer = await nats.js.consumers.get(STREAMS.events, asyncConsumerNames.batchResults);
+  const messages: ConsumerMessages = await consumer.consume({ max_messages: 2048 });
+  const prefixLength = `llm.evt.${EVENT_OWNERS.batch}.`.length;
+  let buffer: Array<{ msg: JsMsg; result: LineResult | null }> = [];
+  let flushTimer: NodeJS.Timeout | null = null;
+  let flushing = Promise.resolve();
+  const flush = () => {
+    if (flushTimer) clearTimeout(flushTimer);
+    flushTimer = null;
+    const batch = buffer;
+    buffer = [];
+    flushing = flushing.then(() => storeResults(batch));
+    return flushing;
+  };
+  async function storeResults(batch: Array<{ msg: JsMsg; result: LineResult | null }>): Promise<void> {
+    if (batch.length === 0) return;
+    const results = batch.flatMap((b) => (b.result ? [b.result] : []));
+    for (let attempt = 0; ; attempt++) {
+      try {
+        if (results.length) await applyResults(db, results);
+        for (const b of batch) b.msg.ack();
+        return;
+      } catch (err) {
+        log.warn({ err: (err as Error).message, attempt }, 'storing batch results failed; retrying');
+        for (const b of batch) b.msg.working();
+        if (closing) {
+          for (const b of batch) b.msg.nak();
+          return;
+        }
+        await sleep(Math.min(5_000, 200 * 2 ** Math.min(attempt, 5)));
+      }
+    }
+  }
+  const resultsPump = (async () => {
+    for await (const msg of messages) {
+      let result: LineResult | null;
+      try {
+        result = eventToLineResult(msg.subject.slice(prefixLength), JSON.parse(dec.decode(msg.data)) as StreamEvent);
+      } catch {
+        result = null; // unreadable: nothing to store
+      }
+      buffer.push({ msg, result });
+      if (buffer.length >= 256) await flush();
+      else if (!flushTimer) flushTimer = setTimeout(() => void flush(), 20);
+    }
+  })();
+
+  // ---- leases: which batches this runner drives ----
+  async function claim(): Promise<void> {
+    const slots = maxActive - driving.size;
+    if (slots <= 0) return;
+    const rows = await sql<{ id: string }>`
+      update batches set lease_owner = ${runnerId}, lease_until = now() + ${`${leaseMs} milliseconds`}::interval
+      where id in (
+        select id from batches
+        where status in (${sql.join(ACTIVE_STATUSES)}) and (lease_until is null or lease_until < now())
+        order by seq limit ${slots} for update skip locked)
+      returning id`.execute(db);
+    for (const { id } of rows.rows) {
+      if (driving.has(id)) continue;
+      const state = { lost: false, done: Promise.resolve() };
+      driving.set(id, state);
+      state.done = drive(id, state)
+        .catch((err) => log.error({ err, batchId: id }, 'batch driver failed'))
+        .finally(() => driving.delete(id));
+    }
+  }
+
+  async function renew(): Promise<void> {
+    if (driving.size === 0) return;
+    const ids = [...driving.keys()];
+    const rows = await db
+      .updateTable('batches')
+      .set({ lease_until: sql`now() + ${`${leaseMs} milliseconds`}::interval` })
+      .where('lease_owner', '=', runnerId)
+      .where('id', 'in', ids)
+      .returning('id')
+      .execute();
+    const kept = new Set(rows.map((r) => r.id));
+    for (const id of ids) if (!kept.has(id)) driving.get(id)!.lost = true;
+  }
+
+  const claimTimer = setInterval(() => {
+    if (!closing) void claim().catch((err) => log.warn({ err: (err as Error).message }, 'batch claim failed'));
+  }, pollMs);
+  const renewTimer = setInterval(() => {
+    if (!closing) void renew().catch((err) => log.warn({ err: (err as Error).message }, 'batch lease renewal failed'));
+  }, leaseMs / 3);
+  void claim().catch(() => {});
+
+  // ---- driving one batch ----
+  async function drive(batchId: string, state: { lost: boolean }): Promise<void> {
+    let lines: AsyncGenerator<Line> | null = null;
+    let linesAt = 0; // index of the last line taken from `lines`
+    while (!closing && !state.lost) {
+      const b = await db.selectFrom('batches').selectAll().where('id', '=', batchId).executeTakeFirst();
+      if (!b || b.lease_owner !== runnerId) return;
+      const expired = new Date(b.expires_at).getTime() <= Date.now();
+      try {
+        switch (b.status) {
+          case 'validating': {
+            const file = await db
+              .selectFrom('files')
+              .select('id')
+              .where('id', '=', b.input_file_id)
+              .where('deleted_at', 'is', null)
+              .executeTakeFirst();
+            const next = file
+              ? { status: 'in_progress', in_progress_at: new Date() }
+              : {
+                  status: 'failed',
+                  failed_at: new Date(),
+                  errors: JSON.stringify({
+                    object: 'list',
+                    data: [{ code: 'invalid_file', message: 'The input file no longer exists.', param: 'input_file_id', line: null }],
+                  }),
+                };
+            await db.updateTable('batches').set(next).where('id', '=', batchId).where('status', '=', 'validating').execute();
+            if (!file) return;
+            continue;
+          }
+          case 'in_progress': {
+            if (expired) {
+              await finalizeBatch(db, batchId, 'in_progress', 'expired');
+              return;
+            }
+            const done = b.completed + b.failed;
+            if (b.dispatched < b.total) {
+              const room = Math.min(config.BATCH_WINDOW - (b.dispatched - done), PAGE, b.total - b.dispatched);
+              if (room > 0) {
+                if (!lines || linesAt !== b.dispatched) {
+                  await lines?.return(undefined);
+                  lines = readLines(db, b.input_file_id);
+                  linesAt = 0;
+                }
+                const page: Line[] = [];
+                while (page.length < room) {
+                  const n = await lines.next();
+                  if (n.done) break;
+                  linesAt = n.value.index;
+                  if (n.value.index > b.dispatched) page.push(n.value);
+                }
+                await dispatchPage(b, page);
+                continue;
+              }
+            } else if (done >= b.total) {
+              await db
+                .updateTable('batches')
+                .set({ status: 'finalizing', finalizing_at: new Date() })
+                .where('id', '=', batchId)
+                .where('status', '=', 'in_progress')
+                .execute();
+              continue;
+            }
+            break;
+          }
+          case 'finalizing':
+            await finalizeBatch(db, batchId, 'finalizing', 'completed');
+            return;
+          case 'cancelling': {
+            // Lines already queued or running finish (at most BATCH_WINDOW); then the batch closes.
+            const drained = b.completed + b.failed >= b.dispatched;
+            const graceOver = Date.now() - new Date(b.cancelling_at ?? Date.now()).getTime() > config.BATCH_CANCEL_GRACE_MS;
+            if (drained || graceOver || expired) {
+              await finalizeBatch(db, batchId, 'cancelling', 'cancelled');
+              return;
+            }
+            break;
+          }
+          default:
+            return; // terminal
+        }
+      } catch (err) {
+        log.warn({ err: (err as Error).message, batchId }, 'batch step failed; retrying');
+        await lines?.return(undefined);
+        lines = null;
+        await sleep(1_000);
+        continue;
+      }
+      await sleep(pollMs);
+    }
+    await lines?.return(undefined);
+  }
+
+  async function dispatchPage(b: BatchRow, page: Line[]): Promise<void> {
+    if (page.length === 0) return;
+    const kind = BATCH_ENDPOINTS[b.endpoint as keyof typeof BATCH_ENDPOINTS] ?? 'chat';
+    const rejected: LineResult[] = [];
+    await Promise.all(
+      page.map(async (line) => {
+        const { body } = parseStoredLine(line.text);
+        const requestId = lineRequestId(b.id, line.index);
+        // Batch lines run as one JSON answer each, whatever the line asked for.
+        const { stream: _s, stream_options: _o, ...rest } = body;
+        let route;
+        try {
+          route = resolveRoute(body.model, config.DEFAULT_PROVIDER, config.file);
+        } catch (err) {
+          if (!(err instanceof ApiError)) throw err;
+          rejected.push({ ...parseLineRequestId(requestId)!, statusCode: err.status, body: JSON.stringify(err.toBody()) });
+          return;
+        }
+        await publishRequest(nats, EVENT_OWNERS.batch, {
+          requestId,
+          principal: { tenantId: b.tenant_id, keyId: b.key_id ?? '' },
+          kind,
+          route,
+          publicModel: body.model,
+          stream: false,
+          body: JSON.stringify(rest),
+          priority: 'batch',
+          batchId: b.id,
+        });
+      }),
+    );
+    if (rejected.length) await applyResults(db, rejected);
+    const end = page[page.length - 1]!.index;
+    await db
+      .updateTable('batches')
+      .set({ dispatched: end })
+      .where('id', '=', b.id)
+      .where('lease_owner', '=', runnerId)
+      .where('dispatched', '<', end)
+      .execute();
+  }
+
+  log.info({ runnerId }, 'batch runner consuming');
+  return {
+    runnerId,
+    async close() {
+      closing = true;
+      clearInterval(claimTimer);
+      clearInterval(renewTimer);
+      await Promise.all([...driving.values()].map((d) => d.done));
+      await messages.close().catch(() => {});
+      await resultsPump.catch(() => {});
+      await flush();
+      // Hand the batches over at once instead of at lease expiry.
+      await db
+        .updateTable('batches')
+        .set({ lease_owner: null, lease_until: null })
+        .where('lease_owner', '=', runnerId)
+        .execute()
+        .catch(() => {});
+    },
+  };
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}

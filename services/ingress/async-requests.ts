@@ -1,0 +1,321 @@
+// Single async requests and stream resume:
+// - `Prefer: respond-async` on POST /v1/chat/completions: 202 + request id; the request is published
+//   with the pseudo ingress id `async`, and one durable consumer (`async-results`, pulled by every
+//   ingress) stores the terminal event in async_requests, kept ASYNC_RESULT_TTL_SECONDS;
+// - GET /v1/requests/{id}: status, and the result once done;
+// - GET /v1/requests/{id}/events: the request's events as OpenAI SSE with `id: <seq>` lines, resuming
+//   after `Last-Event-ID`; works for async requests and for every streamed chat completion (on any
+//   ingress, while its events are kept: EVENTS_MAX_AGE_SECONDS).
+// Only the owning tenant can read a request; others get 404.
+import type { ConsumerMessages } from '@nats-io/jetstream';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Nats } from '../../shared/nats/connection.ts';
+import { asyncConsumerNames, EVENT_OWNERS, STREAMS } from '../../shared/nats/topology.ts';
+import type { Db } from '../../shared/db/database.ts';
+import type { SwitchyardConfig } from '../../shared/config/env.ts';
+import type { ChatResultEvent, ChunkDelta, StreamEvent } from '../../shared/protocol/events.ts';
+import { ApiError, errors } from '../../shared/protocol/errors.ts';
+import type { ChatCompletionRequest } from '../../shared/protocol/openai.ts';
+import type { Logger } from '../../shared/telemetry/logger.ts';
+import { publishRequest } from './dispatcher.ts';
+import { chatCompletionBody, ChunkWriter, sseError, SSE_DONE } from './render.ts';
+import type { StreamResume } from './resumable.ts';
+import type { Route } from './routing.ts';
+
+export interface AsyncRequestsOptions {
+  config: SwitchyardConfig;
+  nats: Nats;
+  db: Db;
+  log: Logger;
+  resume: StreamResume;
+  authenticate: (req: FastifyRequest) => Promise<void>;
+}
+
+type ChatCompletion = ReturnType<typeof chatCompletionBody>;
+
+export function wantsAsync(req: FastifyRequest): boolean {
+  const prefer = req.headers.prefer;
+  return typeof prefer === 'string' && /(^|[\s,;])respond-async(\s*($|[,;]))/i.test(prefer);
+}
+
+const unix = (d: Date | string) => Math.floor(new Date(d).getTime() / 1000);
+const completionId = (requestId: string) => `chatcmpl-${requestId.slice(4)}`;
+
+export class AsyncRequests {
+  private readonly opts: AsyncRequestsOptions;
+  private messages: ConsumerMessages | null = null;
+  private pump: Promise<void> = Promise.resolve();
+  private readonly purgeTimer: NodeJS.Timeout;
+
+  constructor(opts: AsyncRequestsOptions) {
+    this.opts = opts;
+    // Any ingress may purge; the delete is idempotent.
+    this.purgeTimer = setInterval(() => {
+      void opts.db
+        .deleteFrom('async_requests')
+        .where('expires_at', '<', new Date())
+        .execute()
+        .catch(() => {});
+    }, 60_000);
+    this.purgeTimer.unref();
+  }
+
+  /** Starts collecting async results (every ingress pulls from the one durable consumer). */
+  async start(): Promise<void> {
+    const { nats, db, log } = this.opts;
+    const consumer = await nats.js.consumers.get(STREAMS.events, asyncConsumerNames.asyncResults);
+    const messages = await consumer.consume({ max_messages: 256 });
+    this.messages = messages;
+    const prefix = `llm.evt.${EVENT_OWNERS.async}.`.length;
+    const dec = new TextDecoder();
+    this.pump = (async () => {
+      for await (const m of messages) {
+        const id = m.subject.slice(prefix);
+        let ev: StreamEvent;
+        try {
+          ev = JSON.parse(dec.decode(m.data)) as StreamEvent;
+        } catch {
+          m.term();
+          continue;
+        }
+        if (ev.type === 'chunk') {
+          m.ack();
+          continue;
+        }
+        try {
+          const row = await db.selectFrom('async_requests').select(['model', 'created_at']).where('id', '=', id).executeTakeFirst();
+          if (row) {
+            const ok = ev.type === 'result' && ev.kind === 'chat';
+            const body = ok
+              ? chatCompletionBody(completionId(id), unix(row.created_at), row.model, ev as ChatResultEvent)
+              : ev.type === 'error'
+                ? { error: ev.error }
+                : { error: { message: 'unexpected event', type: 'server_error', param: null, code: null } };
+            await db
+              .updateTable('async_requests')
+              .set({
+                status: ok ? 'completed' : 'failed',
+                status_code: ok ? 200 : ev.type === 'error' ? ev.status : 502,
+                result: JSON.stringify(body),
+                completed_at: new Date(),
+              })
+              .where('id', '=', id)
+              .where('completed_at', 'is', null)
+              .execute();
+          }
+          m.ack();
+        } catch (err) {
+          log.warn({ err: (err as Error).message, requestId: id }, 'storing async result failed; will retry');
+          m.nak(1_000);
+        }
+      }
+    })();
+  }
+
+  /** `Prefer: respond-async`: queue the request and answer 202 at once. */
+  async accept(req: FastifyRequest, reply: FastifyReply, body: ChatCompletionRequest, route: Route) {
+    const { config, db, nats } = this.opts;
+    const principal = req.principal!;
+    const now = new Date();
+    await db
+      .insertInto('async_requests')
+      .values({
+        id: req.id,
+        tenant_id: principal.tenantId,
+        model: body.model,
+        status: 'in_progress',
+        created_at: now,
+        expires_at: new Date(now.getTime() + config.ASYNC_RESULT_TTL_SECONDS * 1000),
+      })
+      .execute();
+    // One JSON answer: the result is stored whole; /events renders it as a stream if asked.
+    const { stream: _s, stream_options: _o, ...rest } = body as ChatCompletionRequest & { stream_options?: unknown };
+    try {
+      await publishRequest(nats, EVENT_OWNERS.async, {
+        requestId: req.id,
+        principal,
+        kind: 'chat',
+        route,
+        publicModel: body.model,
+        stream: false,
+        body: JSON.stringify(rest),
+      });
+    } catch (err) {
+      // Not queued: no result will ever come, so do not leave a request that looks pending.
+      await db
+        .deleteFrom('async_requests')
+        .where('id', '=', req.id)
+        .execute()
+        .catch(() => {});
+      throw err;
+    }
+    return reply
+      .code(202)
+      .header('location', `/v1/requests/${req.id}`)
+      .header('preference-applied', 'respond-async')
+      .send(requestObject(req.id, body.model, now, 'in_progress', null, null, null));
+  }
+
+  routes = async (app: FastifyInstance): Promise<void> => {
+    const { db, resume, config, authenticate } = this.opts;
+
+    app.get<{ Params: { id: string } }>('/v1/requests/:id', { onRequest: authenticate }, async (req) => {
+      const tenantId = req.principal!.tenantId;
+      const row = await db
+        .selectFrom('async_requests')
+        .selectAll()
+        .where('id', '=', req.params.id)
+        .where('tenant_id', '=', tenantId)
+        .executeTakeFirst();
+      if (row) {
+        return requestObject(row.id, row.model, row.created_at, row.status, row.completed_at, row.status_code, row.result);
+      }
+      const owner = await resume.owner(req.params.id);
+      if (!owner || owner.tenantId !== tenantId) throw errors.notFound(`Request '${req.params.id}'`);
+      // A streamed request: assemble what its events say so far.
+      const events = await resume.snapshot(req.params.id);
+      const last = events[events.length - 1];
+      const created = new Date(owner.created * 1000);
+      if (!last || last.type === 'chunk') return requestObject(req.params.id, owner.model, created, 'in_progress', null, null, null);
+      if (last.type === 'error') {
+        return requestObject(req.params.id, owner.model, created, 'failed', new Date(), last.status, JSON.stringify({ error: last.error }));
+      }
+      const content = events.flatMap((e) => (e.type === 'chunk' && e.delta.content ? [e.delta.content] : [])).join('');
+      const finish = 'finish_reason' in last ? last.finish_reason : null;
+      const body = chatCompletionBody(completionId(req.params.id), owner.created, owner.model, {
+        type: 'result',
+        kind: 'chat',
+        seq: last.seq,
+        attempt: last.attempt,
+        message: last.type === 'result' && last.kind === 'chat' ? last.message : { role: 'assistant', content },
+        finish_reason: finish,
+        usage: last.usage as ChatResultEvent['usage'],
+        model: last.model,
+        provider: last.provider,
+      });
+      return requestObject(req.params.id, owner.model, created, 'completed', new Date(), 200, JSON.stringify(body));
+    });
+
+    app.get<{ Params: { id: string } }>('/v1/requests/:id/events', { onRequest: authenticate }, async (req, reply) => {
+      const id = req.params.id;
+      const tenantId = req.principal!.tenantId;
+      const lastEventId = req.headers['last-event-id'];
+      const afterSeq = lastEventId === undefined ? 0 : Number(lastEventId);
+      if (!Number.isInteger(afterSeq) || afterSeq < 0) throw errors.invalidField('Last-Event-ID', 'must be a non-negative integer');
+      const row = await db
+        .selectFrom('async_requests')
+        .selectAll()
+        .where('id', '=', id)
+        .where('tenant_id', '=', tenantId)
+        .executeTakeFirst();
+      let view: { model: string; created: number; includeUsage: boolean; resumable: boolean };
+      if (row) view = { model: row.model, created: unix(row.created_at), includeUsage: false, resumable: false };
+      else {
+        const owner = await resume.owner(id);
+        if (!owner || owner.tenantId !== tenantId) throw errors.notFound(`Request '${id}'`);
+        view = { ...owner, resumable: true };
+        resume.attached(id);
+      }
+      const writer = new ChunkWriter(completionId(id), view.created, view.model, view.includeUsage);
+      const res = reply.raw;
+      reply.hijack();
+      res.writeHead(200, {
+        'content-type': 'text/event-stream; charset=utf-8',
+        'cache-control': 'no-cache',
+        connection: 'keep-alive',
+        'x-request-id': req.id,
+        'x-accel-buffering': 'no',
+      });
+      if (lastEventId === undefined) res.write(writer.delta({ role: 'assistant', content: '' }));
+      let finished = false;
+      if (row?.result) {
+        // Stored result (async): outlives the events.
+        finished = true;
+        res.end(
+          row.status_code === 200
+            ? renderCompletion(writer, JSON.parse(row.result) as ChatCompletion, 1, afterSeq)
+            : sseError(JSON.parse(row.result)),
+        );
+        return;
+      }
+      const ac = new AbortController();
+      res.once('close', () => {
+        if (finished) return;
+        ac.abort();
+        if (view.resumable) resume.detach(id);
+      });
+      await resume.replay(
+        id,
+        afterSeq,
+        (ev) => {
+          const out = renderEvent(writer, ev, view.includeUsage);
+          if (ev.type === 'chunk') {
+            res.write(out);
+            return false;
+          }
+          finished = true;
+          res.end(out);
+          return true;
+        },
+        { signal: ac.signal, maxWaitMs: config.REQUEST_TIMEOUT_MS },
+      );
+      if (!finished && !res.destroyed) {
+        finished = true;
+        res.end(sseError(errors.timeout().toBody()));
+      }
+    });
+  };
+
+  async close(): Promise<void> {
+    clearInterval(this.purgeTimer);
+    await this.messages?.close().catch(() => {});
+    await this.pump.catch(() => {});
+  }
+}
+
+function requestObject(
+  id: string,
+  model: string,
+  createdAt: Date,
+  status: string,
+  completedAt: Date | null,
+  statusCode: number | null,
+  result: string | null,
+) {
+  return {
+    id,
+    object: 'request' as const,
+    model,
+    status,
+    created_at: unix(createdAt),
+    completed_at: completedAt ? unix(completedAt) : null,
+    response: statusCode !== null && result !== null ? { status_code: statusCode, body: JSON.parse(result) as unknown } : null,
+  };
+}
+
+/** One worker event as the SSE frames of a chat stream; chunks carry `id: <seq>`. */
+export function renderEvent(writer: ChunkWriter, ev: StreamEvent, includeUsage: boolean): string {
+  if (ev.type === 'chunk') return writer.delta(ev.delta, String(ev.seq));
+  if (ev.type === 'done') {
+    const id = String(ev.seq);
+    if (!includeUsage) return writer.finish(ev.finish_reason ?? 'stop', id) + SSE_DONE;
+    return writer.finish(ev.finish_reason ?? 'stop') + writer.usage(ev.usage, id) + SSE_DONE;
+  }
+  if (ev.type === 'result' && ev.kind === 'chat') {
+    return renderCompletion(writer, chatCompletionBody('', 0, '', ev), ev.seq, 0);
+  }
+  if (ev.type === 'error') return sseError({ error: ev.error });
+  return sseError(new ApiError(502, 'The worker answered with an unexpected event.', { type: 'server_error' }).toBody());
+}
+
+/** A whole answer as one delta chunk (id `seq`) plus the finish chunk and [DONE]. */
+function renderCompletion(writer: ChunkWriter, body: ChatCompletion, seq: number, afterSeq: number): string {
+  const choice = body.choices[0]!;
+  const m = choice.message;
+  const delta: ChunkDelta = {};
+  if (m.content !== null && m.content !== undefined) delta.content = m.content;
+  if (m.reasoning_content) delta.reasoning_content = m.reasoning_content;
+  if (m.tool_calls) delta.tool_calls = m.tool_calls.map((t, index) => ({ index, ...t }));
+  const head = seq > afterSeq ? writer.delta(delta, String(seq)) : '';
+  return head + writer.finish(choice.finish_reason ?? 'stop') + SSE_DONE;
+}

@@ -1,0 +1,193 @@
+// OpenAI Files API for the Batch API: POST /v1/files (multipart, purpose `batch`, JSONL),
+// GET /v1/files, GET /v1/files/{id}, GET /v1/files/{id}/content, DELETE /v1/files/{id}.
+// Uploads stream into Postgres chunk rows while every line is validated; a bad line fails the upload
+// with a 400 naming the line number (nothing is stored). Downloads stream chunk by chunk.
+import { Readable } from 'node:stream';
+import multipart from '@fastify/multipart';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Db } from '../../shared/db/database.ts';
+import {
+  ChunkSink,
+  deleteFile,
+  fileObject,
+  getFile,
+  newFileId,
+  LineTooLongError,
+  readChunks,
+  splitLines,
+  type FileRow,
+} from '../../shared/db/files.ts';
+import type { SwitchyardConfig } from '../../shared/config/env.ts';
+import { ApiError, errors } from '../../shared/protocol/errors.ts';
+import { LineValidator } from '../batch/lines.ts';
+
+export interface FilesOptions {
+  config: SwitchyardConfig;
+  db: Db;
+  authenticate: (req: FastifyRequest) => Promise<void>;
+}
+
+/** Longest accepted line (one request body); bounds the memory a single line can take. */
+const MAX_LINE_BYTES = 32 * 1024 * 1024;
+
+export async function filesRoutes(app: FastifyInstance, opts: FilesOptions): Promise<void> {
+  const { config, db, authenticate } = opts;
+  await app.register(multipart, { limits: { fileSize: config.FILES_MAX_BYTES, files: 1, fields: 10, fieldSize: 1024 } });
+
+  app.post('/v1/files', { onRequest: authenticate }, async (req, reply) => {
+    if (!req.isMultipart()) throw new ApiError(400, "Send the file as multipart/form-data with fields 'file' and 'purpose'.");
+    const principal = req.principal!;
+    const fileId = newFileId();
+    const sink = new ChunkSink(db, fileId);
+    let purpose: string | undefined;
+    let filename: string | undefined;
+    let lines = 0;
+    let endpoints: string[] = [];
+    let invalid: Error | null = null;
+    try {
+      for await (const part of req.parts()) {
+        if (part.type === 'field') {
+          if (part.fieldname === 'purpose') {
+            purpose = String(part.value);
+            if (purpose !== 'batch') invalid ??= badPurpose(purpose);
+          }
+          continue;
+        }
+        if (part.fieldname !== 'file' || filename !== undefined) {
+          part.file.resume();
+          continue;
+        }
+        filename = part.filename || 'upload.jsonl';
+        const validator = new LineValidator(principal, config.DEFAULT_PROVIDER, config.file);
+        // Each chunk is stored as it arrives and checked line by line on the way. After the first bad
+        // line the rest is only drained, so the client reads our 400 instead of a reset connection.
+        const tee = async function* (): AsyncGenerator<Buffer> {
+          for await (const chunk of part.file as AsyncIterable<Buffer>) {
+            if (!invalid) await sink.write(chunk);
+            yield chunk;
+          }
+        };
+        const source = tee();
+        try {
+          for await (const line of splitLines(source, MAX_LINE_BYTES)) {
+            if (invalid) continue;
+            try {
+              validator.check(line.text, line.lineNo);
+            } catch (err) {
+              invalid = err as Error;
+            }
+            lines = line.index;
+            if (lines > config.BATCH_MAX_LINES && !invalid)
+              invalid = new ApiError(400, `A batch input file may have at most ${config.BATCH_MAX_LINES} requests.`, {
+                param: 'file',
+                code: 'too_many_lines',
+              });
+          }
+        } catch (err) {
+          if (!(err instanceof LineTooLongError)) throw err;
+          invalid = new ApiError(400, `Invalid batch input file, line ${err.lineNo}: longer than ${MAX_LINE_BYTES} bytes.`, {
+            param: 'file',
+          });
+          for await (const _ of part.file as AsyncIterable<Buffer>); // drain
+        }
+        if (part.file.truncated)
+          throw new ApiError(413, `The file is larger than the ${config.FILES_MAX_BYTES} bytes allowed.`, {
+            param: 'file',
+            code: 'file_too_large',
+          });
+        endpoints = [...validator.endpoints];
+      }
+      if (invalid) throw invalid;
+      if (filename === undefined)
+        throw new ApiError(400, "Missing required parameter: 'file'.", { param: 'file', code: 'missing_required_parameter' });
+      if (purpose === undefined)
+        throw new ApiError(400, "Missing required parameter: 'purpose'.", { param: 'purpose', code: 'missing_required_parameter' });
+      if (lines === 0) throw new ApiError(400, 'The batch input file has no requests.', { param: 'file', code: 'empty_file' });
+      await sink.finish();
+      const row = await db
+        .insertInto('files')
+        .values({
+          id: fileId,
+          tenant_id: principal.tenantId,
+          purpose,
+          filename,
+          bytes: sink.bytes,
+          line_count: lines,
+          meta: JSON.stringify({ endpoints }),
+        })
+        .returning(['id', 'purpose', 'filename', 'bytes', 'created_at'])
+        .executeTakeFirstOrThrow();
+      return reply.code(200).send(fileObject(row));
+    } catch (err) {
+      await db
+        .deleteFrom('file_chunks')
+        .where('file_id', '=', fileId)
+        .execute()
+        .catch(() => {});
+      const e = err as { code?: string };
+      if (e?.code === 'FST_REQ_FILE_TOO_LARGE')
+        throw new ApiError(413, `The file is larger than the ${config.FILES_MAX_BYTES} bytes allowed.`, {
+          param: 'file',
+          code: 'file_too_large',
+        });
+      throw err;
+    }
+  });
+
+  app.get<{ Querystring: { limit?: string; after?: string; purpose?: string } }>('/v1/files', { onRequest: authenticate }, async (req) => {
+    const limit = Math.min(10_000, Math.max(1, Number(req.query.limit ?? 10_000) || 10_000));
+    let q = db
+      .selectFrom('files')
+      .select(['id', 'seq', 'purpose', 'filename', 'bytes', 'created_at'])
+      .where('tenant_id', '=', req.principal!.tenantId)
+      .where('deleted_at', 'is', null);
+    if (req.query.purpose) q = q.where('purpose', '=', req.query.purpose);
+    if (req.query.after) {
+      const after = await db.selectFrom('files').select('seq').where('id', '=', req.query.after).executeTakeFirst();
+      if (after) q = q.where('seq', '<', after.seq);
+    }
+    const rows = await q
+      .orderBy('seq', 'desc')
+      .limit(limit + 1)
+      .execute();
+    const data = rows.slice(0, limit).map(fileObject);
+    return { object: 'list', data, first_id: data[0]?.id ?? null, last_id: data.at(-1)?.id ?? null, has_more: rows.length > limit };
+  });
+
+  const load = async (req: FastifyRequest<{ Params: { id: string } }>): Promise<FileRow> => {
+    const f = await getFile(db, req.principal!.tenantId, req.params.id);
+    if (!f) throw new ApiError(404, `No such File object: ${req.params.id}`, { param: 'id', code: 'not_found' });
+    return f;
+  };
+
+  app.get<{ Params: { id: string } }>('/v1/files/:id', { onRequest: authenticate }, async (req) => fileObject(await load(req)));
+
+  app.get<{ Params: { id: string } }>('/v1/files/:id/content', { onRequest: authenticate }, async (req, reply) => {
+    const f = await load(req);
+    return reply
+      .header('content-type', 'application/octet-stream')
+      .header('content-length', String(f.bytes))
+      .header('content-disposition', `attachment; filename="${f.filename.replaceAll('"', '')}"`)
+      .send(Readable.from(readChunks(db, f.id)));
+  });
+
+  app.delete<{ Params: { id: string } }>('/v1/files/:id', { onRequest: authenticate }, async (req) => {
+    const f = await load(req);
+    const inUse = await db
+      .selectFrom('batches')
+      .select('id')
+      .where('input_file_id', '=', f.id)
+      .where('status', 'in', ['validating', 'in_progress', 'finalizing', 'cancelling'])
+      .executeTakeFirst();
+    if (inUse) throw new ApiError(409, `File ${f.id} is the input of running batch ${inUse.id}.`, { code: 'file_in_use' });
+    if (!(await deleteFile(db, req.principal!.tenantId, f.id))) throw errors.notFound(`File '${f.id}'`);
+    return { id: f.id, object: 'file', deleted: true };
+  });
+}
+
+function badPurpose(purpose: string): ApiError {
+  return new ApiError(400, `Invalid value for 'purpose': '${purpose}'. Switchyard stores files for the Batch API only: use 'batch'.`, {
+    param: 'purpose',
+    code: 'invalid_value',
+  });
+}

@@ -1,0 +1,186 @@
+// Resumable streams. Every event a worker publishes is kept in LLM_EVENTS (memory, EVENTS_MAX_AGE), so
+// any ingress can replay a request's events after a given sequence number. This module holds:
+// - the owner record (request id -> tenant, a memory KV bucket with the events' max age), so only the
+//   owning tenant can resume or read a request;
+// - the grace period: a client that drops a resumable stream does not cancel the upstream call until
+//   STREAM_RESUME_GRACE_MS have passed without anyone resuming it (on any ingress: resuming
+//   broadcasts `llm.ctl.resumed.<id>`). One sweep serves all pending cancels, no timer per request;
+// - replay: an ordered consumer on `llm.evt.*.<requestId>`, with the same attempt lock the live SSE
+//   path applies (only the attempt whose tokens went out may speak; others may only end it).
+import { DeliverPolicy } from '@nats-io/jetstream';
+import { Kvm, type KV } from '@nats-io/kv';
+import { StorageType } from '@nats-io/jetstream';
+import type { Subscription } from '@nats-io/transport-node';
+import type { Nats } from '../../shared/nats/connection.ts';
+import { asyncSubjects, REQUEST_OWNERS_BUCKET, STREAMS, subjects } from '../../shared/nats/topology.ts';
+import type { StreamEvent } from '../../shared/protocol/events.ts';
+import type { Logger } from '../../shared/telemetry/logger.ts';
+import type { Dispatcher } from './dispatcher.ts';
+
+export interface ResumeOptions {
+  nats: Nats;
+  dispatcher: Dispatcher;
+  log: Logger;
+  graceMs: number;
+  eventsMaxAgeSeconds: number;
+}
+
+/** What a resumed stream needs to continue byte-identically, and who may read it. */
+export interface StreamOwner {
+  tenantId: string;
+  model: string;
+  /** `created` of the stream's chunks (unix seconds). */
+  created: number;
+  includeUsage: boolean;
+}
+
+export class StreamResume {
+  private readonly nats: Nats;
+  private readonly dispatcher: Dispatcher;
+  private readonly log: Logger;
+  private readonly graceMs: number;
+  private readonly kv: KV;
+  /** request id -> when to cancel it, unless resumed first. */
+  private readonly pendingCancel = new Map<string, number>();
+  private readonly sweep: NodeJS.Timeout;
+  private readonly resumedSub: Subscription;
+
+  private constructor(opts: ResumeOptions, kv: KV) {
+    this.nats = opts.nats;
+    this.dispatcher = opts.dispatcher;
+    this.log = opts.log;
+    this.graceMs = opts.graceMs;
+    this.kv = kv;
+    const prefix = asyncSubjects.resumedAll.length - 1;
+    this.resumedSub = opts.nats.nc.subscribe(asyncSubjects.resumedAll, {
+      callback: (_err, m) => void this.pendingCancel.delete(m.subject.slice(prefix)),
+    });
+    this.sweep = setInterval(
+      () => {
+        const now = Date.now();
+        for (const [id, at] of this.pendingCancel) {
+          if (at <= now) {
+            this.pendingCancel.delete(id);
+            this.nats.nc.publish(subjects.cancel(id));
+          }
+        }
+      },
+      Math.max(50, Math.min(1_000, this.graceMs / 4)),
+    );
+    this.sweep.unref();
+  }
+
+  static async create(opts: ResumeOptions): Promise<StreamResume> {
+    const kv = await new Kvm(opts.nats.js).create(REQUEST_OWNERS_BUCKET, {
+      history: 1,
+      ttl: opts.eventsMaxAgeSeconds * 1000,
+      storage: StorageType.Memory,
+    });
+    return new StreamResume(opts, kv);
+  }
+
+  /** Records the owner; not awaited on the hot path (the record lands long before any resume). */
+  remember(requestId: string, owner: StreamOwner): void {
+    this.kv
+      .put(requestId, JSON.stringify(owner))
+      .catch((err: Error) => this.log.warn({ err: err.message, requestId }, 'owner record failed'));
+  }
+
+  async owner(requestId: string): Promise<StreamOwner | null> {
+    try {
+      const e = await this.kv.get(requestId);
+      return e && e.operation === 'PUT' ? (e.json() as StreamOwner) : null;
+    } catch {
+      return null;
+    }
+  }
+
+  /** The client of a running stream went away: stop listening, cancel after the grace period. */
+  detach(requestId: string): void {
+    this.dispatcher.release(requestId);
+    if (this.graceMs === 0) this.nats.nc.publish(subjects.cancel(requestId));
+    else this.pendingCancel.set(requestId, Date.now() + this.graceMs);
+  }
+
+  /** Someone reads this request again: no ingress may cancel it for the earlier disconnect. */
+  attached(requestId: string): void {
+    this.pendingCancel.delete(requestId);
+    this.nats.nc.publish(asyncSubjects.resumed(requestId));
+  }
+
+  /**
+   * Replays the request's events with seq > afterSeq (events of the speaking attempt; a terminal
+   * error of any attempt is always passed), then follows live ones. `onEvent` returns true when the
+   * reader is finished. Resolves when finished, when `signal` aborts, or after `maxWaitMs`.
+   */
+  async replay(
+    requestId: string,
+    afterSeq: number,
+    onEvent: (ev: StreamEvent) => boolean,
+    opts: { signal?: AbortSignal; maxWaitMs: number },
+  ): Promise<void> {
+    const oc = await this.nats.js.consumers.get(STREAMS.events, {
+      filter_subjects: subjects.eventsOfRequest(requestId),
+      deliver_policy: DeliverPolicy.All,
+    });
+    const iter = await oc.consume({ max_messages: 256 });
+    const stop = () => void iter.stop();
+    const timer = setTimeout(stop, opts.maxWaitMs);
+    opts.signal?.addEventListener('abort', stop, { once: true });
+    if (opts.signal?.aborted) stop();
+    const dec = new TextDecoder();
+    let locked = 0;
+    try {
+      for await (const m of iter) {
+        let ev: StreamEvent;
+        try {
+          ev = JSON.parse(dec.decode(m.data)) as StreamEvent;
+        } catch {
+          continue;
+        }
+        if (ev.type !== 'error') {
+          if (locked && ev.attempt !== locked) continue;
+          locked = ev.attempt;
+          if (ev.seq <= afterSeq) continue;
+        }
+        if (onEvent(ev)) break;
+      }
+    } finally {
+      clearTimeout(timer);
+      opts.signal?.removeEventListener('abort', stop);
+      stop();
+    }
+  }
+
+  /** The events stored so far, without waiting for more (status reads). */
+  async snapshot(requestId: string, waitMs = 300): Promise<StreamEvent[]> {
+    const oc = await this.nats.js.consumers.get(STREAMS.events, {
+      filter_subjects: subjects.eventsOfRequest(requestId),
+      deliver_policy: DeliverPolicy.All,
+    });
+    const out: StreamEvent[] = [];
+    const iter = await oc.consume({ max_messages: 256 });
+    const timer = setTimeout(() => void iter.stop(), waitMs);
+    const dec = new TextDecoder();
+    let locked = 0;
+    try {
+      for await (const m of iter) {
+        const ev = JSON.parse(dec.decode(m.data)) as StreamEvent;
+        if (ev.type === 'error' || !locked || ev.attempt === locked) {
+          if (ev.type !== 'error') locked = ev.attempt;
+          out.push(ev);
+        }
+        if (ev.type !== 'chunk' || m.info.pending === 0) break;
+      }
+    } finally {
+      clearTimeout(timer);
+      void iter.stop();
+    }
+    return out;
+  }
+
+  close(): void {
+    clearInterval(this.sweep);
+    this.resumedSub.unsubscribe();
+  }
+}

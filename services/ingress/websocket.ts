@@ -1,0 +1,314 @@
+// GET /v1/ws: many chat completions multiplexed on one WebSocket (protocol: docs/websocket.md,
+// schemas: shared/protocol/websocket.ts). Authenticated at the upgrade, from the Authorization header
+// or a `bearer.<key>` / `openai-insecure-api-key.<key>` subprotocol (browsers cannot set headers).
+// Requests go through the same Dispatcher as HTTP; events are relayed as frames with the worker's
+// sequence numbers, so `resume` (here or over SSE, on any ingress) continues exactly after a seq.
+// Backpressure: above WS_HIGH_WATER_BYTES buffered for a socket we stop reading it (no new requests
+// are taken); above WS_MAX_BUFFERED_BYTES the socket is dropped and its requests detached.
+import { randomUUID } from 'node:crypto';
+import { STATUS_CODES } from 'node:http';
+import websocket from '@fastify/websocket';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { SwitchyardConfig } from '../../shared/config/env.ts';
+import { ApiError, errors } from '../../shared/protocol/errors.ts';
+import type { StreamEvent, Usage } from '../../shared/protocol/events.ts';
+import { chatCompletionRequestSchema, zodIssueToParam } from '../../shared/protocol/openai.ts';
+import {
+  WS_CLOSE,
+  WS_KEY_PROTOCOL_PREFIXES,
+  WS_SUBPROTOCOL,
+  wsClientMessageSchema,
+  type WsChunk,
+  type WsDone,
+  type WsServerMessage,
+} from '../../shared/protocol/websocket.ts';
+import type { Logger } from '../../shared/telemetry/logger.ts';
+import type { Admission, Admitted } from './admission.ts';
+import type { KeyAuthenticator } from './auth.ts';
+import type { Dispatcher } from './dispatcher.ts';
+import { assertModelAllowed } from './model-policy.ts';
+import type { StreamResume } from './resumable.ts';
+import { resolveRoute } from './routing.ts';
+
+export interface WebSocketOptions {
+  config: SwitchyardConfig;
+  auth: KeyAuthenticator;
+  dispatcher: Dispatcher;
+  resume: StreamResume;
+  log: Logger;
+  admission?: Admission;
+}
+
+/** The part of a `ws` WebSocket used here (ws ships no type declarations in this tree). */
+interface WebSocket {
+  readonly bufferedAmount: number;
+  send(data: string): void;
+  close(code?: number, reason?: string): void;
+  terminate(): void;
+  ping(): void;
+  pause(): void;
+  resume(): void;
+  on(event: 'message', fn: (data: Buffer, isBinary: boolean) => void): void;
+  on(event: 'close' | 'pong', fn: () => void): void;
+}
+
+interface Live {
+  requestId: string;
+  finished: boolean;
+  /** Admission ticket (rate limits, budget), settled once when the request ends. */
+  admitted?: Admitted;
+  /** Stops a resume replay. */
+  abort?: AbortController;
+}
+
+/** The API key from the Authorization header or a key subprotocol. */
+export function wsAuthorization(req: FastifyRequest): string | undefined {
+  if (req.headers.authorization) return req.headers.authorization;
+  const offered = String(req.headers['sec-websocket-protocol'] ?? '')
+    .split(',')
+    .map((s) => s.trim());
+  for (const p of offered) {
+    for (const prefix of WS_KEY_PROTOCOL_PREFIXES)
+      if (p.startsWith(prefix) && p.length > prefix.length) return `Bearer ${p.slice(prefix.length)}`;
+  }
+  return undefined;
+}
+
+export async function websocketRoutes(app: FastifyInstance, opts: WebSocketOptions): Promise<void> {
+  const { config, auth, dispatcher, resume, log, admission } = opts;
+  const sockets = new Map<WebSocket, { alive: boolean }>();
+
+  await app.register(websocket, {
+    options: {
+      maxPayload: 32 * 1024 * 1024,
+      // A browser that offered subprotocols fails the connection unless one is selected: pick ours
+      // when offered, else the first offered.
+      handleProtocols: (protocols: Set<string>) => (protocols.has(WS_SUBPROTOCOL) ? WS_SUBPROTOCOL : ([...protocols][0] ?? false)),
+    },
+  });
+
+  const keepalive = setInterval(() => {
+    for (const [ws, state] of sockets) {
+      if (!state.alive) {
+        ws.close(WS_CLOSE.keepaliveTimeout, 'keepalive timeout');
+        ws.terminate();
+        continue;
+      }
+      state.alive = false;
+      ws.ping();
+    }
+  }, config.WS_PING_INTERVAL_MS);
+  keepalive.unref();
+  app.addHook('onClose', async () => clearInterval(keepalive));
+
+  app.get(
+    '/v1/ws',
+    {
+      websocket: true,
+      onRequest: async (req, reply) => {
+        try {
+          req.principal = await auth.authenticate(wsAuthorization(req));
+        } catch (err) {
+          if (!(err instanceof ApiError)) throw err;
+          // Refuse the upgrade with a plain HTTP answer in the OpenAI envelope, written on the socket
+          // itself (no reply object exists for a request that asked to upgrade).
+          reply.hijack();
+          const body = JSON.stringify(err.toBody());
+          req.raw.socket.end(
+            `HTTP/1.1 ${err.status} ${STATUS_CODES[err.status]}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nx-request-id: ${req.id}\r\nconnection: close\r\n\r\n${body}`,
+          );
+        }
+      },
+    },
+    (rawSocket, req) => {
+      const socket = rawSocket as unknown as WebSocket;
+      const principal = req.principal!;
+      const live = new Map<string, Live>();
+      const state = { alive: true };
+      sockets.set(socket, state);
+      let paused = false;
+      let drainTimer: NodeJS.Timeout | null = null;
+      let closed = false;
+
+      socket.on('pong', () => (state.alive = true));
+
+      const send = (msg: WsServerMessage) => {
+        if (closed) return;
+        if (socket.bufferedAmount > config.WS_MAX_BUFFERED_BYTES) {
+          log.warn({ buffered: socket.bufferedAmount }, 'websocket client too slow; dropping the socket');
+          socket.close(WS_CLOSE.slowConsumer, 'slow consumer');
+          socket.terminate();
+          return;
+        }
+        socket.send(JSON.stringify(msg));
+        if (!paused && socket.bufferedAmount > config.WS_HIGH_WATER_BYTES) {
+          // Stop reading: no new requests from this socket until what we owe it has drained.
+          paused = true;
+          socket.pause();
+          drainTimer = setInterval(() => {
+            if (socket.bufferedAmount <= config.WS_HIGH_WATER_BYTES / 2) {
+              paused = false;
+              socket.resume();
+              clearInterval(drainTimer!);
+              drainTimer = null;
+            }
+          }, 20);
+        }
+      };
+      const fail = (id: string | null, err: ApiError) => send({ type: 'error', id, status: err.status, error: err.toBody().error });
+
+      /** Relays one request's events; `attemptLock` as in the SSE path: only one attempt may speak. */
+      const relay = (id: string, entry: Live) => {
+        let locked = 0;
+        return (ev: StreamEvent): boolean => {
+          if (entry.finished) return true;
+          if (ev.type !== 'error') {
+            if (locked && ev.attempt !== locked) return false;
+            locked = ev.attempt;
+          }
+          if (ev.type === 'chunk') {
+            send({ type: 'chunk', id, seq: ev.seq, delta: ev.delta as WsChunk['delta'] });
+            return false;
+          }
+          entry.finished = true;
+          live.delete(id);
+          entry.admitted?.settle(
+            ev.type === 'done' || ev.type === 'result'
+              ? { usage: ev.usage as Usage, target: ev.target ?? `${ev.provider}/${ev.model}` }
+              : locked
+                ? 'unknown'
+                : 'failed',
+          );
+          if (ev.type === 'done')
+            send({ type: 'done', id, seq: ev.seq, finish_reason: ev.finish_reason, usage: ev.usage as WsDone['usage'], model: ev.model });
+          else if (ev.type === 'error') send({ type: 'error', id, status: ev.status, error: ev.error });
+          else fail(id, new ApiError(502, 'The worker answered with an unexpected event.', { type: 'server_error' }));
+          return true;
+        };
+      };
+
+      const create = async (id: string, raw: Record<string, unknown>) => {
+        const parsed = chatCompletionRequestSchema.safeParse(raw);
+        if (!parsed.success) {
+          const issue = parsed.error.issues[0]!;
+          throw errors.invalidField(`body.${zodIssueToParam(issue)}`, issue.message);
+        }
+        const body = parsed.data;
+        assertModelAllowed(principal, body.model);
+        const route = resolveRoute(body.model, config.DEFAULT_PROVIDER, config.file);
+        const requestId = `req_${randomUUID().replaceAll('-', '')}`;
+        const entry: Live = { requestId, finished: false };
+        live.set(id, entry); // the id is taken from here on, also while admission decides
+        const admitting = admission?.admit(principal, route.targets ?? [route], raw, 'chat');
+        if (admitting) entry.admitted = await admitting;
+        if (entry.finished) return entry.admitted?.settle('failed'); // cancelled or socket gone meanwhile
+        const created = Math.floor(Date.now() / 1000);
+        resume.remember(requestId, { tenantId: principal.tenantId, model: body.model, created, includeUsage: true });
+        const onEvent = relay(id, entry);
+        send({ type: 'accepted', id, request_id: requestId });
+        try {
+          await dispatcher.submit(
+            {
+              requestId,
+              principal,
+              kind: 'chat',
+              route,
+              publicModel: body.model,
+              stream: true,
+              body: JSON.stringify({ ...raw, stream: true }),
+            },
+            {
+              onEvent,
+              onTimeout: () => {
+                if (entry.finished) return;
+                entry.admitted?.settle('unknown');
+                entry.finished = true;
+                live.delete(id);
+                fail(id, errors.timeout());
+              },
+            },
+          );
+        } catch (err) {
+          entry.admitted?.settle('failed');
+          entry.finished = true;
+          live.delete(id);
+          throw err;
+        }
+      };
+
+      const resumeRequest = async (id: string, requestId: string, afterSeq: number) => {
+        const owner = await resume.owner(requestId);
+        if (!owner || owner.tenantId !== principal.tenantId) throw errors.notFound(`Request '${requestId}'`);
+        const entry: Live = { requestId, finished: false, abort: new AbortController() };
+        live.set(id, entry);
+        resume.attached(requestId);
+        const onEvent = relay(id, entry);
+        await resume.replay(requestId, afterSeq, onEvent, { signal: entry.abort!.signal, maxWaitMs: config.REQUEST_TIMEOUT_MS });
+        if (!entry.finished && !closed && live.get(id) === entry) {
+          entry.finished = true;
+          live.delete(id);
+          fail(id, errors.timeout());
+        }
+      };
+
+      socket.on('message', (data, isBinary) => {
+        let msg;
+        try {
+          if (isBinary) throw new Error('binary frames are not part of the protocol');
+          const parsed = wsClientMessageSchema.safeParse(JSON.parse(String(data)));
+          if (!parsed.success) {
+            const issue = parsed.error.issues[0]!;
+            throw new Error(`${zodIssueToParam(issue)}: ${issue.message}`);
+          }
+          msg = parsed.data;
+        } catch (err) {
+          fail(null, new ApiError(400, `Unreadable message: ${(err as Error).message}`, { code: 'invalid_message' }));
+          return;
+        }
+        if (msg.type === 'ping') return send({ type: 'pong', data: msg.data });
+        if (msg.type === 'cancel') {
+          const entry = live.get(msg.id);
+          if (!entry) return fail(msg.id, errors.notFound(`Request '${msg.id}' on this socket`));
+          entry.admitted?.settle('unknown');
+          entry.finished = true;
+          live.delete(msg.id);
+          entry.abort?.abort();
+          dispatcher.cancel(entry.requestId);
+          return fail(msg.id, new ApiError(499, 'Cancelled by the client.', { code: 'cancelled' }));
+        }
+        // The message is refused, not the running request with that id: a socket-level error.
+        if (live.has(msg.id))
+          return fail(null, new ApiError(409, `Request id '${msg.id}' is already in use on this socket.`, { code: 'duplicate_id' }));
+        if (live.size >= config.WS_MAX_REQUESTS_PER_SOCKET)
+          return fail(
+            msg.id,
+            new ApiError(429, `At most ${config.WS_MAX_REQUESTS_PER_SOCKET} requests may run on one socket.`, {
+              code: 'too_many_requests',
+            }),
+          );
+        const id = msg.id;
+        const work = msg.type === 'create' ? create(id, msg.body) : resumeRequest(id, msg.request_id, msg.after_seq ?? 0);
+        work.catch((err: unknown) => {
+          const e = err instanceof ApiError ? err : new ApiError(500, 'Internal server error.', { type: 'server_error' });
+          if (!(err instanceof ApiError)) log.error({ err }, 'websocket request failed');
+          live.delete(id);
+          fail(id, e);
+        });
+      });
+
+      socket.on('close', () => {
+        closed = true;
+        sockets.delete(socket);
+        if (drainTimer) clearInterval(drainTimer);
+        // Running requests stay resumable for the grace period, then are cancelled.
+        for (const entry of live.values()) {
+          if (entry.finished) continue;
+          entry.admitted?.settle('unknown');
+          entry.abort?.abort();
+          resume.detach(entry.requestId);
+        }
+        live.clear();
+      });
+    },
+  );
+}

@@ -1,0 +1,129 @@
+// Batch priority. Interactive consumers are pushed to the worker (consume()); batch consumers are
+// only pulled (fetch()) for as many messages as there is room for right now, so nothing waits in a
+// worker's buffer while interactive work needs the slots, and a batch message is never held long
+// enough to be redelivered. `room()` is the worker's free capacity for batch work (0 while any
+// interactive request waits for a slot).
+//
+// Slots alone do not keep interactive latency flat: against a fast upstream the cost of batch work is
+// CPU (this process's event loop, NATS, Postgres), not slots. So while interactive requests are seen,
+// batch intake is also paced by a token bucket whose rate follows this process's event-loop delay
+// (AIMD: halve when the loop lags, creep up while it does not). Without interactive traffic, batch
+// runs unpaced.
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import type { Consumer, JetStreamClient, JsMsg } from '@nats-io/jetstream';
+import { consumerNames, STREAMS } from '../../shared/nats/topology.ts';
+import type { Logger } from '../../shared/telemetry/logger.ts';
+
+export interface BatchPumpOptions {
+  js: JetStreamClient;
+  providers: string[];
+  log: Logger;
+  /** Batch requests this process runs at once, over all providers. */
+  maxInflight: number;
+  room(): number;
+  /** Requests of any priority this process runs now (interactive = this minus batch). */
+  inflight(): number;
+  run(msg: JsMsg): Promise<void>;
+  /** Event-loop p99 delay (ms) above which batch pacing backs off while interactive work is present. */
+  lagTargetMs?: number;
+}
+
+export interface BatchPump {
+  readonly inflight: number;
+  /** Capacity was freed: look for batch work now rather than at the next poll. */
+  wake(): void;
+  close(): Promise<void>;
+}
+
+export async function startBatchPump(opts: BatchPumpOptions): Promise<BatchPump> {
+  let inflight = 0;
+  let closing = false;
+  // ---- pacing while interactive work is present ----
+  const lagTarget = opts.lagTargetMs ?? 4;
+  const MIN_RATE = 5;
+  const MAX_RATE = 100_000;
+  let rate = 50; // batch requests per second allowed while interactive traffic is seen
+  let ticks = 0;
+  let tokens = 0;
+  let interactiveSeenAt = 0;
+  const lag = monitorEventLoopDelay({ resolution: 2 });
+  lag.enable();
+  const pace = setInterval(() => {
+    const now = Date.now();
+    if (opts.inflight() - inflight > 0) interactiveSeenAt = now;
+    if (++ticks % 5 === 0) {
+      const p99 = lag.percentile(99) / 1e6;
+      lag.reset();
+      if (p99 > lagTarget) rate = Math.max(MIN_RATE, rate / 2);
+      else rate = Math.min(MAX_RATE, rate + 5);
+    }
+    tokens = Math.min(rate / 5, tokens + rate / 50); // 20 ms refill, at most 200 ms of burst
+  }, 20);
+  pace.unref();
+  const paced = () => Date.now() - interactiveSeenAt < 1_000;
+  const waiters = new Set<() => void>();
+  const wake = () => {
+    for (const w of waiters) w();
+    waiters.clear();
+  };
+  const idle = (ms: number) =>
+    new Promise<void>((resolve) => {
+      const t = setTimeout(done, ms);
+      function done() {
+        clearTimeout(t);
+        waiters.delete(done);
+        resolve();
+      }
+      waiters.add(done);
+    });
+
+  const loops: Promise<void>[] = [];
+  for (const provider of opts.providers) {
+    const consumer: Consumer = await opts.js.consumers.get(STREAMS.requests, consumerNames.worker(provider, 'batch'));
+    loops.push(
+      (async () => {
+        while (!closing) {
+          let free = Math.min(opts.maxInflight - inflight, opts.room());
+          if (paced()) free = Math.min(free, Math.floor(tokens));
+          if (free <= 0) {
+            await idle(paced() ? 20 : 250);
+            continue;
+          }
+          try {
+            // 1 s is the client's minimum expiry; room is re-checked at least this often.
+            const msgs = await consumer.fetch({ max_messages: free, expires: 1_000 });
+            for await (const msg of msgs) {
+              if (closing) {
+                msg.nak();
+                continue;
+              }
+              inflight++;
+              if (paced()) tokens--;
+              void opts.run(msg).finally(() => {
+                inflight--;
+                wake();
+              });
+            }
+          } catch (err) {
+            if (!closing) opts.log.warn({ err: (err as Error).message, provider }, 'batch fetch failed');
+            await idle(1_000);
+          }
+        }
+      })(),
+    );
+  }
+
+  return {
+    get inflight() {
+      return inflight;
+    },
+    wake,
+    async close() {
+      closing = true;
+      clearInterval(pace);
+      lag.disable();
+      wake();
+      await Promise.all(loops);
+    },
+  };
+}

@@ -1,0 +1,156 @@
+// Prometheus metrics (prom-client). Defined once per process in one registry, so `npm start` (every
+// service in one process) exposes ingress and worker metrics on one /metrics. Label values come
+// from small fixed sets (provider, reason, status class), never from request or tenant ids.
+import { createServer, type Server } from 'node:http';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { JetStreamManager } from '@nats-io/jetstream';
+import { consumerNames, STREAMS, type Priority } from '../nats/topology.ts';
+
+export const registry = new Registry();
+collectDefaultMetrics({ register: registry, prefix: 'switchyard_process_' });
+
+const latencyBuckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
+
+export const metrics = {
+  requests: new Counter({
+    name: 'switchyard_requests_total',
+    help: 'HTTP requests answered by the ingress, by route and status code',
+    labelNames: ['route', 'status'] as const,
+    registers: [registry],
+  }),
+  requestDuration: new Histogram({
+    name: 'switchyard_request_duration_seconds',
+    help: 'Time from request received to response finished (streams: to the last byte)',
+    labelNames: ['route'] as const,
+    buckets: latencyBuckets,
+    registers: [registry],
+  }),
+  rejections: new Counter({
+    name: 'switchyard_rejections_total',
+    help: 'Requests refused by a guardrail, by reason (requests, tokens, concurrency, budget, ...)',
+    labelNames: ['reason'] as const,
+    registers: [registry],
+  }),
+  limiterErrors: new Counter({
+    name: 'switchyard_limiter_errors_total',
+    help: 'Limiter state (NATS KV) unreachable; rate limits fail open, budgets fail closed',
+    labelNames: ['store'] as const,
+    registers: [registry],
+  }),
+  upstreamRequests: new Counter({
+    name: 'switchyard_upstream_requests_total',
+    help: 'Upstream calls made by workers, by provider and outcome (ok, or the HTTP status / error code)',
+    labelNames: ['provider', 'outcome'] as const,
+    registers: [registry],
+  }),
+  upstreamDuration: new Histogram({
+    name: 'switchyard_upstream_duration_seconds',
+    help: 'Time from a worker taking a request to its terminal event',
+    labelNames: ['provider'] as const,
+    buckets: latencyBuckets,
+    registers: [registry],
+  }),
+  tokens: new Counter({
+    name: 'switchyard_tokens_total',
+    help: 'Tokens served, by provider and direction (input, output)',
+    labelNames: ['provider', 'direction'] as const,
+    registers: [registry],
+  }),
+  cost: new Counter({
+    name: 'switchyard_cost_usd_total',
+    help: 'Cost of served requests in USD (price book), by provider',
+    labelNames: ['provider'] as const,
+    registers: [registry],
+  }),
+  retries: new Counter({
+    name: 'switchyard_upstream_retries_total',
+    help: 'Retries of the same upstream target after a retryable failure',
+    labelNames: ['provider'] as const,
+    registers: [registry],
+  }),
+  fallbacks: new Counter({
+    name: 'switchyard_fallbacks_total',
+    help: 'Requests moved to their next target, by the target left and why',
+    labelNames: ['from', 'reason'] as const,
+    registers: [registry],
+  }),
+  breakerState: new Gauge({
+    name: 'switchyard_breaker_state',
+    help: 'Circuit breaker per upstream target in this worker process: 0 closed, 1 open, 2 half-open',
+    labelNames: ['target'] as const,
+    registers: [registry],
+  }),
+  upstreamKeyQueued: new Gauge({
+    name: 'switchyard_upstream_key_queued',
+    help: 'Requests waiting for an upstream key limiter (bottleneck), by provider and key index',
+    labelNames: ['provider', 'key'] as const,
+    registers: [registry],
+  }),
+};
+
+/**
+ * Queue depth per provider from the JetStream consumers, fetched when scraped (at most every 2 s),
+ * never per request.
+ */
+export function registerQueueDepth(jsm: JetStreamManager, providers: readonly string[]): void {
+  if (registry.getSingleMetric('switchyard_queue_depth')) return;
+  let last = 0;
+  let cache: Array<{ provider: string; priority: Priority; pending: number; inflight: number }> = [];
+  const sample = async () => {
+    if (Date.now() - last < 2_000) return cache;
+    last = Date.now();
+    const out: typeof cache = [];
+    await Promise.all(
+      providers.flatMap((provider) =>
+        (['interactive', 'batch'] as Priority[]).map(async (priority) => {
+          try {
+            const ci = await jsm.consumers.info(STREAMS.requests, consumerNames.worker(provider, priority));
+            out.push({ provider, priority, pending: ci.num_pending, inflight: ci.num_ack_pending });
+          } catch {
+            // consumer missing or NATS away: no sample for it this time
+          }
+        }),
+      ),
+    );
+    return (cache = out);
+  };
+  new Gauge({
+    name: 'switchyard_queue_depth',
+    help: 'Requests queued in JetStream not yet taken by a worker, per provider and priority (sampled)',
+    labelNames: ['provider', 'priority'] as const,
+    registers: [registry],
+    async collect() {
+      this.reset();
+      for (const s of await sample()) this.set({ provider: s.provider, priority: s.priority }, s.pending);
+    },
+  });
+  new Gauge({
+    name: 'switchyard_queue_inflight',
+    help: 'Requests taken by workers and not yet acknowledged, per provider and priority (sampled)',
+    labelNames: ['provider', 'priority'] as const,
+    registers: [registry],
+    async collect() {
+      this.reset();
+      for (const s of await sample()) this.set({ provider: s.provider, priority: s.priority }, s.inflight);
+    },
+  });
+}
+
+/** A bare HTTP server for GET /metrics (worker processes have no Fastify). */
+export async function serveMetrics(port: number, host = '0.0.0.0'): Promise<Server> {
+  const server = createServer((req, res) => {
+    if (req.url !== '/metrics') {
+      res.writeHead(404).end();
+      return;
+    }
+    registry.metrics().then(
+      (text) => res.writeHead(200, { 'content-type': registry.contentType }).end(text),
+      (err: Error) => res.writeHead(500).end(err.message),
+    );
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve());
+  });
+  return server;
+}

@@ -1,0 +1,86 @@
+// A batch survives kill -9 of the batch runner and the worker mid-batch: after restart it completes
+// with every line executed into the output once and billed exactly once.
+import OpenAI, { toFile } from 'openai';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startStack, type Stack } from '../harness/stack.ts';
+import { waitFor } from '../harness/ports.ts';
+
+let stack: Stack;
+let client: OpenAI;
+
+beforeAll(async () => {
+  // Runner and worker are child processes this file SIGKILLs; short ack wait and lease so the
+  // restarted ones take over quickly.
+  stack = await startStack({
+    worker: false,
+    batch: false,
+    env: { WORKER_ACK_WAIT_SECONDS: '2', BATCH_LEASE_SECONDS: '2', BATCH_WINDOW: '64' },
+  });
+  client = new OpenAI({ apiKey: stack.apiKey, baseURL: `${stack.url}/v1`, maxRetries: 0, timeout: 30_000 });
+});
+afterAll(async () => stack?.close());
+
+describe('batch with every process killed mid-batch', () => {
+  it('completes after restart; one output line and one usage row per input line', async () => {
+    const N = 300;
+    const lines = Array.from({ length: N }, (_, i) =>
+      JSON.stringify({
+        custom_id: `line-${i}`,
+        method: 'POST',
+        url: '/v1/chat/completions',
+        body: { model: 'openai/gpt-4o-mini', messages: [{ role: 'user', content: `q${i}\nmock:{"ttft_ms":40,"text":"a${i}"}` }] },
+      }),
+    );
+    let worker = await stack.spawn('worker');
+    let runner = await stack.spawn('batch');
+    const file = await client.files.create({ file: await toFile(Buffer.from(lines.join('\n')), 'kill.jsonl'), purpose: 'batch' });
+    const b = await client.batches.create({ input_file_id: file.id, endpoint: '/v1/chat/completions', completion_window: '24h' });
+    await waitFor(async () => (await client.batches.retrieve(b.id)).request_counts!.completed >= 40, { what: 'some lines done' });
+    await Promise.all([runner.kill('SIGKILL'), worker.kill('SIGKILL')]);
+    const mid = await client.batches.retrieve(b.id);
+    expect(mid.status).toBe('in_progress');
+    expect(mid.request_counts!.completed).toBeLessThan(N);
+
+    worker = await stack.spawn('worker');
+    runner = await stack.spawn('batch');
+    const done = await waitFor(
+      async () => {
+        const x = await client.batches.retrieve(b.id);
+        return x.status === 'completed' ? x : undefined;
+      },
+      { timeoutMs: 45_000, intervalMs: 200, what: 'batch completed after restart' },
+    );
+    expect(done.request_counts).toEqual({ total: N, completed: N, failed: 0 });
+    expect(done.error_file_id).toBeNull();
+    const out = (await (await client.files.content(done.output_file_id!)).text())
+      .trimEnd()
+      .split('\n')
+      .map(
+        (l) =>
+          JSON.parse(l) as {
+            custom_id: string;
+            response: { status_code: number; body: { choices: Array<{ message: { content: string } }> } };
+          },
+      );
+    expect(out).toHaveLength(N);
+    expect(new Set(out.map((l) => l.custom_id)).size).toBe(N);
+    for (const l of out) {
+      const i = Number(l.custom_id.slice(5));
+      expect(l.response.body.choices[0]!.message.content).toBe(`a${i}`);
+    }
+    const rows = await waitFor(
+      async () => {
+        const r = await stack.db.selectFrom('usage').select(['request_id', 'status']).where('batch_id', '=', b.id).execute();
+        return r.length >= N ? r : undefined;
+      },
+      { timeoutMs: 15_000, what: `${N} usage rows` },
+    );
+    await new Promise((r) => setTimeout(r, 500));
+    const again = await stack.db.selectFrom('usage').select('request_id').where('batch_id', '=', b.id).execute();
+    expect(again).toHaveLength(N);
+    expect(new Set(rows.map((r) => r.request_id))).toEqual(new Set(Array.from({ length: N }, (_, i) => `${b.id}-${i + 1}`)));
+    expect(rows.every((r) => r.status === 'ok')).toBe(true);
+    await runner.kill();
+    await worker.kill();
+  });
+});
