@@ -7,7 +7,7 @@ import type { Nats } from '../../shared/nats/connection.ts';
 import { consumerNames, H, STREAMS, subjects, type Priority } from '../../shared/nats/topology.ts';
 import type { SwitchyardConfig, ProviderName } from '../../shared/config/env.ts';
 import type { ChatCompletionRequest, EmbeddingsRequest } from '../../shared/protocol/openai.ts';
-import type { EventBody, StreamEvent, Usage, UsageRecord } from '../../shared/protocol/events.ts';
+import type { ChunkDelta, EventBody, StreamEvent, Usage, UsageRecord } from '../../shared/protocol/events.ts';
 import { AdapterError, type ProviderAdapter, type UpstreamError } from '../../shared/providers/types.ts';
 import { getAdapter } from '../../shared/providers/registry.ts';
 import { PriceBook } from '../../shared/config/prices.ts';
@@ -477,18 +477,36 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
           const translator = adapter.createStreamTranslator(model);
           const decoder = new TextDecoder();
           const take = (parts: ReturnType<typeof translator.push>) => {
+            // Text that arrived in one upstream read is relayed as one chunk: a NATS message per
+            // token is the main cost of streaming, and the client sees the same text either way.
+            let pending: ChunkDelta | null = null;
+            const flush = () => {
+              if (!pending) return;
+              if (firstTokenAt === null) {
+                firstTokenAt = Date.now();
+                job.spoke = true; // no fallback from here on
+                emit({ type: 'chunk', delta: pending, provider: adapter.name, attempts: job.attempts });
+              } else emit({ type: 'chunk', delta: pending });
+              pending = null;
+            };
             for (const part of parts) {
               if (part.type === 'delta') {
                 chunks++;
-                if (firstTokenAt === null) {
-                  firstTokenAt = Date.now();
-                  job.spoke = true; // no fallback from here on
-                  emit({ type: 'chunk', delta: part.delta, provider: adapter.name, attempts: job.attempts });
-                } else emit({ type: 'chunk', delta: part.delta });
-              } else if (part.type === 'finish') finish = part.finish_reason;
-              else if (part.type === 'usage') usageSeen = part.usage;
-              else throw new RequestFailure(part.error);
+                if (pending && canMerge(pending, part.delta)) {
+                  if (part.delta.content !== undefined) pending.content += part.delta.content;
+                  if (part.delta.reasoning_content !== undefined) pending.reasoning_content += part.delta.reasoning_content;
+                } else {
+                  flush();
+                  pending = { ...part.delta };
+                }
+              } else {
+                flush();
+                if (part.type === 'finish') finish = part.finish_reason;
+                else if (part.type === 'usage') usageSeen = part.usage;
+                else throw new RequestFailure(part.error);
+              }
             }
+            flush();
           };
           try {
             for await (const buf of res.body) take(translator.push(decoder.decode(buf, { stream: true })));
@@ -598,4 +616,16 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
       { once: true },
     );
   });
+}
+
+/** Two text deltas of the same kind (content, reasoning) concatenate; tool-call deltas never merge. */
+function canMerge(a: ChunkDelta, b: ChunkDelta): boolean {
+  return (
+    !a.tool_calls &&
+    !b.tool_calls &&
+    !a.role &&
+    !b.role &&
+    (a.content === undefined) === (b.content === undefined) &&
+    (a.reasoning_content === undefined) === (b.reasoning_content === undefined)
+  );
 }
