@@ -201,7 +201,7 @@ async function main() {
     const entry = ensurePortkey();
     if (entry) {
       const pkPort = await freePort();
-      const pk = spawn(process.execPath, [entry, '--port', String(pkPort)], { stdio: 'ignore' });
+      const pk = spawn(process.execPath, [entry, `--port=${pkPort}`, '--headless'], { stdio: 'ignore' });
       children.push(pk);
       const pkUrl = `http://127.0.0.1:${pkPort}/v1/chat/completions`;
       const pkHeaders = { 'x-portkey-provider': 'openai', 'x-portkey-custom-host': `${direct}/v1`, authorization: 'Bearer sk-upstream' };
@@ -309,8 +309,12 @@ usage ledger:               ${rows} rows for ${answered} answered requests${rows
   writeFileSync(`bench/results/${summary.date.replace(/[:.]/g, '-')}.json`, JSON.stringify(summary, null, 2));
 }
 
+let exitCode = 0;
 try {
   await main();
+} catch (err) {
+  console.error('benchmark failed:', err);
+  exitCode = 1;
 } finally {
   if (PROFILE) {
     for (const c of children) c.kill('SIGTERM'); // a clean exit writes the profile
@@ -318,5 +322,5 @@ try {
   }
   for (const c of children) c.kill('SIGKILL');
   for (const c of cleanups.reverse()) await c().catch(() => {});
-  process.exit(0);
+  process.exit(exitCode);
 }

@@ -81,9 +81,10 @@ export class StreamResume {
 
   /** Records the owner; not awaited on the hot path (the record lands long before any resume). */
   remember(requestId: string, owner: StreamOwner): void {
-    this.kv
-      .put(requestId, JSON.stringify(owner))
-      .catch((err: Error) => this.log.warn({ err: err.message, requestId }, 'owner record failed'));
+    // A plain publish onto the bucket's subject: JetStream stores it like kv.put(), without the
+    // per-call ack round trip, timer and Error object that kv.put() costs on every streamed request.
+    // A lost record only means this stream cannot be resumed (reads fall back to "not found").
+    this.nats.nc.publish(`$KV.${REQUEST_OWNERS_BUCKET}.${requestId}`, JSON.stringify(owner));
   }
 
   async owner(requestId: string): Promise<StreamOwner | null> {
