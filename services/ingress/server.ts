@@ -278,7 +278,10 @@ export async function buildIngress(opts: IngressOptions): Promise<Ingress> {
       req.admitted = await admitting;
       reply.headers(req.admitted.headers);
     }
-    await dispatcher.submit(
+    // The answer, not the publish ack, ends the wait: only a stored message can reach a worker, and
+    // waiting for the ack as well would add the JetStream file store's tail to every response.
+    // A refused publish still fails the request (503) before any answer could exist.
+    const submitted = dispatcher.submit(
       { requestId, principal: req.principal!, kind, route, publicModel, stream, body: req.rawBody! },
       {
         onEvent: (ev) => {
@@ -296,6 +299,9 @@ export async function buildIngress(opts: IngressOptions): Promise<Ingress> {
         },
       },
     );
+    submitted.catch((err: unknown) => {
+      if (!finished) finish(err instanceof ApiError ? err : errors.unavailable(`The request could not be queued: ${String(err)}`));
+    });
     return result;
   }
 
