@@ -84,6 +84,9 @@ export async function buildIngress(opts: IngressOptions): Promise<Ingress> {
   const app = Fastify({
     loggerInstance: log.child({ ingressId }) as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
+    // No pino child logger per request: at load those allocations doubled the time spent in GC.
+    // Log lines that concern a request name it with `reqId` explicitly.
+    childLoggerFactory: (logger) => logger,
     bodyLimit: 32 * 1024 * 1024,
     genReqId: () => `req_${randomUUID().replaceAll('-', '')}`,
     return503OnClosing: true,
@@ -113,7 +116,7 @@ export async function buildIngress(opts: IngressOptions): Promise<Ingress> {
 
   app.setErrorHandler((err: unknown, req, reply) => {
     const apiErr = toApiError(err);
-    if (apiErr.status >= 500) req.log.error({ err }, 'request failed');
+    if (apiErr.status >= 500) req.log.error({ err, reqId: req.id }, 'request failed');
     void reply.code(apiErr.status).headers(apiErr.headers).send(apiErr.toBody());
   });
   app.setNotFoundHandler((req, reply) => {
