@@ -1,5 +1,6 @@
-// A batch survives kill -9 of the batch runner and the worker mid-batch: after restart it completes
-// with every line executed into the output once and billed exactly once.
+// A batch survives kill -9 of every Switchyard process mid-batch (ingress, worker, ledger, batch
+// runner): after restart it completes with every line executed into the output once and billed
+// exactly once. Only NATS and Postgres stay up.
 import OpenAI, { toFile } from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStack, type Stack } from '../harness/stack.ts';
@@ -9,9 +10,11 @@ let stack: Stack;
 let client: OpenAI;
 
 beforeAll(async () => {
-  // Runner and worker are child processes this file SIGKILLs; short ack wait and lease so the
-  // restarted ones take over quickly.
+  // Every service is a child process this file SIGKILLs; short ack wait and lease so the restarted
+  // ones take over quickly.
   stack = await startStack({
+    ingress: false,
+    ledger: false,
     worker: false,
     batch: false,
     env: { WORKER_ACK_WAIT_SECONDS: '2', BATCH_LEASE_SECONDS: '2', BATCH_WINDOW: '64' },
@@ -31,18 +34,17 @@ describe('batch with every process killed mid-batch', () => {
         body: { model: 'openai/gpt-4o-mini', messages: [{ role: 'user', content: `q${i}\nmock:{"ttft_ms":40,"text":"a${i}"}` }] },
       }),
     );
-    let worker = await stack.spawn('worker');
-    let runner = await stack.spawn('batch');
+    const all = async () => Promise.all([stack.spawn('ingress'), stack.spawn('ledger'), stack.spawn('worker'), stack.spawn('batch')]);
+    let procs = await all();
     const file = await client.files.create({ file: await toFile(Buffer.from(lines.join('\n')), 'kill.jsonl'), purpose: 'batch' });
     const b = await client.batches.create({ input_file_id: file.id, endpoint: '/v1/chat/completions', completion_window: '24h' });
     await waitFor(async () => (await client.batches.retrieve(b.id)).request_counts!.completed >= 40, { what: 'some lines done' });
-    await Promise.all([runner.kill('SIGKILL'), worker.kill('SIGKILL')]);
     const mid = await client.batches.retrieve(b.id);
+    await Promise.all(procs.map((p) => p.kill('SIGKILL')));
     expect(mid.status).toBe('in_progress');
     expect(mid.request_counts!.completed).toBeLessThan(N);
 
-    worker = await stack.spawn('worker');
-    runner = await stack.spawn('batch');
+    procs = await all();
     const done = await waitFor(
       async () => {
         const x = await client.batches.retrieve(b.id);
@@ -80,7 +82,6 @@ describe('batch with every process killed mid-batch', () => {
     expect(again).toHaveLength(N);
     expect(new Set(rows.map((r) => r.request_id))).toEqual(new Set(Array.from({ length: N }, (_, i) => `${b.id}-${i + 1}`)));
     expect(rows.every((r) => r.status === 'ok')).toBe(true);
-    await runner.kill();
-    await worker.kill();
+    await Promise.all(procs.map((p) => p.kill()));
   });
 });
