@@ -7,8 +7,7 @@
 //   node bench/batch.ts                          # 50,000 lines
 //   BENCH_LINES=5000 node bench/batch.ts         # quicker
 //   BENCH_WORKER_BATCH_CONCURRENCY=64 node bench/batch.ts
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, openAsBlob, readFileSync, rmSync } from 'node:fs';
+import { createWriteStream, openAsBlob, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -16,26 +15,16 @@ import { runLoad } from './load.ts';
 import { startNatsServer } from '../test/harness/nats-server.ts';
 import { createDatabase, startPostgres } from '../test/harness/postgres.ts';
 import { freePort, waitFor } from '../test/harness/ports.ts';
+import { ProcessGroup, rssMb } from './processes.ts';
 
 const LINES = Number(process.env.BENCH_LINES ?? 50_000);
 const RATE = Number(process.env.BENCH_INTERACTIVE_RATE ?? 50);
 const PROBE_SECONDS = Number(process.env.BENCH_PROBE_SECONDS ?? 8);
 const API_KEY = 'sk-bench-batch';
 
-const children: ChildProcess[] = [];
-const cleanups: Array<() => Promise<void> | void> = [];
-function run(script: string, env: Record<string, string>): ChildProcess {
-  const p = spawn(process.execPath, [script], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
-  children.push(p);
-  return p;
-}
-const rssMb = (pid: number | undefined) => {
-  try {
-    return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
-  } catch {
-    return 0;
-  }
-};
+const group = new ProcessGroup();
+const { cleanups } = group;
+const run = (script: string, env: Record<string, string>) => group.run(script, env);
 
 async function main() {
   const nats = await startNatsServer();
@@ -192,7 +181,5 @@ const round = (n: number) => Math.round(n * 100) / 100;
 try {
   await main();
 } finally {
-  for (const c of children) c.kill('SIGTERM');
-  await new Promise((r) => setTimeout(r, 500));
-  for (const c of cleanups.reverse()) await c();
+  await group.stopAll('SIGTERM');
 }

@@ -5,11 +5,10 @@
 //
 //   node bench/ws.ts
 //   BENCH_SOCKETS=2000 BENCH_TOKENS=100 BENCH_ITL_MS=20 node bench/ws.ts
-import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { startNatsServer } from '../test/harness/nats-server.ts';
 import { createDatabase, startPostgres } from '../test/harness/postgres.ts';
 import { freePort, waitFor } from '../test/harness/ports.ts';
+import { ProcessGroup, rssMb } from './processes.ts';
 import { SwitchyardWsClient } from '../shared/client/ws-client.ts';
 
 const SOCKETS = Number(process.env.BENCH_SOCKETS ?? 1_000);
@@ -17,20 +16,9 @@ const TOKENS = Number(process.env.BENCH_TOKENS ?? 50);
 const ITL_MS = Number(process.env.BENCH_ITL_MS ?? 40);
 const API_KEY = 'sk-bench-ws';
 
-const children: ChildProcess[] = [];
-const cleanups: Array<() => Promise<void> | void> = [];
-function run(script: string, env: Record<string, string>): ChildProcess {
-  const p = spawn(process.execPath, [script], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
-  children.push(p);
-  return p;
-}
-const rssMb = (pid: number | undefined) => {
-  try {
-    return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
-  } catch {
-    return 0;
-  }
-};
+const group = new ProcessGroup();
+const { cleanups } = group;
+const run = (script: string, env: Record<string, string>) => group.run(script, env);
 const round = (n: number) => Math.round(n * 100) / 100;
 
 async function main() {
@@ -119,7 +107,5 @@ async function main() {
 try {
   await main();
 } finally {
-  for (const c of children) c.kill('SIGTERM');
-  await new Promise((r) => setTimeout(r, 500));
-  for (const c of cleanups.reverse()) await c();
+  await group.stopAll('SIGTERM');
 }

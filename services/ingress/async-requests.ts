@@ -18,7 +18,7 @@ import { ApiError, errors } from '../../shared/protocol/errors.ts';
 import type { ChatCompletionRequest } from '../../shared/protocol/openai.ts';
 import type { Logger } from '../../shared/telemetry/logger.ts';
 import { publishRequest } from './dispatcher.ts';
-import { chatCompletionBody, ChunkWriter, sseError, SSE_DONE } from './render.ts';
+import { chatCompletionBody, ChunkWriter, sseError, sseHeaders, SSE_DONE } from './render.ts';
 import type { StreamResume } from './resumable.ts';
 import type { Route } from './routing.ts';
 
@@ -220,11 +220,7 @@ export class AsyncRequests {
       const res = reply.raw;
       reply.hijack();
       res.writeHead(200, {
-        'content-type': 'text/event-stream; charset=utf-8',
-        'cache-control': 'no-cache',
-        connection: 'keep-alive',
-        'x-request-id': req.id,
-        'x-accel-buffering': 'no',
+        ...sseHeaders(req.id),
       });
       if (lastEventId === undefined) res.write(writer.delta({ role: 'assistant', content: '' }));
       let finished = false;

@@ -46,3 +46,14 @@ export function sseError(error: unknown): string {
 }
 
 export const SSE_DONE = 'data: [DONE]\n\n';
+
+/** Response headers of every SSE stream Switchyard serves. */
+export function sseHeaders(requestId: string): Record<string, string> {
+  return {
+    'content-type': 'text/event-stream; charset=utf-8',
+    'cache-control': 'no-cache',
+    connection: 'keep-alive',
+    'x-request-id': requestId,
+    'x-accel-buffering': 'no',
+  };
+}

@@ -18,7 +18,7 @@ import { assertModelAllowed } from './model-policy.ts';
 import { EventRouter } from './event-router.ts';
 import { Dispatcher } from './dispatcher.ts';
 import { resolveRoute as resolveModelRoute, type Route } from './routing.ts';
-import { ChunkWriter, chatCompletionBody, embeddingsBody, sseError, SSE_DONE } from './render.ts';
+import { ChunkWriter, chatCompletionBody, embeddingsBody, sseError, sseHeaders, SSE_DONE } from './render.ts';
 // ---- tenant controls, routing policy, metrics (docs/guardrails.md) ----
 import { Admission, type Admitted, type Settlement } from './admission.ts';
 import { openLimitBuckets } from '../../shared/limits/kv.ts';
@@ -116,7 +116,10 @@ export async function buildIngress(opts: IngressOptions): Promise<Ingress> {
 
   app.setErrorHandler((err: unknown, req, reply) => {
     const apiErr = toApiError(err);
-    if (apiErr.status >= 500) req.log.error({ err, reqId: req.id }, 'request failed');
+    // Upstream and queue failures arrive as ApiErrors already explained; only the unexpected get a stack.
+    if (!(err instanceof ApiError)) req.log.error({ err, reqId: req.id }, 'request failed');
+    else if (apiErr.status >= 500)
+      req.log.warn({ reqId: req.id, status: apiErr.status, code: apiErr.code, error: apiErr.message }, 'request failed');
     void reply.code(apiErr.status).headers(apiErr.headers).send(apiErr.toBody());
   });
   app.setNotFoundHandler((req, reply) => {
@@ -184,11 +187,7 @@ export async function buildIngress(opts: IngressOptions): Promise<Ingress> {
       started = true;
       reply.hijack();
       res.writeHead(200, {
-        'content-type': 'text/event-stream; charset=utf-8',
-        'cache-control': 'no-cache',
-        connection: 'keep-alive',
-        'x-request-id': req.id,
-        'x-accel-buffering': 'no',
+        ...sseHeaders(req.id),
         // Known at the first event: the provider that serves and the upstream attempts it took.
         ...streamHeaders(ev),
         ...req.admitted?.headers,

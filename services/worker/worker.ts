@@ -112,15 +112,7 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
     maxInflight: config.WORKER_BATCH_CONCURRENCY,
     room: () => (wakeConsumer ? 0 : config.WORKER_CONCURRENCY - inflight),
     inflight: () => inflight,
-    run: (msg) => {
-      inflight++;
-      return handle(msg).finally(() => {
-        inflight--;
-        const wake = wakeConsumer;
-        wakeConsumer = null;
-        wake?.();
-      });
-    },
+    run: (msg) => runTracked(msg),
   });
   // ---- end batch priority ----
   if (metricsServer) registerQueueDepth(nats.jsm, providers);
@@ -135,14 +127,19 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
         msg.nak();
         continue;
       }
-      inflight++;
-      void handle(msg).finally(() => {
-        inflight--;
-        const wake = wakeConsumer;
-        wakeConsumer = null;
-        wake?.();
-      });
+      void runTracked(msg);
     }
+  }
+
+  /** Runs one request of either priority, counted against WORKER_CONCURRENCY. */
+  function runTracked(msg: JsMsg): Promise<void> {
+    inflight++;
+    return handle(msg).finally(() => {
+      inflight--;
+      const wake = wakeConsumer;
+      wakeConsumer = null;
+      wake?.();
+    });
   }
 
   async function handle(msg: JsMsg): Promise<void> {

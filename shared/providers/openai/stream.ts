@@ -5,6 +5,7 @@ import type { ChunkDelta } from '../../protocol/events.ts';
 import type { StreamPart, StreamTranslator } from '../types.ts';
 import { normalizeOpenAIUsage, openAIUsageSchema } from './parse-response.ts';
 import { parseOpenAIErrorBody } from './errors.ts';
+import { malformedStream, truncatedStream } from '../common/stream-errors.ts';
 
 const chunkSchema = z
   .object({
@@ -65,19 +66,7 @@ export function createOpenAIStreamTranslator(): StreamTranslator {
     try {
       json = JSON.parse(data);
     } catch {
-      out.push({
-        type: 'error',
-        error: {
-          status: 502,
-          retryable: false,
-          error: {
-            message: `upstream sent malformed stream data: ${data.slice(0, 200)}`,
-            type: 'upstream_error',
-            param: null,
-            code: 'bad_upstream_response',
-          },
-        },
-      });
+      out.push(malformedStream(data));
       failed = true;
       return;
     }
@@ -130,21 +119,7 @@ export function createOpenAIStreamTranslator(): StreamTranslator {
     end() {
       const parts = out;
       out = [];
-      if (!failed && !sawDone && !sawFinish) {
-        parts.push({
-          type: 'error',
-          error: {
-            status: 502,
-            retryable: true,
-            error: {
-              message: 'The upstream stream ended before the answer was complete.',
-              type: 'upstream_error',
-              param: null,
-              code: 'upstream_stream_truncated',
-            },
-          },
-        });
-      }
+      if (!failed && !sawDone && !sawFinish) parts.push(truncatedStream());
       return parts;
     },
   };
