@@ -15,7 +15,15 @@ let mock: MockProviders | null = null;
 const configured = PROVIDER_NAMES.filter((p) => process.env[`${p.toUpperCase()}_API_KEY`] || process.env[`${p.toUpperCase()}_BASE_URL`]);
 if (configured.length === 0) {
   mock = await startMockProviders({ port: Number(process.env.MOCK_PORT ?? 0), defaults: defaultsFromEnv() });
+  // Every provider family is simulated under its own prefix, in its own wire format.
   process.env.OPENAI_BASE_URL = `${mock.url}/v1`;
+  process.env.ANTHROPIC_BASE_URL = `${mock.url}/anthropic`;
+  process.env.GEMINI_BASE_URL = `${mock.url}/gemini/v1beta`;
+  process.env.GROQ_BASE_URL = `${mock.url}/groq/openai/v1`;
+  process.env.XAI_BASE_URL = `${mock.url}/xai/v1`;
+  process.env.OLLAMA_BASE_URL = `${mock.url}/ollama`;
+  // The simulators check that a key is sent, as the real APIs do.
+  for (const p of ['OPENAI', 'ANTHROPIC', 'GEMINI', 'GROQ', 'XAI']) process.env[`${p}_API_KEY`] = 'mock-key';
   log.warn(
     { mock: mock.url },
     'no provider key configured: serving from the built-in mock providers (set OPENAI_API_KEY etc. for real upstreams)',
