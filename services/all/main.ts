@@ -30,7 +30,7 @@ if (configured.length === 0) {
   );
 }
 
-const rt = await boot('switchyard', { needsDb: true });
+const rt = await boot('switchyard', { needsDb: true, embeddedDb: true });
 const db = rt.db!;
 const ledger = await startLedger({ nats: rt.nats, db, log: rt.log.child({ service: 'ledger' }) });
 const worker = await startWorker({ config: rt.config, nats: rt.nats, log: rt.log.child({ service: 'worker' }) });

@@ -17,8 +17,17 @@ export interface Runtime {
   db: Db | null;
 }
 
-export async function boot(service: string, opts: { needsDb: boolean; env?: NodeJS.ProcessEnv }): Promise<Runtime> {
+export async function boot(
+  service: string,
+  opts: { needsDb: boolean; env?: NodeJS.ProcessEnv; /** only `npm start`: PGlite allows one process */ embeddedDb?: boolean },
+): Promise<Runtime> {
   const config = loadConfig(opts.env);
+  if (opts.needsDb && !config.DATABASE_URL && !opts.embeddedDb) {
+    // The embedded PGlite database belongs to one process; services running side by side must share Postgres.
+    throw new Error(
+      `${service}: DATABASE_URL is not set. Separate services share one Postgres; use \`npm start\` for the embedded all-in-one default.`,
+    );
+  }
   // Aliases, upstream keys and prices; a broken file stops the process here, with line and column.
   config.file = loadConfigFile(undefined, opts.env ?? process.env);
   for (const [name, p] of Object.entries(config.file?.providers ?? {})) {
