@@ -32,6 +32,8 @@ export interface BatchPump {
   readonly inflight: number;
   /** Capacity was freed: look for batch work now rather than at the next poll. */
   wake(): void;
+  /** An interactive request arrived: pace batch intake from now on (sampling alone misses short requests). */
+  noteInteractive(): void;
   close(): Promise<void>;
 }
 
@@ -118,6 +120,12 @@ export async function startBatchPump(opts: BatchPumpOptions): Promise<BatchPump>
       return inflight;
     },
     wake,
+    noteInteractive() {
+      const now = Date.now();
+      // First interactive request after a quiet spell: stop the burst allowance the idle time built up.
+      if (now - interactiveSeenAt >= 1_000) tokens = 0;
+      interactiveSeenAt = now;
+    },
     async close() {
       closing = true;
       clearInterval(pace);

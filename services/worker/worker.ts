@@ -96,6 +96,8 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
   }, workingEveryMs);
 
   const providers = (opts.providers ?? Object.keys(config.providers)).filter((p) => getAdapter(p));
+  // Set once the batch pump exists; interactive messages can arrive before that.
+  let noteInteractive = () => {};
   for (const provider of providers) {
     for (const priority of ['interactive'] as Priority[]) {
       const consumer = await js.consumers.get(STREAMS.requests, consumerNames.worker(provider, priority));
@@ -114,6 +116,7 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
     inflight: () => inflight,
     run: (msg) => runTracked(msg),
   });
+  noteInteractive = () => batchPump.noteInteractive();
   // ---- end batch priority ----
   if (metricsServer) registerQueueDepth(nats.jsm, providers);
   log.info({ providers }, 'worker consuming');
@@ -127,6 +130,7 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
         msg.nak();
         continue;
       }
+      noteInteractive();
       void runTracked(msg);
     }
   }
