@@ -26,6 +26,8 @@ export interface BatchPumpOptions {
   run(msg: JsMsg): Promise<void>;
   /** Event-loop p99 delay (ms) above which batch pacing backs off while interactive work is present. */
   lagTargetMs?: number;
+  /** Batch lines allowed to run at once while interactive work is present. */
+  pacedMaxInflight?: number;
 }
 
 export interface BatchPump {
@@ -44,6 +46,7 @@ export async function startBatchPump(opts: BatchPumpOptions): Promise<BatchPump>
   const lagTarget = opts.lagTargetMs ?? 4;
   const MIN_RATE = 5;
   const MAX_RATE = 100_000;
+  const PACED_MAX_INFLIGHT = opts.pacedMaxInflight ?? 4;
   let rate = 50; // batch requests per second allowed while interactive traffic is seen
   let ticks = 0;
   let tokens = 0;
@@ -86,7 +89,9 @@ export async function startBatchPump(opts: BatchPumpOptions): Promise<BatchPump>
       (async () => {
         while (!closing) {
           let free = Math.min(opts.maxInflight - inflight, opts.room());
-          if (paced()) free = Math.min(free, Math.floor(tokens));
+          // While interactive work is present, few batch lines run at once: lines already running
+          // cannot be pre-empted, so their number bounds how much CPU an interactive request competes with.
+          if (paced()) free = Math.min(free, Math.floor(tokens), PACED_MAX_INFLIGHT - inflight);
           if (free <= 0) {
             await idle(paced() ? 20 : 250);
             continue;
