@@ -28,6 +28,8 @@ export interface BatchPumpOptions {
   lagTargetMs?: number;
   /** Batch lines allowed to run at once while interactive work is present. */
   pacedMaxInflight?: number;
+  /** Smoothed upstream response latency of this process (sizes the in-flight window). */
+  upstreamLatencyMs?: () => number;
 }
 
 export interface BatchPump {
@@ -66,6 +68,8 @@ export async function startBatchPump(opts: BatchPumpOptions): Promise<BatchPump>
   }, 20);
   pace.unref();
   const paced = () => Date.now() - interactiveSeenAt < 1_000;
+  const windowSize = () => batchWindow(opts.maxInflight, opts.upstreamLatencyMs?.() ?? SLOW_UPSTREAM_MS);
+
   const waiters = new Set<() => void>();
   const wake = () => {
     for (const w of waiters) w();
@@ -88,7 +92,7 @@ export async function startBatchPump(opts: BatchPumpOptions): Promise<BatchPump>
     loops.push(
       (async () => {
         while (!closing) {
-          let free = Math.min(opts.maxInflight - inflight, opts.room());
+          let free = Math.min(windowSize() - inflight, opts.room());
           // While interactive work is present, few batch lines run at once: lines already running
           // cannot be pre-empted, so their number bounds how much CPU an interactive request competes with.
           if (paced()) free = Math.min(free, Math.floor(tokens), PACED_MAX_INFLIGHT - inflight);
@@ -139,4 +143,20 @@ export async function startBatchPump(opts: BatchPumpOptions): Promise<BatchPump>
       await Promise.all(loops);
     },
   };
+}
+
+const SLOW_UPSTREAM_MS = 200;
+const MIN_WINDOW = 8;
+
+/**
+ * Batch lines a worker keeps in flight. Little's law: lines in flight = throughput × upstream
+ * latency. Against upstreams answering well under SLOW_UPSTREAM_MS a small window already saturates
+ * the CPU, and a small window is also a small burst of work for an arriving interactive request to
+ * wait behind (running lines can't be pre-empted). Slow upstreams (real models) get all of maxInflight.
+ */
+export function batchWindow(maxInflight: number, upstreamLatencyMs: number): number {
+  return Math.max(
+    Math.min(MIN_WINDOW, maxInflight),
+    Math.min(maxInflight, Math.ceil((maxInflight * upstreamLatencyMs) / SLOW_UPSTREAM_MS)),
+  );
 }

@@ -16,7 +16,15 @@ export interface UpstreamResponse {
   body: AsyncIterable<Buffer> & { text(): Promise<string>; dump(): Promise<void> };
 }
 
+/**
+ * Smoothed time from sending a request to the upstream's response headers, over all calls of this
+ * process. The batch pump sizes its in-flight window from it: a slow upstream needs many lines in
+ * flight to keep busy, a fast one only a few (whose answers are then mostly CPU).
+ */
+export const upstreamLatency = { ewmaMs: 0 };
+
 export async function sendUpstream(req: UpstreamRequest, signal: AbortSignal, timeoutMs: number): Promise<UpstreamResponse> {
+  const started = performance.now();
   const res = await request(req.url, {
     method: 'POST',
     headers: req.headers,
@@ -26,5 +34,7 @@ export async function sendUpstream(req: UpstreamRequest, signal: AbortSignal, ti
     headersTimeout: timeoutMs,
     bodyTimeout: timeoutMs,
   });
+  const ms = performance.now() - started;
+  upstreamLatency.ewmaMs = upstreamLatency.ewmaMs === 0 ? ms : upstreamLatency.ewmaMs * 0.95 + ms * 0.05;
   return { status: res.statusCode, headers: res.headers, body: res.body };
 }

@@ -13,6 +13,7 @@ import { getAdapter } from '../../shared/providers/registry.ts';
 import { PriceBook } from '../../shared/config/prices.ts';
 import type { Logger } from '../../shared/telemetry/logger.ts';
 import { startBatchPump } from './batch-pump.ts';
+import { upstreamLatency } from './upstream.ts';
 import { UsagePublisher } from './usage-publisher.ts';
 // ---- routing policy: fallbacks, breakers, upstream keys, metrics (docs/guardrails.md) ----
 import { priceBookFromConfig } from '../../shared/config/file.ts';
@@ -112,6 +113,7 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
     providers,
     log,
     maxInflight: config.WORKER_BATCH_CONCURRENCY,
+    upstreamLatencyMs: () => upstreamLatency.ewmaMs || 200,
     room: () => (wakeConsumer ? 0 : config.WORKER_CONCURRENCY - inflight),
     inflight: () => inflight,
     run: (msg) => runTracked(msg),
