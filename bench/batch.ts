@@ -12,8 +12,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { runLoad } from './load.ts';
-import { startNatsServer } from '../test/harness/nats-server.ts';
-import { createDatabase, startPostgres } from '../test/harness/postgres.ts';
 import { freePort, waitFor } from '../test/harness/ports.ts';
 import { ProcessGroup, rssMb } from './processes.ts';
 
@@ -27,18 +25,12 @@ const { cleanups } = group;
 const run = (script: string, env: Record<string, string>) => group.run(script, env);
 
 async function main() {
-  const nats = await startNatsServer();
-  cleanups.push(() => nats.stop());
-  const pgc = await startPostgres();
-  cleanups.push(() => pgc.destroy());
-  const databaseUrl = await createDatabase(pgc.url, 'bench_batch');
-  const mockPort = await freePort();
+  const { nats, databaseUrl, mockUrl } = await group.startBackends('bench_batch');
   const port = await freePort();
-  run('services/mock-providers/main.ts', { MOCK_PORT: String(mockPort), LOG_LEVEL: 'warn' });
   const env: Record<string, string> = {
     NATS_URL: nats.url,
     DATABASE_URL: databaseUrl,
-    OPENAI_BASE_URL: `http://127.0.0.1:${mockPort}/v1`,
+    OPENAI_BASE_URL: `${mockUrl}/v1`,
     OPENAI_API_KEY: 'sk-upstream',
     BOOTSTRAP_API_KEY: API_KEY,
     PORT: String(port),

@@ -2,6 +2,16 @@
 // from /proc, and kill them all at the end.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { startNatsServer, type NatsServer } from '../test/harness/nats-server.ts';
+import { createDatabase, startPostgres } from '../test/harness/postgres.ts';
+import { freePort } from '../test/harness/ports.ts';
+
+export interface Backends {
+  nats: NatsServer;
+  databaseUrl: string;
+  /** Root of the mock upstream (OpenAI family under /v1). */
+  mockUrl: string;
+}
 
 export class ProcessGroup {
   readonly children: ChildProcess[] = [];
@@ -12,6 +22,18 @@ export class ProcessGroup {
     const p = spawn(process.execPath, [...nodeArgs, script], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
     this.children.push(p);
     return p;
+  }
+
+  /** Throwaway nats-server and Postgres database, and the mock upstream in its own process. */
+  async startBackends(dbName: string): Promise<Backends> {
+    const nats = await startNatsServer();
+    this.cleanups.push(() => nats.stop());
+    const pgc = await startPostgres();
+    this.cleanups.push(() => pgc.destroy());
+    const databaseUrl = await createDatabase(pgc.url, dbName);
+    const mockPort = await freePort();
+    this.run('services/mock-providers/main.ts', { MOCK_PORT: String(mockPort), LOG_LEVEL: 'warn' });
+    return { nats, databaseUrl, mockUrl: `http://127.0.0.1:${mockPort}` };
   }
 
   async stopAll(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {

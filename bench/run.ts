@@ -11,11 +11,9 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { runLoad } from './load.ts';
-import { cpuSeconds, rssMb as rss } from './processes.ts';
+import { cpuSeconds, ProcessGroup, rssMb as rss } from './processes.ts';
 import { request } from 'undici';
 import pg from 'pg';
-import { startNatsServer } from '../test/harness/nats-server.ts';
-import { startPostgres, createDatabase } from '../test/harness/postgres.ts';
 import { freePort, waitFor } from '../test/harness/ports.ts';
 
 const DURATION = Number(process.env.BENCH_DURATION ?? 10);
@@ -27,16 +25,13 @@ const API_KEY = 'sk-bench';
 const PEERS = (process.env.BENCH_PEERS ?? 'portkey').split(',').filter(Boolean);
 const PORTKEY_VERSION = '1.15.2';
 
-const children: ChildProcess[] = [];
+const group = new ProcessGroup();
 // V8 flags for the broker processes (heap sizing is part of what is measured).
 const NODE_FLAGS = (process.env.BENCH_NODE_FLAGS ?? '--max-semi-space-size=16').split(' ').filter(Boolean);
 const PROFILE = process.env.BENCH_PROFILE === '1'; // CPU profiles of the broker into bench/profiles/
+/** A broker process, with the benchmark's V8 flags (and a CPU profile when asked). */
 function run(script: string, env: Record<string, string>): ChildProcess {
-  const broker = !script.includes('mock');
-  const args = [...(broker ? NODE_FLAGS : []), ...(PROFILE && broker ? ['--cpu-prof', '--cpu-prof-dir=bench/profiles'] : []), script];
-  const p = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
-  children.push(p);
-  return p;
+  return group.run(script, env, [...NODE_FLAGS, ...(PROFILE ? ['--cpu-prof', '--cpu-prof-dir=bench/profiles'] : [])]);
 }
 
 interface Result {
@@ -117,21 +112,13 @@ async function ttft(url: string, body: string, headers: Record<string, string>, 
   return { p50: samples[Math.floor(n * 0.5)]!, p99: samples[Math.floor(n * 0.99)]! };
 }
 
-const cleanups: Array<() => Promise<void>> = [];
-
 async function main() {
-  const nats = await startNatsServer();
-  cleanups.push(() => nats.stop());
-  const pgc = await startPostgres();
-  cleanups.push(() => pgc.destroy());
-  const databaseUrl = await createDatabase(pgc.url, 'bench');
-  const mockPort = await freePort();
+  const { nats, databaseUrl, mockUrl } = await group.startBackends('bench');
   const port = await freePort();
-  run('services/mock-providers/main.ts', { MOCK_PORT: String(mockPort), LOG_LEVEL: 'warn' });
   const env = {
     NATS_URL: nats.url,
     DATABASE_URL: databaseUrl,
-    OPENAI_BASE_URL: `http://127.0.0.1:${mockPort}/v1`,
+    OPENAI_BASE_URL: `${mockUrl}/v1`,
     OPENAI_API_KEY: 'sk-upstream',
     BOOTSTRAP_API_KEY: API_KEY,
     LOG_LEVEL: 'warn',
@@ -147,7 +134,7 @@ async function main() {
     for (let i = 0; i < WORKERS; i++) brokerPids.push(run('services/worker/main.ts', env).pid);
   }
   const sy = `http://127.0.0.1:${port}`;
-  const direct = `http://127.0.0.1:${mockPort}`;
+  const direct = `${mockUrl}`;
   await waitFor(async () => (await fetch(`${sy}/readyz`)).ok, { timeoutMs: 30_000, what: 'switchyard ready' });
   await waitFor(async () => (await fetch(`${direct}/_mock/stats`)).ok, { what: 'mock ready' });
 
@@ -182,7 +169,7 @@ async function main() {
     if (entry) {
       const pkPort = await freePort();
       const pk = spawn(process.execPath, [entry, `--port=${pkPort}`, '--headless'], { stdio: 'ignore' });
-      children.push(pk);
+      group.children.push(pk);
       const pkUrl = `http://127.0.0.1:${pkPort}/v1/chat/completions`;
       const pkHeaders = { 'x-portkey-provider': 'openai', 'x-portkey-custom-host': `${direct}/v1`, authorization: 'Bearer sk-upstream' };
       const pkBody = JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Say hello in one short sentence.' }] });
@@ -297,10 +284,9 @@ try {
   exitCode = 1;
 } finally {
   if (PROFILE) {
-    for (const c of children) c.kill('SIGTERM'); // a clean exit writes the profile
+    for (const c of group.children) c.kill('SIGTERM'); // a clean exit writes the profile
     await new Promise((r) => setTimeout(r, 3_000));
   }
-  for (const c of children) c.kill('SIGKILL');
-  for (const c of cleanups.reverse()) await c().catch(() => {});
+  await group.stopAll('SIGKILL');
   process.exit(exitCode);
 }

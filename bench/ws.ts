@@ -5,8 +5,6 @@
 //
 //   node bench/ws.ts
 //   BENCH_SOCKETS=2000 BENCH_TOKENS=100 BENCH_ITL_MS=20 node bench/ws.ts
-import { startNatsServer } from '../test/harness/nats-server.ts';
-import { createDatabase, startPostgres } from '../test/harness/postgres.ts';
 import { freePort, waitFor } from '../test/harness/ports.ts';
 import { ProcessGroup, rssMb } from './processes.ts';
 import { SwitchyardWsClient } from '../shared/client/ws-client.ts';
@@ -17,23 +15,16 @@ const ITL_MS = Number(process.env.BENCH_ITL_MS ?? 40);
 const API_KEY = 'sk-bench-ws';
 
 const group = new ProcessGroup();
-const { cleanups } = group;
 const run = (script: string, env: Record<string, string>) => group.run(script, env);
 const round = (n: number) => Math.round(n * 100) / 100;
 
 async function main() {
-  const nats = await startNatsServer();
-  cleanups.push(() => nats.stop());
-  const pgc = await startPostgres();
-  cleanups.push(() => pgc.destroy());
-  const databaseUrl = await createDatabase(pgc.url, 'bench_ws');
-  const mockPort = await freePort();
+  const { nats, databaseUrl, mockUrl } = await group.startBackends('bench_ws');
   const port = await freePort();
-  run('services/mock-providers/main.ts', { MOCK_PORT: String(mockPort), LOG_LEVEL: 'warn' });
   const broker = run('services/all/main.ts', {
     NATS_URL: nats.url,
     DATABASE_URL: databaseUrl,
-    OPENAI_BASE_URL: `http://127.0.0.1:${mockPort}/v1`,
+    OPENAI_BASE_URL: `${mockUrl}/v1`,
     OPENAI_API_KEY: 'sk-upstream',
     BOOTSTRAP_API_KEY: API_KEY,
     PORT: String(port),
@@ -48,10 +39,10 @@ async function main() {
   const t0 = performance.now();
   const sockets: SwitchyardWsClient[] = [];
   for (let i = 0; i < SOCKETS; i += 100) {
-    const group = await Promise.all(
+    const opened = await Promise.all(
       Array.from({ length: Math.min(100, SOCKETS - i) }, () => SwitchyardWsClient.connect(sy, API_KEY, { validate: false })),
     );
-    sockets.push(...group);
+    sockets.push(...opened);
   }
   const connectSeconds = (performance.now() - t0) / 1000;
   const rssConnected = rssMb(broker.pid);

@@ -7,7 +7,14 @@ import type { Nats } from '../../shared/nats/connection.ts';
 import { consumerNames, H, STREAMS, subjects, type Priority } from '../../shared/nats/topology.ts';
 import type { SwitchyardConfig, ProviderName } from '../../shared/config/env.ts';
 import type { ChatCompletionRequest, EmbeddingsRequest } from '../../shared/protocol/openai.ts';
-import type { ChunkDelta, EventBody, StreamEvent, Usage, UsageRecord } from '../../shared/protocol/events.ts';
+import {
+  EMPTY_USAGE,
+  type ChunkDelta,
+  type EventBody,
+  type StreamEvent,
+  type Usage,
+  type UsageRecord,
+} from '../../shared/protocol/events.ts';
 import { AdapterError, type ProviderAdapter, type UpstreamError } from '../../shared/providers/types.ts';
 import { getAdapter } from '../../shared/providers/registry.ts';
 import { PriceBook } from '../../shared/config/prices.ts';
@@ -226,7 +233,7 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
         status: 400,
         error: { message: 'request body is not JSON', type: 'invalid_request_error', param: null, code: 'invalid_json' },
       });
-      await record({ prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 }, 'error', { error_code: 'invalid_json' }).catch(() => {});
+      await record({ ...EMPTY_USAGE }, 'error', { error_code: 'invalid_json' }).catch(() => {});
       jobs.delete(requestId);
       msg.term();
       return;
@@ -275,7 +282,7 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
     } catch (err) {
       attemptsMade = Math.max(job.attempts, 1);
       const failure = toFailure(err, job);
-      const partial = (err as { partialUsage?: Usage }).partialUsage ?? { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 };
+      const partial = (err as { partialUsage?: Usage }).partialUsage ?? { ...EMPTY_USAGE };
       if (!job.cancelled)
         emit({
           type: 'error',
@@ -324,7 +331,7 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
       return true;
     }
     if (last.type === 'error') {
-      await record({ prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 }, 'error', {
+      await record({ ...EMPTY_USAGE }, 'error', {
         error_code: last.error.code ?? last.error.type,
       });
       msg.ack();
@@ -342,7 +349,7 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
         code: 'stream_interrupted',
       },
     });
-    await record({ prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 }, 'error', { error_code: 'stream_interrupted' });
+    await record({ ...EMPTY_USAGE }, 'error', { error_code: 'stream_interrupted' });
     msg.ack();
     return true;
   }

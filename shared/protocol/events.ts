@@ -91,10 +91,6 @@ export interface ErrorEvent extends EventBase {
 
 export type StreamEvent = ChunkEvent | DoneEvent | ChatResultEvent | EmbeddingsResultEvent | ErrorEvent;
 
-export function isTerminal(ev: StreamEvent): boolean {
-  return ev.type !== 'chunk';
-}
-
 /** One request's usage, exactly one per request id in Postgres. */
 export interface UsageRecord {
   request_id: string;

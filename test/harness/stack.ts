@@ -5,7 +5,6 @@ import { randomBytes } from 'node:crypto';
 import { inject } from 'vitest';
 import { boot, type Runtime } from '../../shared/runtime/boot.ts';
 import type { Db } from '../../shared/db/database.ts';
-import { openDatabase } from '../../shared/db/database.ts';
 import { buildIngress, type Ingress } from '../../services/ingress/server.ts';
 import { startWorker, type Worker } from '../../services/worker/worker.ts';
 import { startLedger, type Ledger } from '../../services/ledger/ledger.ts';
@@ -144,19 +143,6 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   };
   return stack;
 }
-
-/** Waits until the ledger has `n` usage rows (or more) and returns them. */
-export async function waitForUsageRows(db: Db, n: number, timeoutMs = 15_000) {
-  return waitFor(
-    async () => {
-      const rows = await db.selectFrom('usage').selectAll().execute();
-      return rows.length >= n ? rows : undefined;
-    },
-    { timeoutMs, what: `${n} usage rows` },
-  );
-}
-
-export { openDatabase };
 
 /** Waits until the usage row of `requestId` exists and returns it. */
 export async function waitForUsageRow(db: Db, requestId: string, timeoutMs = 15_000) {

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { AssistantMessage, Usage } from '../../protocol/events.ts';
+import { EMPTY_USAGE, type AssistantMessage, type Usage } from '../../protocol/events.ts';
 import type { ChatResult, EmbeddingsResult } from '../types.ts';
 
 export const openAIUsageSchema = z
@@ -44,7 +44,7 @@ const chatResponseSchema = z
   .loose();
 
 export function normalizeOpenAIUsage(u: z.infer<typeof openAIUsageSchema> | null | undefined): Usage {
-  if (!u) return { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 };
+  if (!u) return { ...EMPTY_USAGE };
   const usage: Usage = {
     prompt_tokens: u.prompt_tokens,
     completion_tokens: u.completion_tokens,
