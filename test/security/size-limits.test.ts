@@ -9,6 +9,8 @@ import { startStack, type Stack } from '../harness/stack.ts';
 import { HEADER_ROOM_BYTES, maxRequestBodyBytes } from '../../shared/nats/payload-limits.ts';
 import { publishRequest } from '../../services/ingress/dispatcher.ts';
 import { ApiError } from '../../shared/protocol/errors.ts';
+import { ChunkSink, newFileId } from '../../shared/db/files.ts';
+import { waitFor } from '../harness/ports.ts';
 
 const MiB = 1024 * 1024;
 const UPSTREAM_CAP = 2 * MiB;
@@ -24,6 +26,7 @@ let hostile: HostileUpstream;
 beforeAll(async () => {
   hostile = await startHostileUpstream();
   stack = await startStack({
+    batch: true,
     env: {
       // groq/* goes to an upstream that answers with far too much; openai/* to the normal mock.
       GROQ_BASE_URL: hostile.url,
@@ -148,6 +151,58 @@ describe('batch input lines', () => {
     expect(r.ms).toBeLessThan(5_000);
   });
 
+  it('a stored line too large for the NATS server fails alone at run time (413 in the error file); the batch completes', async () => {
+    // A file uploaded while the server allowed larger messages: written straight to the file store.
+    const probe = (await uploadBatchFile(new Blob([batchLine('probe', 10) + '\n']))).json as unknown as { id: string };
+    const { tenant_id } = await stack.db.selectFrom('files').select('tenant_id').where('id', '=', probe.id).executeTakeFirstOrThrow();
+    const fileId = newFileId();
+    const sink = new ChunkSink(stack.db, fileId);
+    await sink.write(`${batchLine('ok', 10)}\n${batchLine('huge', 9 * MiB)}\n`);
+    await sink.finish();
+    await stack.db
+      .insertInto('files')
+      .values({
+        id: fileId,
+        tenant_id,
+        purpose: 'batch',
+        filename: 'old.jsonl',
+        bytes: String(sink.bytes),
+        line_count: 2,
+        meta: JSON.stringify({ endpoints: ['/v1/chat/completions'] }),
+      })
+      .execute();
+    const api = (path: string, init: RequestInit = {}) =>
+      fetch(`${stack.url}${path}`, {
+        ...init,
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${stack.apiKey}` },
+      });
+    const created = (await (
+      await api('/v1/batches', {
+        method: 'POST',
+        body: JSON.stringify({ input_file_id: fileId, endpoint: '/v1/chat/completions', completion_window: '24h' }),
+      })
+    ).json()) as { id: string };
+    const done = await waitFor(
+      async () => {
+        const b = (await (await api(`/v1/batches/${created.id}`)).json()) as {
+          status: string;
+          request_counts: { completed: number; failed: number };
+          error_file_id: string | null;
+        };
+        return ['completed', 'failed', 'expired', 'cancelled'].includes(b.status) ? b : undefined;
+      },
+      { timeoutMs: 30_000, intervalMs: 200, what: 'batch to finish' },
+    );
+    expect(done.status).toBe('completed');
+    expect(done.request_counts).toMatchObject({ completed: 1, failed: 1 });
+    const errorLines = (await (await api(`/v1/files/${done.error_file_id}/content`)).text()).trim().split('\n');
+    expect(errorLines).toHaveLength(1);
+    const line = JSON.parse(errorLines[0]!) as { custom_id: string; response: { status_code: number; body: ErrorEnvelope } };
+    expect(line.custom_id).toBe('huge');
+    expect(line.response.status_code).toBe(413);
+    expect(line.response.body.error.code).toBe('request_too_large');
+  });
+
   it('a 40 MB single line is a 400, not a 500', async () => {
     const r = await uploadBatchFile(new Blob([batchLine('huge', 40 * MiB) + '\n' + batchLine('after', 10) + '\n']));
     expect(r.status).toBe(400);
@@ -171,6 +226,15 @@ describe('upstream response sizes', () => {
     // Nothing was relayed before the event grew too big, so the client gets a plain HTTP error.
     expect(r.status, r.text.slice(0, 300)).toBe(502);
     expect((JSON.parse(r.text) as ErrorEnvelope).error).toMatchObject({ code: 'upstream_response_too_large' });
+    const sent = await hostile.lastSentBytes();
+    expect(sent).toBeLessThan(EVENT_CAP + 16 * MiB);
+  });
+
+  it('an over-long SSE event after tokens were relayed ends the stream with the error event', async () => {
+    const r = await postChat(chatBody(10, 'groq/tokens-then-huge', { stream: true }));
+    expect(r.status).toBe(200);
+    expect(r.text).toContain('"content":"hello"');
+    expect(r.text).toContain('"code":"upstream_response_too_large"');
     const sent = await hostile.lastSentBytes();
     expect(sent).toBeLessThan(EVENT_CAP + 16 * MiB);
   });
@@ -218,8 +282,13 @@ async function startHostileUpstream(): Promise<HostileUpstream> {
         res.end('data: [DONE]\n\n');
         return;
       }
-      const streaming = body.model === 'huge-event';
-      res.writeHead(200, { 'content-type': streaming ? 'text/event-stream' : 'application/json' });
+      const streaming = body.model === 'huge-event' || body.model === 'tokens-then-huge';
+      if (body.model === 'tokens-then-huge') {
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        write(
+          `data: ${JSON.stringify({ id: 'c1', object: 'chat.completion.chunk', created: 0, model: body.model, choices: [{ index: 0, delta: { role: 'assistant', content: 'hello' }, finish_reason: null }] })}\n\n`,
+        );
+      } else res.writeHead(200, { 'content-type': streaming ? 'text/event-stream' : 'application/json' });
       write(
         streaming
           ? 'data: {"choices":[{"index":0,"delta":{"content":"'
