@@ -11,6 +11,7 @@ import { publishRequest } from '../../services/ingress/dispatcher.ts';
 import { ApiError } from '../../shared/protocol/errors.ts';
 import { ChunkSink, newFileId } from '../../shared/db/files.ts';
 import { waitFor } from '../harness/ports.ts';
+import { SwitchyardWsClient, WsRequestError } from '../../shared/client/ws-client.ts';
 
 const MiB = 1024 * 1024;
 const UPSTREAM_CAP = 2 * MiB;
@@ -101,6 +102,20 @@ describe('request bodies and the NATS max_payload', () => {
     expect(over.status, over.text.slice(0, 300)).toBe(413);
     const at = await postChat(chatBody(limit - skeleton));
     expect(at.status, at.text.slice(0, 300)).toBe(200);
+  });
+
+  it('a WebSocket request over the limit gets a 413 error frame, and the socket keeps working', async () => {
+    const ws = await SwitchyardWsClient.connect(stack.url, stack.apiKey);
+    try {
+      const limit = maxRequestBodyBytes(stack.runtime.nats.nc);
+      const big = { model: 'openai/gpt-4o-mini', messages: [{ role: 'user', content: 'x'.repeat(limit) }] };
+      await expect(ws.chat(big).result).rejects.toSatisfy(
+        (e: unknown) => e instanceof WsRequestError && e.frame.status === 413 && e.frame.error.code === 'request_too_large',
+      );
+      await expect(ws.chat({ model: 'openai/gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] }).result).resolves.toBeTruthy();
+    } finally {
+      ws.close();
+    }
   });
 
   it('every other surface (WebSocket, async, batch) gets 413 from publishRequest, not 503', async () => {
