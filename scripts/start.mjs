@@ -23,7 +23,9 @@ if (!env.NATS_URL) {
   let port = 4222;
   while (!(await portFree(port))) port++;
   const log = openSync('.data/nats.log', 'a');
-  nats = spawn(bin, ['-js', '-a', '127.0.0.1', '-p', String(port), '-sd', '.data/nats'], { stdio: ['ignore', log, log] });
+  // deploy/nats-limits.conf raises max_payload, the largest request body (docs/security.md).
+  const conf = 'deploy/nats-limits.conf';
+  nats = spawn(bin, ['-c', conf, '-js', '-a', '127.0.0.1', '-p', String(port), '-sd', '.data/nats'], { stdio: ['ignore', log, log] });
   env.NATS_URL = `nats://127.0.0.1:${port}`;
   console.error(`[switchyard] nats-server (JetStream) on ${env.NATS_URL}, data in .data/nats (log: .data/nats.log)`);
   // Give it a moment to open its port; the services retry their connection anyway.

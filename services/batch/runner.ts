@@ -263,17 +263,24 @@ export async function startBatchRunner(opts: BatchRunnerOptions): Promise<BatchR
           rejected.push({ ...parseLineRequestId(requestId)!, statusCode: err.status, body: JSON.stringify(err.toBody()) });
           return;
         }
-        await publishRequest(nats, EVENT_OWNERS.batch, {
-          requestId,
-          principal: { tenantId: b.tenant_id, keyId: b.key_id ?? '' },
-          kind,
-          route,
-          publicModel: body.model,
-          stream: false,
-          body: JSON.stringify(rest),
-          priority: 'batch',
-          batchId: b.id,
-        });
+        try {
+          await publishRequest(nats, EVENT_OWNERS.batch, {
+            requestId,
+            principal: { tenantId: b.tenant_id, keyId: b.key_id ?? '' },
+            kind,
+            route,
+            publicModel: body.model,
+            stream: false,
+            body: JSON.stringify(rest),
+            priority: 'batch',
+            batchId: b.id,
+          });
+        } catch (err) {
+          // Too large for the NATS server now (uploaded under a larger max_payload): this line can never
+          // be queued, so it fails alone (413 in the error file) instead of stalling the whole batch.
+          if (!(err instanceof ApiError) || err.status !== 413) throw err;
+          rejected.push({ ...parseLineRequestId(requestId)!, statusCode: err.status, body: JSON.stringify(err.toBody()) });
+        }
       }),
     );
     if (rejected.length) await applyResults(db, rejected);

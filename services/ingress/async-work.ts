@@ -14,6 +14,7 @@ import type { Route } from './routing.ts';
 import { AsyncRequests, wantsAsync } from './async-requests.ts';
 import { batchesRoutes } from './batches.ts';
 import { filesRoutes } from './files.ts';
+import { maxRequestBodyBytes } from '../../shared/nats/payload-limits.ts';
 import { StreamResume } from './resumable.ts';
 import { websocketRoutes } from './websocket.ts';
 
@@ -53,7 +54,7 @@ export async function createAsyncWork(opts: AsyncWorkOptions): Promise<AsyncWork
     wantsAsync,
     acceptAsync: (req, reply, body, route) => asyncRequests.accept(req, reply, body, route),
     async routes(app) {
-      await app.register(filesRoutes, { config, db, authenticate });
+      await app.register(filesRoutes, { config, db, authenticate, maxLineBytes: () => maxRequestBodyBytes(nats.nc) });
       await app.register(batchesRoutes, { db, authenticate });
       await app.register(asyncRequests.routes);
       await app.register(websocketRoutes, { config, auth, dispatcher, resume, log, ...(admission ? { admission } : {}) });

@@ -8,6 +8,7 @@ import { H, subjects, type Priority } from '../../shared/nats/topology.ts';
 import type { KeyPrincipal } from '../../shared/db/api-keys.ts';
 import type { StreamEvent } from '../../shared/protocol/events.ts';
 import { errors } from '../../shared/protocol/errors.ts';
+import { natsMaxPayload, requestTooLarge, HEADER_ROOM_BYTES } from '../../shared/nats/payload-limits.ts';
 import type { EventRouter } from './event-router.ts';
 import { encodeTargets, type Route } from './routing.ts';
 
@@ -86,7 +87,8 @@ export class Dispatcher {
  * Publishes one request to JetStream (`Nats-Msg-Id` = request id, so a repeat inside the dedupe window
  * is not executed twice). Used directly by surfaces that collect events elsewhere: the batch runner
  * and async requests publish with a pseudo ingress id (EVENT_OWNERS) and read results from durable
- * consumers. Throws a 503 ApiError if JetStream does not take it.
+ * consumers. Throws a 413 ApiError if the body is larger than the NATS server can carry (a bigger
+ * body would only fail the publish), a 503 ApiError if JetStream does not take it.
  */
 export async function publishRequest(
   nats: Nats,
@@ -94,6 +96,10 @@ export async function publishRequest(
   job: Omit<DispatchJob, 'principal'> & { principal: Pick<KeyPrincipal, 'tenantId' | 'keyId'> },
   publisher?: JetStreamPublisher,
 ): Promise<void> {
+  // The HTTP edge already refuses such bodies (bodyLimit); this covers every other surface (WebSocket,
+  // async, batch) and a reconnect to a server with a smaller max_payload.
+  const maxBody = natsMaxPayload(nats.nc) - HEADER_ROOM_BYTES;
+  if (byteLength(job.body) > maxBody) throw requestTooLarge(maxBody);
   const h = natsHeaders();
   h.set(H.requestId, job.requestId);
   h.set(H.tenantId, job.principal.tenantId);
@@ -117,4 +123,8 @@ export async function publishRequest(
   } catch (err) {
     throw errors.unavailable(`The request could not be queued: ${(err as Error).message}`);
   }
+}
+
+function byteLength(body: Uint8Array | string): number {
+  return typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength;
 }

@@ -12,10 +12,11 @@ import {
   fileObject,
   getFile,
   newFileId,
+  LineSplitter,
   LineTooLongError,
   readChunks,
-  splitLines,
   type FileRow,
+  type Line,
 } from '../../shared/db/files.ts';
 import type { SwitchyardConfig } from '../../shared/config/env.ts';
 import { ApiError, errors } from '../../shared/protocol/errors.ts';
@@ -25,10 +26,9 @@ export interface FilesOptions {
   config: SwitchyardConfig;
   db: Db;
   authenticate: (req: FastifyRequest) => Promise<void>;
+  /** Longest accepted line: what one NATS message can carry (shared/nats/payload-limits.ts). */
+  maxLineBytes: () => number;
 }
-
-/** Longest accepted line (one request body); bounds the memory a single line can take. */
-const MAX_LINE_BYTES = 32 * 1024 * 1024;
 
 export async function filesRoutes(app: FastifyInstance, opts: FilesOptions): Promise<void> {
   const { config, db, authenticate } = opts;
@@ -59,36 +59,37 @@ export async function filesRoutes(app: FastifyInstance, opts: FilesOptions): Pro
         }
         filename = part.filename || 'upload.jsonl';
         const validator = new LineValidator(principal, config.DEFAULT_PROVIDER, config.file);
-        // Each chunk is stored as it arrives and checked line by line on the way. After the first bad
-        // line the rest is only drained, so the client reads our 400 instead of a reset connection.
-        const tee = async function* (): AsyncGenerator<Buffer> {
-          for await (const chunk of part.file as AsyncIterable<Buffer>) {
-            if (!invalid) await sink.write(chunk);
-            yield chunk;
-          }
-        };
-        const source = tee();
-        try {
-          for await (const line of splitLines(source, MAX_LINE_BYTES)) {
-            if (invalid) continue;
-            try {
-              validator.check(line.text, line.lineNo);
-            } catch (err) {
-              invalid = err as Error;
-            }
+        const maxLineBytes = opts.maxLineBytes();
+        const splitter = new LineSplitter(maxLineBytes);
+        const checkLines = (found: Line[]) => {
+          for (const line of found) {
+            validator.check(line.text, line.lineNo);
             lines = line.index;
-            if (lines > config.BATCH_MAX_LINES && !invalid)
-              invalid = new ApiError(400, `A batch input file may have at most ${config.BATCH_MAX_LINES} requests.`, {
+            if (lines > config.BATCH_MAX_LINES)
+              throw new ApiError(400, `A batch input file may have at most ${config.BATCH_MAX_LINES} requests.`, {
                 param: 'file',
                 code: 'too_many_lines',
               });
           }
-        } catch (err) {
-          if (!(err instanceof LineTooLongError)) throw err;
-          invalid = new ApiError(400, `Invalid batch input file, line ${err.lineNo}: longer than ${MAX_LINE_BYTES} bytes.`, {
-            param: 'file',
-          });
-          for await (const _ of part.file as AsyncIterable<Buffer>); // drain
+        };
+        // One loop reads the whole part: each chunk is split, checked and stored as it arrives. After the
+        // first bad line the rest is only drained (neither stored nor buffered), so the client reads our
+        // 400 instead of a reset connection.
+        for await (const chunk of part.file as AsyncIterable<Buffer>) {
+          if (invalid) continue;
+          try {
+            checkLines(splitter.push(chunk));
+            await sink.write(chunk);
+          } catch (err) {
+            invalid = asUploadError(err, maxLineBytes);
+          }
+        }
+        if (!invalid) {
+          try {
+            checkLines(splitter.end());
+          } catch (err) {
+            invalid = asUploadError(err, maxLineBytes);
+          }
         }
         if (part.file.truncated)
           throw new ApiError(413, `The file is larger than the ${config.FILES_MAX_BYTES} bytes allowed.`, {
@@ -183,6 +184,18 @@ export async function filesRoutes(app: FastifyInstance, opts: FilesOptions): Pro
     if (!(await deleteFile(db, req.principal!.tenantId, f.id))) throw errors.notFound(`File '${f.id}'`);
     return { id: f.id, object: 'file', deleted: true };
   });
+}
+
+/** A line too long to be queued, or an invalid one: the 400 that names its line number. */
+function asUploadError(err: unknown, maxLineBytes: number): Error {
+  if (err instanceof LineTooLongError)
+    return new ApiError(
+      400,
+      `Invalid batch input file, line ${err.lineNo}: longer than ${maxLineBytes} bytes, the largest request that can be queued.`,
+      { param: 'file', code: 'line_too_long' },
+    );
+  if (err instanceof ApiError) return err;
+  throw err;
 }
 
 function badPurpose(purpose: string): ApiError {

@@ -9,6 +9,7 @@ import type { KeyPrincipal } from '../../shared/db/api-keys.ts';
 import type { SwitchyardConfig } from '../../shared/config/env.ts';
 import { PROVIDER_NAMES } from '../../shared/config/env.ts';
 import { ApiError, errors } from '../../shared/protocol/errors.ts';
+import { maxRequestBodyBytes, requestTooLarge } from '../../shared/nats/payload-limits.ts';
 import { chatCompletionRequestSchema, embeddingsRequestSchema, zodIssueToParam } from '../../shared/protocol/openai.ts';
 import type { StreamEvent } from '../../shared/protocol/events.ts';
 import type { Logger } from '../../shared/telemetry/logger.ts';
@@ -81,13 +82,15 @@ export async function buildIngress(opts: IngressOptions): Promise<Ingress> {
   });
   registerQueueDepth(nats.jsm, adapterNames());
 
+  // A body the NATS server cannot carry is refused here with 413, not later as a 503 (docs/security.md).
+  const bodyLimit = maxRequestBodyBytes(nc);
   const app = Fastify({
     loggerInstance: log.child({ ingressId }) as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
     // No pino child logger per request: at load those allocations doubled the time spent in GC.
     // Log lines that concern a request name it with `reqId` explicitly.
     childLoggerFactory: (logger) => logger,
-    bodyLimit: 32 * 1024 * 1024,
+    bodyLimit,
     genReqId: () => `req_${randomUUID().replaceAll('-', '')}`,
     return503OnClosing: true,
   });
@@ -115,10 +118,10 @@ export async function buildIngress(opts: IngressOptions): Promise<Ingress> {
   });
 
   app.setErrorHandler((err: unknown, req, reply) => {
-    const apiErr = toApiError(err);
+    const apiErr = toApiError(err, bodyLimit);
     // Upstream and queue failures arrive as ApiErrors already explained; only the unexpected get a stack.
-    if (!(err instanceof ApiError)) req.log.error({ err, reqId: req.id }, 'request failed');
-    else if (apiErr.status >= 500)
+    if (!(err instanceof ApiError) && apiErr.status >= 500) req.log.error({ err, reqId: req.id }, 'request failed');
+    else if (apiErr.status >= 500 || apiErr.status === 413)
       req.log.warn({ reqId: req.id, status: apiErr.status, code: apiErr.code, error: apiErr.message }, 'request failed');
     void reply.code(apiErr.status).headers(apiErr.headers).send(apiErr.toBody());
   });
@@ -371,10 +374,10 @@ function retryHeaders(retryAfterMs: number | undefined): Record<string, string> 
   return { 'retry-after': String(Math.max(1, Math.ceil(retryAfterMs / 1000))), 'retry-after-ms': String(Math.round(retryAfterMs)) };
 }
 
-function toApiError(err: unknown): ApiError {
+function toApiError(err: unknown, bodyLimit: number): ApiError {
   if (err instanceof ApiError) return err;
   const e = err as { statusCode?: number; code?: string; message?: string };
-  if (e?.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return new ApiError(413, 'Request body too large.', { code: 'request_too_large' });
+  if (e?.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return requestTooLarge(bodyLimit);
   if (e?.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE')
     return new ApiError(415, "Unsupported content type; send 'application/json'.", { code: 'unsupported_media_type' });
   if (e?.statusCode && e.statusCode < 500) return new ApiError(e.statusCode, e.message ?? 'Bad request');

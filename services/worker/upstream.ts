@@ -1,6 +1,7 @@
 // HTTP to the upstream providers: one keep-alive pool per origin (undici Agent), abortable.
 import { Agent, request } from 'undici';
 import type { UpstreamRequest } from '../../shared/providers/types.ts';
+import { capUpstreamBody, type UpstreamBody, type UpstreamBodyLimits } from './upstream-body.ts';
 
 export const upstreamAgent = new Agent({
   keepAliveTimeout: 30_000,
@@ -13,8 +14,15 @@ export const upstreamAgent = new Agent({
 export interface UpstreamResponse {
   status: number;
   headers: Record<string, string | string[] | undefined>;
-  body: AsyncIterable<Buffer> & { text(): Promise<string>; dump(): Promise<void> };
+  body: UpstreamBody;
 }
+
+/**
+ * Caps on upstream bodies for this process, set by startWorker from UPSTREAM_MAX_BODY_BYTES and
+ * UPSTREAM_MAX_EVENT_BYTES (docs/security.md). Process-wide like the agent: every worker in a
+ * process shares the config.
+ */
+export const upstreamBodyLimits: UpstreamBodyLimits = { maxBodyBytes: 4 * 1024 * 1024, maxEventBytes: 1024 * 1024 };
 
 /**
  * Smoothed time from sending a request to the upstream's response headers, over all calls of this
@@ -36,5 +44,7 @@ export async function sendUpstream(req: UpstreamRequest, signal: AbortSignal, ti
   });
   const ms = performance.now() - started;
   upstreamLatency.ewmaMs = upstreamLatency.ewmaMs === 0 ? ms : upstreamLatency.ewmaMs * 0.95 + ms * 0.05;
-  return { status: res.statusCode, headers: res.headers, body: res.body };
+  const contentType = res.headers['content-type'];
+  const body = capUpstreamBody(res.body, Array.isArray(contentType) ? contentType[0] : contentType, upstreamBodyLimits);
+  return { status: res.statusCode, headers: res.headers, body };
 }

@@ -20,7 +20,8 @@ import { getAdapter } from '../../shared/providers/registry.ts';
 import { PriceBook } from '../../shared/config/prices.ts';
 import type { Logger } from '../../shared/telemetry/logger.ts';
 import { startBatchPump } from './batch-pump.ts';
-import { upstreamLatency } from './upstream.ts';
+import { upstreamBodyLimits, upstreamLatency } from './upstream.ts';
+import { HEADER_ROOM_BYTES, natsMaxPayload } from '../../shared/nats/payload-limits.ts';
 import { UsagePublisher } from './usage-publisher.ts';
 // ---- routing policy: fallbacks, breakers, upstream keys, metrics (docs/guardrails.md) ----
 import { priceBookFromConfig } from '../../shared/config/file.ts';
@@ -77,6 +78,9 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
   const breakers = new Breakers({ failures: config.BREAKER_FAILURES, cooldownMs: config.BREAKER_COOLDOWN_MS });
   const metricsServer = config.WORKER_METRICS_PORT ? await serveMetrics(config.WORKER_METRICS_PORT) : null;
   const usage = new UsagePublisher(js, log);
+  // A result travels back as one NATS message, so a body the server cannot carry is refused as well.
+  upstreamBodyLimits.maxBodyBytes = Math.min(config.UPSTREAM_MAX_BODY_BYTES, natsMaxPayload(nc) - HEADER_ROOM_BYTES);
+  upstreamBodyLimits.maxEventBytes = config.UPSTREAM_MAX_EVENT_BYTES;
   const jobs = new Map<string, Job>();
   const consumers: ConsumerMessages[] = [];
   let inflight = 0;
@@ -521,7 +525,7 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
           try {
             for await (const buf of res.body) take(translator.push(decoder.decode(buf, { stream: true })));
           } catch (err) {
-            if (err instanceof RequestFailure || job.cancelled) throw err;
+            if (err instanceof RequestFailure || err instanceof AdapterError || job.cancelled) throw err;
             throw new RequestFailure({
               status: 502,
               retryable: true,

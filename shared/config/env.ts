@@ -41,6 +41,9 @@ const envSchema = z.object({
   /** Whole-request deadline at the ingress. */
   REQUEST_TIMEOUT_MS: int(600_000),
   UPSTREAM_TIMEOUT_MS: int(300_000),
+  /** Largest non-streaming upstream body, and largest single streamed event (docs/security.md). */
+  UPSTREAM_MAX_BODY_BYTES: int(4 * 1024 * 1024),
+  UPSTREAM_MAX_EVENT_BYTES: int(1024 * 1024),
   EVENTS_MAX_AGE_SECONDS: int(600),
   AUTH_CACHE_TTL_MS: int(30_000),
   // ---- async work: batches, async requests, resumable streams, WebSocket (docs/batch.md, docs/websocket.md) ----

@@ -16,6 +16,8 @@ export interface NatsServer {
   pid(): number | undefined;
 }
 
+const NATS_LIMITS_CONF = resolve('deploy/nats-limits.conf');
+
 export function findNatsServer(): string | null {
   const local = resolve('.data/bin/nats-server');
   if (existsSync(local)) return local;
@@ -31,7 +33,8 @@ export async function startNatsServer(): Promise<NatsServer> {
   const dir = mkdtempSync(join(tmpdir(), 'sy-nats-'));
   let proc: ChildProcess | null = null;
   const start = async () => {
-    proc = spawn(bin, ['-js', '-a', '127.0.0.1', '-p', String(port), '-sd', dir], { stdio: 'ignore' });
+    // The same limits as `npm start` (max_payload: the largest request body, docs/security.md).
+    proc = spawn(bin, ['-c', NATS_LIMITS_CONF, '-js', '-a', '127.0.0.1', '-p', String(port), '-sd', dir], { stdio: 'ignore' });
     await waitFor(() => canConnect(port), { what: `nats-server on ${port}` });
   };
   await start();

@@ -1,0 +1,59 @@
+// The worker's caps on upstream bodies, on real undici-shaped streams: a whole body over the cap and a
+// single streamed event over the cap fail with upstream_response_too_large; many small events do not.
+import { Readable } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { capUpstreamBody, EventLengthMeter } from '../../services/worker/upstream-body.ts';
+import { AdapterError } from '../../shared/providers/types.ts';
+
+function body(parts: string[]) {
+  const stream = Readable.from(parts.map((p) => Buffer.from(p)));
+  return Object.assign(stream, { dump: async () => void stream.destroy() });
+}
+
+const limits = { maxBodyBytes: 100, maxEventBytes: 20 };
+
+async function drain(b: AsyncIterable<Buffer>): Promise<number> {
+  let n = 0;
+  for await (const buf of b) n += buf.length;
+  return n;
+}
+
+describe('upstream body caps', () => {
+  it('text() returns a body up to the cap and fails past it, destroying the stream', async () => {
+    expect(await capUpstreamBody(body(['a'.repeat(60), 'b'.repeat(40)]), 'application/json', limits).text()).toHaveLength(100);
+    const raw = body(['a'.repeat(60), 'b'.repeat(41), 'never read']);
+    const err = await capUpstreamBody(raw, 'application/json', limits)
+      .text()
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AdapterError);
+    expect((err as AdapterError).upstream).toMatchObject({ status: 502, retryable: false, error: { code: 'upstream_response_too_large' } });
+    expect(raw.destroyed).toBe(true);
+  });
+
+  it('an SSE stream of small events passes, whatever its total size', async () => {
+    const events = Array.from({ length: 50 }, (_, i) => `data: {"i":${i}}\n\n`);
+    expect(await drain(capUpstreamBody(body(events), 'text/event-stream', limits))).toBe(events.join('').length);
+  });
+
+  it('one SSE event over the cap fails, also when it arrives in small pieces', async () => {
+    const pieces = ['data: {"i":1}\n\n', 'data: ', 'x'.repeat(10), 'x'.repeat(10), 'x'.repeat(10), '\n\n'];
+    const err = await drain(capUpstreamBody(body(pieces), 'text/event-stream', limits)).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AdapterError);
+  });
+
+  it('an NDJSON stream (Ollama) is measured per line', async () => {
+    const lines = Array.from({ length: 50 }, (_, i) => `{"i":${i}}\n`);
+    expect(await drain(capUpstreamBody(body(lines), 'application/x-ndjson', limits))).toBe(lines.join('').length);
+    const err = await drain(capUpstreamBody(body(['{"i":1}\n', 'y'.repeat(21)]), 'application/x-ndjson', limits)).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AdapterError);
+  });
+
+  it('sees an event boundary split across reads (LF and CRLF)', () => {
+    const lf = new EventLengthMeter(true);
+    expect(lf.add(Buffer.from('data: 1\n'))).toBe(8);
+    expect(lf.add(Buffer.from('\ndata: 2'))).toBe(7);
+    const crlf = new EventLengthMeter(true);
+    crlf.add(Buffer.from('data: 1\r\n\r'));
+    expect(crlf.add(Buffer.from('\ndat'))).toBe(3);
+  });
+});
