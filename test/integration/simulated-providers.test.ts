@@ -2,6 +2,9 @@
 // still answer, from their simulators, and every such answer says so (`x-switchyard-simulated: true`
 // on JSON and SSE, `simulated: true` on the WebSocket `done` frame); the keyed provider's answers do
 // not. In production the same environment leaves those providers unconfigured: a clear 503.
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStack, type Stack } from '../harness/stack.ts';
 import { SwitchyardWsClient } from '../../shared/client/ws-client.ts';
@@ -81,8 +84,14 @@ describe('development: one key set, the rest simulated', () => {
 describe('production: no simulators, a clear error for a provider without key', () => {
   let stack: Stack;
   beforeAll(async () => {
+    // An alias whose primary provider has no key: the worker must skip it without an upstream call.
+    const configPath = join(mkdtempSync(join(tmpdir(), 'sy-sim-')), 'switchyard.yaml');
+    writeFileSync(
+      configPath,
+      'models:\n  smart:\n    targets:\n      - model: anthropic/claude-sonnet-4-5\n      - model: openai/gpt-4o-mini\n',
+    );
     // SIMULATOR_URL is set on purpose: production must ignore it.
-    stack = await startStack({ providerEnv: withSimulator('production') });
+    stack = await startStack({ providerEnv: withSimulator('production'), env: { SWITCHYARD_CONFIG: configPath } });
   });
   afterAll(async () => stack?.close());
 
@@ -110,5 +119,14 @@ describe('production: no simulators, a clear error for a provider without key', 
     const ids = await modelIds(stack);
     expect(ids.some((id) => id.startsWith('openai/'))).toBe(true);
     expect(ids.some((id) => id.startsWith('anthropic/'))).toBe(false);
+  });
+
+  it('an alias skips its unconfigured target and is served by the next one, without calling it', async () => {
+    const res = await chat(stack, 'smart');
+    expect(res.status).toBe(200);
+    expect(res.headers.get('x-switchyard-provider')).toBe('openai');
+    // One upstream call in all: the unconfigured anthropic target was not tried.
+    expect(res.headers.get('x-switchyard-attempts')).toBe('1');
+    expect(res.headers.get('x-switchyard-simulated')).toBeNull();
   });
 });
