@@ -1,7 +1,8 @@
 // docker-compose.yml is checked without Docker: every service the README names runs with the
 // command of its package.json script, no key has a default, and nothing points at the simulators
-// unless the user opts in. (`docker-compose config` validated the file when it was written; there is
-// no Docker engine in CI.)
+// unless the user opts in. Where the docker-compose CLI is installed (`apt-get install docker-compose`;
+// `config` needs no Docker engine) it validates the file as well.
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
@@ -47,5 +48,16 @@ describe('docker-compose.yml', () => {
       for (const p of svc.ports ?? []) if (name !== 'ingress') expect(p, name).toMatch(/^127\.0\.0\.1:/);
     }
     expect(compose.services.ingress!.environment!.HOST).toBe('0.0.0.0');
+  });
+
+  const composeCli = spawnSync('docker-compose', ['version'], { encoding: 'utf8' }).status === 0;
+  it.skipIf(!composeCli)('docker-compose config accepts the file, and refuses it without BOOTSTRAP_API_KEY', () => {
+    const run = (env: Record<string, string>) =>
+      spawnSync('docker-compose', ['config', '-q'], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '', ...env } });
+    const ok = run({ BOOTSTRAP_API_KEY: 'k' });
+    expect(ok.status, ok.stderr).toBe(0);
+    const missing = run({});
+    expect(missing.status).not.toBe(0);
+    expect(missing.stderr).toMatch(/set BOOTSTRAP_API_KEY/);
   });
 });
