@@ -1,7 +1,7 @@
-// `npm start`: every service in one process (the embedded default). With no provider key
-// configured, the simulated providers start too and the providers point at them, so a first
-// request answers out of the box.
-import { PROVIDER_NAMES } from '../../shared/config/env.ts';
+// `npm start`: every service in one process (the embedded default). It runs in development mode
+// unless SWITCHYARD_MODE says otherwise: providers without a key answer from the built-in simulators
+// (marked `x-switchyard-simulated: true`), the ingress listens on 127.0.0.1, and without
+// BOOTSTRAP_API_KEY a random key is made once and kept in .data/bootstrap-key.
 import { boot, onShutdown } from '../../shared/runtime/boot.ts';
 import { createLogger } from '../../shared/telemetry/logger.ts';
 import { defaultsFromEnv, startMockProviders, type MockProviders } from '../mock-providers/server.ts';
@@ -9,25 +9,24 @@ import { buildIngress } from '../ingress/server.ts';
 import { startWorker } from '../worker/worker.ts';
 import { startLedger } from '../ledger/ledger.ts';
 import { startBatchRunner } from '../batch/runner.ts';
+import { devBootstrapKey, simulatorsNeeded } from './dev-defaults.ts';
 
 const log = createLogger('switchyard');
+process.env.SWITCHYARD_MODE ||= 'development';
+const development = process.env.SWITCHYARD_MODE === 'development';
 let mock: MockProviders | null = null;
-const configured = PROVIDER_NAMES.filter((p) => process.env[`${p.toUpperCase()}_API_KEY`] || process.env[`${p.toUpperCase()}_BASE_URL`]);
-if (configured.length === 0) {
-  mock = await startMockProviders({ port: Number(process.env.MOCK_PORT ?? 0), defaults: defaultsFromEnv() });
-  // Every provider family is simulated under its own prefix, in its own wire format.
-  process.env.OPENAI_BASE_URL = `${mock.url}/v1`;
-  process.env.ANTHROPIC_BASE_URL = `${mock.url}/anthropic`;
-  process.env.GEMINI_BASE_URL = `${mock.url}/gemini/v1beta`;
-  process.env.GROQ_BASE_URL = `${mock.url}/groq/openai/v1`;
-  process.env.XAI_BASE_URL = `${mock.url}/xai/v1`;
-  process.env.OLLAMA_BASE_URL = `${mock.url}/ollama`;
-  // The simulators check that a key is sent, as the real APIs do.
-  for (const p of ['OPENAI', 'ANTHROPIC', 'GEMINI', 'GROQ', 'XAI']) process.env[`${p}_API_KEY`] = 'mock-key';
-  log.warn(
-    { mock: mock.url },
-    'no provider key configured: serving from the built-in mock providers (set OPENAI_API_KEY etc. for real upstreams)',
-  );
+if (!process.env.SIMULATOR_URL && simulatorsNeeded(process.env)) {
+  // Loopback only: the simulators are for this process, not for the network.
+  mock = await startMockProviders({ port: Number(process.env.MOCK_PORT ?? 0), host: '127.0.0.1', defaults: defaultsFromEnv() });
+  process.env.SIMULATOR_URL = mock.url;
+}
+if (development && !process.env.BOOTSTRAP_API_KEY) {
+  const dev = devBootstrapKey(process.env.SWITCHYARD_DATA_DIR || '.data');
+  process.env.BOOTSTRAP_API_KEY = dev.key;
+  if (dev.created) {
+    // Printed once, on the start that made it; afterwards it is only in the file.
+    process.stderr.write(`\n[switchyard] created an API key for the default tenant (kept in ${dev.path}):\n\n    ${dev.key}\n\n`);
+  } else log.info({ file: dev.path }, 'BOOTSTRAP_API_KEY unset: using the key kept in the file');
 }
 
 const rt = await boot('switchyard', { needsDb: true, embeddedDb: true });
@@ -37,6 +36,7 @@ const worker = await startWorker({ config: rt.config, nats: rt.nats, log: rt.log
 const batch = await startBatchRunner({ config: rt.config, nats: rt.nats, db, log: rt.log.child({ service: 'batch' }) });
 const ingress = await buildIngress({ config: rt.config, nats: rt.nats, db, log: rt.log.child({ service: 'ingress' }) });
 await ingress.app.listen({ port: rt.config.PORT, host: rt.config.HOST });
+log.info({ url: `http://${rt.config.HOST}:${rt.config.PORT}`, mode: rt.config.SWITCHYARD_MODE }, 'switchyard listening');
 if (!rt.config.BOOTSTRAP_API_KEY)
   log.warn('BOOTSTRAP_API_KEY is not set: no API key exists yet, so every request gets 401. Set it to create a default tenant and key.');
 

@@ -28,6 +28,7 @@ import { metrics, registerQueueDepth, registry } from '../../shared/telemetry/me
 import { adapterNames } from '../../shared/providers/registry.ts';
 // ---- async work: files, batches, async requests, resumable streams, WebSocket (async-work.ts) ----
 import { createAsyncWork } from './async-work.ts';
+import { assertRouteConfigured } from '../../shared/config/providers.ts';
 import type { z } from 'zod';
 
 export interface IngressOptions {
@@ -150,7 +151,7 @@ export async function buildIngress(opts: IngressOptions): Promise<Ingress> {
     const data = [];
     for (const provider of PROVIDER_NAMES) {
       const p = config.providers[provider];
-      if (!p.apiKey && provider !== 'ollama' && !process.env[`${provider.toUpperCase()}_BASE_URL`]) continue;
+      if (p.configured === false) continue;
       for (const m of DEFAULT_MODELS[provider] ?? [])
         data.push({ id: `${provider}/${m}`, object: 'model', created: 0, owned_by: provider });
     }
@@ -176,6 +177,7 @@ export async function buildIngress(opts: IngressOptions): Promise<Ingress> {
       const ev = await dispatch(req, reply, 'chat', route, body.model, false, null);
       if (ev.type === 'result' && ev.kind === 'chat') {
         reply.header('x-switchyard-provider', ev.provider).header('x-switchyard-attempts', String(ev.attempts ?? ev.attempt));
+        if (ev.simulated) reply.header(SIMULATED_HEADER, 'true');
         return chatCompletionBody(id, created, body.model, ev);
       }
       throw new ApiError(502, 'The worker answered with an unexpected event.', { type: 'server_error' });
@@ -230,7 +232,10 @@ export async function buildIngress(opts: IngressOptions): Promise<Ingress> {
     assertModelAllowed(req.principal!, body.model);
     const route = resolveRoute(body.model);
     const ev = await dispatch(req, reply, 'embeddings', route, body.model, false, null);
-    if (ev.type === 'result' && ev.kind === 'embeddings') return embeddingsBody(body.model, ev);
+    if (ev.type === 'result' && ev.kind === 'embeddings') {
+      if (ev.simulated) reply.header(SIMULATED_HEADER, 'true');
+      return embeddingsBody(body.model, ev);
+    }
     throw new ApiError(502, 'The worker answered with an unexpected event.', { type: 'server_error' });
   });
 
@@ -310,7 +315,12 @@ export async function buildIngress(opts: IngressOptions): Promise<Ingress> {
     return result;
   }
 
-  const resolveRoute = (model: string) => resolveModelRoute(model, config.DEFAULT_PROVIDER, config.file);
+  const resolveRoute = (model: string) => {
+    const route = resolveModelRoute(model, config.DEFAULT_PROVIDER, config.file);
+    // Fail here, before the queue hop, when no target has an upstream (production without its key).
+    assertRouteConfigured(config, route.targets ?? [route]);
+    return route;
+  };
 
   return {
     app,
@@ -366,8 +376,12 @@ function streamHeaders(ev: StreamEvent): Record<string, string> {
   const h: Record<string, string> = {};
   if (provider) h['x-switchyard-provider'] = provider;
   if (attempts !== undefined || provider) h['x-switchyard-attempts'] = String(attempts ?? ev.attempt);
+  if (ev.type !== 'error' && ev.simulated) h[SIMULATED_HEADER] = 'true';
   return h;
 }
+
+/** Set on every answer that came from a built-in simulator rather than a real upstream. */
+export const SIMULATED_HEADER = 'x-switchyard-simulated';
 
 function retryHeaders(retryAfterMs: number | undefined): Record<string, string> {
   if (retryAfterMs === undefined) return {};

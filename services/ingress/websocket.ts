@@ -29,6 +29,7 @@ import type { Dispatcher } from './dispatcher.ts';
 import { assertModelAllowed } from './model-policy.ts';
 import type { StreamResume } from './resumable.ts';
 import { resolveRoute } from './routing.ts';
+import { assertRouteConfigured } from '../../shared/config/providers.ts';
 
 export interface WebSocketOptions {
   config: SwitchyardConfig;
@@ -180,7 +181,15 @@ export async function websocketRoutes(app: FastifyInstance, opts: WebSocketOptio
                 : 'failed',
           );
           if (ev.type === 'done')
-            send({ type: 'done', id, seq: ev.seq, finish_reason: ev.finish_reason, usage: ev.usage as WsDone['usage'], model: ev.model });
+            send({
+              type: 'done',
+              id,
+              seq: ev.seq,
+              finish_reason: ev.finish_reason,
+              usage: ev.usage as WsDone['usage'],
+              model: ev.model,
+              ...(ev.simulated ? { simulated: true as const } : {}),
+            });
           else if (ev.type === 'error') send({ type: 'error', id, status: ev.status, error: ev.error });
           else fail(id, new ApiError(502, 'The worker answered with an unexpected event.', { type: 'server_error' }));
           return true;
@@ -196,6 +205,7 @@ export async function websocketRoutes(app: FastifyInstance, opts: WebSocketOptio
         const body = parsed.data;
         assertModelAllowed(principal, body.model);
         const route = resolveRoute(body.model, config.DEFAULT_PROVIDER, config.file);
+        assertRouteConfigured(config, route.targets ?? [route]);
         const requestId = `req_${randomUUID().replaceAll('-', '')}`;
         const entry: Live = { requestId, finished: false };
         live.set(id, entry); // the id is taken from here on, also while admission decides

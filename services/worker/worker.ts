@@ -31,6 +31,7 @@ import { metrics, registerQueueDepth, serveMetrics } from '../../shared/telemetr
 import { Breakers } from './breaker.ts';
 import { UpstreamKeys } from './upstream-keys.ts';
 import { isHealthFailure, walkTargets, type WalkState } from './fallback.ts';
+import { providerNotConfigured } from '../../shared/config/providers.ts';
 
 export interface WorkerOptions {
   config: SwitchyardConfig;
@@ -270,6 +271,11 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
               },
             });
           const endpoint = config.providers[t.provider as ProviderName];
+          if (endpoint.configured === false) {
+            const e = providerNotConfigured(t.provider);
+            // Retryable only so that an alias falls back to its next target; there is no retry on the same one.
+            throw new RequestFailure({ status: e.status, retryable: true, error: e.toBody().error });
+          }
           return kind === 'embeddings'
             ? await runEmbeddings(adapter, endpoint, t.model, body as EmbeddingsRequest, job, emit)
             : stream
@@ -418,6 +424,7 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
       provider: adapter.name,
       target: job.target,
       attempts: job.attempts,
+      ...simulatedFlag(endpoint),
     });
     return { usage: result.usage, firstTokenAt: Date.now() };
   }
@@ -463,6 +470,7 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
       provider: adapter.name,
       target: job.target,
       attempts: job.attempts,
+      ...simulatedFlag(endpoint),
     });
     const u: Usage = { prompt_tokens: result.usage.prompt_tokens, completion_tokens: 0, total_tokens: result.usage.total_tokens };
     return { usage: u, firstTokenAt: Date.now() };
@@ -499,7 +507,7 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
               if (firstTokenAt === null) {
                 firstTokenAt = Date.now();
                 job.spoke = true; // no fallback from here on
-                emit({ type: 'chunk', delta: pending, provider: adapter.name, attempts: job.attempts });
+                emit({ type: 'chunk', delta: pending, provider: adapter.name, attempts: job.attempts, ...simulatedFlag(endpoint) });
               } else emit({ type: 'chunk', delta: pending });
               pending = null;
             };
@@ -555,6 +563,7 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
       provider: adapter.name,
       target: job.target,
       attempts: job.attempts,
+      ...simulatedFlag(endpoint),
     });
     return { usage: u, firstTokenAt };
   }
@@ -615,6 +624,11 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
       metricsServer?.close();
     },
   };
+}
+
+/** Marks events of a simulated endpoint; absent otherwise, so real answers carry no extra bytes. */
+function simulatedFlag(endpoint: { simulated?: boolean }): { simulated?: true } {
+  return endpoint.simulated ? { simulated: true } : {};
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {

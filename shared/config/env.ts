@@ -18,13 +18,26 @@ export interface ProviderEndpoint {
   name: ProviderName;
   baseUrl: string;
   apiKey: string | undefined;
+  /** False: no key and no endpoint was given (production); requests to it get 503 provider_not_configured. */
+  configured?: boolean;
+  /** The endpoint is a built-in simulator (development only): answers carry `x-switchyard-simulated: true`. */
+  simulated?: boolean;
 }
 
 const int = (def: number) => z.coerce.number().int().nonnegative().default(def);
 
 const envSchema = z.object({
+  /**
+   * development: providers without a key answer from the simulators (SIMULATOR_URL), HOST defaults to
+   * 127.0.0.1. production: such providers are not configured, HOST defaults to 0.0.0.0. `npm start`
+   * defaults to development, the separate service entry points to production.
+   */
+  SWITCHYARD_MODE: z.enum(['development', 'production']).default('production'),
   PORT: int(8080),
-  HOST: z.string().default('0.0.0.0'),
+  /** Default depends on SWITCHYARD_MODE (see loadConfig). */
+  HOST: z.string().optional(),
+  /** Root URL of services/mock-providers; in development, providers without a key are pointed at it. */
+  SIMULATOR_URL: z.string().optional(),
   NATS_URL: z.string().default('nats://127.0.0.1:4222'),
   DATABASE_URL: z.string().optional(),
   SWITCHYARD_DATA_DIR: z.string().default('.data'),
@@ -82,7 +95,8 @@ const envSchema = z.object({
 
 export type Env = z.infer<typeof envSchema>;
 
-export interface SwitchyardConfig extends Env {
+export interface SwitchyardConfig extends Omit<Env, 'HOST'> {
+  HOST: string;
   providers: Record<ProviderName, ProviderEndpoint>;
   /** The SWITCHYARD_CONFIG file (aliases, upstream keys, prices), set by boot(); null without one. */
   file?: FileConfig | null;
@@ -103,5 +117,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): SwitchyardConf
       apiKey: env[`${prefix}_API_KEY`] || undefined,
     };
   }
-  return { ...parsed.data, providers };
+  // Loopback unless asked otherwise: a development start must not expose its simulators and key to the network.
+  const HOST = parsed.data.HOST || (parsed.data.SWITCHYARD_MODE === 'development' ? '127.0.0.1' : '0.0.0.0');
+  return { ...parsed.data, HOST, providers };
 }

@@ -36,6 +36,8 @@ export interface FileConfig {
   providers: Partial<Record<ProviderName, ProviderFileConfig>>;
   models: Record<string, ModelAlias>;
   prices: Record<string, ModelPrice>;
+  /** Upstream keys and providers left out because their key's env var is unset (logged at start). */
+  skipped?: string[];
 }
 
 export interface ConfigIssue {
@@ -177,6 +179,7 @@ export function parseConfigFile(text: string, opts: ParseOptions = {}): FileConf
     throw new ConfigFileError(source, [{ path: '', ...lineCounter.linePos(e.pos[0]), message: e.message }], lines);
   }
 
+  const skipped = dropUnsetKeys(doc, env);
   const interpolationIssues = interpolate(doc, env, posOf);
   if (interpolationIssues.length > 0) throw new ConfigFileError(source, interpolationIssues, lines);
 
@@ -206,7 +209,47 @@ export function parseConfigFile(text: string, opts: ParseOptions = {}): FileConf
     throw new ConfigFileError(source, issues, lines);
   }
   const c = parsed.data;
-  return { providers: c.providers ?? {}, models: c.models ?? {}, prices: c.prices ?? {} };
+  return { providers: c.providers ?? {}, models: c.models ?? {}, prices: c.prices ?? {}, ...(skipped.length ? { skipped } : {}) };
+}
+
+/**
+ * An upstream key given as `${VAR}` (no default) with VAR unset or empty is left out instead of
+ * failing the load, so one file serves whichever providers have keys; a provider whose every key is
+ * left out is left out too. Returns one note per omission.
+ */
+function dropUnsetKeys(doc: Document, env: NodeJS.ProcessEnv): string[] {
+  const notes: string[] = [];
+  const providers = isMap(doc.contents) ? doc.contents.get('providers', true) : null;
+  if (!isMap(providers)) return notes;
+  for (const pair of [...providers.items]) {
+    const name = isScalar(pair.key) ? String(pair.key.value) : '';
+    const keys = isMap(pair.value) ? pair.value.get('api_keys', true) : null;
+    if (!isSeq(keys) || keys.items.length === 0) continue;
+    const unset: string[] = [];
+    keys.items = keys.items.filter((item, i) => {
+      const keyNode = isMap(item) ? item.get('key', true) : item;
+      const missing = isScalar(keyNode) && typeof keyNode.value === 'string' ? unsetReference(keyNode.value, env) : null;
+      if (missing) {
+        unset.push(missing);
+        notes.push(`config: providers.${name}.api_keys[${i}] skipped: ${missing} is not set`);
+      }
+      return !missing;
+    });
+    if (keys.items.length === 0) {
+      providers.items.splice(providers.items.indexOf(pair), 1);
+      notes.push(`config: provider ${name} skipped: ${unset.join(', ')} not set`);
+    }
+  }
+  return notes;
+}
+
+/** The first `${VAR}` without a default in `value` whose VAR is unset or empty, else null. */
+function unsetReference(value: string, env: NodeJS.ProcessEnv): string | null {
+  for (const m of value.matchAll(ENV_REF)) {
+    if (m[0] === '$${' || m[2] !== undefined) continue;
+    if (!env[m[1]!]) return m[1]!;
+  }
+  return null;
 }
 
 const ENV_REF = /\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;

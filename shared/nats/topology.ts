@@ -1,5 +1,5 @@
 // The single source of truth for every stream, consumer and subject Switchyard uses.
-// Names here are a public contract (see ARCHITECTURE.md): change them on purpose only.
+// Names here are a public contract (see docs/architecture.md): change them on purpose only.
 import {
   AckPolicy,
   DeliverPolicy,

@@ -45,12 +45,16 @@ export interface ChunkEvent extends EventBase {
   /** First chunk only: the provider serving the stream and the upstream attempts so far (SSE headers). */
   provider?: string;
   attempts?: number;
+  /** First chunk only: the provider endpoint is a simulator (`x-switchyard-simulated: true`). */
+  simulated?: boolean;
 }
 
 /** On terminal success events: `provider/model` that served (after fallbacks) and upstream attempts made. */
 interface Served {
   target?: string;
   attempts?: number;
+  /** The answer came from a simulator, not a real upstream (`x-switchyard-simulated: true`). */
+  simulated?: boolean;
 }
 
 /** Terminal event of a stream. */

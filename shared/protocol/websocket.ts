@@ -52,6 +52,8 @@ export const wsDoneSchema = z.object({
   finish_reason: z.string().nullable(),
   usage,
   model: z.string(),
+  /** Present (true) when the answer came from a built-in simulator, not a real upstream. */
+  simulated: z.literal(true).optional(),
 });
 export const wsErrorSchema = z.object({
   type: z.literal('error'),

@@ -4,6 +4,7 @@ import { loadConfig, type SwitchyardConfig } from '../config/env.ts';
 import { connectNats, type Nats } from '../nats/connection.ts';
 import { ensureTopology } from '../nats/topology.ts';
 import { loadConfigFile } from '../config/file.ts';
+import { applyProviderPlan } from '../config/providers.ts';
 import { ensureLimitBuckets } from '../limits/kv.ts';
 import { openDatabase, type Db } from '../db/database.ts';
 import { ensureBootstrapKey } from '../db/api-keys.ts';
@@ -37,7 +38,11 @@ export async function boot(
     // the provider wherever one key is enough (is it configured at all?).
     if (p.api_keys[0]) endpoint.apiKey = p.api_keys[0].key;
   }
+  // Real upstream, simulator (development only) or not configured: decided per provider, said per provider.
+  const providerPlan = applyProviderPlan(config, opts.env ?? process.env);
   const log = createLogger(service, config.LOG_LEVEL);
+  for (const note of config.file?.skipped ?? []) log.info(note);
+  for (const p of providerPlan) log.info({ provider: p.provider, upstream: p.status }, p.line);
   const nats = await connectNats(config.NATS_URL, `switchyard-${service}`).catch((err: Error) => {
     throw new Error(
       `cannot reach NATS at ${config.NATS_URL}: ${err.message}. Start nats-server with JetStream (nats-server -js) or set NATS_URL.`,

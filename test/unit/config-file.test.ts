@@ -192,10 +192,56 @@ describe('${ENV} interpolation', () => {
     expect(failing('${KEY}: 1\n', env).issues[0]!.message).toBe("unknown field '${KEY}'");
   });
 
-  it('an unset variable without a default is an error at its line', () => {
-    const err = failing('providers:\n  anthropic:\n    api_keys:\n      - ${ANTHROPIC_KEY}\n', env);
-    expect(err.issues).toEqual([expect.objectContaining({ line: 4, col: 9 })]);
-    expect(err.issues[0]!.message).toMatch(/ANTHROPIC_KEY is not set/);
+  it('an unset variable without a default is an error at its line (outside upstream keys)', () => {
+    const err = failing('providers:\n  anthropic:\n    base_url: ${ANTHROPIC_URL}\n    api_keys: [k]\n', env);
+    expect(err.issues).toEqual([expect.objectContaining({ line: 3, col: 15 })]);
+    expect(err.issues[0]!.message).toMatch(/ANTHROPIC_URL is not set/);
+  });
+
+  it('an upstream key whose variable is unset or empty is skipped, and so is a provider left without keys', () => {
+    const c = parseConfigFile(
+      [
+        'providers:',
+        '  anthropic:',
+        '    api_keys:',
+        '      - ${ANTHROPIC_KEY}',
+        '  openai:',
+        '    api_keys:',
+        '      - ${KEY}',
+        '      - key: ${EMPTY}',
+        '        rpm: ${UNSET_RPM}', // inside a skipped entry: never interpolated, so no error
+        '  groq:',
+        '    api_keys: ["${GROQ_KEY:-gsk-default}"]', // a default is a value, not a missing key
+      ].join('\n'),
+      { env },
+    );
+    expect(Object.keys(c.providers).sort()).toEqual(['groq', 'openai']);
+    expect(c.providers.openai!.api_keys).toEqual([{ key: 'sk-live', weight: 1 }]);
+    expect(c.providers.groq!.api_keys).toEqual([{ key: 'gsk-default', weight: 1 }]);
+    expect(c.skipped).toEqual([
+      'config: providers.anthropic.api_keys[0] skipped: ANTHROPIC_KEY is not set',
+      'config: provider anthropic skipped: ANTHROPIC_KEY not set',
+      'config: providers.openai.api_keys[1] skipped: EMPTY is not set',
+    ]);
+  });
+
+  it('the example file loads with only the key of the one provider in use', () => {
+    const c = loadConfigFile('deploy/switchyard.example.yaml', { OPENAI_API_KEY: 'sk-one' })!;
+    expect(c.providers.openai!.api_keys).toEqual([{ key: 'sk-one', weight: 1 }]);
+    expect(c.providers.anthropic).toBeUndefined();
+    expect(c.providers.groq).toBeUndefined();
+    expect(c.providers.ollama).toEqual({ base_url: 'http://localhost:11434', api_keys: [] });
+    // Aliases may still name skipped providers: such a target answers provider_not_configured (or falls back).
+    expect(c.models.smart!.targets[0]!.provider).toBe('anthropic');
+    expect(c.skipped).toEqual([
+      'config: providers.openai.api_keys[1] skipped: OPENAI_API_KEY_2 is not set',
+      'config: providers.anthropic.api_keys[0] skipped: ANTHROPIC_API_KEY is not set',
+      'config: provider anthropic skipped: ANTHROPIC_API_KEY not set',
+      'config: providers.groq.api_keys[0] skipped: GROQ_API_KEY is not set',
+      'config: provider groq skipped: GROQ_API_KEY not set',
+    ]);
+    // And with no key at all it still loads: a development start serves every provider from its simulator.
+    expect(Object.keys(loadConfigFile('deploy/switchyard.example.yaml', {})!.providers)).toEqual(['ollama']);
   });
 });
 

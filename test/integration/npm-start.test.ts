@@ -1,0 +1,106 @@
+// The embedded default as `npm start` runs it (services/all/main.ts, embedded PGlite), on a machine
+// with no keys at all: it listens on loopback only, makes a random bootstrap key once (printed once,
+// kept 0600 under the data dir, the same key after a restart), says per provider where its answers
+// come from, and marks simulated answers.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { connect } from 'node:net';
+import { networkInterfaces, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startNatsServer, type NatsServer } from '../harness/nats-server.ts';
+import { freePort, waitFor } from '../harness/ports.ts';
+
+let nats: NatsServer;
+let dataDir: string;
+let port: number;
+const procs: ChildProcess[] = [];
+
+/** The environment of a fresh machine: no provider keys, no bootstrap key, no mode, no HOST. */
+function cleanEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    if (/_API_KEY$|_BASE_URL$|^HOST$|^SWITCHYARD_|^DATABASE_URL$|^SIMULATOR_URL$/.test(k)) continue;
+    env[k] = v;
+  }
+  return { ...env, NATS_URL: nats.url, PORT: String(port), SWITCHYARD_DATA_DIR: dataDir, LOG_LEVEL: 'info' };
+}
+
+async function start(): Promise<{ proc: ChildProcess; output: () => string }> {
+  const proc = spawn(process.execPath, ['services/all/main.ts'], { env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+  procs.push(proc);
+  let out = '';
+  proc.stdout!.on('data', (d) => (out += d));
+  proc.stderr!.on('data', (d) => (out += d));
+  await waitFor(() => /switchyard listening/.test(out) || proc.exitCode !== null, { timeoutMs: 60_000, what: 'npm start' });
+  if (proc.exitCode !== null) throw new Error(`services/all/main.ts exited: ${out}`);
+  return { proc, output: () => out };
+}
+
+async function stop(proc: ChildProcess): Promise<void> {
+  if (proc.exitCode !== null || proc.signalCode !== null) return;
+  const exited = new Promise((r) => proc.once('exit', r));
+  proc.kill('SIGTERM');
+  await exited;
+}
+
+function chat(key: string, model: string) {
+  return fetch(`http://127.0.0.1:${port}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ model, messages: [{ role: 'user', content: 'hello' }] }),
+  });
+}
+
+function canConnect(host: string, p: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect({ host, port: p });
+    s.once('connect', () => (s.destroy(), resolve(true)));
+    s.once('error', () => resolve(false));
+  });
+}
+
+beforeAll(async () => {
+  nats = await startNatsServer();
+  dataDir = mkdtempSync(join(tmpdir(), 'sy-start-'));
+  port = await freePort();
+});
+afterAll(async () => {
+  for (const p of procs) await stop(p);
+  await nats?.stop();
+});
+
+describe('npm start on a fresh machine', () => {
+  it('prints a new random key once, keeps it 0600, and answers with it from the simulators, marked', async () => {
+    const { proc, output } = await start();
+    const printed = /created an API key for the default tenant \(kept in (\S+)\):\s+(sk-sy-\S+)/.exec(output());
+    expect(printed, output()).not.toBeNull();
+    const [, file, key] = printed!;
+    expect(file).toBe(join(dataDir, 'bootstrap-key'));
+    expect(statSync(file!).mode & 0o777).toBe(0o600);
+    expect(readFileSync(file!, 'utf8').trim()).toBe(key);
+    // One line per provider says where its answers come from.
+    for (const p of ['openai', 'anthropic', 'gemini', 'groq', 'xai'])
+      expect(output()).toContain(`${p}: simulator (no ${p.toUpperCase()}_API_KEY)`);
+    expect(output()).toContain('ollama: simulator (no OLLAMA_BASE_URL)');
+
+    const res = await chat(key!, 'openai/gpt-4o-mini');
+    expect(res.status).toBe(200);
+    expect(res.headers.get('x-switchyard-simulated')).toBe('true');
+    expect((await chat('sk-local', 'openai/gpt-4o-mini')).status).toBe(401); // no well-known key
+
+    // Loopback only: the same port on any other local address refuses connections.
+    const external = Object.values(networkInterfaces())
+      .flat()
+      .find((i) => i && i.family === 'IPv4' && !i.internal);
+    if (external) expect(await canConnect(external.address, port)).toBe(false);
+    expect(await canConnect('127.0.0.1', port)).toBe(true);
+
+    await stop(proc);
+    const again = await start();
+    expect(again.output()).not.toContain(key!); // printed once, on the start that made it
+    expect(again.output()).toContain('using the key kept in the file');
+    expect((await chat(key!, 'anthropic/claude-sonnet-4-5')).headers.get('x-switchyard-simulated')).toBe('true');
+    await stop(again.proc);
+  });
+});
