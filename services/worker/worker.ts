@@ -2,7 +2,7 @@
 // adapter, publishes events back to the ingress that owns the request, publishes one usage record,
 // and only then acks. A worker that dies holding a request leaves it to be redelivered.
 import type { ConsumerMessages, JsMsg } from '@nats-io/jetstream';
-import type { MsgHdrs, Subscription } from '@nats-io/transport-node';
+import type { MsgHdrs } from '@nats-io/transport-node';
 import type { Nats } from '../../shared/nats/connection.ts';
 import { consumerNames, H, STREAMS, subjects, type Priority } from '../../shared/nats/topology.ts';
 import type { SwitchyardConfig, ProviderName } from '../../shared/config/env.ts';
@@ -20,6 +20,7 @@ import { getAdapter } from '../../shared/providers/registry.ts';
 import { PriceBook } from '../../shared/config/prices.ts';
 import type { Logger } from '../../shared/telemetry/logger.ts';
 import { startBatchPump } from './batch-pump.ts';
+import { CancelledRequests } from './cancelled-requests.ts';
 import { upstreamLatency } from './upstream.ts';
 import { UsagePublisher } from './usage-publisher.ts';
 // ---- routing policy: fallbacks, breakers, upstream keys, metrics (docs/guardrails.md) ----
@@ -83,17 +84,20 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
   let closing = false;
   let wakeConsumer: (() => void) | null = null;
 
-  // One wildcard subscription for every cancel, instead of one per request.
-  const cancelSub: Subscription = nc.subscribe(subjects.cancelAll, {
-    callback: (_err, m) => {
-      const id = m.subject.slice(subjects.cancelAll.length - 1);
+  // One wildcard subscription for every cancel, instead of one per request; it also remembers
+  // cancels of requests not pulled yet, so they are skipped instead of run and billed.
+  const cancelled = new CancelledRequests(
+    nc,
+    (id) => {
       const job = jobs.get(id);
       if (job) {
         job.cancelled = true;
         job.abort.abort();
       }
     },
-  });
+    { retainMs: Math.max(900_000, config.REQUEST_TIMEOUT_MS) },
+  );
+  await cancelled.backfill(js, nats.jsm, log);
 
   // Long generations must tell JetStream they are alive, or the request is redelivered mid-stream.
   // One sweep for all jobs rather than a timer per request.
@@ -209,6 +213,20 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
       const handled = await resumeAfterCrash(msg, eventSubject, stream, emit, record);
       if (handled) return;
     }
+    // Nobody wants the answer any more: cancelled before it started, or an interactive caller's
+    // deadline passed (e.g. while it waited for redelivery after a crash). Not run, not billed.
+    const unwanted = unwantedReason(requestId, Number(h.get(H.deadline)) || 0);
+    if (unwanted) {
+      emit(unwanted.event);
+      attemptsMade = 0;
+      try {
+        await record({ ...EMPTY_USAGE }, 'cancelled', { error_code: unwanted.code });
+        msg.ack();
+      } catch (err) {
+        log.error({ err, requestId }, 'usage publish failed; request will be redelivered');
+      }
+      return;
+    }
 
     const job: Job = {
       msg,
@@ -302,6 +320,34 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
     } finally {
       jobs.delete(requestId);
     }
+  }
+
+  /** Why a request must not run (cancel heard, or its interactive caller's deadline passed), or null. */
+  function unwantedReason(requestId: string, deadline: number): { code: string; event: EventBody } | null {
+    if (cancelled.has(requestId))
+      return {
+        code: 'cancelled',
+        event: {
+          type: 'error',
+          status: 499,
+          error: { message: 'cancelled by client', type: 'invalid_request_error', param: null, code: 'cancelled' },
+        },
+      };
+    if (deadline && Date.now() > deadline)
+      return {
+        code: 'deadline_exceeded',
+        event: {
+          type: 'error',
+          status: 504,
+          error: {
+            message: 'The caller stopped waiting before the request could run.',
+            type: 'timeout_error',
+            param: null,
+            code: 'deadline_exceeded',
+          },
+        },
+      };
+    return null;
   }
 
   /**
@@ -606,7 +652,7 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
       await batchPump.close();
       const deadline = Date.now() + 10_000;
       while (inflight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-      cancelSub.unsubscribe();
+      cancelled.close();
       await usage.close();
       metricsServer?.close();
     },
