@@ -64,6 +64,8 @@ const envSchema = z.object({
   WS_MAX_BUFFERED_BYTES: int(8 * 1024 * 1024),
   WS_PING_INTERVAL_MS: int(30_000),
   WS_MAX_REQUESTS_PER_SOCKET: int(1_000),
+  /** WebSockets one API key may hold open on one ingress; more are refused with 429 at the upgrade. */
+  WS_MAX_SOCKETS_PER_KEY: int(100),
   // ---- end async work ----
   // ---- tenant controls and routing policy (docs/guardrails.md) ----
   /** Output tokens assumed for TPM and budget reservations when a request sets no max_tokens. */
