@@ -19,6 +19,7 @@ import { EventRouter } from './event-router.ts';
 import { Dispatcher } from './dispatcher.ts';
 import { resolveRoute as resolveModelRoute, type Route } from './routing.ts';
 import { ChunkWriter, chatCompletionBody, embeddingsBody, sseError, sseHeaders, SSE_DONE } from './render.ts';
+import { writeSse } from './sse-backpressure.ts';
 // ---- tenant controls, routing policy, metrics (docs/guardrails.md) ----
 import { Admission, type Admitted, type Settlement } from './admission.ts';
 import { openLimitBuckets } from '../../shared/limits/kv.ts';
@@ -180,6 +181,7 @@ export async function buildIngress(opts: IngressOptions): Promise<Ingress> {
 
     const writer = new ChunkWriter(id, created, body.model, includeUsage);
     const res = reply.raw;
+    const write = (frame: string) => writeSse(res, frame, sseLimits);
     let started = false;
     let lockedAttempt = 0;
     const start = (ev: StreamEvent) => {
@@ -192,7 +194,7 @@ export async function buildIngress(opts: IngressOptions): Promise<Ingress> {
         ...streamHeaders(ev),
         ...req.admitted?.headers,
       });
-      res.write(writer.delta({ role: 'assistant', content: '' }));
+      write(writer.delta({ role: 'assistant', content: '' }));
     };
     // Resumable at GET /v1/requests/{id}/events (any ingress); SSE `id:` = the event's seq.
     asyncWork.resume.remember(req.id, { tenantId: req.principal!.tenantId, model: body.model, created, includeUsage });
@@ -203,13 +205,13 @@ export async function buildIngress(opts: IngressOptions): Promise<Ingress> {
       if (ev.type === 'chunk') {
         lockedAttempt ||= ev.attempt;
         start(ev);
-        res.write(writer.delta(ev.delta, String(ev.seq)));
+        write(writer.delta(ev.delta, String(ev.seq)));
         return false;
       }
       if (ev.type === 'done') {
         start(ev);
-        res.write(writer.finish(ev.finish_reason ?? 'stop', includeUsage ? undefined : String(ev.seq)));
-        if (includeUsage) res.write(writer.usage(ev.usage, String(ev.seq)));
+        write(writer.finish(ev.finish_reason ?? 'stop', includeUsage ? undefined : String(ev.seq)));
+        if (includeUsage) write(writer.usage(ev.usage, String(ev.seq)));
         res.end(SSE_DONE);
         return true;
       }
@@ -308,6 +310,7 @@ export async function buildIngress(opts: IngressOptions): Promise<Ingress> {
   }
 
   const resolveRoute = (model: string) => resolveModelRoute(model, config.DEFAULT_PROVIDER, config.file);
+  const sseLimits = { maxBufferedBytes: config.SSE_MAX_BUFFERED_BYTES, stuckTimeoutMs: config.SSE_STUCK_TIMEOUT_MS };
 
   return {
     app,

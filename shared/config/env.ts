@@ -64,6 +64,9 @@ const envSchema = z.object({
   WS_MAX_BUFFERED_BYTES: int(8 * 1024 * 1024),
   WS_PING_INTERVAL_MS: int(30_000),
   WS_MAX_REQUESTS_PER_SOCKET: int(1_000),
+  /** SSE: bytes one stream may hold unsent for a slow client, and how long its socket may stay full; then it is ended. */
+  SSE_MAX_BUFFERED_BYTES: int(1024 * 1024),
+  SSE_STUCK_TIMEOUT_MS: int(30_000),
   /** WebSockets one API key may hold open on one ingress; more are refused with 429 at the upgrade. */
   WS_MAX_SOCKETS_PER_KEY: int(100),
   // ---- end async work ----
