@@ -24,7 +24,7 @@ import { writeSse } from './sse-backpressure.ts';
 import { Admission, type Admitted, type Settlement } from './admission.ts';
 import { openLimitBuckets } from '../../shared/limits/kv.ts';
 import { priceBookFromConfig } from '../../shared/config/file.ts';
-import { metrics, registerQueueDepth, registry } from '../../shared/telemetry/metrics.ts';
+import { metrics, METRICS_UNAUTHORIZED_BODY, metricsAuthorized, registerQueueDepth, registry } from '../../shared/telemetry/metrics.ts';
 import { adapterNames } from '../../shared/providers/registry.ts';
 // ---- async work: files, batches, async requests, resumable streams, WebSocket (async-work.ts) ----
 import { createAsyncWork } from './async-work.ts';
@@ -134,7 +134,11 @@ export async function buildIngress(opts: IngressOptions): Promise<Ingress> {
 
   // ---- ops ----
   app.get('/healthz', async () => ({ status: 'ok' }));
-  app.get('/metrics', async (_req, reply) => reply.type(registry.contentType).send(await registry.metrics()));
+  app.get('/metrics', async (req, reply) => {
+    if (!metricsAuthorized(req.headers.authorization, config.METRICS_TOKEN))
+      return reply.code(401).header('www-authenticate', 'Bearer').type('application/json').send(METRICS_UNAUTHORIZED_BODY);
+    return reply.type(registry.contentType).send(await registry.metrics());
+  });
   app.get('/readyz', async (_req, reply) => {
     const natsOk = !nc.isClosed() && !nc.isDraining();
     const dbOk = await pingDatabase(db);

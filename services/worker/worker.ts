@@ -28,6 +28,7 @@ import { priceBookFromConfig } from '../../shared/config/file.ts';
 import { decodeTargets, type RouteTarget } from '../../shared/protocol/targets.ts';
 import { estimatePromptTokens, maxOutputTokens } from '../../shared/limits/estimate.ts';
 import { metrics, registerQueueDepth, serveMetrics } from '../../shared/telemetry/metrics.ts';
+import { targetLabels } from '../../shared/telemetry/target-labels.ts';
 import { Breakers } from './breaker.ts';
 import { UpstreamKeys } from './upstream-keys.ts';
 import { isHealthFailure, walkTargets, type WalkState } from './fallback.ts';
@@ -76,7 +77,11 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
   // ---- routing policy state, per worker process ----
   const keys = new UpstreamKeys(config);
   const breakers = new Breakers({ failures: config.BREAKER_FAILURES, cooldownMs: config.BREAKER_COOLDOWN_MS });
-  const metricsServer = config.WORKER_METRICS_PORT ? await serveMetrics(config.WORKER_METRICS_PORT) : null;
+  const metricsServer = config.WORKER_METRICS_PORT ? await serveMetrics(config.WORKER_METRICS_PORT, undefined, config.METRICS_TOKEN) : null;
+  targetLabels.configure({
+    maxDistinct: config.METRICS_MAX_TARGET_LABELS,
+    configured: Object.values(config.file?.models ?? {}).flatMap((alias) => alias.targets.map((t) => `${t.provider}/${t.model}`)),
+  });
   const usage = new UsagePublisher(js, log);
   const jobs = new Map<string, Job>();
   const consumers: ConsumerMessages[] = [];

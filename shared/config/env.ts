@@ -78,6 +78,10 @@ const envSchema = z.object({
   /** Consecutive failures that open a target's circuit breaker, and how long it stays open. */
   BREAKER_FAILURES: int(5),
   BREAKER_COOLDOWN_MS: int(10_000),
+  /** When set, GET /metrics (ingress and worker) needs `Authorization: Bearer <token>`. */
+  METRICS_TOKEN: z.string().min(1).optional(),
+  /** Distinct upstream targets named in metric labels besides the config file's; the rest are `<provider>/other`. */
+  METRICS_MAX_TARGET_LABELS: int(50),
   /** Optional Prometheus port of a worker process (GET /metrics). */
   WORKER_METRICS_PORT: z.coerce.number().int().positive().optional(),
 });
