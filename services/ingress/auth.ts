@@ -36,6 +36,16 @@ export class KeyAuthenticator {
     );
   }
 
+  /**
+   * Which of these keys are revoked now, read from Postgres: the safety net for a revocation
+   * broadcast this ingress missed (core NATS is at-most-once, e.g. during a reconnect).
+   */
+  async revokedAmong(keyIds: string[]): Promise<string[]> {
+    if (keyIds.length === 0) return [];
+    const rows = await this.db.selectFrom('api_keys').select('id').where('id', 'in', keyIds).where('revoked_at', 'is not', null).execute();
+    return rows.map((r) => r.id);
+  }
+
   onKeyRevoked(listener: (keyId: string) => void): void {
     this.revokedListeners.push(listener);
   }

@@ -37,6 +37,11 @@ export class KeySockets {
     };
   }
 
+  /** Keys with at least one open socket. */
+  keyIds(): string[] {
+    return [...this.closers.keys()];
+  }
+
   revoked(keyId: string): void {
     for (const close of [...(this.closers.get(keyId) ?? [])]) close();
   }

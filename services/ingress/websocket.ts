@@ -104,7 +104,19 @@ export async function websocketRoutes(app: FastifyInstance, opts: WebSocketOptio
     }
   }, config.WS_PING_INTERVAL_MS);
   keepalive.unref();
-  app.addHook('onClose', async () => clearInterval(keepalive));
+  // Revocations arrive by broadcast within milliseconds; this re-check at the auth cache's pace
+  // closes the sockets of a revocation this ingress did not hear.
+  const recheck = setInterval(() => {
+    auth.revokedAmong(keySockets.keyIds()).then(
+      (revoked) => revoked.forEach((keyId) => keySockets.revoked(keyId)),
+      (err: Error) => log.warn({ err: err.message }, 'revocation re-check of open sockets failed'),
+    );
+  }, config.AUTH_CACHE_TTL_MS || 30_000);
+  recheck.unref();
+  app.addHook('onClose', async () => {
+    clearInterval(keepalive);
+    clearInterval(recheck);
+  });
 
   app.get(
     '/v1/ws',

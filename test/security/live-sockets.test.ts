@@ -15,7 +15,7 @@ let stack: Stack;
 let ingresses: string[];
 
 beforeAll(async () => {
-  stack = await startStack({ env: { ADMIN_API_KEY: ADMIN, WS_MAX_SOCKETS_PER_KEY: String(MAX_SOCKETS) } });
+  stack = await startStack({ env: { ADMIN_API_KEY: ADMIN, WS_MAX_SOCKETS_PER_KEY: String(MAX_SOCKETS), AUTH_CACHE_TTL_MS: '4000' } });
   const port = await freePort();
   await stack.spawn('ingress', { PORT: String(port) });
   ingresses = [stack.url, `http://127.0.0.1:${port}`];
@@ -115,6 +115,19 @@ describe('revocation and expiry on live connections', () => {
       const resumed = await fetch(`${url}/v1/requests/${requestIds[0]}/events`, { headers: { authorization: `Bearer ${key}` } });
       expect(resumed.status).toBe(401);
       await expect(SwitchyardWsClient.connect(url, key)).rejects.toThrow();
+    }
+  });
+
+  it('a revocation whose broadcast was missed still closes the sockets, at the auth cache pace', async () => {
+    const { id, key } = await newKey();
+    const sockets = await Promise.all(ingresses.map((url) => SwitchyardWsClient.connect(url, key)));
+    // Revoked in the database only: no ingress hears a broadcast.
+    await stack.db.updateTable('api_keys').set({ revoked_at: new Date() }).where('id', '=', id).execute();
+    const revokedAt = Date.now();
+    const closes = await Promise.all(sockets.map((ws) => ws.closed.then((c) => ({ ...c, afterMs: Date.now() - revokedAt }))));
+    for (const c of closes) {
+      expect(c.code).toBe(WS_CLOSE.unauthorized);
+      expect(c.afterMs).toBeLessThan(6_000); // AUTH_CACHE_TTL_MS = 4 s (longer than the broadcast test's 1 s bound), plus the query
     }
   });
 
