@@ -126,13 +126,15 @@ export async function websocketRoutes(app: FastifyInstance, opts: WebSocketOptio
         try {
           req.principal = await auth.authenticate(wsAuthorization(req));
           const keyId = req.principal.keyId;
-          if (!keySockets.reserve(keyId))
+          // Only an upgrade becomes a socket; a plain GET here must not take (and pin) a slot.
+          const upgrading = String(req.headers.upgrade ?? '').toLowerCase() === 'websocket';
+          if (upgrading && !keySockets.reserve(keyId))
             throw new ApiError(429, `At most ${config.WS_MAX_SOCKETS_PER_KEY} WebSockets may be open per API key.`, {
               code: 'too_many_sockets',
               headers: { 'retry-after': '1' },
             });
           // The slot lives as long as the TCP connection: an upgrade that fails later frees it too.
-          req.raw.socket.once('close', () => keySockets.release(keyId));
+          if (upgrading) req.raw.socket.once('close', () => keySockets.release(keyId));
         } catch (err) {
           if (!(err instanceof ApiError)) throw err;
           // Refuse the upgrade with a plain HTTP answer in the OpenAI envelope, written on the socket
