@@ -21,6 +21,7 @@ import { publishRequest } from './dispatcher.ts';
 import { chatCompletionBody, ChunkWriter, sseError, sseHeaders, SSE_DONE } from './render.ts';
 import type { StreamResume } from './resumable.ts';
 import type { Route } from './routing.ts';
+import { writeSse } from './sse-backpressure.ts';
 
 export interface AsyncRequestsOptions {
   config: SwitchyardConfig;
@@ -222,7 +223,8 @@ export class AsyncRequests {
       res.writeHead(200, {
         ...sseHeaders(req.id),
       });
-      if (lastEventId === undefined) res.write(writer.delta({ role: 'assistant', content: '' }));
+      const sseLimits = { maxBufferedBytes: config.SSE_MAX_BUFFERED_BYTES, stuckTimeoutMs: config.SSE_STUCK_TIMEOUT_MS };
+      if (lastEventId === undefined) writeSse(res, writer.delta({ role: 'assistant', content: '' }), sseLimits);
       let finished = false;
       if (row?.result) {
         // Stored result (async): outlives the events.
@@ -246,7 +248,7 @@ export class AsyncRequests {
         (ev) => {
           const out = renderEvent(writer, ev, view.includeUsage);
           if (ev.type === 'chunk') {
-            res.write(out);
+            writeSse(res, out, sseLimits);
             return false;
           }
           finished = true;

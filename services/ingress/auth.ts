@@ -19,14 +19,45 @@ export class KeyAuthenticator {
   private readonly ttlMs: number;
   /** Bumped on every invalidation: a lookup that started before it must not refill the cache. */
   private generation = 0;
+  /** Told the id of every revoked key (this ingress or another), e.g. to close its open sockets. */
+  private readonly revokedListeners: Array<(keyId: string) => void> = [];
 
   constructor(db: Db, nc: NatsConnection, ttlMs: number) {
     this.db = db;
     this.ttlMs = ttlMs;
     // The messages name a key or tenant id; hashes are what we cache, so drop everything (changes are rare).
     this.subs = [subjects.keyRevoked, subjects.tenantChanged].map((subject) =>
-      nc.subscribe(subject, { callback: () => this.invalidate() }),
+      nc.subscribe(subject, {
+        callback: (_err, msg) => {
+          this.invalidate();
+          if (subject === subjects.keyRevoked) this.keyRevoked(msg.data);
+        },
+      }),
     );
+  }
+
+  /**
+   * Which of these keys are revoked now, read from Postgres: the safety net for a revocation
+   * broadcast this ingress missed (core NATS is at-most-once, e.g. during a reconnect).
+   */
+  async revokedAmong(keyIds: string[]): Promise<string[]> {
+    if (keyIds.length === 0) return [];
+    const rows = await this.db.selectFrom('api_keys').select('id').where('id', 'in', keyIds).where('revoked_at', 'is not', null).execute();
+    return rows.map((r) => r.id);
+  }
+
+  onKeyRevoked(listener: (keyId: string) => void): void {
+    this.revokedListeners.push(listener);
+  }
+
+  private keyRevoked(data: Uint8Array): void {
+    let keyId: unknown;
+    try {
+      keyId = (JSON.parse(new TextDecoder().decode(data)) as { key_id?: unknown }).key_id;
+    } catch {
+      return;
+    }
+    if (typeof keyId === 'string') for (const listener of this.revokedListeners) listener(keyId);
   }
 
   /** Returns the principal or throws the OpenAI-style 401. */

@@ -23,6 +23,8 @@ export interface DispatchJob {
   body: Uint8Array | string;
   priority?: Priority;
   batchId?: string;
+  /** Epoch ms when the caller stops waiting; past it a worker drops the request unrun. */
+  deadline?: number;
 }
 
 export interface DispatchHandlers {
@@ -49,8 +51,9 @@ export class Dispatcher {
   /** Registers for the events, then publishes. Throws a 503 ApiError if JetStream does not take it. */
   async submit(job: DispatchJob, handlers: DispatchHandlers): Promise<void> {
     const { requestId } = job;
+    const deadline = Date.now() + this.timeoutMs;
     this.router.register(requestId, {
-      deadline: Date.now() + this.timeoutMs,
+      deadline,
       onTimeout: () => {
         this.nats.nc.publish(subjects.cancel(requestId));
         handlers.onTimeout();
@@ -60,7 +63,7 @@ export class Dispatcher {
       },
     });
     try {
-      await publishRequest(this.nats, this.ingressId, job, this.publisher);
+      await publishRequest(this.nats, this.ingressId, { ...job, deadline: job.deadline ?? deadline }, this.publisher);
     } catch (err) {
       this.router.release(requestId);
       throw err;
@@ -112,6 +115,7 @@ export async function publishRequest(
   h.set(H.receivedAt, String(Date.now()));
   if (job.stream) h.set(H.stream, '1');
   if (job.batchId) h.set(H.batchId, job.batchId);
+  if (job.deadline) h.set(H.deadline, String(job.deadline));
   // Fallback targets for the worker to walk (tenant controls: routing policy).
   if (job.route.targets && job.route.targets.length > 1) h.set(H.targets, encodeTargets(job.route.targets));
   const priority = job.priority ?? 'interactive';

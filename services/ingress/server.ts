@@ -20,11 +20,12 @@ import { EventRouter } from './event-router.ts';
 import { Dispatcher } from './dispatcher.ts';
 import { resolveRoute as resolveModelRoute, type Route } from './routing.ts';
 import { ChunkWriter, chatCompletionBody, embeddingsBody, sseError, sseHeaders, SSE_DONE } from './render.ts';
+import { writeSse } from './sse-backpressure.ts';
 // ---- tenant controls, routing policy, metrics (docs/guardrails.md) ----
 import { Admission, type Admitted, type Settlement } from './admission.ts';
 import { openLimitBuckets } from '../../shared/limits/kv.ts';
 import { priceBookFromConfig } from '../../shared/config/file.ts';
-import { metrics, registerQueueDepth, registry } from '../../shared/telemetry/metrics.ts';
+import { metrics, METRICS_UNAUTHORIZED_BODY, metricsAuthorized, registerQueueDepth, registry } from '../../shared/telemetry/metrics.ts';
 import { adapterNames } from '../../shared/providers/registry.ts';
 // ---- async work: files, batches, async requests, resumable streams, WebSocket (async-work.ts) ----
 import { createAsyncWork } from './async-work.ts';
@@ -137,7 +138,11 @@ export async function buildIngress(opts: IngressOptions): Promise<Ingress> {
 
   // ---- ops ----
   app.get('/healthz', async () => ({ status: 'ok' }));
-  app.get('/metrics', async (_req, reply) => reply.type(registry.contentType).send(await registry.metrics()));
+  app.get('/metrics', async (req, reply) => {
+    if (!metricsAuthorized(req.headers.authorization, config.METRICS_TOKEN))
+      return reply.code(401).header('www-authenticate', 'Bearer').type('application/json').send(METRICS_UNAUTHORIZED_BODY);
+    return reply.type(registry.contentType).send(await registry.metrics());
+  });
   app.get('/readyz', async (_req, reply) => {
     const natsOk = !nc.isClosed() && !nc.isDraining();
     const dbOk = await pingDatabase(db);
@@ -185,6 +190,7 @@ export async function buildIngress(opts: IngressOptions): Promise<Ingress> {
 
     const writer = new ChunkWriter(id, created, body.model, includeUsage);
     const res = reply.raw;
+    const write = (frame: string) => writeSse(res, frame, sseLimits);
     let started = false;
     let lockedAttempt = 0;
     const start = (ev: StreamEvent) => {
@@ -197,7 +203,7 @@ export async function buildIngress(opts: IngressOptions): Promise<Ingress> {
         ...streamHeaders(ev),
         ...req.admitted?.headers,
       });
-      res.write(writer.delta({ role: 'assistant', content: '' }));
+      write(writer.delta({ role: 'assistant', content: '' }));
     };
     // Resumable at GET /v1/requests/{id}/events (any ingress); SSE `id:` = the event's seq.
     asyncWork.resume.remember(req.id, { tenantId: req.principal!.tenantId, model: body.model, created, includeUsage });
@@ -208,13 +214,13 @@ export async function buildIngress(opts: IngressOptions): Promise<Ingress> {
       if (ev.type === 'chunk') {
         lockedAttempt ||= ev.attempt;
         start(ev);
-        res.write(writer.delta(ev.delta, String(ev.seq)));
+        write(writer.delta(ev.delta, String(ev.seq)));
         return false;
       }
       if (ev.type === 'done') {
         start(ev);
-        res.write(writer.finish(ev.finish_reason ?? 'stop', includeUsage ? undefined : String(ev.seq)));
-        if (includeUsage) res.write(writer.usage(ev.usage, String(ev.seq)));
+        write(writer.finish(ev.finish_reason ?? 'stop', includeUsage ? undefined : String(ev.seq)));
+        if (includeUsage) write(writer.usage(ev.usage, String(ev.seq)));
         res.end(SSE_DONE);
         return true;
       }
@@ -321,6 +327,7 @@ export async function buildIngress(opts: IngressOptions): Promise<Ingress> {
     assertRouteConfigured(config, route.targets ?? [route]);
     return route;
   };
+  const sseLimits = { maxBufferedBytes: config.SSE_MAX_BUFFERED_BYTES, stuckTimeoutMs: config.SSE_STUCK_TIMEOUT_MS };
 
   return {
     app,

@@ -5,6 +5,8 @@
 // sequence numbers, so `resume` (here or over SSE, on any ingress) continues exactly after a seq.
 // Backpressure: above WS_HIGH_WATER_BYTES buffered for a socket we stop reading it (no new requests
 // are taken); above WS_MAX_BUFFERED_BYTES the socket is dropped and its requests detached.
+// A key holds at most WS_MAX_SOCKETS_PER_KEY sockets per ingress; when it is revoked or expires, its
+// sockets get an auth error frame, their requests are cancelled, and they close (4401).
 import { randomUUID } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
 import websocket from '@fastify/websocket';
@@ -26,6 +28,7 @@ import type { Logger } from '../../shared/telemetry/logger.ts';
 import type { Admission, Admitted } from './admission.ts';
 import type { KeyAuthenticator } from './auth.ts';
 import type { Dispatcher } from './dispatcher.ts';
+import { KeySockets } from './key-sockets.ts';
 import { assertModelAllowed } from './model-policy.ts';
 import type { StreamResume } from './resumable.ts';
 import { resolveRoute } from './routing.ts';
@@ -78,6 +81,8 @@ export function wsAuthorization(req: FastifyRequest): string | undefined {
 export async function websocketRoutes(app: FastifyInstance, opts: WebSocketOptions): Promise<void> {
   const { config, auth, dispatcher, resume, log, admission } = opts;
   const sockets = new Map<WebSocket, { alive: boolean }>();
+  const keySockets = new KeySockets(config.WS_MAX_SOCKETS_PER_KEY);
+  auth.onKeyRevoked((keyId) => keySockets.revoked(keyId));
 
   await app.register(websocket, {
     options: {
@@ -100,7 +105,19 @@ export async function websocketRoutes(app: FastifyInstance, opts: WebSocketOptio
     }
   }, config.WS_PING_INTERVAL_MS);
   keepalive.unref();
-  app.addHook('onClose', async () => clearInterval(keepalive));
+  // Revocations arrive by broadcast within milliseconds; this re-check at the auth cache's pace
+  // closes the sockets of a revocation this ingress did not hear.
+  const recheck = setInterval(() => {
+    auth.revokedAmong(keySockets.keyIds()).then(
+      (revoked) => revoked.forEach((keyId) => keySockets.revoked(keyId)),
+      (err: Error) => log.warn({ err: err.message }, 'revocation re-check of open sockets failed'),
+    );
+  }, config.AUTH_CACHE_TTL_MS || 30_000);
+  recheck.unref();
+  app.addHook('onClose', async () => {
+    clearInterval(keepalive);
+    clearInterval(recheck);
+  });
 
   app.get(
     '/v1/ws',
@@ -109,14 +126,27 @@ export async function websocketRoutes(app: FastifyInstance, opts: WebSocketOptio
       onRequest: async (req, reply) => {
         try {
           req.principal = await auth.authenticate(wsAuthorization(req));
+          const keyId = req.principal.keyId;
+          // Only an upgrade becomes a socket; a plain GET here must not take (and pin) a slot.
+          const upgrading = String(req.headers.upgrade ?? '').toLowerCase() === 'websocket';
+          if (upgrading && !keySockets.reserve(keyId))
+            throw new ApiError(429, `At most ${config.WS_MAX_SOCKETS_PER_KEY} WebSockets may be open per API key.`, {
+              code: 'too_many_sockets',
+              headers: { 'retry-after': '1' },
+            });
+          // The slot lives as long as the TCP connection: an upgrade that fails later frees it too.
+          if (upgrading) req.raw.socket.once('close', () => keySockets.release(keyId));
         } catch (err) {
           if (!(err instanceof ApiError)) throw err;
           // Refuse the upgrade with a plain HTTP answer in the OpenAI envelope, written on the socket
           // itself (no reply object exists for a request that asked to upgrade).
           reply.hijack();
           const body = JSON.stringify(err.toBody());
+          const extra = Object.entries(err.headers)
+            .map(([k, v]) => `${k}: ${v}\r\n`)
+            .join('');
           req.raw.socket.end(
-            `HTTP/1.1 ${err.status} ${STATUS_CODES[err.status]}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nx-request-id: ${req.id}\r\nconnection: close\r\n\r\n${body}`,
+            `HTTP/1.1 ${err.status} ${STATUS_CODES[err.status]}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nx-request-id: ${req.id}\r\n${extra}connection: close\r\n\r\n${body}`,
           );
         }
       },
@@ -132,6 +162,27 @@ export async function websocketRoutes(app: FastifyInstance, opts: WebSocketOptio
       let closed = false;
 
       socket.on('pong', () => (state.alive = true));
+
+      /** The key lost its rights while the socket was open: nothing more may run on its behalf. */
+      const closeUnauthorized = (message: string) => {
+        if (closed) return;
+        fail(null, new ApiError(401, message, { code: 'invalid_api_key' }));
+        for (const entry of live.values()) {
+          if (entry.finished) continue;
+          entry.finished = true;
+          entry.admitted?.settle('unknown');
+          entry.abort?.abort();
+          dispatcher.cancel(entry.requestId);
+        }
+        live.clear();
+        socket.close(WS_CLOSE.unauthorized, 'api key no longer valid');
+        closed = true;
+      };
+      const untrack = keySockets.track(principal.keyId, () => closeUnauthorized('The API key was revoked.'));
+      const msToExpiry = principal.expiresAt ? principal.expiresAt.getTime() - Date.now() : Infinity;
+      // setTimeout cannot wait longer than ~24.8 days; create() checks expiry as well.
+      const expiryTimer =
+        msToExpiry < 2 ** 31 - 1 ? setTimeout(() => closeUnauthorized('The API key has expired.'), Math.max(0, msToExpiry)) : null;
 
       const send = (msg: WsServerMessage) => {
         if (closed) return;
@@ -197,6 +248,7 @@ export async function websocketRoutes(app: FastifyInstance, opts: WebSocketOptio
       };
 
       const create = async (id: string, raw: Record<string, unknown>) => {
+        if (principal.expiresAt && principal.expiresAt.getTime() <= Date.now()) throw errors.invalidKey();
         const parsed = chatCompletionRequestSchema.safeParse(raw);
         if (!parsed.success) {
           const issue = parsed.error.issues[0]!;
@@ -262,6 +314,7 @@ export async function websocketRoutes(app: FastifyInstance, opts: WebSocketOptio
       };
 
       socket.on('message', (data, isBinary) => {
+        if (closed) return; // closing (e.g. key revoked): nothing more is taken from it
         let msg;
         try {
           if (isBinary) throw new Error('binary frames are not part of the protocol');
@@ -308,6 +361,8 @@ export async function websocketRoutes(app: FastifyInstance, opts: WebSocketOptio
 
       socket.on('close', () => {
         closed = true;
+        untrack();
+        if (expiryTimer) clearTimeout(expiryTimer);
         sockets.delete(socket);
         if (drainTimer) clearInterval(drainTimer);
         // Running requests stay resumable for the grace period, then are cancelled.

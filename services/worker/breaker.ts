@@ -4,6 +4,7 @@
 // opens it for another cooldown. Per-process state is enough here: every worker sees the failures
 // itself within a few requests, and a shared breaker would put a KV round trip on every request.
 import { metrics } from '../../shared/telemetry/metrics.ts';
+import { targetLabels } from '../../shared/telemetry/target-labels.ts';
 
 export type BreakerState = 'closed' | 'open' | 'half-open';
 
@@ -15,6 +16,7 @@ interface Circuit {
 }
 
 const STATE_VALUE: Record<BreakerState, number> = { closed: 0, open: 1, 'half-open': 2 };
+const MAX_CIRCUITS = 10_000;
 
 export class Breakers {
   private readonly circuits = new Map<string, Circuit>();
@@ -52,9 +54,17 @@ export class Breakers {
   failure(target: string, now = Date.now()): void {
     let c = this.circuits.get(target);
     if (!c) {
+      // Targets come from tenant-chosen model names: forget the oldest closed circuit before growing past the cap.
+      if (this.circuits.size >= MAX_CIRCUITS) {
+        for (const [name, other] of this.circuits)
+          if (other.state === 'closed') {
+            this.circuits.delete(name);
+            break;
+          }
+      }
       c = { state: 'closed', failures: 0, openedAt: 0, probeStartedAt: 0 };
       this.circuits.set(target, c);
-      metrics.breakerState.set({ target }, 0);
+      metrics.breakerState.set({ target: targetLabels.label(target) }, 0);
     }
     c.failures++;
     if (c.state === 'half-open' || (c.state === 'closed' && c.failures >= this.failures)) {
@@ -69,6 +79,6 @@ export class Breakers {
 
   private set(target: string, c: Circuit, state: BreakerState): void {
     c.state = state;
-    metrics.breakerState.set({ target }, STATE_VALUE[state]);
+    metrics.breakerState.set({ target: targetLabels.label(target) }, STATE_VALUE[state]);
   }
 }

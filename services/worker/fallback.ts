@@ -4,6 +4,7 @@
 // circuit breaker is open — but never once a token reached the client (the answer would repeat).
 import type { UpstreamError } from '../../shared/providers/types.ts';
 import { metrics } from '../../shared/telemetry/metrics.ts';
+import { targetLabels } from '../../shared/telemetry/target-labels.ts';
 import type { RouteTarget } from '../../shared/protocol/targets.ts';
 import type { Breakers } from './breaker.ts';
 
@@ -69,7 +70,7 @@ export async function walkTargets<T>(
     const name = targetName(t);
     const last = i === targets.length - 1;
     if (!breakers.allow(name)) {
-      metrics.fallbacks.inc({ from: name, reason: 'circuit_open' });
+      metrics.fallbacks.inc({ from: targetLabels.label(name), reason: 'circuit_open' });
       if (!last) continue;
       throw lastErr ?? wrap(circuitOpen(name));
     }
@@ -83,7 +84,7 @@ export async function walkTargets<T>(
       const f = toFailure(err);
       if (!shouldFallback(f)) throw err;
       metrics.fallbacks.inc({
-        from: name,
+        from: targetLabels.label(name),
         reason: isContextWindowError(f) ? 'context_window' : f.status === 429 ? 'rate_limited' : f.status === 504 ? 'timeout' : 'error',
       });
     }

@@ -2,7 +2,7 @@
 // adapter, publishes events back to the ingress that owns the request, publishes one usage record,
 // and only then acks. A worker that dies holding a request leaves it to be redelivered.
 import type { ConsumerMessages, JsMsg } from '@nats-io/jetstream';
-import type { MsgHdrs, Subscription } from '@nats-io/transport-node';
+import type { MsgHdrs } from '@nats-io/transport-node';
 import type { Nats } from '../../shared/nats/connection.ts';
 import { consumerNames, H, STREAMS, subjects, type Priority } from '../../shared/nats/topology.ts';
 import type { SwitchyardConfig, ProviderName } from '../../shared/config/env.ts';
@@ -22,12 +22,14 @@ import type { Logger } from '../../shared/telemetry/logger.ts';
 import { startBatchPump } from './batch-pump.ts';
 import { upstreamBodyLimits, upstreamLatency } from './upstream.ts';
 import { HEADER_ROOM_BYTES, natsMaxPayload } from '../../shared/nats/payload-limits.ts';
+import { CancelledRequests } from './cancelled-requests.ts';
 import { UsagePublisher } from './usage-publisher.ts';
 // ---- routing policy: fallbacks, breakers, upstream keys, metrics (docs/guardrails.md) ----
 import { priceBookFromConfig } from '../../shared/config/file.ts';
 import { decodeTargets, type RouteTarget } from '../../shared/protocol/targets.ts';
 import { estimatePromptTokens, maxOutputTokens } from '../../shared/limits/estimate.ts';
 import { metrics, registerQueueDepth, serveMetrics } from '../../shared/telemetry/metrics.ts';
+import { targetLabels } from '../../shared/telemetry/target-labels.ts';
 import { Breakers } from './breaker.ts';
 import { UpstreamKeys } from './upstream-keys.ts';
 import { isHealthFailure, walkTargets, type WalkState } from './fallback.ts';
@@ -77,7 +79,11 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
   // ---- routing policy state, per worker process ----
   const keys = new UpstreamKeys(config);
   const breakers = new Breakers({ failures: config.BREAKER_FAILURES, cooldownMs: config.BREAKER_COOLDOWN_MS });
-  const metricsServer = config.WORKER_METRICS_PORT ? await serveMetrics(config.WORKER_METRICS_PORT) : null;
+  const metricsServer = config.WORKER_METRICS_PORT ? await serveMetrics(config.WORKER_METRICS_PORT, undefined, config.METRICS_TOKEN) : null;
+  targetLabels.configure({
+    maxDistinct: config.METRICS_MAX_TARGET_LABELS,
+    configured: Object.values(config.file?.models ?? {}).flatMap((alias) => alias.targets.map((t) => `${t.provider}/${t.model}`)),
+  });
   const usage = new UsagePublisher(js, log);
   // A result travels back as one NATS message, so a body the server cannot carry is refused as well.
   upstreamBodyLimits.maxBodyBytes = Math.min(config.UPSTREAM_MAX_BODY_BYTES, natsMaxPayload(nc) - HEADER_ROOM_BYTES);
@@ -88,17 +94,20 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
   let closing = false;
   let wakeConsumer: (() => void) | null = null;
 
-  // One wildcard subscription for every cancel, instead of one per request.
-  const cancelSub: Subscription = nc.subscribe(subjects.cancelAll, {
-    callback: (_err, m) => {
-      const id = m.subject.slice(subjects.cancelAll.length - 1);
+  // One wildcard subscription for every cancel, instead of one per request; it also remembers
+  // cancels of requests not pulled yet, so they are skipped instead of run and billed.
+  const cancelled = new CancelledRequests(
+    nc,
+    (id) => {
       const job = jobs.get(id);
       if (job) {
         job.cancelled = true;
         job.abort.abort();
       }
     },
-  });
+    { retainMs: Math.max(900_000, config.REQUEST_TIMEOUT_MS) },
+  );
+  await cancelled.backfill(js, nats.jsm, log);
 
   // Long generations must tell JetStream they are alive, or the request is redelivered mid-stream.
   // One sweep for all jobs rather than a timer per request.
@@ -214,6 +223,20 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
       const handled = await resumeAfterCrash(msg, eventSubject, stream, emit, record);
       if (handled) return;
     }
+    // Nobody wants the answer any more: cancelled before it started, or an interactive caller's
+    // deadline passed (e.g. while it waited for redelivery after a crash). Not run, not billed.
+    const unwanted = unwantedReason(requestId, Number(h.get(H.deadline)) || 0);
+    if (unwanted) {
+      emit(unwanted.event);
+      attemptsMade = 0;
+      try {
+        await record({ ...EMPTY_USAGE }, 'cancelled', { error_code: unwanted.code });
+        msg.ack();
+      } catch (err) {
+        log.error({ err, requestId }, 'usage publish failed; request will be redelivered');
+      }
+      return;
+    }
 
     const job: Job = {
       msg,
@@ -312,6 +335,34 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
     } finally {
       jobs.delete(requestId);
     }
+  }
+
+  /** Why a request must not run (cancel heard, or its interactive caller's deadline passed), or null. */
+  function unwantedReason(requestId: string, deadline: number): { code: string; event: EventBody } | null {
+    if (cancelled.has(requestId))
+      return {
+        code: 'cancelled',
+        event: {
+          type: 'error',
+          status: 499,
+          error: { message: 'cancelled by client', type: 'invalid_request_error', param: null, code: 'cancelled' },
+        },
+      };
+    if (deadline && Date.now() > deadline)
+      return {
+        code: 'deadline_exceeded',
+        event: {
+          type: 'error',
+          status: 504,
+          error: {
+            message: 'The caller stopped waiting before the request could run.',
+            type: 'timeout_error',
+            param: null,
+            code: 'deadline_exceeded',
+          },
+        },
+      };
+    return null;
   }
 
   /**
@@ -619,7 +670,7 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
       await batchPump.close();
       const deadline = Date.now() + 10_000;
       while (inflight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-      cancelSub.unsubscribe();
+      cancelled.close();
       await usage.close();
       metricsServer?.close();
     },

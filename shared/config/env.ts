@@ -80,6 +80,11 @@ const envSchema = z.object({
   WS_MAX_BUFFERED_BYTES: int(8 * 1024 * 1024),
   WS_PING_INTERVAL_MS: int(30_000),
   WS_MAX_REQUESTS_PER_SOCKET: int(1_000),
+  /** SSE: bytes one stream may hold unsent for a slow client, and how long its socket may stay full; then it is ended. */
+  SSE_MAX_BUFFERED_BYTES: int(1024 * 1024),
+  SSE_STUCK_TIMEOUT_MS: int(30_000),
+  /** WebSockets one API key may hold open on one ingress; more are refused with 429 at the upgrade. */
+  WS_MAX_SOCKETS_PER_KEY: int(100),
   // ---- end async work ----
   // ---- tenant controls and routing policy (docs/guardrails.md) ----
   /** Output tokens assumed for TPM and budget reservations when a request sets no max_tokens. */
@@ -89,6 +94,10 @@ const envSchema = z.object({
   /** Consecutive failures that open a target's circuit breaker, and how long it stays open. */
   BREAKER_FAILURES: int(5),
   BREAKER_COOLDOWN_MS: int(10_000),
+  /** When set, GET /metrics (ingress and worker) needs `Authorization: Bearer <token>`. */
+  METRICS_TOKEN: z.string().min(1).optional(),
+  /** Distinct upstream targets named in metric labels besides the config file's; the rest are `<provider>/other`. */
+  METRICS_MAX_TARGET_LABELS: int(50),
   /** Optional Prometheus port of a worker process (GET /metrics). */
   WORKER_METRICS_PORT: z.coerce.number().int().positive().optional(),
 });

@@ -17,6 +17,8 @@ export const STREAMS = {
   requests: 'LLM_REQUESTS',
   events: 'LLM_EVENTS',
   usage: 'LLM_USAGE',
+  /** Every `llm.cancel.<id>` kept a while, so a worker that was not listening still sees it (worker/cancelled-requests.ts). */
+  cancels: 'LLM_CANCELS',
 } as const;
 
 const NS = 1_000_000_000;
@@ -53,6 +55,8 @@ export const H = {
   priority: 'sy-priority',
   batchId: 'sy-batch',
   receivedAt: 'sy-received-at',
+  /** Epoch ms after which nobody waits for the answer (interactive callers only): the worker drops it unrun. */
+  deadline: 'sy-deadline',
   /** Alias routes: every target to try, in order, as `provider/model,provider/model` (absent: one target). */
   targets: 'sy-targets',
 } as const;
@@ -130,6 +134,8 @@ export interface TopologyOptions {
   maxDeliver?: number;
   /** How long events are kept for resume and async fetch. */
   eventsMaxAgeSeconds?: number;
+  /** How long cancels are kept for workers that start later (at least the interactive deadline). */
+  cancelsMaxAgeSeconds?: number;
 }
 
 export function streamConfigs(opts: TopologyOptions): Array<Partial<StreamConfig> & { name: string }> {
@@ -161,6 +167,16 @@ export function streamConfigs(opts: TopologyOptions): Array<Partial<StreamConfig
       storage: StorageType.File,
       duplicate_window: secondsToNanos(120),
       max_age: secondsToNanos(7 * 24 * 3600),
+      discard: DiscardPolicy.Old,
+    },
+    {
+      // Core publishes to llm.cancel.<id> are stored as they pass; nobody publishes differently.
+      name: STREAMS.cancels,
+      subjects: ['llm.cancel.>'],
+      retention: RetentionPolicy.Limits,
+      storage: StorageType.Memory,
+      max_age: secondsToNanos(opts.cancelsMaxAgeSeconds ?? 900),
+      max_msgs: 1_000_000,
       discard: DiscardPolicy.Old,
     },
   ];

@@ -85,6 +85,8 @@ export const WS_CLOSE = {
   slowConsumer: 4008,
   /** No pong to the server's ping within one interval. */
   keepaliveTimeout: 4000,
+  /** The socket's API key was revoked or expired while it was open (an `error` frame says which). */
+  unauthorized: 4401,
 } as const;
 
 /** The protocol as JSON Schema (docs/websocket.md embeds this; a unit test keeps the two equal). */

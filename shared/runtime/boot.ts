@@ -53,6 +53,7 @@ export async function boot(
     ackWaitSeconds: config.WORKER_ACK_WAIT_SECONDS,
     maxDeliver: config.WORKER_MAX_DELIVER,
     eventsMaxAgeSeconds: config.EVENTS_MAX_AGE_SECONDS,
+    cancelsMaxAgeSeconds: Math.max(900, Math.ceil(config.REQUEST_TIMEOUT_MS / 1000)),
   });
   await ensureLimitBuckets(nats.nc);
   let db: Db | null = null;

@@ -1,6 +1,7 @@
 // Prometheus metrics (prom-client). Defined once per process in one registry, so `npm start` (every
 // service in one process) exposes ingress and worker metrics on one /metrics. Label values come
 // from small fixed sets (provider, reason, status class), never from request or tenant ids.
+import { timingSafeEqual } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { JetStreamManager } from '@nats-io/jetstream';
@@ -136,11 +137,35 @@ export function registerQueueDepth(jsm: JetStreamManager, providers: readonly st
   });
 }
 
+/**
+ * With METRICS_TOKEN set, /metrics answers only `Authorization: Bearer <token>` (compared in constant
+ * time): label values and queue depths tell an outsider more than they should.
+ */
+export function metricsAuthorized(authorization: string | undefined, token: string | undefined): boolean {
+  if (!token) return true;
+  const presented = Buffer.from(/^Bearer\s+(\S+)\s*$/i.exec(authorization ?? '')?.[1] ?? '');
+  const expected = Buffer.from(token);
+  return presented.length === expected.length && timingSafeEqual(presented, expected);
+}
+
+export const METRICS_UNAUTHORIZED_BODY = JSON.stringify({
+  error: {
+    message: 'GET /metrics needs the metrics token as a bearer token.',
+    type: 'invalid_request_error',
+    param: null,
+    code: 'invalid_metrics_token',
+  },
+});
+
 /** A bare HTTP server for GET /metrics (worker processes have no Fastify). */
-export async function serveMetrics(port: number, host = '0.0.0.0'): Promise<Server> {
+export async function serveMetrics(port: number, host = '0.0.0.0', token?: string): Promise<Server> {
   const server = createServer((req, res) => {
     if (req.url !== '/metrics') {
       res.writeHead(404).end();
+      return;
+    }
+    if (!metricsAuthorized(req.headers.authorization, token)) {
+      res.writeHead(401, { 'content-type': 'application/json', 'www-authenticate': 'Bearer' }).end(METRICS_UNAUTHORIZED_BODY);
       return;
     }
     registry.metrics().then(
