@@ -19,6 +19,7 @@ import { AdapterError, type ProviderAdapter, type UpstreamError } from '../../sh
 import { getAdapter } from '../../shared/providers/registry.ts';
 import { PriceBook } from '../../shared/config/prices.ts';
 import type { Logger } from '../../shared/telemetry/logger.ts';
+import { registerUpstreamSecrets, scrubErrorBody } from '../../shared/telemetry/secrets.ts';
 import { startBatchPump } from './batch-pump.ts';
 import { upstreamLatency } from './upstream.ts';
 import { UsagePublisher } from './usage-publisher.ts';
@@ -72,6 +73,7 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
   const { config, nats, log } = opts;
   const { nc, js } = nats;
   const prices = opts.prices ?? (config.file ? priceBookFromConfig(config.file) : new PriceBook());
+  registerUpstreamSecrets(config);
   // ---- routing policy state, per worker process ----
   const keys = new UpstreamKeys(config);
   const breakers = new Breakers({ failures: config.BREAKER_FAILURES, cooldownMs: config.BREAKER_COOLDOWN_MS });
@@ -560,7 +562,13 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
     return job.hasFallback ? Math.min(config.FALLBACK_TIMEOUT_MS, config.UPSTREAM_TIMEOUT_MS) : config.UPSTREAM_TIMEOUT_MS;
   }
 
+  /** Every failure the client or a log sees passes here: upstream text is scrubbed of keys once, here. */
   function toFailure(err: unknown, job: Job): UpstreamError {
+    const failure = classifyFailure(err, job);
+    return { ...failure, error: scrubErrorBody(failure.error) };
+  }
+
+  function classifyFailure(err: unknown, job: Job): UpstreamError {
     if (err instanceof RequestFailure || err instanceof AdapterError) return err.upstream;
     if (job.cancelled)
       return {

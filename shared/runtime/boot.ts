@@ -9,6 +9,7 @@ import { openDatabase, type Db } from '../db/database.ts';
 import { ensureBootstrapKey } from '../db/api-keys.ts';
 import { adapterNames } from '../providers/registry.ts';
 import { createLogger, type Logger } from '../telemetry/logger.ts';
+import { registerSecrets, registerUpstreamSecrets } from '../telemetry/secrets.ts';
 
 export interface Runtime {
   config: SwitchyardConfig;
@@ -37,6 +38,9 @@ export async function boot(
     // the provider wherever one key is enough (is it configured at all?).
     if (p.api_keys[0]) endpoint.apiKey = p.api_keys[0].key;
   }
+  // Before the first log line: the logger scrubs these from everything it writes.
+  registerUpstreamSecrets(config);
+  registerSecrets([config.ADMIN_API_KEY, config.BOOTSTRAP_API_KEY]);
   const log = createLogger(service, config.LOG_LEVEL);
   const nats = await connectNats(config.NATS_URL, `switchyard-${service}`).catch((err: Error) => {
     throw new Error(
