@@ -20,6 +20,7 @@ import { getAdapter } from '../../shared/providers/registry.ts';
 import { PriceBook } from '../../shared/config/prices.ts';
 import type { Logger } from '../../shared/telemetry/logger.ts';
 import { registerUpstreamSecrets, scrubErrorBody } from '../../shared/telemetry/secrets.ts';
+import { ImageFetcher, imagePolicyFromConfig } from '../../shared/providers/common/remote-images.ts';
 import { startBatchPump } from './batch-pump.ts';
 import { upstreamLatency } from './upstream.ts';
 import { UsagePublisher } from './usage-publisher.ts';
@@ -74,6 +75,8 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
   const { nc, js } = nats;
   const prices = opts.prices ?? (config.file ? priceBookFromConfig(config.file) : new PriceBook());
   registerUpstreamSecrets(config);
+  // Tenant image URLs (Gemini/Ollama inline them) are fetched through address checks and per-request caps.
+  const images = new ImageFetcher(imagePolicyFromConfig(config.file?.images));
   // ---- routing policy state, per worker process ----
   const keys = new UpstreamKeys(config);
   const breakers = new Breakers({ failures: config.BREAKER_FAILURES, cooldownMs: config.BREAKER_COOLDOWN_MS });
@@ -398,7 +401,7 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
       job,
       async () => {
         const key = keys.pick(adapter.name, model);
-        const up = await adapter.buildChatRequest(key.endpoint(endpoint), model, body, false);
+        const up = await adapter.buildChatRequest(key.endpoint(endpoint), model, body, false, { images: images.session(job.abort.signal) });
         const res = await key.send(up, model, job.abort.signal, attemptTimeout(job), job.estTokens, !job.hasFallback);
         const text = await res.body.text();
         if (res.status >= 400) throw new RequestFailure(adapter.parseError(res.status, text, res.headers));
@@ -483,7 +486,9 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
         job,
         async () => {
           const key = keys.pick(adapter.name, model);
-          const up = await adapter.buildChatRequest(key.endpoint(endpoint), model, body, true);
+          const up = await adapter.buildChatRequest(key.endpoint(endpoint), model, body, true, {
+            images: images.session(job.abort.signal),
+          });
           const res = await key.send(up, model, job.abort.signal, attemptTimeout(job), job.estTokens, !job.hasFallback);
           if (res.status >= 400) throw new RequestFailure(adapter.parseError(res.status, await res.body.text(), res.headers));
           const translator = adapter.createStreamTranslator(model);
@@ -617,6 +622,7 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
       cancelSub.unsubscribe();
       await usage.close();
       metricsServer?.close();
+      await images.close();
     },
   };
 }
