@@ -8,10 +8,11 @@ export const REDACTED = '[redacted]';
 
 /**
  * Token shapes of the providers we talk to and of our own keys: OpenAI/Anthropic `sk-...`, Gemini
- * `AIza...`, xAI `xai-...`, Groq `gsk_...`, Switchyard `sy-...`, and any `Bearer <token>`.
+ * `AIza...`, xAI `xai-...`, Groq `gsk_...`, Switchyard `sy-...`, and `Bearer <token>` where the token
+ * is long or has a digit (so "Bearer authentication" in an error text stays readable).
  */
 const TOKEN_SHAPES =
-  /\b(?:sk-[A-Za-z0-9_-]{6,}|AIza[A-Za-z0-9_-]{20,}|xai-[A-Za-z0-9_-]{10,}|gsk_[A-Za-z0-9_-]{10,}|sy-[A-Za-z0-9_-]{20,})|\bBearer\s+[A-Za-z0-9._~+/=-]{6,}/gi;
+  /\b(?:sk-[A-Za-z0-9_-]{6,}|AIza[A-Za-z0-9_-]{20,}|xai-[A-Za-z0-9_-]{10,}|gsk_[A-Za-z0-9_-]{10,}|sy-[A-Za-z0-9_-]{20,})|\bBearer\s+(?:[A-Za-z0-9._~+/=-]{20,}|(?=[A-Za-z0-9._~+/=-]*\d)[A-Za-z0-9._~+/=-]{6,})/gi;
 
 /** Shorter configured values are not scrubbed by value: a 3-letter "key" would erase ordinary words. */
 const MIN_SECRET_LENGTH = 6;

@@ -13,6 +13,7 @@ import { freePort } from '../harness/ports.ts';
 import { SwitchyardWsClient, WsRequestError } from '../../shared/client/ws-client.ts';
 import { ensureBootstrapKey, hashApiKey } from '../../shared/db/api-keys.ts';
 import { createLogger } from '../../shared/telemetry/logger.ts';
+import { scrubSecrets } from '../../shared/telemetry/secrets.ts';
 
 // Deliberately not key-shaped: only "every configured key is scrubbed" catches these.
 const YAML_KEY = `opaque-yaml-key-${randomBytes(6).toString('hex')}`;
@@ -123,6 +124,18 @@ describe('upstream keys quoted in upstream errors', () => {
     expect(out).toContain('upstream said');
     expect(out).toContain('[redacted]');
     expectNoSecret(out);
+  });
+});
+
+describe('scrubSecrets', () => {
+  it('removes key shapes and configured keys, and leaves ordinary error prose alone', () => {
+    expect(scrubSecrets(`key ${YAML_KEY} rejected`)).toBe('key [redacted] rejected');
+    expect(scrubSecrets('Authorization: Bearer abcdefghijklmnopqrstuvwxyz')).toBe('Authorization: Bearer [redacted]');
+    expect(scrubSecrets('AIzaSyA1b2C3d4E5f6G7h8I9j0KlMnOp and gsk_abcdefghij12 and sk-ant-api03-xyz123')).toBe(
+      '[redacted] and [redacted] and [redacted]',
+    );
+    for (const prose of ['Missing bearer authentication header', 'task-scheduler risk-assessment', 'model gpt-4o-mini not found'])
+      expect(scrubSecrets(prose)).toBe(prose);
   });
 });
 
