@@ -87,9 +87,10 @@ export async function websocketRoutes(app: FastifyInstance, opts: WebSocketOptio
   await app.register(websocket, {
     options: {
       maxPayload: 32 * 1024 * 1024,
-      // A browser that offered subprotocols fails the connection unless one is selected: pick ours
-      // when offered, else the first offered.
-      handleProtocols: (protocols: Set<string>) => (protocols.has(WS_SUBPROTOCOL) ? WS_SUBPROTOCOL : ([...protocols][0] ?? false)),
+      // The answer is always our fixed protocol name, never an offered one: `bearer.<key>` echoed
+      // back would put the key in every proxy log of the response. A client must offer
+      // `switchyard.v1` next to its key protocol (a browser fails a handshake whose answer it did not offer).
+      handleProtocols: () => WS_SUBPROTOCOL,
     },
   });
 

@@ -19,6 +19,8 @@ import { AdapterError, type ProviderAdapter, type UpstreamError } from '../../sh
 import { getAdapter } from '../../shared/providers/registry.ts';
 import { PriceBook } from '../../shared/config/prices.ts';
 import type { Logger } from '../../shared/telemetry/logger.ts';
+import { registerUpstreamSecrets, scrubErrorBody } from '../../shared/telemetry/secrets.ts';
+import { ImageFetcher, imagePolicyFromConfig } from '../../shared/providers/common/remote-images.ts';
 import { startBatchPump } from './batch-pump.ts';
 import { upstreamBodyLimits, upstreamLatency } from './upstream.ts';
 import { HEADER_ROOM_BYTES, natsMaxPayload } from '../../shared/nats/payload-limits.ts';
@@ -76,6 +78,9 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
   const { config, nats, log } = opts;
   const { nc, js } = nats;
   const prices = opts.prices ?? (config.file ? priceBookFromConfig(config.file) : new PriceBook());
+  registerUpstreamSecrets(config);
+  // Tenant image URLs (Gemini/Ollama inline them) are fetched through address checks and per-request caps.
+  const images = new ImageFetcher(imagePolicyFromConfig(config.file?.images));
   // ---- routing policy state, per worker process ----
   const keys = new UpstreamKeys(config);
   const breakers = new Breakers({ failures: config.BREAKER_FAILURES, cooldownMs: config.BREAKER_COOLDOWN_MS });
@@ -457,7 +462,7 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
       job,
       async () => {
         const key = keys.pick(adapter.name, model);
-        const up = await adapter.buildChatRequest(key.endpoint(endpoint), model, body, false);
+        const up = await adapter.buildChatRequest(key.endpoint(endpoint), model, body, false, { images: images.session(job.abort.signal) });
         const res = await key.send(up, model, job.abort.signal, attemptTimeout(job), job.estTokens, !job.hasFallback);
         const text = await res.body.text();
         if (res.status >= 400) throw new RequestFailure(adapter.parseError(res.status, text, res.headers));
@@ -544,7 +549,9 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
         job,
         async () => {
           const key = keys.pick(adapter.name, model);
-          const up = await adapter.buildChatRequest(key.endpoint(endpoint), model, body, true);
+          const up = await adapter.buildChatRequest(key.endpoint(endpoint), model, body, true, {
+            images: images.session(job.abort.signal),
+          });
           const res = await key.send(up, model, job.abort.signal, attemptTimeout(job), job.estTokens, !job.hasFallback);
           if (res.status >= 400) throw new RequestFailure(adapter.parseError(res.status, await res.body.text(), res.headers));
           const translator = adapter.createStreamTranslator(model);
@@ -624,7 +631,13 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
     return job.hasFallback ? Math.min(config.FALLBACK_TIMEOUT_MS, config.UPSTREAM_TIMEOUT_MS) : config.UPSTREAM_TIMEOUT_MS;
   }
 
+  /** Every failure the client or a log sees passes here: upstream text is scrubbed of keys once, here. */
   function toFailure(err: unknown, job: Job): UpstreamError {
+    const failure = classifyFailure(err, job);
+    return { ...failure, error: scrubErrorBody(failure.error) };
+  }
+
+  function classifyFailure(err: unknown, job: Job): UpstreamError {
     if (err instanceof RequestFailure || err instanceof AdapterError) return err.upstream;
     if (job.cancelled)
       return {
@@ -673,6 +686,7 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
       cancelled.close();
       await usage.close();
       metricsServer?.close();
+      await images.close();
     },
   };
 }

@@ -80,7 +80,19 @@ export class SwitchyardWsClient {
     const url = `${baseUrl.replace(/^http/, 'ws').replace(/\/+$/, '')}/v1/ws`;
     const ws = new WebSocket(url, [WS_SUBPROTOCOL, `${opts.keyProtocol ?? 'bearer.'}${apiKey}`]);
     return new Promise((resolve, reject) => {
-      ws.addEventListener('open', () => resolve(new SwitchyardWsClient(ws, opts)), { once: true });
+      ws.addEventListener(
+        'open',
+        () => {
+          // The server answers with the fixed protocol name, never the key protocol (which would echo the key).
+          if (ws.protocol !== WS_SUBPROTOCOL) {
+            ws.close();
+            reject(new Error(`${url} answered subprotocol '${ws.protocol}', expected '${WS_SUBPROTOCOL}'`));
+            return;
+          }
+          resolve(new SwitchyardWsClient(ws, opts));
+        },
+        { once: true },
+      );
       ws.addEventListener('error', () => reject(new Error(`WebSocket connection to ${url} failed`)), { once: true });
     });
   }

@@ -38,6 +38,17 @@ export interface FileConfig {
   prices: Record<string, ModelPrice>;
   /** Upstream keys and providers left out because their key's env var is unset (logged at start). */
   skipped?: string[];
+  /** Remote image fetching for Gemini/Ollama (shared/providers/common/remote-images.ts); absent: defaults. */
+  images?: ImagesFileConfig;
+}
+
+export interface ImagesFileConfig {
+  allow_hosts: string[];
+  allow_private: boolean;
+  max_remote_images?: number;
+  max_total_bytes?: number;
+  max_image_bytes?: number;
+  timeout_ms?: number;
 }
 
 export interface ConfigIssue {
@@ -131,6 +142,22 @@ const aliasName = z
   // `<provider>/<model>` always routes directly (public contract), so an alias may not shadow it.
   .refine((a) => !isProvider(a.slice(0, a.indexOf('/'))), { message: 'an alias may not start with a provider name and a slash' });
 
+const imagesSchema = z.strictObject({
+  allow_hosts: z
+    .array(
+      z
+        .string()
+        .regex(/^(\*\.)?[A-Za-z0-9.:[\]-]+$/, "must be a host name, '*.<domain>' or an IP address (no scheme or port)")
+        .transform((h) => h.toLowerCase().replace(/^\[|\]$/g, '')),
+    )
+    .default([]),
+  allow_private: z.boolean().default(false),
+  max_remote_images: positiveInt.optional(),
+  max_total_bytes: positiveInt.optional(),
+  max_image_bytes: positiveInt.optional(),
+  timeout_ms: positiveInt.optional(),
+});
+
 const fileSchema = z.strictObject({
   providers: z.partialRecord(z.enum(PROVIDER_NAMES), providerSchema).nullable().default({}),
   models: z.record(aliasName, aliasSchema).nullable().default({}),
@@ -138,6 +165,7 @@ const fileSchema = z.strictObject({
     .record(qualifiedModel, z.strictObject({ input: usdPerMillion, cached_input: usdPerMillion.optional(), output: usdPerMillion }))
     .nullable()
     .default({}),
+  images: imagesSchema.optional(),
 });
 
 // ---- loading ----
@@ -209,7 +237,13 @@ export function parseConfigFile(text: string, opts: ParseOptions = {}): FileConf
     throw new ConfigFileError(source, issues, lines);
   }
   const c = parsed.data;
-  return { providers: c.providers ?? {}, models: c.models ?? {}, prices: c.prices ?? {}, ...(skipped.length ? { skipped } : {}) };
+  return {
+    providers: c.providers ?? {},
+    models: c.models ?? {},
+    prices: c.prices ?? {},
+    ...(skipped.length ? { skipped } : {}),
+    ...(c.images ? { images: c.images } : {}),
+  };
 }
 
 /**

@@ -10,6 +10,14 @@ export function generateApiKey(): string {
   return `sy-${randomBytes(24).toString('base64url')}`;
 }
 
+/**
+ * The part of a key stored in clear to tell keys apart: at most a third of it and at most 12
+ * characters, so a short key (`sk-local`) is never stored whole.
+ */
+export function keyPrefix(key: string): string {
+  return key.slice(0, Math.min(12, Math.floor(key.length / 3)));
+}
+
 export function newId(prefix: string): string {
   return `${prefix}_${randomUUID().replaceAll('-', '')}`;
 }
@@ -56,7 +64,6 @@ export async function findKeyByHash(db: Db, keyHash: string): Promise<KeyPrincip
 export async function ensureBootstrapKey(db: Db, key: string): Promise<{ tenantId: string; keyId: string }> {
   const keyHash = hashApiKey(key);
   const tenantId = 'tenant_default';
-  const keyId = `key_bootstrap_${keyHash.slice(0, 12)}`;
   await db
     .insertInto('tenants')
     .values({ id: tenantId, name: 'default', allowed_models: null, limits: null, budget: null })
@@ -65,15 +72,18 @@ export async function ensureBootstrapKey(db: Db, key: string): Promise<{ tenantI
   await db
     .insertInto('api_keys')
     .values({
-      id: keyId,
+      // A random id: one derived from the hash would let anyone who sees ids test guesses of the key.
+      id: newId('key'),
       tenant_id: tenantId,
       name: 'bootstrap',
       key_hash: keyHash,
-      key_prefix: key.slice(0, 8),
+      key_prefix: keyPrefix(key),
       allowed_models: null,
       limits: null,
     })
     .onConflict((oc) => oc.column('key_hash').doNothing())
     .execute();
+  // The key may have been created by an earlier start (or another process): its id is the stored one.
+  const { id: keyId } = await db.selectFrom('api_keys').select('id').where('key_hash', '=', keyHash).executeTakeFirstOrThrow();
   return { tenantId, keyId };
 }

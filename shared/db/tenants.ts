@@ -2,7 +2,7 @@
 // Rows are mapped to the admin API's JSON shapes here, so the HTTP layer only validates and routes.
 import { sql, type Expression, type SqlBool } from 'kysely';
 import type { Db } from './database.ts';
-import { generateApiKey, hashApiKey, newId } from './api-keys.ts';
+import { generateApiKey, hashApiKey, keyPrefix, newId } from './api-keys.ts';
 
 export interface Limits {
   rpm?: number;
@@ -82,10 +82,6 @@ export interface UsageRow {
   reasoning_tokens: number;
   cost_usd: number;
 }
-
-// Shown in listings so an admin can tell keys apart; 12 characters of a 35-character key leave
-// 23 random characters (138 bits) undisclosed.
-const KEY_PREFIX_LENGTH = 12;
 
 const iso = (d: Date | string | null): string | null => (d === null ? null : new Date(d).toISOString());
 const json = (v: unknown): string | null => (v === null || v === undefined ? null : JSON.stringify(v));
@@ -232,7 +228,7 @@ export async function createKey(db: Db, tenantId: string, input: KeyInput): Prom
           'id as tenant_id',
           sql<string | null>`${input.name ?? null}::text`.as('name'),
           sql<string>`${hashApiKey(key)}::text`.as('key_hash'),
-          sql<string>`${key.slice(0, KEY_PREFIX_LENGTH)}::text`.as('key_prefix'),
+          sql<string>`${keyPrefix(key)}::text`.as('key_prefix'),
           sql<string[] | null>`${input.allowed_models ?? null}::text[]`.as('allowed_models'),
           sql<string | null>`${json(input.limits)}::jsonb`.as('limits'),
           sql<Date | null>`${input.expires_at ?? null}::timestamptz`.as('expires_at'),

@@ -3,6 +3,7 @@
 import type { ChatCompletionRequest, EmbeddingsRequest } from '../protocol/openai.ts';
 import type { AssistantMessage, ChunkDelta, Usage } from '../protocol/events.ts';
 import type { ErrorBody } from '../protocol/errors.ts';
+import type { ImageSession } from './common/remote-images.ts';
 
 export interface Endpoint {
   baseUrl: string;
@@ -63,6 +64,11 @@ export class AdapterError extends Error {
   }
 }
 
+/** What a chat request needs beyond its body: the request's image-fetch session (caps, cancellation). */
+export interface BuildOptions {
+  images?: ImageSession;
+}
+
 export interface ProviderAdapter {
   readonly name: string;
   readonly supportsEmbeddings: boolean;
@@ -72,6 +78,7 @@ export interface ProviderAdapter {
     model: string,
     req: ChatCompletionRequest,
     stream: boolean,
+    opts?: BuildOptions,
   ): UpstreamRequest | Promise<UpstreamRequest>;
   parseChatResponse(body: unknown, model: string): ChatResult;
   createStreamTranslator(model: string): StreamTranslator;

@@ -10,6 +10,7 @@ import { openDatabase, type Db } from '../db/database.ts';
 import { ensureBootstrapKey } from '../db/api-keys.ts';
 import { adapterNames } from '../providers/registry.ts';
 import { createLogger, type Logger } from '../telemetry/logger.ts';
+import { registerSecrets, registerUpstreamSecrets } from '../telemetry/secrets.ts';
 
 export interface Runtime {
   config: SwitchyardConfig;
@@ -40,6 +41,9 @@ export async function boot(
   }
   // Real upstream, simulator (development only) or not configured: decided per provider, said per provider.
   const providerPlan = applyProviderPlan(config, opts.env ?? process.env);
+  // Before the first log line: the logger scrubs these from everything it writes.
+  registerUpstreamSecrets(config);
+  registerSecrets([config.ADMIN_API_KEY, config.BOOTSTRAP_API_KEY]);
   const log = createLogger(service, config.LOG_LEVEL);
   for (const note of config.file?.skipped ?? []) log.info(note);
   for (const p of providerPlan) log.info({ provider: p.provider, upstream: p.status }, p.line);

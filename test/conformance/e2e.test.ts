@@ -4,6 +4,9 @@
 // Recorded upstream bodies are checked field by field; typing every provider's request shape here would add nothing.
 /* eslint-disable @typescript-eslint/no-explicit-any */
 import { createServer, type Server } from 'node:http';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -41,8 +44,11 @@ beforeAll(async () => {
   images = createServer((_req, res) => res.writeHead(200, { 'content-type': 'image/png' }).end(PNG));
   await new Promise<void>((r) => images.listen(0, '127.0.0.1', r));
   imageUrl = `http://127.0.0.1:${(images.address() as AddressInfo).port}/cat.png`;
+  // The image server is on loopback, which tenant image URLs may only reach when allowlisted.
+  const configPath = join(mkdtempSync(join(tmpdir(), 'sy-e2e-')), 'switchyard.yaml');
+  writeFileSync(configPath, "images:\n  allow_hosts: ['127.0.0.1']\n");
   stack = await startStack({
-    env: { WORKER_MAX_RETRIES: '0' },
+    env: { WORKER_MAX_RETRIES: '0', SWITCHYARD_CONFIG: configPath },
     providerEnv: (mock) => ({
       ANTHROPIC_BASE_URL: `${mock}/anthropic`,
       ANTHROPIC_API_KEY: 'sk-ant-test',

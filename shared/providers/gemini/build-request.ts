@@ -1,6 +1,6 @@
 // OpenAI Chat Completions request -> Gemini generateContent / streamGenerateContent?alt=sse.
 import type { ChatCompletionRequest, EmbeddingsRequest } from '../../protocol/openai.ts';
-import type { Endpoint, UpstreamRequest } from '../types.ts';
+import type { BuildOptions, Endpoint, UpstreamRequest } from '../types.ts';
 import { convertToGeminiContents } from './convert-messages.ts';
 import { prepareGeminiTools } from './prepare-tools.ts';
 import { embeddingInputs } from '../common/embeddings.ts';
@@ -31,8 +31,9 @@ export async function buildGeminiChatRequest(
   model: string,
   req: ChatCompletionRequest,
   stream: boolean,
+  opts: BuildOptions = {},
 ): Promise<UpstreamRequest> {
-  const { systemInstruction, contents } = await convertToGeminiContents(req.messages);
+  const { systemInstruction, contents } = await convertToGeminiContents(req.messages, opts.images);
   const body: Record<string, unknown> = { contents };
   if (systemInstruction) body.systemInstruction = systemInstruction;
 

@@ -4,6 +4,7 @@
 import type { ChatMessage } from '../../protocol/openai.ts';
 import { argumentsObject, contentPieces, contentText, systemText, toolNamesById } from '../common/content.ts';
 import { inlineImage } from '../common/images.ts';
+import { defaultImageSession, type ImageSession } from '../common/remote-images.ts';
 import { decodeGeminiToolCallId } from './tool-call-id.ts';
 
 export type GeminiPart =
@@ -25,9 +26,9 @@ function isGeminiFetchable(url: string): boolean {
   );
 }
 
-async function imagePart(url: string): Promise<GeminiPart> {
+async function imagePart(url: string, images: ImageSession, param: string): Promise<GeminiPart> {
   if (isGeminiFetchable(url)) return { fileData: { fileUri: url } };
-  const img = await inlineImage(url);
+  const img = await inlineImage(url, images, param);
   return { inlineData: { mimeType: img.mimeType, data: img.data } };
 }
 
@@ -43,6 +44,7 @@ function toolResponse(text: string): Record<string, unknown> {
 
 export async function convertToGeminiContents(
   messages: ChatMessage[],
+  images: ImageSession = defaultImageSession(),
 ): Promise<{ systemInstruction: { parts: Array<{ text: string }> } | undefined; contents: GeminiContent[] }> {
   const names = toolNamesById(messages);
   const contents: GeminiContent[] = [];
@@ -52,11 +54,12 @@ export async function convertToGeminiContents(
     if (last && last.role === role) last.parts.push(...parts);
     else contents.push({ role, parts });
   };
-  for (const m of messages) {
+  for (const [i, m] of messages.entries()) {
     if (m.role === 'system' || m.role === 'developer') continue;
     if (m.role === 'user') {
       const parts: GeminiPart[] = [];
-      for (const p of contentPieces(m.content)) parts.push(p.kind === 'text' ? { text: p.text } : await imagePart(p.url));
+      for (const p of contentPieces(m.content))
+        parts.push(p.kind === 'text' ? { text: p.text } : await imagePart(p.url, images, `messages[${i}].content`));
       push('user', parts);
     } else if (m.role === 'assistant') {
       const parts: GeminiPart[] = [];

@@ -1,6 +1,6 @@
 // OpenAI Chat Completions request -> Ollama native `POST /api/chat` (and `/api/embed`).
 import type { ChatCompletionRequest, EmbeddingsRequest } from '../../protocol/openai.ts';
-import type { Endpoint, UpstreamRequest } from '../types.ts';
+import type { BuildOptions, Endpoint, UpstreamRequest } from '../types.ts';
 import { embeddingInputs } from '../common/embeddings.ts';
 import { convertToOllamaMessages } from './convert-messages.ts';
 
@@ -23,8 +23,9 @@ export async function buildOllamaChatRequest(
   model: string,
   req: ChatCompletionRequest,
   stream: boolean,
+  opts: BuildOptions = {},
 ): Promise<UpstreamRequest> {
-  const body: Record<string, unknown> = { model, messages: await convertToOllamaMessages(req.messages), stream };
+  const body: Record<string, unknown> = { model, messages: await convertToOllamaMessages(req.messages, opts.images), stream };
   const options: Record<string, unknown> = {};
   const maxTokens = req.max_completion_tokens ?? req.max_tokens;
   if (maxTokens) options.num_predict = maxTokens;

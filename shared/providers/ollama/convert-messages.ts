@@ -3,6 +3,7 @@
 import type { ChatMessage } from '../../protocol/openai.ts';
 import { argumentsObject, contentPieces, contentText, toolNamesById } from '../common/content.ts';
 import { inlineImage } from '../common/images.ts';
+import { defaultImageSession, type ImageSession } from '../common/remote-images.ts';
 
 export interface OllamaMessage {
   role: 'system' | 'user' | 'assistant' | 'tool';
@@ -14,19 +15,22 @@ export interface OllamaMessage {
   tool_call_id?: string;
 }
 
-export async function convertToOllamaMessages(messages: ChatMessage[]): Promise<OllamaMessage[]> {
+export async function convertToOllamaMessages(
+  messages: ChatMessage[],
+  images: ImageSession = defaultImageSession(),
+): Promise<OllamaMessage[]> {
   const names = toolNamesById(messages);
   const out: OllamaMessage[] = [];
-  for (const m of messages) {
+  for (const [i, m] of messages.entries()) {
     if (m.role === 'system' || m.role === 'developer') out.push({ role: 'system', content: contentText(m.content) });
     else if (m.role === 'user') {
       const msg: OllamaMessage = { role: 'user', content: '' };
-      const images: string[] = [];
+      const inlined: string[] = [];
       for (const p of contentPieces(m.content)) {
         if (p.kind === 'text') msg.content += p.text;
-        else images.push((await inlineImage(p.url)).data);
+        else inlined.push((await inlineImage(p.url, images, `messages[${i}].content`)).data);
       }
-      if (images.length) msg.images = images;
+      if (inlined.length) msg.images = inlined;
       out.push(msg);
     } else if (m.role === 'assistant') {
       const msg: OllamaMessage = { role: 'assistant', content: contentText(m.content) };
