@@ -22,13 +22,16 @@ import type { Logger } from '../../shared/telemetry/logger.ts';
 import { publishRequest } from '../ingress/dispatcher.ts';
 import { resolveRoute } from '../ingress/routing.ts';
 import { BATCH_ENDPOINTS, lineRequestId, parseStoredLine } from './lines.ts';
+import { StepRetry } from './step-retry.ts';
 import {
   ACTIVE_STATUSES,
   applyResults,
   eventToLineResult,
   finalizeBatch,
+  giveUpBatch,
   parseLineRequestId,
   type BatchRow,
+  type BatchStatus,
   type LineResult,
 } from './store.ts';
 
@@ -155,7 +158,11 @@ export async function startBatchRunner(opts: BatchRunnerOptions): Promise<BatchR
   async function drive(batchId: string, state: { lost: boolean }): Promise<void> {
     let lines: AsyncGenerator<Line> | null = null;
     let linesAt = 0; // index of the last line taken from `lines`
+    const retry = new StepRetry(config.BATCH_STEP_MAX_ATTEMPTS, config.BATCH_STEP_RETRY_MS);
+    let lastStepFailed = false;
     while (!closing && !state.lost) {
+      if (!lastStepFailed) retry.succeeded();
+      lastStepFailed = false;
       const b = await db.selectFrom('batches').selectAll().where('id', '=', batchId).executeTakeFirst();
       if (!b || b.lease_owner !== runnerId) return;
       const expired = new Date(b.expires_at).getTime() <= Date.now();
@@ -234,10 +241,26 @@ export async function startBatchRunner(opts: BatchRunnerOptions): Promise<BatchR
             return; // terminal
         }
       } catch (err) {
-        log.warn({ err: (err as Error).message, batchId }, 'batch step failed; retrying');
-        await lines?.return(undefined);
+        lastStepFailed = true;
+        await lines?.return(undefined).catch(() => {});
         lines = null;
-        await sleep(1_000);
+        const failure = retry.failed();
+        const cancelGraceOver =
+          b.status === 'cancelling' && Date.now() - new Date(b.cancelling_at ?? Date.now()).getTime() > config.BATCH_CANCEL_GRACE_MS;
+        if (failure.giveUp || cancelGraceOver) {
+          const message = `Batch processing failed after ${failure.attempt} attempts while ${b.status}: ${(err as Error).message}`;
+          const ended = await giveUpBatch(db, batchId, b.status as BatchStatus, { code: 'batch_failed', message });
+          if (ended) {
+            log.error({ err, batchId, status: b.status, attempts: failure.attempt, ended }, 'batch step failed; giving up');
+            return;
+          }
+          continue; // the status changed meanwhile (e.g. cancelled): retry in the new state
+        }
+        // Said once per failing streak; the give-up above is the second and last line.
+        if (failure.attempt === 1) {
+          log.warn({ err: (err as Error).message, batchId, status: b.status, retryInMs: failure.delayMs }, 'batch step failed; retrying');
+        }
+        await sleep(failure.delayMs);
         continue;
       }
       await sleep(pollMs);
