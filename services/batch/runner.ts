@@ -75,7 +75,8 @@ export async function startBatchRunner(opts: BatchRunnerOptions): Promise<BatchR
     flushTimer = null;
     const batch = buffer;
     buffer = [];
-    flushing = flushing.then(() => storeResults(batch));
+    // Caught, so one failed store cannot leave `flushing` rejected and skip every later flush.
+    flushing = flushing.then(() => storeResults(batch)).catch((err: unknown) => log.error({ err }, 'storing batch results failed'));
     return flushing;
   };
   async function storeResults(batch: Array<{ msg: JsMsg; result: LineResult | null }>): Promise<void> {
@@ -152,7 +153,7 @@ export async function startBatchRunner(opts: BatchRunnerOptions): Promise<BatchR
   const renewTimer = setInterval(() => {
     if (!closing) void renew().catch((err) => log.warn({ err: (err as Error).message }, 'batch lease renewal failed'));
   }, leaseMs / 3);
-  void claim().catch(() => {});
+  void claim().catch((err) => log.warn({ err: (err as Error).message }, 'batch claim failed'));
 
   // ---- driving one batch ----
   async function drive(batchId: string, state: { lost: boolean }): Promise<void> {

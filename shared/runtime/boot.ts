@@ -9,6 +9,7 @@ import { openDatabase, type Db } from '../db/database.ts';
 import { ensureBootstrapKey } from '../db/api-keys.ts';
 import { adapterNames } from '../providers/registry.ts';
 import { createLogger, type Logger } from '../telemetry/logger.ts';
+import { exitOnUnexpectedError } from './crash.ts';
 
 export interface Runtime {
   config: SwitchyardConfig;
@@ -59,8 +60,9 @@ export async function boot(
   return { config, log, nats, db };
 }
 
-/** Runs `close` once on SIGINT/SIGTERM, then exits. */
+/** Runs `close` once on SIGINT/SIGTERM, then exits; exits with 1 on an unhandled rejection or exception. */
 export function onShutdown(log: Logger, close: () => Promise<void>): void {
+  exitOnUnexpectedError(log);
   let closing = false;
   for (const sig of ['SIGINT', 'SIGTERM'] as const) {
     process.once(sig, () => {
