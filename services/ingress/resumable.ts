@@ -12,6 +12,7 @@ import { Kvm, type KV } from '@nats-io/kv';
 import { StorageType } from '@nats-io/jetstream';
 import type { Subscription } from '@nats-io/transport-node';
 import type { Nats } from '../../shared/nats/connection.ts';
+import { publishNotice } from '../../shared/nats/best-effort.ts';
 import { asyncSubjects, REQUEST_OWNERS_BUCKET, STREAMS, subjects } from '../../shared/nats/topology.ts';
 import type { StreamEvent } from '../../shared/protocol/events.ts';
 import type { Logger } from '../../shared/telemetry/logger.ts';
@@ -61,7 +62,7 @@ export class StreamResume {
         for (const [id, at] of this.pendingCancel) {
           if (at <= now) {
             this.pendingCancel.delete(id);
-            this.nats.nc.publish(subjects.cancel(id));
+            publishNotice(this.nats.nc, subjects.cancel(id));
           }
         }
       },
@@ -99,14 +100,14 @@ export class StreamResume {
   /** The client of a running stream went away: stop listening, cancel after the grace period. */
   detach(requestId: string): void {
     this.dispatcher.release(requestId);
-    if (this.graceMs === 0) this.nats.nc.publish(subjects.cancel(requestId));
+    if (this.graceMs === 0) publishNotice(this.nats.nc, subjects.cancel(requestId));
     else this.pendingCancel.set(requestId, Date.now() + this.graceMs);
   }
 
   /** Someone reads this request again: no ingress may cancel it for the earlier disconnect. */
   attached(requestId: string): void {
     this.pendingCancel.delete(requestId);
-    this.nats.nc.publish(asyncSubjects.resumed(requestId));
+    publishNotice(this.nats.nc, asyncSubjects.resumed(requestId));
   }
 
   /**
