@@ -111,8 +111,8 @@ export class StreamResume {
   }
 
   /**
-   * Replays the request's events with seq > afterSeq (events of the speaking attempt; a terminal
-   * error of any attempt is always passed), then follows live ones. `onEvent` returns true when the
+   * Replays the request's chunks with seq > afterSeq and its terminal event whatever its seq (events
+   * of the speaking attempt; a terminal error of any attempt is always passed), then follows live ones. `onEvent` returns true when the
    * reader is finished. Resolves when finished, when `signal` aborts, or after `maxWaitMs`.
    */
   async replay(
@@ -143,7 +143,9 @@ export class StreamResume {
         if (ev.type !== 'error') {
           if (locked && ev.attempt !== locked) continue;
           locked = ev.attempt;
-          if (ev.seq <= afterSeq) continue;
+          // A terminal event is passed even when the reader saw it: resuming after the last event
+          // must end at once, not wait for events that will never come.
+          if (ev.type === 'chunk' && ev.seq <= afterSeq) continue;
         }
         if (onEvent(ev)) break;
       }

@@ -18,7 +18,7 @@ import { assertModelAllowed } from './model-policy.ts';
 import { EventRouter } from './event-router.ts';
 import { Dispatcher } from './dispatcher.ts';
 import { resolveRoute as resolveModelRoute, type Route } from './routing.ts';
-import { ChunkWriter, chatCompletionBody, embeddingsBody, sseError, sseHeaders, SSE_DONE } from './render.ts';
+import { ChunkWriter, chatCompletionBody, embeddingsBody, renderEvent, sseError, sseHeaders } from './render.ts';
 // ---- tenant controls, routing policy, metrics (docs/guardrails.md) ----
 import { Admission, type Admitted, type Settlement } from './admission.ts';
 import { openLimitBuckets } from '../../shared/limits/kv.ts';
@@ -208,14 +208,12 @@ export async function buildIngress(opts: IngressOptions): Promise<Ingress> {
       }
       if (ev.type === 'done') {
         start(ev);
-        res.write(writer.finish(ev.finish_reason ?? 'stop', includeUsage ? undefined : String(ev.seq)));
-        if (includeUsage) res.write(writer.usage(ev.usage, String(ev.seq)));
-        res.end(SSE_DONE);
+        res.end(renderEvent(writer, ev, includeUsage)); // finish, usage and [DONE], each with its resume id
         return true;
       }
       if (ev.type === 'error') {
         if (!started) return true; // not streaming yet: dispatch turns it into a plain HTTP error
-        res.end(sseError({ error: ev.error }));
+        res.end(renderEvent(writer, ev, includeUsage));
         return true;
       }
       return false;
