@@ -18,6 +18,7 @@ import { assertModelAllowed } from './model-policy.ts';
 import { EventRouter } from './event-router.ts';
 import { Dispatcher } from './dispatcher.ts';
 import { resolveRoute as resolveModelRoute, type Route } from './routing.ts';
+import { logAccess } from './access-log.ts';
 import { ChunkWriter, chatCompletionBody, embeddingsBody, renderEvent, sseError, sseHeaders } from './render.ts';
 // ---- tenant controls, routing policy, metrics (docs/guardrails.md) ----
 import { Admission, type Admitted, type Settlement } from './admission.ts';
@@ -114,10 +115,13 @@ export async function buildIngress(opts: IngressOptions): Promise<Ingress> {
     metrics.requestDuration.observe({ route }, reply.elapsedTime / 1000);
   });
 
+  logAccess(app);
+
   app.setErrorHandler((err: unknown, req, reply) => {
     const apiErr = toApiError(err);
     // Upstream and queue failures arrive as ApiErrors already explained; only the unexpected get a stack.
-    if (!(err instanceof ApiError)) req.log.error({ err, reqId: req.id }, 'request failed');
+    // A client's mistake (4xx, e.g. Fastify's 415) is expected: the access line records it.
+    if (!(err instanceof ApiError) && apiErr.status >= 500) req.log.error({ err, reqId: req.id }, 'request failed');
     else if (apiErr.status >= 500)
       req.log.warn({ reqId: req.id, status: apiErr.status, code: apiErr.code, error: apiErr.message }, 'request failed');
     void reply.code(apiErr.status).headers(apiErr.headers).send(apiErr.toBody());
@@ -249,6 +253,7 @@ export async function buildIngress(opts: IngressOptions): Promise<Ingress> {
     const result = new Promise<StreamEvent>((resolve, reject) => (settle = { resolve, reject }));
     const finish = (ev: StreamEvent | ApiError) => {
       finished = true;
+      if (!(ev instanceof ApiError) && (ev.type === 'done' || ev.type === 'result')) req.usage = ev.usage;
       req.admitted?.settle(settlementOf(ev, reply.raw.headersSent));
       if (ev instanceof ApiError) settle.reject(ev);
       else if (ev.type === 'error' && !reply.raw.headersSent) {
