@@ -35,6 +35,9 @@ const envSchema = z.object({
   /** Seconds before an unacknowledged request is redelivered to another worker. */
   WORKER_ACK_WAIT_SECONDS: z.coerce.number().positive().default(30),
   WORKER_MAX_DELIVER: int(5),
+  /** How long a ledger may hold usage records unacked before JetStream hands them to another (or a
+   *  restarted) ledger: a ledger killed mid-batch delays those rows by this much. */
+  LEDGER_ACK_WAIT_SECONDS: z.coerce.number().positive().default(30),
   /** Requests one worker process runs at once, per provider. */
   WORKER_CONCURRENCY: int(1024),
   WORKER_MAX_RETRIES: int(2),

@@ -48,6 +48,7 @@ export async function boot(
     providers: adapterNames(),
     ackWaitSeconds: config.WORKER_ACK_WAIT_SECONDS,
     maxDeliver: config.WORKER_MAX_DELIVER,
+    ledgerAckWaitSeconds: config.LEDGER_ACK_WAIT_SECONDS,
     eventsMaxAgeSeconds: config.EVENTS_MAX_AGE_SECONDS,
   });
   await ensureLimitBuckets(nats.nc);
