@@ -35,4 +35,11 @@ export function logAccess(app: FastifyInstance): void {
     if (QUIET_ROUTES.has(line.route)) req.log.debug(line, 'request');
     else req.log.info(line, 'request');
   });
+  // onResponse runs on the response's `finish`; a client that hangs up mid-answer (a dropped stream)
+  // never gets there, so its line is written on `close` instead, marked aborted.
+  app.addHook('onRequest', async (req, reply) => {
+    reply.raw.once('close', () => {
+      if (!reply.raw.writableFinished) req.log.info({ ...accessLine(req, reply), aborted: true }, 'request');
+    });
+  });
 }

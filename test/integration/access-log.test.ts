@@ -26,6 +26,7 @@ interface Line {
   ms?: number;
   tokens_in?: number | null;
   tokens_out?: number | null;
+  aborted?: boolean;
   err?: { stack?: string };
 }
 const lines = () => raw.map((l) => JSON.parse(l) as Line);
@@ -92,6 +93,24 @@ describe('access log', () => {
     await res.text();
     const line = await accessLineOf(res);
     expect(line).toMatchObject({ level: 30, status: 200, route: '/v1/chat/completions', tokens_out: 3 });
+  });
+
+  it('a stream the client drops still gets its one line, marked aborted', async () => {
+    const ac = new AbortController();
+    const res = await fetch(`${url}/v1/chat/completions`, {
+      method: 'POST',
+      signal: ac.signal,
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${stack.apiKey}` },
+      body: JSON.stringify({
+        model: 'openai/gpt-4o-mini',
+        stream: true,
+        messages: [{ role: 'user', content: 'd\nmock:{"tokens":50,"itl_ms":20}' }],
+      }),
+    });
+    await res.body!.getReader().read();
+    ac.abort();
+    const line = await accessLineOf(res);
+    expect(line).toMatchObject({ level: 30, status: 200, route: '/v1/chat/completions', aborted: true });
   });
 
   it("a client's 415 and 400 are logged once, at info, without a stack", async () => {
