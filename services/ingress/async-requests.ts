@@ -53,7 +53,7 @@ export class AsyncRequests {
         .deleteFrom('async_requests')
         .where('expires_at', '<', new Date())
         .execute()
-        .catch(() => {});
+        .catch((err: unknown) => opts.log.warn({ err: (err as Error).message }, 'purging expired async requests failed'));
     }, 60_000);
     this.purgeTimer.unref();
   }
