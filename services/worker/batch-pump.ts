@@ -110,13 +110,11 @@ export async function startBatchPump(opts: BatchPumpOptions): Promise<BatchPump>
               }
               inflight++;
               if (paced()) tokens--;
-              void opts
-                .run(msg)
-                .catch((err: unknown) => opts.log.error({ err }, 'batch request failed'))
-                .finally(() => {
-                  inflight--;
-                  wake();
-                });
+              // run() never rejects: the worker's runTracked() catches and logs.
+              void opts.run(msg).finally(() => {
+                inflight--;
+                wake();
+              });
             }
           } catch (err) {
             if (!closing) opts.log.warn({ err: (err as Error).message, provider }, 'batch fetch failed');

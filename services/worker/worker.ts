@@ -149,14 +149,13 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
     inflight++;
     // A failure here (e.g. publishing an event on a connection closed at shutdown) must not become an
     // unhandled rejection; the unacked message is redelivered.
-    return handle(msg)
-      .catch((err: unknown) => log.error({ err, subject: msg.subject }, 'request handling failed'))
-      .finally(() => {
-        inflight--;
-        const wake = wakeConsumer;
-        wakeConsumer = null;
-        wake?.();
-      });
+    const handled = handle(msg).catch((err: unknown) => log.error({ err, subject: msg.subject }, 'request handling failed'));
+    return handled.finally(() => {
+      inflight--;
+      const wake = wakeConsumer;
+      wakeConsumer = null;
+      wake?.();
+    });
   }
 
   async function handle(msg: JsMsg): Promise<void> {
