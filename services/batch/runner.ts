@@ -22,13 +22,16 @@ import type { Logger } from '../../shared/telemetry/logger.ts';
 import { publishRequest } from '../ingress/dispatcher.ts';
 import { resolveRoute } from '../ingress/routing.ts';
 import { BATCH_ENDPOINTS, lineRequestId, parseStoredLine } from './lines.ts';
+import { StepRetry } from './step-retry.ts';
 import {
   ACTIVE_STATUSES,
   applyResults,
   eventToLineResult,
   finalizeBatch,
+  giveUpBatch,
   parseLineRequestId,
   type BatchRow,
+  type BatchStatus,
   type LineResult,
 } from './store.ts';
 
@@ -72,7 +75,8 @@ export async function startBatchRunner(opts: BatchRunnerOptions): Promise<BatchR
     flushTimer = null;
     const batch = buffer;
     buffer = [];
-    flushing = flushing.then(() => storeResults(batch));
+    // Caught, so one failed store cannot leave `flushing` rejected and skip every later flush.
+    flushing = flushing.then(() => storeResults(batch)).catch((err: unknown) => log.error({ err }, 'storing batch results failed'));
     return flushing;
   };
   async function storeResults(batch: Array<{ msg: JsMsg; result: LineResult | null }>): Promise<void> {
@@ -149,13 +153,17 @@ export async function startBatchRunner(opts: BatchRunnerOptions): Promise<BatchR
   const renewTimer = setInterval(() => {
     if (!closing) void renew().catch((err) => log.warn({ err: (err as Error).message }, 'batch lease renewal failed'));
   }, leaseMs / 3);
-  void claim().catch(() => {});
+  void claim().catch((err) => log.warn({ err: (err as Error).message }, 'batch claim failed'));
 
   // ---- driving one batch ----
   async function drive(batchId: string, state: { lost: boolean }): Promise<void> {
     let lines: AsyncGenerator<Line> | null = null;
     let linesAt = 0; // index of the last line taken from `lines`
+    const retry = new StepRetry(config.BATCH_STEP_MAX_ATTEMPTS, config.BATCH_STEP_RETRY_MS);
+    let lastStepFailed = false;
     while (!closing && !state.lost) {
+      if (!lastStepFailed) retry.succeeded();
+      lastStepFailed = false;
       const b = await db.selectFrom('batches').selectAll().where('id', '=', batchId).executeTakeFirst();
       if (!b || b.lease_owner !== runnerId) return;
       const expired = new Date(b.expires_at).getTime() <= Date.now();
@@ -234,10 +242,26 @@ export async function startBatchRunner(opts: BatchRunnerOptions): Promise<BatchR
             return; // terminal
         }
       } catch (err) {
-        log.warn({ err: (err as Error).message, batchId }, 'batch step failed; retrying');
-        await lines?.return(undefined);
+        lastStepFailed = true;
+        await lines?.return(undefined).catch(() => {});
         lines = null;
-        await sleep(1_000);
+        const failure = retry.failed();
+        const cancelGraceOver =
+          b.status === 'cancelling' && Date.now() - new Date(b.cancelling_at ?? Date.now()).getTime() > config.BATCH_CANCEL_GRACE_MS;
+        if (failure.giveUp || cancelGraceOver) {
+          const message = `Batch processing failed after ${failure.attempt} attempts while ${b.status}: ${(err as Error).message}`;
+          const ended = await giveUpBatch(db, batchId, b.status as BatchStatus, { code: 'batch_failed', message });
+          if (ended) {
+            log.error({ err, batchId, status: b.status, attempts: failure.attempt, ended }, 'batch step failed; giving up');
+            return;
+          }
+          continue; // the status changed meanwhile (e.g. cancelled): retry in the new state
+        }
+        // Said once per failing streak; the give-up above is the second and last line.
+        if (failure.attempt === 1) {
+          log.warn({ err: (err as Error).message, batchId, status: b.status, retryInMs: failure.delayMs }, 'batch step failed; retrying');
+        }
+        await sleep(failure.delayMs);
         continue;
       }
       await sleep(pollMs);

@@ -224,3 +224,35 @@ export async function finalizeBatch(
     return true;
   });
 }
+
+/**
+ * Ends a batch whose step kept failing: `failed` with an OpenAI-shaped `errors` list, or `cancelled`
+ * when it was cancelling (a cancel must end in `cancelled`, even when its output cannot be written).
+ * Returns the new status, or null when the batch no longer had status `from`.
+ */
+export async function giveUpBatch(
+  db: DbExec,
+  batchId: string,
+  from: BatchStatus,
+  error: { code: string; message: string },
+): Promise<'failed' | 'cancelled' | null> {
+  const to = from === 'cancelling' ? 'cancelled' : 'failed';
+  const now = new Date();
+  return db.transaction().execute(async (trx) => {
+    const res = await trx
+      .updateTable('batches')
+      .set({
+        status: to,
+        ...(to === 'failed' ? { failed_at: now } : { cancelled_at: now }),
+        errors: JSON.stringify({ object: 'list', data: [{ ...error, param: null, line: null }] }),
+        lease_owner: null,
+        lease_until: null,
+      })
+      .where('id', '=', batchId)
+      .where('status', '=', from)
+      .executeTakeFirst();
+    if (Number(res.numUpdatedRows) === 0) return null;
+    await trx.deleteFrom('batch_results').where('batch_id', '=', batchId).execute();
+    return to;
+  });
+}

@@ -13,12 +13,12 @@ import type { Nats } from '../../shared/nats/connection.ts';
 import { asyncConsumerNames, EVENT_OWNERS, STREAMS } from '../../shared/nats/topology.ts';
 import type { Db } from '../../shared/db/database.ts';
 import type { SwitchyardConfig } from '../../shared/config/env.ts';
-import type { ChatResultEvent, ChunkDelta, StreamEvent } from '../../shared/protocol/events.ts';
-import { ApiError, errors } from '../../shared/protocol/errors.ts';
+import type { ChatResultEvent, StreamEvent } from '../../shared/protocol/events.ts';
+import { errors } from '../../shared/protocol/errors.ts';
 import type { ChatCompletionRequest } from '../../shared/protocol/openai.ts';
 import type { Logger } from '../../shared/telemetry/logger.ts';
 import { publishRequest } from './dispatcher.ts';
-import { chatCompletionBody, ChunkWriter, sseError, sseHeaders, SSE_DONE } from './render.ts';
+import { chatCompletionBody, ChunkWriter, renderCompletion, type ChatCompletionBody, renderEvent, sseError, sseHeaders } from './render.ts';
 import type { StreamResume } from './resumable.ts';
 import type { Route } from './routing.ts';
 import { writeSse } from './sse-backpressure.ts';
@@ -31,8 +31,6 @@ export interface AsyncRequestsOptions {
   resume: StreamResume;
   authenticate: (req: FastifyRequest) => Promise<void>;
 }
-
-type ChatCompletion = ReturnType<typeof chatCompletionBody>;
 
 export function wantsAsync(req: FastifyRequest): boolean {
   const prefer = req.headers.prefer;
@@ -56,7 +54,7 @@ export class AsyncRequests {
         .deleteFrom('async_requests')
         .where('expires_at', '<', new Date())
         .execute()
-        .catch(() => {});
+        .catch((err: unknown) => opts.log.warn({ err: (err as Error).message }, 'purging expired async requests failed'));
     }, 60_000);
     this.purgeTimer.unref();
   }
@@ -231,7 +229,7 @@ export class AsyncRequests {
         finished = true;
         res.end(
           row.status_code === 200
-            ? renderCompletion(writer, JSON.parse(row.result) as ChatCompletion, 1, afterSeq)
+            ? renderCompletion(writer, JSON.parse(row.result) as ChatCompletionBody, 1, afterSeq)
             : sseError(JSON.parse(row.result)),
         );
         return;
@@ -246,7 +244,7 @@ export class AsyncRequests {
         id,
         afterSeq,
         (ev) => {
-          const out = renderEvent(writer, ev, view.includeUsage);
+          const out = renderEvent(writer, ev, view.includeUsage, afterSeq);
           if (ev.type === 'chunk') {
             writeSse(res, out, sseLimits);
             return false;
@@ -289,31 +287,4 @@ function requestObject(
     completed_at: completedAt ? unix(completedAt) : null,
     response: statusCode !== null && result !== null ? { status_code: statusCode, body: JSON.parse(result) as unknown } : null,
   };
-}
-
-/** One worker event as the SSE frames of a chat stream; chunks carry `id: <seq>`. */
-export function renderEvent(writer: ChunkWriter, ev: StreamEvent, includeUsage: boolean): string {
-  if (ev.type === 'chunk') return writer.delta(ev.delta, String(ev.seq));
-  if (ev.type === 'done') {
-    const id = String(ev.seq);
-    if (!includeUsage) return writer.finish(ev.finish_reason ?? 'stop', id) + SSE_DONE;
-    return writer.finish(ev.finish_reason ?? 'stop') + writer.usage(ev.usage, id) + SSE_DONE;
-  }
-  if (ev.type === 'result' && ev.kind === 'chat') {
-    return renderCompletion(writer, chatCompletionBody('', 0, '', ev), ev.seq, 0);
-  }
-  if (ev.type === 'error') return sseError({ error: ev.error });
-  return sseError(new ApiError(502, 'The worker answered with an unexpected event.', { type: 'server_error' }).toBody());
-}
-
-/** A whole answer as one delta chunk (id `seq`) plus the finish chunk and [DONE]. */
-function renderCompletion(writer: ChunkWriter, body: ChatCompletion, seq: number, afterSeq: number): string {
-  const choice = body.choices[0]!;
-  const m = choice.message;
-  const delta: ChunkDelta = {};
-  if (m.content !== null && m.content !== undefined) delta.content = m.content;
-  if (m.reasoning_content) delta.reasoning_content = m.reasoning_content;
-  if (m.tool_calls) delta.tool_calls = m.tool_calls.map((t, index) => ({ index, ...t }));
-  const head = seq > afterSeq ? writer.delta(delta, String(seq)) : '';
-  return head + writer.finish(choice.finish_reason ?? 'stop') + SSE_DONE;
 }

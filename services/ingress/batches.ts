@@ -113,13 +113,14 @@ export async function batchesRoutes(app: FastifyInstance, opts: BatchesOptions):
 
   app.post<{ Params: { id: string } }>('/v1/batches/:id/cancel', { onRequest: authenticate }, async (req) => {
     const tenantId = req.principal!.tenantId;
-    // Only a batch that is still running can be cancelled; the runner drains it and closes it.
+    // Only a batch that is still open can be cancelled; the runner drains it and closes it (a batch whose
+    // step keeps failing is closed as cancelled too, see giveUpBatch).
     const updated = await db
       .updateTable('batches')
       .set({ status: 'cancelling', cancelling_at: new Date() })
       .where('id', '=', req.params.id)
       .where('tenant_id', '=', tenantId)
-      .where('status', 'in', ['validating', 'in_progress'])
+      .where('status', 'in', ['validating', 'in_progress', 'finalizing'])
       .returningAll()
       .executeTakeFirst();
     if (updated) return batchObject(updated);

@@ -4,6 +4,7 @@
 import { headers as natsHeaders } from '@nats-io/transport-node';
 import type { Nats } from '../../shared/nats/connection.ts';
 import { JetStreamPublisher } from '../../shared/nats/publisher.ts';
+import { publishNotice } from '../../shared/nats/best-effort.ts';
 import { H, subjects, type Priority } from '../../shared/nats/topology.ts';
 import type { KeyPrincipal } from '../../shared/db/api-keys.ts';
 import type { StreamEvent } from '../../shared/protocol/events.ts';
@@ -55,7 +56,7 @@ export class Dispatcher {
     this.router.register(requestId, {
       deadline,
       onTimeout: () => {
-        this.nats.nc.publish(subjects.cancel(requestId));
+        publishNotice(this.nats.nc, subjects.cancel(requestId));
         handlers.onTimeout();
       },
       onEvent: (ev) => {
@@ -73,7 +74,7 @@ export class Dispatcher {
   /** The client is gone: stop listening and tell the worker to abort the upstream call. */
   cancel(requestId: string): void {
     this.router.release(requestId);
-    this.nats.nc.publish(subjects.cancel(requestId));
+    publishNotice(this.nats.nc, subjects.cancel(requestId));
   }
 
   close(): void {

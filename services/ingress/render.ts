@@ -1,5 +1,6 @@
 // Normalized events -> the exact OpenAI wire shapes a client SDK expects.
-import type { ChatResultEvent, ChunkDelta, EmbeddingsResultEvent, Usage } from '../../shared/protocol/events.ts';
+import type { ChatResultEvent, ChunkDelta, EmbeddingsResultEvent, StreamEvent, Usage } from '../../shared/protocol/events.ts';
+import { ApiError } from '../../shared/protocol/errors.ts';
 
 export function chatCompletionBody(id: string, created: number, publicModel: string, ev: ChatResultEvent) {
   return {
@@ -41,8 +42,48 @@ export class ChunkWriter {
   }
 }
 
-export function sseError(error: unknown): string {
-  return `event: error\ndata: ${JSON.stringify(error)}\n\n`;
+/** An error event; `eventId` (the worker event's seq) lets a client resume after it. */
+export function sseError(error: unknown, eventId?: string): string {
+  return `${eventId ? `id: ${eventId}\n` : ''}event: error\ndata: ${JSON.stringify(error)}\n\n`;
+}
+
+export type ChatCompletionBody = ReturnType<typeof chatCompletionBody>;
+
+/**
+ * One worker event as the SSE frames of a chat stream, live or replayed. Every frame after the
+ * opening role chunk has an `id:`: a chunk its seq, the finish chunk the `done` event's seq N, the
+ * usage chunk N + 1 (nothing follows `done`, so that id is free). Frames with ids <= `afterSeq` (the
+ * client's Last-Event-ID) were delivered before and are left out; `[DONE]` always ends the stream,
+ * so a client resuming after the last frame gets just `[DONE]` at once.
+ */
+export function renderEvent(writer: ChunkWriter, ev: StreamEvent, includeUsage: boolean, afterSeq = 0): string {
+  if (ev.type === 'chunk') return ev.seq > afterSeq ? writer.delta(ev.delta, String(ev.seq)) : '';
+  if (ev.type === 'done') {
+    const finish = ev.seq > afterSeq ? writer.finish(ev.finish_reason ?? 'stop', String(ev.seq)) : '';
+    const usage = includeUsage && ev.seq + 1 > afterSeq ? writer.usage(ev.usage, String(ev.seq + 1)) : '';
+    return finish + usage + SSE_DONE;
+  }
+  if (ev.type === 'result' && ev.kind === 'chat') {
+    return renderCompletion(writer, chatCompletionBody('', 0, '', ev), ev.seq, afterSeq);
+  }
+  if (ev.type === 'error') {
+    if (ev.seq > 0 && ev.seq <= afterSeq) return SSE_DONE; // the error went out before; nothing follows it
+    return sseError({ error: ev.error }, ev.seq > 0 ? String(ev.seq) : undefined);
+  }
+  return sseError(new ApiError(502, 'The worker answered with an unexpected event.', { type: 'server_error' }).toBody());
+}
+
+/** A whole answer as one delta chunk (id `seq`), the finish chunk (id `seq + 1`) and [DONE]. */
+export function renderCompletion(writer: ChunkWriter, body: ChatCompletionBody, seq: number, afterSeq: number): string {
+  const choice = body.choices[0]!;
+  const m = choice.message;
+  const delta: ChunkDelta = {};
+  if (m.content !== null && m.content !== undefined) delta.content = m.content;
+  if (m.reasoning_content) delta.reasoning_content = m.reasoning_content;
+  if (m.tool_calls) delta.tool_calls = m.tool_calls.map((t, index) => ({ index, ...t }));
+  const head = seq > afterSeq ? writer.delta(delta, String(seq)) : '';
+  const finish = seq + 1 > afterSeq ? writer.finish(choice.finish_reason ?? 'stop', String(seq + 1)) : '';
+  return head + finish + SSE_DONE;
 }
 
 export const SSE_DONE = 'data: [DONE]\n\n';

@@ -12,6 +12,7 @@ import { Kvm, type KV } from '@nats-io/kv';
 import { StorageType } from '@nats-io/jetstream';
 import type { Subscription } from '@nats-io/transport-node';
 import type { Nats } from '../../shared/nats/connection.ts';
+import { publishNotice } from '../../shared/nats/best-effort.ts';
 import { asyncSubjects, REQUEST_OWNERS_BUCKET, STREAMS, subjects } from '../../shared/nats/topology.ts';
 import type { StreamEvent } from '../../shared/protocol/events.ts';
 import type { Logger } from '../../shared/telemetry/logger.ts';
@@ -61,7 +62,7 @@ export class StreamResume {
         for (const [id, at] of this.pendingCancel) {
           if (at <= now) {
             this.pendingCancel.delete(id);
-            this.nats.nc.publish(subjects.cancel(id));
+            publishNotice(this.nats.nc, subjects.cancel(id));
           }
         }
       },
@@ -99,19 +100,19 @@ export class StreamResume {
   /** The client of a running stream went away: stop listening, cancel after the grace period. */
   detach(requestId: string): void {
     this.dispatcher.release(requestId);
-    if (this.graceMs === 0) this.nats.nc.publish(subjects.cancel(requestId));
+    if (this.graceMs === 0) publishNotice(this.nats.nc, subjects.cancel(requestId));
     else this.pendingCancel.set(requestId, Date.now() + this.graceMs);
   }
 
   /** Someone reads this request again: no ingress may cancel it for the earlier disconnect. */
   attached(requestId: string): void {
     this.pendingCancel.delete(requestId);
-    this.nats.nc.publish(asyncSubjects.resumed(requestId));
+    publishNotice(this.nats.nc, asyncSubjects.resumed(requestId));
   }
 
   /**
-   * Replays the request's events with seq > afterSeq (events of the speaking attempt; a terminal
-   * error of any attempt is always passed), then follows live ones. `onEvent` returns true when the
+   * Replays the request's chunks with seq > afterSeq and its terminal event whatever its seq (events
+   * of the speaking attempt; a terminal error of any attempt is always passed), then follows live ones. `onEvent` returns true when the
    * reader is finished. Resolves when finished, when `signal` aborts, or after `maxWaitMs`.
    */
   async replay(
@@ -142,7 +143,9 @@ export class StreamResume {
         if (ev.type !== 'error') {
           if (locked && ev.attempt !== locked) continue;
           locked = ev.attempt;
-          if (ev.seq <= afterSeq) continue;
+          // A terminal event is passed even when the reader saw it: resuming after the last event
+          // must end at once, not wait for events that will never come.
+          if (ev.type === 'chunk' && ev.seq <= afterSeq) continue;
         }
         if (onEvent(ev)) break;
       }

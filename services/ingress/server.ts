@@ -19,7 +19,8 @@ import { assertModelAllowed } from './model-policy.ts';
 import { EventRouter } from './event-router.ts';
 import { Dispatcher } from './dispatcher.ts';
 import { resolveRoute as resolveModelRoute, type Route } from './routing.ts';
-import { ChunkWriter, chatCompletionBody, embeddingsBody, sseError, sseHeaders, SSE_DONE } from './render.ts';
+import { logAccess } from './access-log.ts';
+import { ChunkWriter, chatCompletionBody, embeddingsBody, renderEvent, sseError, sseHeaders } from './render.ts';
 import { writeSse } from './sse-backpressure.ts';
 // ---- tenant controls, routing policy, metrics (docs/guardrails.md) ----
 import { Admission, type Admitted, type Settlement } from './admission.ts';
@@ -119,9 +120,12 @@ export async function buildIngress(opts: IngressOptions): Promise<Ingress> {
     metrics.requestDuration.observe({ route }, reply.elapsedTime / 1000);
   });
 
+  logAccess(app);
+
   app.setErrorHandler((err: unknown, req, reply) => {
     const apiErr = toApiError(err, bodyLimit);
     // Upstream and queue failures arrive as ApiErrors already explained; only the unexpected get a stack.
+    // A client's mistake (4xx, e.g. Fastify's 415) is expected: the access line records it.
     if (!(err instanceof ApiError) && apiErr.status >= 500) req.log.error({ err, reqId: req.id }, 'request failed');
     else if (apiErr.status >= 500 || apiErr.status === 413)
       req.log.warn({ reqId: req.id, status: apiErr.status, code: apiErr.code, error: apiErr.message }, 'request failed');
@@ -219,14 +223,12 @@ export async function buildIngress(opts: IngressOptions): Promise<Ingress> {
       }
       if (ev.type === 'done') {
         start(ev);
-        write(writer.finish(ev.finish_reason ?? 'stop', includeUsage ? undefined : String(ev.seq)));
-        if (includeUsage) write(writer.usage(ev.usage, String(ev.seq)));
-        res.end(SSE_DONE);
+        res.end(renderEvent(writer, ev, includeUsage)); // finish, usage and [DONE], each with its resume id
         return true;
       }
       if (ev.type === 'error') {
         if (!started) return true; // not streaming yet: dispatch turns it into a plain HTTP error
-        res.end(sseError({ error: ev.error }));
+        res.end(renderEvent(writer, ev, includeUsage));
         return true;
       }
       return false;
@@ -265,6 +267,7 @@ export async function buildIngress(opts: IngressOptions): Promise<Ingress> {
     const result = new Promise<StreamEvent>((resolve, reject) => (settle = { resolve, reject }));
     const finish = (ev: StreamEvent | ApiError) => {
       finished = true;
+      if (!(ev instanceof ApiError) && (ev.type === 'done' || ev.type === 'result')) req.usage = ev.usage;
       req.admitted?.settle(settlementOf(ev, reply.raw.headersSent));
       if (ev instanceof ApiError) settle.reject(ev);
       else if (ev.type === 'error' && !reply.raw.headersSent) {

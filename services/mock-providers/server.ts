@@ -89,7 +89,8 @@ export async function startMockProviders(opts: MockProviderOptions = {}): Promis
       }),
   };
 
-  const server = createServer(async (req, res) => {
+  const server = createServer((req, res) => void serve(req, res));
+  async function serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
     stats.requests++;
     stats.active++;
     res.once('close', () => {
@@ -107,7 +108,7 @@ export async function startMockProviders(opts: MockProviderOptions = {}): Promis
         );
       } else res.destroy();
     }
-  });
+  }
   server.keepAliveTimeout = 65_000;
 
   async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {

@@ -110,6 +110,7 @@ export async function startBatchPump(opts: BatchPumpOptions): Promise<BatchPump>
               }
               inflight++;
               if (paced()) tokens--;
+              // run() never rejects: the worker's runTracked() catches and logs.
               void opts.run(msg).finally(() => {
                 inflight--;
                 wake();

@@ -51,7 +51,9 @@ export class UsagePublisher {
       if (list) list.push(p);
       else byTenant.set(p.record.tenant_id, [p]);
     }
-    for (const [tenant, items] of byTenant) void this.send(tenant, items);
+    for (const [tenant, items] of byTenant) {
+      this.send(tenant, items).catch((err: unknown) => this.log.error({ err, tenant }, 'usage publish failed'));
+    }
   }
 
   private async send(tenant: string, items: Pending[]): Promise<void> {

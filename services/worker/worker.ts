@@ -130,7 +130,7 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
       const consumer = await js.consumers.get(STREAMS.requests, consumerNames.worker(provider, priority));
       const messages = await consumer.consume({ max_messages: Math.min(256, config.WORKER_CONCURRENCY) });
       consumers.push(messages);
-      void pump(messages);
+      pump(messages).catch((err: unknown) => log.error({ err, provider }, 'request consumer failed'));
     }
   }
   // ---- batch priority: batch consumers are pulled only with room left by interactive work (batch-pump.ts) ----
@@ -166,7 +166,10 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
   /** Runs one request of either priority, counted against WORKER_CONCURRENCY. */
   function runTracked(msg: JsMsg): Promise<void> {
     inflight++;
-    return handle(msg).finally(() => {
+    // A failure here (e.g. publishing an event on a connection closed at shutdown) must not become an
+    // unhandled rejection; the unacked message is redelivered.
+    const handled = handle(msg).catch((err: unknown) => log.error({ err, subject: msg.subject }, 'request handling failed'));
+    return handled.finally(() => {
       inflight--;
       const wake = wakeConsumer;
       wakeConsumer = null;

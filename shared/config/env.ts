@@ -48,6 +48,9 @@ const envSchema = z.object({
   /** Seconds before an unacknowledged request is redelivered to another worker. */
   WORKER_ACK_WAIT_SECONDS: z.coerce.number().positive().default(30),
   WORKER_MAX_DELIVER: int(5),
+  /** How long a ledger may hold usage records unacked before JetStream hands them to another (or a
+   *  restarted) ledger: a ledger killed mid-batch delays those rows by this much. */
+  LEDGER_ACK_WAIT_SECONDS: z.coerce.number().positive().default(30),
   /** Requests one worker process runs at once, per provider. */
   WORKER_CONCURRENCY: int(1024),
   WORKER_MAX_RETRIES: int(2),
@@ -73,6 +76,10 @@ const envSchema = z.object({
   BATCH_LEASE_SECONDS: z.coerce.number().positive().default(15),
   /** How long a cancelling batch waits for its running lines before it is closed. */
   BATCH_CANCEL_GRACE_MS: int(60_000),
+  /** A batch step (read input, dispatch, finalize) failing this many times in a row fails the batch. */
+  BATCH_STEP_MAX_ATTEMPTS: z.coerce.number().int().positive().default(5),
+  /** First retry delay of a failing batch step; doubles per attempt (1, 2, 4, 8 s by default). */
+  BATCH_STEP_RETRY_MS: int(1_000),
   /** Batch requests one worker process runs at once (only while interactive work leaves room). */
   WORKER_BATCH_CONCURRENCY: int(128),
   /** WebSocket: pause reading above this many buffered bytes; drop the socket above the second. */

@@ -64,6 +64,7 @@ export class KvCell<S> {
   submit(op: CellOp<S>): void {
     this.lastUsed = Date.now();
     this.queue.push(op);
+    // drain() settles every op itself; a throw past that would be a bug, failed loudly by the process guard.
     if (!this.busy) void this.drain();
   }
 

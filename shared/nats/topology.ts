@@ -132,6 +132,8 @@ export interface TopologyOptions {
   /** How long a worker may hold a request before JetStream redelivers it (msg.working() extends it). */
   ackWaitSeconds?: number;
   maxDeliver?: number;
+  /** How long a ledger may hold usage records unacked (it calls msg.working() while the database is down). */
+  ledgerAckWaitSeconds?: number;
   /** How long events are kept for resume and async fetch. */
   eventsMaxAgeSeconds?: number;
   /** How long cancels are kept for workers that start later (at least the interactive deadline). */
@@ -216,7 +218,7 @@ export function consumerConfigs(
       filter_subject: 'llm.usage.>',
       ack_policy: AckPolicy.Explicit,
       deliver_policy: DeliverPolicy.All,
-      ack_wait: secondsToNanos(30),
+      ack_wait: secondsToNanos(opts.ledgerAckWaitSeconds ?? 30),
       // Usage must never be dropped: redeliver until the database takes it.
       max_deliver: -1,
       max_ack_pending: 10_000,

@@ -11,6 +11,7 @@ import { ensureBootstrapKey } from '../db/api-keys.ts';
 import { adapterNames } from '../providers/registry.ts';
 import { createLogger, type Logger } from '../telemetry/logger.ts';
 import { registerSecrets, registerUpstreamSecrets } from '../telemetry/secrets.ts';
+import { exitOnUnexpectedError } from './crash.ts';
 
 export interface Runtime {
   config: SwitchyardConfig;
@@ -56,6 +57,7 @@ export async function boot(
     providers: adapterNames(),
     ackWaitSeconds: config.WORKER_ACK_WAIT_SECONDS,
     maxDeliver: config.WORKER_MAX_DELIVER,
+    ledgerAckWaitSeconds: config.LEDGER_ACK_WAIT_SECONDS,
     eventsMaxAgeSeconds: config.EVENTS_MAX_AGE_SECONDS,
     cancelsMaxAgeSeconds: Math.max(900, Math.ceil(config.REQUEST_TIMEOUT_MS / 1000)),
   });
@@ -69,8 +71,9 @@ export async function boot(
   return { config, log, nats, db };
 }
 
-/** Runs `close` once on SIGINT/SIGTERM, then exits. */
+/** Runs `close` once on SIGINT/SIGTERM, then exits; exits with 1 on an unhandled rejection or exception. */
 export function onShutdown(log: Logger, close: () => Promise<void>): void {
+  exitOnUnexpectedError(log);
   let closing = false;
   for (const sig of ['SIGINT', 'SIGTERM'] as const) {
     process.once(sig, () => {

@@ -1,14 +1,30 @@
-import { pino, type Logger } from 'pino';
+import { pino, type DestinationStream, type Logger } from 'pino';
+import { build as prettyStream } from 'pino-pretty';
 import { scrubSecrets } from './secrets.ts';
 
 export type { Logger };
 
 /**
- * Every line is scrubbed of upstream keys and key-shaped tokens before it is written: a backstop for
- * upstream text that reaches a log by a path the worker's scrubbing does not see.
+ * The process logger: JSON lines (one object per line, for log shippers) unless stdout is a terminal,
+ * where the lines are pretty-printed (in this thread and synchronously, so a crash's last line is not
+ * lost). `destination` replaces stdout (tests capture lines with it). Every line is scrubbed of
+ * upstream keys and key-shaped tokens before it is written: a backstop for upstream text that reaches
+ * a log by a path the worker's scrubbing does not see.
  */
-const scrubbedStdout = { write: (line: string) => process.stdout.write(scrubSecrets(line)) };
-
-export function createLogger(service: string, level: string = process.env.LOG_LEVEL ?? 'info'): Logger {
-  return pino({ name: service, level, base: { service, pid: process.pid } }, scrubbedStdout);
+export function createLogger(
+  service: string,
+  level: string = process.env.LOG_LEVEL ?? 'info',
+  destination: DestinationStream | null = null,
+): Logger {
+  const out = destination ?? (process.stdout.isTTY ? prettyStream({ sync: true, ignore: 'pid,hostname' }) : process.stdout);
+  const scrubbed: DestinationStream = { write: (line: string) => out.write(scrubSecrets(line)) };
+  const root = pino({ level, base: { pid: process.pid } }, scrubbed);
+  const log = root.child({ service });
+  // pino writes a child's bindings after its parent's without merging, so `child({ service })` on
+  // this logger (npm start names its ledger, worker, ... that way) would print `service` twice: a
+  // child that names its own service hangs off the root instead.
+  const child = log.child.bind(log);
+  log.child = ((bindings, options) =>
+    'service' in bindings ? root.child(bindings, options) : child(bindings, options)) as Logger['child'];
+  return log;
 }

@@ -8,7 +8,7 @@ import type { JetStreamManager } from '@nats-io/jetstream';
 import { consumerNames, STREAMS, type Priority } from '../nats/topology.ts';
 
 export const registry = new Registry();
-collectDefaultMetrics({ register: registry, prefix: 'switchyard_process_' });
+collectDefaultMetrics({ register: registry, prefix: 'switchyard_' });
 
 const latencyBuckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
 

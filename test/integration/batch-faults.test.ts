@@ -17,7 +17,9 @@ beforeAll(async () => {
     ledger: false,
     worker: false,
     batch: false,
-    env: { WORKER_ACK_WAIT_SECONDS: '2', BATCH_LEASE_SECONDS: '2', BATCH_WINDOW: '64' },
+    // The ledger too: the usage it held unacked when killed comes back after its ack wait, which
+    // (at the 30 s default) could outlast the wait for usage rows below when the batch finished fast.
+    env: { WORKER_ACK_WAIT_SECONDS: '2', BATCH_LEASE_SECONDS: '2', BATCH_WINDOW: '64', LEDGER_ACK_WAIT_SECONDS: '2' },
   });
   client = new OpenAI({ apiKey: stack.apiKey, baseURL: `${stack.url}/v1`, maxRetries: 0, timeout: 30_000 });
 });

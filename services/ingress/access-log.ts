@@ -1,0 +1,45 @@
+// One access-log line per answered request, at info, from one onResponse hook: who (request id,
+// tenant), what (method, route template, model), how it ended (status, duration, tokens). Client
+// errors are ordinary traffic and are only logged here; the error handler logs 5xx and the unexpected.
+// Probes and scrapes (/healthz, /readyz, /metrics) log at debug, or they would drown the rest.
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Usage } from '../../shared/protocol/events.ts';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Tokens of the answer, set when the worker's terminal event arrives (for the access line). */
+    usage?: Pick<Usage, 'prompt_tokens'> & Partial<Pick<Usage, 'completion_tokens'>>;
+  }
+}
+
+const QUIET_ROUTES = new Set(['/healthz', '/readyz', '/metrics']);
+
+export function accessLine(req: FastifyRequest, reply: FastifyReply) {
+  const body = req.body as { model?: unknown } | undefined;
+  return {
+    reqId: req.id,
+    tenant: req.principal?.tenantId ?? null,
+    method: req.method,
+    route: req.routeOptions.url ?? 'unmatched',
+    model: typeof body?.model === 'string' ? body.model : null,
+    status: reply.statusCode,
+    ms: Math.round(reply.elapsedTime * 10) / 10,
+    tokens_in: req.usage?.prompt_tokens ?? null,
+    tokens_out: req.usage?.completion_tokens ?? null,
+  };
+}
+
+export function logAccess(app: FastifyInstance): void {
+  app.addHook('onResponse', async (req, reply) => {
+    const line = accessLine(req, reply);
+    if (QUIET_ROUTES.has(line.route)) req.log.debug(line, 'request');
+    else req.log.info(line, 'request');
+  });
+  // onResponse runs on the response's `finish`; a client that hangs up mid-answer (a dropped stream)
+  // never gets there, so its line is written on `close` instead, marked aborted.
+  app.addHook('onRequest', async (req, reply) => {
+    reply.raw.once('close', () => {
+      if (!reply.raw.writableFinished) req.log.info({ ...accessLine(req, reply), aborted: true }, 'request');
+    });
+  });
+}
