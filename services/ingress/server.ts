@@ -10,6 +10,7 @@ import type { SwitchyardConfig } from '../../shared/config/env.ts';
 import { PROVIDER_NAMES } from '../../shared/config/env.ts';
 import { ApiError, errors } from '../../shared/protocol/errors.ts';
 import { chatCompletionRequestSchema, embeddingsRequestSchema, zodIssueToParam } from '../../shared/protocol/openai.ts';
+import { exceedsJsonDepth } from '../../shared/protocol/json-depth.ts';
 import type { StreamEvent } from '../../shared/protocol/events.ts';
 import type { Logger } from '../../shared/telemetry/logger.ts';
 import { KeyAuthenticator } from './auth.ts';
@@ -97,6 +98,7 @@ export async function buildIngress(opts: IngressOptions): Promise<Ingress> {
     const buf = body as Buffer;
     req.rawBody = buf;
     if (buf.length === 0) return done(errors.invalidJson('empty body'), undefined);
+    if (exceedsJsonDepth(buf, config.MAX_JSON_DEPTH)) return done(errors.jsonTooDeep(config.MAX_JSON_DEPTH), undefined);
     try {
       done(null, JSON.parse(buf.toString('utf8')));
     } catch (err) {
