@@ -9,7 +9,8 @@ import type { KeyPrincipal } from '../../shared/db/api-keys.ts';
 import type { SwitchyardConfig } from '../../shared/config/env.ts';
 import { PROVIDER_NAMES } from '../../shared/config/env.ts';
 import { ApiError, errors } from '../../shared/protocol/errors.ts';
-import { chatCompletionRequestSchema, embeddingsRequestSchema, zodIssueToParam } from '../../shared/protocol/openai.ts';
+import { chatCompletionRequestSchema, embeddingsRequestSchema } from '../../shared/protocol/openai.ts';
+import { requestIssueError } from '../../shared/protocol/request-errors.ts';
 import { exceedsJsonDepth } from '../../shared/protocol/json-depth.ts';
 import type { StreamEvent } from '../../shared/protocol/events.ts';
 import type { Logger } from '../../shared/telemetry/logger.ts';
@@ -17,6 +18,7 @@ import { KeyAuthenticator } from './auth.ts';
 import { adminRoutes } from './admin.ts';
 import { assertModelAllowed } from './model-policy.ts';
 import { EventRouter } from './event-router.ts';
+import { answerClientError, answerFrameworkError } from './framework-errors.ts';
 import { Dispatcher } from './dispatcher.ts';
 import { resolveRoute as resolveModelRoute, type Route } from './routing.ts';
 import { ChunkWriter, chatCompletionBody, embeddingsBody, sseError, sseHeaders, SSE_DONE } from './render.ts';
@@ -91,6 +93,9 @@ export async function buildIngress(opts: IngressOptions): Promise<Ingress> {
     bodyLimit: 32 * 1024 * 1024,
     genReqId: () => `req_${randomUUID().replaceAll('-', '')}`,
     return503OnClosing: true,
+    // Errors answered before the error handler runs still get the OpenAI envelope.
+    frameworkErrors: answerFrameworkError,
+    clientErrorHandler: answerClientError,
   });
 
   // Keep the raw bytes: they are what we publish, so the body is parsed once and never re-serialised.
@@ -331,12 +336,7 @@ function validate<S extends z.ZodType>(schema: S, body: unknown): z.infer<S> {
   }
   const parsed = schema.safeParse(body);
   if (parsed.success) return parsed.data;
-  const issue = parsed.error.issues[0]!;
-  const param = zodIssueToParam(issue);
-  if (issue.code === 'invalid_type' && issue.input === undefined) {
-    return fail(new ApiError(400, `Missing required parameter: '${param}'.`, { param, code: 'missing_required_parameter' }));
-  }
-  return fail(errors.invalidField(param, issue.message));
+  return fail(requestIssueError(parsed.error.issues[0]!, body));
 }
 
 function fail(err: ApiError): never {
