@@ -1,8 +1,10 @@
 // Errors Fastify and Node answer before a route or the app's error handler runs: a URL that does
 // not decode, and HTTP the parser refuses (bad Content-Length, bad header, smuggling attempts).
 // Their built-in bodies are not the OpenAI envelope, so both are answered here instead.
+import { randomUUID } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { ApiError } from '../../shared/protocol/errors.ts';
 
@@ -31,9 +33,24 @@ export function answerClientError(err: Error & { code?: string }, socket: Socket
               code: 'invalid_http',
             }),
           ];
+  socket.end(rawErrorResponse(status, apiErr));
+}
+
+/**
+ * The `ws` server's `wsClientError` event: a malformed WebSocket handshake (bad key, version,
+ * subprotocol list), which `ws` would otherwise answer with a plain-text body.
+ */
+export function answerHandshakeError(err: Error, socket: Duplex): void {
+  if (socket.destroyed || !socket.writable) return;
+  socket.end(rawErrorResponse(400, new ApiError(400, `Invalid WebSocket handshake: ${err.message}.`, { code: 'invalid_handshake' })));
+}
+
+/** A whole HTTP/1.1 error response for a socket no Fastify reply exists for. */
+function rawErrorResponse(status: number, apiErr: ApiError): string {
   const body = JSON.stringify(apiErr.toBody());
-  socket.end(
+  return (
     `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json; charset=utf-8\r\n` +
-      `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+    `content-length: ${Buffer.byteLength(body)}\r\nx-request-id: req_${randomUUID().replaceAll('-', '')}\r\n` +
+    `connection: close\r\n\r\n${body}`
   );
 }

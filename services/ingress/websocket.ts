@@ -29,6 +29,7 @@ import type { Dispatcher } from './dispatcher.ts';
 import { assertModelAllowed } from './model-policy.ts';
 import type { StreamResume } from './resumable.ts';
 import { resolveRoute } from './routing.ts';
+import { answerHandshakeError } from './framework-errors.ts';
 
 export interface WebSocketOptions {
   config: SwitchyardConfig;
@@ -86,6 +87,8 @@ export async function websocketRoutes(app: FastifyInstance, opts: WebSocketOptio
       handleProtocols: (protocols: Set<string>) => (protocols.has(WS_SUBPROTOCOL) ? WS_SUBPROTOCOL : ([...protocols][0] ?? false)),
     },
   });
+  // A malformed handshake gets the OpenAI envelope too, not ws's plain-text 400.
+  app.websocketServer.on('wsClientError', answerHandshakeError);
 
   const keepalive = setInterval(() => {
     for (const [ws, state] of sockets) {
@@ -117,7 +120,14 @@ export async function websocketRoutes(app: FastifyInstance, opts: WebSocketOptio
           req.raw.socket.end(
             `HTTP/1.1 ${err.status} ${STATUS_CODES[err.status]}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nx-request-id: ${req.id}\r\nconnection: close\r\n\r\n${body}`,
           );
+          return;
         }
+        // Plain HTTP without an upgrade: say so in the envelope rather than the plugin's empty 404.
+        if (!req.ws)
+          throw new ApiError(426, 'GET /v1/ws must be a WebSocket upgrade (Upgrade: websocket).', {
+            code: 'upgrade_required',
+            headers: { upgrade: 'websocket' },
+          });
       },
     },
     (rawSocket, req) => {
