@@ -373,9 +373,16 @@ function retryHeaders(retryAfterMs: number | undefined): Record<string, string> 
   return { 'retry-after': String(Math.max(1, Math.ceil(retryAfterMs / 1000))), 'retry-after-ms': String(Math.round(retryAfterMs)) };
 }
 
+/** SQLSTATE 22P05 / 22021: what Postgres answers to a NUL character in text. */
+const POSTGRES_UNTRANSLATABLE = '22P05';
+const POSTGRES_INVALID_BYTES = '22021';
+
 function toApiError(err: unknown): ApiError {
   if (err instanceof ApiError) return err;
   const e = err as { statusCode?: number; code?: string; message?: string };
+  // Postgres text cannot hold U+0000: a NUL in an id, query or field is the request's fault, not ours.
+  if (e?.code === POSTGRES_UNTRANSLATABLE || e?.code === POSTGRES_INVALID_BYTES)
+    return new ApiError(400, 'Text in this request may not contain the NUL character (\\u0000).', { code: 'invalid_value' });
   if (e?.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return new ApiError(413, 'Request body too large.', { code: 'request_too_large' });
   if (e?.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE')
     return new ApiError(415, "Unsupported content type; send 'application/json'.", { code: 'unsupported_media_type' });

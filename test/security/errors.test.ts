@@ -158,6 +158,13 @@ describe("Fastify's own errors use the envelope", () => {
     expectEnvelope(big.status, await big.text(), 413);
   });
 
+  it('a NUL character that would reach Postgres (ids, list cursors) is a 400, not a 500', async () => {
+    for (const path of ['/v1/files/file-%00', '/v1/batches/batch_%00', '/v1/requests/req_%00', '/v1/files?after=%00']) {
+      const r = await fetch(`${stack.url}${path}`, { headers: auth() });
+      expect(expectEnvelope(r.status, await r.text(), 400).error.message, path).toMatch(/NUL/);
+    }
+  });
+
   it('a URL that does not decode is a 400 envelope', async () => {
     const r = await fetch(`${stack.url}/v1/files/%E0%A4%A`, { headers: auth() });
     expectEnvelope(r.status, await r.text(), 400);
