@@ -58,7 +58,7 @@ export async function filesRoutes(app: FastifyInstance, opts: FilesOptions): Pro
           continue;
         }
         filename = part.filename || 'upload.jsonl';
-        const validator = new LineValidator(principal, config.DEFAULT_PROVIDER, config.file);
+        const validator = new LineValidator(principal, config.DEFAULT_PROVIDER, config.file, config.MAX_JSON_DEPTH);
         // Each chunk is stored as it arrives and checked line by line on the way. After the first bad
         // line the rest is only drained, so the client reads our 400 instead of a reset connection.
         const tee = async function* (): AsyncGenerator<Buffer> {

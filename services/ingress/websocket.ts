@@ -30,6 +30,8 @@ import { assertModelAllowed } from './model-policy.ts';
 import type { StreamResume } from './resumable.ts';
 import { resolveRoute } from './routing.ts';
 import { answerHandshakeError } from './framework-errors.ts';
+import { requestIssueError } from '../../shared/protocol/request-errors.ts';
+import { exceedsJsonDepth } from '../../shared/protocol/json-depth.ts';
 
 export interface WebSocketOptions {
   config: SwitchyardConfig;
@@ -200,8 +202,7 @@ export async function websocketRoutes(app: FastifyInstance, opts: WebSocketOptio
       const create = async (id: string, raw: Record<string, unknown>) => {
         const parsed = chatCompletionRequestSchema.safeParse(raw);
         if (!parsed.success) {
-          const issue = parsed.error.issues[0]!;
-          throw errors.invalidField(`body.${zodIssueToParam(issue)}`, issue.message);
+          throw requestIssueError(parsed.error.issues[0]!, raw, 'body.');
         }
         const body = parsed.data;
         assertModelAllowed(principal, body.model);
@@ -265,6 +266,8 @@ export async function websocketRoutes(app: FastifyInstance, opts: WebSocketOptio
         let msg;
         try {
           if (isBinary) throw new Error('binary frames are not part of the protocol');
+          if (Buffer.isBuffer(data) && exceedsJsonDepth(data, config.MAX_JSON_DEPTH))
+            throw new Error(`the message nests arrays and objects deeper than ${config.MAX_JSON_DEPTH} levels`);
           const parsed = wsClientMessageSchema.safeParse(JSON.parse(String(data)));
           if (!parsed.success) {
             const issue = parsed.error.issues[0]!;

@@ -29,15 +29,27 @@ function valueAt(body: unknown, path: readonly PropertyKey[]): { found: boolean;
   return { found: cur !== undefined, value: cur };
 }
 
-/** The types the branches of a failed union expected at the union's own level, e.g. `string`, `array`. */
+/**
+ * The types the branches of a failed union expected, when every branch refused the value for its
+ * type (`stop: 5` -> string or array); empty when some branch took the type but not the value.
+ */
 function unionExpectations(issue: z.core.$ZodIssue): string[] {
-  if (issue.code !== 'invalid_union') return [];
+  if (issue.code !== 'invalid_union' || issue.errors.length === 0) return [];
   const out: string[] = [];
   for (const branch of issue.errors) {
-    for (const sub of branch)
-      if (sub.code === 'invalid_type' && sub.path.length === 0 && !out.includes(sub.expected)) out.push(sub.expected);
+    const root = branch.find((sub) => sub.path.length === 0);
+    if (root?.code !== 'invalid_type') return [];
+    if (!out.includes(root.expected)) out.push(root.expected);
   }
   return out;
+}
+
+const JSON_KINDS = new Set(['string', 'number', 'boolean', 'array', 'object', 'null']);
+
+function jsonKind(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'array';
+  return typeof value;
 }
 
 /**
@@ -45,18 +57,25 @@ function unionExpectations(issue: z.core.$ZodIssue): string[] {
  * sits in a larger message (`body.` for batch lines and WebSocket frames).
  */
 export function requestIssueError(issue: z.core.$ZodIssue, body: unknown, paramPrefix = ''): ApiError {
-  const param = paramPrefix + zodIssueToParam(issue);
+  let param = paramPrefix + zodIssueToParam(issue);
+  if (issue.code === 'unrecognized_keys') {
+    const key = issue.keys[0]!;
+    param = issue.path.length ? `${param}.${key}` : paramPrefix + key;
+    return new ApiError(400, `Unrecognized request argument supplied: '${param}'.`, { param, code: 'unknown_parameter' });
+  }
   const { found, value } = valueAt(body, issue.path);
   if (!found && (issue.code === 'invalid_type' || issue.code === 'invalid_union')) {
     return new ApiError(400, `Missing required parameter: '${param}'.`, { param, code: 'missing_required_parameter' });
   }
   const expected = issue.code === 'invalid_type' ? [issue.expected] : unionExpectations(issue);
   if (expected.length > 0) {
-    return new ApiError(
-      400,
-      `Invalid type for '${param}': expected ${expected.map(expectedName).join(' or ')}, but got ${describeValue(value)}.`,
-      { param, code: 'invalid_type' },
-    );
+    const given = `expected ${expected.map(expectedName).join(' or ')}, but got ${describeValue(value)}.`;
+    // A JSON value of another kind is a wrong type; a number that is no integer, or a string a
+    // coercing schema could not read (zod then reports `received`), is a wrong value.
+    const wrongKind = !('received' in issue) && expected.every((t) => JSON_KINDS.has(t) && t !== jsonKind(value));
+    return wrongKind
+      ? new ApiError(400, `Invalid type for '${param}': ${given}`, { param, code: 'invalid_type' })
+      : errors.invalidField(param, given);
   }
   return errors.invalidField(param, `${issue.message}; got ${describeValue(value)}.`);
 }

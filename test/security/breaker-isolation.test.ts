@@ -6,6 +6,8 @@ import { startStack, type Stack } from '../harness/stack.ts';
 import { freePort } from '../harness/ports.ts';
 import { buildIngress, type Ingress } from '../../services/ingress/server.ts';
 import { createKey, createTenant } from '../../shared/db/tenants.ts';
+import { exceedsJsonDepth } from '../../shared/protocol/json-depth.ts';
+import { SwitchyardWsClient } from '../../shared/client/ws-client.ts';
 
 const MODEL = 'openai/gpt-4o-mini';
 const DEEP = 100_000;
@@ -116,5 +118,64 @@ describe('hostile bodies fail for their sender only', () => {
     const r = await victimChat();
     expect(r.status).toBe(503);
     expect(r.json.error!.code).toBe('circuit_open');
+  });
+});
+
+describe('exceedsJsonDepth', () => {
+  const nest = (n: number) => `${'['.repeat(n)}${']'.repeat(n)}`;
+  it('counts [ and { outside strings, linearly, on bytes and strings', () => {
+    expect(exceedsJsonDepth(Buffer.from(nest(64)), 64)).toBe(false);
+    expect(exceedsJsonDepth(Buffer.from(nest(65)), 64)).toBe(true);
+    expect(exceedsJsonDepth(`{"a":{"b":${nest(63)}}}`, 64)).toBe(true);
+    expect(exceedsJsonDepth(`{"a":{"b":${nest(62)}}}`, 64)).toBe(false);
+    expect(exceedsJsonDepth(Buffer.from(nest(1_000_000)), 64)).toBe(true);
+  });
+  it('brackets in strings do not count, escaped quotes do not end them', () => {
+    expect(exceedsJsonDepth(JSON.stringify({ s: '['.repeat(500) }), 64)).toBe(false);
+    expect(exceedsJsonDepth(JSON.stringify({ s: '\\"' + '['.repeat(500) }), 64)).toBe(false);
+    expect(exceedsJsonDepth(JSON.stringify({ s: 'x\\' }) + nest(70), 64)).toBe(true);
+    expect(exceedsJsonDepth(JSON.stringify({ s: 'снег ❄ "[[' }) + nest(70), 64)).toBe(true);
+    // Unterminated string: not deep (JSON.parse refuses it anyway).
+    expect(exceedsJsonDepth('{"a":"' + '['.repeat(500), 64)).toBe(false);
+  });
+});
+
+describe('deep bodies are refused on the other ways in', () => {
+  // Another target: the outage test above left openai/gpt-4o-mini's breaker open on purpose.
+  const OTHER_MODEL = 'openai/gpt-4o';
+  it('a WebSocket create message', async () => {
+    const ws = await SwitchyardWsClient.connect(stack.url, stack.apiKey);
+    try {
+      ws.send({
+        type: 'create',
+        id: 'deep',
+        body: { model: OTHER_MODEL, messages: [{ role: 'user', content: 'hi' }], x: JSON.parse(`${'['.repeat(100)}${']'.repeat(100)}`) },
+      });
+      const ok = ws.chat({ model: OTHER_MODEL, messages: [{ role: 'user', content: 'after' }] });
+      await ok.result;
+      expect(ws.socketErrors.map((e) => e.error)).toEqual([
+        expect.objectContaining({ code: 'invalid_message', message: expect.stringMatching(/deeper than 64/) }),
+      ]);
+    } finally {
+      ws.close();
+    }
+  });
+
+  it('a batch input line, named by its number', async () => {
+    const ok = JSON.stringify({
+      custom_id: 'a',
+      method: 'POST',
+      url: '/v1/chat/completions',
+      body: { model: OTHER_MODEL, messages: [{ role: 'user', content: 'hi' }] },
+    });
+    const deep = `{"custom_id":"b","method":"POST","url":"/v1/chat/completions","body":{"model":"${OTHER_MODEL}","messages":[{"role":"user","content":"hi"}],"x":${'['.repeat(100)}${']'.repeat(100)}}}`;
+    const form = new FormData();
+    form.append('purpose', 'batch');
+    form.append('file', new Blob([`${ok}\n${deep}\n`]), 'deep.jsonl');
+    const res = await fetch(`${stack.url}/v1/files`, { method: 'POST', headers: { authorization: `Bearer ${stack.apiKey}` }, body: form });
+    const body = (await res.json()) as { error: { message: string; code: string } };
+    expect(res.status).toBe(400);
+    expect(body.error.code).toBe('invalid_batch_line');
+    expect(body.error.message).toMatch(/line 2: .*deeper than 64/);
   });
 });

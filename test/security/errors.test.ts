@@ -3,7 +3,9 @@
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStack, type Stack } from '../harness/stack.ts';
+import { z } from 'zod';
 import { contentDisposition } from '../../services/ingress/files.ts';
+import { requestIssueError } from '../../shared/protocol/request-errors.ts';
 
 let stack: Stack;
 beforeAll(async () => {
@@ -77,6 +79,26 @@ describe('wrong types say what was expected and what was given', () => {
     expect(e.message).toMatch(/but got a number \(7\)/);
     const missing = await chat({ messages: [{ role: 'tool', content: 'x' }] });
     expect(missing).toMatchObject({ param: 'messages[0].tool_call_id', code: 'missing_required_parameter' });
+  });
+});
+
+describe('the zod issue -> 400 mapping (shared by chat, embeddings, batches, admin, WebSocket)', () => {
+  const first = (schema: z.ZodType, body: unknown) => requestIssueError(schema.safeParse(body).error!.issues[0]!, body);
+  it('a number that is no integer, or a string a coercing schema cannot read, is a wrong value, not a wrong type', () => {
+    expect(first(z.object({ n: z.number().int() }), { n: 1.5 })).toMatchObject({
+      code: 'invalid_value',
+      message: "Invalid value for 'n': expected an integer, but got a number (1.5).",
+    });
+    expect(first(z.object({ n: z.coerce.number() }), { n: 'abc' })).toMatchObject({ code: 'invalid_value', param: 'n' });
+  });
+  it('unknown fields of strict objects and union branches that take the type but not the value', () => {
+    expect(first(z.strictObject({ a: z.object({ b: z.number() }).strict() }), { a: { b: 1, c: 2 } })).toMatchObject({
+      code: 'unknown_parameter',
+      param: 'a.c',
+    });
+    const ts = z.object({ t: z.union([z.iso.datetime(), z.number()]) });
+    expect(first(ts, { t: 'tomorrow' })).toMatchObject({ code: 'invalid_value', param: 't' });
+    expect(first(ts, { t: true }).message).toBe("Invalid type for 't': expected a string or a number, but got a boolean (true).");
   });
 });
 
