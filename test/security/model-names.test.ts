@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStack, type Stack } from '../harness/stack.ts';
 import { buildGeminiChatRequest, buildGeminiEmbeddingsRequest } from '../../shared/providers/gemini/build-request.ts';
 import { modelNameProblem } from '../../shared/providers/model-names.ts';
+import { parseConfigFile } from '../../shared/config/file.ts';
 
 let stack: Stack;
 beforeAll(async () => {
@@ -101,6 +102,15 @@ describe('model names', () => {
       const emb = new URL(buildGeminiEmbeddingsRequest(endpoint, model, { model: 'x', input: 'hi' }).url);
       expect(emb.pathname).toMatch(/^\/v1beta\/models\/[^/]+:batchEmbedContents$/);
     }
+  });
+
+  it('a config alias whose target breaks the rules fails at load, naming the target', () => {
+    expect(() => parseConfigFile('models:\n  bad: { targets: [{ model: "gemini/../../x/corpora" }] }\n')).toThrow(
+      /models\.bad\.targets\[0\]\.model.*gemini model names may contain only/s,
+    );
+    expect(
+      parseConfigFile('models:\n  ok: { targets: [{ model: groq/meta-llama/llama-4-scout-17b-16e-instruct }] }\n').models.ok,
+    ).toBeTruthy();
   });
 
   it('the name rules follow the providers: / only where their ids use it', () => {
