@@ -92,7 +92,8 @@ export async function buildIngress(opts: IngressOptions): Promise<Ingress> {
     childLoggerFactory: (logger) => logger,
     bodyLimit: 32 * 1024 * 1024,
     genReqId: () => `req_${randomUUID().replaceAll('-', '')}`,
-    return503OnClosing: true,
+    // Requests that arrive while closing get a 503 in the envelope from the hook below, not Fastify's own body.
+    return503OnClosing: false,
     // Errors answered before the error handler runs still get the OpenAI envelope.
     frameworkErrors: answerFrameworkError,
     clientErrorHandler: answerClientError,
@@ -111,8 +112,18 @@ export async function buildIngress(opts: IngressOptions): Promise<Ingress> {
     }
   });
 
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
   app.addHook('onRequest', async (req, reply) => {
     reply.header('x-request-id', req.id);
+    if (closing)
+      throw new ApiError(503, 'This server is shutting down; retry the request.', {
+        type: 'server_error',
+        code: 'service_unavailable',
+        headers: { connection: 'close' },
+      });
   });
   // Metrics per route template (bounded label set); hijacked streams end in dispatch() below.
   app.addHook('onResponse', async (req, reply) => {

@@ -3,6 +3,8 @@
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStack, type Stack } from '../harness/stack.ts';
+import { freePort } from '../harness/ports.ts';
+import { buildIngress } from '../../services/ingress/server.ts';
 import { z } from 'zod';
 import { contentDisposition } from '../../services/ingress/files.ts';
 import { requestIssueError } from '../../shared/protocol/request-errors.ts';
@@ -206,4 +208,38 @@ describe("Fastify's own errors use the envelope", () => {
     // The server keeps serving.
     expect((await fetch(`${stack.url}/v1/models`, { headers: auth() })).status).toBe(200);
   });
+});
+
+describe('shutting down', () => {
+  it('a request that arrives while the ingress closes gets a 503 envelope', async () => {
+    const ingress = await buildIngress({ config: stack.runtime.config, nats: stack.runtime.nats, db: stack.db, log: stack.runtime.log });
+    const port = await freePort();
+    await ingress.app.listen({ port, host: '127.0.0.1' });
+    const request = (content: string) => {
+      const body = JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content }] });
+      return `POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${stack.apiKey}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+    };
+    // A slow request keeps the connection busy while close() starts; the next one on the same
+    // connection then arrives at a closing server.
+    let data = '';
+    const socket = connect(port, '127.0.0.1');
+    socket.on('data', (d) => (data += d));
+    const ended = new Promise((r) => socket.on('close', r));
+    socket.write(request('slow\nmock:{"ttft_ms":1500}'));
+    await new Promise((r) => setTimeout(r, 500));
+    const closed = ingress.close();
+    await new Promise((r) => setTimeout(r, 100));
+    socket.write(request('late'));
+    await ended;
+    await closed;
+    const responses = data.split(/(?=HTTP\/1\.1 )/);
+    expect(
+      responses.map((r) => r.slice(0, 12)),
+      data,
+    ).toEqual(['HTTP/1.1 200', 'HTTP/1.1 503']);
+    const late = responses[1]!;
+    expect(JSON.parse(late.slice(late.indexOf('\r\n\r\n') + 4))).toEqual({
+      error: { message: expect.stringMatching(/shutting down/), type: 'server_error', param: null, code: 'service_unavailable' },
+    });
+  }, 30_000);
 });
