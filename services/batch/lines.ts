@@ -4,7 +4,9 @@ import { createHash } from 'node:crypto';
 import type { KeyPrincipal } from '../../shared/db/api-keys.ts';
 import type { FileConfig } from '../../shared/config/file.ts';
 import { ApiError } from '../../shared/protocol/errors.ts';
-import { chatCompletionRequestSchema, embeddingsRequestSchema, zodIssueToParam } from '../../shared/protocol/openai.ts';
+import { chatCompletionRequestSchema, embeddingsRequestSchema } from '../../shared/protocol/openai.ts';
+import { requestIssueError } from '../../shared/protocol/request-errors.ts';
+import { exceedsJsonDepth } from '../../shared/protocol/json-depth.ts';
 import { assertModelAllowed } from '../ingress/model-policy.ts';
 import { resolveRoute } from '../ingress/routing.ts';
 
@@ -34,17 +36,21 @@ export class LineValidator {
   private readonly principal: KeyPrincipal;
   private readonly defaultProvider: string;
   private readonly file: FileConfig | null | undefined;
+  /** Deeper lines would fail in the worker anyway; refusing them names the line at upload. */
+  private readonly maxJsonDepth: number;
 
-  constructor(principal: KeyPrincipal, defaultProvider: string, file?: FileConfig | null) {
+  constructor(principal: KeyPrincipal, defaultProvider: string, file?: FileConfig | null, maxJsonDepth = 64) {
     this.principal = principal;
     this.defaultProvider = defaultProvider;
     this.file = file;
+    this.maxJsonDepth = maxJsonDepth;
   }
 
   check(text: string, lineNo: number): void {
     const fail = (msg: string): never => {
       throw new ApiError(400, `Invalid batch input file, line ${lineNo}: ${msg}`, { param: 'file', code: 'invalid_batch_line' });
     };
+    if (exceedsJsonDepth(text, this.maxJsonDepth)) return fail(`nests arrays and objects deeper than ${this.maxJsonDepth} levels`);
     let v: unknown;
     try {
       v = JSON.parse(text);
@@ -63,8 +69,7 @@ export class LineValidator {
     if (!line.body || typeof line.body !== 'object' || Array.isArray(line.body)) return fail("'body' must be a JSON object");
     const parsed = schema.safeParse(line.body);
     if (!parsed.success) {
-      const issue = parsed.error.issues[0]!;
-      return fail(`body.${zodIssueToParam(issue)}: ${issue.message}`);
+      return fail(requestIssueError(parsed.error.issues[0]!, line.body, 'body.').message);
     }
     const model = (line.body as { model: string }).model;
     try {

@@ -20,7 +20,7 @@ import {
 } from '../../shared/db/tenants.ts';
 import { subjects } from '../../shared/nats/topology.ts';
 import { ApiError, errors } from '../../shared/protocol/errors.ts';
-import { zodIssueToParam } from '../../shared/protocol/openai.ts';
+import { requestIssueError } from '../../shared/protocol/request-errors.ts';
 import type { KeyAuthenticator } from './auth.ts';
 
 export interface AdminRoutesOptions {
@@ -113,27 +113,7 @@ const usageQuerySchema = z
 function parse<S extends z.ZodType>(schema: S, input: unknown): z.output<S> {
   const parsed = schema.safeParse(input);
   if (parsed.success) return parsed.data;
-  const issue = parsed.error.issues[0]!;
-  let param = zodIssueToParam(issue);
-  if (issue.code === 'unrecognized_keys') {
-    const key = issue.keys[0]!;
-    param = param ? `${param}.${key}` : key;
-    throw new ApiError(400, `Unrecognized request argument supplied: '${param}'.`, { param, code: 'unknown_parameter' });
-  }
-  // zod does not report the input by default, so look whether the field was there at all.
-  if (issue.code === 'invalid_type' && valueAt(input, issue.path) === undefined) {
-    throw new ApiError(400, `Missing required parameter: '${param}'.`, { param, code: 'missing_required_parameter' });
-  }
-  throw errors.invalidField(param, issue.message);
-}
-
-function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {
-  let v = input;
-  for (const seg of path) {
-    if (v === null || typeof v !== 'object') return undefined;
-    v = (v as Record<PropertyKey, unknown>)[seg];
-  }
-  return v;
+  throw requestIssueError(parsed.error.issues[0]!, input);
 }
 
 function body(req: FastifyRequest, { optional = false } = {}): unknown {

@@ -5,7 +5,7 @@ import { z } from 'zod';
 import type { Db } from '../../shared/db/database.ts';
 import { getFile } from '../../shared/db/files.ts';
 import { ApiError } from '../../shared/protocol/errors.ts';
-import { zodIssueToParam } from '../../shared/protocol/openai.ts';
+import { requestIssueError } from '../../shared/protocol/request-errors.ts';
 import { BATCH_ENDPOINTS, isBatchEndpoint } from '../batch/lines.ts';
 import { batchObject, newBatchId } from '../batch/store.ts';
 
@@ -29,9 +29,7 @@ export async function batchesRoutes(app: FastifyInstance, opts: BatchesOptions):
   app.post('/v1/batches', { onRequest: authenticate }, async (req) => {
     const parsed = createSchema.safeParse(req.body ?? {});
     if (!parsed.success) {
-      const issue = parsed.error.issues[0]!;
-      const param = zodIssueToParam(issue);
-      throw new ApiError(400, `Invalid value for '${param}': ${issue.message}`, { param, code: 'invalid_value' });
+      throw requestIssueError(parsed.error.issues[0]!, req.body ?? {});
     }
     const body = parsed.data;
     const tenantId = req.principal!.tenantId;

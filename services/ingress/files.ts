@@ -58,7 +58,7 @@ export async function filesRoutes(app: FastifyInstance, opts: FilesOptions): Pro
           continue;
         }
         filename = part.filename || 'upload.jsonl';
-        const validator = new LineValidator(principal, config.DEFAULT_PROVIDER, config.file);
+        const validator = new LineValidator(principal, config.DEFAULT_PROVIDER, config.file, config.MAX_JSON_DEPTH);
         const maxLineBytes = opts.maxLineBytes();
         const splitter = new LineSplitter(maxLineBytes);
         const checkLines = (found: Line[]) => {
@@ -126,6 +126,10 @@ export async function filesRoutes(app: FastifyInstance, opts: FilesOptions): Pro
         .execute()
         .catch(() => {});
       const e = err as { code?: string };
+      if (isMalformedMultipart(err))
+        throw new ApiError(400, `The multipart/form-data body could not be read: ${(err as Error).message}`, {
+          code: 'invalid_multipart',
+        });
       if (e?.code === 'FST_REQ_FILE_TOO_LARGE')
         throw new ApiError(413, `The file is larger than the ${config.FILES_MAX_BYTES} bytes allowed.`, {
           param: 'file',
@@ -168,7 +172,7 @@ export async function filesRoutes(app: FastifyInstance, opts: FilesOptions): Pro
     return reply
       .header('content-type', 'application/octet-stream')
       .header('content-length', String(f.bytes))
-      .header('content-disposition', `attachment; filename="${f.filename.replaceAll('"', '')}"`)
+      .header('content-disposition', contentDisposition(f.filename))
       .send(Readable.from(readChunks(db, f.id)));
   });
 
@@ -203,4 +207,21 @@ function badPurpose(purpose: string): ApiError {
     param: 'purpose',
     code: 'invalid_value',
   });
+}
+
+/**
+ * RFC 6266 / 5987: an ASCII fallback for old clients plus the exact UTF-8 name. A raw non-ASCII
+ * header value makes Node refuse the whole response (a 500 instead of the file).
+ */
+export function contentDisposition(filename: string): string {
+  const ascii = filename.replace(/[^\x20-\x7e]|["\\]/g, '_');
+  // encodeURIComponent leaves ' ( ) * unescaped, which RFC 5987's attr-char does not allow.
+  const utf8 = encodeURIComponent(filename).replace(/['()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+  return `attachment; filename="${ascii}"; filename*=UTF-8''${utf8}`;
+}
+
+/** The multipart parser (busboy) reports a broken body with plain Errors: no code, only these messages. */
+function isMalformedMultipart(err: unknown): boolean {
+  if (!(err instanceof Error) || err instanceof ApiError) return false;
+  return /boundary|multipart data|needle/i.test(err.message);
 }

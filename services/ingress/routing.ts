@@ -3,7 +3,8 @@
 // other bare name goes to DEFAULT_PROVIDER.
 import { PROVIDER_NAMES } from '../../shared/config/env.ts';
 import { resolveAlias, type FileConfig } from '../../shared/config/file.ts';
-import { errors } from '../../shared/protocol/errors.ts';
+import { ApiError, errors } from '../../shared/protocol/errors.ts';
+import { modelNameProblem } from '../../shared/providers/model-names.ts';
 import type { RouteTarget } from '../../shared/protocol/targets.ts';
 
 export type { RouteTarget };
@@ -25,12 +26,19 @@ export function resolveRoute(model: string, defaultProvider: string, file?: File
       return { provider: ts[0]!.provider, model: ts[0]!.model, targets: ts };
     }
   }
+  checkedModel(null, model);
   const slash = model.indexOf('/');
-  if (slash === -1) return single(defaultProvider, model);
+  if (slash === -1) return single(defaultProvider, checkedModel(defaultProvider, model));
   const provider = model.slice(0, slash);
   const upstream = model.slice(slash + 1);
   if (!(PROVIDER_NAMES as readonly string[]).includes(provider) || !upstream) throw errors.modelNotFound(model);
-  return single(provider, upstream);
+  return single(provider, checkedModel(provider, upstream));
+}
+
+function checkedModel(provider: string | null, model: string): string {
+  const problem = modelNameProblem(provider, model);
+  if (problem) throw new ApiError(400, `Invalid value for 'model': ${problem}.`, { param: 'model', code: 'invalid_model' });
+  return model;
 }
 
 function single(provider: string, model: string): Route {

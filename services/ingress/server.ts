@@ -10,13 +10,16 @@ import type { SwitchyardConfig } from '../../shared/config/env.ts';
 import { PROVIDER_NAMES } from '../../shared/config/env.ts';
 import { ApiError, errors } from '../../shared/protocol/errors.ts';
 import { maxRequestBodyBytes, requestTooLarge } from '../../shared/nats/payload-limits.ts';
-import { chatCompletionRequestSchema, embeddingsRequestSchema, zodIssueToParam } from '../../shared/protocol/openai.ts';
+import { chatCompletionRequestSchema, embeddingsRequestSchema } from '../../shared/protocol/openai.ts';
+import { requestIssueError } from '../../shared/protocol/request-errors.ts';
+import { exceedsJsonDepth } from '../../shared/protocol/json-depth.ts';
 import type { StreamEvent } from '../../shared/protocol/events.ts';
 import type { Logger } from '../../shared/telemetry/logger.ts';
 import { KeyAuthenticator } from './auth.ts';
 import { adminRoutes } from './admin.ts';
 import { assertModelAllowed } from './model-policy.ts';
 import { EventRouter } from './event-router.ts';
+import { answerClientError, answerFrameworkError } from './framework-errors.ts';
 import { Dispatcher } from './dispatcher.ts';
 import { resolveRoute as resolveModelRoute, type Route } from './routing.ts';
 import { logAccess } from './access-log.ts';
@@ -95,7 +98,11 @@ export async function buildIngress(opts: IngressOptions): Promise<Ingress> {
     childLoggerFactory: (logger) => logger,
     bodyLimit,
     genReqId: () => `req_${randomUUID().replaceAll('-', '')}`,
-    return503OnClosing: true,
+    // Requests that arrive while closing get a 503 in the envelope from the hook below, not Fastify's own body.
+    return503OnClosing: false,
+    // Errors answered before the error handler runs still get the OpenAI envelope.
+    frameworkErrors: answerFrameworkError,
+    clientErrorHandler: answerClientError,
   });
 
   // Keep the raw bytes: they are what we publish, so the body is parsed once and never re-serialised.
@@ -103,6 +110,7 @@ export async function buildIngress(opts: IngressOptions): Promise<Ingress> {
     const buf = body as Buffer;
     req.rawBody = buf;
     if (buf.length === 0) return done(errors.invalidJson('empty body'), undefined);
+    if (exceedsJsonDepth(buf, config.MAX_JSON_DEPTH)) return done(errors.jsonTooDeep(config.MAX_JSON_DEPTH), undefined);
     try {
       done(null, JSON.parse(buf.toString('utf8')));
     } catch (err) {
@@ -110,8 +118,18 @@ export async function buildIngress(opts: IngressOptions): Promise<Ingress> {
     }
   });
 
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
   app.addHook('onRequest', async (req, reply) => {
     reply.header('x-request-id', req.id);
+    if (closing)
+      throw new ApiError(503, 'This server is shutting down; retry the request.', {
+        type: 'server_error',
+        code: 'service_unavailable',
+        headers: { connection: 'close' },
+      });
   });
   // Metrics per route template (bounded label set); hijacked streams end in dispatch() below.
   app.addHook('onResponse', async (req, reply) => {
@@ -352,12 +370,7 @@ function validate<S extends z.ZodType>(schema: S, body: unknown): z.infer<S> {
   }
   const parsed = schema.safeParse(body);
   if (parsed.success) return parsed.data;
-  const issue = parsed.error.issues[0]!;
-  const param = zodIssueToParam(issue);
-  if (issue.code === 'invalid_type' && issue.input === undefined) {
-    return fail(new ApiError(400, `Missing required parameter: '${param}'.`, { param, code: 'missing_required_parameter' }));
-  }
-  return fail(errors.invalidField(param, issue.message));
+  return fail(requestIssueError(parsed.error.issues[0]!, body));
 }
 
 function fail(err: ApiError): never {
@@ -398,9 +411,16 @@ function retryHeaders(retryAfterMs: number | undefined): Record<string, string> 
   return { 'retry-after': String(Math.max(1, Math.ceil(retryAfterMs / 1000))), 'retry-after-ms': String(Math.round(retryAfterMs)) };
 }
 
+/** SQLSTATE 22P05 / 22021: what Postgres answers to a NUL character in text. */
+const POSTGRES_UNTRANSLATABLE = '22P05';
+const POSTGRES_INVALID_BYTES = '22021';
+
 function toApiError(err: unknown, bodyLimit: number): ApiError {
   if (err instanceof ApiError) return err;
   const e = err as { statusCode?: number; code?: string; message?: string };
+  // Postgres text cannot hold U+0000: a NUL in an id, query or field is the request's fault, not ours.
+  if (e?.code === POSTGRES_UNTRANSLATABLE || e?.code === POSTGRES_INVALID_BYTES)
+    return new ApiError(400, 'Text in this request may not contain the NUL character (\\u0000).', { code: 'invalid_value' });
   if (e?.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return requestTooLarge(bodyLimit);
   if (e?.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE')
     return new ApiError(415, "Unsupported content type; send 'application/json'.", { code: 'unsupported_media_type' });

@@ -33,6 +33,9 @@ import { assertModelAllowed } from './model-policy.ts';
 import type { StreamResume } from './resumable.ts';
 import { resolveRoute } from './routing.ts';
 import { assertRouteConfigured } from '../../shared/config/providers.ts';
+import { answerHandshakeError } from './framework-errors.ts';
+import { requestIssueError } from '../../shared/protocol/request-errors.ts';
+import { exceedsJsonDepth } from '../../shared/protocol/json-depth.ts';
 
 export interface WebSocketOptions {
   config: SwitchyardConfig;
@@ -93,6 +96,8 @@ export async function websocketRoutes(app: FastifyInstance, opts: WebSocketOptio
       handleProtocols: () => WS_SUBPROTOCOL,
     },
   });
+  // A malformed handshake gets the OpenAI envelope too, not ws's plain-text 400.
+  app.websocketServer.on('wsClientError', answerHandshakeError);
 
   const keepalive = setInterval(() => {
     for (const [ws, state] of sockets) {
@@ -149,7 +154,14 @@ export async function websocketRoutes(app: FastifyInstance, opts: WebSocketOptio
           req.raw.socket.end(
             `HTTP/1.1 ${err.status} ${STATUS_CODES[err.status]}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nx-request-id: ${req.id}\r\n${extra}connection: close\r\n\r\n${body}`,
           );
+          return;
         }
+        // Plain HTTP without an upgrade: say so in the envelope rather than the plugin's empty 404.
+        if (!req.ws)
+          throw new ApiError(426, 'GET /v1/ws must be a WebSocket upgrade (Upgrade: websocket).', {
+            code: 'upgrade_required',
+            headers: { upgrade: 'websocket' },
+          });
       },
     },
     (rawSocket, req) => {
@@ -252,8 +264,7 @@ export async function websocketRoutes(app: FastifyInstance, opts: WebSocketOptio
         if (principal.expiresAt && principal.expiresAt.getTime() <= Date.now()) throw errors.invalidKey();
         const parsed = chatCompletionRequestSchema.safeParse(raw);
         if (!parsed.success) {
-          const issue = parsed.error.issues[0]!;
-          throw errors.invalidField(`body.${zodIssueToParam(issue)}`, issue.message);
+          throw requestIssueError(parsed.error.issues[0]!, raw, 'body.');
         }
         const body = parsed.data;
         assertModelAllowed(principal, body.model);
@@ -319,6 +330,8 @@ export async function websocketRoutes(app: FastifyInstance, opts: WebSocketOptio
         let msg;
         try {
           if (isBinary) throw new Error('binary frames are not part of the protocol');
+          if (Buffer.isBuffer(data) && exceedsJsonDepth(data, config.MAX_JSON_DEPTH))
+            throw new Error(`the message nests arrays and objects deeper than ${config.MAX_JSON_DEPTH} levels`);
           const parsed = wsClientMessageSchema.safeParse(JSON.parse(String(data)));
           if (!parsed.success) {
             const issue = parsed.error.issues[0]!;

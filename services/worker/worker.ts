@@ -36,6 +36,7 @@ import { Breakers } from './breaker.ts';
 import { UpstreamKeys } from './upstream-keys.ts';
 import { isHealthFailure, walkTargets, type WalkState } from './fallback.ts';
 import { providerNotConfigured } from '../../shared/config/providers.ts';
+import { translateRequest } from './request-faults.ts';
 
 export interface WorkerOptions {
   config: SwitchyardConfig;
@@ -275,7 +276,12 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
       return;
     }
 
-    job.estTokens = estimatePromptTokens(body) + maxOutputTokens(body, kind, config.LIMITS_DEFAULT_MAX_TOKENS);
+    try {
+      job.estTokens = estimatePromptTokens(body) + maxOutputTokens(body, kind, config.LIMITS_DEFAULT_MAX_TOKENS);
+    } catch {
+      // A body too deep to walk: the adapter will refuse it as a 400; until then estimate by size.
+      job.estTokens = Math.ceil(msg.data.length / 3.5);
+    }
 
     try {
       // ---- routing policy: walk the alias targets (one target without an alias) ----
@@ -465,7 +471,9 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
       job,
       async () => {
         const key = keys.pick(adapter.name, model);
-        const up = await adapter.buildChatRequest(key.endpoint(endpoint), model, body, false, { images: images.session(job.abort.signal) });
+        const up = await translateRequest(adapter.name, () =>
+          adapter.buildChatRequest(key.endpoint(endpoint), model, body, false, { images: images.session(job.abort.signal) }),
+        );
         const res = await key.send(up, model, job.abort.signal, attemptTimeout(job), job.estTokens, !job.hasFallback);
         const text = await res.body.text();
         if (res.status >= 400) throw new RequestFailure(adapter.parseError(res.status, text, res.headers));
@@ -512,7 +520,7 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
       job,
       async () => {
         const key = keys.pick(adapter.name, model);
-        const up = adapter.buildEmbeddingsRequest(key.endpoint(endpoint), model, body);
+        const up = await translateRequest(adapter.name, () => adapter.buildEmbeddingsRequest(key.endpoint(endpoint), model, body));
         const res = await key.send(up, model, job.abort.signal, attemptTimeout(job), job.estTokens, !job.hasFallback);
         const text = await res.body.text();
         if (res.status >= 400) throw new RequestFailure(adapter.parseError(res.status, text, res.headers));
@@ -552,9 +560,9 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
         job,
         async () => {
           const key = keys.pick(adapter.name, model);
-          const up = await adapter.buildChatRequest(key.endpoint(endpoint), model, body, true, {
-            images: images.session(job.abort.signal),
-          });
+          const up = await translateRequest(adapter.name, () =>
+            adapter.buildChatRequest(key.endpoint(endpoint), model, body, true, { images: images.session(job.abort.signal) }),
+          );
           const res = await key.send(up, model, job.abort.signal, attemptTimeout(job), job.estTokens, !job.hasFallback);
           if (res.status >= 400) throw new RequestFailure(adapter.parseError(res.status, await res.body.text(), res.headers));
           const translator = adapter.createStreamTranslator(model);

@@ -62,6 +62,8 @@ const envSchema = z.object({
   UPSTREAM_MAX_EVENT_BYTES: int(1024 * 1024),
   EVENTS_MAX_AGE_SECONDS: int(600),
   AUTH_CACHE_TTL_MS: int(30_000),
+  /** Deepest JSON nesting a request body may have (400 above it): deep bodies overflow recursive code. */
+  MAX_JSON_DEPTH: int(64),
   // ---- async work: batches, async requests, resumable streams, WebSocket (docs/batch.md, docs/websocket.md) ----
   /** A disconnected SSE/WebSocket stream keeps running this long, so the client can resume it. */
   STREAM_RESUME_GRACE_MS: int(10_000),

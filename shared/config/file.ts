@@ -7,6 +7,7 @@ import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, Sc
 import { z } from 'zod';
 import { PROVIDER_NAMES, type ProviderName } from './env.ts';
 import { PriceBook, type ModelPrice } from './prices.ts';
+import { modelNameProblem } from '../providers/model-names.ts';
 
 export interface UpstreamKey {
   key: string;
@@ -86,7 +87,12 @@ const usdPerMillion = z.number().nonnegative().finite();
 const qualifiedModel = z
   .string()
   .regex(/^[a-z]+\/\S+$/, { message: "must be '<provider>/<model>', e.g. 'openai/gpt-4o-mini'", abort: true })
-  .refine((s) => isProvider(s.slice(0, s.indexOf('/'))), { message: `unknown provider (expected one of: ${PROVIDER_LIST})` });
+  .refine((s) => isProvider(s.slice(0, s.indexOf('/'))), { message: `unknown provider (expected one of: ${PROVIDER_LIST})`, abort: true })
+  // The same rule the ingress applies to clients' model names: a typo'd target fails at start, not per request.
+  .superRefine((s, ctx) => {
+    const problem = modelNameProblem(s.slice(0, s.indexOf('/')), s.slice(s.indexOf('/') + 1));
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  });
 
 const upstreamKeySchema = z.preprocess(
   // A bare string is shorthand for `{key: <string>}`.

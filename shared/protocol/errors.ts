@@ -44,6 +44,10 @@ export function defaultType(status: number): string {
 export const errors = {
   invalidJson: (detail: string) =>
     new ApiError(400, `We could not parse the JSON body of your request. (${detail})`, { code: 'invalid_json' }),
+  jsonTooDeep: (maxDepth: number) =>
+    new ApiError(400, `The JSON body of your request nests arrays and objects deeper than ${maxDepth} levels.`, {
+      code: 'json_too_deep',
+    }),
   invalidField: (param: string, message: string) =>
     new ApiError(400, `Invalid value for '${param}': ${message}`, { param, code: 'invalid_value' }),
   missingKey: () =>

@@ -67,7 +67,7 @@ describe('valid files', () => {
         'models:',
         '  m:',
         '    targets:',
-        '      - model: xai/grok-3-mini/with/slashes',
+        '      - model: groq/meta-llama/with/slashes',
       ].join('\n'),
     );
     expect(c.providers.xai).toEqual({
@@ -77,7 +77,7 @@ describe('valid files', () => {
         { key: 'k2', weight: 0.5 },
       ],
     });
-    expect(c.models.m!.targets).toEqual([{ provider: 'xai', model: 'grok-3-mini/with/slashes', weight: 1 }]);
+    expect(c.models.m!.targets).toEqual([{ provider: 'groq', model: 'meta-llama/with/slashes', weight: 1 }]);
     expect(parseConfigFile('')).toEqual({ providers: {}, models: {}, prices: {} });
     expect(parseConfigFile('# only a comment\n')).toEqual({ providers: {}, models: {}, prices: {} });
   });

@@ -5,9 +5,9 @@ import { convertToGeminiContents } from './convert-messages.ts';
 import { prepareGeminiTools } from './prepare-tools.ts';
 import { embeddingInputs } from '../common/embeddings.ts';
 
-/** The model is part of the URL; callers may name it `models/x` or `x`. */
+/** The model is part of the URL; callers may name it `models/x` or `x`. Encoded: a model is data, not a path. */
 export function geminiModelPath(model: string): string {
-  return `models/${model.replace(/^models\//, '')}`;
+  return `models/${encodeURIComponent(model.replace(/^models\//, ''))}`;
 }
 
 function headers(endpoint: Endpoint, stream: boolean): Record<string, string> {
