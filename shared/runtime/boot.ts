@@ -6,6 +6,7 @@ import { ensureTopology } from '../nats/topology.ts';
 import { loadConfigFile } from '../config/file.ts';
 import { ensureLimitBuckets } from '../limits/kv.ts';
 import { openDatabase, type Db } from '../db/database.ts';
+import { EmbeddedDatabaseError } from '../db/embedded/embedded-postgres.ts';
 import { ensureBootstrapKey } from '../db/api-keys.ts';
 import { adapterNames } from '../providers/registry.ts';
 import { createLogger, type Logger } from '../telemetry/logger.ts';
@@ -53,7 +54,12 @@ export async function boot(
   let db: Db | null = null;
   if (opts.needsDb) {
     if (!config.DATABASE_URL) log.info({ dir: join(config.SWITCHYARD_DATA_DIR, 'pglite') }, 'DATABASE_URL unset: using embedded PGlite');
-    db = await openDatabase({ url: config.DATABASE_URL, embeddedDir: join(config.SWITCHYARD_DATA_DIR, 'pglite') });
+    db = await openDatabase({ url: config.DATABASE_URL, embeddedDir: join(config.SWITCHYARD_DATA_DIR, 'pglite') }).catch((err: Error) => {
+      // One line that says what to do, not PGlite's stack and minified source.
+      if (!(err instanceof EmbeddedDatabaseError)) throw err;
+      process.stderr.write(`${service}: ${err.message}\n`);
+      process.exit(1);
+    });
     if (config.BOOTSTRAP_API_KEY) await ensureBootstrapKey(db, config.BOOTSTRAP_API_KEY);
   }
   return { config, log, nats, db };

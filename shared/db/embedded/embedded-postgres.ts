@@ -1,0 +1,117 @@
+// Starts the embedded PGlite database in its own worker thread (./pglite-thread.ts) and hands back where
+// its Postgres socket listens. One process at a time may own a data directory: two PGlite instances on
+// the same files corrupt them, so a lock file beside the directory records the owner.
+import { mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync, closeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import type { PgliteThreadData, PgliteThreadEvent } from './pglite-thread.ts';
+
+/** The embedded store cannot be used; the message is one line that says what to do. */
+export class EmbeddedDatabaseError extends Error {}
+
+export interface EmbeddedPostgres {
+  /** Directory holding the unix socket; `pg` takes it as `host`. */
+  socketDir: string;
+  port: number;
+  stop(): Promise<void>;
+}
+
+const SOCKET_PORT = 5432;
+const openInThisProcess = new Set<string>();
+
+export async function startEmbeddedPostgres(dataDir: string): Promise<EmbeddedPostgres> {
+  const dir = resolve(dataDir);
+  mkdirSync(dirname(dir), { recursive: true });
+  const lockPath = `${dir}.lock`;
+  takeLock(dir, lockPath);
+  // Unix socket paths are limited to ~100 bytes, so the socket lives in a short private temp dir.
+  const socketDir = mkdtempSync(join(tmpdir(), 'switchyard-pg-'));
+  const cleanup = () => {
+    rmSync(socketDir, { recursive: true, force: true });
+    rmSync(lockPath, { force: true });
+    openInThisProcess.delete(dir);
+  };
+  const data: PgliteThreadData = { dataDir: dir, socketPath: join(socketDir, `.s.PGSQL.${SOCKET_PORT}`) };
+  const worker = new Worker(new URL('./pglite-thread.ts', import.meta.url), { workerData: data });
+  let closedCleanly = false;
+
+  try {
+    await new Promise<void>((ready, fail) => {
+      const cannotOpen = (why: string) =>
+        new EmbeddedDatabaseError(
+          `embedded database in ${dataDir} cannot be opened (${why}): stop other Switchyard processes, or move the folder away to start fresh`,
+        );
+      worker.on('message', (event: PgliteThreadEvent) => {
+        if (event.type === 'ready') ready();
+        else if (event.type === 'failed') fail(cannotOpen(event.message));
+      });
+      worker.once('error', (err) => fail(cannotOpen(err.message.split('\n')[0]!)));
+      worker.once('exit', (code) => fail(cannotOpen(`database thread exited with code ${code}`)));
+    });
+  } catch (err) {
+    await worker.terminate();
+    cleanup();
+    throw err;
+  }
+
+  worker.on('message', (event: PgliteThreadEvent) => {
+    if (event.type === 'closed') closedCleanly = true;
+    // One line, not PGlite's minified stack: queries now fail and say so themselves.
+    if (event.type === 'backend-error') process.stderr.write(`switchyard: embedded database error: ${event.message}\n`);
+  });
+  worker.on('error', (err) => process.stderr.write(`switchyard: embedded database thread failed: ${err.message.split('\n')[0]}\n`));
+
+  let stopping: Promise<void> | null = null;
+  return {
+    socketDir,
+    port: SOCKET_PORT,
+    stop() {
+      stopping ??= (async () => {
+        const exited = new Promise<void>((done) => worker.once('exit', () => done()));
+        worker.postMessage({ type: 'close' });
+        // A clean close checkpoints; if it hangs, the WAL still makes the next open consistent.
+        const timer = setTimeout(() => void worker.terminate(), 10_000);
+        await exited;
+        clearTimeout(timer);
+        if (!closedCleanly) process.stderr.write('switchyard: embedded database did not close cleanly; it recovers on next open\n');
+        cleanup();
+      })();
+      return stopping;
+    },
+  };
+}
+
+/** Records this process as the directory's owner, taking over a lock whose process is gone. */
+function takeLock(dir: string, lockPath: string): void {
+  if (openInThisProcess.has(dir)) throw new EmbeddedDatabaseError(`embedded database in ${dir} is already open in this process`);
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const fd = openSync(lockPath, 'wx');
+      writeSync(fd, String(process.pid));
+      closeSync(fd);
+      openInThisProcess.add(dir);
+      return;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    const owner = Number(readFileSync(lockPath, 'utf8').trim());
+    if (owner && owner !== process.pid && processAlive(owner)) {
+      throw new EmbeddedDatabaseError(
+        `embedded database in ${dir} is in use by process ${owner}: stop that Switchyard process, or set SWITCHYARD_DATA_DIR to another folder`,
+      );
+    }
+    // The owner was killed without cleaning up (SIGKILL, crash): its lock means nothing now.
+    rmSync(lockPath, { force: true });
+  }
+  throw new EmbeddedDatabaseError(`embedded database in ${dir}: cannot take the lock ${lockPath}`);
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
