@@ -1,7 +1,7 @@
 // The embedded default database (PGlite in a worker thread behind a Postgres socket): the same types as
 // Postgres (bytea as Buffer, so batch files round-trip), transactions isolated between pool connections,
 // its WASM work off the caller's event loop, one owner per data directory, and data kept across reopen.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
@@ -121,5 +121,19 @@ describe('embedded database', () => {
     const rows = await sql<{ v: string }>`select v from kept`.execute(second);
     expect(rows.rows).toEqual([{ v: 'before close' }]);
     await second.destroy();
+  }, 120_000);
+
+  it('creates the database whole or not at all: a first start killed mid-initdb leaves nothing to trip over', async () => {
+    const fresh = join(root, 'first-start');
+    // What a killed first start can leave: a half-written initdb folder, and a data folder without PG_VERSION.
+    mkdirSync(`${fresh}.initdb-4242/base`, { recursive: true });
+    mkdirSync(join(fresh, 'global'), { recursive: true });
+    writeFileSync(join(fresh, 'global', 'pg_control'), 'half');
+    const opened = await openDatabase({ embeddedDir: fresh });
+    expect((await sql<{ one: number }>`select 1 as one`.execute(opened)).rows).toEqual([{ one: 1 }]);
+    await opened.destroy();
+    const left = readdirSync(root);
+    expect(left.filter((f) => f.startsWith('first-start.initdb-'))).toEqual([]);
+    expect(left.filter((f) => f.startsWith('first-start.incomplete-'))).toHaveLength(1);
   }, 120_000);
 });

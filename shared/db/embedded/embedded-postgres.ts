@@ -1,9 +1,9 @@
 // Starts the embedded PGlite database in its own worker thread (./pglite-thread.ts) and hands back where
 // its Postgres socket listens. One process at a time may own a data directory: two PGlite instances on
 // the same files corrupt them, so a lock file beside the directory records the owner.
-import { mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync, closeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { PgliteThreadData, PgliteThreadEvent } from './pglite-thread.ts';
 
@@ -32,28 +32,19 @@ export async function startEmbeddedPostgres(dataDir: string): Promise<EmbeddedPo
     rmSync(lockPath, { force: true });
     openInThisProcess.delete(dir);
   };
-  const data: PgliteThreadData = { dataDir: dir, socketPath: join(socketDir, `.s.PGSQL.${SOCKET_PORT}`) };
-  const worker = new Worker(new URL('./pglite-thread.ts', import.meta.url), { workerData: data });
-  let closedCleanly = false;
-
+  const cannotOpen = (why: string) =>
+    new EmbeddedDatabaseError(
+      `embedded database in ${dataDir} cannot be opened (${why}): stop other Switchyard processes, or move the folder away to start fresh`,
+    );
+  let worker: Worker;
   try {
-    await new Promise<void>((ready, fail) => {
-      const cannotOpen = (why: string) =>
-        new EmbeddedDatabaseError(
-          `embedded database in ${dataDir} cannot be opened (${why}): stop other Switchyard processes, or move the folder away to start fresh`,
-        );
-      worker.on('message', (event: PgliteThreadEvent) => {
-        if (event.type === 'ready') ready();
-        else if (event.type === 'failed') fail(cannotOpen(event.message));
-      });
-      worker.once('error', (err) => fail(cannotOpen(err.message.split('\n')[0]!)));
-      worker.once('exit', (code) => fail(cannotOpen(`database thread exited with code ${code}`)));
-    });
+    if (!existsSync(join(dir, 'PG_VERSION'))) await createDatabase(dir, cannotOpen);
+    worker = await runThread({ dataDir: dir, socketPath: join(socketDir, `.s.PGSQL.${SOCKET_PORT}`) }, cannotOpen, 'ready');
   } catch (err) {
-    await worker.terminate();
     cleanup();
     throw err;
   }
+  let closedCleanly = false;
 
   worker.on('message', (event: PgliteThreadEvent) => {
     if (event.type === 'closed') closedCleanly = true;
@@ -80,6 +71,46 @@ export async function startEmbeddedPostgres(dataDir: string): Promise<EmbeddedPo
       return stopping;
     },
   };
+}
+
+/**
+ * First start: initdb into a sibling folder, then rename it into place, so a start killed halfway
+ * (the first start is the slow one) leaves no half-made database behind, only a folder to sweep.
+ * initdb leaves ~300 MB of WASM memory in its thread; a throwaway thread returns it to the OS.
+ */
+async function createDatabase(dir: string, cannotOpen: (why: string) => Error): Promise<void> {
+  const parent = dirname(dir);
+  const prefix = `${basename(dir)}.initdb-`;
+  for (const leftover of readdirSync(parent).filter((f) => f.startsWith(prefix)))
+    rmSync(join(parent, leftover), { recursive: true, force: true });
+  const fresh = join(parent, `${prefix}${process.pid}`);
+  await runThread({ dataDir: fresh, socketPath: null }, cannotOpen, 'closed');
+  // A folder without PG_VERSION never finished initdb, so it holds no data; keep it aside, just in case.
+  if (existsSync(dir)) {
+    if (readdirSync(dir).length === 0) rmSync(dir, { recursive: true });
+    else renameSync(dir, `${dir}.incomplete-${Date.now()}`);
+  }
+  renameSync(fresh, dir);
+}
+
+/** Starts a database thread and waits for `until` (its `closed` event also means it is exiting). */
+async function runThread(data: PgliteThreadData, cannotOpen: (why: string) => Error, until: 'ready' | 'closed'): Promise<Worker> {
+  const worker = new Worker(new URL('./pglite-thread.ts', import.meta.url), { workerData: data });
+  try {
+    await new Promise<void>((done, fail) => {
+      worker.on('message', (event: PgliteThreadEvent) => {
+        if (event.type === until) done();
+        else if (event.type === 'failed') fail(cannotOpen(event.message));
+      });
+      worker.once('error', (err) => fail(cannotOpen(err.message.split('\n')[0]!)));
+      worker.once('exit', (code) => fail(cannotOpen(`database thread exited with code ${code}`)));
+    });
+  } catch (err) {
+    await worker.terminate();
+    throw err;
+  }
+  if (until === 'closed') await new Promise((r) => worker.once('exit', r));
+  return worker;
 }
 
 /** Records this process as the directory's owner, taking over a lock whose process is gone. */
