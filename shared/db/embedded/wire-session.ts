@@ -121,8 +121,28 @@ export function serveConnection(socket: Socket, backend: RawBackend, turns: Back
         socket.end();
         return;
       }
-      startup = false;
-      await run(message);
+      if (startup) {
+        startup = false;
+        await run(message);
+        continue;
+      }
+      // Everything the client has sent so far (pg writes Parse..Sync at once) goes to PGlite in one call:
+      // its per-call overhead, not the statement, dominated small queries.
+      const batch = [message];
+      let terminate = false;
+      for (let more = nextMessage(buf, false); more; more = nextMessage(buf, false)) {
+        buf = more.rest;
+        if (more.message[0] === 0x58) {
+          terminate = true;
+          break;
+        }
+        batch.push(more.message);
+      }
+      await run(batch.length === 1 ? message : Buffer.concat(batch));
+      if (terminate) {
+        socket.end();
+        return;
+      }
     }
   };
 
