@@ -6,6 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import OpenAI, { toFile } from 'openai';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { startNatsServer, type NatsServer } from '../harness/nats-server.ts';
 import { freePort, waitFor } from '../harness/ports.ts';
@@ -192,5 +193,35 @@ it('a second process on the same data directory exits with one readable line', a
   expect(await answers()).toBe(true);
   first.kill('SIGTERM');
   expect((await exited(first)).code).toBe(0);
+  proc = null;
+}, 120_000);
+
+it('runs a batch from the official SDK to completion on the embedded default', async () => {
+  proc = startAllInOne();
+  await waitFor(() => answers(), { timeoutMs: 60_000, intervalMs: 100, what: 'all-in-one answering' });
+  const client = new OpenAI({ apiKey: API_KEY, baseURL: `${base()}/v1`, maxRetries: 0, timeout: 30_000 });
+  const lines = ['first', 'second ✓', 'third'].map((text, i) =>
+    JSON.stringify({
+      custom_id: `req-${i}`,
+      method: 'POST',
+      url: '/v1/chat/completions',
+      body: { model: 'openai/gpt-4o-mini', messages: [{ role: 'user', content: `${text}\nmock:{"text":"answer ${i}"}` }] },
+    }),
+  );
+  const file = await client.files.create({ file: await toFile(Buffer.from(lines.join('\n') + '\n'), 'input.jsonl'), purpose: 'batch' });
+  const created = await client.batches.create({ input_file_id: file.id, endpoint: '/v1/chat/completions', completion_window: '24h' });
+  const done = await waitFor(
+    async () => {
+      const b = await client.batches.retrieve(created.id);
+      return ['completed', 'failed', 'cancelled', 'expired'].includes(b.status) ? b : undefined;
+    },
+    { timeoutMs: 60_000, intervalMs: 200, what: `batch ${created.id} to finish` },
+  );
+  expect(done.status).toBe('completed');
+  expect(done.request_counts).toEqual({ total: 3, completed: 3, failed: 0 });
+  const out = (await (await client.files.content(done.output_file_id!)).text()).trimEnd().split('\n');
+  expect(out.map((l) => (JSON.parse(l) as { custom_id: string }).custom_id).sort()).toEqual(['req-0', 'req-1', 'req-2']);
+  proc.kill('SIGTERM');
+  expect((await exited(proc)).code).toBe(0);
   proc = null;
 }, 120_000);
