@@ -1,7 +1,7 @@
 // The embedded default database (PGlite in a worker thread behind a Postgres socket): the same types as
 // Postgres (bytea as Buffer, so batch files round-trip), transactions isolated between pool connections,
 // its WASM work off the caller's event loop, one owner per data directory, and data kept across reopen.
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
@@ -109,7 +109,7 @@ describe('embedded database', () => {
     expect((err as Error).message).not.toContain('\n');
   });
 
-  it('keeps data across a close and reopen, and takes over the lock of a killed owner', async () => {
+  it('keeps data across a close and reopen, takes over the lock of a killed owner, and names a damaged store in one line', async () => {
     const other = join(root, 'reopen');
     const first = await openDatabase({ embeddedDir: other });
     await sql`create table kept (v text)`.execute(first);
@@ -121,6 +121,16 @@ describe('embedded database', () => {
     const rows = await sql<{ v: string }>`select v from kept`.execute(second);
     expect(rows.rows).toEqual([{ v: 'before close' }]);
     await second.destroy();
+
+    // A damaged store (what in-process PGlite answered with `RuntimeError: Aborted()` and ~90 KB of
+    // minified source): one line that says what broke and what to do, and the lock is released.
+    truncateSync(join(other, 'global', 'pg_control'), 100);
+    const err = await openDatabase({ embeddedDir: other }).catch((e: Error) => e);
+    expect(err).toBeInstanceOf(EmbeddedDatabaseError);
+    expect((err as Error).message).toMatch(/cannot be opened \(.*pg_control.*\): stop other Switchyard processes, or move the folder away/);
+    expect((err as Error).message).not.toContain('\n');
+    expect((err as Error).message.length).toBeLessThan(500);
+    expect(existsSync(`${other}.lock`)).toBe(false);
   }, 120_000);
 
   it('creates the database whole or not at all: a first start killed mid-initdb leaves nothing to trip over', async () => {
