@@ -1,5 +1,5 @@
 // `npm start`: the embedded default. Starts a local nats-server with JetStream (data under .data/)
-// unless NATS_URL is set, then runs every Switchyard service in one process. Postgres comes from
+// unless NATS_URL is set, then runs every Switchyard service in this process. Postgres comes from
 // DATABASE_URL, or an embedded PGlite under .data/ when unset.
 import { spawn } from 'node:child_process';
 import { mkdirSync, openSync } from 'node:fs';
@@ -32,9 +32,15 @@ if (!env.NATS_URL) {
   for (let i = 0; i < 50 && (await portFree(port)); i++) await new Promise((r) => setTimeout(r, 100));
 }
 
-const app = spawn(process.execPath, ['--max-semi-space-size=16', 'services/all/main.ts'], { stdio: 'inherit', env });
-for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => app.kill(sig));
-app.on('exit', (code, signal) => {
-  nats?.kill('SIGTERM');
-  process.exit(code ?? (signal ? 1 : 0));
-});
+// The services run in this process (a second Node process cost ~50 MB idle); the V8 flags they need
+// come from the `npm start` script in package.json.
+process.env.NATS_URL = env.NATS_URL;
+// nats-server lives exactly as long as Switchyard does.
+process.on('exit', () => nats?.kill('SIGTERM'));
+// Until the services install their graceful shutdown (after boot), a signal just ends the process.
+for (const sig of ['SIGINT', 'SIGTERM']) {
+  process.on(sig, () => {
+    if (process.listenerCount(sig) === 1) process.exit(sig === 'SIGINT' ? 130 : 143);
+  });
+}
+await import('../services/all/main.ts');

@@ -1,9 +1,9 @@
 // Opens Postgres (DATABASE_URL) or, when unset, an embedded PGlite under .data/ for `npm start`.
-import { mkdirSync } from 'node:fs';
 import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import type { Database } from './schema.ts';
 import { migrateToLatest } from './migrations.ts';
+import { startEmbeddedPostgres } from './embedded/embedded-postgres.ts';
 
 // Postgres returns bigint/numeric as strings by default; counts we sum stay strings at the edge.
 pg.types.setTypeParser(pg.types.builtins.INT8, (v) => v);
@@ -21,30 +21,47 @@ export interface OpenDbOptions {
 export async function openDatabase(opts: OpenDbOptions): Promise<Db> {
   let db: Db;
   if (opts.url) {
-    const pool = new pg.Pool({
-      connectionString: opts.url,
-      max: opts.poolSize ?? 10,
-      connectionTimeoutMillis: 5_000,
-      // A query on a connection whose server vanished would otherwise wait forever.
-      query_timeout: 15_000,
-      keepAlive: true,
-      idleTimeoutMillis: 30_000,
-    });
-    // A pool error (database restarted) must not crash the process; queries report it instead.
-    pool.on('error', () => {});
-    // A checked-out client whose server went away emits 'error' too; the query reports it.
-    pool.on('connect', (client) => client.on('error', () => {}));
-    db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+    db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: newPool({ connectionString: opts.url }, opts.poolSize ?? 10) }) });
   } else {
-    const dir = opts.embeddedDir ?? '.data/pglite';
-    mkdirSync(dir, { recursive: true });
-    const { KyselyPGlite } = await import('kysely-pglite');
-    const { PGlite } = await import('@electric-sql/pglite');
-    const client = await PGlite.create(dir);
-    db = new Kysely<Database>({ dialect: new KyselyPGlite(client).dialect });
+    // The embedded PGlite runs in its own thread behind a Postgres socket: the same driver, types and
+    // code paths as real Postgres, and none of its WASM work on this event loop.
+    const embedded = await startEmbeddedPostgres(opts.embeddedDir ?? '.data/pglite');
+    // PGlite has one backend, so connections take turns (see embedded/wire-session.ts); a few of them let
+    // the next statement wait beside PGlite instead of behind a round trip.
+    const pool = newPool({ host: embedded.socketDir, port: embedded.port, user: 'postgres', database: 'postgres' }, opts.poolSize ?? 4);
+    const endPool = pool.end.bind(pool);
+    // db.destroy() ends the pool; the embedded database then closes cleanly with it.
+    pool.end = (async () => {
+      await endPool();
+      await embedded.stop();
+    }) as typeof pool.end;
+    db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   }
-  if (opts.migrate !== false) await migrateToLatest(db as Kysely<unknown>);
+  if (opts.migrate !== false) {
+    // A failed migration must not leave the pool (and the embedded database thread) running.
+    await migrateToLatest(db as Kysely<unknown>).catch(async (err: unknown) => {
+      await db.destroy().catch(() => {});
+      throw err;
+    });
+  }
   return db;
+}
+
+function newPool(target: pg.PoolConfig, max: number): pg.Pool {
+  const pool = new pg.Pool({
+    ...target,
+    max,
+    connectionTimeoutMillis: 5_000,
+    // A query on a connection whose server vanished would otherwise wait forever.
+    query_timeout: 15_000,
+    keepAlive: true,
+    idleTimeoutMillis: 30_000,
+  });
+  // A pool error (database restarted) must not crash the process; queries report it instead.
+  pool.on('error', () => {});
+  // A checked-out client whose server went away emits 'error' too; the query reports it.
+  pool.on('connect', (client) => client.on('error', () => {}));
+  return pool;
 }
 
 export async function pingDatabase(db: Db): Promise<boolean> {

@@ -7,6 +7,7 @@ import { loadConfigFile } from '../config/file.ts';
 import { applyProviderPlan } from '../config/providers.ts';
 import { ensureLimitBuckets } from '../limits/kv.ts';
 import { openDatabase, type Db } from '../db/database.ts';
+import { EmbeddedDatabaseError } from '../db/embedded/embedded-postgres.ts';
 import { ensureBootstrapKey } from '../db/api-keys.ts';
 import { adapterNames } from '../providers/registry.ts';
 import { createLogger, type Logger } from '../telemetry/logger.ts';
@@ -48,6 +49,19 @@ export async function boot(
   const log = createLogger(service, config.LOG_LEVEL);
   for (const note of config.file?.skipped ?? []) log.info(note);
   for (const p of providerPlan) log.info({ provider: p.provider, upstream: p.status }, p.line);
+  // The database opens while NATS connects: starting the embedded PGlite is the slow part of `npm start`.
+  let dbOpening: Promise<Db> | null = null;
+  if (opts.needsDb) {
+    if (!config.DATABASE_URL) log.info({ dir: join(config.SWITCHYARD_DATA_DIR, 'pglite') }, 'DATABASE_URL unset: using embedded PGlite');
+    dbOpening = openDatabase({ url: config.DATABASE_URL, embeddedDir: join(config.SWITCHYARD_DATA_DIR, 'pglite') }).catch((err: Error) => {
+      // One line that says what to do, not PGlite's stack and minified source.
+      if (!(err instanceof EmbeddedDatabaseError)) throw err;
+      process.stderr.write(`${service}: ${err.message}\n`);
+      process.exit(1);
+    });
+    // Awaited below; a NATS failure first must not turn this into an unhandled rejection.
+    dbOpening.catch(() => {});
+  }
   const nats = await connectNats(config.NATS_URL, `switchyard-${service}`).catch((err: Error) => {
     throw new Error(
       `cannot reach NATS at ${config.NATS_URL}: ${err.message}. Start nats-server with JetStream (nats-server -js) or set NATS_URL.`,
@@ -63,9 +77,8 @@ export async function boot(
   });
   await ensureLimitBuckets(nats.nc);
   let db: Db | null = null;
-  if (opts.needsDb) {
-    if (!config.DATABASE_URL) log.info({ dir: join(config.SWITCHYARD_DATA_DIR, 'pglite') }, 'DATABASE_URL unset: using embedded PGlite');
-    db = await openDatabase({ url: config.DATABASE_URL, embeddedDir: join(config.SWITCHYARD_DATA_DIR, 'pglite') });
+  if (dbOpening) {
+    db = await dbOpening;
     if (config.BOOTSTRAP_API_KEY) await ensureBootstrapKey(db, config.BOOTSTRAP_API_KEY);
   }
   return { config, log, nats, db };
