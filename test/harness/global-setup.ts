@@ -1,5 +1,5 @@
-// Vitest global setup: one throwaway Postgres cluster for the run (each test file makes its own
-// database in it). NATS servers are per test file (see stack.ts) so fault tests can kill their own.
+// Vitest global setup: one throwaway Postgres cluster per project that needs one (each test file
+// makes its own database in it; the pglite project's files open embedded databases instead). NATS servers are per test file (see stack.ts) so fault tests can kill their own.
 // Given TEST_DATABASE_URL / NATS_URL, those are used instead. Where neither the binaries nor the
 // env are there but a Docker engine answers, testcontainers provides them.
 import { spawnSync } from 'node:child_process';
@@ -11,6 +11,8 @@ declare module 'vitest' {
   export interface ProvidedContext {
     databaseUrl: string;
     natsUrl: string | null;
+    /** Storage of the stacks of this project's files (test/harness/stack.ts). */
+    backend: 'postgres' | 'pglite';
   }
 }
 
@@ -23,7 +25,9 @@ export default async function setup(project: TestProject) {
   let databaseUrl = process.env.TEST_DATABASE_URL;
   let natsUrl = process.env.NATS_URL ?? null;
 
-  if (!databaseUrl) {
+  if (!databaseUrl && project.config.provide?.backend === 'pglite') {
+    databaseUrl = 'postgres://unused-by-the-pglite-project/';
+  } else if (!databaseUrl) {
     if (findPostgresBin()) {
       const pgc: PostgresCluster = await startPostgres();
       stops.push(() => pgc.destroy());
