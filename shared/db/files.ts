@@ -102,7 +102,9 @@ export async function* readChunks(db: DbExec, fileId: string): AsyncGenerator<Bu
       .where('chunk_no', '=', n)
       .executeTakeFirst();
     if (!row) return;
-    yield row.data;
+    // PGlite returns bytea as a plain Uint8Array (pg a Buffer); wrap it without copying.
+    const data: Uint8Array = row.data;
+    yield Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   }
 }
 
