@@ -165,8 +165,10 @@ export async function deleteFile(db: DbExec, tenantId: string, id: string): Prom
     .where('id', '=', id)
     .where('tenant_id', '=', tenantId)
     .where('deleted_at', 'is', null)
+    // `returning`, not numUpdatedRows: the PGlite dialect reports no affected-row counts (always 0).
+    .returning('id')
     .executeTakeFirst();
-  if (Number(res.numUpdatedRows) === 0) return false;
+  if (!res) return false;
   await db.deleteFrom('file_chunks').where('file_id', '=', id).execute();
   return true;
 }

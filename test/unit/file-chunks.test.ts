@@ -1,5 +1,5 @@
 // File chunks round-trip through the embedded PGlite, whose driver returns bytea as a plain
-// Uint8Array where `pg` returns a Buffer: the batch input lines must still come back as text.
+// Uint8Array where `pg` returns a Buffer, and whose dialect reports no affected-row counts.
 import { PGlite } from '@electric-sql/pglite';
 import { Kysely } from 'kysely';
 import { KyselyPGlite } from 'kysely-pglite';
@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Db } from '../../shared/db/database.ts';
 import type { Database } from '../../shared/db/schema.ts';
 import { migrateToLatest } from '../../shared/db/migrations.ts';
-import { ChunkSink, readChunks, readLines } from '../../shared/db/files.ts';
+import { ChunkSink, deleteFile, readChunks, readLines } from '../../shared/db/files.ts';
 
 let db: Db;
 
@@ -29,5 +29,15 @@ describe('file chunks on PGlite', () => {
     const lines = [];
     for await (const l of readLines(db, sink.fileId)) lines.push(l.text);
     expect(lines).toEqual(['{"custom_id":"a"}', '{"custom_id":"b"}']);
+  });
+
+  it('delete reports whether a file was there: true once, then false', async () => {
+    await db
+      .insertInto('files')
+      .values({ id: 'file-pglite-delete', tenant_id: 't1', purpose: 'batch', filename: 'x.jsonl', bytes: 0, line_count: 0 })
+      .execute();
+    expect(await deleteFile(db, 't2', 'file-pglite-delete')).toBe(false);
+    expect(await deleteFile(db, 't1', 'file-pglite-delete')).toBe(true);
+    expect(await deleteFile(db, 't1', 'file-pglite-delete')).toBe(false);
   });
 });
