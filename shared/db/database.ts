@@ -39,8 +39,9 @@ export async function openDatabase(opts: OpenDbOptions): Promise<Db> {
     const dir = opts.embeddedDir ?? '.data/pglite';
     mkdirSync(dir, { recursive: true });
     const { KyselyPGlite } = await import('kysely-pglite');
-    const { PGlite } = await import('@electric-sql/pglite');
-    const client = await PGlite.create(dir);
+    const { PGlite, types } = await import('@electric-sql/pglite');
+    // bigint as a string, as configured for pg above (PGlite's default is a lossy number).
+    const client = await PGlite.create(dir, { parsers: { [types.INT8]: (v: string) => v } });
     db = new Kysely<Database>({ dialect: new KyselyPGlite(client).dialect });
   }
   if (opts.migrate !== false) await migrateToLatest(db as Kysely<unknown>);
