@@ -4,7 +4,7 @@
 // (vitest.config.ts provides `backend`) or by `backend` in the options.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inject } from 'vitest';
@@ -84,7 +84,8 @@ export interface Stack {
   startIngress(opts?: { port?: number }): Promise<ExtraIngress>;
   /**
    * `services/all/main.ts` (what `npm start` runs) as a child process on the harness' NATS and mock,
-   * with its own embedded PGlite in `dataDir` (default: one dir per stack, so a restart reuses it).
+   * with its own embedded PGlite in `dataDir` (default: one dir per stack, seeded from the run's migrated
+   * template, so a restart reuses it).
    */
   spawnAllInOne(opts?: { dataDir?: string; env?: Record<string, string> }): Promise<AllInOneService>;
   close(): Promise<void>;
@@ -100,10 +101,17 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     tmpDirs.push(d);
     return d;
   };
+  /** A data dir whose PGlite starts as the run's migrated template (global-setup.ts), if there is one. */
+  const pgliteDataDir = (prefix: string) => {
+    const d = tempDir(prefix);
+    const template = inject('pgliteTemplate');
+    if (template) cpSync(template, join(d, 'pglite'), { recursive: true });
+    return d;
+  };
   const storageEnv: Record<string, string> =
     backend === 'postgres'
       ? { DATABASE_URL: await createDatabase(opts.postgresUrl ?? inject('databaseUrl'), `sy_${randomBytes(5).toString('hex')}`) }
-      : { SWITCHYARD_DATA_DIR: tempDir('sy-pglite-') };
+      : { SWITCHYARD_DATA_DIR: pgliteDataDir('sy-pglite-') };
   const mock = await startMockProviders({ defaults: opts.mockDefaults ?? {} });
   const apiKey = `sk-test-${randomBytes(8).toString('hex')}`;
   const port = await freePort();
@@ -188,7 +196,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       return handle;
     },
     async spawnAllInOne({ dataDir, env: extraEnv = {} } = {}) {
-      dataDir ??= allInOneDir ??= tempDir('sy-all-in-one-');
+      dataDir ??= allInOneDir ??= pgliteDataDir('sy-all-in-one-');
       const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env, LOG_LEVEL: 'info', SWITCHYARD_DATA_DIR: dataDir, ...extraEnv };
       // No DATABASE_URL: the all-in-one process opens its embedded PGlite, as `npm start` does.
       delete childEnv.DATABASE_URL;
