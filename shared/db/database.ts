@@ -38,11 +38,11 @@ export async function openDatabase(opts: OpenDbOptions): Promise<Db> {
   } else {
     const dir = opts.embeddedDir ?? '.data/pglite';
     mkdirSync(dir, { recursive: true });
-    const { KyselyPGlite } = await import('kysely-pglite');
     const { PGlite, types } = await import('@electric-sql/pglite');
+    const { pgliteDialect } = await import('./pglite-dialect.ts');
     // bigint as a string, as configured for pg above (PGlite's default is a lossy number).
     const client = await PGlite.create(dir, { parsers: { [types.INT8]: (v: string) => v } });
-    db = new Kysely<Database>({ dialect: new KyselyPGlite(client).dialect });
+    db = new Kysely<Database>({ dialect: pgliteDialect(client) });
   }
   if (opts.migrate !== false) await migrateToLatest(db as Kysely<unknown>);
   return db;

@@ -2,18 +2,18 @@
 // Uint8Array where `pg` returns a Buffer, and whose dialect reports no affected-row counts.
 import { PGlite } from '@electric-sql/pglite';
 import { Kysely } from 'kysely';
-import { KyselyPGlite } from 'kysely-pglite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Db } from '../../shared/db/database.ts';
 import type { Database } from '../../shared/db/schema.ts';
 import { migrateToLatest } from '../../shared/db/migrations.ts';
+import { pgliteDialect } from '../../shared/db/pglite-dialect.ts';
 import { ChunkSink, deleteFile, readChunks, readLines } from '../../shared/db/files.ts';
 
 let db: Db;
 
 beforeAll(async () => {
   // In memory: the same driver as the on-disk database of `npm start`, nothing left behind.
-  db = new Kysely<Database>({ dialect: new KyselyPGlite(await PGlite.create()).dialect });
+  db = new Kysely<Database>({ dialect: pgliteDialect(await PGlite.create()) });
   await migrateToLatest(db as Kysely<unknown>);
 }, 60_000);
 afterAll(async () => db?.destroy());
