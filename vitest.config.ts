@@ -1,14 +1,53 @@
 import { defineConfig } from 'vitest/config';
 
+// `npm run test:unit`: no servers, no nats-server or Postgres.
+const UNIT = [
+  'test/unit/**/*.test.ts',
+  'test/providers/**/*.test.ts',
+  'test/conformance/fixtures.test.ts',
+  'test/conformance/capabilities-doc.test.ts',
+];
+// Scenarios that touch storage (usage, admin, files, batches, budgets, async, resume) run a second
+// time on the embedded PGlite of `npm start`; e2e.test.ts narrows itself to a representative set of
+// providers there. Postgres-only by nature: limits (several ingress processes), postgres-outage,
+// fallback (no storage of its own), mock-sdks (no database).
+const BOTH_BACKENDS = [
+  'test/conformance/e2e.test.ts',
+  'test/integration/openai-sdk.test.ts',
+  'test/integration/admin.test.ts',
+  'test/integration/batch.test.ts',
+  'test/integration/batch-faults.test.ts',
+  'test/integration/budgets.test.ts',
+  'test/integration/faults.test.ts',
+  'test/integration/request-validation.test.ts',
+  'test/integration/resume.test.ts',
+  'test/integration/websocket.test.ts',
+];
+
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
-    globalSetup: ['test/harness/global-setup.ts'],
     // Integration files start their own nats-server and processes; on 2 cores, two at a time is the
     // sweet spot between wall time and timing-sensitive fault tests.
     maxWorkers: 2,
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    projects: [
+      { extends: true, test: { name: 'unit', include: UNIT } },
+      {
+        extends: true,
+        test: {
+          name: 'postgres',
+          include: ['test/**/*.test.ts'],
+          exclude: UNIT,
+          globalSetup: ['test/harness/global-setup.ts'],
+          provide: { backend: 'postgres' },
+        },
+      },
+      {
+        extends: true,
+        test: { name: 'pglite', include: BOTH_BACKENDS, globalSetup: ['test/harness/global-setup.ts'], provide: { backend: 'pglite' } },
+      },
+    ],
   },
 });

@@ -17,6 +17,9 @@ const run = spawnSync(
     'run',
     'test/conformance',
     'test/providers',
+    // The pglite project repeats a subset of e2e on the other storage backend: no new claims.
+    '--project=unit',
+    '--project=postgres',
     '--reporter=json',
     `--outputFile=${out}`,
   ],

@@ -102,7 +102,9 @@ export async function* readChunks(db: DbExec, fileId: string): AsyncGenerator<Bu
       .where('chunk_no', '=', n)
       .executeTakeFirst();
     if (!row) return;
-    yield row.data;
+    // PGlite returns bytea as a plain Uint8Array (pg a Buffer); wrap it without copying.
+    const data: Uint8Array = row.data;
+    yield Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   }
 }
 
@@ -203,8 +205,10 @@ export async function deleteFile(db: DbExec, tenantId: string, id: string): Prom
     .where('id', '=', id)
     .where('tenant_id', '=', tenantId)
     .where('deleted_at', 'is', null)
+    // `returning`, not numUpdatedRows: the PGlite dialect reports no affected-row counts (always 0).
+    .returning('id')
     .executeTakeFirst();
-  if (Number(res.numUpdatedRows) === 0) return false;
+  if (!res) return false;
   await db.deleteFrom('file_chunks').where('file_id', '=', id).execute();
   return true;
 }

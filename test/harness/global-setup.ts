@@ -1,9 +1,13 @@
-// Vitest global setup: one throwaway Postgres cluster for the run (each test file makes its own
-// database in it). NATS servers are per test file (see stack.ts) so fault tests can kill their own.
+// Vitest global setup: one throwaway Postgres cluster per project that needs one (each test file
+// makes its own database in it; the pglite project's files open embedded databases instead). NATS servers are per test file (see stack.ts) so fault tests can kill their own.
 // Given TEST_DATABASE_URL / NATS_URL, those are used instead. Where neither the binaries nor the
 // env are there but a Docker engine answers, testcontainers provides them.
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
+import { openDatabase } from '../../shared/db/database.ts';
 import { findPostgresBin, startPostgres, type PostgresCluster } from './postgres.ts';
 import { findNatsServer } from './nats-server.ts';
 
@@ -11,6 +15,10 @@ declare module 'vitest' {
   export interface ProvidedContext {
     databaseUrl: string;
     natsUrl: string | null;
+    /** Storage of the stacks of this project's files (test/harness/stack.ts). */
+    backend: 'postgres' | 'pglite';
+    /** A migrated, empty PGlite data dir that pglite stacks copy (pglite project only). */
+    pgliteTemplate: string | null;
   }
 }
 
@@ -23,7 +31,17 @@ export default async function setup(project: TestProject) {
   let databaseUrl = process.env.TEST_DATABASE_URL;
   let natsUrl = process.env.NATS_URL ?? null;
 
-  if (!databaseUrl) {
+  let pgliteTemplate: string | null = null;
+  if (project.config.provide?.backend === 'pglite') {
+    // initdb and the migrations in WASM take 5-15 s per database; pay them once, stacks copy the result.
+    const dir = mkdtempSync(join(tmpdir(), 'sy-pglite-template-'));
+    stops.push(async () => rmSync(dir, { recursive: true, force: true }));
+    pgliteTemplate = join(dir, 'pglite');
+    await (await openDatabase({ embeddedDir: pgliteTemplate })).destroy();
+  }
+  if (!databaseUrl && pgliteTemplate) {
+    databaseUrl = 'postgres://unused-by-the-pglite-project/';
+  } else if (!databaseUrl) {
     if (findPostgresBin()) {
       const pgc: PostgresCluster = await startPostgres();
       stops.push(() => pgc.destroy());
@@ -53,6 +71,7 @@ export default async function setup(project: TestProject) {
   }
   project.provide('databaseUrl', databaseUrl);
   project.provide('natsUrl', natsUrl);
+  project.provide('pgliteTemplate', pgliteTemplate);
   return async () => {
     for (const stop of stops.reverse()) await stop().catch(() => {});
   };

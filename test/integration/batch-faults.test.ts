@@ -1,13 +1,16 @@
 // A batch survives kill -9 of every Switchyard process mid-batch (ingress, worker, ledger, batch
 // runner): after restart it completes with every line executed into the output once and billed
-// exactly once. Only NATS and Postgres stay up.
+// exactly once. Only NATS and Postgres stay up. On PGlite the one process of `npm start` is killed
+// and restarted on the same data dir, as a user would hit it.
 import OpenAI, { toFile } from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startStack, type Stack } from '../harness/stack.ts';
+import type { Db } from '../../shared/db/database.ts';
+import { currentBackend, openEmbeddedDatabase, startStack, type AllInOneService, type ChildService, type Stack } from '../harness/stack.ts';
 import { waitFor } from '../harness/ports.ts';
 
 let stack: Stack;
 let client: OpenAI;
+const onPglite = currentBackend() === 'pglite';
 
 beforeAll(async () => {
   // Every service is a child process this file SIGKILLs; short ack wait and lease so the restarted
@@ -36,7 +39,10 @@ describe('batch with every process killed mid-batch', () => {
         body: { model: 'openai/gpt-4o-mini', messages: [{ role: 'user', content: `q${i}\nmock:{"ttft_ms":40,"text":"a${i}"}` }] },
       }),
     );
-    const all = async () => Promise.all([stack.spawn('ingress'), stack.spawn('ledger'), stack.spawn('worker'), stack.spawn('batch')]);
+    const all = async (): Promise<ChildService[]> =>
+      onPglite
+        ? [await stack.spawnAllInOne()]
+        : Promise.all([stack.spawn('ingress'), stack.spawn('ledger'), stack.spawn('worker'), stack.spawn('batch')]);
     let procs = await all();
     const file = await client.files.create({ file: await toFile(Buffer.from(lines.join('\n')), 'kill.jsonl'), purpose: 'batch' });
     const b = await client.batches.create({ input_file_id: file.id, endpoint: '/v1/chat/completions', completion_window: '24h' });
@@ -72,18 +78,37 @@ describe('batch with every process killed mid-batch', () => {
       const i = Number(l.custom_id.slice(5));
       expect(l.response.body.choices[0]!.message.content).toBe(`a${i}`);
     }
+    const db = onPglite ? await stopAndOpenEmbedded(procs[0] as AllInOneService, N) : stack.db;
     const rows = await waitFor(
       async () => {
-        const r = await stack.db.selectFrom('usage').select(['request_id', 'status']).where('batch_id', '=', b.id).execute();
+        const r = await db.selectFrom('usage').select(['request_id', 'status']).where('batch_id', '=', b.id).execute();
         return r.length >= N ? r : undefined;
       },
       { timeoutMs: 15_000, what: `${N} usage rows` },
     );
     await new Promise((r) => setTimeout(r, 500));
-    const again = await stack.db.selectFrom('usage').select('request_id').where('batch_id', '=', b.id).execute();
+    const again = await db.selectFrom('usage').select('request_id').where('batch_id', '=', b.id).execute();
     expect(again).toHaveLength(N);
     expect(new Set(rows.map((r) => r.request_id))).toEqual(new Set(Array.from({ length: N }, (_, i) => `${b.id}-${i + 1}`)));
     expect(rows.every((r) => r.status === 'ok')).toBe(true);
     await Promise.all(procs.map((p) => p.kill()));
+    if (onPglite) await db.destroy();
   });
 });
+
+/**
+ * The embedded database belongs to the all-in-one process: wait until the ledger has billed `lines`
+ * requests (tenant usage API), stop the process cleanly, and open its PGlite here.
+ */
+async function stopAndOpenEmbedded(proc: AllInOneService, lines: number): Promise<Db> {
+  await waitFor(
+    async () => {
+      const res = await fetch(`${proc.url}/v1/usage`, { headers: { authorization: `Bearer ${stack.apiKey}` } });
+      const body = (await res.json()) as { data: Array<{ requests: number }> };
+      return body.data.reduce((n, d) => n + d.requests, 0) >= lines;
+    },
+    { timeoutMs: 15_000, what: `${lines} requests billed` },
+  );
+  await proc.kill('SIGTERM');
+  return openEmbeddedDatabase(proc.dataDir);
+}

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startStack, type Stack } from '../harness/stack.ts';
+import { currentBackend, startStack, type Stack } from '../harness/stack.ts';
 import { freePort, waitFor } from '../harness/ports.ts';
 
 const ADMIN = 'adm-budgets';
@@ -20,7 +20,9 @@ beforeAll(async () => {
   writeFileSync(configPath, 'prices:\n  openai/budget-model: { input: 0, output: 50 }\n');
   stack = await startStack({ env: { ADMIN_API_KEY: ADMIN, SWITCHYARD_CONFIG: configPath } });
   const port = await freePort();
-  await stack.spawn('ingress', { PORT: String(port) });
+  // PGlite belongs to this process: there the second ingress runs here, on its own NATS connection.
+  if (currentBackend() === 'pglite') await stack.startIngress({ port });
+  else await stack.spawn('ingress', { PORT: String(port) });
   ingresses = [stack.url, `http://127.0.0.1:${port}`];
 }, 60_000);
 afterAll(async () => stack?.close());

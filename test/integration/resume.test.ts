@@ -3,7 +3,7 @@
 // not cancelled while it is resumed; Prefer: respond-async -> 202 -> poll -> result; tenants apart.
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startStack, type ChildService, type Stack } from '../harness/stack.ts';
+import { currentBackend, startStack, type ChildService, type Stack } from '../harness/stack.ts';
 import { freePort, waitFor } from '../harness/ports.ts';
 import { createKey, createTenant } from '../../shared/db/tenants.ts';
 
@@ -14,7 +14,9 @@ let otherUrl: string;
 beforeAll(async () => {
   stack = await startStack({ env: { STREAM_RESUME_GRACE_MS: '1500' } });
   const port = await freePort();
-  other = await stack.spawn('ingress', { PORT: String(port), LOG_LEVEL: 'warn' });
+  // PGlite belongs to this process: there the other ingress runs here, on its own NATS connection.
+  if (currentBackend() === 'pglite') await stack.startIngress({ port });
+  else other = await stack.spawn('ingress', { PORT: String(port), LOG_LEVEL: 'warn' });
   otherUrl = `http://127.0.0.1:${port}`;
 });
 afterAll(async () => stack?.close());
