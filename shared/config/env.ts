@@ -26,7 +26,7 @@ export interface ProviderEndpoint {
 
 const int = (def: number) => z.coerce.number().int().nonnegative().default(def);
 
-const envSchema = z.object({
+export const envSchema = z.object({
   /**
    * development: providers without a key answer from the simulators (SIMULATOR_URL), HOST defaults to
    * 127.0.0.1. production: such providers are not configured, HOST defaults to 0.0.0.0. `npm start`
