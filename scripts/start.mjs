@@ -2,7 +2,7 @@
 // unless NATS_URL is set, then runs every Switchyard service in this process. Postgres comes from
 // DATABASE_URL, or an embedded PGlite under .data/ when unset.
 import { spawn } from 'node:child_process';
-import { mkdirSync, openSync } from 'node:fs';
+import { mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { ensureNatsServer } from './ensure-services.mjs';
 
@@ -17,26 +17,52 @@ function portFree(port) {
   });
 }
 
+// A nats-server of ours that outlived its Switchyard (kill -9 reaches only this process) is adopted,
+// not doubled: a second server on the same store directory would fight the first over it.
+const NATS_PID_FILE = '.data/nats.pid';
+function adoptNatsServer() {
+  try {
+    const { pid, port } = JSON.parse(readFileSync(NATS_PID_FILE, 'utf8'));
+    const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    if (!cmdline.includes('nats-server') || !cmdline.includes('.data/nats')) return null;
+    return { pid, port, kill: (sig) => process.kill(pid, sig) };
+  } catch {
+    return null;
+  }
+}
+
 if (!env.NATS_URL) {
-  const bin = ensureNatsServer();
-  mkdirSync('.data/nats', { recursive: true });
-  let port = 4222;
-  while (!(await portFree(port))) port++;
-  const log = openSync('.data/nats.log', 'a');
-  // deploy/nats-limits.conf raises max_payload, the largest request body (docs/security.md).
-  const conf = 'deploy/nats-limits.conf';
-  nats = spawn(bin, ['-c', conf, '-js', '-a', '127.0.0.1', '-p', String(port), '-sd', '.data/nats'], { stdio: ['ignore', log, log] });
-  env.NATS_URL = `nats://127.0.0.1:${port}`;
-  console.error(`[switchyard] nats-server (JetStream) on ${env.NATS_URL}, data in .data/nats (log: .data/nats.log)`);
-  // Give it a moment to open its port; the services retry their connection anyway.
-  for (let i = 0; i < 50 && (await portFree(port)); i++) await new Promise((r) => setTimeout(r, 100));
+  const adopted = adoptNatsServer();
+  if (adopted) {
+    nats = adopted;
+    env.NATS_URL = `nats://127.0.0.1:${adopted.port}`;
+    console.error(`[switchyard] nats-server (JetStream) still running on ${env.NATS_URL} (pid ${adopted.pid}): reusing it`);
+  } else {
+    const bin = ensureNatsServer();
+    mkdirSync('.data/nats', { recursive: true });
+    let port = 4222;
+    while (!(await portFree(port))) port++;
+    const log = openSync('.data/nats.log', 'a');
+    // deploy/nats-limits.conf raises max_payload, the largest request body (docs/security.md).
+    const conf = 'deploy/nats-limits.conf';
+    nats = spawn(bin, ['-c', conf, '-js', '-a', '127.0.0.1', '-p', String(port), '-sd', '.data/nats'], { stdio: ['ignore', log, log] });
+    writeFileSync(NATS_PID_FILE, JSON.stringify({ pid: nats.pid, port }));
+    env.NATS_URL = `nats://127.0.0.1:${port}`;
+    console.error(`[switchyard] nats-server (JetStream) on ${env.NATS_URL}, data in .data/nats (log: .data/nats.log)`);
+    // Give it a moment to open its port; the services retry their connection anyway.
+    for (let i = 0; i < 50 && (await portFree(port)); i++) await new Promise((r) => setTimeout(r, 100));
+  }
 }
 
 // The services run in this process (a second Node process cost ~50 MB idle); the V8 flags they need
 // come from the `npm start` script in package.json.
 process.env.NATS_URL = env.NATS_URL;
 // nats-server lives exactly as long as Switchyard does.
-process.on('exit', () => nats?.kill('SIGTERM'));
+process.on('exit', () => {
+  if (!nats) return;
+  nats.kill('SIGTERM');
+  rmSync(NATS_PID_FILE, { force: true });
+});
 // Until the services install their graceful shutdown (after boot), a signal just ends the process.
 for (const sig of ['SIGINT', 'SIGTERM']) {
   process.on(sig, () => {
