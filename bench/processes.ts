@@ -1,7 +1,7 @@
 // What every benchmark does with its child processes: start services, read their RSS and CPU time
 // from /proc, and kill them all at the end.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { startNatsServer, type NatsServer } from '../test/harness/nats-server.ts';
 import { createDatabase, startPostgres } from '../test/harness/postgres.ts';
 import { freePort } from '../test/harness/ports.ts';
@@ -59,5 +59,89 @@ export function cpuSeconds(pid: number | undefined): number {
     return (Number(f[11]) + Number(f[12])) / 100;
   } catch {
     return 0;
+  }
+}
+
+/** `root` and all its descendants, found by scanning the parent pid of every process in /proc. */
+export function processTree(root: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      // The command name may contain spaces and parentheses: the fields start after the last ") ".
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(') ') + 2).split(' ')[1]);
+      const list = children.get(ppid) ?? [];
+      list.push(Number(entry));
+      children.set(ppid, list);
+    } catch {
+      // exited between readdir and read
+    }
+  }
+  const tree: number[] = [];
+  const pending = [root];
+  while (pending.length) {
+    const pid = pending.pop()!;
+    tree.push(pid);
+    pending.push(...(children.get(pid) ?? []));
+  }
+  return tree;
+}
+
+/** Proportional set size: shared pages divided among the processes that map them. */
+export function pssMb(pid: number): number {
+  try {
+    return Number(/^Pss:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'))?.[1] ?? 0) / 1024;
+  } catch {
+    return 0;
+  }
+}
+
+export interface TreeMemory {
+  /** Sum of VmRSS over every process in the trees (shared pages counted once per process). */
+  rssMb: number;
+  /** Sum of Pss over the same processes (shared pages split; never more than rssMb). */
+  pssMb: number;
+  processes: number;
+}
+
+/** Memory of the process trees under `roots`, each process counted once. */
+export function treeMemory(roots: Array<number | undefined>): TreeMemory {
+  const pids = new Set<number>();
+  for (const root of roots) if (root) for (const pid of processTree(root)) pids.add(pid);
+  let rss = 0;
+  let pss = 0;
+  for (const pid of pids) {
+    rss += rssMb(pid);
+    pss += pssMb(pid);
+  }
+  return { rssMb: rss, pssMb: pss, processes: pids.size };
+}
+
+/**
+ * Samples the trees under `roots` until stopped and keeps the peak. A gateway that forks workers on
+ * demand is covered because the tree is re-read at every sample.
+ */
+export class PeakMemory {
+  private peak: TreeMemory = { rssMb: 0, pssMb: 0, processes: 0 };
+  private readonly timer: NodeJS.Timeout;
+  private readonly roots: () => Array<number | undefined>;
+
+  constructor(roots: () => Array<number | undefined>, intervalMs = 250) {
+    this.roots = roots;
+    this.sample();
+    this.timer = setInterval(() => this.sample(), intervalMs);
+  }
+
+  sample(): void {
+    const now = treeMemory(this.roots());
+    if (now.rssMb > this.peak.rssMb) this.peak = { ...now, pssMb: Math.max(now.pssMb, this.peak.pssMb) };
+    else if (now.pssMb > this.peak.pssMb) this.peak = { ...this.peak, pssMb: now.pssMb };
+  }
+
+  stop(): TreeMemory {
+    clearInterval(this.timer);
+    this.sample();
+    return { rssMb: Math.round(this.peak.rssMb), pssMb: Math.round(this.peak.pssMb), processes: this.peak.processes };
   }
 }

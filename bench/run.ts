@@ -1,17 +1,24 @@
-// Reproducible load benchmark: the same requests sent straight to the mock upstream and through
+// Reproducible load benchmark: the same requests sent straight to the mock upstream, through
 // Switchyard (ingress -> JetStream -> worker -> upstream, with auth, validation and the usage ledger
-// on Postgres), non-streaming and streaming, at a fixed rate and at fixed concurrency.
+// on Postgres) and through peer gateways (Portkey, LiteLLM), non-streaming and streaming, at a fixed
+// rate and at fixed concurrency, with the peak memory of each gateway's process tree.
 //
-//   npm run bench                      # full run (~2 min)
-//   BENCH_DURATION=5 npm run bench     # shorter
-//   BENCH_WORKERS=2 npm run bench      # split topology: 1 ingress + ledger process, N worker processes
+//   npm run bench                          # full run (~4 min, plus peer installs on first use)
+//   BENCH_DURATION=5 npm run bench         # shorter
+//   BENCH_PEERS=litellm npm run bench      # peers to compare (default portkey,litellm; '' for none)
+//   BENCH_WORKERS=2 npm run bench          # split topology: 1 ingress + ledger process, N worker processes
 //
 // Every process runs on this machine, so load generator, broker, NATS, Postgres and the mock share
 // the cores: numbers are comparable within one run, not across machines.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { type ChildProcess } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { runLoad } from './load.ts';
-import { cpuSeconds, ProcessGroup, rssMb as rss } from './processes.ts';
+import { cpuSeconds, PeakMemory, ProcessGroup, type TreeMemory } from './processes.ts';
+import { peerTable, ratios, type GatewayRow, type LoadFigures, type MeasuredGateway } from './peer-table.ts';
+import type { PeerGateway, RunningPeer } from './peers/gateway.ts';
+import { portkey } from './peers/portkey.ts';
+import { litellm } from './peers/litellm.ts';
 import { request } from 'undici';
 import pg from 'pg';
 import { freePort, waitFor } from '../test/harness/ports.ts';
@@ -22,8 +29,11 @@ const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 64);
 const WORKERS = Number(process.env.BENCH_WORKERS ?? 0); // 0 = everything in one process (npm start)
 const API_KEY = 'sk-bench';
 // Peer gateways measured in the same run, on the same mock, with the same load generator.
-const PEERS = (process.env.BENCH_PEERS ?? 'portkey').split(',').filter(Boolean);
-const PORTKEY_VERSION = '1.15.2';
+const PEERS = (process.env.BENCH_PEERS ?? 'portkey,litellm')
+  .split(',')
+  .map((p) => p.trim())
+  .filter(Boolean);
+const KNOWN_PEERS: Record<string, PeerGateway> = { portkey, litellm };
 
 const group = new ProcessGroup();
 // V8 flags for the broker processes (heap sizing is part of what is measured).
@@ -51,7 +61,7 @@ async function load(
   name: string,
   url: string,
   body: string,
-  opts: { rate?: number; connections: number; headers?: Record<string, string>; peer?: boolean },
+  opts: { rate?: number; connections: number; headers?: Record<string, string>; ledger?: boolean },
 ): Promise<Result> {
   const res = await runLoad({
     url,
@@ -61,7 +71,7 @@ async function load(
     ...(opts.rate ? { rate: opts.rate } : {}),
     ...(opts.headers ? { headers: opts.headers } : {}),
   });
-  if (opts.headers && !opts.peer) syRequests += res.ok;
+  if (opts.ledger) syRequests += res.ok; // answered by Switchyard: one usage row each
   const r: Result = {
     name,
     rps: res.rps,
@@ -78,24 +88,6 @@ async function load(
   return r;
 }
 
-/** Installs the peer gateway outside the project's dependencies (.data/peers) on first use. */
-function ensurePortkey(): string | null {
-  const entry = 'node_modules/@portkey-ai/gateway/build/start-server.js';
-  const dir = '.data/peers';
-  try {
-    readFileSync(`${dir}/${entry}`);
-  } catch {
-    mkdirSync(dir, { recursive: true });
-    const r = spawnSync(
-      'npm',
-      ['install', '--prefix', dir, '--no-save', '--no-audit', '--no-fund', `@portkey-ai/gateway@${PORTKEY_VERSION}`],
-      { stdio: 'inherit' },
-    );
-    if (r.status !== 0) return null;
-  }
-  return `${dir}/${entry}`;
-}
-
 /** Time to first content token, sequential requests (no queueing): direct vs through Switchyard. */
 async function ttft(url: string, body: string, headers: Record<string, string>, n: number): Promise<{ p50: number; p99: number }> {
   const samples: number[] = [];
@@ -110,6 +102,118 @@ async function ttft(url: string, body: string, headers: Record<string, string>, 
   }
   samples.sort((a, b) => a - b);
   return { p50: samples[Math.floor(n * 0.5)]!, p99: samples[Math.floor(n * 0.99)]! };
+}
+
+/** Successful responses per second and latency, as the peer table shows them. */
+function figures(r: Result): LoadFigures {
+  const ok = r.requests - r.errors - r.non2xx;
+  return {
+    rps: r.requests ? Math.round((r.rps * ok) / r.requests) : 0,
+    p50: r.p50,
+    p99: r.p99,
+    requests: r.requests,
+    failed: r.requests - ok,
+  };
+}
+
+function chatBodies(model: string): { chat: string; stream: string } {
+  return {
+    chat: JSON.stringify({ model, messages: [{ role: 'user', content: 'Say hello in one short sentence.' }] }),
+    // The mock reads the `mock:` line: 20 content tokens per stream.
+    stream: JSON.stringify({
+      model,
+      stream: true,
+      stream_options: { include_usage: true },
+      messages: [{ role: 'user', content: 'Say hello.\nmock:{"tokens":20}' }],
+    }),
+  };
+}
+
+/** One request of each kind before measuring: a gateway that answers 200 with the wrong body is not measured. */
+async function checkChat(name: string, url: string, headers: Record<string, string>, body: string): Promise<void> {
+  const res = await request(url, { method: 'POST', body, headers: { 'content-type': 'application/json', ...headers } });
+  const text = await res.body.text();
+  const content =
+    res.statusCode === 200
+      ? (JSON.parse(text) as { choices?: Array<{ message?: { content?: string } }> }).choices?.[0]?.message?.content
+      : undefined;
+  if (!content) throw new Error(`${name}: non-streaming answer ${res.statusCode} without content: ${text.slice(0, 200)}`);
+}
+
+/** The streamed text must arrive whole, then [DONE]; returns why not, or undefined when it does. */
+async function checkStream(url: string, headers: Record<string, string>, body: string): Promise<string | undefined> {
+  const res = await request(url, { method: 'POST', body, headers: { 'content-type': 'application/json', ...headers } });
+  const raw = await res.body.text();
+  if (res.statusCode !== 200) return `stream answered ${res.statusCode}: ${raw.slice(0, 120)}`;
+  // Gateways may merge or split chunks: compare the concatenated text, not the chunk count.
+  let text = '';
+  for (const line of raw.split('\n')) {
+    const data = /^data: ?(\{.*)$/.exec(line.trim())?.[1];
+    if (!data) continue;
+    const chunk = JSON.parse(data) as { choices?: Array<{ delta?: { content?: string | null } }> };
+    text += chunk.choices?.[0]?.delta?.content ?? '';
+  }
+  const expected = Array.from({ length: 20 }, (_, i) => `tok${i}`).join(' ');
+  if (text !== expected) return `stream text ${JSON.stringify(text.slice(0, 60))} instead of the 20 tokens`;
+  if (!/^data: ?\[DONE\]/m.test(raw)) return 'stream without data: [DONE]';
+  return undefined;
+}
+
+interface GatewayMeasurement {
+  rate: Result;
+  max: Result;
+  stream?: Result;
+  streamWhy?: string;
+  memory: TreeMemory;
+}
+
+/** The three loads every gateway gets, with its process trees sampled for peak memory throughout. */
+async function measureGateway(
+  label: string,
+  url: string,
+  bodies: { chat: string; stream: string },
+  headers: Record<string, string>,
+  roots: Array<number | undefined>,
+  ledger: boolean,
+  between?: { beforeMax?: () => void; afterMax?: () => void },
+): Promise<GatewayMeasurement> {
+  const memory = new PeakMemory(() => roots);
+  const common = { headers, ledger };
+  const rate = await load(`${label}, ${RATE} req/s, non-streaming`, url, bodies.chat, { ...common, rate: RATE, connections: 32 });
+  between?.beforeMax?.();
+  const max = await load(`${label}, ${CONNECTIONS} connections, non-streaming`, url, bodies.chat, { ...common, connections: CONNECTIONS });
+  between?.afterMax?.();
+  // A gateway that fails the streaming check keeps its non-streaming figures; the table says why.
+  const streamWhy = await checkStream(url, headers, bodies.stream);
+  if (streamWhy) {
+    console.log(`${label}: streaming not measured: ${streamWhy}`);
+    return { rate, max, streamWhy, memory: memory.stop() };
+  }
+  if (ledger) syRequests += 1;
+  const stream = await load(`${label}, ${CONNECTIONS} connections, streaming 20 tok`, url, bodies.stream, {
+    ...common,
+    connections: CONNECTIONS,
+  });
+  return { rate, max, stream, memory: memory.stop() };
+}
+
+function measuredRow(
+  gateway: string,
+  version: string | undefined,
+  m: GatewayMeasurement,
+  direct: GatewayMeasurement | null,
+): MeasuredGateway {
+  return {
+    gateway,
+    ...(version ? { version } : {}),
+    available: true,
+    nonStreaming: figures(m.max),
+    ...(m.stream ? { streaming: figures(m.stream) } : { streamingWhy: m.streamWhy ?? 'not measured' }),
+    addedAtRate: direct
+      ? { p50: +(m.rate.p50 - direct.rate.p50).toFixed(2), p99: +(m.rate.p99 - direct.rate.p99).toFixed(2) }
+      : { p50: 0, p99: 0 },
+    ...(direct ? { peakRssMb: m.memory.rssMb, peakPssMb: m.memory.pssMb, processes: m.memory.processes } : {}),
+  };
 }
 
 async function main() {
@@ -139,82 +243,98 @@ async function main() {
   await waitFor(async () => (await fetch(`${direct}/_mock/stats`)).ok, { what: 'mock ready' });
 
   const auth = { authorization: `Bearer ${API_KEY}` };
-  const chat = JSON.stringify({ model: 'openai/gpt-4o-mini', messages: [{ role: 'user', content: 'Say hello in one short sentence.' }] });
-  const stream = JSON.stringify({
-    model: 'openai/gpt-4o-mini',
-    stream: true,
-    stream_options: { include_usage: true },
-    messages: [{ role: 'user', content: 'Say hello.\nmock:{"tokens":20}' }],
-  });
+  const syBodies = chatBodies('openai/gpt-4o-mini');
+  const directBodies = syBodies; // the mock ignores the provider prefix
+  const { chat, stream } = syBodies;
 
   console.log(
-    `\nSwitchyard benchmark: ${DURATION}s per run, ${WORKERS === 0 ? 'all services in one process' : `1 ingress + 1 ledger + ${WORKERS} worker processes`}, node ${process.version}\n`,
+    `\nSwitchyard benchmark: ${DURATION}s per run, ${WORKERS === 0 ? 'all services in one process' : `1 ingress + 1 ledger + ${WORKERS} worker processes`}, node ${process.version}, peers: ${PEERS.join(', ') || 'none'}\n`,
   );
+  await checkChat('direct', `${direct}/v1/chat/completions`, {}, directBodies.chat);
+  await checkChat('switchyard', `${sy}/v1/chat/completions`, auth, syBodies.chat);
+  syRequests += 1;
   // Warm up JITs, pools and keep-alive connections on both paths.
   await load('warmup direct', `${direct}/v1/chat/completions`, chat, { connections: 16 });
-  await load('warmup switchyard', `${sy}/v1/chat/completions`, chat, { connections: 16, headers: auth });
+  await load('warmup switchyard', `${sy}/v1/chat/completions`, chat, { connections: 16, headers: auth, ledger: true });
 
-  const results: Record<string, Result> = {};
-  results.directRate = await load(`direct, ${RATE} req/s, non-streaming`, `${direct}/v1/chat/completions`, chat, {
-    rate: RATE,
-    connections: 32,
+  const directM = await measureGateway('direct', `${direct}/v1/chat/completions`, directBodies, {}, [], false);
+  let cpuBefore = 0;
+  let natsCpuBefore = 0;
+  let cpuAfter = 0;
+  let natsCpuAfter = 0;
+  // nats-server is sampled on its own: the gateway row is the broker's processes, NATS is infrastructure.
+  const natsMemory = new PeakMemory(() => [nats.pid()]);
+  const syM = await measureGateway('switchyard', `${sy}/v1/chat/completions`, syBodies, auth, brokerPids, true, {
+    beforeMax: () => {
+      cpuBefore = brokerPids.reduce<number>((sum, pid) => sum + cpuSeconds(pid), 0);
+      natsCpuBefore = cpuSeconds(nats.pid());
+    },
+    afterMax: () => {
+      cpuAfter = brokerPids.reduce<number>((sum, pid) => sum + cpuSeconds(pid), 0);
+      natsCpuAfter = cpuSeconds(nats.pid());
+    },
   });
-  results.syRate = await load(`switchyard, ${RATE} req/s, non-streaming`, `${sy}/v1/chat/completions`, chat, {
-    rate: RATE,
-    connections: 32,
-    headers: auth,
-  });
-  if (PEERS.includes('portkey')) {
-    const entry = ensurePortkey();
-    if (entry) {
-      const pkPort = await freePort();
-      const pk = spawn(process.execPath, [entry, `--port=${pkPort}`, '--headless'], { stdio: 'ignore' });
-      group.children.push(pk);
-      const pkUrl = `http://127.0.0.1:${pkPort}/v1/chat/completions`;
-      const pkHeaders = { 'x-portkey-provider': 'openai', 'x-portkey-custom-host': `${direct}/v1`, authorization: 'Bearer sk-upstream' };
-      const pkBody = JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Say hello in one short sentence.' }] });
-      await waitFor(
-        async () =>
-          (await fetch(pkUrl, { method: 'POST', headers: { 'content-type': 'application/json', ...pkHeaders }, body: pkBody })).ok,
-        { timeoutMs: 30_000, what: 'portkey' },
-      );
-      await runLoad({ url: pkUrl, body: pkBody, headers: pkHeaders, connections: 16, durationSeconds: 2 });
-      results.portkeyRate = await load(`portkey ${PORTKEY_VERSION}, ${RATE} req/s, non-streaming`, pkUrl, pkBody, {
-        rate: RATE,
-        connections: 32,
-        headers: pkHeaders,
-        peer: true,
-      });
-      results.portkeyMax = await load(`portkey ${PORTKEY_VERSION}, ${CONNECTIONS} connections, non-streaming`, pkUrl, pkBody, {
-        connections: CONNECTIONS,
-        headers: pkHeaders,
-        peer: true,
-      });
-      pk.kill('SIGKILL');
+  const natsPeak = natsMemory.stop();
+  // The baseline and Switchyard itself must stream correctly; only a peer may fail and stay in the table.
+  if (!directM.stream) throw new Error(`direct: ${directM.streamWhy}`);
+  if (!syM.stream) throw new Error(`switchyard: ${syM.streamWhy}`);
+  const cpuUsPerRequest = Math.round(((cpuAfter - cpuBefore) * 1e6) / syM.max.requests);
+  // nats-server's share: JetStream store of the request, the events stream, usage, acks.
+  const natsCpuUsPerRequest = Math.round(((natsCpuAfter - natsCpuBefore) * 1e6) / syM.max.requests);
+
+  const rows: GatewayRow[] = [measuredRow('direct', undefined, directM, null), measuredRow('switchyard', undefined, syM, directM)];
+  const results: Record<string, Result> = {
+    directRate: directM.rate,
+    directMax: directM.max,
+    directStream: directM.stream,
+    syRate: syM.rate,
+    syMax: syM.max,
+    syStream: syM.stream,
+  };
+  const peerInfo: Record<string, { version?: string; settings?: string; installSeconds?: number; startSeconds?: number }> = {};
+
+  for (const name of PEERS) {
+    const gateway = KNOWN_PEERS[name];
+    if (!gateway) {
+      rows.push({ gateway: name, available: false, why: `unknown peer (known: ${Object.keys(KNOWN_PEERS).join(', ')})` });
+      continue;
+    }
+    peerInfo[name] = { version: gateway.version, settings: gateway.settings };
+    console.log(`\n${name} ${gateway.version}: ${gateway.settings}`);
+    const installed = gateway.install();
+    if (!installed.ok) {
+      console.log(`${name}: not available: ${installed.why}`);
+      rows.push({ gateway: name, version: gateway.version, available: false, why: installed.why });
+      continue;
+    }
+    if (installed.installSeconds !== undefined) {
+      peerInfo[name].installSeconds = installed.installSeconds;
+      console.log(`${name}: installed in ${installed.installSeconds} s`);
+    }
+    let peer: RunningPeer | undefined;
+    try {
+      const t0 = performance.now();
+      peer = await gateway.start(`${direct}/v1`);
+      const started = peer;
+      group.cleanups.push(() => started.stop()); // also on failure or Ctrl-C
+      peerInfo[name].startSeconds = +((performance.now() - t0) / 1000).toFixed(1);
+      const bodies = chatBodies(peer.model);
+      await checkChat(name, peer.url, peer.headers, bodies.chat);
+      await runLoad({ url: peer.url, body: bodies.chat, headers: peer.headers, connections: 16, durationSeconds: 2 });
+      const m = await measureGateway(`${name} ${gateway.version}`, peer.url, bodies, peer.headers, [peer.pid], false);
+      rows.push(measuredRow(name, gateway.version, m, directM));
+      results[`${name}Rate`] = m.rate;
+      results[`${name}Max`] = m.max;
+      if (m.stream) results[`${name}Stream`] = m.stream;
+    } catch (err) {
+      const why = err instanceof Error ? err.message : String(err);
+      console.log(`${name}: not available: ${why}`);
+      rows.push({ gateway: name, version: gateway.version, available: false, why });
+    } finally {
+      await peer?.stop();
     }
   }
-  results.directMax = await load(`direct, ${CONNECTIONS} connections, non-streaming`, `${direct}/v1/chat/completions`, chat, {
-    connections: CONNECTIONS,
-  });
-  const cpuBefore = brokerPids.reduce<number>((sum, pid) => sum + cpuSeconds(pid), 0);
-  const natsCpuBefore = cpuSeconds(nats.pid());
-  results.syMax = await load(`switchyard, ${CONNECTIONS} connections, non-streaming`, `${sy}/v1/chat/completions`, chat, {
-    connections: CONNECTIONS,
-    headers: auth,
-  });
-  const cpuAfter = brokerPids.reduce<number>((sum, pid) => sum + cpuSeconds(pid), 0);
-  const cpuUsPerRequest = Math.round(((cpuAfter - cpuBefore) * 1e6) / results.syMax.requests);
-  // nats-server's share: JetStream store of the request, the events stream, usage, acks.
-  const natsCpuUsPerRequest = Math.round(((cpuSeconds(nats.pid()) - natsCpuBefore) * 1e6) / results.syMax.requests);
-  let rssAtMax = 0;
-  for (const pid of brokerPids) rssAtMax += rss(pid);
-  results.directStream = await load(`direct, ${CONNECTIONS} connections, streaming 20 tok`, `${direct}/v1/chat/completions`, stream, {
-    connections: CONNECTIONS,
-  });
-  results.syStream = await load(`switchyard, ${CONNECTIONS} connections, streaming 20 tok`, `${sy}/v1/chat/completions`, stream, {
-    connections: CONNECTIONS,
-    headers: auth,
-  });
+
   const ttftDirect = await ttft(`${direct}/v1/chat/completions`, stream, {}, 300);
   const ttftSy = await ttft(`${sy}/v1/chat/completions`, stream, auth, 300);
 
@@ -223,57 +343,70 @@ async function main() {
   const db = new pg.Client({ connectionString: databaseUrl });
   await db.connect();
   const countRows = async () => Number((await db.query('select count(*) from usage')).rows[0].count);
-  let rows = 0;
+  let rows_ = 0;
   for (let i = 0; i < 100; i++) {
-    rows = await countRows();
-    if (rows >= answered + 0) break;
+    rows_ = await countRows();
+    if (rows_ >= answered + 0) break;
     await new Promise((r) => setTimeout(r, 200));
   }
   await db.end();
 
+  const syRow = rows[1] as MeasuredGateway;
+  const table = peerTable(rows, { rate: RATE, connections: CONNECTIONS });
   const summary = {
     date: new Date().toISOString(),
     node: process.version,
+    cores: availableParallelism(),
     durationSeconds: DURATION,
+    rate: RATE,
+    connections: CONNECTIONS,
     topology: WORKERS === 0 ? 'single process' : `ingress + ledger + ${WORKERS} workers`,
     added: {
-      p50AtRate: +(results.syRate!.p50 - results.directRate!.p50).toFixed(2),
-      p99AtRate: +(results.syRate!.p99 - results.directRate!.p99).toFixed(2),
+      p50AtRate: syRow.addedAtRate.p50,
+      p99AtRate: syRow.addedAtRate.p99,
       ttftP50: +(ttftSy.p50 - ttftDirect.p50).toFixed(2),
       ttftP99: +(ttftSy.p99 - ttftDirect.p99).toFixed(2),
     },
-    peers: results.portkeyMax
-      ? {
-          portkey: {
-            version: PORTKEY_VERSION,
-            maxRps: results.portkeyMax.rps,
-            addedP50AtRate: +(results.portkeyRate!.p50 - results.directRate!.p50).toFixed(2),
-          },
-        }
-      : undefined,
+    peers: peerInfo,
+    gateways: rows,
+    ratios: rows
+      .filter((r): r is MeasuredGateway => r.available && r.gateway !== 'direct' && r.gateway !== 'switchyard')
+      .map((r) => ratios(syRow, r)),
     throughput: {
-      direct: results.directMax!.rps,
-      switchyard: results.syMax!.rps,
-      streamingDirect: results.directStream!.rps,
-      streamingSwitchyard: results.syStream!.rps,
+      direct: directM.max.rps,
+      switchyard: syM.max.rps,
+      streamingDirect: directM.stream.rps,
+      streamingSwitchyard: syM.stream.rps,
     },
-    brokerRssMbAtMaxLoad: Math.round(rssAtMax),
+    brokerPeakRssMb: syM.memory.rssMb,
+    natsServerPeakRssMb: natsPeak.rssMb,
     brokerCpuMicrosecondsPerRequest: cpuUsPerRequest,
     natsServerCpuMicrosecondsPerRequest: natsCpuUsPerRequest,
     ttft: { direct: ttftDirect, switchyard: ttftSy },
-    usageRows: { answeredBySwitchyard: answered, rowsInLedger: rows },
+    usageRows: { answeredBySwitchyard: answered, rowsInLedger: rows_ },
     results,
+    markdown: table,
   };
   console.log(`
 added latency at ${RATE} req/s:  p50 +${summary.added.p50AtRate} ms   p99 +${summary.added.p99AtRate} ms
 added time to first token:  p50 +${summary.added.ttftP50.toFixed(2)} ms   p99 +${summary.added.ttftP99.toFixed(2)} ms (sequential, ${300} streams)
-max throughput (${CONNECTIONS} conns):  direct ${summary.throughput.direct} req/s, switchyard ${summary.throughput.switchyard} req/s${results.portkeyMax ? `, portkey ${results.portkeyMax.rps} req/s (added p50 at ${RATE} req/s: +${summary.peers!.portkey.addedP50AtRate} ms)` : ''}
-streaming throughput:       direct ${summary.throughput.streamingDirect} req/s, switchyard ${summary.throughput.streamingSwitchyard} req/s
 broker CPU per request:     ${cpuUsPerRequest} µs (all broker processes, non-streaming at max load); nats-server ${natsCpuUsPerRequest} µs
-broker RSS at max load:     ${summary.brokerRssMbAtMaxLoad} MB
-usage ledger:               ${rows} rows for ${answered} answered requests${rows === answered ? ' (exactly once)' : ' (MISMATCH)'}`);
+broker peak RSS:            ${summary.brokerPeakRssMb} MB (nats-server ${summary.natsServerPeakRssMb} MB, Postgres not counted)
+usage ledger:               ${rows_} rows for ${answered} answered requests${rows_ === answered ? ' (exactly once)' : ' (MISMATCH)'}
+`);
+  console.log(table);
   mkdirSync('bench/results', { recursive: true });
-  writeFileSync(`bench/results/${summary.date.replace(/[:.]/g, '-')}.json`, JSON.stringify(summary, null, 2));
+  const file = `bench/results/${summary.date.replace(/[:.]/g, '-')}.json`;
+  writeFileSync(file, JSON.stringify(summary, null, 2));
+  console.log(`\nwritten: ${file}`);
+}
+
+// Peers run in their own process groups (to stop their workers with them), so Ctrl-C in the terminal
+// does not reach them: stop everything here.
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    void group.stopAll('SIGKILL').finally(() => process.exit(130));
+  });
 }
 
 let exitCode = 0;

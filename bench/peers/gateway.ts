@@ -1,0 +1,49 @@
+// A peer gateway measured next to Switchyard: installed on first use outside the project's
+// dependencies (.data/peers), started against the same mock upstream, stopped with its whole process
+// group so that workers it forked go too.
+import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+
+export interface RunningPeer {
+  /** Chat completions URL on the peer. */
+  url: string;
+  /** Headers every request to the peer carries (routing, upstream key). */
+  headers: Record<string, string>;
+  /** Model name as the peer expects it in the request body. */
+  model: string;
+  /** Root of the peer's process tree (memory is the sum over the tree). */
+  pid: number;
+  stop(): Promise<void>;
+}
+
+export interface PeerGateway {
+  name: string;
+  version: string;
+  /** How the peer is configured in the benchmark, and why (printed and written to the results). */
+  settings: string;
+  /** Installs on first use; a peer that cannot be installed says why instead of being dropped. */
+  install(): { ok: true; installSeconds?: number } | { ok: false; why: string };
+  start(upstreamBaseUrl: string): Promise<RunningPeer>;
+}
+
+/** Starts `command` as the leader of a new process group, so stopping it also stops its workers. */
+export function spawnGroup(command: string, args: string[], options: SpawnOptions): ChildProcess {
+  return spawn(command, args, { ...options, detached: true });
+}
+
+/** SIGTERM to the group, SIGKILL after a grace period if anything is left. */
+export async function stopGroup(child: ChildProcess, graceMs = 5_000): Promise<void> {
+  const pid = child.pid;
+  if (!pid || child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  try {
+    process.kill(-pid, 'SIGTERM');
+  } catch {
+    return; // already gone
+  }
+  await Promise.race([exited, new Promise((r) => setTimeout(r, graceMs))]);
+  try {
+    process.kill(-pid, 'SIGKILL'); // workers that outlived their parent
+  } catch {
+    // group is empty
+  }
+}
