@@ -21,7 +21,8 @@ export function accessLine(req: FastifyRequest, reply: FastifyReply) {
     tenant: req.principal?.tenantId ?? null,
     method: req.method,
     route: req.routeOptions.url ?? 'unmatched',
-    model: typeof body?.model === 'string' ? body.model : null,
+    // Tenant-chosen text: cut, so a rejected 8 MB model name cannot become an 8 MB log line.
+    model: typeof body?.model === 'string' ? body.model.slice(0, 256) : null,
     status: reply.statusCode,
     ms: Math.round(reply.elapsedTime * 10) / 10,
     tokens_in: req.usage?.prompt_tokens ?? null,

@@ -354,7 +354,11 @@ export async function buildIngress(opts: IngressOptions): Promise<Ingress> {
     app,
     ingressId,
     async close() {
+      // In-flight requests get a short drain; then every connection is closed, so a shutdown never
+      // waits on a request whose client left (or a long stream) until the process is force-exited.
+      const drain = setTimeout(() => app.server.closeAllConnections(), SHUTDOWN_DRAIN_MS);
       await app.close();
+      clearTimeout(drain);
       await asyncWork.close();
       admission.close();
       dispatcher.close();
@@ -363,6 +367,9 @@ export async function buildIngress(opts: IngressOptions): Promise<Ingress> {
     },
   };
 }
+
+/** How long a closing ingress waits for in-flight requests before it closes their connections. */
+const SHUTDOWN_DRAIN_MS = 5_000;
 
 function validate<S extends z.ZodType>(schema: S, body: unknown): z.infer<S> {
   if (body === undefined || body === null || typeof body !== 'object' || Array.isArray(body)) {

@@ -125,10 +125,38 @@ describe('access log', () => {
     }
   });
 
+  it('a hostile model name is cut in the access line, not logged whole', async () => {
+    const res = await post(JSON.stringify({ model: `openai/${'x'.repeat(100_000)}`, messages: [{ role: 'user', content: 'hi' }] }));
+    expect(res.status).toBe(400);
+    const line = await accessLineOf(res);
+    expect(line.model!.length).toBe(256);
+  });
+
   it('names the service once per line', () => {
     expect(raw.length).toBeGreaterThan(3);
     for (const l of raw) expect(l.match(/"service":/g)).toHaveLength(1);
   });
+
+  it('close() does not wait on a request whose answer is still pending: connections close after the drain', async () => {
+    const other = await buildIngress({
+      config: stack.runtime.config,
+      nats: stack.runtime.nats,
+      db: stack.db,
+      log: createLogger('t', 'silent'),
+    });
+    const port = await freePort();
+    await other.app.listen({ port, host: '127.0.0.1' });
+    const pending = fetch(`http://127.0.0.1:${port}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${stack.apiKey}` },
+      body: JSON.stringify({ model: 'openai/gpt-4o-mini', messages: [{ role: 'user', content: 'slow\nmock:{"ttft_ms":30000}' }] }),
+    }).catch((err: Error) => err);
+    await waitFor(() => stack.mock.stats.active >= 1, { what: 'upstream call in flight' });
+    const t0 = Date.now();
+    await other.close();
+    expect(Date.now() - t0).toBeLessThan(15_000);
+    expect(await pending).toBeInstanceOf(Error); // the connection was closed, not answered
+  }, 30_000);
 
   it('metric names carry the switchyard_ prefix once', async () => {
     const text = await (await fetch(`${url}/metrics`)).text();

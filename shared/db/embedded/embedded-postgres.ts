@@ -4,6 +4,8 @@
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { PgliteThreadData, PgliteThreadEvent } from './pglite-thread.ts';
 
@@ -39,7 +41,7 @@ export async function startEmbeddedPostgres(dataDir: string): Promise<EmbeddedPo
   let worker: Worker;
   try {
     if (!existsSync(join(dir, 'PG_VERSION'))) await createDatabase(dir, cannotOpen);
-    worker = await runThread({ dataDir: dir, socketPath: join(socketDir, `.s.PGSQL.${SOCKET_PORT}`) }, cannotOpen, 'ready');
+    worker = await runThread({ dataDir: dir, socketPath: join(socketDir, `.s.PGSQL.${SOCKET_PORT}`) }, cannotOpen);
   } catch (err) {
     cleanup();
     throw err;
@@ -76,7 +78,7 @@ export async function startEmbeddedPostgres(dataDir: string): Promise<EmbeddedPo
 /**
  * First start: initdb into a sibling folder, then rename it into place, so a start killed halfway
  * (the first start is the slow one) leaves no half-made database behind, only a folder to sweep.
- * initdb leaves ~300 MB of WASM memory in its thread; a throwaway thread returns it to the OS.
+ * initdb runs in a child process (./pglite-initdb.ts), so the memory it leaves behind is not ours.
  */
 async function createDatabase(dir: string, cannotOpen: (why: string) => Error): Promise<void> {
   const parent = dirname(dir);
@@ -84,7 +86,17 @@ async function createDatabase(dir: string, cannotOpen: (why: string) => Error): 
   for (const leftover of readdirSync(parent).filter((f) => f.startsWith(prefix)))
     rmSync(join(parent, leftover), { recursive: true, force: true });
   const fresh = join(parent, `${prefix}${process.pid}`);
-  await runThread({ dataDir: fresh, socketPath: null }, cannotOpen, 'closed');
+  await new Promise<void>((done, fail) => {
+    const child = spawn(process.execPath, [fileURLToPath(new URL('./pglite-initdb.ts', import.meta.url)), fresh], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let why = '';
+    child.stderr.on('data', (d: Buffer) => (why = (why + d.toString()).slice(-2000)));
+    child.once('error', (err) => fail(cannotOpen(err.message)));
+    child.once('exit', (code, signal) =>
+      code === 0 ? done() : fail(cannotOpen(why.trim().split('\n').pop() || `initdb exited with ${signal ?? code}`)),
+    );
+  });
   // A folder without PG_VERSION never finished initdb, so it holds no data; keep it aside, just in case.
   if (existsSync(dir)) {
     if (readdirSync(dir).length === 0) rmSync(dir, { recursive: true });
@@ -93,13 +105,13 @@ async function createDatabase(dir: string, cannotOpen: (why: string) => Error): 
   renameSync(fresh, dir);
 }
 
-/** Starts a database thread and waits for `until` (its `closed` event also means it is exiting). */
-async function runThread(data: PgliteThreadData, cannotOpen: (why: string) => Error, until: 'ready' | 'closed'): Promise<Worker> {
+/** Starts the database thread and waits until it serves. */
+async function runThread(data: PgliteThreadData, cannotOpen: (why: string) => Error): Promise<Worker> {
   const worker = new Worker(new URL('./pglite-thread.ts', import.meta.url), { workerData: data });
   try {
     await new Promise<void>((done, fail) => {
       worker.on('message', (event: PgliteThreadEvent) => {
-        if (event.type === until) done();
+        if (event.type === 'ready') done();
         else if (event.type === 'failed') fail(cannotOpen(event.message));
       });
       worker.once('error', (err) => fail(cannotOpen(err.message.split('\n')[0]!)));
@@ -109,7 +121,6 @@ async function runThread(data: PgliteThreadData, cannotOpen: (why: string) => Er
     await worker.terminate();
     throw err;
   }
-  if (until === 'closed') await new Promise((r) => worker.once('exit', r));
   return worker;
 }
 

@@ -14,8 +14,8 @@ import { BackendTurns, serveConnection } from './wire-session.ts';
 
 export interface PgliteThreadData {
   dataDir: string;
-  /** Where to serve; null: only create the database (initdb) and exit. */
-  socketPath: string | null;
+  /** Where to serve the Postgres wire protocol. */
+  socketPath: string;
 }
 
 export type PgliteThreadEvent =
@@ -45,12 +45,6 @@ try {
   const detail = lastLog.filter((l) => /FATAL|PANIC|ERROR/.test(l)).pop();
   post({ type: 'failed', message: detail ? `${why}; ${detail}` : why });
   process.exit(1);
-}
-
-if (socketPath === null) {
-  await db.close();
-  post({ type: 'closed' });
-  process.exit(0);
 }
 
 const turns = new BackendTurns();
