@@ -10,6 +10,8 @@ const steps = [
   ['format', 'prettier', ['--check', '.']],
   ['lint', 'eslint', ['.']],
   ['typecheck', 'tsc', ['--noEmit']],
+  // The benchmark's own helpers (result table, process-tree memory) are tested with node's runner.
+  ['bench helpers', 'node', ['--test', 'bench/peer-table.test.ts', 'bench/processes.test.ts']],
   ['tests', 'vitest', ['run', ...process.argv.slice(2)]],
 ];
 for (const [name, cmd, args] of steps) {
