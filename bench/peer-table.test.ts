@@ -13,12 +13,12 @@ const gateway = (name: string, rps: number, p50: number, rss?: number): Measured
   ...(rss === undefined ? {} : { peakRssMb: rss, processes: 1 }),
 });
 
-test('ratios are Switchyard divided by the peer', () => {
+void test('ratios are Switchyard divided by the peer', () => {
   const r = ratios(gateway('switchyard', 4000, 10, 300), gateway('portkey', 2000, 20, 100));
   assert.deepEqual(r, { peer: 'portkey', nonStreamingRps: 2, p50: 0.5, peakRss: 3, streamingRps: 2 });
 });
 
-test('a peer that could not be installed stays in the table with its reason', () => {
+void test('a peer that could not be installed stays in the table with its reason', () => {
   const md = peerTable(
     [
       gateway('direct', 30000, 1),
@@ -34,14 +34,14 @@ test('a peer that could not be installed stays in the table with its reason', ()
   assert.match(md, /\| direct \| 30,000 \| 1\.00 ms \| 4\.00 ms \| \(baseline\) \| — \|/);
 });
 
-test('failed requests are shown next to the throughput', () => {
+void test('failed requests are shown next to the throughput', () => {
   const broken = gateway('litellm', 100, 5, 900);
   broken.nonStreaming.failed = 7;
   const md = peerTable([gateway('switchyard', 4000, 10, 300), broken], { rate: 500, connections: 64 });
   assert.match(md, /\| litellm \| 100 \(7 failed\) \|/);
 });
 
-test('added latency of a gateway whose maximum is below the fixed rate is marked as queueing', () => {
+void test('added latency of a gateway whose maximum is below the fixed rate is marked as queueing', () => {
   const md = peerTable([gateway('switchyard', 4000, 10, 300), gateway('litellm', 300, 50, 900)], { rate: 500, connections: 64 });
   assert.match(md, /\| litellm \| 300 \|.*\+0\.50 \/ \+3\.00 ms \(saturated: max < rate\) \|/);
   assert.doesNotMatch(md, /\| switchyard \|.*saturated/);

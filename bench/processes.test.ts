@@ -8,7 +8,7 @@ import { PeakMemory, processTree, treeMemory } from './processes.ts';
 const CHILD = `const b = Buffer.alloc(64 * 1024 * 1024, 1); setInterval(() => b[0]++, 1000);`;
 const PARENT = `require('node:child_process').spawn(process.execPath, ['-e', ${JSON.stringify(CHILD)}], { stdio: 'ignore' }); setInterval(() => {}, 1000);`;
 
-test('the process tree and its memory include forked children', async () => {
+void test('the process tree and its memory include forked children', async () => {
   const parent = spawn(process.execPath, ['-e', PARENT], { stdio: 'ignore', detached: true });
   try {
     let tree: number[] = [];

@@ -117,7 +117,8 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
 
   // Long generations must tell JetStream they are alive, or the request is redelivered mid-stream.
   // One sweep for all jobs rather than a timer per request.
-  const workingEveryMs = Math.max(500, (config.WORKER_ACK_WAIT_SECONDS * 1000) / 3);
+  const ackWaitMs = config.WORKER_ACK_WAIT_SECONDS * 1000;
+  const workingEveryMs = Math.max(500, ackWaitMs / 3);
   const workingSweep = setInterval(() => {
     const now = Date.now();
     for (const job of jobs.values()) if (now - job.startedAt > workingEveryMs) job.msg.working();
@@ -228,7 +229,10 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
     };
     const job0 = Date.now();
 
-    if (attempt > 1) {
+    // A redelivery normally says so in its delivery count. A message older than the ack wait may have
+    // been redelivered without it (seen with nats-server 2.9 after a worker was SIGKILLed): look up
+    // its events too. Fresh requests never pay for the lookup.
+    if (attempt > 1 || messageAgeMs(msg) > ackWaitMs) {
       const handled = await resumeAfterCrash(msg, eventSubject, stream, emit, record);
       if (handled) return;
     }
@@ -732,4 +736,9 @@ function canMerge(a: ChunkDelta, b: ChunkDelta): boolean {
     (a.content === undefined) === (b.content === undefined) &&
     (a.reasoning_content === undefined) === (b.reasoning_content === undefined)
   );
+}
+
+/** How long ago the request entered LLM_REQUESTS. */
+function messageAgeMs(msg: JsMsg): number {
+  return Date.now() - msg.info.timestampNanos / 1e6;
 }

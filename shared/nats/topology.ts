@@ -244,9 +244,13 @@ export async function ensureTopology(jsm: JetStreamManager, opts: TopologyOption
   }
   for (const { stream, config } of consumerConfigs(opts)) {
     try {
-      await jsm.consumers.info(stream, config.durable_name);
+      const existing = await jsm.consumers.info(stream, config.durable_name);
       const { durable_name: _d, filter_subject: _f, deliver_policy: _p, ...mutable } = config;
-      await jsm.consumers.update(stream, config.durable_name, mutable);
+      // Every process runs this at start: touch a shared consumer only when its settings really
+      // change, so a worker starting next to a crashed one never disturbs the dead one's pending
+      // messages on their way to redelivery.
+      const current = existing.config as unknown as Record<string, unknown>;
+      if (Object.entries(mutable).some(([k, v]) => current[k] !== v)) await jsm.consumers.update(stream, config.durable_name, mutable);
     } catch (err) {
       if (!isNotFound(err)) throw err;
       try {

@@ -20,10 +20,10 @@ beforeAll(async () => {
 });
 afterAll(async () => stack?.close());
 
-// Worker processes hold no database: the Postgres run covers this, and running it twice would only
-// double its exposure to a flake seen under load on both backends (cause not found yet): the
-// redelivery reaches the new worker with deliveryCount 1 (in the $JS.ACK subject), so it runs the
-// request afresh (attempts 1; a stream restarts from tok0 instead of ending with stream_interrupted).
+// Worker processes hold no database: the Postgres run covers this. Under load nats-server 2.9 was
+// seen to hand the redelivery to the new worker with deliveryCount 1; the worker now also looks up the
+// events of any request older than the ack wait (tested below with a request that waited unacked),
+// and boot no longer rewrites an unchanged consumer.
 describe.skipIf(currentBackend() === 'pglite')('worker killed mid-request', () => {
   it('a non-streaming request completes on another worker after redelivery, billed once', async () => {
     const first = await stack.spawn('worker');
@@ -164,6 +164,39 @@ describe('duplicate delivery', () => {
     await new Promise((r) => setTimeout(r, 300));
     expect(stack.mock.stats.byRoute['openai.chat']).toBe(1);
     expect(events.filter((e) => e.includes('"type":"result"'))).toHaveLength(1);
+    sub.unsubscribe();
+    await worker.kill();
+  });
+
+  it('a request older than the ack wait whose events show tokens went out is not run again, whatever its delivery count', async () => {
+    // What a redelivery looks like when the server reports it as a first delivery: old, with events.
+    stack.mock.reset();
+    const principal = await stack.db.selectFrom('api_keys').select(['id', 'tenant_id']).executeTakeFirstOrThrow();
+    const { nc, js } = stack.runtime.nats;
+    const requestId = `req_old${Date.now()}`;
+    const h = natsHeaders();
+    h.set(H.requestId, requestId);
+    h.set(H.tenantId, principal.tenant_id);
+    h.set(H.keyId, principal.id);
+    h.set(H.ingressId, 'ingtest');
+    h.set(H.kind, 'chat');
+    h.set(H.provider, 'openai');
+    h.set(H.model, 'gpt-4o-mini');
+    h.set(H.stream, '1');
+    await js.publish(
+      subjects.events('ingtest', requestId),
+      JSON.stringify({ type: 'chunk', seq: 1, attempt: 1, delta: { content: 'tok0' } }),
+    );
+    const body = JSON.stringify({ model: 'openai/gpt-4o-mini', stream: true, messages: [{ role: 'user', content: 'old' }] });
+    await js.publish(subjects.request('openai', 'interactive'), body, { msgID: requestId, headers: h });
+    const events: string[] = [];
+    const sub = nc.subscribe(subjects.events('ingtest', requestId), { callback: (_e, m) => void events.push(m.string()) });
+    await new Promise((r) => setTimeout(r, 2_500)); // older than WORKER_ACK_WAIT_SECONDS=2, never delivered
+    const worker = await stack.spawn('worker');
+    const row = await waitForUsageRow(stack.db, requestId);
+    expect(row).toMatchObject({ status: 'error', error_code: 'stream_interrupted' });
+    expect(events.some((e) => e.includes('stream_interrupted'))).toBe(true);
+    expect(stack.mock.stats.byRoute['openai.chat'] ?? 0).toBe(0);
     sub.unsubscribe();
     await worker.kill();
   });
