@@ -20,6 +20,20 @@ beforeAll(async () => {
 });
 afterAll(async () => stack?.close());
 
+/** The headers an ingress puts on a chat request for openai/gpt-4o-mini, for tests that publish it themselves. */
+async function requestHeaders(requestId: string) {
+  const principal = await stack.db.selectFrom('api_keys').select(['id', 'tenant_id']).executeTakeFirstOrThrow();
+  const h = natsHeaders();
+  h.set(H.requestId, requestId);
+  h.set(H.tenantId, principal.tenant_id);
+  h.set(H.keyId, principal.id);
+  h.set(H.ingressId, 'ingtest');
+  h.set(H.kind, 'chat');
+  h.set(H.provider, 'openai');
+  h.set(H.model, 'gpt-4o-mini');
+  return h;
+}
+
 // Worker processes hold no database: the Postgres run covers this. Under load nats-server 2.9 was
 // seen to hand the redelivery to the new worker with deliveryCount 1; the worker now also looks up the
 // events of any request older than the ack wait (tested below with a request that waited unacked),
@@ -34,14 +48,19 @@ describe.skipIf(currentBackend() === 'pglite')('worker killed mid-request', () =
     await waitFor(() => stack.mock.stats.active === 1, { what: 'upstream call in flight' });
     await first.kill('SIGKILL');
     const second = await stack.spawn('worker');
-    const { data, response } = await pending;
-    expect(data.choices[0]!.message.content).toBe('survived');
-    expect(response.headers.get('x-switchyard-attempts')).toBe('2');
-    const row = await waitForUsageRow(stack.db, response.headers.get('x-request-id')!);
-    expect(row).toMatchObject({ status: 'ok', attempts: 2 });
-    await new Promise((r) => setTimeout(r, 300));
-    expect(await stack.db.selectFrom('usage').select('request_id').where('request_id', '=', row.request_id).execute()).toHaveLength(1);
-    await second.kill();
+    try {
+      const { data, response } = await pending;
+      expect(data.choices[0]!.message.content).toBe('survived');
+      // The attempt number is the server's delivery count: 2, except when nats-server 2.9 reports the
+      // redelivery as a first delivery (seen under heavy load). The answer and one usage row must hold.
+      expect(['1', '2']).toContain(response.headers.get('x-switchyard-attempts'));
+      const row = await waitForUsageRow(stack.db, response.headers.get('x-request-id')!);
+      expect(row).toMatchObject({ status: 'ok' });
+      await new Promise((r) => setTimeout(r, 300));
+      expect(await stack.db.selectFrom('usage').select('request_id').where('request_id', '=', row.request_id).execute()).toHaveLength(1);
+    } finally {
+      await second.kill(); // a failed expectation must not leave a worker behind for the next tests
+    }
   });
 
   it('a partly delivered stream ends with a clear error event and no duplicated tokens', async () => {
@@ -63,20 +82,23 @@ describe.skipIf(currentBackend() === 'pglite')('worker killed mid-request', () =
     while (!text.includes('tok3')) text += dec.decode((await reader.read()).value);
     await first.kill('SIGKILL');
     const second = await stack.spawn('worker');
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      text += dec.decode(value);
+    try {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        text += dec.decode(value);
+      }
+      expect(text).toContain('event: error');
+      expect(text).toContain('stream_interrupted');
+      expect(text).not.toContain('[DONE]');
+      const tokens = [...text.matchAll(/"content":"( ?tok\d+)"/g)].map((m) => m[1]!.trim());
+      expect(new Set(tokens).size).toBe(tokens.length); // no token twice
+      expect(tokens.slice(0, 4)).toEqual(['tok0', 'tok1', 'tok2', 'tok3']);
+      const row = await waitForUsageRow(stack.db, requestId);
+      expect(row).toMatchObject({ status: 'error', error_code: 'stream_interrupted' });
+    } finally {
+      await second.kill();
     }
-    expect(text).toContain('event: error');
-    expect(text).toContain('stream_interrupted');
-    expect(text).not.toContain('[DONE]');
-    const tokens = [...text.matchAll(/"content":"( ?tok\d+)"/g)].map((m) => m[1]!.trim());
-    expect(new Set(tokens).size).toBe(tokens.length); // no token twice
-    expect(tokens.slice(0, 4)).toEqual(['tok0', 'tok1', 'tok2', 'tok3']);
-    const row = await waitForUsageRow(stack.db, requestId);
-    expect(row).toMatchObject({ status: 'error', error_code: 'stream_interrupted' });
-    await second.kill();
   });
 });
 
@@ -142,17 +164,9 @@ describe('duplicate delivery', () => {
   it('the same request published twice with one Nats-Msg-Id runs once', async () => {
     const worker = await stack.spawn('worker');
     stack.mock.reset();
-    const principal = await stack.db.selectFrom('api_keys').select(['id', 'tenant_id']).executeTakeFirstOrThrow();
     const { nc, js } = stack.runtime.nats;
     const requestId = `req_dup${Date.now()}`;
-    const h = natsHeaders();
-    h.set(H.requestId, requestId);
-    h.set(H.tenantId, principal.tenant_id);
-    h.set(H.keyId, principal.id);
-    h.set(H.ingressId, 'ingtest');
-    h.set(H.kind, 'chat');
-    h.set(H.provider, 'openai');
-    h.set(H.model, 'gpt-4o-mini');
+    const h = await requestHeaders(requestId);
     const events: string[] = [];
     const sub = nc.subscribe(subjects.events('ingtest', requestId), { callback: (_e, m) => void events.push(m.string()) });
     const body = JSON.stringify({ model: 'openai/gpt-4o-mini', messages: [{ role: 'user', content: 'once' }] });
@@ -171,17 +185,9 @@ describe('duplicate delivery', () => {
   it('a request older than the ack wait whose events show tokens went out is not run again, whatever its delivery count', async () => {
     // What a redelivery looks like when the server reports it as a first delivery: old, with events.
     stack.mock.reset();
-    const principal = await stack.db.selectFrom('api_keys').select(['id', 'tenant_id']).executeTakeFirstOrThrow();
     const { nc, js } = stack.runtime.nats;
     const requestId = `req_old${Date.now()}`;
-    const h = natsHeaders();
-    h.set(H.requestId, requestId);
-    h.set(H.tenantId, principal.tenant_id);
-    h.set(H.keyId, principal.id);
-    h.set(H.ingressId, 'ingtest');
-    h.set(H.kind, 'chat');
-    h.set(H.provider, 'openai');
-    h.set(H.model, 'gpt-4o-mini');
+    const h = await requestHeaders(requestId);
     h.set(H.stream, '1');
     await js.publish(
       subjects.events('ingtest', requestId),

@@ -1,8 +1,8 @@
 // GET /v1/ws against real NATS + Postgres, through the typed client in shared/client/ws-client.ts:
 // 100 concurrent requests on one socket, cancel stops the upstream call, resume after a seq, auth at
 // the upgrade (header and subprotocols), ping/pong, malformed messages, slow-consumer drop.
+import { rawUpgrade } from '../harness/ws-upgrade.ts';
 import { randomBytes } from 'node:crypto';
-import { request } from 'node:http';
 import type { Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStack, type Stack } from '../harness/stack.ts';
@@ -21,32 +21,10 @@ afterAll(async () => stack?.close());
 
 const chat = (content: string) => ({ model: 'openai/gpt-4o-mini', messages: [{ role: 'user', content }] });
 
-/** A raw upgrade request; resolves with the HTTP status (101 on success) and the socket. */
-function upgrade(headers: Record<string, string>): Promise<{ status: number; socket: Socket | null; protocol?: string }> {
-  const url = new URL(stack.url);
-  return new Promise((resolve, reject) => {
-    const req = request({
-      host: url.hostname,
-      port: url.port,
-      path: '/v1/ws',
-      headers: {
-        connection: 'Upgrade',
-        upgrade: 'websocket',
-        'sec-websocket-version': '13',
-        'sec-websocket-key': randomBytes(16).toString('base64'),
-        ...headers,
-      },
-    });
-    req.on('upgrade', (res, socket) =>
-      resolve({ status: res.statusCode!, socket, protocol: res.headers['sec-websocket-protocol'] as string }),
-    );
-    req.on('response', (res) => {
-      res.resume();
-      resolve({ status: res.statusCode!, socket: null });
-    });
-    req.on('error', reject);
-    req.end();
-  });
+/** A raw upgrade request; resolves with the HTTP status (101 on success), the socket and the answered protocol. */
+async function upgrade(headers: Record<string, string>): Promise<{ status: number; socket: Socket | null; protocol?: string }> {
+  const res = await rawUpgrade(stack.url, headers, { keepSocket: true });
+  return { status: res.status, socket: res.socket, protocol: res.headers['sec-websocket-protocol'] as string | undefined };
 }
 
 /** One masked client text frame (RFC 6455 5.2), for the raw-socket test. */

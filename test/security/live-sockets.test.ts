@@ -1,8 +1,7 @@
 // Revocation and expiry reach connections opened before them (hostile-input hardening, part 3), and
 // one key cannot hold an unbounded number of WebSockets (part 8), against real NATS and Postgres with
 // two ingress processes.
-import { randomBytes } from 'node:crypto';
-import { request } from 'node:http';
+import { rawUpgrade } from '../harness/ws-upgrade.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStack, type Stack } from '../harness/stack.ts';
 import { freePort, waitFor } from '../harness/ports.ts';
@@ -37,36 +36,6 @@ async function newKey(extra: Record<string, unknown> = {}): Promise<{ id: string
   const res = await admin('POST', `/tenants/${tenantId}/keys`, extra);
   expect(res.status).toBe(201);
   return { id: String(res.body.id), key: String(res.body.key) };
-}
-
-/** A raw upgrade request, to read the HTTP answer of a refused upgrade. */
-function rawUpgrade(base: string, key: string): Promise<{ status: number; headers: Record<string, unknown>; body: string }> {
-  const url = new URL(base);
-  return new Promise((resolve, reject) => {
-    const req = request({
-      host: url.hostname,
-      port: url.port,
-      path: '/v1/ws',
-      headers: {
-        authorization: `Bearer ${key}`,
-        connection: 'Upgrade',
-        upgrade: 'websocket',
-        'sec-websocket-version': '13',
-        'sec-websocket-key': randomBytes(16).toString('base64'),
-      },
-    });
-    req.on('upgrade', (res, socket) => {
-      socket.destroy();
-      resolve({ status: res.statusCode!, headers: res.headers, body: '' });
-    });
-    req.on('response', (res) => {
-      let body = '';
-      res.on('data', (d: Buffer) => (body += d));
-      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
 }
 
 const slowChat = (tag: string) => ({
@@ -151,7 +120,7 @@ describe('WebSockets per key', () => {
   it(`refuses socket ${MAX_SOCKETS + 1} of one key with a 429 envelope, and takes it again once one closed`, async () => {
     const { key } = await newKey();
     const open = await Promise.all(Array.from({ length: MAX_SOCKETS }, () => SwitchyardWsClient.connect(stack.url, key)));
-    const refused = await rawUpgrade(stack.url, key);
+    const refused = await rawUpgrade(stack.url, { authorization: `Bearer ${key}` });
     expect(refused.status).toBe(429);
     expect(refused.headers['retry-after']).toBe('1');
     expect((JSON.parse(refused.body) as { error: { code: string } }).error.code).toBe('too_many_sockets');

@@ -2,11 +2,11 @@
 // get that key to the client (JSON, SSE, WebSocket) or into a log; the WebSocket handshake must not
 // echo a key subprotocol; a stored key prefix is never the whole key. Real nats-server and Postgres,
 // the mock upstream scripted to quote the keys.
+import { rawUpgrade } from '../harness/ws-upgrade.ts';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStack, type Stack } from '../harness/stack.ts';
 import { freePort } from '../harness/ports.ts';
@@ -140,32 +140,9 @@ describe('scrubSecrets', () => {
 });
 
 /** A raw upgrade; resolves with the status and the answered subprotocol header. */
-function upgrade(protocols: string): Promise<{ status: number; protocol: string | undefined }> {
-  const url = new URL(stack.url);
-  return new Promise((resolve, reject) => {
-    const req = request({
-      host: url.hostname,
-      port: url.port,
-      path: '/v1/ws',
-      headers: {
-        connection: 'Upgrade',
-        upgrade: 'websocket',
-        'sec-websocket-version': '13',
-        'sec-websocket-key': randomBytes(16).toString('base64'),
-        'sec-websocket-protocol': protocols,
-      },
-    });
-    req.on('upgrade', (res, socket) => {
-      socket.destroy();
-      resolve({ status: res.statusCode!, protocol: res.headers['sec-websocket-protocol'] as string | undefined });
-    });
-    req.on('response', (res) => {
-      res.resume();
-      resolve({ status: res.statusCode!, protocol: undefined });
-    });
-    req.on('error', reject);
-    req.end();
-  });
+async function upgrade(protocols: string): Promise<{ status: number; protocol: string | undefined }> {
+  const res = await rawUpgrade(stack.url, { 'sec-websocket-protocol': protocols });
+  return { status: res.status, protocol: res.headers['sec-websocket-protocol'] as string | undefined };
 }
 
 describe('WebSocket upgrade', () => {
