@@ -24,6 +24,8 @@ export interface ProviderFileConfig {
   api_keys: UpstreamKey[];
   /** A declared provider's models, listed by GET /v1/models (any other name still routes). */
   models?: string[];
+  /** A declared provider whose every key was `${VAR}` with VAR unset: kept, but not configured. */
+  keysUnset?: boolean;
 }
 
 export interface Target {
@@ -263,7 +265,7 @@ export function parseConfigFile(text: string, opts: ParseOptions = {}): FileConf
     throw new ConfigFileError(source, [{ path: '', ...lineCounter.linePos(e.pos[0]), message: e.message }], lines);
   }
 
-  const skipped = dropUnsetKeys(doc, env);
+  const { notes: skipped, keyless } = dropUnsetKeys(doc, env);
   const interpolationIssues = interpolate(doc, env, posOf);
   if (interpolationIssues.length > 0) throw new ConfigFileError(source, interpolationIssues, lines);
 
@@ -294,8 +296,10 @@ export function parseConfigFile(text: string, opts: ParseOptions = {}): FileConf
     throw new ConfigFileError(source, issues, lines);
   }
   const c = parsed.data;
+  const providers = (c.providers ?? {}) as FileConfig['providers'];
+  for (const name of keyless) if (providers[name]) providers[name].keysUnset = true;
   return {
-    providers: (c.providers ?? {}) as FileConfig['providers'],
+    providers,
     models: c.models ?? {},
     prices: c.prices ?? {},
     ...(skipped.length ? { skipped } : {}),
@@ -305,13 +309,15 @@ export function parseConfigFile(text: string, opts: ParseOptions = {}): FileConf
 
 /**
  * An upstream key given as `${VAR}` (no default) with VAR unset or empty is left out instead of
- * failing the load, so one file serves whichever providers have keys; a provider whose every key is
- * left out is left out too. Returns one note per omission.
+ * failing the load, so one file serves whichever providers have keys; a built-in provider whose every
+ * key is left out is left out too. A declared one stays (aliases and prices may name it) but is not
+ * configured: `keyless`. Returns one note per omission.
  */
-function dropUnsetKeys(doc: Document, env: NodeJS.ProcessEnv): string[] {
+function dropUnsetKeys(doc: Document, env: NodeJS.ProcessEnv): { notes: string[]; keyless: string[] } {
   const notes: string[] = [];
+  const keyless: string[] = [];
   const providers = isMap(doc.contents) ? doc.contents.get('providers', true) : null;
-  if (!isMap(providers)) return notes;
+  if (!isMap(providers)) return { notes, keyless };
   for (const pair of [...providers.items]) {
     const name = isScalar(pair.key) ? String(pair.key.value) : '';
     const keys = isMap(pair.value) ? pair.value.get('api_keys', true) : null;
@@ -326,12 +332,17 @@ function dropUnsetKeys(doc: Document, env: NodeJS.ProcessEnv): string[] {
       }
       return !missing;
     });
-    if (keys.items.length === 0) {
+    if (keys.items.length === 0 && isMap(pair.value) && pair.value.has('type') && !isBuiltinProvider(name)) {
+      keyless.push(name);
+      notes.push(
+        `config: provider ${name} not configured: ${unset.join(', ')} not set (requests to it answer 503 provider_not_configured)`,
+      );
+    } else if (keys.items.length === 0) {
       providers.items.splice(providers.items.indexOf(pair), 1);
       notes.push(`config: provider ${name} skipped: ${unset.join(', ')} not set`);
     }
   }
-  return notes;
+  return { notes, keyless };
 }
 
 /** The first `${VAR}` without a default in `value` whose VAR is unset or empty, else null. */

@@ -31,6 +31,7 @@ function decide(
   const descriptor = getDescriptor(provider, file)!;
   const prefix = descriptor.envPrefix;
   const fromFile = file?.providers[provider];
+  if (fromFile?.keysUnset) return 'not_configured';
   const hasKey = Boolean(env[`${prefix}_API_KEY`]) || (fromFile?.api_keys.length ?? 0) > 0;
   // An endpoint without a key is a deliberate choice too (a keyless proxy, a local model server).
   const hasEndpoint = Boolean(env[`${prefix}_BASE_URL`]) || Boolean(fromFile?.base_url);

@@ -1,6 +1,7 @@
 // Every provider list derives from the registry (shared/providers/registry.ts); a provider the config
 // file declares (`type: openai-compatible`) joins those lists, and a bad declaration fails at start
 // with file:line:col like every other config error.
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_BASE_URLS, loadConfig, PROVIDER_NAMES } from '../../shared/config/env.ts';
 import { ConfigFileError, parseConfigFile } from '../../shared/config/file.ts';
@@ -61,6 +62,17 @@ describe('lists derived from the registry', () => {
     expect(config.providers.ollama!.baseUrl).toBe('http://ollama.test');
     expect(config.providers.openai).toMatchObject({ apiKey: undefined, baseUrl: 'https://api.openai.com/v1' });
     expect(Object.keys(config.providers)).toEqual(BUILTINS);
+  });
+
+  it('the env tables of README.md and docs/architecture.md name every built-in env prefix', () => {
+    for (const doc of ['README.md', 'docs/architecture.md']) {
+      const row = readFileSync(doc, 'utf8')
+        .split('\n')
+        .find((l) => l.startsWith('| `<PROVIDER>_API_KEY`'))!;
+      expect(row, doc).toBeDefined();
+      const prefixes = [...row.matchAll(/`([A-Z]+)_`/g)].map((m) => m[1]);
+      expect(prefixes, doc).toEqual(BUILTIN_PROVIDERS.map((d) => d.envPrefix));
+    }
   });
 
   it('model-name rules are per descriptor', () => {
@@ -132,6 +144,35 @@ describe('a provider declared in the config file', () => {
     config.providers.mistral = { name: 'mistral', baseUrl: 'https://api.mistral.ai/v1', apiKey: 'sk-mistral' };
     const keys = new UpstreamKeys(config);
     expect(keys.pick('mistral', 'm').key).toBe('sk-mistral');
+  });
+});
+
+describe('a declared provider whose key variable is unset', () => {
+  const text = [
+    'providers:',
+    '  mistral:',
+    '    type: openai-compatible',
+    '    base_url: https://api.mistral.ai/v1',
+    '    api_keys: [{ key: "${MISTRAL_API_KEY}" }]',
+    'models:',
+    '  cheap: { targets: [{ model: mistral/small }, { model: openai/gpt-4o-mini }] }',
+  ].join('\n');
+
+  it('stays declared, so aliases naming it still load, but is not configured (503, and an alias falls back)', () => {
+    const file = parseConfigFile(text, { env: {} });
+    expect(file.providers.mistral).toMatchObject({ type: 'openai-compatible', api_keys: [], keysUnset: true });
+    expect(file.skipped).toContain(
+      'config: provider mistral not configured: MISTRAL_API_KEY not set (requests to it answer 503 provider_not_configured)',
+    );
+    expect(file.models.cheap!.targets.map((t) => t.provider)).toEqual(['mistral', 'openai']);
+    expect(planProviders({}, file, 'development', 'http://sim.test')).toMatchObject({ mistral: 'not_configured', openai: 'simulator' });
+    expect(providerNames(file)).toContain('mistral');
+  });
+
+  it('with the variable set it is a real upstream', () => {
+    const file = parseConfigFile(text, { env: { MISTRAL_API_KEY: 'sk-m' } });
+    expect(file.providers.mistral!.keysUnset).toBeUndefined();
+    expect(planProviders({}, file, 'production', undefined).mistral).toBe('real');
   });
 });
 
