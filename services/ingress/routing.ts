@@ -1,10 +1,10 @@
 // Model name -> provider and upstream model. `<provider>/<model>` always routes; a config-file alias
 // resolves to its targets in the order to try them (ordered, or a weighted draw per request); any
 // other bare name goes to DEFAULT_PROVIDER.
-import { PROVIDER_NAMES } from '../../shared/config/env.ts';
 import { resolveAlias, type FileConfig } from '../../shared/config/file.ts';
 import { ApiError, errors } from '../../shared/protocol/errors.ts';
 import { modelNameProblem } from '../../shared/providers/model-names.ts';
+import { getDescriptor } from '../../shared/providers/registry.ts';
 import type { RouteTarget } from '../../shared/protocol/targets.ts';
 
 export type { RouteTarget };
@@ -31,7 +31,8 @@ export function resolveRoute(model: string, defaultProvider: string, file?: File
   if (slash === -1) return single(defaultProvider, checkedModel(defaultProvider, model));
   const provider = model.slice(0, slash);
   const upstream = model.slice(slash + 1);
-  if (!(PROVIDER_NAMES as readonly string[]).includes(provider) || !upstream) throw errors.modelNotFound(model);
+  // Built-in providers and those the config file declares (`type: openai-compatible`).
+  if (!getDescriptor(provider, file) || !upstream) throw errors.modelNotFound(model);
   return single(provider, checkedModel(provider, upstream));
 }
 

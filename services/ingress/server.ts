@@ -7,7 +7,6 @@ import type { Db } from '../../shared/db/database.ts';
 import { pingDatabase } from '../../shared/db/database.ts';
 import type { KeyPrincipal } from '../../shared/db/api-keys.ts';
 import type { SwitchyardConfig } from '../../shared/config/env.ts';
-import { PROVIDER_NAMES } from '../../shared/config/env.ts';
 import { ApiError, errors } from '../../shared/protocol/errors.ts';
 import { maxRequestBodyBytes, requestTooLarge } from '../../shared/nats/payload-limits.ts';
 import { chatCompletionRequestSchema, embeddingsRequestSchema } from '../../shared/protocol/openai.ts';
@@ -30,7 +29,7 @@ import { Admission, type Admitted, type Settlement } from './admission.ts';
 import { openLimitBuckets } from '../../shared/limits/kv.ts';
 import { priceBookFromConfig } from '../../shared/config/file.ts';
 import { metrics, METRICS_UNAUTHORIZED_BODY, metricsAuthorized, registerQueueDepth, registry } from '../../shared/telemetry/metrics.ts';
-import { adapterNames } from '../../shared/providers/registry.ts';
+import { adapterNames, getDescriptor, providerNames } from '../../shared/providers/registry.ts';
 // ---- async work: files, batches, async requests, resumable streams, WebSocket (async-work.ts) ----
 import { createAsyncWork } from './async-work.ts';
 import { assertRouteConfigured } from '../../shared/config/providers.ts';
@@ -58,15 +57,6 @@ declare module 'fastify' {
   }
 }
 
-const DEFAULT_MODELS: Record<string, string[]> = {
-  openai: ['gpt-4o-mini', 'gpt-4o', 'text-embedding-3-small'],
-  anthropic: ['claude-sonnet-4-5', 'claude-haiku-4-5'],
-  gemini: ['gemini-2.5-flash', 'gemini-2.5-pro'],
-  groq: ['llama-3.3-70b-versatile'],
-  xai: ['grok-3-mini'],
-  ollama: ['llama3.2'],
-};
-
 export async function buildIngress(opts: IngressOptions): Promise<Ingress> {
   const { config, nats, db, log } = opts;
   const { nc } = nats;
@@ -86,7 +76,7 @@ export async function buildIngress(opts: IngressOptions): Promise<Ingress> {
     defaultMaxTokens: config.LIMITS_DEFAULT_MAX_TOKENS,
     log,
   });
-  registerQueueDepth(nats.jsm, adapterNames());
+  registerQueueDepth(nats.jsm, adapterNames(config.file));
 
   // A body the NATS server cannot carry is refused here with 413, not later as a 503 (docs/security.md).
   const bodyLimit = maxRequestBodyBytes(nc);
@@ -176,10 +166,9 @@ export async function buildIngress(opts: IngressOptions): Promise<Ingress> {
   // ---- OpenAI API ----
   app.get('/v1/models', { onRequest: authenticate }, async () => {
     const data = [];
-    for (const provider of PROVIDER_NAMES) {
-      const p = config.providers[provider];
-      if (p.configured === false) continue;
-      for (const m of DEFAULT_MODELS[provider] ?? [])
+    for (const provider of providerNames(config.file)) {
+      if (config.providers[provider]?.configured === false) continue;
+      for (const m of getDescriptor(provider, config.file)?.defaultModels ?? [])
         data.push({ id: `${provider}/${m}`, object: 'model', created: 0, owned_by: provider });
     }
     return { object: 'list', data };

@@ -8,11 +8,27 @@
 //   ollama    -> http://host:port/ollama        (POST /ollama/api/chat, /ollama/api/embed)
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { getDescriptor } from '../../shared/providers/registry.ts';
 import { DEFAULT_SCRIPT, FailCounter, scriptFromHeaders, scriptFromText, type MockScript } from './script.ts';
 import { handleOpenAIChat, handleOpenAIEmbeddings, lastUserText, sendOpenAIError, type OpenAIDialect } from './openai.ts';
 import { anthropicScriptText, handleAnthropicMessages, sendAnthropicError, validateAnthropic, type AnthropicBody } from './anthropic.ts';
 import { geminiScriptText, handleGeminiEmbed, handleGeminiGenerate, sendGeminiError, validateGemini, type GeminiBody } from './gemini.ts';
 import { handleOllamaChat, handleOllamaEmbed, ollamaScriptText, sendOllamaError, validateOllama, type OllamaBody } from './ollama.ts';
+
+/** Each wire family's prefix, as the provider's descriptor names it (shared/providers/<name>/descriptor.ts). */
+const SIM = Object.fromEntries(
+  (['openai', 'anthropic', 'gemini', 'groq', 'xai', 'ollama'] as const).map((p) => [p, getDescriptor(p)!.simulatorPath]),
+) as Record<'openai' | 'anthropic' | 'gemini' | 'groq' | 'xai' | 'ollama', string>;
+
+const OPENAI_DIALECT_PATHS: Record<string, OpenAIDialect> = {
+  [`${SIM.openai}/chat/completions`]: 'openai',
+  [`${SIM.groq}/chat/completions`]: 'groq',
+  [`${SIM.xai}/chat/completions`]: 'xai',
+};
+
+const GEMINI_PATH = new RegExp(
+  `^${SIM.gemini.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}/models/([^:/]+):(generateContent|streamGenerateContent|batchEmbedContents|embedContent)$`,
+);
 
 export interface MockStats {
   requests: number;
@@ -152,12 +168,7 @@ export async function startMockProviders(opts: MockProviderOptions = {}): Promis
     const withoutMidstream = (script: MockScript, _stream: boolean): MockScript =>
       failMidstream ? script : { ...script, error: undefined };
 
-    const openaiDialect: Record<string, OpenAIDialect> = {
-      '/v1/chat/completions': 'openai',
-      '/groq/openai/v1/chat/completions': 'groq',
-      '/xai/v1/chat/completions': 'xai',
-    };
-    const dialect = openaiDialect[path];
+    const dialect = OPENAI_DIALECT_PATHS[path];
     if (dialect) {
       ctx.count(`${dialect}.chat`);
       const messages = body.messages as Parameters<typeof lastUserText>[0];
@@ -167,9 +178,9 @@ export async function startMockProviders(opts: MockProviderOptions = {}): Promis
       if (failsNow(script, body.stream === true)) return sendOpenAIError(res, script, dialect);
       return handleOpenAIChat(ctx, req, res, body, withoutMidstream(script, body.stream === true), dialect);
     }
-    if (path === '/v1/embeddings') return handleOpenAIEmbeddings(ctx, res, body);
+    if (path === `${SIM.openai}/embeddings`) return handleOpenAIEmbeddings(ctx, res, body);
 
-    if (path === '/anthropic/v1/messages') {
+    if (path === `${SIM.anthropic}/v1/messages`) {
       ctx.count('anthropic.messages');
       const b = body as AnthropicBody;
       // Anthropic takes a key in x-api-key or a bearer token (newer SDKs send the latter).
@@ -184,7 +195,7 @@ export async function startMockProviders(opts: MockProviderOptions = {}): Promis
       return handleAnthropicMessages(ctx, req, res, b, withoutMidstream(script, b.stream === true));
     }
 
-    const gem = /^\/gemini\/v1beta\/models\/([^:/]+):(generateContent|streamGenerateContent|batchEmbedContents|embedContent)$/.exec(path);
+    const gem = GEMINI_PATH.exec(path);
     if (gem) {
       const [, model, method] = gem as unknown as [string, string, string];
       ctx.count(`gemini.${method}`);
@@ -205,11 +216,11 @@ export async function startMockProviders(opts: MockProviderOptions = {}): Promis
       return handleGeminiGenerate(ctx, req, res, model, stream, b, withoutMidstream(script, stream));
     }
 
-    if (path === '/ollama/api/chat' || path === '/ollama/api/embed') {
+    if (path === `${SIM.ollama}/api/chat` || path === `${SIM.ollama}/api/embed`) {
       const b = body as OllamaBody;
       const invalid = validateOllama(b);
       if (invalid) return sendOllamaError(res, 400, invalid);
-      if (path === '/ollama/api/embed') return handleOllamaEmbed(res, b);
+      if (path === `${SIM.ollama}/api/embed`) return handleOllamaEmbed(res, b);
       ctx.count('ollama.chat');
       const stream = b.stream !== false;
       const script = scriptFor(ollamaScriptText(b));

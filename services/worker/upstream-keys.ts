@@ -9,42 +9,35 @@ import type { SwitchyardConfig } from '../../shared/config/env.ts';
 import { AdapterError, type Endpoint, type UpstreamRequest } from '../../shared/providers/types.ts';
 import { retryAfterFromHeaders } from '../../shared/providers/retry-hints.ts';
 import { metrics } from '../../shared/telemetry/metrics.ts';
+import { parseDurationMs, type RateLimitParser } from '../../shared/providers/common/rate-limit-headers.ts';
+import { BUILTIN_PROVIDERS, getDescriptor } from '../../shared/providers/registry.ts';
 import { sendUpstream, type UpstreamResponse } from './upstream.ts';
 
 type Headers = Record<string, string | string[] | undefined>;
 
-/** Go-style durations as OpenAI/Groq send them: `6ms`, `1s`, `6m0s`, `1m26.4s`, `2h3m`. */
-export function parseDurationMs(v: string | undefined): number | undefined {
-  if (!v) return undefined;
-  if (/^\d+(\.\d+)?$/.test(v)) return Number(v) * 1000;
-  let ms = 0;
-  let matched = false;
-  for (const m of v.matchAll(/(\d+(?:\.\d+)?)(ms|h|m|s)/g)) {
-    matched = true;
-    const n = Number(m[1]);
-    ms += m[2] === 'ms' ? n : m[2] === 's' ? n * 1000 : m[2] === 'm' ? n * 60_000 : n * 3_600_000;
-  }
-  return matched ? ms : undefined;
-}
+export { parseDurationMs };
 
-function header(h: Headers, name: string): string | undefined {
-  const v = h[name];
-  return Array.isArray(v) ? v[0] : v;
-}
-
-/** How long the key is exhausted for, from the provider's headers; undefined = not exhausted. */
-export function exhaustedForMs(status: number, h: Headers, now = Date.now()): number | undefined {
-  if (status === 429) return retryAfterFromHeaders(h, now) ?? 1_000;
-  for (const family of ['requests', 'tokens']) {
-    // OpenAI, Groq, xAI
-    if (header(h, `x-ratelimit-remaining-${family}`) === '0') return parseDurationMs(header(h, `x-ratelimit-reset-${family}`)) ?? 1_000;
-    // Anthropic: remaining count and an RFC 3339 reset time
-    if (header(h, `anthropic-ratelimit-${family}-remaining`) === '0') {
-      const reset = Date.parse(header(h, `anthropic-ratelimit-${family}-reset`) ?? '');
-      return Number.isNaN(reset) ? 1_000 : Math.max(0, reset - now);
-    }
+/** Every built-in provider's header parser, for a caller that does not say which provider answered. */
+const anyProviderRateLimits: RateLimitParser = (h, now) => {
+  for (const d of BUILTIN_PROVIDERS) {
+    const ms = d.rateLimits(h, now);
+    if (ms !== undefined) return ms;
   }
   return undefined;
+};
+
+/**
+ * How long the key is exhausted for; undefined = not exhausted. A 429 says so for every provider;
+ * otherwise the provider's own rate-limit headers tell (parsed in its folder, shared/providers/<name>/).
+ */
+export function exhaustedForMs(
+  status: number,
+  h: Headers,
+  now = Date.now(),
+  rateLimits: RateLimitParser = anyProviderRateLimits,
+): number | undefined {
+  if (status === 429) return retryAfterFromHeaders(h, now) ?? 1_000;
+  return rateLimits(h, now);
 }
 
 /**
@@ -84,6 +77,7 @@ export class UpstreamKey {
   readonly weight: number;
   readonly rpm: number | undefined;
   readonly tpm: number | undefined;
+  private readonly rateLimits: RateLimitParser;
   /** The key's configured rpm / tpm; null: not limited by configuration. */
   private readonly requestBucket: TokenBucket | null = null;
   private readonly tokenBucket: TokenBucket | null = null;
@@ -96,8 +90,14 @@ export class UpstreamKey {
    */
   private readonly pauses = new Map<string, { until: number; gate: Bottleneck }>();
 
-  constructor(provider: string, index: number, k: { key: string | undefined; weight: number; rpm?: number; tpm?: number }) {
+  constructor(
+    provider: string,
+    index: number,
+    k: { key: string | undefined; weight: number; rpm?: number; tpm?: number },
+    rateLimits: RateLimitParser = anyProviderRateLimits,
+  ) {
     this.provider = provider;
+    this.rateLimits = rateLimits;
     this.index = index;
     this.key = k.key;
     this.weight = k.weight;
@@ -141,7 +141,7 @@ export class UpstreamKey {
     if (pause) await pause.gate.schedule(() => Promise.resolve());
     if (this.requestBucket || this.tokenBucket) await this.capacity(estTokens);
     const res = await sendUpstream(up, signal, timeoutMs);
-    const pauseMs = exhaustedForMs(res.status, res.headers);
+    const pauseMs = exhaustedForMs(res.status, res.headers, Date.now(), this.rateLimits);
     if (pauseMs !== undefined) this.pause(model, pauseMs);
     return res;
   }
@@ -203,9 +203,10 @@ export class UpstreamKeys {
     for (const [provider, endpoint] of Object.entries(config.providers)) {
       const fileKeys = config.file?.providers[provider as keyof typeof config.providers]?.api_keys ?? [];
       const keys = fileKeys.length > 0 ? fileKeys : [{ key: endpoint.apiKey, weight: 1 }];
+      const rateLimits = getDescriptor(provider, config.file)?.rateLimits;
       this.pools.set(
         provider,
-        keys.map((k, i) => new UpstreamKey(provider, i, k)),
+        keys.map((k, i) => new UpstreamKey(provider, i, k, rateLimits)),
       );
     }
   }

@@ -124,7 +124,7 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
     for (const job of jobs.values()) if (now - job.startedAt > workingEveryMs) job.msg.working();
   }, workingEveryMs);
 
-  const providers = (opts.providers ?? Object.keys(config.providers)).filter((p) => getAdapter(p));
+  const providers = (opts.providers ?? Object.keys(config.providers)).filter((p) => getAdapter(p, config.file));
   // Set once the batch pump exists; interactive messages can arrive before that.
   let noteInteractive = () => {};
   for (const provider of providers) {
@@ -299,7 +299,7 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
         async (t) => {
           served.provider = t.provider;
           served.model = t.model;
-          const adapter = getAdapter(t.provider);
+          const adapter = getAdapter(t.provider, config.file);
           if (!adapter)
             throw new RequestFailure({
               status: 404,
@@ -311,7 +311,7 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
                 code: 'model_not_found',
               },
             });
-          const endpoint = config.providers[t.provider as ProviderName];
+          const endpoint = config.providers[t.provider as ProviderName]!;
           if (endpoint.configured === false) {
             const e = providerNotConfigured(t.provider);
             // Retryable only so that an alias falls back to its next target; there is no retry on the same one.

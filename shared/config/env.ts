@@ -1,18 +1,14 @@
 // Process configuration from the environment, validated once at start.
 import { z } from 'zod';
 import type { FileConfig } from './file.ts';
+import { BUILTIN_PROVIDERS, BUILTIN_PROVIDER_NAMES } from '../providers/registry.ts';
 
-export const PROVIDER_NAMES = ['openai', 'anthropic', 'gemini', 'groq', 'xai', 'ollama'] as const;
-export type ProviderName = (typeof PROVIDER_NAMES)[number];
+/** The built-in providers (shared/providers/registry.ts); the config file may declare more. */
+export const PROVIDER_NAMES = BUILTIN_PROVIDER_NAMES as readonly [string, ...string[]];
+/** A built-in or config-declared provider name. */
+export type ProviderName = string;
 
-export const DEFAULT_BASE_URLS: Record<ProviderName, string> = {
-  openai: 'https://api.openai.com/v1',
-  anthropic: 'https://api.anthropic.com',
-  gemini: 'https://generativelanguage.googleapis.com/v1beta',
-  groq: 'https://api.groq.com/openai/v1',
-  xai: 'https://api.x.ai/v1',
-  ollama: 'http://localhost:11434',
-};
+export const DEFAULT_BASE_URLS: Record<ProviderName, string> = Object.fromEntries(BUILTIN_PROVIDERS.map((d) => [d.name, d.defaultBaseUrl]));
 
 export interface ProviderEndpoint {
   name: ProviderName;
@@ -127,12 +123,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): SwitchyardConf
     throw new Error(`invalid environment:\n${lines.join('\n')}`);
   }
   const providers = {} as Record<ProviderName, ProviderEndpoint>;
-  for (const name of PROVIDER_NAMES) {
-    const prefix = name.toUpperCase();
+  for (const { name, envPrefix, defaultBaseUrl } of BUILTIN_PROVIDERS) {
     providers[name] = {
       name,
-      baseUrl: (env[`${prefix}_BASE_URL`] || DEFAULT_BASE_URLS[name]).replace(/\/+$/, ''),
-      apiKey: env[`${prefix}_API_KEY`] || undefined,
+      baseUrl: (env[`${envPrefix}_BASE_URL`] || defaultBaseUrl).replace(/\/+$/, ''),
+      apiKey: env[`${envPrefix}_API_KEY`] || undefined,
     };
   }
   // Loopback unless asked otherwise: a development start must not expose its simulators and key to the network.

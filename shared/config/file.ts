@@ -5,7 +5,8 @@
 import { readFileSync } from 'node:fs';
 import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, Scalar, visit, type Document, type Node } from 'yaml';
 import { z } from 'zod';
-import { PROVIDER_NAMES, type ProviderName } from './env.ts';
+import type { ProviderName } from './env.ts';
+import { BUILTIN_PROVIDER_NAMES, isBuiltinProvider, PROVIDER_TYPES, type ProviderType } from '../providers/registry.ts';
 import { PriceBook, type ModelPrice } from './prices.ts';
 import { modelNameProblem } from '../providers/model-names.ts';
 
@@ -17,8 +18,14 @@ export interface UpstreamKey {
 }
 
 export interface ProviderFileConfig {
+  /** Set only on a provider the file declares (not a built-in one): the wire format it speaks. */
+  type?: ProviderType;
   base_url?: string;
   api_keys: UpstreamKey[];
+  /** A declared provider's models, listed by GET /v1/models (any other name still routes). */
+  models?: string[];
+  /** A declared provider whose every key was `${VAR}` with VAR unset: kept, but not configured. */
+  keysUnset?: boolean;
 }
 
 export interface Target {
@@ -34,7 +41,7 @@ export interface ModelAlias {
 }
 
 export interface FileConfig {
-  providers: Partial<Record<ProviderName, ProviderFileConfig>>;
+  providers: Record<ProviderName, ProviderFileConfig>;
   models: Record<string, ModelAlias>;
   prices: Record<string, ModelPrice>;
   /** Upstream keys and providers left out because their key's env var is unset (logged at start). */
@@ -79,20 +86,25 @@ export class ConfigFileError extends Error {
 
 // ---- schema ----
 
-const PROVIDER_LIST = PROVIDER_NAMES.join(', ');
-const isProvider = (p: string): p is ProviderName => (PROVIDER_NAMES as readonly string[]).includes(p);
+const PROVIDER_LIST = BUILTIN_PROVIDER_NAMES.join(', ');
+/** A name the file may declare a provider under: it becomes a NATS subject token and a model prefix. */
+const DECLARED_PROVIDER_NAME = /^[a-z][a-z0-9_-]*$/;
+// `constructor`, `toString`...: names every plain object already has would alias a lookup table's prototype.
+const isDeclarableName = (n: string) => DECLARED_PROVIDER_NAME.test(n) && !(n in Object.prototype);
+const TYPE_LIST = PROVIDER_TYPES.join(', ');
 
 const positiveInt = z.number().int().positive();
 const usdPerMillion = z.number().nonnegative().finite();
-const qualifiedModel = z
-  .string()
-  .regex(/^[a-z]+\/\S+$/, { message: "must be '<provider>/<model>', e.g. 'openai/gpt-4o-mini'", abort: true })
-  .refine((s) => isProvider(s.slice(0, s.indexOf('/'))), { message: `unknown provider (expected one of: ${PROVIDER_LIST})`, abort: true })
-  // The same rule the ingress applies to clients' model names: a typo'd target fails at start, not per request.
-  .superRefine((s, ctx) => {
-    const problem = modelNameProblem(s.slice(0, s.indexOf('/')), s.slice(s.indexOf('/') + 1));
-    if (problem) ctx.addIssue({ code: 'custom', message: problem });
-  });
+const qualifiedModel = (isProvider: (p: string) => boolean) =>
+  z
+    .string()
+    .regex(/^[a-z][a-z0-9_-]*\/\S+$/, { message: "must be '<provider>/<model>', e.g. 'openai/gpt-4o-mini'", abort: true })
+    .refine((s) => isProvider(s.slice(0, s.indexOf('/'))), { message: `unknown provider (expected one of: ${PROVIDER_LIST})`, abort: true })
+    // The same rule the ingress applies to clients' model names: a typo'd target fails at start, not per request.
+    .superRefine((s, ctx) => {
+      const problem = modelNameProblem(s.slice(0, s.indexOf('/')), s.slice(s.indexOf('/') + 1));
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    });
 
 const upstreamKeySchema = z.preprocess(
   // A bare string is shorthand for `{key: <string>}`.
@@ -105,48 +117,67 @@ const upstreamKeySchema = z.preprocess(
   }),
 );
 
+const baseUrl = z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).transform((u) => u.replace(/\/+$/, ''));
+
 const providerSchema = z.strictObject({
-  base_url: z
-    .url({ protocol: /^https?$/, error: 'must be an http(s) URL' })
-    .transform((u) => u.replace(/\/+$/, ''))
-    .optional(),
+  base_url: baseUrl.optional(),
   // Optional because Ollama needs no key.
   api_keys: z.array(upstreamKeySchema).default([]),
 });
 
-const targetSchema = z
-  .strictObject({ model: qualifiedModel, weight: z.number().positive().finite().optional() })
-  .transform((t): Target & { weightGiven: boolean } => {
-    const slash = t.model.indexOf('/');
-    return {
-      provider: t.model.slice(0, slash) as ProviderName,
-      model: t.model.slice(slash + 1),
-      weight: t.weight ?? 1,
-      weightGiven: t.weight !== undefined,
-    };
-  });
+/** A provider the file declares under a new name: no code, one of the wire formats Switchyard speaks. */
+const declaredProviderSchema = z.strictObject({
+  type: z.enum(PROVIDER_TYPES, {
+    error: (iss) => `unknown provider type '${String(iss.input)}' (expected one of: ${TYPE_LIST})`,
+  }),
+  base_url: baseUrl,
+  api_keys: z.array(upstreamKeySchema).default([]),
+  models: z
+    .array(
+      z.string().superRefine((m, ctx) => {
+        const problem = modelNameProblem('openai', m);
+        if (problem) ctx.addIssue({ code: 'custom', message: problem });
+      }),
+    )
+    .optional(),
+});
 
-const aliasSchema = z
-  .strictObject({
-    targets: z.array(targetSchema).min(1, 'needs at least one target'),
-    strategy: z.enum(['ordered', 'weighted']).default('ordered'),
-  })
-  .transform((a, ctx): ModelAlias => {
-    if (a.strategy === 'ordered') {
-      // A weight here would be silently ignored; more likely `strategy: weighted` was forgotten.
-      a.targets.forEach((t, i) => {
-        if (t.weightGiven)
-          ctx.addIssue({ code: 'custom', path: ['targets', i, 'weight'], message: "only applies with 'strategy: weighted'" });
-      });
-    }
-    return { strategy: a.strategy, targets: a.targets.map(({ weightGiven: _w, ...t }) => t) };
-  });
+const targetSchema = (isProvider: (p: string) => boolean) =>
+  z
+    .strictObject({ model: qualifiedModel(isProvider), weight: z.number().positive().finite().optional() })
+    .transform((t): Target & { weightGiven: boolean } => {
+      const slash = t.model.indexOf('/');
+      return {
+        provider: t.model.slice(0, slash) as ProviderName,
+        model: t.model.slice(slash + 1),
+        weight: t.weight ?? 1,
+        weightGiven: t.weight !== undefined,
+      };
+    });
 
-const aliasName = z
-  .string()
-  .regex(/^\S+$/, 'an alias name may not be empty or contain whitespace')
-  // `<provider>/<model>` always routes directly (public contract), so an alias may not shadow it.
-  .refine((a) => !isProvider(a.slice(0, a.indexOf('/'))), { message: 'an alias may not start with a provider name and a slash' });
+const aliasSchema = (isProvider: (p: string) => boolean) =>
+  z
+    .strictObject({
+      targets: z.array(targetSchema(isProvider)).min(1, 'needs at least one target'),
+      strategy: z.enum(['ordered', 'weighted']).default('ordered'),
+    })
+    .transform((a, ctx): ModelAlias => {
+      if (a.strategy === 'ordered') {
+        // A weight here would be silently ignored; more likely `strategy: weighted` was forgotten.
+        a.targets.forEach((t, i) => {
+          if (t.weightGiven)
+            ctx.addIssue({ code: 'custom', path: ['targets', i, 'weight'], message: "only applies with 'strategy: weighted'" });
+        });
+      }
+      return { strategy: a.strategy, targets: a.targets.map(({ weightGiven: _w, ...t }) => t) };
+    });
+
+const aliasName = (isProvider: (p: string) => boolean) =>
+  z
+    .string()
+    .regex(/^\S+$/, 'an alias name may not be empty or contain whitespace')
+    // `<provider>/<model>` always routes directly (public contract), so an alias may not shadow it.
+    .refine((a) => !isProvider(a.slice(0, a.indexOf('/'))), { message: 'an alias may not start with a provider name and a slash' });
 
 const imagesSchema = z.strictObject({
   allow_hosts: z
@@ -164,15 +195,36 @@ const imagesSchema = z.strictObject({
   timeout_ms: positiveInt.optional(),
 });
 
-const fileSchema = z.strictObject({
-  providers: z.partialRecord(z.enum(PROVIDER_NAMES), providerSchema).nullable().default({}),
-  models: z.record(aliasName, aliasSchema).nullable().default({}),
-  prices: z
-    .record(qualifiedModel, z.strictObject({ input: usdPerMillion, cached_input: usdPerMillion.optional(), output: usdPerMillion }))
-    .nullable()
-    .default({}),
-  images: imagesSchema.optional(),
-});
+/**
+ * The schema of one document: which provider names exist depends on the `providers` it declares,
+ * and aliases and prices may name those providers too.
+ */
+function fileSchemaFor(raw: unknown) {
+  const providerMap = (raw as { providers?: unknown } | null)?.providers;
+  const declared =
+    providerMap && typeof providerMap === 'object'
+      ? Object.entries(providerMap as Record<string, unknown>)
+          // Without a `type` it is more likely a typo of a built-in name: reported as an unknown provider.
+          .filter(([n, p]) => !isBuiltinProvider(n) && isDeclarableName(n) && typeof p === 'object' && p !== null && 'type' in p)
+          .map(([n]) => n)
+      : [];
+  const isProvider = (p: string) => isBuiltinProvider(p) || declared.includes(p);
+  const providersShape: Record<string, z.ZodOptional<typeof providerSchema> | z.ZodOptional<typeof declaredProviderSchema>> = {};
+  for (const name of BUILTIN_PROVIDER_NAMES) providersShape[name] = providerSchema.optional();
+  for (const name of declared) providersShape[name] = declaredProviderSchema.optional();
+  return z.strictObject({
+    providers: z.strictObject(providersShape).nullable().default({}),
+    models: z.record(aliasName(isProvider), aliasSchema(isProvider)).nullable().default({}),
+    prices: z
+      .record(
+        qualifiedModel(isProvider),
+        z.strictObject({ input: usdPerMillion, cached_input: usdPerMillion.optional(), output: usdPerMillion }),
+      )
+      .nullable()
+      .default({}),
+    images: imagesSchema.optional(),
+  });
+}
 
 // ---- loading ----
 
@@ -213,11 +265,12 @@ export function parseConfigFile(text: string, opts: ParseOptions = {}): FileConf
     throw new ConfigFileError(source, [{ path: '', ...lineCounter.linePos(e.pos[0]), message: e.message }], lines);
   }
 
-  const skipped = dropUnsetKeys(doc, env);
+  const { notes: skipped, keyless } = dropUnsetKeys(doc, env);
   const interpolationIssues = interpolate(doc, env, posOf);
   if (interpolationIssues.length > 0) throw new ConfigFileError(source, interpolationIssues, lines);
 
-  const parsed = fileSchema.safeParse(doc.toJS({ maxAliasCount: 1_000 }) ?? {});
+  const raw: unknown = doc.toJS({ maxAliasCount: 1_000 }) ?? {};
+  const parsed = fileSchemaFor(raw).safeParse(raw);
   if (!parsed.success) {
     const issues = parsed.error.issues.map((issue) => {
       let path = issue.path;
@@ -229,7 +282,7 @@ export function parseConfigFile(text: string, opts: ParseOptions = {}): FileConf
         atKey = true;
         message =
           issue.path.length === 1 && issue.path[0] === 'providers'
-            ? `unknown provider '${issue.keys[0]}' (expected one of: ${PROVIDER_LIST})`
+            ? `unknown provider '${issue.keys[0]}' (expected one of: ${PROVIDER_LIST}, or a lowercase name with 'type: openai-compatible')`
             : `unknown field '${issue.keys[0]}'`;
       } else if (issue.code === 'invalid_key') {
         atKey = true;
@@ -243,8 +296,10 @@ export function parseConfigFile(text: string, opts: ParseOptions = {}): FileConf
     throw new ConfigFileError(source, issues, lines);
   }
   const c = parsed.data;
+  const providers = (c.providers ?? {}) as FileConfig['providers'];
+  for (const name of keyless) if (providers[name]) providers[name].keysUnset = true;
   return {
-    providers: c.providers ?? {},
+    providers,
     models: c.models ?? {},
     prices: c.prices ?? {},
     ...(skipped.length ? { skipped } : {}),
@@ -254,13 +309,15 @@ export function parseConfigFile(text: string, opts: ParseOptions = {}): FileConf
 
 /**
  * An upstream key given as `${VAR}` (no default) with VAR unset or empty is left out instead of
- * failing the load, so one file serves whichever providers have keys; a provider whose every key is
- * left out is left out too. Returns one note per omission.
+ * failing the load, so one file serves whichever providers have keys; a built-in provider whose every
+ * key is left out is left out too. A declared one stays (aliases and prices may name it) but is not
+ * configured: `keyless`. Returns one note per omission.
  */
-function dropUnsetKeys(doc: Document, env: NodeJS.ProcessEnv): string[] {
+function dropUnsetKeys(doc: Document, env: NodeJS.ProcessEnv): { notes: string[]; keyless: string[] } {
   const notes: string[] = [];
+  const keyless: string[] = [];
   const providers = isMap(doc.contents) ? doc.contents.get('providers', true) : null;
-  if (!isMap(providers)) return notes;
+  if (!isMap(providers)) return { notes, keyless };
   for (const pair of [...providers.items]) {
     const name = isScalar(pair.key) ? String(pair.key.value) : '';
     const keys = isMap(pair.value) ? pair.value.get('api_keys', true) : null;
@@ -275,12 +332,17 @@ function dropUnsetKeys(doc: Document, env: NodeJS.ProcessEnv): string[] {
       }
       return !missing;
     });
-    if (keys.items.length === 0) {
+    if (keys.items.length === 0 && isMap(pair.value) && pair.value.has('type') && !isBuiltinProvider(name)) {
+      keyless.push(name);
+      notes.push(
+        `config: provider ${name} not configured: ${unset.join(', ')} not set (requests to it answer 503 provider_not_configured)`,
+      );
+    } else if (keys.items.length === 0) {
       providers.items.splice(providers.items.indexOf(pair), 1);
       notes.push(`config: provider ${name} skipped: ${unset.join(', ')} not set`);
     }
   }
-  return notes;
+  return { notes, keyless };
 }
 
 /** The first `${VAR}` without a default in `value` whose VAR is unset or empty, else null. */

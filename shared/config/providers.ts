@@ -3,18 +3,9 @@
 // provider), or nothing (production: requests to it get 503 provider_not_configured). Every process
 // decides the same way from the same environment, so ingress and worker agree without talking.
 import { ApiError } from '../protocol/errors.ts';
-import { PROVIDER_NAMES, type ProviderName, type SwitchyardConfig } from './env.ts';
+import type { ProviderName, SwitchyardConfig } from './env.ts';
 import type { FileConfig } from './file.ts';
-
-/** Where services/mock-providers serves each wire format, under its root URL. */
-export const SIMULATOR_PATHS: Record<ProviderName, string> = {
-  openai: '/v1',
-  anthropic: '/anthropic',
-  gemini: '/gemini/v1beta',
-  groq: '/groq/openai/v1',
-  xai: '/xai/v1',
-  ollama: '/ollama',
-};
+import { envPrefixOf, getDescriptor, providerNames } from '../providers/registry.ts';
 
 /** The simulators check that a key is sent, as the real APIs do; any value passes. */
 const SIMULATOR_KEY = 'simulator-key';
@@ -28,7 +19,7 @@ export interface ProviderPlan {
   line: string;
 }
 
-const keyVar = (p: ProviderName) => `${p.toUpperCase()}_API_KEY`;
+const keyVar = (p: ProviderName) => `${envPrefixOf(p)}_API_KEY`;
 
 function decide(
   provider: ProviderName,
@@ -37,15 +28,18 @@ function decide(
   development: boolean,
   simulatorUrl: string | undefined,
 ): ProviderStatus {
-  const prefix = provider.toUpperCase();
+  const descriptor = getDescriptor(provider, file)!;
+  const prefix = descriptor.envPrefix;
   const fromFile = file?.providers[provider];
+  if (fromFile?.keysUnset) return 'not_configured';
   const hasKey = Boolean(env[`${prefix}_API_KEY`]) || (fromFile?.api_keys.length ?? 0) > 0;
   // An endpoint without a key is a deliberate choice too (a keyless proxy, a local model server).
   const hasEndpoint = Boolean(env[`${prefix}_BASE_URL`]) || Boolean(fromFile?.base_url);
   if (hasKey || hasEndpoint) return 'real';
+  // A config-declared provider always has a base_url, so only built-ins reach here.
   if (development && simulatorUrl) return 'simulator';
   // Ollama needs no key: its default endpoint is the local server.
-  return provider === 'ollama' ? 'real' : 'not_configured';
+  return descriptor.needsKey ? 'not_configured' : 'real';
 }
 
 /** The decision for every provider, without changing anything (npm start asks whether it needs the simulators). */
@@ -56,7 +50,7 @@ export function planProviders(
   simulatorUrl: string | undefined,
 ): Record<ProviderName, ProviderStatus> {
   const out = {} as Record<ProviderName, ProviderStatus>;
-  for (const p of PROVIDER_NAMES) out[p] = decide(p, env, file, mode === 'development', simulatorUrl);
+  for (const p of providerNames(file)) out[p] = decide(p, env, file, mode === 'development', simulatorUrl);
   return out;
 }
 
@@ -67,16 +61,17 @@ export function planProviders(
 export function applyProviderPlan(config: SwitchyardConfig, env: NodeJS.ProcessEnv): ProviderPlan[] {
   const simulatorUrl = config.SIMULATOR_URL?.replace(/\/+$/, '');
   const statuses = planProviders(env, config.file, config.SWITCHYARD_MODE, simulatorUrl);
-  return PROVIDER_NAMES.map((provider) => {
-    const endpoint = config.providers[provider];
-    const status = statuses[provider];
+  return providerNames(config.file).map((provider) => {
+    const endpoint = config.providers[provider]!;
+    const descriptor = getDescriptor(provider, config.file)!;
+    const status = statuses[provider]!;
     endpoint.configured = status !== 'not_configured';
     endpoint.simulated = status === 'simulator';
     if (status === 'simulator') {
-      endpoint.baseUrl = `${simulatorUrl}${SIMULATOR_PATHS[provider]}`;
-      if (provider !== 'ollama') endpoint.apiKey = SIMULATOR_KEY;
+      endpoint.baseUrl = `${simulatorUrl}${descriptor.simulatorPath}`;
+      if (descriptor.needsKey) endpoint.apiKey = SIMULATOR_KEY;
     }
-    const noKey = provider === 'ollama' ? 'no OLLAMA_BASE_URL' : `no ${keyVar(provider)}`;
+    const noKey = descriptor.needsKey ? `no ${keyVar(provider)}` : `no ${descriptor.envPrefix}_BASE_URL`;
     const line =
       status === 'real'
         ? `${provider}: real upstream ${endpoint.baseUrl}`
@@ -90,7 +85,7 @@ export function applyProviderPlan(config: SwitchyardConfig, env: NodeJS.ProcessE
 export function providerNotConfigured(provider: string): ApiError {
   return new ApiError(
     503,
-    `The provider '${provider}' is not configured on this server: set ${provider.toUpperCase()}_API_KEY (or ${provider.toUpperCase()}_BASE_URL), ` +
+    `The provider '${provider}' is not configured on this server: set ${envPrefixOf(provider)}_API_KEY (or ${envPrefixOf(provider)}_BASE_URL), ` +
       `or run with SWITCHYARD_MODE=development to use its simulator.`,
     { type: 'server_error', param: 'model', code: 'provider_not_configured' },
   );

@@ -9,7 +9,7 @@ import { ensureLimitBuckets } from '../limits/kv.ts';
 import { openDatabase, type Db } from '../db/database.ts';
 import { EmbeddedDatabaseError } from '../db/embedded/embedded-postgres.ts';
 import { ensureBootstrapKey } from '../db/api-keys.ts';
-import { adapterNames } from '../providers/registry.ts';
+import { adapterNames, envPrefixOf } from '../providers/registry.ts';
 import { createLogger, type Logger } from '../telemetry/logger.ts';
 import { registerSecrets, registerUpstreamSecrets } from '../telemetry/secrets.ts';
 import { exitOnUnexpectedError } from './crash.ts';
@@ -35,7 +35,10 @@ export async function boot(
   // Aliases, upstream keys and prices; a broken file stops the process here, with line and column.
   config.file = loadConfigFile(undefined, opts.env ?? process.env);
   for (const [name, p] of Object.entries(config.file?.providers ?? {})) {
-    const endpoint = config.providers[name as keyof typeof config.providers];
+    // A config-declared provider (`type: openai-compatible`) gets its endpoint here; built-ins have one from the env.
+    if (!Object.hasOwn(config.providers, name))
+      config.providers[name] = { name, baseUrl: '', apiKey: (opts.env ?? process.env)[`${envPrefixOf(name)}_API_KEY`] || undefined };
+    const endpoint = config.providers[name]!;
     if (p.base_url) endpoint.baseUrl = p.base_url;
     // The worker balances over every key (services/worker/upstream-keys.ts); the first one stands for
     // the provider wherever one key is enough (is it configured at all?).
@@ -68,7 +71,7 @@ export async function boot(
     );
   });
   await ensureTopology(nats.jsm, {
-    providers: adapterNames(),
+    providers: adapterNames(config.file),
     ackWaitSeconds: config.WORKER_ACK_WAIT_SECONDS,
     maxDeliver: config.WORKER_MAX_DELIVER,
     ledgerAckWaitSeconds: config.LEDGER_ACK_WAIT_SECONDS,

@@ -2,6 +2,8 @@
 // putting `proves(provider, ...features)` in their name; scripts/gen-capabilities.ts renders the
 // claims of passing tests into docs/capabilities.md, and capabilities-doc.test.ts fails when the
 // file no longer matches the claims of the tests that exist.
+import { BUILTIN_PROVIDERS } from '../../shared/providers/registry.ts';
+
 export const FEATURES = [
   'text',
   'system',
@@ -25,7 +27,8 @@ export const FEATURES = [
   'retry hints',
 ] as const;
 export type Feature = (typeof FEATURES)[number];
-export const MATRIX_PROVIDERS = ['openai', 'anthropic', 'gemini', 'groq', 'xai', 'ollama'] as const;
+// Columns: the built-in providers whose descriptor puts them in the matrix (shared/providers/registry.ts).
+export const MATRIX_PROVIDERS: readonly string[] = BUILTIN_PROVIDERS.filter((d) => d.inCapabilityMatrix).map((d) => d.name);
 
 const TAG = /\{proves (\w+): ([^}]+)\}/;
 

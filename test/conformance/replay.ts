@@ -4,9 +4,11 @@ import { readFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import type { StreamPart, StreamTranslator } from '../../shared/providers/types.ts';
 import type { ChunkDelta, Usage } from '../../shared/protocol/events.ts';
+import { BUILTIN_PROVIDER_NAMES } from '../../shared/providers/registry.ts';
 
 export const FIXTURES_DIR = path.resolve(process.cwd(), '../shared/fixtures');
-export const PROVIDERS = ['openai', 'anthropic', 'gemini', 'groq', 'xai', 'ollama'] as const;
+/** Recordings are kept per built-in provider (a fixtures folder each). */
+export const PROVIDERS: readonly string[] = BUILTIN_PROVIDER_NAMES;
 
 export type RecordingKind = 'error' | 'embeddings' | 'chat' | 'stream';
 export interface Recording {

@@ -24,9 +24,9 @@ describe('providers per mode', () => {
     const { config, lines } = plan({ SWITCHYARD_MODE: 'development', SIMULATOR_URL: `${SIM}/`, OPENAI_API_KEY: 'sk-real' });
     expect(config.providers.openai).toMatchObject({ baseUrl: 'https://api.openai.com/v1', apiKey: 'sk-real', simulated: false });
     expect(config.providers.anthropic).toMatchObject({ baseUrl: `${SIM}/anthropic`, simulated: true, configured: true });
-    expect(config.providers.gemini.baseUrl).toBe(`${SIM}/gemini/v1beta`);
-    expect(config.providers.groq.baseUrl).toBe(`${SIM}/groq/openai/v1`);
-    expect(config.providers.xai.baseUrl).toBe(`${SIM}/xai/v1`);
+    expect(config.providers.gemini!.baseUrl).toBe(`${SIM}/gemini/v1beta`);
+    expect(config.providers.groq!.baseUrl).toBe(`${SIM}/groq/openai/v1`);
+    expect(config.providers.xai!.baseUrl).toBe(`${SIM}/xai/v1`);
     expect(config.providers.ollama).toMatchObject({ baseUrl: `${SIM}/ollama`, simulated: true });
     expect(lines.openai).toBe('openai: real upstream https://api.openai.com/v1');
     expect(lines.anthropic).toBe('anthropic: simulator (no ANTHROPIC_API_KEY)');
@@ -56,7 +56,7 @@ describe('providers per mode', () => {
 
   it('development without a simulator URL does not pretend: the provider is not configured', () => {
     const { config } = plan({ SWITCHYARD_MODE: 'development' });
-    expect(config.providers.gemini.configured).toBe(false);
+    expect(config.providers.gemini!.configured).toBe(false);
   });
 
   it('a base URL without a key, or a key from the config file, makes a provider real', () => {
@@ -65,9 +65,9 @@ describe('providers per mode', () => {
       'providers:\n  anthropic:\n    api_keys: ["${FILE_KEY}"]\n  gemini:\n    api_keys: ["${GEMINI_UNSET}"]\n',
     );
     expect(lines.groq).toBe('groq: real upstream http://proxy.internal/v1');
-    expect(config.providers.anthropic.simulated).toBe(false);
+    expect(config.providers.anthropic!.simulated).toBe(false);
     // Skipped in the file (key unset) -> simulated like any provider without a key.
-    expect(config.providers.gemini.simulated).toBe(true);
+    expect(config.providers.gemini!.simulated).toBe(true);
   });
 
   it('the listen address is loopback in development and every interface in production, unless HOST says', () => {
