@@ -55,6 +55,14 @@ function checkAgainst(
   }
 }
 
+// Outside CI a checkout without ../shared/fixtures skips this group; in CI (CI=true) the recordings are
+// part of the contract, so their absence is a failure, never a silent skip.
+describe.runIf(process.env.CI === 'true')('recorded provider traffic in CI', () => {
+  it(`is present at ${FIXTURES_DIR}`, () => {
+    expect(existsSync(FIXTURES_DIR), `CI=true but ${FIXTURES_DIR} is missing`).toBe(true);
+  });
+});
+
 describe.skipIf(!existsSync(FIXTURES_DIR))('recorded provider traffic through the adapters', () => {
   it('finds recordings of every kind', () => {
     const kinds = new Set(recordings.map((r) => r.kind));
