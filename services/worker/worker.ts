@@ -4,7 +4,7 @@
 import type { ConsumerMessages, JsMsg } from '@nats-io/jetstream';
 import type { MsgHdrs } from '@nats-io/transport-node';
 import type { Nats } from '../../shared/nats/connection.ts';
-import { consumerNames, H, STREAMS, subjects, type Priority } from '../../shared/nats/topology.ts';
+import { consumerNames, STREAMS, subjects, type Priority } from '../../shared/nats/topology.ts';
 import type { SwitchyardConfig, ProviderName } from '../../shared/config/env.ts';
 import type { ChatCompletionRequest, EmbeddingsRequest } from '../../shared/protocol/openai.ts';
 import {
@@ -28,7 +28,8 @@ import { CancelledRequests } from './cancelled-requests.ts';
 import { UsagePublisher } from './usage-publisher.ts';
 // ---- routing policy: fallbacks, breakers, upstream keys, metrics (docs/guardrails.md) ----
 import { priceBookFromConfig } from '../../shared/config/file.ts';
-import { decodeTargets, type RouteTarget } from '../../shared/protocol/targets.ts';
+import type { RouteTarget } from '../../shared/protocol/targets.ts';
+import { decodeRequestEnvelope } from '../../shared/nats/request-envelope.ts';
 import { estimatePromptTokens, maxOutputTokens } from '../../shared/limits/estimate.ts';
 import { metrics, registerQueueDepth, serveMetrics } from '../../shared/telemetry/metrics.ts';
 import { targetLabels } from '../../shared/telemetry/target-labels.ts';
@@ -180,16 +181,10 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
   }
 
   async function handle(msg: JsMsg): Promise<void> {
-    const h = msg.headers as MsgHdrs;
-    const requestId = h.get(H.requestId);
-    const ingressId = h.get(H.ingressId);
-    const provider = h.get(H.provider) as ProviderName;
-    const model = h.get(H.model);
-    const kind = (h.get(H.kind) || 'chat') as 'chat' | 'embeddings';
-    const stream = h.get(H.stream) === '1';
+    const envelope = decodeRequestEnvelope(msg.headers as MsgHdrs);
+    const { requestId, provider, model, kind, stream, receivedAt } = envelope;
     const attempt = msg.info.deliveryCount;
-    const eventSubject = subjects.events(ingressId, requestId);
-    const receivedAt = Number(h.get(H.receivedAt)) || Date.now();
+    const eventSubject = subjects.events(envelope.ingressId, requestId);
     let seq = 0;
     // The target that served (or was tried last) and the upstream calls made: fallbacks change both.
     const served: RouteTarget = { provider, model };
@@ -201,10 +196,10 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
       const cached = u.prompt_tokens_details?.cached_tokens ?? 0;
       const rec: UsageRecord = {
         request_id: requestId,
-        tenant_id: h.get(H.tenantId),
-        key_id: h.get(H.keyId) || null,
+        tenant_id: envelope.tenantId,
+        key_id: envelope.keyId,
         provider: served.provider,
-        model: h.get(H.publicModel) || `${provider}/${model}`,
+        model: envelope.publicModel,
         upstream_model: served.model,
         kind,
         status,
@@ -215,7 +210,7 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
         cost_usd: prices.cost(served.provider, served.model, { input: u.prompt_tokens, cached, output: u.completion_tokens }),
         attempts: attemptsMade,
         error_code: null,
-        batch_id: h.get(H.batchId) || null,
+        batch_id: envelope.batchId,
         received_at: new Date(receivedAt).toISOString(),
         first_token_at: null,
         completed_at: new Date().toISOString(),
@@ -238,7 +233,7 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
     }
     // Nobody wants the answer any more: cancelled before it started, or an interactive caller's
     // deadline passed (e.g. while it waited for redelivery after a crash). Not run, not billed.
-    const unwanted = unwantedReason(requestId, Number(h.get(H.deadline)) || 0);
+    const unwanted = unwantedReason(requestId, envelope.deadline);
     if (unwanted) {
       emit(unwanted.event);
       attemptsMade = 0;
@@ -289,10 +284,8 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
 
     try {
       // ---- routing policy: walk the alias targets (one target without an alias) ----
-      const targetsHeader = h.get(H.targets);
-      const targets = targetsHeader ? decodeTargets(targetsHeader) : [{ provider, model }];
       const { result: outcome } = await walkTargets(
-        targets,
+        envelope.targets,
         job,
         breakers,
         (e) => toFailure(e, job),
