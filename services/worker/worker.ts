@@ -15,7 +15,8 @@ import {
   type Usage,
   type UsageRecord,
 } from '../../shared/protocol/events.ts';
-import { AdapterError, type ProviderAdapter, type UpstreamError } from '../../shared/providers/types.ts';
+import { AdapterError, upstreamFailure, type ProviderAdapter, type UpstreamError } from '../../shared/providers/types.ts';
+import { ApiError, errors } from '../../shared/protocol/errors.ts';
 import { getAdapter } from '../../shared/providers/registry.ts';
 import { PriceBook } from '../../shared/config/prices.ts';
 import type { Logger } from '../../shared/telemetry/logger.ts';
@@ -51,15 +52,6 @@ export interface WorkerOptions {
 export interface Worker {
   close(): Promise<void>;
   readonly inflight: number;
-}
-
-/** Thrown through the attempt loop to say "give up and tell the client this". */
-class RequestFailure extends Error {
-  readonly upstream: UpstreamError;
-  constructor(upstream: UpstreamError) {
-    super(upstream.error.message);
-    this.upstream = upstream;
-  }
 }
 
 interface Job extends WalkState {
@@ -264,11 +256,7 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
     try {
       body = JSON.parse(dec.decode(msg.data));
     } catch {
-      emit({
-        type: 'error',
-        status: 400,
-        error: { message: 'request body is not JSON', type: 'invalid_request_error', param: null, code: 'invalid_json' },
-      });
+      emit(errorEvent(errors.queuedBodyNotJson()));
       await record({ ...EMPTY_USAGE }, 'error', { error_code: 'invalid_json' }).catch(() => {});
       jobs.delete(requestId);
       msg.term();
@@ -293,22 +281,11 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
           served.provider = t.provider;
           served.model = t.model;
           const adapter = getAdapter(t.provider);
-          if (!adapter)
-            throw new RequestFailure({
-              status: 404,
-              retryable: false,
-              error: {
-                message: `provider '${t.provider}' is not available`,
-                type: 'invalid_request_error',
-                param: 'model',
-                code: 'model_not_found',
-              },
-            });
+          if (!adapter) throw AdapterError.from(errors.providerUnavailable(t.provider));
           const endpoint = config.providers[t.provider as ProviderName];
           if (endpoint.configured === false) {
-            const e = providerNotConfigured(t.provider);
             // Retryable only so that an alias falls back to its next target; there is no retry on the same one.
-            throw new RequestFailure({ status: e.status, retryable: true, error: e.toBody().error });
+            throw AdapterError.from(providerNotConfigured(t.provider), true);
           }
           return kind === 'embeddings'
             ? await runEmbeddings(adapter, endpoint, t.model, body as EmbeddingsRequest, job, emit)
@@ -316,7 +293,7 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
               ? await runStream(adapter, endpoint, t.model, body as ChatCompletionRequest, job, emit)
               : await runChat(adapter, endpoint, t.model, body as ChatCompletionRequest, job, emit);
         },
-        (f) => new RequestFailure(f),
+        (f) => new AdapterError(f),
       );
       attemptsMade = job.attempts;
       await record(outcome.usage, job.cancelled ? 'cancelled' : 'ok', {
@@ -350,29 +327,8 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
 
   /** Why a request must not run (cancel heard, or its interactive caller's deadline passed), or null. */
   function unwantedReason(requestId: string, deadline: number): { code: string; event: EventBody } | null {
-    if (cancelled.has(requestId))
-      return {
-        code: 'cancelled',
-        event: {
-          type: 'error',
-          status: 499,
-          error: { message: 'cancelled by client', type: 'invalid_request_error', param: null, code: 'cancelled' },
-        },
-      };
-    if (deadline && Date.now() > deadline)
-      return {
-        code: 'deadline_exceeded',
-        event: {
-          type: 'error',
-          status: 504,
-          error: {
-            message: 'The caller stopped waiting before the request could run.',
-            type: 'timeout_error',
-            param: null,
-            code: 'deadline_exceeded',
-          },
-        },
-      };
+    if (cancelled.has(requestId)) return { code: 'cancelled', event: errorEvent(errors.cancelled()) };
+    if (deadline && Date.now() > deadline) return { code: 'deadline_exceeded', event: errorEvent(errors.deadlineExceeded()) };
     return null;
   }
 
@@ -410,17 +366,7 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
       return true;
     }
     if (!stream) return false;
-    emit({
-      type: 'error',
-      status: 502,
-      error: {
-        message:
-          'The worker serving this stream failed after part of the answer was sent; the stream cannot continue without repeating tokens. Retry the request.',
-        type: 'server_error',
-        param: null,
-        code: 'stream_interrupted',
-      },
-    });
+    emit(errorEvent(errors.streamInterrupted()));
     await record({ ...EMPTY_USAGE }, 'error', { error_code: 'stream_interrupted' });
     msg.ack();
     return true;
@@ -473,7 +419,7 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
         );
         const res = await key.send(up, model, job.abort.signal, attemptTimeout(job), job.estTokens, !job.hasFallback);
         const text = await res.body.text();
-        if (res.status >= 400) throw new RequestFailure(adapter.parseError(res.status, text, res.headers));
+        if (res.status >= 400) throw new AdapterError(adapter.parseError(res.status, text, res.headers));
         return adapter.parseChatResponse(JSON.parse(text), model);
       },
       () => true,
@@ -502,16 +448,7 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
     emit: (ev: EventBody) => void,
   ) {
     if (!adapter.supportsEmbeddings) {
-      throw new RequestFailure({
-        status: 404,
-        retryable: false,
-        error: {
-          message: `Provider '${adapter.name}' does not offer embeddings.`,
-          type: 'invalid_request_error',
-          param: 'model',
-          code: 'model_not_found',
-        },
-      });
+      throw AdapterError.from(errors.noEmbeddings(adapter.name));
     }
     const result = await withRetries(
       job,
@@ -520,7 +457,7 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
         const up = await translateRequest(adapter.name, () => adapter.buildEmbeddingsRequest(key.endpoint(endpoint), model, body));
         const res = await key.send(up, model, job.abort.signal, attemptTimeout(job), job.estTokens, !job.hasFallback);
         const text = await res.body.text();
-        if (res.status >= 400) throw new RequestFailure(adapter.parseError(res.status, text, res.headers));
+        if (res.status >= 400) throw new AdapterError(adapter.parseError(res.status, text, res.headers));
         return adapter.parseEmbeddingsResponse(JSON.parse(text), model, body);
       },
       () => true,
@@ -561,7 +498,7 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
             adapter.buildChatRequest(key.endpoint(endpoint), model, body, true, { images: images.session(job.abort.signal) }),
           );
           const res = await key.send(up, model, job.abort.signal, attemptTimeout(job), job.estTokens, !job.hasFallback);
-          if (res.status >= 400) throw new RequestFailure(adapter.parseError(res.status, await res.body.text(), res.headers));
+          if (res.status >= 400) throw new AdapterError(adapter.parseError(res.status, await res.body.text(), res.headers));
           const translator = adapter.createStreamTranslator(model);
           const decoder = new TextDecoder();
           const take = (parts: ReturnType<typeof translator.push>) => {
@@ -591,7 +528,7 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
                 flush();
                 if (part.type === 'finish') finish = part.finish_reason;
                 else if (part.type === 'usage') usageSeen = part.usage;
-                else throw new RequestFailure(part.error);
+                else throw new AdapterError(part.error);
               }
             }
             flush();
@@ -599,17 +536,8 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
           try {
             for await (const buf of res.body) take(translator.push(decoder.decode(buf, { stream: true })));
           } catch (err) {
-            if (err instanceof RequestFailure || err instanceof AdapterError || job.cancelled) throw err;
-            throw new RequestFailure({
-              status: 502,
-              retryable: true,
-              error: {
-                message: `The upstream connection failed mid-stream: ${(err as Error).message}`,
-                type: 'upstream_error',
-                param: null,
-                code: 'upstream_connection_error',
-              },
-            });
+            if (err instanceof AdapterError || job.cancelled) throw err;
+            throw AdapterError.from(errors.upstreamStreamBroken((err as Error).message), true);
           }
           take(translator.end());
         },
@@ -646,37 +574,12 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
   }
 
   function classifyFailure(err: unknown, job: Job): UpstreamError {
-    if (err instanceof RequestFailure || err instanceof AdapterError) return err.upstream;
-    if (job.cancelled)
-      return {
-        status: 499,
-        retryable: false,
-        error: { message: 'cancelled by client', type: 'invalid_request_error', param: null, code: 'cancelled' },
-      };
+    if (err instanceof AdapterError) return err.upstream;
+    if (job.cancelled) return upstreamFailure(errors.cancelled());
     const e = err as Error & { code?: string };
-    if (e?.name === 'ZodError' || e instanceof SyntaxError) {
-      return {
-        status: 502,
-        retryable: false,
-        error: {
-          message: `The upstream answered in an unexpected shape: ${e.message.slice(0, 300)}`,
-          type: 'upstream_error',
-          param: null,
-          code: 'bad_upstream_response',
-        },
-      };
-    }
+    if (e?.name === 'ZodError' || e instanceof SyntaxError) return upstreamFailure(errors.badUpstreamResponse(e.message.slice(0, 300)));
     const timeout = e?.code === 'UND_ERR_HEADERS_TIMEOUT' || e?.code === 'UND_ERR_BODY_TIMEOUT';
-    return {
-      status: timeout ? 504 : 502,
-      retryable: true,
-      error: {
-        message: `The upstream could not be reached: ${e?.message ?? String(err)}`,
-        type: 'upstream_error',
-        param: null,
-        code: timeout ? 'upstream_timeout' : 'upstream_connection_error',
-      },
-    };
+    return upstreamFailure(errors.upstreamUnreachable(e?.message ?? String(err), timeout), true);
   }
 
   return {
@@ -734,4 +637,9 @@ function canMerge(a: ChunkDelta, b: ChunkDelta): boolean {
 /** How long ago the request entered LLM_REQUESTS. */
 function messageAgeMs(msg: JsMsg): number {
   return Date.now() - msg.info.timestampNanos / 1e6;
+}
+
+/** The `error` event for a catalog error the worker raises itself. */
+function errorEvent(error: ApiError): EventBody {
+  return { type: 'error', status: error.status, error: error.toBody().error };
 }

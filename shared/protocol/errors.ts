@@ -63,4 +63,41 @@ export const errors = {
   notFound: (what: string) => new ApiError(404, `${what} not found.`, { code: 'not_found' }),
   unavailable: (message: string) => new ApiError(503, message, { type: 'server_error', code: 'service_unavailable' }),
   timeout: () => new ApiError(504, 'The request timed out before the upstream answered.', { type: 'server_error', code: 'timeout' }),
+  // ---- raised by workers, reported to the client as an `error` event ----
+  queuedBodyNotJson: () => new ApiError(400, 'request body is not JSON', { code: 'invalid_json' }),
+  cancelled: () => new ApiError(499, 'cancelled by client', { code: 'cancelled' }),
+  deadlineExceeded: () =>
+    new ApiError(504, 'The caller stopped waiting before the request could run.', { type: 'timeout_error', code: 'deadline_exceeded' }),
+  streamInterrupted: () =>
+    new ApiError(
+      502,
+      'The worker serving this stream failed after part of the answer was sent; the stream cannot continue without repeating tokens. Retry the request.',
+      { type: 'server_error', code: 'stream_interrupted' },
+    ),
+  providerUnavailable: (provider: string) =>
+    new ApiError(404, `provider '${provider}' is not available`, {
+      type: 'invalid_request_error',
+      param: 'model',
+      code: 'model_not_found',
+    }),
+  noEmbeddings: (provider: string) =>
+    new ApiError(404, `Provider '${provider}' does not offer embeddings.`, {
+      type: 'invalid_request_error',
+      param: 'model',
+      code: 'model_not_found',
+    }),
+  upstreamStreamBroken: (detail: string) =>
+    new ApiError(502, `The upstream connection failed mid-stream: ${detail}`, {
+      type: 'upstream_error',
+      code: 'upstream_connection_error',
+    }),
+  badUpstreamResponse: (detail: string) =>
+    new ApiError(502, `The upstream answered in an unexpected shape: ${detail}`, { type: 'upstream_error', code: 'bad_upstream_response' }),
+  upstreamUnreachable: (detail: string, timedOut: boolean) =>
+    new ApiError(timedOut ? 504 : 502, `The upstream could not be reached: ${detail}`, {
+      type: 'upstream_error',
+      code: timedOut ? 'upstream_timeout' : 'upstream_connection_error',
+    }),
+  circuitOpen: (target: string) =>
+    new ApiError(503, `The upstream ${target} is failing; its circuit breaker is open. Try again shortly.`, { code: 'circuit_open' }),
 };
