@@ -1,0 +1,81 @@
+import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { classifyFailure, toFailure } from '../../services/worker/failures.ts';
+import { AdapterError } from '../../shared/providers/types.ts';
+import { errors } from '../../shared/protocol/errors.ts';
+
+describe('worker failures', () => {
+  it('passes an AdapterError through as it is', () => {
+    const upstream = {
+      status: 429,
+      retryable: true,
+      retryAfterMs: 1_500,
+      error: { message: 'slow down', type: 'rate_limit_error', param: null, code: 'rate_limit_exceeded' },
+    };
+    expect(classifyFailure(new AdapterError(upstream), false)).toBe(upstream);
+  });
+
+  it('reports whatever a cancelled request threw as the client cancel', () => {
+    expect(classifyFailure(new Error('This operation was aborted'), true)).toEqual({
+      status: 499,
+      retryable: false,
+      error: { message: 'cancelled by client', type: 'invalid_request_error', param: null, code: 'cancelled' },
+    });
+  });
+
+  it('calls an unparseable upstream answer a bad response, not retryable', () => {
+    const zod = z.object({ id: z.string() }).safeParse({}).error!;
+    for (const err of [new SyntaxError('Unexpected token < in JSON'), zod]) {
+      const f = classifyFailure(err, false);
+      expect(f).toMatchObject({ status: 502, retryable: false, error: { type: 'upstream_error', code: 'bad_upstream_response' } });
+      expect(f.error.message).toMatch(/^The upstream answered in an unexpected shape: /);
+    }
+  });
+
+  it('tells an undici timeout from a connection error; both retryable', () => {
+    const timeout = Object.assign(new Error('Headers Timeout Error'), { code: 'UND_ERR_HEADERS_TIMEOUT' });
+    expect(classifyFailure(timeout, false)).toEqual({
+      status: 504,
+      retryable: true,
+      error: {
+        message: 'The upstream could not be reached: Headers Timeout Error',
+        type: 'upstream_error',
+        param: null,
+        code: 'upstream_timeout',
+      },
+    });
+    const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' });
+    expect(classifyFailure(refused, false)).toMatchObject({ status: 502, retryable: true, error: { code: 'upstream_connection_error' } });
+  });
+
+  it('scrubs upstream keys from what the client sees', () => {
+    const key = 'sk-unit-failures-0123456789abcdef';
+    const f = toFailure(new Error(`bad key ${key} refused`), false);
+    expect(f.error.message).not.toContain(key);
+  });
+
+  it('builds the worker errors from the catalog with the wire bodies clients already see', () => {
+    expect(errors.deadlineExceeded().toBody().error).toEqual({
+      message: 'The caller stopped waiting before the request could run.',
+      type: 'timeout_error',
+      param: null,
+      code: 'deadline_exceeded',
+    });
+    expect(errors.providerUnavailable('acme').toBody().error).toEqual({
+      message: "provider 'acme' is not available",
+      type: 'invalid_request_error',
+      param: 'model',
+      code: 'model_not_found',
+    });
+    expect(AdapterError.from(errors.circuitOpen('openai/x'), true).upstream).toEqual({
+      status: 503,
+      retryable: true,
+      error: {
+        message: 'The upstream openai/x is failing; its circuit breaker is open. Try again shortly.',
+        type: 'server_error',
+        param: null,
+        code: 'circuit_open',
+      },
+    });
+  });
+});
