@@ -98,6 +98,23 @@ export const errors = {
       type: 'upstream_error',
       code: timedOut ? 'upstream_timeout' : 'upstream_connection_error',
     }),
+  requestNotTranslatable: (provider: string, detail: string) =>
+    new ApiError(400, `The request could not be translated for provider '${provider}': ${detail}`, { code: 'invalid_request' }),
+  upstreamTooLarge: (what: string, limitBytes: number) =>
+    new ApiError(502, `The upstream sent ${what} larger than the ${limitBytes} bytes allowed; the response was dropped.`, {
+      type: 'upstream_error',
+      code: 'upstream_response_too_large',
+    }),
+  upstreamStreamTruncated: () =>
+    new ApiError(502, 'The upstream stream ended before the answer was complete.', {
+      type: 'upstream_error',
+      code: 'upstream_stream_truncated',
+    }),
+  upstreamStreamMalformed: (data: string, detail?: string) =>
+    new ApiError(502, `upstream sent malformed stream data${detail ? ` (${detail})` : ''}: ${data.slice(0, 200)}`, {
+      type: 'upstream_error',
+      code: 'bad_upstream_response',
+    }),
   circuitOpen: (target: string) =>
     new ApiError(503, `The upstream ${target} is failing; its circuit breaker is open. Try again shortly.`, { code: 'circuit_open' }),
 };

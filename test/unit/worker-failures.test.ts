@@ -3,6 +3,9 @@ import { z } from 'zod';
 import { classifyFailure, toFailure } from '../../services/worker/failures.ts';
 import { AdapterError } from '../../shared/providers/types.ts';
 import { errors } from '../../shared/protocol/errors.ts';
+import { requestFault } from '../../services/worker/request-faults.ts';
+import { upstreamTooLarge } from '../../services/worker/upstream-body.ts';
+import { malformedStream, truncatedStream } from '../../shared/providers/common/stream-errors.ts';
 
 describe('worker failures', () => {
   it('passes an AdapterError through as it is', () => {
@@ -75,6 +78,55 @@ describe('worker failures', () => {
         type: 'server_error',
         param: null,
         code: 'circuit_open',
+      },
+    });
+  });
+
+  it('keeps the bodies of request faults, oversized answers and broken streams as clients knew them', () => {
+    expect(requestFault('gemini', new RangeError('Maximum call stack size exceeded'))).toEqual({
+      status: 400,
+      retryable: false,
+      error: {
+        message: "The request could not be translated for provider 'gemini': Maximum call stack size exceeded",
+        type: 'invalid_request_error',
+        param: null,
+        code: 'invalid_request',
+      },
+    });
+    expect(upstreamTooLarge('a body', 10).upstream).toEqual({
+      status: 502,
+      retryable: false,
+      error: {
+        message: 'The upstream sent a body larger than the 10 bytes allowed; the response was dropped.',
+        type: 'upstream_error',
+        param: null,
+        code: 'upstream_response_too_large',
+      },
+    });
+    expect(truncatedStream()).toEqual({
+      type: 'error',
+      error: {
+        status: 502,
+        retryable: true,
+        error: {
+          message: 'The upstream stream ended before the answer was complete.',
+          type: 'upstream_error',
+          param: null,
+          code: 'upstream_stream_truncated',
+        },
+      },
+    });
+    expect(malformedStream('{oops', 'not JSON')).toEqual({
+      type: 'error',
+      error: {
+        status: 502,
+        retryable: false,
+        error: {
+          message: 'upstream sent malformed stream data (not JSON): {oops',
+          type: 'upstream_error',
+          param: null,
+          code: 'bad_upstream_response',
+        },
       },
     });
   });
