@@ -64,6 +64,8 @@ export const errors = {
   unavailable: (message: string) => new ApiError(503, message, { type: 'server_error', code: 'service_unavailable' }),
   timeout: () => new ApiError(504, 'The request timed out before the upstream answered.', { type: 'server_error', code: 'timeout' }),
   // ---- raised by workers, reported to the client as an `error` event ----
+  /** A message image the worker cannot use (bad data URL, denied or failed fetch, over a cap). */
+  invalidImage: (message: string, param: string, code: string) => new ApiError(400, message, { param, code }),
   queuedBodyNotJson: () => new ApiError(400, 'request body is not JSON', { code: 'invalid_json' }),
   cancelled: () => new ApiError(499, 'cancelled by client', { code: 'cancelled' }),
   deadlineExceeded: () =>

@@ -6,6 +6,8 @@ import { errors } from '../../shared/protocol/errors.ts';
 import { requestFault } from '../../services/worker/request-faults.ts';
 import { upstreamTooLarge } from '../../services/worker/upstream-body.ts';
 import { malformedStream, truncatedStream } from '../../shared/providers/common/stream-errors.ts';
+import { inlineImage } from '../../shared/providers/common/images.ts';
+import { convertToAnthropicMessages } from '../../shared/providers/anthropic/convert-messages.ts';
 
 describe('worker failures', () => {
   it('passes an AdapterError through as it is', () => {
@@ -128,6 +130,31 @@ describe('worker failures', () => {
           code: 'bad_upstream_response',
         },
       },
+    });
+  });
+
+  it('keeps the 400 bodies of unusable images', async () => {
+    const err = await inlineImage('data:image/png,not-base64', undefined, 'messages[0].content[1].image_url.url').catch((e: unknown) => e);
+    expect((err as AdapterError).upstream).toEqual({
+      status: 400,
+      retryable: false,
+      error: {
+        message: 'Invalid data URL: expected data:<mime>;base64,<data>',
+        type: 'invalid_request_error',
+        param: 'messages[0].content[1].image_url.url',
+        code: 'invalid_image_url',
+      },
+    });
+    let thrown: unknown;
+    try {
+      convertToAnthropicMessages([{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'data:nonsense' } }] }]);
+    } catch (e) {
+      thrown = e;
+    }
+    expect((thrown as AdapterError).upstream).toEqual({
+      status: 400,
+      retryable: false,
+      error: { message: 'Invalid data URL in image_url', type: 'invalid_request_error', param: 'messages', code: 'invalid_image_url' },
     });
   });
 });
