@@ -1,17 +1,17 @@
 // Hands a validated request to the workers and routes its events back. Every client surface (HTTP
 // JSON, SSE, WebSocket, async, batch) goes through here, so publish headers and cancel semantics
 // are defined once.
-import { headers as natsHeaders } from '@nats-io/transport-node';
 import type { Nats } from '../../shared/nats/connection.ts';
 import { JetStreamPublisher } from '../../shared/nats/publisher.ts';
 import { publishNotice } from '../../shared/nats/best-effort.ts';
-import { H, subjects, type Priority } from '../../shared/nats/topology.ts';
+import { subjects, type Priority } from '../../shared/nats/topology.ts';
+import { encodeRequestHeaders } from '../../shared/nats/request-envelope.ts';
 import type { KeyPrincipal } from '../../shared/db/api-keys.ts';
 import type { StreamEvent } from '../../shared/protocol/events.ts';
 import { errors } from '../../shared/protocol/errors.ts';
 import { natsMaxPayload, requestTooLarge, HEADER_ROOM_BYTES } from '../../shared/nats/payload-limits.ts';
 import type { EventRouter } from './event-router.ts';
-import { encodeTargets, type Route } from './routing.ts';
+import type { Route } from './routing.ts';
 
 export interface DispatchJob {
   requestId: string;
@@ -104,23 +104,24 @@ export async function publishRequest(
   // async, batch) and a reconnect to a server with a smaller max_payload.
   const maxBody = natsMaxPayload(nats.nc) - HEADER_ROOM_BYTES;
   if (byteLength(job.body) > maxBody) throw requestTooLarge(maxBody);
-  const h = natsHeaders();
-  h.set(H.requestId, job.requestId);
-  h.set(H.tenantId, job.principal.tenantId);
-  h.set(H.keyId, job.principal.keyId);
-  h.set(H.ingressId, ingressId);
-  h.set(H.kind, job.kind);
-  h.set(H.provider, job.route.provider);
-  h.set(H.model, job.route.model);
-  h.set(H.publicModel, job.publicModel);
-  h.set(H.receivedAt, String(Date.now()));
-  if (job.stream) h.set(H.stream, '1');
-  if (job.batchId) h.set(H.batchId, job.batchId);
-  if (job.deadline) h.set(H.deadline, String(job.deadline));
-  // Fallback targets for the worker to walk (tenant controls: routing policy).
-  if (job.route.targets && job.route.targets.length > 1) h.set(H.targets, encodeTargets(job.route.targets));
   const priority = job.priority ?? 'interactive';
-  if (priority !== 'interactive') h.set(H.priority, priority);
+  const h = encodeRequestHeaders({
+    requestId: job.requestId,
+    tenantId: job.principal.tenantId,
+    keyId: job.principal.keyId,
+    ingressId,
+    kind: job.kind,
+    provider: job.route.provider,
+    model: job.route.model,
+    publicModel: job.publicModel,
+    stream: job.stream,
+    priority,
+    batchId: job.batchId ?? null,
+    receivedAt: Date.now(),
+    deadline: job.deadline ?? 0,
+    // Fallback targets for the worker to walk (tenant controls: routing policy).
+    targets: job.route.targets ?? [{ provider: job.route.provider, model: job.route.model }],
+  });
   try {
     const subject = subjects.request(job.route.provider, priority);
     if (publisher) await publisher.publish(subject, job.body, h, job.requestId);

@@ -2,7 +2,8 @@
 // the `sy-targets` header) until one answers. Move on when the target fails in a way another target
 // may not (retryable status, rate limit, timeout, connection error, context window too small) or its
 // circuit breaker is open — but never once a token reached the client (the answer would repeat).
-import type { UpstreamError } from '../../shared/providers/types.ts';
+import { upstreamFailure, type UpstreamError } from '../../shared/providers/types.ts';
+import { errors } from '../../shared/protocol/errors.ts';
 import { metrics } from '../../shared/telemetry/metrics.ts';
 import { targetLabels } from '../../shared/telemetry/target-labels.ts';
 import type { RouteTarget } from '../../shared/protocol/targets.ts';
@@ -41,16 +42,7 @@ export interface WalkState {
   cancelled: boolean;
 }
 
-export const circuitOpen = (target: string): UpstreamError => ({
-  status: 503,
-  retryable: true,
-  error: {
-    message: `The upstream ${target} is failing; its circuit breaker is open. Try again shortly.`,
-    type: 'server_error',
-    param: null,
-    code: 'circuit_open',
-  },
-});
+export const circuitOpen = (target: string): UpstreamError => upstreamFailure(errors.circuitOpen(target), true);
 
 /**
  * Runs `attempt` on each target in turn. `toFailure` classifies what an attempt threw. Returns the

@@ -1,20 +1,12 @@
 // Failures the request itself caused, told apart from failures of the upstream. Only the upstream's
 // (connect errors, timeouts, 429, 5xx) may count toward breakers, fallbacks and retries: a hostile or
 // broken body must fail for its sender alone, or one tenant could open a model's breaker for all.
-import { AdapterError, type UpstreamError } from '../../shared/providers/types.ts';
+import { AdapterError, upstreamFailure, type UpstreamError } from '../../shared/providers/types.ts';
+import { errors } from '../../shared/protocol/errors.ts';
 
 export function requestFault(provider: string, err: unknown): UpstreamError {
   const detail = err instanceof Error ? err.message : String(err);
-  return {
-    status: 400,
-    retryable: false,
-    error: {
-      message: `The request could not be translated for provider '${provider}': ${detail.slice(0, 300)}`,
-      type: 'invalid_request_error',
-      param: null,
-      code: 'invalid_request',
-    },
-  };
+  return upstreamFailure(errors.requestNotTranslatable(provider, detail.slice(0, 300)));
 }
 
 /**

@@ -3,6 +3,7 @@
 // or hostile upstream decides how much memory a worker holds. Over a cap the connection is dropped and
 // the request fails with a clean, non-retryable upstream error.
 import { AdapterError } from '../../shared/providers/types.ts';
+import { errors } from '../../shared/protocol/errors.ts';
 
 export interface UpstreamBodyLimits {
   /** Largest non-streaming body (JSON result or error). */
@@ -23,16 +24,7 @@ interface RawBody extends AsyncIterable<Buffer> {
 }
 
 export function upstreamTooLarge(what: string, limitBytes: number): AdapterError {
-  return new AdapterError({
-    status: 502,
-    retryable: false,
-    error: {
-      message: `The upstream sent ${what} larger than the ${limitBytes} bytes allowed; the response was dropped.`,
-      type: 'upstream_error',
-      param: null,
-      code: 'upstream_response_too_large',
-    },
-  });
+  return AdapterError.from(errors.upstreamTooLarge(what, limitBytes));
 }
 
 /** Wraps an undici body so text() and iteration stop with an AdapterError past the caps. */

@@ -4,39 +4,38 @@
 import type { ConsumerMessages, JsMsg } from '@nats-io/jetstream';
 import type { MsgHdrs } from '@nats-io/transport-node';
 import type { Nats } from '../../shared/nats/connection.ts';
-import { consumerNames, H, STREAMS, subjects, type Priority } from '../../shared/nats/topology.ts';
+import { consumerNames, STREAMS, subjects, type Priority } from '../../shared/nats/topology.ts';
+import { decodeRequestEnvelope, type RequestEnvelope } from '../../shared/nats/request-envelope.ts';
 import type { SwitchyardConfig, ProviderName } from '../../shared/config/env.ts';
 import type { ChatCompletionRequest, EmbeddingsRequest } from '../../shared/protocol/openai.ts';
-import {
-  EMPTY_USAGE,
-  type ChunkDelta,
-  type EventBody,
-  type StreamEvent,
-  type Usage,
-  type UsageRecord,
-} from '../../shared/protocol/events.ts';
-import { AdapterError, type ProviderAdapter, type UpstreamError } from '../../shared/providers/types.ts';
+import { EMPTY_USAGE, type EventBody, type StreamEvent } from '../../shared/protocol/events.ts';
+import { errors } from '../../shared/protocol/errors.ts';
+import type { RouteTarget } from '../../shared/protocol/targets.ts';
+import { AdapterError } from '../../shared/providers/types.ts';
 import { getAdapter } from '../../shared/providers/registry.ts';
 import { PriceBook } from '../../shared/config/prices.ts';
 import type { Logger } from '../../shared/telemetry/logger.ts';
-import { registerUpstreamSecrets, scrubErrorBody } from '../../shared/telemetry/secrets.ts';
+import { registerUpstreamSecrets } from '../../shared/telemetry/secrets.ts';
 import { ImageFetcher, imagePolicyFromConfig } from '../../shared/providers/common/remote-images.ts';
 import { startBatchPump } from './batch-pump.ts';
 import { upstreamBodyLimits, upstreamLatency } from './upstream.ts';
 import { HEADER_ROOM_BYTES, natsMaxPayload } from '../../shared/nats/payload-limits.ts';
 import { CancelledRequests } from './cancelled-requests.ts';
 import { UsagePublisher } from './usage-publisher.ts';
+import { UsageRecorder, type UsageFacts } from './usage-recorder.ts';
+import { errorEvent, resumeAfterCrash, unwantedReason } from './crash-recovery.ts';
+import { AttemptRunner, type RequestProgress } from './attempts.ts';
+import { toFailure } from './failures.ts';
+import { runChat, runEmbeddings, runStream, type ExecutionDeps, type ExecutionOutcome, type PartialUsageError } from './execute.ts';
 // ---- routing policy: fallbacks, breakers, upstream keys, metrics (docs/guardrails.md) ----
 import { priceBookFromConfig } from '../../shared/config/file.ts';
-import { decodeTargets, type RouteTarget } from '../../shared/protocol/targets.ts';
 import { estimatePromptTokens, maxOutputTokens } from '../../shared/limits/estimate.ts';
-import { metrics, registerQueueDepth, serveMetrics } from '../../shared/telemetry/metrics.ts';
+import { registerQueueDepth, serveMetrics } from '../../shared/telemetry/metrics.ts';
 import { targetLabels } from '../../shared/telemetry/target-labels.ts';
 import { Breakers } from './breaker.ts';
 import { UpstreamKeys } from './upstream-keys.ts';
-import { isHealthFailure, walkTargets, type WalkState } from './fallback.ts';
+import { walkTargets } from './fallback.ts';
 import { providerNotConfigured } from '../../shared/config/providers.ts';
-import { translateRequest } from './request-faults.ts';
 
 export interface WorkerOptions {
   config: SwitchyardConfig;
@@ -52,25 +51,9 @@ export interface Worker {
   readonly inflight: number;
 }
 
-/** Thrown through the attempt loop to say "give up and tell the client this". */
-class RequestFailure extends Error {
-  readonly upstream: UpstreamError;
-  constructor(upstream: UpstreamError) {
-    super(upstream.error.message);
-    this.upstream = upstream;
-  }
-}
-
-interface Job extends WalkState {
+interface Job extends RequestProgress {
   msg: JsMsg;
-  requestId: string;
   startedAt: number;
-  abort: AbortController;
-  cancelled: boolean;
-  /** Upstream calls made for this request, counting earlier deliveries as one each. */
-  attempts: number;
-  /** Estimated tokens, for upstream-key tpm limiters. */
-  estTokens: number;
 }
 
 const dec = new TextDecoder();
@@ -91,6 +74,16 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
     configured: Object.values(config.file?.models ?? {}).flatMap((alias) => alias.targets.map((t) => `${t.provider}/${t.model}`)),
   });
   const usage = new UsagePublisher(js, log);
+  const recorder = new UsageRecorder(usage, prices);
+  const attempts = new AttemptRunner({
+    breakers,
+    hasFreeKey: (provider, model) => keys.hasFreeKey(provider, model),
+    maxRetries: config.WORKER_MAX_RETRIES,
+    upstreamTimeoutMs: config.UPSTREAM_TIMEOUT_MS,
+    fallbackTimeoutMs: config.FALLBACK_TIMEOUT_MS,
+    log,
+  });
+  const execution: ExecutionDeps = { keys, images, attempts };
   // A result travels back as one NATS message, so a body the server cannot carry is refused as well.
   upstreamBodyLimits.maxBodyBytes = Math.min(config.UPSTREAM_MAX_BODY_BYTES, natsMaxPayload(nc) - HEADER_ROOM_BYTES);
   upstreamBodyLimits.maxEventBytes = config.UPSTREAM_MAX_EVENT_BYTES;
@@ -180,68 +173,34 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
   }
 
   async function handle(msg: JsMsg): Promise<void> {
-    const h = msg.headers as MsgHdrs;
-    const requestId = h.get(H.requestId);
-    const ingressId = h.get(H.ingressId);
-    const provider = h.get(H.provider) as ProviderName;
-    const model = h.get(H.model);
-    const kind = (h.get(H.kind) || 'chat') as 'chat' | 'embeddings';
-    const stream = h.get(H.stream) === '1';
+    const envelope = decodeRequestEnvelope(msg.headers as MsgHdrs);
+    const { requestId, provider, model, kind, stream } = envelope;
     const attempt = msg.info.deliveryCount;
-    const eventSubject = subjects.events(ingressId, requestId);
-    const receivedAt = Number(h.get(H.receivedAt)) || Date.now();
+    const eventSubject = subjects.events(envelope.ingressId, requestId);
     let seq = 0;
     // The target that served (or was tried last) and the upstream calls made: fallbacks change both.
-    const served: RouteTarget = { provider, model };
-    let attemptsMade = attempt;
+    const facts: UsageFacts = { served: { provider, model }, attempts: attempt, startedAt: Date.now() };
     const emit = (ev: EventBody) => {
       nc.publish(eventSubject, JSON.stringify({ ...ev, seq: ++seq, attempt }));
     };
-    const record = (u: Usage, status: UsageRecord['status'], extra: Partial<UsageRecord> = {}): Promise<void> => {
-      const cached = u.prompt_tokens_details?.cached_tokens ?? 0;
-      const rec: UsageRecord = {
-        request_id: requestId,
-        tenant_id: h.get(H.tenantId),
-        key_id: h.get(H.keyId) || null,
-        provider: served.provider,
-        model: h.get(H.publicModel) || `${provider}/${model}`,
-        upstream_model: served.model,
-        kind,
-        status,
-        input_tokens: u.prompt_tokens,
-        cached_input_tokens: cached,
-        output_tokens: u.completion_tokens,
-        reasoning_tokens: u.completion_tokens_details?.reasoning_tokens ?? 0,
-        cost_usd: prices.cost(served.provider, served.model, { input: u.prompt_tokens, cached, output: u.completion_tokens }),
-        attempts: attemptsMade,
-        error_code: null,
-        batch_id: h.get(H.batchId) || null,
-        received_at: new Date(receivedAt).toISOString(),
-        first_token_at: null,
-        completed_at: new Date().toISOString(),
-        ...extra,
-      };
-      metrics.tokens.inc({ provider: rec.provider, direction: 'input' }, rec.input_tokens);
-      metrics.tokens.inc({ provider: rec.provider, direction: 'output' }, rec.output_tokens);
-      if (rec.cost_usd > 0) metrics.cost.inc({ provider: rec.provider }, rec.cost_usd);
-      metrics.upstreamDuration.observe({ provider: rec.provider }, (Date.now() - job0) / 1000);
-      return usage.publish(rec);
-    };
-    const job0 = Date.now();
+    const record = recorder.forRequest(envelope, facts);
 
     // A redelivery normally says so in its delivery count. A message older than the ack wait may have
     // been redelivered without it (seen with nats-server 2.9 after a worker was SIGKILLed): look up
     // its events too. Fresh requests never pay for the lookup.
     if (attempt > 1 || messageAgeMs(msg) > ackWaitMs) {
-      const handled = await resumeAfterCrash(msg, eventSubject, stream, emit, record);
-      if (handled) return;
+      const lastEvent = async () => {
+        const stored = await nats.jsm.streams.getMessage(STREAMS.events, { last_by_subj: eventSubject });
+        return stored ? (JSON.parse(dec.decode(stored.data)) as StreamEvent) : null;
+      };
+      if (await resumeAfterCrash(stream, { lastEvent, emit, record, ack: () => msg.ack() })) return;
     }
     // Nobody wants the answer any more: cancelled before it started, or an interactive caller's
     // deadline passed (e.g. while it waited for redelivery after a crash). Not run, not billed.
-    const unwanted = unwantedReason(requestId, Number(h.get(H.deadline)) || 0);
+    const unwanted = unwantedReason(cancelled.has(requestId), envelope.deadline);
     if (unwanted) {
       emit(unwanted.event);
-      attemptsMade = 0;
+      facts.attempts = 0;
       try {
         await record({ ...EMPTY_USAGE }, 'cancelled', { error_code: unwanted.code });
         msg.ack();
@@ -269,11 +228,7 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
     try {
       body = JSON.parse(dec.decode(msg.data));
     } catch {
-      emit({
-        type: 'error',
-        status: 400,
-        error: { message: 'request body is not JSON', type: 'invalid_request_error', param: null, code: 'invalid_json' },
-      });
+      emit(errorEvent(errors.queuedBodyNotJson()));
       await record({ ...EMPTY_USAGE }, 'error', { error_code: 'invalid_json' }).catch(() => {});
       jobs.delete(requestId);
       msg.term();
@@ -289,51 +244,26 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
 
     try {
       // ---- routing policy: walk the alias targets (one target without an alias) ----
-      const targetsHeader = h.get(H.targets);
-      const targets = targetsHeader ? decodeTargets(targetsHeader) : [{ provider, model }];
       const { result: outcome } = await walkTargets(
-        targets,
+        envelope.targets,
         job,
         breakers,
-        (e) => toFailure(e, job),
-        async (t) => {
-          served.provider = t.provider;
-          served.model = t.model;
-          const adapter = getAdapter(t.provider, config.file);
-          if (!adapter)
-            throw new RequestFailure({
-              status: 404,
-              retryable: false,
-              error: {
-                message: `provider '${t.provider}' is not available`,
-                type: 'invalid_request_error',
-                param: 'model',
-                code: 'model_not_found',
-              },
-            });
-          const endpoint = config.providers[t.provider as ProviderName]!;
-          if (endpoint.configured === false) {
-            const e = providerNotConfigured(t.provider);
-            // Retryable only so that an alias falls back to its next target; there is no retry on the same one.
-            throw new RequestFailure({ status: e.status, retryable: true, error: e.toBody().error });
-          }
-          return kind === 'embeddings'
-            ? await runEmbeddings(adapter, endpoint, t.model, body as EmbeddingsRequest, job, emit)
-            : stream
-              ? await runStream(adapter, endpoint, t.model, body as ChatCompletionRequest, job, emit)
-              : await runChat(adapter, endpoint, t.model, body as ChatCompletionRequest, job, emit);
+        (e) => toFailure(e, job.cancelled),
+        (t) => {
+          facts.served = t;
+          return runOnTarget(t, kind, stream, body, job, emit);
         },
-        (f) => new RequestFailure(f),
+        (f) => new AdapterError(f),
       );
-      attemptsMade = job.attempts;
+      facts.attempts = job.attempts;
       await record(outcome.usage, job.cancelled ? 'cancelled' : 'ok', {
         first_token_at: outcome.firstTokenAt ? new Date(outcome.firstTokenAt).toISOString() : null,
       });
       msg.ack();
     } catch (err) {
-      attemptsMade = Math.max(job.attempts, 1);
-      const failure = toFailure(err, job);
-      const partial = (err as { partialUsage?: Usage }).partialUsage ?? { ...EMPTY_USAGE };
+      facts.attempts = Math.max(job.attempts, 1);
+      const failure = toFailure(err, job.cancelled);
+      const partial = (err as PartialUsageError).partialUsage ?? { ...EMPTY_USAGE };
       if (!job.cancelled)
         emit({
           type: 'error',
@@ -355,335 +285,25 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
     }
   }
 
-  /** Why a request must not run (cancel heard, or its interactive caller's deadline passed), or null. */
-  function unwantedReason(requestId: string, deadline: number): { code: string; event: EventBody } | null {
-    if (cancelled.has(requestId))
-      return {
-        code: 'cancelled',
-        event: {
-          type: 'error',
-          status: 499,
-          error: { message: 'cancelled by client', type: 'invalid_request_error', param: null, code: 'cancelled' },
-        },
-      };
-    if (deadline && Date.now() > deadline)
-      return {
-        code: 'deadline_exceeded',
-        event: {
-          type: 'error',
-          status: 504,
-          error: {
-            message: 'The caller stopped waiting before the request could run.',
-            type: 'timeout_error',
-            param: null,
-            code: 'deadline_exceeded',
-          },
-        },
-      };
-    return null;
-  }
-
-  /**
-   * A redelivered request: a previous worker died holding it. What that worker already did is in
-   * LLM_EVENTS. Finished: only the usage record may be missing, so publish it again (the ledger
-   * dedupes). Partly streamed: the client has seen tokens we cannot take back, so end the stream
-   * with an error instead of starting over. Nothing sent yet: run it again, invisibly.
-   */
-  async function resumeAfterCrash(
-    msg: JsMsg,
-    eventSubject: string,
+  /** One target of the walk: refused when this worker cannot serve it, else executed by kind. */
+  async function runOnTarget(
+    t: RouteTarget,
+    kind: RequestEnvelope['kind'],
     stream: boolean,
-    emit: (ev: EventBody) => void,
-    record: (u: Usage, status: UsageRecord['status'], extra?: Partial<UsageRecord>) => Promise<void>,
-  ): Promise<boolean> {
-    let last: StreamEvent | null = null;
-    try {
-      const stored = await nats.jsm.streams.getMessage(STREAMS.events, { last_by_subj: eventSubject });
-      if (stored) last = JSON.parse(dec.decode(stored.data)) as StreamEvent;
-    } catch {
-      last = null; // no events for this request: nothing reached anyone yet
-    }
-    if (!last) return false;
-    if (last.type === 'done' || last.type === 'result') {
-      await record(last.usage as Usage, 'ok');
-      msg.ack();
-      return true;
-    }
-    if (last.type === 'error') {
-      await record({ ...EMPTY_USAGE }, 'error', {
-        error_code: last.error.code ?? last.error.type,
-      });
-      msg.ack();
-      return true;
-    }
-    if (!stream) return false;
-    emit({
-      type: 'error',
-      status: 502,
-      error: {
-        message:
-          'The worker serving this stream failed after part of the answer was sent; the stream cannot continue without repeating tokens. Retry the request.',
-        type: 'server_error',
-        param: null,
-        code: 'stream_interrupted',
-      },
-    });
-    await record({ ...EMPTY_USAGE }, 'error', { error_code: 'stream_interrupted' });
-    msg.ack();
-    return true;
-  }
-
-  /** Calls the upstream with retries on retryable errors, honouring retry hints. */
-  async function withRetries<T>(job: Job, attemptFn: () => Promise<T>, canRetry: () => boolean): Promise<T> {
-    const provider = job.target.slice(0, job.target.indexOf('/'));
-    for (let i = 0; ; i++) {
-      job.attempts++;
-      try {
-        const out = await attemptFn();
-        breakers.success(job.target);
-        metrics.upstreamRequests.inc({ provider, outcome: 'ok' });
-        return out;
-      } catch (err) {
-        const failure = toFailure(err, job);
-        if (!job.cancelled) {
-          metrics.upstreamRequests.inc({ provider, outcome: String(failure.status) });
-          if (isHealthFailure(failure)) breakers.failure(job.target);
-        }
-        if (job.cancelled || !failure.retryable || i >= config.WORKER_MAX_RETRIES || !canRetry()) throw err;
-        // Another target is left: it answers sooner than a backoff on this one (walkTargets moves on).
-        if (job.hasFallback) throw err;
-        metrics.retries.inc({ provider });
-        const backoff = Math.min(8_000, 100 * 2 ** i) * (0.5 + Math.random());
-        // A retry-after of one exhausted key need not hold us when the provider has another key free.
-        const hint = keys.hasFreeKey(provider, job.target.slice(provider.length + 1)) ? 0 : (failure.retryAfterMs ?? 0);
-        const wait = Math.min(30_000, Math.max(backoff, hint));
-        log.debug({ requestId: job.requestId, status: failure.status, wait }, 'retrying upstream');
-        await sleep(wait, job.abort.signal);
-      }
-    }
-  }
-
-  async function runChat(
-    adapter: ProviderAdapter,
-    endpoint: SwitchyardConfig['providers'][ProviderName],
-    model: string,
-    body: ChatCompletionRequest,
+    body: ChatCompletionRequest | EmbeddingsRequest,
     job: Job,
     emit: (ev: EventBody) => void,
-  ) {
-    const result = await withRetries(
-      job,
-      async () => {
-        const key = keys.pick(adapter.name, model);
-        const up = await translateRequest(adapter.name, () =>
-          adapter.buildChatRequest(key.endpoint(endpoint), model, body, false, { images: images.session(job.abort.signal) }),
-        );
-        const res = await key.send(up, model, job.abort.signal, attemptTimeout(job), job.estTokens, !job.hasFallback);
-        const text = await res.body.text();
-        if (res.status >= 400) throw new RequestFailure(adapter.parseError(res.status, text, res.headers));
-        return adapter.parseChatResponse(JSON.parse(text), model);
-      },
-      () => true,
-    );
-    emit({
-      type: 'result',
-      kind: 'chat',
-      message: result.message,
-      finish_reason: result.finish_reason,
-      usage: result.usage,
-      model: result.model,
-      provider: adapter.name,
-      target: job.target,
-      attempts: job.attempts,
-      ...simulatedFlag(endpoint),
-    });
-    return { usage: result.usage, firstTokenAt: Date.now() };
-  }
-
-  async function runEmbeddings(
-    adapter: ProviderAdapter,
-    endpoint: SwitchyardConfig['providers'][ProviderName],
-    model: string,
-    body: EmbeddingsRequest,
-    job: Job,
-    emit: (ev: EventBody) => void,
-  ) {
-    if (!adapter.supportsEmbeddings) {
-      throw new RequestFailure({
-        status: 404,
-        retryable: false,
-        error: {
-          message: `Provider '${adapter.name}' does not offer embeddings.`,
-          type: 'invalid_request_error',
-          param: 'model',
-          code: 'model_not_found',
-        },
-      });
-    }
-    const result = await withRetries(
-      job,
-      async () => {
-        const key = keys.pick(adapter.name, model);
-        const up = await translateRequest(adapter.name, () => adapter.buildEmbeddingsRequest(key.endpoint(endpoint), model, body));
-        const res = await key.send(up, model, job.abort.signal, attemptTimeout(job), job.estTokens, !job.hasFallback);
-        const text = await res.body.text();
-        if (res.status >= 400) throw new RequestFailure(adapter.parseError(res.status, text, res.headers));
-        return adapter.parseEmbeddingsResponse(JSON.parse(text), model, body);
-      },
-      () => true,
-    );
-    emit({
-      type: 'result',
-      kind: 'embeddings',
-      data: result.data,
-      usage: result.usage,
-      model: result.model,
-      provider: adapter.name,
-      target: job.target,
-      attempts: job.attempts,
-      ...simulatedFlag(endpoint),
-    });
-    const u: Usage = { prompt_tokens: result.usage.prompt_tokens, completion_tokens: 0, total_tokens: result.usage.total_tokens };
-    return { usage: u, firstTokenAt: Date.now() };
-  }
-
-  async function runStream(
-    adapter: ProviderAdapter,
-    endpoint: SwitchyardConfig['providers'][ProviderName],
-    model: string,
-    body: ChatCompletionRequest,
-    job: Job,
-    emit: (ev: EventBody) => void,
-  ) {
-    let firstTokenAt: number | null = null;
-    let usageSeen: Usage | null = null;
-    let finish: string | null = null;
-    let chunks = 0;
-    try {
-      await withRetries(
-        job,
-        async () => {
-          const key = keys.pick(adapter.name, model);
-          const up = await translateRequest(adapter.name, () =>
-            adapter.buildChatRequest(key.endpoint(endpoint), model, body, true, { images: images.session(job.abort.signal) }),
-          );
-          const res = await key.send(up, model, job.abort.signal, attemptTimeout(job), job.estTokens, !job.hasFallback);
-          if (res.status >= 400) throw new RequestFailure(adapter.parseError(res.status, await res.body.text(), res.headers));
-          const translator = adapter.createStreamTranslator(model);
-          const decoder = new TextDecoder();
-          const take = (parts: ReturnType<typeof translator.push>) => {
-            // Text that arrived in one upstream read is relayed as one chunk: a NATS message per
-            // token is the main cost of streaming, and the client sees the same text either way.
-            let pending: ChunkDelta | null = null;
-            const flush = () => {
-              if (!pending) return;
-              if (firstTokenAt === null) {
-                firstTokenAt = Date.now();
-                job.spoke = true; // no fallback from here on
-                emit({ type: 'chunk', delta: pending, provider: adapter.name, attempts: job.attempts, ...simulatedFlag(endpoint) });
-              } else emit({ type: 'chunk', delta: pending });
-              pending = null;
-            };
-            for (const part of parts) {
-              if (part.type === 'delta') {
-                chunks++;
-                if (pending && canMerge(pending, part.delta)) {
-                  if (part.delta.content !== undefined) pending.content += part.delta.content;
-                  if (part.delta.reasoning_content !== undefined) pending.reasoning_content += part.delta.reasoning_content;
-                } else {
-                  flush();
-                  pending = { ...part.delta };
-                }
-              } else {
-                flush();
-                if (part.type === 'finish') finish = part.finish_reason;
-                else if (part.type === 'usage') usageSeen = part.usage;
-                else throw new RequestFailure(part.error);
-              }
-            }
-            flush();
-          };
-          try {
-            for await (const buf of res.body) take(translator.push(decoder.decode(buf, { stream: true })));
-          } catch (err) {
-            if (err instanceof RequestFailure || err instanceof AdapterError || job.cancelled) throw err;
-            throw new RequestFailure({
-              status: 502,
-              retryable: true,
-              error: {
-                message: `The upstream connection failed mid-stream: ${(err as Error).message}`,
-                type: 'upstream_error',
-                param: null,
-                code: 'upstream_connection_error',
-              },
-            });
-          }
-          take(translator.end());
-        },
-        // Never retry once the client has seen a token: it would get the answer twice.
-        () => chunks === 0,
-      );
-    } catch (err) {
-      (err as { partialUsage?: Usage }).partialUsage = usageSeen ?? { prompt_tokens: 0, completion_tokens: chunks, total_tokens: chunks };
-      throw err;
-    }
-    const u: Usage = usageSeen ?? { prompt_tokens: 0, completion_tokens: chunks, total_tokens: chunks };
-    emit({
-      type: 'done',
-      finish_reason: finish ?? 'stop',
-      usage: u,
-      model,
-      provider: adapter.name,
-      target: job.target,
-      attempts: job.attempts,
-      ...simulatedFlag(endpoint),
-    });
-    return { usage: u, firstTokenAt };
-  }
-
-  /** With a fallback target left, do not wait the full upstream timeout for this one. */
-  function attemptTimeout(job: Job): number {
-    return job.hasFallback ? Math.min(config.FALLBACK_TIMEOUT_MS, config.UPSTREAM_TIMEOUT_MS) : config.UPSTREAM_TIMEOUT_MS;
-  }
-
-  /** Every failure the client or a log sees passes here: upstream text is scrubbed of keys once, here. */
-  function toFailure(err: unknown, job: Job): UpstreamError {
-    const failure = classifyFailure(err, job);
-    return { ...failure, error: scrubErrorBody(failure.error) };
-  }
-
-  function classifyFailure(err: unknown, job: Job): UpstreamError {
-    if (err instanceof RequestFailure || err instanceof AdapterError) return err.upstream;
-    if (job.cancelled)
-      return {
-        status: 499,
-        retryable: false,
-        error: { message: 'cancelled by client', type: 'invalid_request_error', param: null, code: 'cancelled' },
-      };
-    const e = err as Error & { code?: string };
-    if (e?.name === 'ZodError' || e instanceof SyntaxError) {
-      return {
-        status: 502,
-        retryable: false,
-        error: {
-          message: `The upstream answered in an unexpected shape: ${e.message.slice(0, 300)}`,
-          type: 'upstream_error',
-          param: null,
-          code: 'bad_upstream_response',
-        },
-      };
-    }
-    const timeout = e?.code === 'UND_ERR_HEADERS_TIMEOUT' || e?.code === 'UND_ERR_BODY_TIMEOUT';
-    return {
-      status: timeout ? 504 : 502,
-      retryable: true,
-      error: {
-        message: `The upstream could not be reached: ${e?.message ?? String(err)}`,
-        type: 'upstream_error',
-        param: null,
-        code: timeout ? 'upstream_timeout' : 'upstream_connection_error',
-      },
-    };
+  ): Promise<ExecutionOutcome> {
+    const adapter = getAdapter(t.provider, config.file);
+    if (!adapter) throw AdapterError.from(errors.providerUnavailable(t.provider));
+    const endpoint = config.providers[t.provider as ProviderName]!;
+    // Retryable only so that an alias falls back to its next target; there is no retry on the same one.
+    if (endpoint.configured === false) throw AdapterError.from(providerNotConfigured(t.provider), true);
+    const target = { adapter, endpoint, model: t.model };
+    if (kind === 'embeddings') return runEmbeddings(execution, target, body as EmbeddingsRequest, job, emit);
+    return stream
+      ? runStream(execution, target, body as ChatCompletionRequest, job, emit)
+      : runChat(execution, target, body as ChatCompletionRequest, job, emit);
   }
 
   return {
@@ -704,38 +324,6 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
       await images.close();
     },
   };
-}
-
-/** Marks events of a simulated endpoint; absent otherwise, so real answers carry no extra bytes. */
-function simulatedFlag(endpoint: { simulated?: boolean }): { simulated?: true } {
-  return endpoint.simulated ? { simulated: true } : {};
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const t = setTimeout(resolve, ms);
-    signal.addEventListener(
-      'abort',
-      () => {
-        clearTimeout(t);
-        resolve();
-      },
-      { once: true },
-    );
-  });
-}
-
-/** Two text deltas of the same kind (content, reasoning) concatenate; tool-call deltas never merge. */
-function canMerge(a: ChunkDelta, b: ChunkDelta): boolean {
-  return (
-    !a.tool_calls &&
-    !b.tool_calls &&
-    !a.role &&
-    !b.role &&
-    (a.content === undefined) === (b.content === undefined) &&
-    (a.reasoning_content === undefined) === (b.reasoning_content === undefined)
-  );
 }
 
 /** How long ago the request entered LLM_REQUESTS. */

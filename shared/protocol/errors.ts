@@ -63,4 +63,60 @@ export const errors = {
   notFound: (what: string) => new ApiError(404, `${what} not found.`, { code: 'not_found' }),
   unavailable: (message: string) => new ApiError(503, message, { type: 'server_error', code: 'service_unavailable' }),
   timeout: () => new ApiError(504, 'The request timed out before the upstream answered.', { type: 'server_error', code: 'timeout' }),
+  // ---- raised by workers, reported to the client as an `error` event ----
+  /** A message image the worker cannot use (bad data URL, denied or failed fetch, over a cap). */
+  invalidImage: (message: string, param: string, code: string) => new ApiError(400, message, { param, code }),
+  queuedBodyNotJson: () => new ApiError(400, 'request body is not JSON', { code: 'invalid_json' }),
+  cancelled: () => new ApiError(499, 'cancelled by client', { code: 'cancelled' }),
+  deadlineExceeded: () =>
+    new ApiError(504, 'The caller stopped waiting before the request could run.', { type: 'timeout_error', code: 'deadline_exceeded' }),
+  streamInterrupted: () =>
+    new ApiError(
+      502,
+      'The worker serving this stream failed after part of the answer was sent; the stream cannot continue without repeating tokens. Retry the request.',
+      { type: 'server_error', code: 'stream_interrupted' },
+    ),
+  providerUnavailable: (provider: string) =>
+    new ApiError(404, `provider '${provider}' is not available`, {
+      type: 'invalid_request_error',
+      param: 'model',
+      code: 'model_not_found',
+    }),
+  noEmbeddings: (provider: string) =>
+    new ApiError(404, `Provider '${provider}' does not offer embeddings.`, {
+      type: 'invalid_request_error',
+      param: 'model',
+      code: 'model_not_found',
+    }),
+  upstreamStreamBroken: (detail: string) =>
+    new ApiError(502, `The upstream connection failed mid-stream: ${detail}`, {
+      type: 'upstream_error',
+      code: 'upstream_connection_error',
+    }),
+  badUpstreamResponse: (detail: string) =>
+    new ApiError(502, `The upstream answered in an unexpected shape: ${detail}`, { type: 'upstream_error', code: 'bad_upstream_response' }),
+  upstreamUnreachable: (detail: string, timedOut: boolean) =>
+    new ApiError(timedOut ? 504 : 502, `The upstream could not be reached: ${detail}`, {
+      type: 'upstream_error',
+      code: timedOut ? 'upstream_timeout' : 'upstream_connection_error',
+    }),
+  requestNotTranslatable: (provider: string, detail: string) =>
+    new ApiError(400, `The request could not be translated for provider '${provider}': ${detail}`, { code: 'invalid_request' }),
+  upstreamTooLarge: (what: string, limitBytes: number) =>
+    new ApiError(502, `The upstream sent ${what} larger than the ${limitBytes} bytes allowed; the response was dropped.`, {
+      type: 'upstream_error',
+      code: 'upstream_response_too_large',
+    }),
+  upstreamStreamTruncated: () =>
+    new ApiError(502, 'The upstream stream ended before the answer was complete.', {
+      type: 'upstream_error',
+      code: 'upstream_stream_truncated',
+    }),
+  upstreamStreamMalformed: (data: string, detail?: string) =>
+    new ApiError(502, `upstream sent malformed stream data${detail ? ` (${detail})` : ''}: ${data.slice(0, 200)}`, {
+      type: 'upstream_error',
+      code: 'bad_upstream_response',
+    }),
+  circuitOpen: (target: string) =>
+    new ApiError(503, `The upstream ${target} is failing; its circuit breaker is open. Try again shortly.`, { code: 'circuit_open' }),
 };

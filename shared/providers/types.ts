@@ -2,7 +2,7 @@
 // ./registry.ts. Adapters are pure translation: no I/O, no retries (the worker owns those).
 import type { ChatCompletionRequest, EmbeddingsRequest } from '../protocol/openai.ts';
 import type { AssistantMessage, ChunkDelta, Usage } from '../protocol/events.ts';
-import type { ErrorBody } from '../protocol/errors.ts';
+import type { ApiError, ErrorBody } from '../protocol/errors.ts';
 import type { ImageSession } from './common/remote-images.ts';
 
 export interface Endpoint {
@@ -53,8 +53,9 @@ export interface UpstreamError {
 }
 
 /**
- * Thrown by an adapter when the request cannot be translated (bad image URL, image too large): the
- * client's fault, so the worker reports `upstream` as is instead of a connection error.
+ * The one error a request fails with inside a worker: thrown by an adapter when the request cannot be
+ * translated (bad image URL, image too large), by the worker for an upstream error answer, a broken
+ * stream or a target that cannot serve. The worker reports `upstream` to the client as is.
  */
 export class AdapterError extends Error {
   readonly upstream: UpstreamError;
@@ -62,6 +63,15 @@ export class AdapterError extends Error {
     super(upstream.error.message);
     this.upstream = upstream;
   }
+
+  /** An error of the catalog (shared/protocol/errors.ts) as an upstream failure. */
+  static from(error: ApiError, retryable = false): AdapterError {
+    return new AdapterError(upstreamFailure(error, retryable));
+  }
+}
+
+export function upstreamFailure(error: ApiError, retryable = false): UpstreamError {
+  return { status: error.status, retryable, error: error.toBody().error };
 }
 
 /** What a chat request needs beyond its body: the request's image-fetch session (caps, cancellation). */

@@ -4,6 +4,7 @@ import type { ChatMessage } from '../../protocol/openai.ts';
 import { argumentsObject, contentPieces, contentText, systemText } from '../common/content.ts';
 import { parseDataUrl, isDataUrl } from '../common/images.ts';
 import { AdapterError } from '../types.ts';
+import { errors } from '../../protocol/errors.ts';
 
 export type AnthropicBlock =
   | { type: 'text'; text: string }
@@ -19,12 +20,7 @@ export interface AnthropicMessage {
 function imageBlock(url: string): AnthropicBlock {
   if (isDataUrl(url)) {
     const img = parseDataUrl(url);
-    if (!img)
-      throw new AdapterError({
-        status: 400,
-        retryable: false,
-        error: { message: 'Invalid data URL in image_url', type: 'invalid_request_error', param: 'messages', code: 'invalid_image_url' },
-      });
+    if (!img) throw AdapterError.from(errors.invalidImage('Invalid data URL in image_url', 'messages', 'invalid_image_url'));
     return { type: 'image', source: { type: 'base64', media_type: img.mimeType, data: img.data } };
   }
   // Anthropic downloads URL images itself.

@@ -1,8 +1,8 @@
 // Anthropic `{"type":"error","error":{"type","message"},"request_id"}` -> OpenAI error envelope.
 import { z } from 'zod';
-import { clientStatusFor, retryAfterFromHeaders } from '../retry-hints.ts';
+import { clientStatusFor } from '../retry-hints.ts';
 import type { UpstreamError } from '../types.ts';
-import { looksLikeModelNotFound, parseJsonOrNull, upstreamError } from '../common/errors.ts';
+import { looksLikeModelNotFound, parseErrorResponse, upstreamError } from '../common/errors.ts';
 
 const errorBodySchema = z.object({ error: z.object({ type: z.string(), message: z.string() }).loose() }).loose();
 
@@ -39,11 +39,7 @@ export function parseAnthropicError(
   bodyText: string,
   headers: Record<string, string | string[] | undefined>,
 ): UpstreamError {
-  const json = parseJsonOrNull(bodyText) ?? {
-    error: { type: 'api_error', message: bodyText.slice(0, 500) || `upstream answered HTTP ${status}` },
-  };
-  const err = anthropicErrorFromBody(json, status);
-  const retryAfterMs = retryAfterFromHeaders(headers);
-  if (retryAfterMs !== undefined) err.retryAfterMs = retryAfterMs;
-  return err;
+  return parseErrorResponse(status, bodyText, headers, (json, fallbackMessage) =>
+    anthropicErrorFromBody(json ?? { error: { type: 'api_error', message: fallbackMessage } }, status),
+  );
 }

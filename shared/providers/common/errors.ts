@@ -1,5 +1,5 @@
 // Pieces of the OpenAI error envelope shared by the non-OpenAI dialects.
-import { clientStatusFor, isRetryableStatus } from '../retry-hints.ts';
+import { clientStatusFor, isRetryableStatus, retryAfterFromHeaders } from '../retry-hints.ts';
 import type { UpstreamError } from '../types.ts';
 
 /** OpenAI's `type` for a status the client will see. */
@@ -24,12 +24,29 @@ export function upstreamError(
   };
 }
 
-export function parseJsonOrNull(text: string): unknown {
+/**
+ * The frame every adapter's `parseError` shares: the body read as JSON (undefined when it is not:
+ * an HTML page from a proxy, an empty body), the dialect's own reading of it, given a message to use
+ * when the body says nothing, and the retry hint of the headers when the body gave none.
+ */
+export function parseErrorResponse(
+  status: number,
+  bodyText: string,
+  headers: Record<string, string | string[] | undefined>,
+  fromBody: (json: unknown, fallbackMessage: string) => UpstreamError,
+): UpstreamError {
+  let json: unknown;
   try {
-    return JSON.parse(text);
+    json = JSON.parse(bodyText);
   } catch {
-    return null;
+    json = undefined;
   }
+  const err = fromBody(json, bodyText.slice(0, 500) || `upstream answered HTTP ${status}`);
+  if (err.retryAfterMs === undefined) {
+    const fromHeaders = retryAfterFromHeaders(headers);
+    if (fromHeaders !== undefined) err.retryAfterMs = fromHeaders;
+  }
+  return err;
 }
 
 /** Errors whose message talks about a model that does not exist get OpenAI's `model_not_found`. */

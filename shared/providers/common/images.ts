@@ -1,6 +1,7 @@
 // Image inputs: data: URLs split into mime type and base64, remote URLs fetched (through the checks
 // of ./remote-images.ts) for providers that only take inline bytes.
 import { AdapterError } from '../types.ts';
+import { errors } from '../../protocol/errors.ts';
 import { defaultImageSession, type ImageSession, type InlineImage } from './remote-images.ts';
 
 export type { InlineImage };
@@ -23,16 +24,7 @@ export async function inlineImage(url: string, images: ImageSession = defaultIma
   if (isDataUrl(url)) {
     const img = parseDataUrl(url);
     if (!img)
-      throw new AdapterError({
-        status: 400,
-        retryable: false,
-        error: {
-          message: 'Invalid data URL: expected data:<mime>;base64,<data>',
-          type: 'invalid_request_error',
-          param,
-          code: 'invalid_image_url',
-        },
-      });
+      throw AdapterError.from(errors.invalidImage('Invalid data URL: expected data:<mime>;base64,<data>', param, 'invalid_image_url'));
     return img;
   }
   return images.fetch(url, param);

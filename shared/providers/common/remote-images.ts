@@ -9,6 +9,7 @@ import { isIP } from 'node:net';
 import { Agent, request } from 'undici';
 import type { ImagesFileConfig } from '../../config/file.ts';
 import { AdapterError } from '../types.ts';
+import { errors } from '../../protocol/errors.ts';
 import { isDeniedAddress } from './address-policy.ts';
 
 export interface ImagePolicy {
@@ -66,7 +67,7 @@ export const IMAGE_NOT_ALLOWED = 'image URL not allowed';
 export const IMAGE_NOT_FETCHED = 'image could not be fetched';
 
 function imageError(message: string, param: string, code: string): AdapterError {
-  return new AdapterError({ status: 400, retryable: false, error: { message, type: 'invalid_request_error', param, code } });
+  return AdapterError.from(errors.invalidImage(message, param, code));
 }
 
 function isDenied(err: unknown): boolean {

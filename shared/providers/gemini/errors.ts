@@ -1,9 +1,8 @@
 // Gemini `{"error":{code,message,status,details[]}}` -> OpenAI error envelope. The retry hint is in
 // the body (`RetryInfo.retryDelay: "34s"`), not in a header.
 import { z } from 'zod';
-import { retryAfterFromHeaders } from '../retry-hints.ts';
 import type { UpstreamError } from '../types.ts';
-import { looksLikeModelNotFound, parseJsonOrNull, upstreamError } from '../common/errors.ts';
+import { looksLikeModelNotFound, parseErrorResponse, upstreamError } from '../common/errors.ts';
 
 const errorBodySchema = z
   .object({
@@ -48,15 +47,8 @@ export function geminiErrorFromBody(json: unknown, httpStatus: number | undefine
 }
 
 export function parseGeminiError(status: number, bodyText: string, headers: Record<string, string | string[] | undefined>): UpstreamError {
-  const json = parseJsonOrNull(bodyText);
-  // Some proxies answer with an array of one error object.
-  const body = Array.isArray(json)
-    ? json[0]
-    : (json ?? { error: { message: bodyText.slice(0, 500) || `upstream answered HTTP ${status}` } });
-  const err = geminiErrorFromBody(body, status);
-  if (err.retryAfterMs === undefined) {
-    const fromHeader = retryAfterFromHeaders(headers);
-    if (fromHeader !== undefined) err.retryAfterMs = fromHeader;
-  }
-  return err;
+  // Some proxies answer with an array of one error object. The body's retryDelay wins over a header.
+  return parseErrorResponse(status, bodyText, headers, (json, fallbackMessage) =>
+    geminiErrorFromBody(Array.isArray(json) ? json[0] : (json ?? { error: { message: fallbackMessage } }), status),
+  );
 }

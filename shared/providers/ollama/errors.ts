@@ -1,8 +1,7 @@
 // Ollama `{"error":"<message>"}` -> OpenAI error envelope.
 import { z } from 'zod';
-import { retryAfterFromHeaders } from '../retry-hints.ts';
 import type { UpstreamError } from '../types.ts';
-import { looksLikeModelNotFound, parseJsonOrNull, upstreamError } from '../common/errors.ts';
+import { looksLikeModelNotFound, parseErrorResponse, upstreamError } from '../common/errors.ts';
 
 const errorBodySchema = z.object({ error: z.union([z.string(), z.object({ message: z.string() }).loose()]) }).loose();
 
@@ -11,14 +10,13 @@ export function ollamaErrorFromMessage(message: string, status: number): Upstrea
 }
 
 export function parseOllamaError(status: number, bodyText: string, headers: Record<string, string | string[] | undefined>): UpstreamError {
-  const parsed = errorBodySchema.safeParse(parseJsonOrNull(bodyText));
-  const message = parsed.success
-    ? typeof parsed.data.error === 'string'
-      ? parsed.data.error
-      : parsed.data.error.message
-    : bodyText.slice(0, 500) || `upstream answered HTTP ${status}`;
-  const err = ollamaErrorFromMessage(message, status);
-  const retryAfterMs = retryAfterFromHeaders(headers);
-  if (retryAfterMs !== undefined) err.retryAfterMs = retryAfterMs;
-  return err;
+  return parseErrorResponse(status, bodyText, headers, (json, fallbackMessage) => {
+    const parsed = errorBodySchema.safeParse(json);
+    const message = parsed.success
+      ? typeof parsed.data.error === 'string'
+        ? parsed.data.error
+        : parsed.data.error.message
+      : fallbackMessage;
+    return ollamaErrorFromMessage(message, status);
+  });
 }

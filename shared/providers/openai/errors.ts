@@ -1,5 +1,6 @@
 import type { UpstreamError } from '../types.ts';
-import { clientStatusFor, isRetryableStatus, retryAfterFromHeaders } from '../retry-hints.ts';
+import { clientStatusFor, isRetryableStatus } from '../retry-hints.ts';
+import { parseErrorResponse } from '../common/errors.ts';
 
 /** `{"error":{message,type,param,code}}` (OpenAI, Groq) or xAI's flat `{"code","error"}`. */
 export function parseOpenAIErrorBody(json: unknown, status: number): UpstreamError {
@@ -29,14 +30,7 @@ export function parseOpenAIErrorBody(json: unknown, status: number): UpstreamErr
 }
 
 export function parseOpenAIError(status: number, bodyText: string, headers: Record<string, string | string[] | undefined>): UpstreamError {
-  let json: unknown;
-  try {
-    json = JSON.parse(bodyText);
-  } catch {
-    json = { error: { message: bodyText.slice(0, 500) || `upstream answered HTTP ${status}` } };
-  }
-  const err = parseOpenAIErrorBody(json, status);
-  const retryAfterMs = retryAfterFromHeaders(headers);
-  if (retryAfterMs !== undefined) err.retryAfterMs = retryAfterMs;
-  return err;
+  return parseErrorResponse(status, bodyText, headers, (json, fallbackMessage) =>
+    parseOpenAIErrorBody(json === undefined ? { error: { message: fallbackMessage } } : json, status),
+  );
 }

@@ -1,0 +1,223 @@
+// One target's execution of a request: build the upstream request through the adapter, send it on a
+// key, translate the answer, and emit the client's events (one `result`, or `chunk`s then `done`).
+// Retries go through the AttemptRunner; the target walk and the usage record are the caller's.
+import { errors } from '../../shared/protocol/errors.ts';
+import type { ChatCompletionRequest, EmbeddingsRequest } from '../../shared/protocol/openai.ts';
+import type { ChunkDelta, EventBody, Usage } from '../../shared/protocol/events.ts';
+import { AdapterError, type Endpoint, type ProviderAdapter, type StreamPart, type UpstreamRequest } from '../../shared/providers/types.ts';
+import type { ImageSession } from '../../shared/providers/common/remote-images.ts';
+import type { AttemptRunner, RequestProgress } from './attempts.ts';
+import { translateRequest } from './request-faults.ts';
+import type { UpstreamResponse } from './upstream.ts';
+
+/** The upstream key a call goes out on (upstream-keys.ts): its credentials and its limiters. */
+export interface UpstreamKeyLike {
+  endpoint(base: Endpoint): Endpoint;
+  send(
+    up: UpstreamRequest,
+    model: string,
+    signal: AbortSignal,
+    timeoutMs: number,
+    estTokens: number,
+    canQueue?: boolean,
+  ): Promise<UpstreamResponse>;
+}
+
+export interface ExecutionDeps {
+  keys: { pick(provider: string, model: string): UpstreamKeyLike };
+  images: { session(signal?: AbortSignal): ImageSession };
+  attempts: Pick<AttemptRunner, 'run' | 'timeoutFor'>;
+}
+
+export interface ExecutionTarget {
+  adapter: ProviderAdapter;
+  endpoint: Endpoint & { simulated?: boolean };
+  /** Upstream model name. */
+  model: string;
+}
+
+export interface ExecutionOutcome {
+  usage: Usage;
+  firstTokenAt: number | null;
+}
+
+/** What a failed stream had already used, for its usage record. */
+export type PartialUsageError = Error & { partialUsage?: Usage };
+
+type Emit = (ev: EventBody) => void;
+
+export async function runChat(
+  deps: ExecutionDeps,
+  target: ExecutionTarget,
+  body: ChatCompletionRequest,
+  job: RequestProgress,
+  emit: Emit,
+): Promise<ExecutionOutcome> {
+  const { adapter, endpoint, model } = target;
+  const result = await deps.attempts.run(
+    job,
+    async () => {
+      const key = deps.keys.pick(adapter.name, model);
+      const up = await translateRequest(adapter.name, () =>
+        adapter.buildChatRequest(key.endpoint(endpoint), model, body, false, { images: deps.images.session(job.abort.signal) }),
+      );
+      const res = await key.send(up, model, job.abort.signal, deps.attempts.timeoutFor(job), job.estTokens, !job.hasFallback);
+      const text = await res.body.text();
+      if (res.status >= 400) throw new AdapterError(adapter.parseError(res.status, text, res.headers));
+      return adapter.parseChatResponse(JSON.parse(text), model);
+    },
+    () => true,
+  );
+  emit({
+    type: 'result',
+    kind: 'chat',
+    message: result.message,
+    finish_reason: result.finish_reason,
+    usage: result.usage,
+    model: result.model,
+    provider: adapter.name,
+    target: job.target,
+    attempts: job.attempts,
+    ...simulatedFlag(endpoint),
+  });
+  return { usage: result.usage, firstTokenAt: Date.now() };
+}
+
+export async function runEmbeddings(
+  deps: ExecutionDeps,
+  target: ExecutionTarget,
+  body: EmbeddingsRequest,
+  job: RequestProgress,
+  emit: Emit,
+): Promise<ExecutionOutcome> {
+  const { adapter, endpoint, model } = target;
+  if (!adapter.supportsEmbeddings) throw AdapterError.from(errors.noEmbeddings(adapter.name));
+  const result = await deps.attempts.run(
+    job,
+    async () => {
+      const key = deps.keys.pick(adapter.name, model);
+      const up = await translateRequest(adapter.name, () => adapter.buildEmbeddingsRequest(key.endpoint(endpoint), model, body));
+      const res = await key.send(up, model, job.abort.signal, deps.attempts.timeoutFor(job), job.estTokens, !job.hasFallback);
+      const text = await res.body.text();
+      if (res.status >= 400) throw new AdapterError(adapter.parseError(res.status, text, res.headers));
+      return adapter.parseEmbeddingsResponse(JSON.parse(text), model, body);
+    },
+    () => true,
+  );
+  emit({
+    type: 'result',
+    kind: 'embeddings',
+    data: result.data,
+    usage: result.usage,
+    model: result.model,
+    provider: adapter.name,
+    target: job.target,
+    attempts: job.attempts,
+    ...simulatedFlag(endpoint),
+  });
+  const u: Usage = { prompt_tokens: result.usage.prompt_tokens, completion_tokens: 0, total_tokens: result.usage.total_tokens };
+  return { usage: u, firstTokenAt: Date.now() };
+}
+
+/** A failure carries `partialUsage` (what was streamed before it) for the usage record. */
+export async function runStream(
+  deps: ExecutionDeps,
+  target: ExecutionTarget,
+  body: ChatCompletionRequest,
+  job: RequestProgress,
+  emit: Emit,
+): Promise<ExecutionOutcome> {
+  const { adapter, endpoint, model } = target;
+  let firstTokenAt: number | null = null;
+  let usageSeen: Usage | null = null;
+  let finish: string | null = null;
+  let chunks = 0;
+  try {
+    await deps.attempts.run(
+      job,
+      async () => {
+        const key = deps.keys.pick(adapter.name, model);
+        const up = await translateRequest(adapter.name, () =>
+          adapter.buildChatRequest(key.endpoint(endpoint), model, body, true, { images: deps.images.session(job.abort.signal) }),
+        );
+        const res = await key.send(up, model, job.abort.signal, deps.attempts.timeoutFor(job), job.estTokens, !job.hasFallback);
+        if (res.status >= 400) throw new AdapterError(adapter.parseError(res.status, await res.body.text(), res.headers));
+        const translator = adapter.createStreamTranslator(model);
+        const decoder = new TextDecoder();
+        const take = (parts: StreamPart[]) => {
+          // Text that arrived in one upstream read is relayed as one chunk: a NATS message per
+          // token is the main cost of streaming, and the client sees the same text either way.
+          let pending: ChunkDelta | null = null;
+          const flush = () => {
+            if (!pending) return;
+            if (firstTokenAt === null) {
+              firstTokenAt = Date.now();
+              job.spoke = true; // no fallback from here on
+              emit({ type: 'chunk', delta: pending, provider: adapter.name, attempts: job.attempts, ...simulatedFlag(endpoint) });
+            } else emit({ type: 'chunk', delta: pending });
+            pending = null;
+          };
+          for (const part of parts) {
+            if (part.type === 'delta') {
+              chunks++;
+              if (pending && canMerge(pending, part.delta)) {
+                if (part.delta.content !== undefined) pending.content += part.delta.content;
+                if (part.delta.reasoning_content !== undefined) pending.reasoning_content += part.delta.reasoning_content;
+              } else {
+                flush();
+                pending = { ...part.delta };
+              }
+            } else {
+              flush();
+              if (part.type === 'finish') finish = part.finish_reason;
+              else if (part.type === 'usage') usageSeen = part.usage;
+              else throw new AdapterError(part.error);
+            }
+          }
+          flush();
+        };
+        try {
+          for await (const buf of res.body) take(translator.push(decoder.decode(buf, { stream: true })));
+        } catch (err) {
+          if (err instanceof AdapterError || job.cancelled) throw err;
+          throw AdapterError.from(errors.upstreamStreamBroken((err as Error).message), true);
+        }
+        take(translator.end());
+      },
+      // Never retry once the client has seen a token: it would get the answer twice.
+      () => chunks === 0,
+    );
+  } catch (err) {
+    (err as PartialUsageError).partialUsage = usageSeen ?? { prompt_tokens: 0, completion_tokens: chunks, total_tokens: chunks };
+    throw err;
+  }
+  const u: Usage = usageSeen ?? { prompt_tokens: 0, completion_tokens: chunks, total_tokens: chunks };
+  emit({
+    type: 'done',
+    finish_reason: finish ?? 'stop',
+    usage: u,
+    model,
+    provider: adapter.name,
+    target: job.target,
+    attempts: job.attempts,
+    ...simulatedFlag(endpoint),
+  });
+  return { usage: u, firstTokenAt };
+}
+
+/** Marks events of a simulated endpoint; absent otherwise, so real answers carry no extra bytes. */
+function simulatedFlag(endpoint: { simulated?: boolean }): { simulated?: true } {
+  return endpoint.simulated ? { simulated: true } : {};
+}
+
+/** Two text deltas of the same kind (content, reasoning) concatenate; tool-call deltas never merge. */
+export function canMerge(a: ChunkDelta, b: ChunkDelta): boolean {
+  return (
+    !a.tool_calls &&
+    !b.tool_calls &&
+    !a.role &&
+    !b.role &&
+    (a.content === undefined) === (b.content === undefined) &&
+    (a.reasoning_content === undefined) === (b.reasoning_content === undefined)
+  );
+}

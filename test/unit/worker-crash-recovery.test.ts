@@ -1,0 +1,83 @@
+import { describe, expect, it } from 'vitest';
+import { resumeAfterCrash, unwantedReason, type CrashRecoveryDeps } from '../../services/worker/crash-recovery.ts';
+import type { EventBody, StreamEvent, Usage, UsageRecord } from '../../shared/protocol/events.ts';
+
+const usage: Usage = { prompt_tokens: 7, completion_tokens: 3, total_tokens: 10 };
+
+function deps(last: StreamEvent | null | Error) {
+  const seen = {
+    emitted: [] as EventBody[],
+    records: [] as Array<[Usage, UsageRecord['status'], Partial<UsageRecord> | undefined]>,
+    acks: 0,
+  };
+  const d: CrashRecoveryDeps = {
+    lastEvent: async () => {
+      if (last instanceof Error) throw last;
+      return last;
+    },
+    emit: (ev) => void seen.emitted.push(ev),
+    record: async (u, status, extra) => void seen.records.push([u, status, extra]),
+    ack: () => void seen.acks++,
+  };
+  return { d, seen };
+}
+
+const event = (body: EventBody): StreamEvent => ({ ...body, seq: 3, attempt: 1 }) as StreamEvent;
+
+describe('resumeAfterCrash', () => {
+  it('runs the request again when nothing reached the client (no events, or the lookup failed)', async () => {
+    for (const last of [null, new Error('no message found')]) {
+      const { d, seen } = deps(last);
+      expect(await resumeAfterCrash(true, d)).toBe(false);
+      expect(seen).toEqual({ emitted: [], records: [], acks: 0 });
+    }
+  });
+
+  it('only records the usage again when the request had finished', async () => {
+    const { d, seen } = deps(
+      event({ type: 'done', finish_reason: 'stop', usage, model: 'm', provider: 'openai', target: 'openai/m', attempts: 1 }),
+    );
+    expect(await resumeAfterCrash(true, d)).toBe(true);
+    expect(seen.records).toEqual([[usage, 'ok', undefined]]);
+    expect(seen.emitted).toEqual([]);
+    expect(seen.acks).toBe(1);
+  });
+
+  it('records a failure already told to the client under its code', async () => {
+    const { d, seen } = deps(
+      event({ type: 'error', status: 429, error: { message: 'slow', type: 'rate_limit_error', param: null, code: 'rate_limit_exceeded' } }),
+    );
+    expect(await resumeAfterCrash(false, d)).toBe(true);
+    expect(seen.records[0]![1]).toBe('error');
+    expect(seen.records[0]![2]).toEqual({ error_code: 'rate_limit_exceeded' });
+    expect(seen.acks).toBe(1);
+  });
+
+  it('ends a partly streamed answer with stream_interrupted instead of repeating tokens', async () => {
+    const { d, seen } = deps(event({ type: 'chunk', delta: { content: 'tok3' } }));
+    expect(await resumeAfterCrash(true, d)).toBe(true);
+    expect(seen.emitted).toEqual([
+      { type: 'error', status: 502, error: expect.objectContaining({ type: 'server_error', code: 'stream_interrupted' }) },
+    ]);
+    expect(seen.records[0]![2]).toEqual({ error_code: 'stream_interrupted' });
+    expect(seen.acks).toBe(1);
+  });
+
+  it('runs a non-streaming request again when its last event is not final', async () => {
+    const { d, seen } = deps(event({ type: 'chunk', delta: { content: 'x' } }));
+    expect(await resumeAfterCrash(false, d)).toBe(false);
+    expect(seen.acks).toBe(0);
+  });
+});
+
+describe('unwantedReason', () => {
+  it('drops a cancelled request, then one past its deadline, and runs the rest', () => {
+    expect(unwantedReason(true, 0)).toMatchObject({ code: 'cancelled', event: { type: 'error', status: 499 } });
+    expect(unwantedReason(false, 1_000, 2_000)).toMatchObject({
+      code: 'deadline_exceeded',
+      event: { type: 'error', status: 504, error: { type: 'timeout_error', code: 'deadline_exceeded' } },
+    });
+    expect(unwantedReason(false, 3_000, 2_000)).toBeNull();
+    expect(unwantedReason(false, 0, 2_000)).toBeNull();
+  });
+});
