@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JetStreamApiError, jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { connect, headers, type NatsConnection } from '@nats-io/transport-node';
 import {
   isAlreadyExists,
   isConnectionClosed,
@@ -13,6 +13,7 @@ import {
   isTimeout,
   isWrongLastSequence,
 } from '../../shared/nats/errors.ts';
+import { JetStreamPublisher } from '../../shared/nats/publisher.ts';
 import { startNatsServer, type NatsServer } from '../harness/nats-server.ts';
 
 let server: NatsServer;
@@ -117,6 +118,25 @@ describe('NATS error recognisers (real nats-server)', () => {
     expect(recognisedAs(thrown(() => other.subscribe('late.subscriber')))).toEqual(['isConnectionClosed']);
     await drained;
     expect(recognisedAs(thrown(() => other.publish('late.publish', 'x')))).toEqual(['isConnectionClosed']);
+  });
+
+  it("the hand-written JetStream publisher's failures: no stream, refused, no ack in time", async () => {
+    const publisher = new JetStreamPublisher(nc, 300);
+    try {
+      const noStream = await rejection(publisher.publish('nostream.x', 'x', headers(), 'm1'));
+      expect(recognisedAs(noStream)).toEqual(['isNoResponders']);
+      await jsm.streams.add({ name: 'ERRS_SMALL', subjects: ['small.>'], max_msg_size: 8 });
+      const refused = await rejection(publisher.publish('small.x', 'more than eight bytes', headers(), 'm2'));
+      expect(refused).toBeInstanceOf(JetStreamApiError);
+      expect((refused as JetStreamApiError).code).toBe(10054); // JSStreamMessageExceedsMaximumErr
+      expect(recognisedAs(refused)).toEqual([]);
+      const silent = nc.subscribe('silent.stream');
+      await nc.flush();
+      expect(recognisedAs(await rejection(publisher.publish('silent.stream', 'x', headers(), 'm3')))).toEqual(['isTimeout']);
+      silent.unsubscribe();
+    } finally {
+      publisher.close();
+    }
   });
 
   it('does not recognise errors that only read alike', () => {
