@@ -14,6 +14,7 @@ import {
   isWrongLastSequence,
 } from '../../shared/nats/errors.ts';
 import { JetStreamPublisher } from '../../shared/nats/publisher.ts';
+import { ensureTopology, streamConfigs } from '../../shared/nats/topology.ts';
 import { startNatsServer, type NatsServer } from '../harness/nats-server.ts';
 
 let server: NatsServer;
@@ -136,6 +137,23 @@ describe('NATS error recognisers (real nats-server)', () => {
       silent.unsubscribe();
     } finally {
       publisher.close();
+    }
+  });
+
+  it('ensureTopology creates everything on a fresh server, from several processes at once, then only updates', async () => {
+    const fresh = await startNatsServer();
+    const a = await connect({ servers: fresh.url });
+    const b = await connect({ servers: fresh.url });
+    try {
+      const opts = { providers: ['openai', 'anthropic'] };
+      await Promise.all([ensureTopology(await jetstreamManager(a), opts), ensureTopology(await jetstreamManager(b), opts)]);
+      await ensureTopology(await jetstreamManager(a), { ...opts, ackWaitSeconds: 45 });
+      const freshJsm = await jetstreamManager(a);
+      for (const cfg of streamConfigs(opts)) expect((await freshJsm.streams.info(cfg.name)).config.name).toBe(cfg.name);
+    } finally {
+      await a.close();
+      await b.close();
+      await fresh.stop();
     }
   });
 
