@@ -4,6 +4,7 @@
 import { Kvm, type KV } from '@nats-io/kv';
 import { jetstream } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
+import { isWrongLastSequence } from '../nats/errors.ts';
 import { KV_BUCKETS, kvBucketOptions } from '../nats/topology.ts';
 
 export interface LimitBuckets {
@@ -106,18 +107,13 @@ export class KvCell<S> {
         return;
       } catch (err) {
         this.cache = null;
-        if (!isConflict(err)) throw err;
+        if (!isWrongLastSequence(err)) throw err;
         // Several processes fighting over one key: spread them out a little.
         if (attempt >= 2) await new Promise((r) => setTimeout(r, Math.random() * 2 * attempt));
       }
     }
     throw new KvConflictError(`too much contention on limiter key ${this.key}`);
   }
-}
-
-function isConflict(err: unknown): boolean {
-  const code = (err as { code?: number }).code;
-  return code === 10071 || code === 10164 || /wrong last sequence/i.test(String((err as Error)?.message));
 }
 
 const enc = new TextEncoder();

@@ -3,7 +3,8 @@
 // on success: about 3% of the ingress CPU at load. Here one wildcard reply subscription serves
 // every publish, acks are matched through a Map, and one sweep enforces the deadlines.
 import type { MsgHdrs, NatsConnection, Subscription } from '@nats-io/transport-node';
-import { createInbox } from '@nats-io/transport-node';
+import { JetStreamApiError, type ApiError } from '@nats-io/jetstream';
+import { createInbox, NoRespondersError, RequestError, TimeoutError } from '@nats-io/transport-node';
 
 export interface PubAck {
   stream: string;
@@ -12,6 +13,7 @@ export interface PubAck {
 }
 
 interface Pending {
+  subject: string;
   resolve(ack: PubAck): void;
   reject(err: Error): void;
   deadline: number;
@@ -38,14 +40,20 @@ export class JetStreamPublisher {
         if (!p) return;
         this.pending.delete(id);
         // No JetStream stream listening on the subject: the server answers 503 with no body.
-        if (msg.data.length === 0 && msg.headers?.code === 503) return p.reject(new Error('JetStream is not available (no responders)'));
-        let body: { stream?: string; seq?: number; duplicate?: boolean; error?: { code: number; description: string } };
+        // The same error shapes js.publish() rejects with, so shared/nats/errors.ts recognises them.
+        if (msg.data.length === 0 && msg.headers?.code === 503)
+          return p.reject(new RequestError('JetStream is not available (no responders)', { cause: new NoRespondersError(p.subject) }));
+        let body: { stream?: string; seq?: number; duplicate?: boolean; error?: ApiError };
         try {
           body = JSON.parse(dec.decode(msg.data));
         } catch {
           return p.reject(new Error('invalid JetStream publish ack'));
         }
-        if (body.error) return p.reject(new Error(`JetStream refused the message: ${body.error.description} (${body.error.code})`));
+        if (body.error) {
+          const refused = new JetStreamApiError(body.error);
+          refused.message = `JetStream refused the message: ${body.error.description} (${body.error.code})`;
+          return p.reject(refused);
+        }
         p.resolve({ stream: body.stream ?? '', seq: body.seq ?? 0, duplicate: body.duplicate === true });
       },
     });
@@ -54,7 +62,7 @@ export class JetStreamPublisher {
       for (const [id, p] of this.pending) {
         if (p.deadline <= now) {
           this.pending.delete(id);
-          p.reject(new Error('timed out waiting for the JetStream publish ack'));
+          p.reject(new RequestError('timed out waiting for the JetStream publish ack', { cause: new TimeoutError() }));
         }
       }
     }, 250);
@@ -66,7 +74,7 @@ export class JetStreamPublisher {
     headers.set('Nats-Msg-Id', msgId);
     const id = ++this.next;
     return new Promise<PubAck>((resolve, reject) => {
-      this.pending.set(id, { resolve, reject, deadline: Date.now() + this.timeoutMs });
+      this.pending.set(id, { subject, resolve, reject, deadline: Date.now() + this.timeoutMs });
       try {
         this.nc.publish(subject, data, { reply: `${this.prefix}${id}`, headers });
       } catch (err) {

@@ -10,6 +10,7 @@ import {
   type ConsumerConfig,
   type StreamConfig,
 } from '@nats-io/jetstream';
+import { isAlreadyExists, isConsumerNotFound, isStreamNotFound } from './errors.ts';
 
 export type Priority = 'interactive' | 'batch';
 
@@ -238,7 +239,7 @@ export async function ensureTopology(jsm: JetStreamManager, opts: TopologyOption
       const { retention: _r, storage: _s, ...mutable } = cfg;
       await jsm.streams.update(cfg.name, mutable);
     } catch (err) {
-      if (!isNotFound(err)) throw err;
+      if (!isStreamNotFound(err)) throw err;
       await jsm.streams.add(cfg);
     }
   }
@@ -252,18 +253,13 @@ export async function ensureTopology(jsm: JetStreamManager, opts: TopologyOption
       const current = existing.config as unknown as Record<string, unknown>;
       if (Object.entries(mutable).some(([k, v]) => current[k] !== v)) await jsm.consumers.update(stream, config.durable_name, mutable);
     } catch (err) {
-      if (!isNotFound(err)) throw err;
+      if (!isConsumerNotFound(err)) throw err;
       try {
         await jsm.consumers.add(stream, config);
       } catch (addErr) {
         // Another process created it between our info and add.
-        if (!String(addErr).includes('already')) throw addErr;
+        if (!isAlreadyExists(addErr)) throw addErr;
       }
     }
   }
-}
-
-function isNotFound(err: unknown): boolean {
-  const msg = String((err as Error)?.message ?? err);
-  return /not found/i.test(msg);
 }
