@@ -3,6 +3,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { MockScript } from './script.ts';
 import type { MockContext } from './server.ts';
+import { mistralSimulator } from './mistral.ts';
 
 export interface SimulatorRequest {
   ctx: MockContext;
@@ -26,4 +27,4 @@ export interface SimulatorModule {
   handle(r: SimulatorRequest): Promise<boolean> | boolean;
 }
 
-export const SIMULATOR_MODULES: readonly SimulatorModule[] = [];
+export const SIMULATOR_MODULES: readonly SimulatorModule[] = [mistralSimulator];

@@ -20,7 +20,7 @@ import { exhaustedForMs, UpstreamKeys } from '../../services/worker/upstream-key
 import { MATRIX_PROVIDERS } from '../conformance/capabilities.ts';
 import { PROVIDERS as REPLAY_PROVIDERS } from '../conformance/replay.ts';
 
-const BUILTINS = ['openai', 'anthropic', 'gemini', 'groq', 'xai', 'ollama'];
+const BUILTINS = ['openai', 'anthropic', 'gemini', 'groq', 'xai', 'ollama', 'mistral'];
 
 const DECLARED = `
 providers:
