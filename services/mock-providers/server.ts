@@ -14,6 +14,7 @@ import { handleOpenAIChat, handleOpenAIEmbeddings, lastUserText, sendOpenAIError
 import { anthropicScriptText, handleAnthropicMessages, sendAnthropicError, validateAnthropic, type AnthropicBody } from './anthropic.ts';
 import { geminiScriptText, handleGeminiEmbed, handleGeminiGenerate, sendGeminiError, validateGemini, type GeminiBody } from './gemini.ts';
 import { handleOllamaChat, handleOllamaEmbed, ollamaScriptText, sendOllamaError, validateOllama, type OllamaBody } from './ollama.ts';
+import { SIMULATOR_MODULES } from './modules.ts';
 
 /** Each wire family's prefix, as the provider's descriptor names it (shared/providers/<name>/descriptor.ts). */
 const SIM = Object.fromEntries(
@@ -227,6 +228,12 @@ export async function startMockProviders(opts: MockProviderOptions = {}): Promis
       if (failsNow(script, stream))
         return sendOllamaError(res, script.error!.status, script.error!.message ?? `simulated error ${script.error!.status}`);
       return handleOllamaChat(ctx, req, res, b, withoutMidstream(script, stream));
+    }
+    for (const module of SIMULATOR_MODULES) {
+      const prefix = getDescriptor(module.provider)!.simulatorPath;
+      if (!path.startsWith(`${prefix}/`)) continue;
+      const sub = { ctx, req, res, path: path.slice(prefix.length), body, scriptFor, failsNow, withoutMidstream };
+      if (await module.handle(sub)) return;
     }
     return json(res, 404, {
       error: { message: `Unknown request URL: POST ${path}.`, type: 'invalid_request_error', param: null, code: 'unknown_url' },

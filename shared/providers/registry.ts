@@ -12,6 +12,7 @@ import { geminiDescriptor } from './gemini/descriptor.ts';
 import { groqDescriptor } from './groq/descriptor.ts';
 import { xaiDescriptor } from './xai/descriptor.ts';
 import { ollamaDescriptor } from './ollama/descriptor.ts';
+import { mistralDescriptor } from './mistral/descriptor.ts';
 import { NAMESPACED_MODEL_NAMES } from './common/model-name-rules.ts';
 import { openAIRateLimits } from './common/rate-limit-headers.ts';
 
@@ -24,6 +25,7 @@ export const BUILTIN_PROVIDERS: readonly ProviderDescriptor[] = [
   groqDescriptor,
   xaiDescriptor,
   ollamaDescriptor,
+  mistralDescriptor,
 ];
 
 export const BUILTIN_PROVIDER_NAMES: readonly string[] = BUILTIN_PROVIDERS.map((d) => d.name);

@@ -2,6 +2,8 @@
 // and must accept every answer (framing, event names, usage placement, error shapes).
 import Anthropic from '@anthropic-ai/sdk';
 import { GoogleGenAI } from '@google/genai';
+import { Mistral } from '@mistralai/mistralai';
+import { HTTPValidationError, MistralError } from '@mistralai/mistralai/models/errors';
 import Groq from 'groq-sdk';
 import { Ollama } from 'ollama';
 import OpenAI from 'openai';
@@ -260,5 +262,89 @@ describe('ollama SDK against the Ollama simulator', () => {
     ).rejects.toThrow(/model crashed/);
     const emb = await client().embed({ model: 'all-minilm', input: ['a', 'b'] });
     expect(emb.embeddings).toHaveLength(2);
+  });
+});
+
+describe('@mistralai/mistralai against the Mistral simulator', () => {
+  const client = (apiKey = 'mk') => new Mistral({ apiKey, serverURL: `${mock.url}/mistral`, retryConfig: { strategy: 'none' } });
+
+  it('chat.complete: text, finish reason, usage; parallel tool calls with 9-character ids', async () => {
+    const res = await client().chat.complete({
+      model: 'mistral-small-latest',
+      randomSeed: 7,
+      safePrompt: true,
+      messages: [
+        { role: 'system', content: 'be brief' },
+        { role: 'user', content: 'hi\nmock:{"text":"bonjour le monde"}' },
+      ],
+    });
+    expect(res.choices[0]!.message?.content).toBe('bonjour le monde');
+    expect(res.choices[0]!.finishReason).toBe('stop');
+    expect(res.usage).toMatchObject({ completionTokens: 3, totalTokens: res.usage.promptTokens! + 3 });
+    expect(mock.requests.at(-1)!.body).toMatchObject({ random_seed: 7, safe_prompt: true });
+
+    const tools = await client().chat.complete({
+      model: 'mistral-small-latest',
+      messages: [{ role: 'user', content: `go\n${TOOLS_DIRECTIVE}` }],
+    });
+    const calls = tools.choices[0]!.message!.toolCalls!;
+    expect(calls.map((c) => c.function.name)).toEqual(['get_weather', 'get_time']);
+    expect(calls.map((c) => c.id)).toEqual([expect.stringMatching(/^[A-Za-z0-9]{9}$/), expect.stringMatching(/^[A-Za-z0-9]{9}$/)]);
+    expect(JSON.parse(calls[0]!.function.arguments as string)).toEqual({ city: 'Paris' });
+    // The SDK sends the tool results back with those ids, which the simulator accepts.
+    const next = await client().chat.complete({
+      model: 'mistral-small-latest',
+      messages: [
+        { role: 'user', content: 'go' },
+        { role: 'assistant', content: '', toolCalls: calls },
+        { role: 'tool', toolCallId: calls[0]!.id!, name: 'get_weather', content: 'sunny' },
+        { role: 'tool', toolCallId: calls[1]!.id!, name: 'get_time', content: 'noon' },
+      ],
+    });
+    expect(next.choices[0]!.message?.content).toBe('tool results: sunny | noon');
+  });
+
+  it('chat.stream: deltas in order, finish and usage on the last chunk', async () => {
+    const stream = await client().chat.stream({
+      model: 'mistral-small-latest',
+      messages: [{ role: 'user', content: 'count\nmock:{"tokens":5}' }],
+    });
+    let text = '';
+    let finish: string | null | undefined;
+    let usage: { completionTokens?: number } | undefined;
+    for await (const ev of stream) {
+      const choice = ev.data.choices[0];
+      if (typeof choice?.delta.content === 'string') text += choice.delta.content;
+      if (choice?.finishReason) finish = choice.finishReason;
+      if (ev.data.usage) usage = ev.data.usage;
+    }
+    expect(text).toBe('tok0 tok1 tok2 tok3 tok4');
+    expect(finish).toBe('stop');
+    expect(usage?.completionTokens).toBe(5);
+  });
+
+  it('errors: 422 validation detail (a foreign tool call id), the flat 401 and 429, the object:error 5xx', async () => {
+    const invalid = await client()
+      .chat.complete({
+        model: 'm',
+        messages: [
+          { role: 'assistant', content: '', toolCalls: [{ id: 'call_123456789', function: { name: 'f', arguments: '{}' } }] },
+          { role: 'tool', toolCallId: 'call_123456789', content: 'x' },
+        ],
+      })
+      .catch((e: unknown) => e);
+    expect(invalid).toBeInstanceOf(HTTPValidationError);
+    expect(JSON.stringify((invalid as HTTPValidationError).detail)).toMatch(/length of 9/);
+    for (const [directive, status] of [
+      ['', 401],
+      ['mock:{"error":{"status":429}}', 429],
+      ['mock:{"error":{"status":503}}', 503],
+    ] as const) {
+      const err = await client(status === 401 ? '' : 'mk')
+        .chat.complete({ model: 'm', messages: [{ role: 'user', content: `x\n${directive}` }] })
+        .catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(MistralError);
+      expect((err as MistralError).statusCode).toBe(status);
+    }
   });
 });

@@ -1,5 +1,5 @@
-// An OpenAI-compatible upstream declared in the config file, no code: `mistral` (here the OpenAI
-// simulator under its /v1 prefix) routes as `mistral/<model>`, streams, bills under its own name,
+// An OpenAI-compatible upstream declared in the config file, no code: `together` (here the OpenAI
+// simulator under its /v1 prefix) routes as `together/<model>`, streams, bills under its own name,
 // shows in /v1/models and has its own NATS consumer. The official openai SDK is the client.
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,16 +11,16 @@ import { consumerNames, STREAMS } from '../../shared/nats/topology.ts';
 
 const CONFIG = `
 providers:
-  mistral:
+  together:
     type: openai-compatible
-    base_url: \${MISTRAL_BASE_URL}
+    base_url: \${TOGETHER_BASE_URL}
     api_keys:
-      - key: \${MISTRAL_API_KEY}
-    models: [mistral-small-latest, mistral-large-latest]
+      - key: \${TOGETHER_API_KEY}
+    models: [llama-3.3-70b, llama-3.1-8b]
 models:
-  small: { targets: [{ model: mistral/mistral-small-latest }] }
+  small: { targets: [{ model: together/llama-3.3-70b }] }
 prices:
-  mistral/mistral-small-latest: { input: 1, output: 3 }
+  together/llama-3.3-70b: { input: 1, output: 3 }
 `;
 
 let stack: Stack;
@@ -32,7 +32,7 @@ beforeAll(async () => {
   writeFileSync(configPath, CONFIG);
   stack = await startStack({
     env: { SWITCHYARD_CONFIG: configPath, WORKER_MAX_RETRIES: '0' },
-    providerEnv: (mockUrl) => ({ MISTRAL_BASE_URL: `${mockUrl}/v1`, MISTRAL_API_KEY: 'sk-mistral-test' }),
+    providerEnv: (mockUrl) => ({ TOGETHER_BASE_URL: `${mockUrl}/v1`, TOGETHER_API_KEY: 'sk-together-test' }),
   });
   client = new OpenAI({ apiKey: stack.apiKey, baseURL: `${stack.url}/v1`, maxRetries: 0 });
 }, 60_000);
@@ -41,23 +41,23 @@ afterAll(async () => stack?.close());
 describe('a config-declared OpenAI-compatible provider', () => {
   it('chat: routed to its base URL with its own key, billed under its name', async () => {
     const { data, response } = await client.chat.completions
-      .create({ model: 'mistral/mistral-small-latest', messages: [{ role: 'user', content: 'hi\nmock:{"text":"bonjour le monde"}' }] })
+      .create({ model: 'together/llama-3.3-70b', messages: [{ role: 'user', content: 'hi\nmock:{"text":"bonjour le monde"}' }] })
       .withResponse();
-    expect(data.model).toBe('mistral/mistral-small-latest');
+    expect(data.model).toBe('together/llama-3.3-70b');
     expect(data.choices[0]!.message.content).toBe('bonjour le monde');
     expect(data.usage).toMatchObject({ completion_tokens: 3 });
-    expect(response.headers.get('x-switchyard-provider')).toBe('mistral');
+    expect(response.headers.get('x-switchyard-provider')).toBe('together');
 
     const upstream = stack.mock.requests.at(-1)!;
     expect(upstream.path).toBe('/v1/chat/completions');
-    expect((upstream.body as { model: string }).model).toBe('mistral-small-latest');
-    expect(upstream.headers.authorization).toBe('Bearer sk-mistral-test');
+    expect((upstream.body as { model: string }).model).toBe('llama-3.3-70b');
+    expect(upstream.headers.authorization).toBe('Bearer sk-together-test');
 
     const row = await waitForUsageRow(stack.db, response.headers.get('x-request-id')!);
     expect(row).toMatchObject({
       status: 'ok',
-      provider: 'mistral',
-      upstream_model: 'mistral-small-latest',
+      provider: 'together',
+      upstream_model: 'llama-3.3-70b',
       input_tokens: data.usage!.prompt_tokens,
       output_tokens: 3,
     });
@@ -67,7 +67,7 @@ describe('a config-declared OpenAI-compatible provider', () => {
 
   it('streams every token, then usage', async () => {
     const stream = await client.chat.completions.create({
-      model: 'mistral/mistral-large-latest',
+      model: 'together/llama-3.1-8b',
       stream: true,
       stream_options: { include_usage: true },
       messages: [{ role: 'user', content: 'count\nmock:{"tokens":12,"itl_ms":1}' }],
@@ -79,7 +79,7 @@ describe('a config-declared OpenAI-compatible provider', () => {
       text += chunk.choices[0]?.delta.content ?? '';
       finish = chunk.choices[0]?.finish_reason ?? finish;
       if (chunk.usage) usage = chunk.usage;
-      expect(chunk.model).toBe('mistral/mistral-large-latest');
+      expect(chunk.model).toBe('together/llama-3.1-8b');
     }
     expect(text).toBe(Array.from({ length: 12 }, (_, i) => `tok${i}`).join(' '));
     expect(finish).toBe('stop');
@@ -91,25 +91,25 @@ describe('a config-declared OpenAI-compatible provider', () => {
       .create({ model: 'small', messages: [{ role: 'user', content: 'hi\nmock:{"text":"via alias"}' }] })
       .withResponse();
     expect(data.choices[0]!.message.content).toBe('via alias');
-    expect(response.headers.get('x-switchyard-provider')).toBe('mistral');
+    expect(response.headers.get('x-switchyard-provider')).toBe('together');
   });
 
   it('lists its models in /v1/models, beside the built-in providers', async () => {
     const ids = [];
     for await (const m of client.models.list()) ids.push(m.id);
-    expect(ids).toEqual(expect.arrayContaining(['mistral/mistral-small-latest', 'mistral/mistral-large-latest', 'openai/gpt-4o-mini']));
+    expect(ids).toEqual(expect.arrayContaining(['together/llama-3.3-70b', 'together/llama-3.1-8b', 'openai/gpt-4o-mini']));
     const models = await client.models.list();
-    expect(models.data.find((m) => m.id === 'mistral/mistral-small-latest')?.owned_by).toBe('mistral');
+    expect(models.data.find((m) => m.id === 'together/llama-3.3-70b')?.owned_by).toBe('together');
   });
 
   it('has its own request subject and worker consumer', async () => {
-    const info = await stack.runtime.nats.jsm.consumers.info(STREAMS.requests, consumerNames.worker('mistral', 'interactive'));
-    expect(info.config.filter_subject).toMatch(/mistral/);
+    const info = await stack.runtime.nats.jsm.consumers.info(STREAMS.requests, consumerNames.worker('together', 'interactive'));
+    expect(info.config.filter_subject).toMatch(/together/);
   });
 
   it('an undeclared provider prefix is still model_not_found', async () => {
     const err = await client.chat.completions
-      .create({ model: 'mistrall/mistral-small-latest', messages: [{ role: 'user', content: 'hi' }] })
+      .create({ model: 'togetherr/llama-3.3-70b', messages: [{ role: 'user', content: 'hi' }] })
       .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(OpenAI.NotFoundError);
     expect((err as InstanceType<typeof OpenAI.APIError>).code).toBe('model_not_found');

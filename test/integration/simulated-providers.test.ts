@@ -38,7 +38,13 @@ describe('development: one key set, the rest simulated', () => {
     expect(real.status).toBe(200);
     expect(real.headers.get('x-switchyard-simulated')).toBeNull();
 
-    for (const model of ['anthropic/claude-sonnet-4-5', 'gemini/gemini-2.5-flash', 'groq/llama-3.3-70b-versatile', 'ollama/llama3.2']) {
+    for (const model of [
+      'anthropic/claude-sonnet-4-5',
+      'gemini/gemini-2.5-flash',
+      'groq/llama-3.3-70b-versatile',
+      'ollama/llama3.2',
+      'mistral/mistral-small-latest',
+    ]) {
       const res = await chat(stack, model);
       const body = (await res.json()) as { choices: Array<{ message: { content: string } }> };
       expect(res.status, model).toBe(200);
@@ -47,7 +53,7 @@ describe('development: one key set, the rest simulated', () => {
       expect(body.choices[0]!.message.content.length).toBeGreaterThan(0);
     }
     // The simulator received the requests in each provider's own wire format.
-    expect(stack.mock.stats.byRoute).toMatchObject({ 'anthropic.messages': expect.any(Number) });
+    expect(stack.mock.stats.byRoute).toMatchObject({ 'anthropic.messages': expect.any(Number), 'mistral.chat': 1 });
   });
 
   it('SSE streams carry the header too', async () => {
@@ -77,7 +83,8 @@ describe('development: one key set, the rest simulated', () => {
 
   it('GET /v1/models lists every provider', async () => {
     const ids = await modelIds(stack);
-    for (const p of ['openai', 'anthropic', 'gemini', 'groq', 'xai', 'ollama']) expect(ids.some((id) => id.startsWith(`${p}/`))).toBe(true);
+    for (const p of ['openai', 'anthropic', 'gemini', 'groq', 'xai', 'ollama', 'mistral'])
+      expect(ids.some((id) => id.startsWith(`${p}/`))).toBe(true);
   });
 });
 

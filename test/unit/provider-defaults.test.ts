@@ -78,7 +78,14 @@ describe('providers per mode', () => {
   });
 
   it('npm start starts the simulators only when some provider needs one', () => {
-    const all = { OPENAI_API_KEY: 'a', ANTHROPIC_API_KEY: 'b', GEMINI_API_KEY: 'c', GROQ_API_KEY: 'd', XAI_API_KEY: 'e' };
+    const all = {
+      OPENAI_API_KEY: 'a',
+      ANTHROPIC_API_KEY: 'b',
+      GEMINI_API_KEY: 'c',
+      GROQ_API_KEY: 'd',
+      XAI_API_KEY: 'e',
+      MISTRAL_API_KEY: 'f',
+    };
     expect(simulatorsNeeded({ SWITCHYARD_MODE: 'development', ...all, OLLAMA_BASE_URL: 'http://gpu:11434' })).toBe(false);
     expect(simulatorsNeeded({ SWITCHYARD_MODE: 'development', ...all })).toBe(true); // ollama
     expect(simulatorsNeeded({ SWITCHYARD_MODE: 'production' })).toBe(false);

@@ -20,19 +20,19 @@ import { exhaustedForMs, UpstreamKeys } from '../../services/worker/upstream-key
 import { MATRIX_PROVIDERS } from '../conformance/capabilities.ts';
 import { PROVIDERS as REPLAY_PROVIDERS } from '../conformance/replay.ts';
 
-const BUILTINS = ['openai', 'anthropic', 'gemini', 'groq', 'xai', 'ollama'];
+const BUILTINS = ['openai', 'anthropic', 'gemini', 'groq', 'xai', 'ollama', 'mistral'];
 
 const DECLARED = `
 providers:
-  mistral:
+  together:
     type: openai-compatible
-    base_url: https://api.mistral.ai/v1/
-    api_keys: [sk-mistral]
-    models: [mistral-small-latest]
+    base_url: https://api.together.xyz/v1/
+    api_keys: [sk-together]
+    models: [llama-3.3-70b]
 models:
-  cheap: { targets: [{ model: mistral/mistral-small-latest }, { model: openai/gpt-4o-mini }] }
+  cheap: { targets: [{ model: together/llama-3.3-70b }, { model: openai/gpt-4o-mini }] }
 prices:
-  mistral/mistral-small-latest: { input: 0.1, output: 0.3 }
+  together/llama-3.3-70b: { input: 0.1, output: 0.3 }
 `;
 
 function failing(text: string): ConfigFileError {
@@ -80,8 +80,8 @@ describe('lists derived from the registry', () => {
     expect(modelNameProblem('anthropic', 'ns/claude')).toMatch(/anthropic model names/);
     expect(modelNameProblem('groq', 'meta-llama/llama-4-scout')).toBeNull();
     // A declared provider (no descriptor without the file) gets the OpenAI rule.
-    expect(modelNameProblem('mistral', 'org/model:tag')).toBeNull();
-    expect(modelNameProblem('mistral', 'a/../b')).toMatch(/no '\.\.'/);
+    expect(modelNameProblem('together', 'org/model:tag')).toBeNull();
+    expect(modelNameProblem('together', 'a/../b')).toMatch(/no '\.\.'/);
   });
 
   it('rate-limit headers are parsed by the provider that sent them', () => {
@@ -108,91 +108,91 @@ describe('a provider declared in the config file', () => {
   const file = parseConfigFile(DECLARED, { env: {} });
 
   it('parses: type, base URL without trailing slash, keys, models; aliases and prices may name it', () => {
-    expect(file.providers.mistral).toEqual({
+    expect(file.providers.together).toEqual({
       type: 'openai-compatible',
-      base_url: 'https://api.mistral.ai/v1',
-      api_keys: [{ key: 'sk-mistral', weight: 1 }],
-      models: ['mistral-small-latest'],
+      base_url: 'https://api.together.xyz/v1',
+      api_keys: [{ key: 'sk-together', weight: 1 }],
+      models: ['llama-3.3-70b'],
     });
-    expect(file.models.cheap!.targets[0]).toMatchObject({ provider: 'mistral', model: 'mistral-small-latest' });
-    expect(file.prices['mistral/mistral-small-latest']).toEqual({ input: 0.1, output: 0.3 });
+    expect(file.models.cheap!.targets[0]).toMatchObject({ provider: 'together', model: 'llama-3.3-70b' });
+    expect(file.prices['together/llama-3.3-70b']).toEqual({ input: 0.1, output: 0.3 });
   });
 
   it('joins the provider lists, served by the OpenAI adapter under its own name', () => {
-    expect(providerNames(file)).toEqual([...BUILTINS, 'mistral']);
-    expect(adapterNames(file)).toEqual([...BUILTINS, 'mistral']);
-    const adapter = getAdapter('mistral', file)!;
-    expect(adapter.name).toBe('mistral');
+    expect(providerNames(file)).toEqual([...BUILTINS, 'together']);
+    expect(adapterNames(file)).toEqual([...BUILTINS, 'together']);
+    const adapter = getAdapter('together', file)!;
+    expect(adapter.name).toBe('together');
     expect(adapter.supportsEmbeddings).toBe(true);
-    expect(getAdapter('mistral', file)).toBe(adapter);
-    expect(getAdapter('mistral')).toBeUndefined();
-    expect(getDescriptor('mistral', file)).toMatchObject({ envPrefix: 'MISTRAL', defaultModels: ['mistral-small-latest'] });
+    expect(getAdapter('together', file)).toBe(adapter);
+    expect(getAdapter('together')).toBeUndefined();
+    expect(getDescriptor('together', file)).toMatchObject({ envPrefix: 'TOGETHER', defaultModels: ['llama-3.3-70b'] });
   });
 
-  it('routes `mistral/<model>` only when declared', () => {
-    expect(resolveRoute('mistral/mistral-small-latest', 'openai', file)).toMatchObject({
-      provider: 'mistral',
-      model: 'mistral-small-latest',
+  it('routes `together/<model>` only when declared', () => {
+    expect(resolveRoute('together/llama-3.3-70b', 'openai', file)).toMatchObject({
+      provider: 'together',
+      model: 'llama-3.3-70b',
     });
-    expect(() => resolveRoute('mistral/mistral-small-latest', 'openai', null)).toThrow(/does not exist|not found/i);
+    expect(() => resolveRoute('together/llama-3.3-70b', 'openai', null)).toThrow(/does not exist|not found/i);
   });
 
   it('counts as a real upstream (it has a base URL), with its own key pool', () => {
-    expect(planProviders({}, file, 'production', undefined)).toMatchObject({ mistral: 'real', openai: 'not_configured' });
+    expect(planProviders({}, file, 'production', undefined)).toMatchObject({ together: 'real', openai: 'not_configured' });
     const config = loadConfig({});
     config.file = file;
-    config.providers.mistral = { name: 'mistral', baseUrl: 'https://api.mistral.ai/v1', apiKey: 'sk-mistral' };
+    config.providers.together = { name: 'together', baseUrl: 'https://api.together.xyz/v1', apiKey: 'sk-together' };
     const keys = new UpstreamKeys(config);
-    expect(keys.pick('mistral', 'm').key).toBe('sk-mistral');
+    expect(keys.pick('together', 'm').key).toBe('sk-together');
   });
 });
 
 describe('a declared provider whose key variable is unset', () => {
   const text = [
     'providers:',
-    '  mistral:',
+    '  together:',
     '    type: openai-compatible',
-    '    base_url: https://api.mistral.ai/v1',
-    '    api_keys: [{ key: "${MISTRAL_API_KEY}" }]',
+    '    base_url: https://api.together.xyz/v1',
+    '    api_keys: [{ key: "${TOGETHER_API_KEY}" }]',
     'models:',
-    '  cheap: { targets: [{ model: mistral/small }, { model: openai/gpt-4o-mini }] }',
+    '  cheap: { targets: [{ model: together/small }, { model: openai/gpt-4o-mini }] }',
   ].join('\n');
 
   it('stays declared, so aliases naming it still load, but is not configured (503, and an alias falls back)', () => {
     const file = parseConfigFile(text, { env: {} });
-    expect(file.providers.mistral).toMatchObject({ type: 'openai-compatible', api_keys: [], keysUnset: true });
+    expect(file.providers.together).toMatchObject({ type: 'openai-compatible', api_keys: [], keysUnset: true });
     expect(file.skipped).toContain(
-      'config: provider mistral not configured: MISTRAL_API_KEY not set (requests to it answer 503 provider_not_configured)',
+      'config: provider together not configured: TOGETHER_API_KEY not set (requests to it answer 503 provider_not_configured)',
     );
-    expect(file.models.cheap!.targets.map((t) => t.provider)).toEqual(['mistral', 'openai']);
-    expect(planProviders({}, file, 'development', 'http://sim.test')).toMatchObject({ mistral: 'not_configured', openai: 'simulator' });
-    expect(providerNames(file)).toContain('mistral');
+    expect(file.models.cheap!.targets.map((t) => t.provider)).toEqual(['together', 'openai']);
+    expect(planProviders({}, file, 'development', 'http://sim.test')).toMatchObject({ together: 'not_configured', openai: 'simulator' });
+    expect(providerNames(file)).toContain('together');
   });
 
   it('with the variable set it is a real upstream', () => {
-    const file = parseConfigFile(text, { env: { MISTRAL_API_KEY: 'sk-m' } });
-    expect(file.providers.mistral!.keysUnset).toBeUndefined();
-    expect(planProviders({}, file, 'production', undefined).mistral).toBe('real');
+    const file = parseConfigFile(text, { env: { TOGETHER_API_KEY: 'sk-m' } });
+    expect(file.providers.together!.keysUnset).toBeUndefined();
+    expect(planProviders({}, file, 'production', undefined).together).toBe('real');
   });
 });
 
 describe('config validation of declared providers', () => {
   it('an unknown type is an error at the type, with line and column', () => {
-    const err = failing(['providers:', '  mistral:', '    type: anthropic-compatible', '    base_url: https://x.test/v1'].join('\n'));
+    const err = failing(['providers:', '  together:', '    type: anthropic-compatible', '    base_url: https://x.test/v1'].join('\n'));
     expect(err.issues).toEqual([
       expect.objectContaining({
-        path: 'providers.mistral.type',
+        path: 'providers.together.type',
         line: 3,
         col: 11,
         message: expect.stringMatching(/unknown provider type 'anthropic-compatible'.*openai-compatible/),
       }),
     ]);
-    expect(err.message).toContain('bad.yaml:3:11: providers.mistral.type:');
+    expect(err.message).toContain('bad.yaml:3:11: providers.together.type:');
   });
 
   it('a declared provider needs a base_url', () => {
-    const err = failing(['providers:', '  mistral:', '    type: openai-compatible'].join('\n'));
-    expect(err.issues[0]).toMatchObject({ path: 'providers.mistral.base_url', line: 3, message: 'missing required field' });
+    const err = failing(['providers:', '  together:', '    type: openai-compatible'].join('\n'));
+    expect(err.issues[0]).toMatchObject({ path: 'providers.together.base_url', line: 3, message: 'missing required field' });
   });
 
   it('a built-in provider takes no type', () => {
@@ -201,11 +201,11 @@ describe('config validation of declared providers', () => {
   });
 
   it('a name without a type, or not usable as a name, is an unknown provider', () => {
-    expect(failing(['providers:', '  mistral:', '    base_url: https://x.test'].join('\n')).issues[0]).toMatchObject({
-      path: 'providers.mistral',
+    expect(failing(['providers:', '  together:', '    base_url: https://x.test'].join('\n')).issues[0]).toMatchObject({
+      path: 'providers.together',
       line: 2,
       col: 3,
-      message: expect.stringMatching(/unknown provider 'mistral'.*type: openai-compatible/),
+      message: expect.stringMatching(/unknown provider 'together'.*type: openai-compatible/),
     });
     for (const name of ['Mistral', 'constructor', 'my.llm']) {
       const err = failing(['providers:', `  ${name}:`, '    type: openai-compatible', '    base_url: https://x.test'].join('\n'));
@@ -214,7 +214,7 @@ describe('config validation of declared providers', () => {
   });
 
   it('an alias target naming an undeclared provider still fails', () => {
-    const err = failing(['models:', '  a: { targets: [{ model: mistral/x }] }'].join('\n'));
+    const err = failing(['models:', '  a: { targets: [{ model: together/x }] }'].join('\n'));
     expect(err.issues[0]!.message).toMatch(/unknown provider/);
   });
 
