@@ -8,6 +8,7 @@ import { ApiError } from '../../shared/protocol/errors.ts';
 import { requestIssueError } from '../../shared/protocol/request-errors.ts';
 import { BATCH_ENDPOINTS, isBatchEndpoint } from '../batch/lines.ts';
 import { batchObject, newBatchId } from '../batch/store.ts';
+import { cursorSeq, listBody, listLimit } from './pagination.ts';
 
 export interface BatchesOptions {
   db: Db;
@@ -87,26 +88,15 @@ export async function batchesRoutes(app: FastifyInstance, opts: BatchesOptions):
   });
 
   app.get<{ Querystring: { limit?: string; after?: string } }>('/v1/batches', { onRequest: authenticate }, async (req) => {
-    const limit = Math.min(100, Math.max(1, Number(req.query.limit ?? 20) || 20));
+    const limit = listLimit(req.query.limit, { fallback: 20, max: 100 });
     const tenantId = req.principal!.tenantId;
     let q = db.selectFrom('batches').selectAll().where('tenant_id', '=', tenantId);
-    if (req.query.after) {
-      const after = await db
-        .selectFrom('batches')
-        .select('seq')
-        .where('id', '=', req.query.after)
-        .where('tenant_id', '=', tenantId)
-        .executeTakeFirst();
-      if (!after)
-        throw new ApiError(400, `Invalid value for 'after': no batch ${req.query.after}.`, { param: 'after', code: 'invalid_value' });
-      q = q.where('seq', '<', after.seq);
-    }
+    if (req.query.after) q = q.where('seq', '<', await cursorSeq(db, 'batches', tenantId, req.query.after));
     const rows = await q
       .orderBy('seq', 'desc')
       .limit(limit + 1)
       .execute();
-    const data = rows.slice(0, limit).map(batchObject);
-    return { object: 'list', data, first_id: data[0]?.id ?? null, last_id: data.at(-1)?.id ?? null, has_more: rows.length > limit };
+    return listBody(rows, limit, batchObject);
   });
 
   app.post<{ Params: { id: string } }>('/v1/batches/:id/cancel', { onRequest: authenticate }, async (req) => {

@@ -21,6 +21,7 @@ import {
 import type { SwitchyardConfig } from '../../shared/config/env.ts';
 import { ApiError, errors } from '../../shared/protocol/errors.ts';
 import { LineValidator } from '../batch/lines.ts';
+import { cursorSeq, listBody, listLimit } from './pagination.ts';
 
 export interface FilesOptions {
   config: SwitchyardConfig;
@@ -140,23 +141,20 @@ export async function filesRoutes(app: FastifyInstance, opts: FilesOptions): Pro
   });
 
   app.get<{ Querystring: { limit?: string; after?: string; purpose?: string } }>('/v1/files', { onRequest: authenticate }, async (req) => {
-    const limit = Math.min(10_000, Math.max(1, Number(req.query.limit ?? 10_000) || 10_000));
+    const limit = listLimit(req.query.limit, { fallback: 10_000, max: 10_000 });
+    const tenantId = req.principal!.tenantId;
     let q = db
       .selectFrom('files')
       .select(['id', 'seq', 'purpose', 'filename', 'bytes', 'created_at'])
-      .where('tenant_id', '=', req.principal!.tenantId)
+      .where('tenant_id', '=', tenantId)
       .where('deleted_at', 'is', null);
     if (req.query.purpose) q = q.where('purpose', '=', req.query.purpose);
-    if (req.query.after) {
-      const after = await db.selectFrom('files').select('seq').where('id', '=', req.query.after).executeTakeFirst();
-      if (after) q = q.where('seq', '<', after.seq);
-    }
+    if (req.query.after) q = q.where('seq', '<', await cursorSeq(db, 'files', tenantId, req.query.after));
     const rows = await q
       .orderBy('seq', 'desc')
       .limit(limit + 1)
       .execute();
-    const data = rows.slice(0, limit).map(fileObject);
-    return { object: 'list', data, first_id: data[0]?.id ?? null, last_id: data.at(-1)?.id ?? null, has_more: rows.length > limit };
+    return listBody(rows, limit, fileObject);
   });
 
   const load = async (req: FastifyRequest<{ Params: { id: string } }>): Promise<FileRow> => {
