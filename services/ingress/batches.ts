@@ -9,6 +9,7 @@ import { requestIssueError } from '../../shared/protocol/request-errors.ts';
 import { BATCH_ENDPOINTS, isBatchEndpoint } from '../batch/lines.ts';
 import { batchObject, newBatchId } from '../batch/store.ts';
 import { cursorSeq, listBody, listLimit } from './pagination.ts';
+import { principalOf } from './principal.ts';
 
 export interface BatchesOptions {
   db: Db;
@@ -33,7 +34,7 @@ export async function batchesRoutes(app: FastifyInstance, opts: BatchesOptions):
       throw requestIssueError(parsed.error.issues[0]!, req.body ?? {});
     }
     const body = parsed.data;
-    const tenantId = req.principal!.tenantId;
+    const tenantId = principalOf(req).tenantId;
     if (!isBatchEndpoint(body.endpoint)) {
       throw new ApiError(400, `Invalid value for 'endpoint': supported are ${Object.keys(BATCH_ENDPOINTS).join(', ')}.`, {
         param: 'endpoint',
@@ -61,7 +62,7 @@ export async function batchesRoutes(app: FastifyInstance, opts: BatchesOptions):
       .values({
         id: newBatchId(),
         tenant_id: tenantId,
-        key_id: req.principal!.keyId,
+        key_id: principalOf(req).keyId,
         endpoint: body.endpoint,
         input_file_id: file.id,
         completion_window: body.completion_window,
@@ -81,7 +82,7 @@ export async function batchesRoutes(app: FastifyInstance, opts: BatchesOptions):
       .selectFrom('batches')
       .selectAll()
       .where('id', '=', req.params.id)
-      .where('tenant_id', '=', req.principal!.tenantId)
+      .where('tenant_id', '=', principalOf(req).tenantId)
       .executeTakeFirst();
     if (!b) throw notFound(req.params.id);
     return batchObject(b);
@@ -89,7 +90,7 @@ export async function batchesRoutes(app: FastifyInstance, opts: BatchesOptions):
 
   app.get<{ Querystring: { limit?: string; after?: string } }>('/v1/batches', { onRequest: authenticate }, async (req) => {
     const limit = listLimit(req.query.limit, { fallback: 20, max: 100 });
-    const tenantId = req.principal!.tenantId;
+    const tenantId = principalOf(req).tenantId;
     let q = db.selectFrom('batches').selectAll().where('tenant_id', '=', tenantId);
     if (req.query.after) q = q.where('seq', '<', await cursorSeq(db, 'batches', tenantId, req.query.after));
     const rows = await q
@@ -100,7 +101,7 @@ export async function batchesRoutes(app: FastifyInstance, opts: BatchesOptions):
   });
 
   app.post<{ Params: { id: string } }>('/v1/batches/:id/cancel', { onRequest: authenticate }, async (req) => {
-    const tenantId = req.principal!.tenantId;
+    const tenantId = principalOf(req).tenantId;
     // Only a batch that is still open can be cancelled; the runner drains it and closes it (a batch whose
     // step keeps failing is closed as cancelled too, see giveUpBatch).
     const updated = await db

@@ -22,6 +22,7 @@ import type { SwitchyardConfig } from '../../shared/config/env.ts';
 import { ApiError, errors } from '../../shared/protocol/errors.ts';
 import { LineValidator } from '../batch/lines.ts';
 import { cursorSeq, listBody, listLimit } from './pagination.ts';
+import { principalOf } from './principal.ts';
 
 export interface FilesOptions {
   config: SwitchyardConfig;
@@ -37,7 +38,7 @@ export async function filesRoutes(app: FastifyInstance, opts: FilesOptions): Pro
 
   app.post('/v1/files', { onRequest: authenticate }, async (req, reply) => {
     if (!req.isMultipart()) throw new ApiError(400, "Send the file as multipart/form-data with fields 'file' and 'purpose'.");
-    const principal = req.principal!;
+    const principal = principalOf(req);
     const fileId = newFileId();
     const sink = new ChunkSink(db, fileId);
     let purpose: string | undefined;
@@ -142,7 +143,7 @@ export async function filesRoutes(app: FastifyInstance, opts: FilesOptions): Pro
 
   app.get<{ Querystring: { limit?: string; after?: string; purpose?: string } }>('/v1/files', { onRequest: authenticate }, async (req) => {
     const limit = listLimit(req.query.limit, { fallback: 10_000, max: 10_000 });
-    const tenantId = req.principal!.tenantId;
+    const tenantId = principalOf(req).tenantId;
     let q = db
       .selectFrom('files')
       .select(['id', 'seq', 'purpose', 'filename', 'bytes', 'created_at'])
@@ -158,7 +159,7 @@ export async function filesRoutes(app: FastifyInstance, opts: FilesOptions): Pro
   });
 
   const load = async (req: FastifyRequest<{ Params: { id: string } }>): Promise<FileRow> => {
-    const f = await getFile(db, req.principal!.tenantId, req.params.id);
+    const f = await getFile(db, principalOf(req).tenantId, req.params.id);
     if (!f) throw new ApiError(404, `No such File object: ${req.params.id}`, { param: 'id', code: 'not_found' });
     return f;
   };
@@ -183,7 +184,7 @@ export async function filesRoutes(app: FastifyInstance, opts: FilesOptions): Pro
       .where('status', 'in', ['validating', 'in_progress', 'finalizing', 'cancelling'])
       .executeTakeFirst();
     if (inUse) throw new ApiError(409, `File ${f.id} is the input of running batch ${inUse.id}.`, { code: 'file_in_use' });
-    if (!(await deleteFile(db, req.principal!.tenantId, f.id))) throw errors.notFound(`File '${f.id}'`);
+    if (!(await deleteFile(db, principalOf(req).tenantId, f.id))) throw errors.notFound(`File '${f.id}'`);
     return { id: f.id, object: 'file', deleted: true };
   });
 }

@@ -32,6 +32,7 @@ import { metrics, METRICS_UNAUTHORIZED_BODY, metricsAuthorized, registerQueueDep
 import { adapterNames, getDescriptor, providerNames } from '../../shared/providers/registry.ts';
 // ---- async work: files, batches, async requests, resumable streams, WebSocket (async-work.ts) ----
 import { createAsyncWork } from './async-work.ts';
+import { principalOf } from './principal.ts';
 import { assertRouteConfigured } from '../../shared/config/providers.ts';
 import type { z } from 'zod';
 
@@ -176,11 +177,11 @@ export async function buildIngress(opts: IngressOptions): Promise<Ingress> {
 
   app.post('/v1/chat/completions', { onRequest: authenticate }, async (req, reply) => {
     const body = validate(chatCompletionRequestSchema, req.body);
-    assertModelAllowed(req.principal!, body.model);
+    assertModelAllowed(principalOf(req), body.model);
     const route = resolveRoute(body.model);
     // ---- async work: `Prefer: respond-async` -> 202, result at GET /v1/requests/{id} ----
     if (asyncWork.wantsAsync(req)) {
-      const admitting = admission.admit(req.principal!, route.targets ?? [route], req.body, 'chat');
+      const admitting = admission.admit(principalOf(req), route.targets ?? [route], req.body, 'chat');
       if (admitting) (await admitting).settle('unknown'); // counted now; the answer arrives elsewhere
       return asyncWork.acceptAsync(req, reply, body, route);
     }
@@ -217,7 +218,7 @@ export async function buildIngress(opts: IngressOptions): Promise<Ingress> {
       write(writer.delta({ role: 'assistant', content: '' }));
     };
     // Resumable at GET /v1/requests/{id}/events (any ingress); SSE `id:` = the event's seq.
-    asyncWork.resume.remember(req.id, { tenantId: req.principal!.tenantId, model: body.model, created, includeUsage });
+    asyncWork.resume.remember(req.id, { tenantId: principalOf(req).tenantId, model: body.model, created, includeUsage });
     await dispatch(req, reply, 'chat', route, body.model, true, (ev) => {
       // Only one attempt may speak to the client: once its tokens are out, a redelivered attempt can
       // only end the stream with an error (the worker guarantees that; this guards it).
@@ -244,7 +245,7 @@ export async function buildIngress(opts: IngressOptions): Promise<Ingress> {
 
   app.post('/v1/embeddings', { onRequest: authenticate }, async (req, reply) => {
     const body = validate(embeddingsRequestSchema, req.body);
-    assertModelAllowed(req.principal!, body.model);
+    assertModelAllowed(principalOf(req), body.model);
     const route = resolveRoute(body.model);
     const ev = await dispatch(req, reply, 'embeddings', route, body.model, false, null);
     if (ev.type === 'result' && ev.kind === 'embeddings') {
@@ -299,7 +300,7 @@ export async function buildIngress(opts: IngressOptions): Promise<Ingress> {
       }
     });
     // ---- admission: rate limits and budget (throws the 429); null = principal without limits ----
-    const admitting = admission.admit(req.principal!, route.targets ?? [route], req.body, kind);
+    const admitting = admission.admit(principalOf(req), route.targets ?? [route], req.body, kind);
     if (admitting) {
       req.admitted = await admitting;
       reply.headers(req.admitted.headers);
@@ -308,7 +309,7 @@ export async function buildIngress(opts: IngressOptions): Promise<Ingress> {
     // waiting for the ack as well would add the JetStream file store's tail to every response.
     // A refused publish still fails the request (503) before any answer could exist.
     const submitted = dispatcher.submit(
-      { requestId, principal: req.principal!, kind, route, publicModel, stream, body: req.rawBody! },
+      { requestId, principal: principalOf(req), kind, route, publicModel, stream, body: req.rawBody! },
       {
         onEvent: (ev) => {
           const done = onStreamEvent ? onStreamEvent(ev) : ev.type !== 'chunk';
