@@ -15,6 +15,7 @@ const BOTH_BACKENDS = [
   'test/conformance/e2e.test.ts',
   'test/integration/openai-sdk.test.ts',
   'test/integration/admin.test.ts',
+  'test/integration/pagination.test.ts',
   'test/integration/batch.test.ts',
   'test/integration/batch-faults.test.ts',
   'test/integration/budgets.test.ts',

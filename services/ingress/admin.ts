@@ -22,6 +22,7 @@ import { subjects } from '../../shared/nats/topology.ts';
 import { ApiError, errors } from '../../shared/protocol/errors.ts';
 import { requestIssueError } from '../../shared/protocol/request-errors.ts';
 import type { KeyAuthenticator } from './auth.ts';
+import { invalidCursor } from './pagination.ts';
 
 export interface AdminRoutesOptions {
   db: Db;
@@ -123,10 +124,6 @@ function body(req: FastifyRequest, { optional = false } = {}): unknown {
     throw new ApiError(400, 'The request body must be a JSON object.', { code: 'invalid_json' });
   }
   return b;
-}
-
-function invalidCursor(after: string): ApiError {
-  return errors.invalidField('after', `no object with id '${after}' in this list`);
 }
 
 // ---- routes ----

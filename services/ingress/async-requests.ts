@@ -22,6 +22,7 @@ import { chatCompletionBody, ChunkWriter, renderCompletion, type ChatCompletionB
 import type { StreamResume } from './resumable.ts';
 import type { Route } from './routing.ts';
 import { writeSse } from './sse-backpressure.ts';
+import { principalOf } from './principal.ts';
 
 export interface AsyncRequestsOptions {
   config: SwitchyardConfig;
@@ -114,7 +115,7 @@ export class AsyncRequests {
   /** `Prefer: respond-async`: queue the request and answer 202 at once. */
   async accept(req: FastifyRequest, reply: FastifyReply, body: ChatCompletionRequest, route: Route) {
     const { config, db, nats } = this.opts;
-    const principal = req.principal!;
+    const principal = principalOf(req);
     const now = new Date();
     await db
       .insertInto('async_requests')
@@ -159,7 +160,7 @@ export class AsyncRequests {
     const { db, resume, config, authenticate } = this.opts;
 
     app.get<{ Params: { id: string } }>('/v1/requests/:id', { onRequest: authenticate }, async (req) => {
-      const tenantId = req.principal!.tenantId;
+      const tenantId = principalOf(req).tenantId;
       const row = await db
         .selectFrom('async_requests')
         .selectAll()
@@ -197,7 +198,7 @@ export class AsyncRequests {
 
     app.get<{ Params: { id: string } }>('/v1/requests/:id/events', { onRequest: authenticate }, async (req, reply) => {
       const id = req.params.id;
-      const tenantId = req.principal!.tenantId;
+      const tenantId = principalOf(req).tenantId;
       const lastEventId = req.headers['last-event-id'];
       const afterSeq = lastEventId === undefined ? 0 : Number(lastEventId);
       if (!Number.isInteger(afterSeq) || afterSeq < 0) throw errors.invalidField('Last-Event-ID', 'must be a non-negative integer');

@@ -8,6 +8,8 @@ import { ApiError } from '../../shared/protocol/errors.ts';
 import { requestIssueError } from '../../shared/protocol/request-errors.ts';
 import { BATCH_ENDPOINTS, isBatchEndpoint } from '../batch/lines.ts';
 import { batchObject, newBatchId } from '../batch/store.ts';
+import { cursorSeq, listBody, listLimit } from './pagination.ts';
+import { principalOf } from './principal.ts';
 
 export interface BatchesOptions {
   db: Db;
@@ -32,7 +34,7 @@ export async function batchesRoutes(app: FastifyInstance, opts: BatchesOptions):
       throw requestIssueError(parsed.error.issues[0]!, req.body ?? {});
     }
     const body = parsed.data;
-    const tenantId = req.principal!.tenantId;
+    const tenantId = principalOf(req).tenantId;
     if (!isBatchEndpoint(body.endpoint)) {
       throw new ApiError(400, `Invalid value for 'endpoint': supported are ${Object.keys(BATCH_ENDPOINTS).join(', ')}.`, {
         param: 'endpoint',
@@ -60,7 +62,7 @@ export async function batchesRoutes(app: FastifyInstance, opts: BatchesOptions):
       .values({
         id: newBatchId(),
         tenant_id: tenantId,
-        key_id: req.principal!.keyId,
+        key_id: principalOf(req).keyId,
         endpoint: body.endpoint,
         input_file_id: file.id,
         completion_window: body.completion_window,
@@ -80,37 +82,26 @@ export async function batchesRoutes(app: FastifyInstance, opts: BatchesOptions):
       .selectFrom('batches')
       .selectAll()
       .where('id', '=', req.params.id)
-      .where('tenant_id', '=', req.principal!.tenantId)
+      .where('tenant_id', '=', principalOf(req).tenantId)
       .executeTakeFirst();
     if (!b) throw notFound(req.params.id);
     return batchObject(b);
   });
 
   app.get<{ Querystring: { limit?: string; after?: string } }>('/v1/batches', { onRequest: authenticate }, async (req) => {
-    const limit = Math.min(100, Math.max(1, Number(req.query.limit ?? 20) || 20));
-    const tenantId = req.principal!.tenantId;
+    const limit = listLimit(req.query.limit, { fallback: 20, max: 100 });
+    const tenantId = principalOf(req).tenantId;
     let q = db.selectFrom('batches').selectAll().where('tenant_id', '=', tenantId);
-    if (req.query.after) {
-      const after = await db
-        .selectFrom('batches')
-        .select('seq')
-        .where('id', '=', req.query.after)
-        .where('tenant_id', '=', tenantId)
-        .executeTakeFirst();
-      if (!after)
-        throw new ApiError(400, `Invalid value for 'after': no batch ${req.query.after}.`, { param: 'after', code: 'invalid_value' });
-      q = q.where('seq', '<', after.seq);
-    }
+    if (req.query.after) q = q.where('seq', '<', await cursorSeq(db, 'batches', tenantId, req.query.after));
     const rows = await q
       .orderBy('seq', 'desc')
       .limit(limit + 1)
       .execute();
-    const data = rows.slice(0, limit).map(batchObject);
-    return { object: 'list', data, first_id: data[0]?.id ?? null, last_id: data.at(-1)?.id ?? null, has_more: rows.length > limit };
+    return listBody(rows, limit, batchObject);
   });
 
   app.post<{ Params: { id: string } }>('/v1/batches/:id/cancel', { onRequest: authenticate }, async (req) => {
-    const tenantId = req.principal!.tenantId;
+    const tenantId = principalOf(req).tenantId;
     // Only a batch that is still open can be cancelled; the runner drains it and closes it (a batch whose
     // step keeps failing is closed as cancelled too, see giveUpBatch).
     const updated = await db

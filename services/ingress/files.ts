@@ -21,6 +21,8 @@ import {
 import type { SwitchyardConfig } from '../../shared/config/env.ts';
 import { ApiError, errors } from '../../shared/protocol/errors.ts';
 import { LineValidator } from '../batch/lines.ts';
+import { cursorSeq, listBody, listLimit } from './pagination.ts';
+import { principalOf } from './principal.ts';
 
 export interface FilesOptions {
   config: SwitchyardConfig;
@@ -36,7 +38,7 @@ export async function filesRoutes(app: FastifyInstance, opts: FilesOptions): Pro
 
   app.post('/v1/files', { onRequest: authenticate }, async (req, reply) => {
     if (!req.isMultipart()) throw new ApiError(400, "Send the file as multipart/form-data with fields 'file' and 'purpose'.");
-    const principal = req.principal!;
+    const principal = principalOf(req);
     const fileId = newFileId();
     const sink = new ChunkSink(db, fileId);
     let purpose: string | undefined;
@@ -140,27 +142,24 @@ export async function filesRoutes(app: FastifyInstance, opts: FilesOptions): Pro
   });
 
   app.get<{ Querystring: { limit?: string; after?: string; purpose?: string } }>('/v1/files', { onRequest: authenticate }, async (req) => {
-    const limit = Math.min(10_000, Math.max(1, Number(req.query.limit ?? 10_000) || 10_000));
+    const limit = listLimit(req.query.limit, { fallback: 10_000, max: 10_000 });
+    const tenantId = principalOf(req).tenantId;
     let q = db
       .selectFrom('files')
       .select(['id', 'seq', 'purpose', 'filename', 'bytes', 'created_at'])
-      .where('tenant_id', '=', req.principal!.tenantId)
+      .where('tenant_id', '=', tenantId)
       .where('deleted_at', 'is', null);
     if (req.query.purpose) q = q.where('purpose', '=', req.query.purpose);
-    if (req.query.after) {
-      const after = await db.selectFrom('files').select('seq').where('id', '=', req.query.after).executeTakeFirst();
-      if (after) q = q.where('seq', '<', after.seq);
-    }
+    if (req.query.after) q = q.where('seq', '<', await cursorSeq(db, 'files', tenantId, req.query.after));
     const rows = await q
       .orderBy('seq', 'desc')
       .limit(limit + 1)
       .execute();
-    const data = rows.slice(0, limit).map(fileObject);
-    return { object: 'list', data, first_id: data[0]?.id ?? null, last_id: data.at(-1)?.id ?? null, has_more: rows.length > limit };
+    return listBody(rows, limit, fileObject);
   });
 
   const load = async (req: FastifyRequest<{ Params: { id: string } }>): Promise<FileRow> => {
-    const f = await getFile(db, req.principal!.tenantId, req.params.id);
+    const f = await getFile(db, principalOf(req).tenantId, req.params.id);
     if (!f) throw new ApiError(404, `No such File object: ${req.params.id}`, { param: 'id', code: 'not_found' });
     return f;
   };
@@ -185,7 +184,7 @@ export async function filesRoutes(app: FastifyInstance, opts: FilesOptions): Pro
       .where('status', 'in', ['validating', 'in_progress', 'finalizing', 'cancelling'])
       .executeTakeFirst();
     if (inUse) throw new ApiError(409, `File ${f.id} is the input of running batch ${inUse.id}.`, { code: 'file_in_use' });
-    if (!(await deleteFile(db, req.principal!.tenantId, f.id))) throw errors.notFound(`File '${f.id}'`);
+    if (!(await deleteFile(db, principalOf(req).tenantId, f.id))) throw errors.notFound(`File '${f.id}'`);
     return { id: f.id, object: 'file', deleted: true };
   });
 }

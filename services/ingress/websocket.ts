@@ -32,6 +32,7 @@ import { KeySockets } from './key-sockets.ts';
 import { assertModelAllowed } from './model-policy.ts';
 import type { StreamResume } from './resumable.ts';
 import { resolveRoute } from './routing.ts';
+import { principalOf } from './principal.ts';
 import { assertRouteConfigured } from '../../shared/config/providers.ts';
 import { answerHandshakeError } from './framework-errors.ts';
 import { requestIssueError } from '../../shared/protocol/request-errors.ts';
@@ -166,7 +167,7 @@ export async function websocketRoutes(app: FastifyInstance, opts: WebSocketOptio
     },
     (rawSocket, req) => {
       const socket = rawSocket as unknown as WebSocket;
-      const principal = req.principal!;
+      const principal = principalOf(req);
       const live = new Map<string, Live>();
       const state = { alive: true };
       sockets.set(socket, state);
