@@ -12,7 +12,7 @@ export function openAICompatibleAdapter(name: string, supportsEmbeddings: boolea
     supportsEmbeddings,
     buildChatRequest: buildOpenAIChatRequest,
     parseChatResponse: parseOpenAIChatResponse,
-    createStreamTranslator: createOpenAIStreamTranslator,
+    createStreamTranslator: () => createOpenAIStreamTranslator(),
     buildEmbeddingsRequest: buildOpenAIEmbeddingsRequest,
     parseEmbeddingsResponse: parseOpenAIEmbeddingsResponse,
     parseError: parseOpenAIError,

@@ -44,12 +44,20 @@ const chunkSchema = z
       )
       .optional(),
     usage: openAIUsageSchema.nullable().optional(),
-    x_groq: z.object({ usage: openAIUsageSchema.optional() }).loose().optional(),
     error: z.unknown().optional(),
   })
   .loose();
 
-export function createOpenAIStreamTranslator(): StreamTranslator {
+/**
+ * What an OpenAI-compatible provider changes in the stream without a translator of its own: a hook per
+ * quirk (e.g. Groq's usage under `x_groq`), so this file stays about OpenAI's wire format.
+ */
+export interface OpenAIStreamHooks {
+  /** The raw usage object of a chunk; default: `chunk.usage`. */
+  usageOf?: (chunk: Record<string, unknown>) => unknown;
+}
+
+export function createOpenAIStreamTranslator(hooks: OpenAIStreamHooks = {}): StreamTranslator {
   let out: StreamPart[] = [];
   let sawDone = false;
   let sawFinish = false;
@@ -77,6 +85,7 @@ export function createOpenAIStreamTranslator(): StreamTranslator {
       return;
     }
     const chunk = chunkSchema.parse(json);
+    const rawUsage = hooks.usageOf ? hooks.usageOf(chunk) : chunk.usage;
     for (const choice of chunk.choices ?? []) {
       const d = choice.delta;
       if (d) {
@@ -104,8 +113,7 @@ export function createOpenAIStreamTranslator(): StreamTranslator {
         out.push({ type: 'finish', finish_reason: choice.finish_reason });
       }
     }
-    const usage = chunk.usage ?? chunk.x_groq?.usage;
-    if (usage) out.push({ type: 'usage', usage: normalizeOpenAIUsage(usage) });
+    if (rawUsage) out.push({ type: 'usage', usage: normalizeOpenAIUsage(openAIUsageSchema.parse(rawUsage)) });
   };
   const parser = createParser({ onEvent });
 
