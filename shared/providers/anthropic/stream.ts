@@ -3,7 +3,8 @@ import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import { z } from 'zod';
 import type { Usage } from '../../protocol/events.ts';
 import type { StreamPart, StreamTranslator } from '../types.ts';
-import { malformedStream, truncatedStream } from '../common/stream-errors.ts';
+import { malformedStream } from '../common/stream-errors.ts';
+import { translatorFrame } from '../common/translator-frame.ts';
 import { anthropicUsageSchema, convertAnthropicUsage, type AnthropicUsage } from './usage.ts';
 import { mapAnthropicStopReason } from './finish-reason.ts';
 import { anthropicErrorFromBody } from './errors.ts';
@@ -65,7 +66,7 @@ interface Block {
 }
 
 export function createAnthropicStreamTranslator(): StreamTranslator {
-  let out: StreamPart[] = [];
+  const out: StreamPart[] = [];
   const blocks = new Map<number, Block>();
   let tools = 0;
   let usage: AnthropicUsage = {};
@@ -158,21 +159,7 @@ export function createAnthropicStreamTranslator(): StreamTranslator {
     }
   };
   const parser = createParser({ onEvent });
-
-  return {
-    push(text) {
-      parser.feed(text);
-      const parts = out;
-      out = [];
-      return parts;
-    },
-    end() {
-      const parts = out;
-      out = [];
-      if (!failed && !done) parts.push(truncatedStream());
-      return parts;
-    },
-  };
+  return translatorFrame(out, { feed: (text) => parser.feed(text), settled: () => failed || done });
 }
 
 function stripNulls(u: AnthropicUsage | undefined): AnthropicUsage {

@@ -4,7 +4,8 @@
 // Vertex with streamFunctionCallArguments, as a name followed by partialArgs pieces.
 import { createParser } from 'eventsource-parser';
 import type { StreamPart, StreamTranslator } from '../types.ts';
-import { malformedStream, truncatedStream } from '../common/stream-errors.ts';
+import { malformedStream } from '../common/stream-errors.ts';
+import { translatorFrame } from '../common/translator-frame.ts';
 import { geminiResponseSchema, type GeminiPartialArg, type GeminiResponsePart } from './schema.ts';
 import { convertGeminiUsage, type GeminiUsage } from './usage.ts';
 import { mapGeminiFinishReason } from './finish-reason.ts';
@@ -20,7 +21,7 @@ interface PendingCall {
 }
 
 export function createGeminiStreamTranslator(): StreamTranslator {
-  let out: StreamPart[] = [];
+  const out: StreamPart[] = [];
   let mode: 'unknown' | 'sse' | 'array' = 'unknown';
   let tools = 0;
   let pending: PendingCall | null = null;
@@ -100,25 +101,18 @@ export function createGeminiStreamTranslator(): StreamTranslator {
     if (finished && chunk.usageMetadata) out.push({ type: 'usage', usage: convertGeminiUsage(usage) });
   }
 
-  return {
-    push(text) {
+  return translatorFrame(out, {
+    feed(text) {
+      // Gemini streams SSE with `alt=sse`, a JSON array without it: the first byte tells which.
       if (mode === 'unknown') {
         const first = text.trimStart()[0];
         if (first) mode = first === '[' ? 'array' : 'sse';
       }
       if (mode === 'sse') sse.feed(text);
       else if (mode === 'array') for (const obj of arraySplitter.push(text)) onData(obj);
-      const parts = out;
-      out = [];
-      return parts;
     },
-    end() {
-      const parts = out;
-      out = [];
-      if (!failed && !finished) parts.push(truncatedStream());
-      return parts;
-    },
-  };
+    settled: () => failed || finished,
+  });
 }
 
 /** Sets `$.a.b[0]`-style paths; string pieces of one value are concatenated. */

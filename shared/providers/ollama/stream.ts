@@ -2,7 +2,8 @@
 // only on the final `done:true` line, and a failure after the 200 is a last line `{"error":"..."}`.
 import type { StreamPart, StreamTranslator } from '../types.ts';
 import { createLineSplitter } from '../common/ndjson.ts';
-import { malformedStream, truncatedStream } from '../common/stream-errors.ts';
+import { malformedStream } from '../common/stream-errors.ts';
+import { translatorFrame } from '../common/translator-frame.ts';
 import { synthesizeToolCallId } from '../common/ids.ts';
 import { ollamaChatSchema, toolArguments } from './schema.ts';
 import { convertOllamaUsage } from './usage.ts';
@@ -15,7 +16,8 @@ export function createOllamaStreamTranslator(): StreamTranslator {
   let done = false;
   let failed = false;
 
-  const onLine = (line: string, out: StreamPart[]) => {
+  const out: StreamPart[] = [];
+  const onLine = (line: string) => {
     if (failed || done) return;
     let json: unknown;
     try {
@@ -58,17 +60,13 @@ export function createOllamaStreamTranslator(): StreamTranslator {
     }
   };
 
-  return {
-    push(text) {
-      const out: StreamPart[] = [];
-      for (const line of lines.push(text)) onLine(line, out);
-      return out;
+  return translatorFrame(out, {
+    feed: (text) => {
+      for (const line of lines.push(text)) onLine(line);
     },
-    end() {
-      const out: StreamPart[] = [];
-      for (const line of lines.end()) onLine(line, out);
-      if (!failed && !done) out.push(truncatedStream());
-      return out;
+    flush: () => {
+      for (const line of lines.end()) onLine(line);
     },
-  };
+    settled: () => failed || done,
+  });
 }

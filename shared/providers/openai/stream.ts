@@ -5,7 +5,8 @@ import type { ChunkDelta } from '../../protocol/events.ts';
 import type { StreamPart, StreamTranslator } from '../types.ts';
 import { normalizeOpenAIUsage, openAIUsageSchema } from './parse-response.ts';
 import { parseOpenAIErrorBody } from './errors.ts';
-import { malformedStream, truncatedStream } from '../common/stream-errors.ts';
+import { malformedStream } from '../common/stream-errors.ts';
+import { translatorFrame } from '../common/translator-frame.ts';
 
 const chunkSchema = z
   .object({
@@ -58,7 +59,7 @@ export interface OpenAIStreamHooks {
 }
 
 export function createOpenAIStreamTranslator(hooks: OpenAIStreamHooks = {}): StreamTranslator {
-  let out: StreamPart[] = [];
+  const out: StreamPart[] = [];
   let sawDone = false;
   let sawFinish = false;
   let failed = false;
@@ -116,19 +117,5 @@ export function createOpenAIStreamTranslator(hooks: OpenAIStreamHooks = {}): Str
     if (rawUsage) out.push({ type: 'usage', usage: normalizeOpenAIUsage(openAIUsageSchema.parse(rawUsage)) });
   };
   const parser = createParser({ onEvent });
-
-  return {
-    push(text) {
-      parser.feed(text);
-      const parts = out;
-      out = [];
-      return parts;
-    },
-    end() {
-      const parts = out;
-      out = [];
-      if (!failed && !sawDone && !sawFinish) parts.push(truncatedStream());
-      return parts;
-    },
-  };
+  return translatorFrame(out, { feed: (text) => parser.feed(text), settled: () => failed || sawDone || sawFinish });
 }
