@@ -20,7 +20,7 @@ import {
 } from '../../shared/db/tenants.ts';
 import { subjects } from '../../shared/nats/topology.ts';
 import { ApiError, errors } from '../../shared/protocol/errors.ts';
-import { requestIssueError } from '../../shared/protocol/request-errors.ts';
+import { validate } from '../../shared/protocol/request-errors.ts';
 import type { KeyAuthenticator } from './auth.ts';
 import { invalidCursor } from './pagination.ts';
 
@@ -111,11 +111,7 @@ const usageQuerySchema = z
 // ---- validation ----
 
 /** Parses with zod; the first issue becomes a 400 naming the field, as the chat endpoints do. */
-function parse<S extends z.ZodType>(schema: S, input: unknown): z.output<S> {
-  const parsed = schema.safeParse(input);
-  if (parsed.success) return parsed.data;
-  throw requestIssueError(parsed.error.issues[0]!, input);
-}
+const parse = validate;
 
 function body(req: FastifyRequest, { optional = false } = {}): unknown {
   const b = req.body;

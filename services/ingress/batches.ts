@@ -5,7 +5,7 @@ import { z } from 'zod';
 import type { Db } from '../../shared/db/database.ts';
 import { getFile } from '../../shared/db/files.ts';
 import { ApiError } from '../../shared/protocol/errors.ts';
-import { requestIssueError } from '../../shared/protocol/request-errors.ts';
+import { validate } from '../../shared/protocol/request-errors.ts';
 import { BATCH_ENDPOINTS, isBatchEndpoint } from '../batch/lines.ts';
 import { batchObject, newBatchId } from '../batch/store.ts';
 import { cursorSeq, listBody, listLimit } from './pagination.ts';
@@ -29,11 +29,7 @@ export async function batchesRoutes(app: FastifyInstance, opts: BatchesOptions):
   const { db, authenticate } = opts;
 
   app.post('/v1/batches', { onRequest: authenticate }, async (req) => {
-    const parsed = createSchema.safeParse(req.body ?? {});
-    if (!parsed.success) {
-      throw requestIssueError(parsed.error.issues[0]!, req.body ?? {});
-    }
-    const body = parsed.data;
+    const body = validate(createSchema, req.body ?? {});
     const tenantId = principalOf(req).tenantId;
     if (!isBatchEndpoint(body.endpoint)) {
       throw new ApiError(400, `Invalid value for 'endpoint': supported are ${Object.keys(BATCH_ENDPOINTS).join(', ')}.`, {

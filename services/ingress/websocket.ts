@@ -35,7 +35,7 @@ import { resolveRoute } from './routing.ts';
 import { principalOf } from './principal.ts';
 import { assertRouteConfigured } from '../../shared/config/providers.ts';
 import { answerHandshakeError } from './framework-errors.ts';
-import { requestIssueError } from '../../shared/protocol/request-errors.ts';
+import { validate } from '../../shared/protocol/request-errors.ts';
 import { exceedsJsonDepth } from '../../shared/protocol/json-depth.ts';
 
 export interface WebSocketOptions {
@@ -263,11 +263,7 @@ export async function websocketRoutes(app: FastifyInstance, opts: WebSocketOptio
 
       const create = async (id: string, raw: Record<string, unknown>) => {
         if (principal.expiresAt && principal.expiresAt.getTime() <= Date.now()) throw errors.invalidKey();
-        const parsed = chatCompletionRequestSchema.safeParse(raw);
-        if (!parsed.success) {
-          throw requestIssueError(parsed.error.issues[0]!, raw, 'body.');
-        }
-        const body = parsed.data;
+        const body = validate(chatCompletionRequestSchema, raw, 'body.');
         assertModelAllowed(principal, body.model);
         const route = resolveRoute(body.model, config.DEFAULT_PROVIDER, config.file);
         assertRouteConfigured(config, route.targets ?? [route]);

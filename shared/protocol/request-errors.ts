@@ -79,3 +79,13 @@ export function requestIssueError(issue: z.core.$ZodIssue, body: unknown, paramP
   }
   return errors.invalidField(param, `${issue.message}; got ${describeValue(value)}.`);
 }
+
+/**
+ * The one way a request body (or a part of one) is checked against its schema: the data, or the first
+ * zod issue as a 400 naming the field (`paramPrefix` for bodies nested in a frame, e.g. `body.`).
+ */
+export function validate<S extends z.ZodType>(schema: S, input: unknown, paramPrefix = ''): z.output<S> {
+  const parsed = schema.safeParse(input);
+  if (parsed.success) return parsed.data;
+  throw requestIssueError(parsed.error.issues[0]!, input, paramPrefix);
+}

@@ -7,7 +7,7 @@ import { assertRouteConfigured } from '../../../shared/config/providers.ts';
 import type { StreamEvent } from '../../../shared/protocol/events.ts';
 import { ApiError, errors } from '../../../shared/protocol/errors.ts';
 import { chatCompletionRequestSchema, embeddingsRequestSchema } from '../../../shared/protocol/openai.ts';
-import { requestIssueError } from '../../../shared/protocol/request-errors.ts';
+import { validate } from '../../../shared/protocol/request-errors.ts';
 import type { Admission, Settlement } from '../admission.ts';
 import type { AsyncWork } from '../async-work.ts';
 import type { Dispatcher } from '../dispatcher.ts';
@@ -48,7 +48,7 @@ export const chatRoutes: FastifyPluginAsync<ChatRoutesOptions> = async (app, opt
   const sseLimits = { maxBufferedBytes: config.SSE_MAX_BUFFERED_BYTES, stuckTimeoutMs: config.SSE_STUCK_TIMEOUT_MS };
 
   app.post('/v1/chat/completions', { onRequest: authenticate }, async (req, reply) => {
-    const body = validate(chatCompletionRequestSchema, req.body);
+    const body = validateBody(chatCompletionRequestSchema, req.body);
     assertModelAllowed(principalOf(req), body.model);
     const route = resolveRoute(body.model);
     // ---- async work: `Prefer: respond-async` -> 202, result at GET /v1/requests/{id} ----
@@ -124,7 +124,7 @@ export const chatRoutes: FastifyPluginAsync<ChatRoutesOptions> = async (app, opt
   });
 
   app.post('/v1/embeddings', { onRequest: authenticate }, async (req, reply) => {
-    const body = validate(embeddingsRequestSchema, req.body);
+    const body = validateBody(embeddingsRequestSchema, req.body);
     assertModelAllowed(principalOf(req), body.model);
     const route = resolveRoute(body.model);
     const ev = await dispatch({ req, reply, kind: 'embeddings', route, publicModel: body.model, stream: false });
@@ -205,17 +205,12 @@ export const chatRoutes: FastifyPluginAsync<ChatRoutesOptions> = async (app, opt
   }
 };
 
-function validate<S extends z.ZodType>(schema: S, body: unknown): z.infer<S> {
+/** A JSON object body, checked against its schema by the shared validate(). */
+function validateBody<S extends z.ZodType>(schema: S, body: unknown): z.infer<S> {
   if (body === undefined || body === null || typeof body !== 'object' || Array.isArray(body)) {
     throw new ApiError(400, 'The request body must be a JSON object.', { code: 'invalid_json' });
   }
-  const parsed = schema.safeParse(body);
-  if (parsed.success) return parsed.data;
-  return fail(requestIssueError(parsed.error.issues[0]!, body));
-}
-
-function fail(err: ApiError): never {
-  throw err;
+  return validate(schema, body);
 }
 
 /** What a terminal event tells admission: real usage, nothing produced, or unknown. */
