@@ -281,6 +281,15 @@ describe('Responses API through Switchyard (openai SDK)', () => {
     expect((gone as InstanceType<typeof OpenAI.APIError>).code).toBe('response_not_found');
   });
 
+  it("the tenant's limits apply as on chat: with rpm 1 the second response is a 429", async () => {
+    const tenant = await createTenant(stack.db, { name: 'limited', limits: { rpm: 1 } });
+    const limited = new OpenAI({ apiKey: (await createKey(stack.db, tenant.id, {}))!.key, baseURL: `${stack.url}/v1`, maxRetries: 0 });
+    const first = await limited.responses.create({ model: MODELS.openai, input: 'one\nmock:{"text":"ok"}' });
+    expect(first.output_text).toBe('ok');
+    const second = await limited.responses.create({ model: MODELS.openai, input: 'two\nmock:{"text":"ok"}' }).catch((e: unknown) => e);
+    expect(second).toBeInstanceOf(OpenAI.RateLimitError);
+  });
+
   it('store: false is not kept: not retrievable, not chainable', async () => {
     const res = await client.responses.create({ model: MODELS.openai, input: 'forget me\nmock:{"text":"gone"}', store: false });
     expect((res as unknown as { store: boolean }).store).toBe(false);

@@ -125,6 +125,7 @@ export const responsesRoutes: FastifyPluginAsync<ResponsesRoutesOptions> = async
     await dispatchChat({
       ...job,
       stream: true,
+      streamTimeoutFrames: () => events.fail(errors.timeout().toBody().error),
       onStreamEvent: (ev) => {
         // As on the chat route: once one attempt's tokens are out, no other attempt may speak.
         if (lockedAttempt && ev.attempt !== lockedAttempt && ev.type !== 'error') return false;
@@ -168,13 +169,24 @@ export const responsesRoutes: FastifyPluginAsync<ResponsesRoutesOptions> = async
     chat: object;
     stream: boolean;
     onStreamEvent?: (ev: StreamEvent) => boolean;
+    /** The last frames of a stream that timed out after it started. */
+    streamTimeoutFrames?: () => string;
   }
 
   /**
    * The chat route's dispatch, for a translated body: admission, publish, events back. Without
    * `onStreamEvent` it resolves with the terminal event (or throws its error as HTTP).
    */
-  async function dispatchChat({ req, reply, route, publicModel, chat, stream, onStreamEvent }: ChatJob): Promise<StreamEvent> {
+  async function dispatchChat({
+    req,
+    reply,
+    route,
+    publicModel,
+    chat,
+    stream,
+    onStreamEvent,
+    streamTimeoutFrames,
+  }: ChatJob): Promise<StreamEvent> {
     const requestId = req.id;
     let finished = false;
     let settle!: { resolve: (ev: StreamEvent) => void; reject: (err: ApiError) => void };
@@ -214,7 +226,7 @@ export const responsesRoutes: FastifyPluginAsync<ResponsesRoutesOptions> = async
           if (reply.raw.headersSent) {
             finished = true;
             req.admitted?.settle('unknown');
-            reply.raw.end(sseError(errors.timeout().toBody()));
+            reply.raw.end(streamTimeoutFrames?.() ?? sseError(errors.timeout().toBody()));
             settle.resolve({ type: 'error', seq: 0, attempt: 0, status: 504, error: errors.timeout().toBody().error });
           } else finish(errors.timeout());
         },
