@@ -219,6 +219,11 @@ describe('Responses API through Switchyard (openai SDK)', () => {
     if (reasoning.type !== 'reasoning') throw new Error('no reasoning item');
     expect(reasoning.summary).toEqual([{ type: 'summary_text', text: 'six times seven' }]);
     expect(res.usage!.output_tokens_details.reasoning_tokens).toBeGreaterThan(0);
+    // Chained, the answer is replayed but its reasoning is not: OpenAI rejects reasoning on messages.
+    await client.responses.create({ model: MODELS.openai, previous_response_id: res.id, input: 'next\nmock:{"text":"ok"}' });
+    const replay = lastUpstream('openai').body as { messages: Array<Record<string, unknown>> };
+    expect(replay.messages.map((m) => m.role)).toEqual(['user', 'assistant', 'user']);
+    expect(replay.messages[1]).toEqual({ role: 'assistant', content: '42' });
 
     const events = await collect(
       await client.responses.create({ model: MODELS.openai, input, reasoning: { effort: 'low' }, stream: true }),
@@ -288,6 +293,17 @@ describe('Responses API through Switchyard (openai SDK)', () => {
     expect(first.output_text).toBe('ok');
     const second = await limited.responses.create({ model: MODELS.openai, input: 'two\nmock:{"text":"ok"}' }).catch((e: unknown) => e);
     expect(second).toBeInstanceOf(OpenAI.RateLimitError);
+  });
+
+  it("the key's model policy applies as on chat", async () => {
+    const tenant = await createTenant(stack.db, { name: 'narrow' });
+    const key = (await createKey(stack.db, tenant.id, { allowed_models: ['anthropic/*'] }))!.key;
+    const narrow = new OpenAI({ apiKey: key, baseURL: `${stack.url}/v1`, maxRetries: 0 });
+    const refused = await narrow.responses.create({ model: MODELS.openai, input: 'x' }).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(OpenAI.APIError);
+    expect((refused as InstanceType<typeof OpenAI.APIError>).param).toBe('model');
+    const allowed = await narrow.responses.create({ model: MODELS.anthropic, input: 'x\nmock:{"text":"fine"}' });
+    expect(allowed.output_text).toBe('fine');
   });
 
   it('store: false is not kept: not retrievable, not chainable', async () => {

@@ -59,7 +59,7 @@ describe('Responses request -> chat completion', () => {
     });
   });
 
-  it('parallel function calls become one assistant turn, with the reasoning item before them', () => {
+  it('parallel function calls become one assistant turn; an echoed reasoning item is not sent upstream', () => {
     const chat = translate({
       input: [
         { role: 'user', content: 'q' },
@@ -78,7 +78,6 @@ describe('Responses request -> chat completion', () => {
       {
         role: 'assistant',
         content: null,
-        reasoning_content: 'plan',
         tool_calls: [
           { id: 'c1', type: 'function', function: { name: 'f', arguments: '{}' } },
           { id: 'c2', type: 'function', function: { name: 'g', arguments: '{"a":1}' } },
@@ -140,6 +139,7 @@ describe('Responses request -> chat completion', () => {
     [{ input: [{ type: 'web_search_call', id: 'ws_1' }] }, 'input[0].type', 'unsupported_parameter'],
     [{ input: [{ type: 'function_call', call_id: 'c', name: 'f' }] }, 'input[0].arguments', 'missing_required_parameter'],
     [{ input: [{ role: 'tool', content: 'x' }] }, 'input[0].role', 'invalid_value'],
+    [{ input: 'x', metadata: Object.fromEntries(Array.from({ length: 17 }, (_, i) => [`k${i}`, 'v'])) }, 'metadata', 'invalid_value'],
   ])('%j -> 400 naming %s', (body, param, code) => {
     const err = errorOf(() => translate(body as Record<string, unknown>));
     expect(err.status).toBe(400);

@@ -96,7 +96,11 @@ export const responsesRequestSchema = z
     temperature: z.number().min(0).max(2).nullable().optional(),
     top_p: z.number().min(0).max(1).nullable().optional(),
     text: z.object({ format: textFormat.optional(), verbosity: z.null().optional() }).strict().optional(),
-    metadata: z.record(z.string().max(64), z.string().max(512)).nullable().optional(),
+    metadata: z
+      .record(z.string().max(64), z.string().max(512))
+      .refine((m) => Object.keys(m).length <= 16, 'at most 16 keys')
+      .nullable()
+      .optional(),
     user: z.string().optional(),
     safety_identifier: z.string().nullable().optional(),
     prompt_cache_key: z.string().nullable().optional(),

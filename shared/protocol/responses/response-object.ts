@@ -174,19 +174,20 @@ export function responseObject(
   };
 }
 
-/** The assistant turn a response adds to its conversation (what `previous_response_id` replays). */
+/**
+ * The assistant turn a response adds to its conversation (what `previous_response_id` replays).
+ * Reasoning is not replayed: chat upstreams take none back (see inputToMessages).
+ */
 export function assistantTurn(output: OutputItem[]): AssistantMessage | null {
   let content = '';
-  let reasoning = '';
   const calls: NonNullable<AssistantMessage['tool_calls']> = [];
   for (const item of output) {
     if (item.type === 'message') content += item.content.map((c) => c.text).join('');
-    else if (item.type === 'reasoning') reasoning += item.summary.map((s) => s.text).join('');
-    else calls.push({ id: item.call_id, type: 'function', function: { name: item.name, arguments: item.arguments } });
+    else if (item.type === 'function_call')
+      calls.push({ id: item.call_id, type: 'function', function: { name: item.name, arguments: item.arguments } });
   }
   if (!content && !calls.length) return null;
   const turn: AssistantMessage = { role: 'assistant', content: content || null };
-  if (reasoning) turn.reasoning_content = reasoning;
   if (calls.length) turn.tool_calls = calls;
   return turn;
 }

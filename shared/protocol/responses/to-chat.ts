@@ -22,8 +22,6 @@ type AssistantChatMessage = Extract<ChatMessage, { role: 'assistant' }>;
 export function inputToMessages(input: ResponsesRequest['input']): ChatMessage[] {
   if (typeof input === 'string') return [{ role: 'user', content: input }];
   const out: ChatMessage[] = [];
-  // A reasoning item belongs to the assistant turn that follows it.
-  let pendingReasoning: string | undefined;
   const lastAssistant = (): AssistantChatMessage | undefined => {
     const last = out.at(-1);
     return last?.role === 'assistant' ? last : undefined;
@@ -34,30 +32,22 @@ export function inputToMessages(input: ResponsesRequest['input']): ChatMessage[]
     if (type === 'message') {
       const item = validate(messageItemSchema, raw, at);
       if (item.role === 'assistant') {
-        const msg: AssistantChatMessage = { role: 'assistant', content: contentText(item.content, `${at}content`, 'assistant') };
-        if (pendingReasoning) msg.reasoning_content = pendingReasoning;
-        pendingReasoning = undefined;
-        out.push(msg);
+        out.push({ role: 'assistant', content: contentText(item.content, `${at}content`, 'assistant') });
       } else out.push({ role: item.role, content: contentParts(item.content, `${at}content`, item.role) });
     } else if (type === 'function_call') {
       const item = validate(functionCallItemSchema, raw, at);
       const call = { id: item.call_id, type: 'function' as const, function: { name: item.name, arguments: item.arguments } };
       // Parallel calls (and a text answer followed by calls) are one assistant turn on the chat path.
       const prev = lastAssistant();
-      if (prev && !pendingReasoning) prev.tool_calls = [...(prev.tool_calls ?? []), call];
-      else {
-        const msg: AssistantChatMessage = { role: 'assistant', content: null, tool_calls: [call] };
-        if (pendingReasoning) msg.reasoning_content = pendingReasoning;
-        pendingReasoning = undefined;
-        out.push(msg);
-      }
+      if (prev) prev.tool_calls = [...(prev.tool_calls ?? []), call];
+      else out.push({ role: 'assistant', content: null, tool_calls: [call] });
     } else if (type === 'function_call_output') {
       const item = validate(functionCallOutputItemSchema, raw, at);
       out.push({ role: 'tool', tool_call_id: item.call_id, content: contentText(item.output, `${at}output`, 'tool') });
     } else if (type === 'reasoning') {
-      const item = validate(reasoningItemSchema, raw, at);
-      const text = item.summary.map((s) => s.text).join('\n\n');
-      if (text) pendingReasoning = pendingReasoning ? `${pendingReasoning}\n\n${text}` : text;
+      // Echoed back from an earlier output: checked, not sent. Chat upstreams take no reasoning back
+      // (OpenAI rejects `reasoning_content` on messages; Anthropic would need its signed thinking blocks).
+      validate(reasoningItemSchema, raw, at);
     } else {
       throw unsupported(
         `${at}type`,
