@@ -280,6 +280,10 @@ describe('Responses API through Switchyard (openai SDK)', () => {
     expect(foreignChain).toBeInstanceOf(OpenAI.NotFoundError);
     expect((foreignChain as InstanceType<typeof OpenAI.APIError>).param).toBe('previous_response_id');
 
+    const streamed = await client.responses.retrieve(res.id, { stream: true }).catch((e: unknown) => e);
+    expect(streamed).toBeInstanceOf(OpenAI.BadRequestError);
+    expect((streamed as InstanceType<typeof OpenAI.APIError>).param).toBe('stream');
+
     await client.responses.delete(res.id);
     const gone = await client.responses.retrieve(res.id).catch((e: unknown) => e);
     expect(gone).toBeInstanceOf(OpenAI.NotFoundError);

@@ -150,11 +150,17 @@ export const responsesRoutes: FastifyPluginAsync<ResponsesRoutesOptions> = async
     });
   });
 
-  app.get<{ Params: { id: string } }>('/v1/responses/:id', { onRequest: authenticate }, async (req) => {
-    const found = await findResponse(db, principalOf(req).tenantId, req.params.id);
-    if (!found) throw errors.responseNotFound(req.params.id);
-    return found.body;
-  });
+  app.get<{ Params: { id: string }; Querystring: Record<string, string | undefined> }>(
+    '/v1/responses/:id',
+    { onRequest: authenticate },
+    async (req) => {
+      // Replaying a stored response as events needs its event log, which only background responses have.
+      if (req.query.stream === 'true') throw errors.unsupportedParameter('stream', 'stored responses are returned as JSON only');
+      const found = await findResponse(db, principalOf(req).tenantId, req.params.id);
+      if (!found) throw errors.responseNotFound(req.params.id);
+      return found.body;
+    },
+  );
 
   app.delete<{ Params: { id: string } }>('/v1/responses/:id', { onRequest: authenticate }, async (req) => {
     if (!(await deleteResponse(db, principalOf(req).tenantId, req.params.id))) throw errors.responseNotFound(req.params.id);
