@@ -28,6 +28,13 @@ beforeAll(async () => {
       ANTHROPIC_API_KEY: 'sk-ant-test',
       GEMINI_BASE_URL: `${mock}/gemini/v1beta`,
       GEMINI_API_KEY: 'gem-test',
+      GROQ_BASE_URL: `${mock}/groq/openai/v1`,
+      GROQ_API_KEY: 'gsk-test',
+      XAI_BASE_URL: `${mock}/xai/v1`,
+      XAI_API_KEY: 'xai-test',
+      OLLAMA_BASE_URL: `${mock}/ollama`,
+      MISTRAL_BASE_URL: `${mock}/mistral/v1`,
+      MISTRAL_API_KEY: 'mistral-test',
     }),
   });
   client = new OpenAI({ apiKey: stack.apiKey, baseURL: `${stack.url}/v1`, maxRetries: 0 });
@@ -175,6 +182,28 @@ describe('Responses API through Switchyard (openai SDK)', () => {
       expect(up3).toContain(JSON.stringify(second.output_text).slice(1, -1));
     });
   }
+
+  it('groq, xai, ollama and mistral: JSON, then a chained stream that replays the first turn', async () => {
+    const models = ['groq/llama-3.3-70b-versatile', 'xai/grok-3-mini', 'ollama/llama3.2', 'mistral/mistral-small-latest'];
+    for (const model of models) {
+      const first = await client.responses.create({ model, input: 'first question\nmock:{"text":"first answer"}' });
+      expect(first.output_text, model).toBe('first answer');
+      expect(first.usage!.output_tokens, model).toBeGreaterThan(0);
+      const events = await collect(
+        await client.responses.create({
+          model,
+          previous_response_id: first.id,
+          input: 'second\nmock:{"text":"second answer"}',
+          stream: true,
+        }),
+      );
+      const done = events.at(-1)!;
+      if (done.type !== 'response.completed') throw new Error(`${model} ended with ${done.type}`);
+      expect(events.flatMap((e) => (e.type === 'response.output_text.delta' ? [e.delta] : [])).join(''), model).toBe('second answer');
+      const upstream = JSON.stringify(stack.mock.requests.at(-1)!.body);
+      for (const turn of ['first question', 'first answer', 'second']) expect(upstream, model).toContain(turn);
+    }
+  });
 
   it('input items: messages with input_text and input_image, an assistant turn, developer role', async () => {
     const png = 'data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==';
