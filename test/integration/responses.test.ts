@@ -7,6 +7,7 @@ import type { ResponseStreamEvent } from 'openai/resources/responses/responses';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { purgeExpiredResponses } from '../../shared/db/responses.ts';
 import { createKey, createTenant } from '../../shared/db/tenants.ts';
+import { waitFor } from '../harness/ports.ts';
 import { startStack, waitForUsageRow, type Stack } from '../harness/stack.ts';
 
 let stack: Stack;
@@ -389,6 +390,26 @@ describe('Responses API through Switchyard (openai SDK)', () => {
       expect((err as InstanceType<typeof OpenAI.APIError>).code, JSON.stringify(extra)).toBe(code);
     }
     expect(stack.mock.requests.length).toBe(before);
+  });
+
+  it('a client that drops the stream cancels the upstream call; usage is recorded as cancelled', async () => {
+    const abortedBefore = stack.mock.stats.aborted;
+    const ac = new AbortController();
+    const res = await fetch(`${stack.url}/v1/responses`, {
+      method: 'POST',
+      signal: ac.signal,
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${stack.apiKey}` },
+      body: JSON.stringify({ model: MODELS.openai, stream: true, input: 'long\nmock:{"tokens":1000,"itl_ms":20}' }),
+    });
+    expect(res.headers.get('content-type')).toContain('text/event-stream');
+    const requestId = res.headers.get('x-request-id')!;
+    const reader = res.body!.getReader();
+    await reader.read();
+    await reader.read();
+    ac.abort();
+    // Well before the 20 s the answer would take.
+    await waitFor(() => stack.mock.stats.aborted > abortedBefore, { timeoutMs: 5_000, what: 'upstream aborted' });
+    expect((await waitForUsageRow(stack.db, requestId)).status).toBe('cancelled');
   });
 
   it('an upstream error before any token is a plain HTTP error; the SDK sees its status', async () => {
