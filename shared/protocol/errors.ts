@@ -68,6 +68,11 @@ export const errors = {
   unsupportedParameter: (param: string, why: string) =>
     new ApiError(400, `'${param}' is not supported: ${why}.`, { param, code: 'unsupported_parameter' }),
   responseNotFound: (id: string) => new ApiError(404, `Response with id '${id}' not found.`, { code: 'response_not_found' }),
+  responseNotStored: () =>
+    new ApiError(500, 'The response was generated but could not be stored; retry the request.', {
+      type: 'server_error',
+      code: 'response_not_stored',
+    }),
   previousResponseNotFound: (id: string) =>
     new ApiError(404, `Previous response with id '${id}' not found.`, {
       param: 'previous_response_id',

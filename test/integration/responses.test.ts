@@ -2,6 +2,7 @@
 // Gemini simulators: JSON and typed SSE events, a function tool round trip, previous_response_id
 // chaining (the upstream must receive the earlier turns), retrieve/delete, tenancy, the ledger, and
 // the 400s for what the chat path cannot honour.
+import { sql } from 'kysely';
 import OpenAI from 'openai';
 import type { ResponseStreamEvent } from 'openai/resources/responses/responses';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -410,6 +411,23 @@ describe('Responses API through Switchyard (openai SDK)', () => {
     // Well before the 20 s the answer would take.
     await waitFor(() => stack.mock.stats.aborted > abortedBefore, { timeoutMs: 5_000, what: 'upstream aborted' });
     expect((await waitForUsageRow(stack.db, requestId)).status).toBe('cancelled');
+  });
+
+  it('a response that cannot be stored is not reported as a success (JSON: 500, stream: response.failed)', async () => {
+    await sql`alter table responses rename to responses_away`.execute(stack.db);
+    try {
+      const err = await client.responses.create({ model: MODELS.openai, input: 'x\nmock:{"text":"lost"}' }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(OpenAI.InternalServerError);
+      expect((err as InstanceType<typeof OpenAI.APIError>).code).toBe('response_not_stored');
+      const events = await collect(await client.responses.create({ model: MODELS.openai, input: 'x\nmock:{"text":"lost"}', stream: true }));
+      expect(events.at(-1)).toMatchObject({ type: 'response.failed', response: { error: { code: 'response_not_stored' } } });
+      // store: false needs no storage and still answers.
+      expect((await client.responses.create({ model: MODELS.openai, input: 'x\nmock:{"text":"fine"}', store: false })).output_text).toBe(
+        'fine',
+      );
+    } finally {
+      await sql`alter table responses_away rename to responses`.execute(stack.db);
+    }
   });
 
   it('an upstream error before any token is a plain HTTP error; the SDK sees its status', async () => {

@@ -76,13 +76,19 @@ export const responsesRoutes: FastifyPluginAsync<ResponsesRoutesOptions> = async
       if (request.store === false || response.status === 'failed') return;
       const turn = assistantTurn(response.output);
       const conversation = turn ? [...history, ...input, turn as ChatMessage] : [...history, ...input];
-      await saveResponse(db, {
-        id: head.id,
-        tenantId: principal.tenantId,
-        body: response,
-        conversation,
-        retentionSeconds: config.RESPONSES_RETENTION_SECONDS,
-      });
+      try {
+        await saveResponse(db, {
+          id: head.id,
+          tenantId: principal.tenantId,
+          body: response,
+          conversation,
+          retentionSeconds: config.RESPONSES_RETENTION_SECONDS,
+        });
+      } catch (err) {
+        // A response that cannot be chained or retrieved is not reported as a success.
+        req.log.error({ err, reqId: req.id }, 'storing a response failed');
+        throw errors.responseNotStored();
+      }
     };
     const job = { req, reply, route, publicModel: request.model, chat };
 
@@ -118,8 +124,8 @@ export const responsesRoutes: FastifyPluginAsync<ResponsesRoutesOptions> = async
         await remember(response);
         res.end(frames);
       } catch (err) {
-        req.log.error({ err, reqId: req.id }, 'storing a response failed');
-        res.end(events.fail({ message: 'The response could not be stored.', type: 'server_error', param: null, code: 'store_failed' }));
+        const error = err instanceof ApiError ? err : errors.responseNotStored();
+        res.end(events.fail(error.toBody().error));
       }
     };
     await dispatchChat({
