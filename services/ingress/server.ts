@@ -26,6 +26,7 @@ import { adapterNames, getDescriptor, providerNames } from '../../shared/provide
 // ---- async work: files, batches, async requests, resumable streams, WebSocket (async-work.ts) ----
 import { createAsyncWork } from './async-work.ts';
 import { chatRoutes } from './routes/chat.ts';
+import { responsesRoutes } from './routes/responses.ts';
 
 export { SIMULATED_HEADER } from './routes/chat.ts';
 
@@ -170,6 +171,7 @@ export async function buildIngress(opts: IngressOptions): Promise<Ingress> {
 
   // Chat completions and embeddings (routes/chat.ts).
   await app.register(chatRoutes, { config, dispatcher, admission, asyncWork, authenticate });
+  await app.register(responsesRoutes, { config, db, dispatcher, admission, authenticate });
 
   return {
     app,

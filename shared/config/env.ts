@@ -65,6 +65,8 @@ export const envSchema = z.object({
   STREAM_RESUME_GRACE_MS: int(10_000),
   /** How long a `Prefer: respond-async` result stays readable. */
   ASYNC_RESULT_TTL_SECONDS: int(24 * 3600),
+  /** How long a stored Responses API response stays readable and chainable (OpenAI keeps 30 days). */
+  RESPONSES_RETENTION_SECONDS: int(30 * 24 * 3600),
   /** Largest accepted upload and most lines per batch input file (OpenAI: 200 MB, 50,000). */
   FILES_MAX_BYTES: int(200 * 1024 * 1024),
   BATCH_MAX_LINES: int(50_000),

@@ -155,6 +155,21 @@ const migrations: Record<string, Migration> = {
       await db.schema.createIndex('async_requests_expiry').on('async_requests').column('expires_at').execute();
     },
   },
+  // ---- Responses API: stored responses for GET/DELETE and previous_response_id (routes/responses.ts) ----
+  '0003_responses': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('responses')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('tenant_id', 'text', (c) => c.notNull())
+        .addColumn('body', 'text', (c) => c.notNull())
+        .addColumn('conversation', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
+        .addColumn('expires_at', 'timestamptz', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('responses_expiry').on('responses').column('expires_at').execute();
+    },
+  },
 };
 
 class InlineMigrations implements MigrationProvider {

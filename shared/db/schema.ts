@@ -137,6 +137,18 @@ export interface AsyncRequestsTable {
   expires_at: Timestamp;
 }
 
+/** Stored Responses API responses (services/ingress/routes/responses.ts); JSON kept as text. */
+export interface ResponsesTable {
+  id: string;
+  tenant_id: string;
+  /** The `response` object as GET /v1/responses/{id} answers it. */
+  body: string;
+  /** The chat messages of the conversation up to and including this response (no instructions). */
+  conversation: string;
+  created_at: Timestamp;
+  expires_at: Timestamp;
+}
+
 export interface Database {
   tenants: TenantsTable;
   api_keys: ApiKeysTable;
@@ -147,4 +159,5 @@ export interface Database {
   batches: BatchesTable;
   batch_results: BatchResultsTable;
   async_requests: AsyncRequestsTable;
+  responses: ResponsesTable;
 }

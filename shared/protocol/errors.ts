@@ -63,6 +63,21 @@ export const errors = {
   notFound: (what: string) => new ApiError(404, `${what} not found.`, { code: 'not_found' }),
   unavailable: (message: string) => new ApiError(503, message, { type: 'server_error', code: 'service_unavailable' }),
   timeout: () => new ApiError(504, 'The request timed out before the upstream answered.', { type: 'server_error', code: 'timeout' }),
+  // ---- Responses API (services/ingress/routes/responses.ts) ----
+  /** A field Switchyard understands but cannot honour on the chat path (built-in tools, background, ...). */
+  unsupportedParameter: (param: string, why: string) =>
+    new ApiError(400, `'${param}' is not supported: ${why}.`, { param, code: 'unsupported_parameter' }),
+  responseNotFound: (id: string) => new ApiError(404, `Response with id '${id}' not found.`, { code: 'response_not_found' }),
+  responseNotStored: () =>
+    new ApiError(500, 'The response was generated but could not be stored; retry the request.', {
+      type: 'server_error',
+      code: 'response_not_stored',
+    }),
+  previousResponseNotFound: (id: string) =>
+    new ApiError(404, `Previous response with id '${id}' not found.`, {
+      param: 'previous_response_id',
+      code: 'previous_response_not_found',
+    }),
   // ---- raised by workers, reported to the client as an `error` event ----
   /** A message image the worker cannot use (bad data URL, denied or failed fetch, over a cap). */
   invalidImage: (message: string, param: string, code: string) => new ApiError(400, message, { param, code }),

@@ -214,7 +214,7 @@ function validateBody<S extends z.ZodType>(schema: S, body: unknown): z.infer<S>
 }
 
 /** What a terminal event tells admission: real usage, nothing produced, or unknown. */
-function settlementOf(ev: StreamEvent | ApiError, streaming: boolean): Settlement {
+export function settlementOf(ev: StreamEvent | ApiError, streaming: boolean): Settlement {
   if (ev instanceof ApiError) return ev.status === 504 ? 'unknown' : 'failed';
   if (ev.type === 'done' || ev.type === 'result') {
     const u = ev.usage;
@@ -229,7 +229,7 @@ function settlementOf(ev: StreamEvent | ApiError, streaming: boolean): Settlemen
   return ev.type === 'error' && !streaming ? 'failed' : 'unknown';
 }
 
-function streamHeaders(ev: StreamEvent): Record<string, string> {
+export function streamHeaders(ev: StreamEvent): Record<string, string> {
   const provider = ev.type === 'chunk' ? ev.provider : ev.type === 'error' ? undefined : ev.provider;
   const attempts = ev.type === 'error' ? undefined : ev.attempts;
   const h: Record<string, string> = {};
@@ -242,7 +242,7 @@ function streamHeaders(ev: StreamEvent): Record<string, string> {
 /** Set on every answer that came from a built-in simulator rather than a real upstream. */
 export const SIMULATED_HEADER = 'x-switchyard-simulated';
 
-function retryHeaders(retryAfterMs: number | undefined): Record<string, string> {
+export function retryHeaders(retryAfterMs: number | undefined): Record<string, string> {
   if (retryAfterMs === undefined) return {};
   return { 'retry-after': String(Math.max(1, Math.ceil(retryAfterMs / 1000))), 'retry-after-ms': String(Math.round(retryAfterMs)) };
 }

@@ -1,0 +1,252 @@
+// The OpenAI Responses API (`POST /v1/responses`, `GET|DELETE /v1/responses/{id}`) for every provider.
+// A Responses request is translated into a chat completion (shared/protocol/responses/to-chat.ts)
+// and travels the one internal path: same admission, dispatcher, queue, worker and ledger as
+// /v1/chat/completions. Only the edges differ: the answer is rendered as a `response` object or its
+// typed SSE events, and finished responses are stored (per tenant) for GET and previous_response_id.
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import type { SwitchyardConfig } from '../../../shared/config/env.ts';
+import { assertRouteConfigured } from '../../../shared/config/providers.ts';
+import type { Db } from '../../../shared/db/database.ts';
+import { deleteResponse, findResponse, purgeExpiredResponses, saveResponse } from '../../../shared/db/responses.ts';
+import type { StreamEvent } from '../../../shared/protocol/events.ts';
+import { ApiError, errors } from '../../../shared/protocol/errors.ts';
+import type { ChatMessage } from '../../../shared/protocol/openai.ts';
+import { parseResponsesRequest } from '../../../shared/protocol/responses/request.ts';
+import {
+  assistantTurn,
+  outputItems,
+  responseObject,
+  statusOf,
+  type ResponseHead,
+  type ResponseObject,
+} from '../../../shared/protocol/responses/response-object.ts';
+import { ResponseStream } from '../../../shared/protocol/responses/stream.ts';
+import { inputToMessages, toChatRequest } from '../../../shared/protocol/responses/to-chat.ts';
+import type { Admission } from '../admission.ts';
+import type { Dispatcher } from '../dispatcher.ts';
+import { assertModelAllowed } from '../model-policy.ts';
+import { principalOf } from '../principal.ts';
+import { sseError, sseHeaders } from '../render.ts';
+import { resolveRoute as resolveModelRoute, type Route } from '../routing.ts';
+import { writeSse } from '../sse-backpressure.ts';
+import { retryHeaders, settlementOf, SIMULATED_HEADER, streamHeaders } from './chat.ts';
+
+export interface ResponsesRoutesOptions {
+  config: SwitchyardConfig;
+  db: Db;
+  dispatcher: Dispatcher;
+  admission: Admission;
+  authenticate: (req: FastifyRequest) => Promise<void>;
+}
+
+/** How often an ingress deletes expired responses (reads already hide them the moment they expire). */
+const PURGE_INTERVAL_MS = 60_000;
+
+export const responsesRoutes: FastifyPluginAsync<ResponsesRoutesOptions> = async (app, opts) => {
+  const { config, db, dispatcher, admission, authenticate } = opts;
+  const sseLimits = { maxBufferedBytes: config.SSE_MAX_BUFFERED_BYTES, stuckTimeoutMs: config.SSE_STUCK_TIMEOUT_MS };
+  const purgeTimer = setInterval(() => {
+    purgeExpiredResponses(db).catch((err: unknown) => app.log.warn({ err: String(err) }, 'purging expired responses failed'));
+  }, PURGE_INTERVAL_MS);
+  purgeTimer.unref();
+  app.addHook('onClose', async () => clearInterval(purgeTimer));
+
+  app.post('/v1/responses', { onRequest: authenticate }, async (req, reply) => {
+    if (req.body === null || typeof req.body !== 'object' || Array.isArray(req.body)) {
+      throw new ApiError(400, 'The request body must be a JSON object.', { code: 'invalid_json' });
+    }
+    const request = parseResponsesRequest(req.body);
+    const principal = principalOf(req);
+    assertModelAllowed(principal, request.model);
+    const route = resolveModelRoute(request.model, config.DEFAULT_PROVIDER, config.file);
+    assertRouteConfigured(config, route.targets ?? [route]);
+
+    let history: ChatMessage[] = [];
+    if (request.previous_response_id) {
+      const previous = await findResponse(db, principal.tenantId, request.previous_response_id);
+      if (!previous) throw errors.previousResponseNotFound(request.previous_response_id);
+      history = previous.conversation;
+    }
+    const input = inputToMessages(request.input);
+    if (history.length + input.length === 0) throw errors.invalidField('input', 'expected at least one input item.');
+    const chat = toChatRequest(request, history, input);
+    const head: ResponseHead = { id: `resp_${req.id.slice(4)}`, created_at: Math.floor(Date.now() / 1000), model: request.model, request };
+    // Stored before the client sees the end, so a chained request sent right after finds it.
+    const remember = async (response: ResponseObject) => {
+      if (request.store === false || response.status === 'failed') return;
+      const turn = assistantTurn(response.output);
+      const conversation = turn ? [...history, ...input, turn as ChatMessage] : [...history, ...input];
+      try {
+        await saveResponse(db, {
+          id: head.id,
+          tenantId: principal.tenantId,
+          body: response,
+          conversation,
+          retentionSeconds: config.RESPONSES_RETENTION_SECONDS,
+        });
+      } catch (err) {
+        // A response that cannot be chained or retrieved is not reported as a success.
+        req.log.error({ err, reqId: req.id }, 'storing a response failed');
+        throw errors.responseNotStored();
+      }
+    };
+    const job = { req, reply, route, publicModel: request.model, chat };
+
+    if (request.stream !== true) {
+      const ev = await dispatchChat({ ...job, stream: false });
+      if (ev.type !== 'result' || ev.kind !== 'chat') {
+        throw new ApiError(502, 'The worker answered with an unexpected event.', { type: 'server_error' });
+      }
+      const { status, incomplete_details } = statusOf(ev.finish_reason);
+      const output = outputItems(ev.message, status === 'completed' ? 'completed' : 'incomplete');
+      const response = responseObject(head, { status, output, usage: ev.usage, incomplete_details });
+      await remember(response);
+      reply.header('x-switchyard-provider', ev.provider).header('x-switchyard-attempts', String(ev.attempts ?? ev.attempt));
+      if (ev.simulated) reply.header(SIMULATED_HEADER, 'true');
+      return response;
+    }
+
+    const events = new ResponseStream(head);
+    const res = reply.raw;
+    const write = (frame: string) => writeSse(res, frame, sseLimits);
+    let started = false;
+    let lockedAttempt = 0;
+    const start = (ev: StreamEvent) => {
+      if (started) return;
+      started = true;
+      reply.hijack();
+      res.writeHead(200, { ...sseHeaders(req.id), ...streamHeaders(ev), ...req.admitted?.headers });
+      write(events.start());
+    };
+    const end = async (ev: Extract<StreamEvent, { type: 'done' }>) => {
+      const { frames, response } = events.finish(ev);
+      try {
+        await remember(response);
+        res.end(frames);
+      } catch (err) {
+        const error = err instanceof ApiError ? err : errors.responseNotStored();
+        res.end(events.fail(error.toBody().error));
+      }
+    };
+    await dispatchChat({
+      ...job,
+      stream: true,
+      streamTimeoutFrames: () => events.fail(errors.timeout().toBody().error),
+      onStreamEvent: (ev) => {
+        // As on the chat route: once one attempt's tokens are out, no other attempt may speak.
+        if (lockedAttempt && ev.attempt !== lockedAttempt && ev.type !== 'error') return false;
+        if (ev.type === 'chunk') {
+          lockedAttempt ||= ev.attempt;
+          start(ev);
+          write(events.delta(ev.delta));
+          return false;
+        }
+        if (ev.type === 'done') {
+          start(ev);
+          void end(ev);
+          return true;
+        }
+        if (ev.type === 'error') {
+          if (!started) return true; // nothing sent yet: a plain HTTP error
+          res.end(events.fail(ev.error));
+          return true;
+        }
+        return false;
+      },
+    });
+  });
+
+  app.get<{ Params: { id: string }; Querystring: Record<string, string | undefined> }>(
+    '/v1/responses/:id',
+    { onRequest: authenticate },
+    async (req) => {
+      // Replaying a stored response as events needs its event log, which only background responses have.
+      if (req.query.stream === 'true') throw errors.unsupportedParameter('stream', 'stored responses are returned as JSON only');
+      const found = await findResponse(db, principalOf(req).tenantId, req.params.id);
+      if (!found) throw errors.responseNotFound(req.params.id);
+      return found.body;
+    },
+  );
+
+  app.delete<{ Params: { id: string } }>('/v1/responses/:id', { onRequest: authenticate }, async (req) => {
+    if (!(await deleteResponse(db, principalOf(req).tenantId, req.params.id))) throw errors.responseNotFound(req.params.id);
+    return { id: req.params.id, object: 'response', deleted: true };
+  });
+
+  interface ChatJob {
+    req: FastifyRequest;
+    reply: FastifyReply;
+    route: Route;
+    publicModel: string;
+    chat: object;
+    stream: boolean;
+    onStreamEvent?: (ev: StreamEvent) => boolean;
+    /** The last frames of a stream that timed out after it started. */
+    streamTimeoutFrames?: () => string;
+  }
+
+  /**
+   * The chat route's dispatch, for a translated body: admission, publish, events back. Without
+   * `onStreamEvent` it resolves with the terminal event (or throws its error as HTTP).
+   */
+  async function dispatchChat({
+    req,
+    reply,
+    route,
+    publicModel,
+    chat,
+    stream,
+    onStreamEvent,
+    streamTimeoutFrames,
+  }: ChatJob): Promise<StreamEvent> {
+    const requestId = req.id;
+    let finished = false;
+    let settle!: { resolve: (ev: StreamEvent) => void; reject: (err: ApiError) => void };
+    const result = new Promise<StreamEvent>((resolve, reject) => (settle = { resolve, reject }));
+    const finish = (ev: StreamEvent | ApiError) => {
+      finished = true;
+      if (!(ev instanceof ApiError) && (ev.type === 'done' || ev.type === 'result')) req.usage = ev.usage;
+      req.admitted?.settle(settlementOf(ev, reply.raw.headersSent));
+      if (ev instanceof ApiError) settle.reject(ev);
+      else if (ev.type === 'error' && !reply.raw.headersSent) {
+        const { message, type, param, code } = ev.error;
+        settle.reject(new ApiError(ev.status, message, { type, param, code, headers: retryHeaders(ev.retry_after_ms) }));
+      } else settle.resolve(ev);
+    };
+    // The client went away: stop the upstream call (Responses streams are not resumable).
+    reply.raw.once('close', () => {
+      if (!finished) {
+        finished = true;
+        req.admitted?.settle('unknown');
+        dispatcher.cancel(requestId);
+      }
+    });
+    const admitting = admission.admit(principalOf(req), route.targets ?? [route], chat, 'chat');
+    if (admitting) {
+      req.admitted = await admitting;
+      reply.headers(req.admitted.headers);
+    }
+    const submitted = dispatcher.submit(
+      { requestId, principal: principalOf(req), kind: 'chat', route, publicModel, stream, body: Buffer.from(JSON.stringify(chat)) },
+      {
+        onEvent: (ev) => {
+          const done = onStreamEvent ? onStreamEvent(ev) : ev.type !== 'chunk';
+          if (done) finish(ev);
+          return done;
+        },
+        onTimeout: () => {
+          if (reply.raw.headersSent) {
+            finished = true;
+            req.admitted?.settle('unknown');
+            reply.raw.end(streamTimeoutFrames?.() ?? sseError(errors.timeout().toBody()));
+            settle.resolve({ type: 'error', seq: 0, attempt: 0, status: 504, error: errors.timeout().toBody().error });
+          } else finish(errors.timeout());
+        },
+      },
+    );
+    submitted.catch((err: unknown) => {
+      if (!finished) finish(err instanceof ApiError ? err : errors.unavailable(`The request could not be queued: ${String(err)}`));
+    });
+    return result;
+  }
+};
