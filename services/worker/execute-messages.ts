@@ -11,7 +11,7 @@ import type { RequestProgress } from './attempts.ts';
 import { runChat, runStream, type ExecutionDeps, type ExecutionOutcome, type ExecutionTarget } from './execute.ts';
 import { runAnthropicNativeChat, runAnthropicNativeStream } from './execute-anthropic-native.ts';
 
-export function runMessages(
+export async function runMessages(
   deps: ExecutionDeps,
   target: ExecutionTarget,
   body: MessagesRequest,

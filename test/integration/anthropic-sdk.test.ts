@@ -353,6 +353,7 @@ describe('errors in Anthropic envelope and status, as the SDK classes expect', (
     expect((topK as Error).message).toContain("'top_k'");
   });
 
+  // retry_after stays short: the 429 leaves the upstream key cooling that long (upstream-keys.ts), delaying the next test.
   it('an unknown model is a NotFoundError; an upstream 429 a RateLimitError with retry-after', async () => {
     const nf = await client.messages
       .create({ model: 'nosuch/model', max_tokens: 5, messages: [{ role: 'user', content: 'x' }] })
@@ -362,10 +363,10 @@ describe('errors in Anthropic envelope and status, as the SDK classes expect', (
 
     for (const model of ['anthropic/claude-sonnet-4-5', 'openai/gpt-4o-mini']) {
       const rl = await client.messages
-        .create({ model, max_tokens: 5, messages: [{ role: 'user', content: 'x\nmock:{"error":{"status":429,"retry_after":7}}' }] })
+        .create({ model, max_tokens: 5, messages: [{ role: 'user', content: 'x\nmock:{"error":{"status":429,"retry_after":1}}' }] })
         .catch((e: unknown) => e);
       expect(rl).toBeInstanceOf(Anthropic.RateLimitError);
-      expect((rl as InstanceType<typeof Anthropic.APIError>).headers?.get('retry-after')).toBe('7');
+      expect((rl as InstanceType<typeof Anthropic.APIError>).headers?.get('retry-after')).toBe('1');
     }
   });
 
