@@ -6,6 +6,7 @@ import { MessagesStreamWriter, messageBody, messagesUsage, stopReasonFor } from 
 import { messagesRequestSchema, type MessagesRequest } from '../../shared/protocol/anthropic-messages/request.ts';
 import { messagesToChatRequest } from '../../shared/protocol/anthropic-messages/to-chat.ts';
 import { ApiError } from '../../shared/protocol/errors.ts';
+import { estimatePromptTokens } from '../../shared/limits/estimate.ts';
 import { createAnthropicStreamTranslator } from '../../shared/providers/anthropic/stream.ts';
 import type { StreamPart } from '../../shared/providers/types.ts';
 
@@ -284,5 +285,25 @@ describe('errors in Anthropic envelope', () => {
       status: 429,
       body: { type: 'error', error: { type: 'rate_limit_error', message: 'slow down' } },
     });
+  });
+});
+
+describe('token estimate of a Messages body', () => {
+  it('counts the top-level system prompt and an image block as an image, not as its base64 text', () => {
+    const body = {
+      system: [{ type: 'text', text: 'a'.repeat(35) }],
+      messages: [
+        {
+          role: 'user',
+          content: [
+            { type: 'image', source: { type: 'base64', media_type: 'image/png', data: 'A'.repeat(70_000) } },
+            { type: 'text', text: 'b'.repeat(7) },
+          ],
+        },
+      ],
+    };
+    // system 10 + per message 4 + image 1000 + text 2
+    expect(estimatePromptTokens(body)).toBe(1016);
+    expect(estimatePromptTokens({ ...body, system: 'c'.repeat(70) })).toBe(1026);
   });
 });
