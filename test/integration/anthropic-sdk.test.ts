@@ -5,12 +5,13 @@ import Anthropic from '@anthropic-ai/sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStack, waitForUsageRow, type Stack } from '../harness/stack.ts';
 
+const ADMIN = 'adm-messages';
 let stack: Stack;
 let client: Anthropic;
 
 beforeAll(async () => {
   stack = await startStack({
-    env: { WORKER_MAX_RETRIES: '0' },
+    env: { WORKER_MAX_RETRIES: '0', ADMIN_API_KEY: ADMIN },
     providerEnv: (mock) => ({
       ANTHROPIC_BASE_URL: `${mock}/anthropic`,
       ANTHROPIC_API_KEY: 'sk-ant-upstream',
@@ -393,6 +394,33 @@ describe('errors in Anthropic envelope and status, as the SDK classes expect', (
       expect(err).toBeInstanceOf(Anthropic.APIError);
       expect(text).toBe('tok0 tok1');
     }
+  });
+});
+
+describe("the tenant's controls apply as on chat completions", () => {
+  it('model policy is a PermissionDeniedError, the rpm limit a RateLimitError', async () => {
+    const admin = async (path: string, body: unknown) => {
+      const res = await fetch(`${stack.url}${path}`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+      expect(res.status).toBe(201);
+      return (await res.json()) as { id: string; key: string };
+    };
+    const tenant = await admin('/admin/v1/tenants', { name: 'messages-policy', allowed_models: ['anthropic/*'], limits: { rpm: 1 } });
+    const { key } = await admin(`/admin/v1/tenants/${tenant.id}/keys`, {});
+    const limited = new Anthropic({ apiKey: key, baseURL: stack.url, maxRetries: 0 });
+    const ask = (model: string) => limited.messages.create({ model, max_tokens: 5, messages: [{ role: 'user', content: 'x' }] });
+
+    const denied = await ask('openai/gpt-4o-mini').catch((e: unknown) => e);
+    expect(denied).toBeInstanceOf(Anthropic.PermissionDeniedError);
+    expect((denied as InstanceType<typeof Anthropic.APIError>).error).toMatchObject({ error: { type: 'permission_error' } });
+
+    await ask('anthropic/claude-haiku-4-5');
+    const limitedErr = await ask('anthropic/claude-haiku-4-5').catch((e: unknown) => e);
+    expect(limitedErr).toBeInstanceOf(Anthropic.RateLimitError);
+    expect((limitedErr as InstanceType<typeof Anthropic.APIError>).headers?.get('x-ratelimit-limit-requests')).toBe('1');
   });
 });
 
