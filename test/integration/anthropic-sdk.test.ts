@@ -320,6 +320,29 @@ describe('errors in Anthropic envelope and status, as the SDK classes expect', (
     expect(ok.content).toEqual([{ type: 'text', text: 'ok' }]);
   });
 
+  it('no key, or a body that is not JSON, answers in the Anthropic envelope with the request id', async () => {
+    const noKey = await fetch(`${stack.url}/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+    expect(noKey.status).toBe(401);
+    const body = (await noKey.json()) as { type: string; error: { type: string; message: string }; request_id: string };
+    expect(body).toMatchObject({ type: 'error', error: { type: 'authentication_error' } });
+    expect(body.error.message).toContain('x-api-key');
+    expect(body.request_id).toBe(noKey.headers.get('request-id'));
+    expect(body.request_id).toBe(noKey.headers.get('x-request-id'));
+
+    const notJson = await fetch(`${stack.url}/v1/messages`, {
+      method: 'POST',
+      headers: { 'x-api-key': stack.apiKey, 'content-type': 'application/json' },
+      body: '{"model":',
+    });
+    expect(notJson.status).toBe(400);
+    expect(await notJson.json()).toMatchObject({ type: 'error', error: { type: 'invalid_request_error' } });
+
+    const err = await client.messages
+      .create({ model: 'openai/gpt-4o-mini', messages: [] } as unknown as Anthropic.MessageCreateParamsNonStreaming)
+      .catch((e: unknown) => e);
+    expect((err as InstanceType<typeof Anthropic.APIError>).requestID).toMatch(/^req_/);
+  });
+
   it('a body without max_tokens, or with a field another provider cannot take, is a BadRequestError naming it', async () => {
     const missing = await client.messages
       .create({

@@ -45,13 +45,22 @@ export const messagesRoutes: FastifyPluginAsync<MessagesRoutesOptions> = async (
     const apiErr = toApiError(err);
     if (!(err instanceof ApiError) && apiErr.status >= 500) req.log.error({ err, reqId: req.id }, 'request failed');
     const { status, body } = anthropicError(apiErr.status, apiErr);
-    void reply.code(status).headers(apiErr.headers).send(body);
+    void reply
+      .code(status)
+      .headers(apiErr.headers)
+      .send({ ...body, request_id: req.id });
   });
 
   // Anthropic SDKs send the key as `x-api-key`; `Authorization: Bearer` works as on every route.
-  const authenticate = async (req: FastifyRequest) => {
+  const authenticate = async (req: FastifyRequest, reply: FastifyReply) => {
+    // Anthropic SDKs read the request id from `request-id`; `x-request-id` is set for every route.
+    reply.header('request-id', req.id);
     const key = req.headers['x-api-key'];
-    if (!req.headers.authorization && typeof key === 'string') req.headers.authorization = `Bearer ${key}`;
+    if (!req.headers.authorization) {
+      if (typeof key !== 'string' || key === '')
+        throw new ApiError(401, 'No API key: send it as `x-api-key: <key>` or `Authorization: Bearer <key>`.', { code: 'missing_api_key' });
+      req.headers.authorization = `Bearer ${key}`;
+    }
     await opts.authenticate(req);
   };
 

@@ -15,6 +15,8 @@ export type AnthropicErrorType =
 export interface AnthropicErrorEnvelope {
   type: 'error';
   error: { type: AnthropicErrorType; message: string };
+  /** On HTTP error answers (not on a stream's error event), as Anthropic sends it. */
+  request_id?: string;
 }
 
 /** Anthropic's status and error type for one of ours: 503 (overloaded, queue refused) is its 529. */
