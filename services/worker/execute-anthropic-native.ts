@@ -97,7 +97,9 @@ export async function runAnthropicNativeStream(
         let frames = '';
         const relay = createParser({
           onEvent: (ev) => {
-            if (ev.event !== 'error') frames += `event: ${ev.event ?? 'message'}\ndata: ${ev.data.trimEnd()}\n\n`;
+            // A multi-line data field goes out as several data lines again.
+            if (ev.event !== 'error')
+              frames += `event: ${ev.event ?? 'message'}\ndata: ${ev.data.trimEnd().replaceAll('\n', '\ndata: ')}\n\n`;
           },
         });
         const take = (parts: StreamPart[]) => {

@@ -447,6 +447,52 @@ describe("the tenant's controls apply as on chat completions", () => {
   });
 });
 
+describe('resumable streams', () => {
+  for (const model of ['anthropic/claude-sonnet-4-5', 'openai/gpt-4o-mini']) {
+    it(`a cut ${model} stream resumes at GET /v1/requests/{id}/events with Last-Event-ID: exactly the rest, as Messages SSE`, async () => {
+      const ac = new AbortController();
+      const res = await fetch(`${stack.url}/v1/messages`, {
+        method: 'POST',
+        signal: ac.signal,
+        headers: { 'x-api-key': stack.apiKey, 'content-type': 'application/json', 'anthropic-version': '2023-06-01' },
+        body: JSON.stringify({
+          model,
+          max_tokens: 100,
+          stream: true,
+          messages: [{ role: 'user', content: 'go\nmock:{"tokens":12,"itl_ms":40}' }],
+        }),
+      });
+      const requestId = res.headers.get('x-request-id')!;
+      // Read until three events carried an id, then drop the connection after the last whole one.
+      const reader = res.body!.getReader();
+      const dec = new TextDecoder();
+      let text = '';
+      while ((text.match(/^id: /gm) ?? []).length < 3) {
+        const { value, done } = await reader.read();
+        if (done) throw new Error('stream ended before the cut');
+        text += dec.decode(value, { stream: true });
+      }
+      ac.abort();
+      const lastId = [...text.matchAll(/^id: (\d+)$/gm)].at(-1)!;
+      const kept = text.slice(0, text.indexOf('\n\n', lastId.index) + 2);
+
+      const rest = await fetch(`${stack.url}/v1/requests/${requestId}/events`, {
+        headers: { authorization: `Bearer ${stack.apiKey}`, 'last-event-id': lastId[1]! },
+      });
+      expect(rest.status).toBe(200);
+      const all = kept + (await rest.text());
+      const events = [...all.matchAll(/^data: (.*)$/gm)].map(
+        (m) => JSON.parse(m[1]!) as { type: string; index?: number; delta?: { type: string; text?: string } },
+      );
+      expect(events.filter((e) => e.type === 'message_start')).toHaveLength(1);
+      expect(events.at(-1)!.type).toBe('message_stop');
+      const streamed = events.flatMap((e) => (e.delta?.type === 'text_delta' ? [e.delta.text] : [])).join('');
+      expect(streamed).toBe(Array.from({ length: 12 }, (_, i) => `tok${i}`).join(' '));
+      expect(new Set(events.filter((e) => e.type === 'content_block_start').map((e) => e.index))).toEqual(new Set([0]));
+    });
+  }
+});
+
 describe('ledger', () => {
   it('one usage row per Messages request, with the upstream token counts', async () => {
     for (const model of ['anthropic/claude-sonnet-4-5', 'openai/gpt-4o-mini']) {

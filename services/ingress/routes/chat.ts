@@ -145,7 +145,7 @@ export const chatRoutes: FastifyPluginAsync<ChatRoutesOptions> = async (app, opt
    * true when the response is finished; an error before the stream started is thrown as HTTP.
    */
   // Anthropic Messages (routes/messages.ts) on this same dispatch path.
-  await app.register(messagesRoutes, { config, authenticate, resolveRoute, dispatch, sseLimits });
+  await app.register(messagesRoutes, { config, authenticate, resolveRoute, dispatch, sseLimits, resume: asyncWork.resume });
 
   async function dispatch({
     req,

@@ -8,7 +8,7 @@ import { request } from 'undici';
 import type { SwitchyardConfig } from '../../../shared/config/env.ts';
 import { estimatePromptTokens } from '../../../shared/limits/estimate.ts';
 import { anthropicError } from '../../../shared/protocol/anthropic-messages/errors.ts';
-import { MessagesStreamWriter, messageBody, sseFrame } from '../../../shared/protocol/anthropic-messages/from-chat.ts';
+import { messageBody } from '../../../shared/protocol/anthropic-messages/from-chat.ts';
 import {
   countTokensRequestSchema,
   messagesRequestSchema,
@@ -21,9 +21,11 @@ import type { StreamEvent } from '../../../shared/protocol/events.ts';
 import { validate } from '../../../shared/protocol/request-errors.ts';
 import { ANTHROPIC_VERSION } from '../../../shared/providers/anthropic/build-request.ts';
 import { parseAnthropicError } from '../../../shared/providers/anthropic/errors.ts';
+import { MessagesEventRenderer } from '../messages-render.ts';
 import { assertModelAllowed } from '../model-policy.ts';
 import { principalOf } from '../principal.ts';
 import { sseHeaders } from '../render.ts';
+import type { StreamResume } from '../resumable.ts';
 import type { Route } from '../routing.ts';
 import { writeSse } from '../sse-backpressure.ts';
 import { SIMULATED_HEADER, streamHeaders, type DispatchOptions } from './chat.ts';
@@ -35,10 +37,11 @@ export interface MessagesRoutesOptions {
   /** routes/chat.ts: publish and wait for the events, one path for every surface. */
   dispatch: (opts: DispatchOptions) => Promise<StreamEvent>;
   sseLimits: { maxBufferedBytes: number; stuckTimeoutMs: number };
+  resume: Pick<StreamResume, 'remember'>;
 }
 
 export const messagesRoutes: FastifyPluginAsync<MessagesRoutesOptions> = async (app, opts) => {
-  const { config, resolveRoute, dispatch, sseLimits } = opts;
+  const { config, resolveRoute, dispatch, sseLimits, resume } = opts;
 
   // Every error of these routes (auth, validation, limits, upstream) in Anthropic's envelope and status.
   app.setErrorHandler((err: unknown, req, reply) => {
@@ -83,7 +86,7 @@ export const messagesRoutes: FastifyPluginAsync<MessagesRoutesOptions> = async (
       throw new ApiError(502, 'The worker answered with an unexpected event.', { type: 'server_error' });
     }
 
-    const writer = new MessagesStreamWriter(id, body.model);
+    const renderer = new MessagesEventRenderer(id, body.model);
     const res = reply.raw;
     const write = (frame: string) => writeSse(res, frame, sseLimits);
     let started = false;
@@ -93,9 +96,15 @@ export const messagesRoutes: FastifyPluginAsync<MessagesRoutesOptions> = async (
       started = true;
       reply.hijack();
       res.writeHead(200, { ...sseHeaders(req.id), ...streamHeaders(ev), ...req.admitted?.headers });
-      // An Anthropic upstream sends its own message_start; every other answer gets ours.
-      if (!(ev.type === 'chunk' && ev.native)) write(writer.start());
     };
+    // Resumable at GET /v1/requests/{id}/events (any ingress), rendered as Messages there too.
+    resume.remember(req.id, {
+      tenantId: principalOf(req).tenantId,
+      model: body.model,
+      created: Math.floor(Date.now() / 1000),
+      includeUsage: false,
+      wire: 'anthropic',
+    });
     await dispatch({
       ...base,
       stream: true,
@@ -105,20 +114,17 @@ export const messagesRoutes: FastifyPluginAsync<MessagesRoutesOptions> = async (
         if (ev.type === 'chunk') {
           lockedAttempt ||= ev.attempt;
           start(ev);
-          write(ev.native ?? writer.delta(ev.delta));
+          write(renderer.render(ev));
           return false;
         }
         if (ev.type === 'done') {
-          const relayed = started;
           start(ev);
-          // A relayed Anthropic stream already ended with its own message_stop.
-          const native = relayed && ev.provider === 'anthropic';
-          res.end(native ? '' : writer.finish(ev.finish_reason, ev.usage));
+          res.end(renderer.render(ev));
           return true;
         }
         if (ev.type === 'error') {
           if (!started) return true; // not streaming yet: dispatch throws it, the error handler answers
-          res.end(sseFrame('error', anthropicError(ev.status, ev.error).body));
+          res.end(renderer.render(ev));
           return true;
         }
         return false;
