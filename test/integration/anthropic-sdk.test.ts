@@ -2,6 +2,7 @@
 // Postgres: anthropic/* models get the client's body natively (cache_control, thinking signatures
 // intact), openai/* and gemini/* get it translated, and every answer reads as an Anthropic Message.
 import Anthropic from '@anthropic-ai/sdk';
+import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStack, waitForUsageRow, type Stack } from '../harness/stack.ts';
 
@@ -491,6 +492,68 @@ describe('resumable streams', () => {
       expect(new Set(events.filter((e) => e.type === 'content_block_start').map((e) => e.index))).toEqual(new Set([0]));
     });
   }
+});
+
+describe('fuzzed Messages bodies for a translated provider', () => {
+  // Seeded and bounded like test/security/fuzz.test.ts: near-valid bodies with one part gone wrong.
+  const anyValue = fc.oneof(fc.jsonValue({ maxDepth: 3 }), fc.string({ maxLength: 20 }), fc.constantFrom(null, -1, 0, '', [], {}));
+  const block = fc.oneof(
+    fc.record(
+      { type: fc.constantFrom('text', 'image', 'tool_use', 'tool_result', 'thinking', 'document', 'x'), text: anyValue },
+      { requiredKeys: ['type'] },
+    ),
+    fc.record({ type: fc.constant('image'), source: anyValue }),
+    fc.record({ type: fc.constant('tool_result'), tool_use_id: anyValue, content: anyValue, is_error: anyValue }),
+    fc.record({ type: fc.constant('tool_use'), id: anyValue, name: anyValue, input: anyValue }),
+    anyValue,
+  );
+  const body = fc.record(
+    {
+      model: fc.constantFrom('openai/gpt-4o-mini', 'gemini/gemini-2.5-flash'),
+      max_tokens: fc.oneof(fc.constant(5), anyValue),
+      messages: fc.oneof(
+        fc.array(
+          fc.record({
+            role: fc.constantFrom('user', 'assistant', 'tool'),
+            content: fc.oneof(fc.string({ maxLength: 10 }), fc.array(block, { maxLength: 3 }), anyValue),
+          }),
+          {
+            minLength: 1,
+            maxLength: 3,
+          },
+        ),
+        anyValue,
+      ),
+      system: anyValue,
+      tools: fc.oneof(
+        fc.array(fc.record({ name: anyValue, input_schema: anyValue, type: anyValue }, { requiredKeys: ['name'] }), { maxLength: 2 }),
+        anyValue,
+      ),
+      tool_choice: anyValue,
+      thinking: anyValue,
+      metadata: anyValue,
+      stop_sequences: anyValue,
+      stream: fc.boolean(),
+    },
+    { requiredKeys: ['model', 'max_tokens', 'messages'] },
+  );
+
+  it('answer 2xx, or 4xx in the Anthropic envelope; never a 5xx', async () => {
+    await fc.assert(
+      fc.asyncProperty(body, async (b) => {
+        const res = await fetch(`${stack.url}/v1/messages`, {
+          method: 'POST',
+          headers: { 'x-api-key': stack.apiKey, 'content-type': 'application/json' },
+          body: JSON.stringify(b),
+        });
+        const text = await res.text();
+        expect(res.status, text).toBeLessThan(500);
+        if (res.status >= 400)
+          expect(JSON.parse(text)).toMatchObject({ type: 'error', error: { type: expect.any(String), message: expect.any(String) } });
+      }),
+      { seed: 20261203, numRuns: 60 },
+    );
+  });
 });
 
 describe('ledger', () => {
