@@ -6,6 +6,7 @@ import { MessagesStreamWriter, messageBody, messagesUsage, stopReasonFor } from 
 import { messagesRequestSchema, type MessagesRequest } from '../../shared/protocol/anthropic-messages/request.ts';
 import { messagesToChatRequest } from '../../shared/protocol/anthropic-messages/to-chat.ts';
 import { ApiError } from '../../shared/protocol/errors.ts';
+import { MessagesEventRenderer } from '../../services/ingress/messages-render.ts';
 import { estimatePromptTokens } from '../../shared/limits/estimate.ts';
 import { createAnthropicStreamTranslator } from '../../shared/providers/anthropic/stream.ts';
 import type { StreamPart } from '../../shared/providers/types.ts';
@@ -305,5 +306,43 @@ describe('token estimate of a Messages body', () => {
     // system 10 + per message 4 + image 1000 + text 2
     expect(estimatePromptTokens(body)).toBe(1016);
     expect(estimatePromptTokens({ ...body, system: 'c'.repeat(70) })).toBe(1026);
+  });
+});
+
+describe('MessagesEventRenderer (live and resumed streams)', () => {
+  const chunk = (seq: number, delta: object, native?: string) => ({
+    type: 'chunk' as const,
+    seq,
+    attempt: 1,
+    delta,
+    ...(native ? { native } : {}),
+  });
+  const done = {
+    type: 'done' as const,
+    seq: 4,
+    attempt: 1,
+    finish_reason: 'stop',
+    usage: { prompt_tokens: 2, completion_tokens: 3, total_tokens: 5 },
+    model: 'm',
+    provider: 'openai',
+  };
+
+  it('a resume after seq 2 gets only the frames of later events, with block indexes as the live stream had them', () => {
+    const events = [chunk(1, { reasoning_content: 'r' }), chunk(2, { content: 'a' }), chunk(3, { content: 'b' }), done];
+    const live = new MessagesEventRenderer('msg_1', 'openai/x');
+    const full = events.map((e) => live.render(e)).join('');
+    const resumed = new MessagesEventRenderer('msg_1', 'openai/x');
+    const rest = events.map((e) => resumed.render(e, 2)).join('');
+    expect(full.endsWith(rest)).toBe(true);
+    expect(rest.startsWith('id: 3\nevent: content_block_delta\ndata: {"type":"content_block_delta","index":1,')).toBe(true);
+    // Each event's last frame carries its seq.
+    expect([...full.matchAll(/^id: (\d+)$/gm)].map((m) => m[1])).toEqual(['1', '2', '3', '4']);
+  });
+
+  it("relays an Anthropic upstream's frames and adds no message_start or message_stop of its own", () => {
+    const r = new MessagesEventRenderer('msg_2', 'anthropic/x');
+    const frames = 'event: message_start\ndata: {"type":"message_start"}\n\nevent: ping\ndata: {"type":"ping"}\n\n';
+    const out = r.render(chunk(1, {}, frames)) + r.render({ ...done, seq: 2, provider: 'anthropic' });
+    expect(out).toBe('event: message_start\ndata: {"type":"message_start"}\n\nid: 1\nevent: ping\ndata: {"type":"ping"}\n\n');
   });
 });
