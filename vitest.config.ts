@@ -14,6 +14,7 @@ const UNIT = [
 const BOTH_BACKENDS = [
   'test/conformance/e2e.test.ts',
   'test/integration/openai-sdk.test.ts',
+  'test/integration/anthropic-sdk.test.ts',
   'test/integration/admin.test.ts',
   'test/integration/pagination.test.ts',
   'test/integration/batch.test.ts',

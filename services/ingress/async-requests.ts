@@ -18,6 +18,7 @@ import { errors } from '../../shared/protocol/errors.ts';
 import type { ChatCompletionRequest } from '../../shared/protocol/openai.ts';
 import type { Logger } from '../../shared/telemetry/logger.ts';
 import { publishRequest } from './dispatcher.ts';
+import { MessagesEventRenderer } from './messages-render.ts';
 import { chatCompletionBody, ChunkWriter, renderCompletion, type ChatCompletionBody, renderEvent, sseError, sseHeaders } from './render.ts';
 import type { StreamResume } from './resumable.ts';
 import type { Route } from './routing.ts';
@@ -208,7 +209,7 @@ export class AsyncRequests {
         .where('id', '=', id)
         .where('tenant_id', '=', tenantId)
         .executeTakeFirst();
-      let view: { model: string; created: number; includeUsage: boolean; resumable: boolean };
+      let view: { model: string; created: number; includeUsage: boolean; resumable: boolean; wire?: 'anthropic' };
       if (row) view = { model: row.model, created: unix(row.created_at), includeUsage: false, resumable: false };
       else {
         const owner = await resume.owner(id);
@@ -217,13 +218,15 @@ export class AsyncRequests {
         resume.attached(id);
       }
       const writer = new ChunkWriter(completionId(id), view.created, view.model, view.includeUsage);
+      // A Messages stream: every event is rendered (block indexes), those up to Last-Event-ID come out empty.
+      const messages = view.wire === 'anthropic' ? new MessagesEventRenderer(`msg_${id.slice(4)}`, view.model) : null;
       const res = reply.raw;
       reply.hijack();
       res.writeHead(200, {
         ...sseHeaders(req.id),
       });
       const sseLimits = { maxBufferedBytes: config.SSE_MAX_BUFFERED_BYTES, stuckTimeoutMs: config.SSE_STUCK_TIMEOUT_MS };
-      if (lastEventId === undefined) writeSse(res, writer.delta({ role: 'assistant', content: '' }), sseLimits);
+      if (lastEventId === undefined && !messages) writeSse(res, writer.delta({ role: 'assistant', content: '' }), sseLimits);
       let finished = false;
       if (row?.result) {
         // Stored result (async): outlives the events.
@@ -243,9 +246,9 @@ export class AsyncRequests {
       });
       await resume.replay(
         id,
-        afterSeq,
+        messages ? 0 : afterSeq,
         (ev) => {
-          const out = renderEvent(writer, ev, view.includeUsage, afterSeq);
+          const out = messages ? messages.render(ev, afterSeq) : renderEvent(writer, ev, view.includeUsage, afterSeq);
           if (ev.type === 'chunk') {
             writeSse(res, out, sseLimits);
             return false;

@@ -26,6 +26,9 @@ export interface DispatchJob {
   batchId?: string;
   /** Epoch ms when the caller stops waiting; past it a worker drops the request unrun. */
   deadline?: number;
+  /** The body is an Anthropic Messages request (POST /v1/messages); default OpenAI. */
+  wire?: 'openai' | 'anthropic';
+  anthropicBeta?: string;
 }
 
 export interface DispatchHandlers {
@@ -121,6 +124,8 @@ export async function publishRequest(
     deadline: job.deadline ?? 0,
     // Fallback targets for the worker to walk (tenant controls: routing policy).
     targets: job.route.targets ?? [{ provider: job.route.provider, model: job.route.model }],
+    wire: job.wire,
+    anthropicBeta: job.anthropicBeta,
   });
   try {
     const subject = subjects.request(job.route.provider, priority);

@@ -33,6 +33,8 @@ export interface StreamOwner {
   /** `created` of the stream's chunks (unix seconds). */
   created: number;
   includeUsage: boolean;
+  /** `anthropic`: a POST /v1/messages stream, replayed as Messages SSE (messages-render.ts). */
+  wire?: 'anthropic';
 }
 
 export class StreamResume {

@@ -100,6 +100,22 @@ export function validateAnthropic(req: IncomingMessage, body: AnthropicBody): st
   return null;
 }
 
+/** `POST /v1/messages/count_tokens`: the same count the simulator reports as input_tokens. */
+export function handleAnthropicCountTokens(res: ServerResponse, body: AnthropicBody): void {
+  if (!body.model) return sendAnthropicError(res, 400, 'model: Field required');
+  if (!body.messages?.length) return sendAnthropicError(res, 400, 'messages: at least one message is required');
+  res.writeHead(200, { 'content-type': 'application/json', ...rateHeaders() });
+  res.end(JSON.stringify({ input_tokens: countPromptTokens(promptTextsOf(body).filter(Boolean)) }));
+}
+
+function promptTextsOf(body: AnthropicBody): string[] {
+  const system = typeof body.system === 'string' ? body.system : (body.system ?? []).map((s) => s.text).join('\n');
+  return [
+    system,
+    ...(body.messages ?? []).flatMap((m) => blocksOf(m.content).map((b) => b.text ?? (b.content ? JSON.stringify(b.content) : ''))),
+  ];
+}
+
 export async function handleAnthropicMessages(
   ctx: MockContext,
   req: IncomingMessage,
@@ -115,11 +131,7 @@ export async function handleAnthropicMessages(
   const script = results.length ? afterToolResults(baseScript, results) : baseScript;
   const id = `msg_mock${ctx.nextId()}`;
   const model = body.model ?? 'claude-mock';
-  const system = typeof body.system === 'string' ? body.system : (body.system ?? []).map((s) => s.text).join('\n');
-  const promptTexts = [
-    system,
-    ...msgs.flatMap((m) => blocksOf(m.content).map((b) => b.text ?? (b.content ? JSON.stringify(b.content) : ''))),
-  ];
+  const promptTexts = promptTextsOf(body);
   // Anthropic's input_tokens leaves out what was read from the cache.
   const cacheRead = script.cached_tokens ?? 0;
   const inputTokens = countPromptTokens(promptTexts.filter(Boolean)) - cacheRead;

@@ -11,7 +11,14 @@ import type { AddressInfo } from 'node:net';
 import { getDescriptor } from '../../shared/providers/registry.ts';
 import { DEFAULT_SCRIPT, FailCounter, scriptFromHeaders, scriptFromText, type MockScript } from './script.ts';
 import { handleOpenAIChat, handleOpenAIEmbeddings, lastUserText, sendOpenAIError, type OpenAIDialect } from './openai.ts';
-import { anthropicScriptText, handleAnthropicMessages, sendAnthropicError, validateAnthropic, type AnthropicBody } from './anthropic.ts';
+import {
+  anthropicScriptText,
+  handleAnthropicMessages,
+  handleAnthropicCountTokens,
+  sendAnthropicError,
+  validateAnthropic,
+  type AnthropicBody,
+} from './anthropic.ts';
 import { geminiScriptText, handleGeminiEmbed, handleGeminiGenerate, sendGeminiError, validateGemini, type GeminiBody } from './gemini.ts';
 import { handleOllamaChat, handleOllamaEmbed, ollamaScriptText, sendOllamaError, validateOllama, type OllamaBody } from './ollama.ts';
 import { SIMULATOR_MODULES } from './modules.ts';
@@ -181,6 +188,11 @@ export async function startMockProviders(opts: MockProviderOptions = {}): Promis
     }
     if (path === `${SIM.openai}/embeddings`) return handleOpenAIEmbeddings(ctx, res, body);
 
+    if (path === `${SIM.anthropic}/v1/messages/count_tokens`) {
+      ctx.count('anthropic.count_tokens');
+      if (!req.headers['x-api-key'] && !req.headers.authorization) return sendAnthropicError(res, 401, 'x-api-key header is required');
+      return handleAnthropicCountTokens(res, body as AnthropicBody);
+    }
     if (path === `${SIM.anthropic}/v1/messages`) {
       ctx.count('anthropic.messages');
       const b = body as AnthropicBody;

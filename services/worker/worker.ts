@@ -27,6 +27,8 @@ import { errorEvent, resumeAfterCrash, unwantedReason } from './crash-recovery.t
 import { AttemptRunner, type RequestProgress } from './attempts.ts';
 import { toFailure } from './failures.ts';
 import { runChat, runEmbeddings, runStream, type ExecutionDeps, type ExecutionOutcome, type PartialUsageError } from './execute.ts';
+import { runMessages } from './execute-messages.ts';
+import type { MessagesRequest } from '../../shared/protocol/anthropic-messages/request.ts';
 // ---- routing policy: fallbacks, breakers, upstream keys, metrics (docs/guardrails.md) ----
 import { priceBookFromConfig } from '../../shared/config/file.ts';
 import { estimatePromptTokens, maxOutputTokens } from '../../shared/limits/estimate.ts';
@@ -251,7 +253,7 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
         (e) => toFailure(e, job.cancelled),
         (t) => {
           facts.served = t;
-          return runOnTarget(t, kind, stream, body, job, emit);
+          return runOnTarget(t, envelope, body, job, emit);
         },
         (f) => new AdapterError(f),
       );
@@ -288,8 +290,7 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
   /** One target of the walk: refused when this worker cannot serve it, else executed by kind. */
   async function runOnTarget(
     t: RouteTarget,
-    kind: RequestEnvelope['kind'],
-    stream: boolean,
+    { kind, stream, wire, anthropicBeta }: RequestEnvelope,
     body: ChatCompletionRequest | EmbeddingsRequest,
     job: Job,
     emit: (ev: EventBody) => void,
@@ -300,6 +301,8 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
     // Retryable only so that an alias falls back to its next target; there is no retry on the same one.
     if (endpoint.configured === false) throw AdapterError.from(providerNotConfigured(t.provider), true);
     const target = { adapter, endpoint, model: t.model };
+    if (wire === 'anthropic')
+      return runMessages(execution, target, body as unknown as MessagesRequest, { stream, anthropicBeta }, job, emit);
     if (kind === 'embeddings') return runEmbeddings(execution, target, body as EmbeddingsRequest, job, emit);
     return stream
       ? runStream(execution, target, body as ChatCompletionRequest, job, emit)

@@ -17,7 +17,7 @@ function contentTokens(content: unknown): number {
   let n = 0;
   for (const part of content as Array<{ type?: string; text?: unknown }>) {
     if (typeof part?.text === 'string') n += textTokens(part.text.length);
-    else if (part?.type === 'image_url' || part?.type === 'input_image') n += PER_IMAGE;
+    else if (part?.type === 'image_url' || part?.type === 'input_image' || part?.type === 'image') n += PER_IMAGE;
     else if (part) n += textTokens(JSON.stringify(part).length);
   }
   return n;
@@ -25,8 +25,9 @@ function contentTokens(content: unknown): number {
 
 /** Prompt tokens of a chat or embeddings body. */
 export function estimatePromptTokens(body: unknown): number {
-  const b = body as { messages?: unknown; input?: unknown; tools?: unknown };
-  let n = 0;
+  const b = body as { messages?: unknown; input?: unknown; tools?: unknown; system?: unknown };
+  // An Anthropic Messages body keeps its system prompt beside the messages.
+  let n = b.system ? contentTokens(b.system) : 0;
   if (Array.isArray(b.messages)) {
     for (const m of b.messages as Array<{ content?: unknown; tool_calls?: unknown }>) {
       n += PER_MESSAGE + contentTokens(m?.content);

@@ -27,6 +27,10 @@ export interface RequestEnvelope {
   deadline: number;
   /** Every target in order, first = provider/model. */
   targets: RouteTarget[];
+  /** The body's dialect: an OpenAI chat/embeddings body, or an Anthropic Messages body (POST /v1/messages). */
+  wire?: 'openai' | 'anthropic';
+  /** The client's `anthropic-beta` header (Messages requests only). */
+  anthropicBeta?: string;
 }
 
 /** Only what differs from the defaults is sent: a plain interactive request carries the fewest bytes. */
@@ -46,6 +50,8 @@ export function encodeRequestHeaders(envelope: RequestEnvelope): MsgHdrs {
   if (envelope.deadline) h.set(H.deadline, String(envelope.deadline));
   if (envelope.targets.length > 1) h.set(H.targets, encodeTargets(envelope.targets));
   if (envelope.priority !== 'interactive') h.set(H.priority, envelope.priority);
+  if (envelope.wire === 'anthropic') h.set(H.wire, 'anthropic');
+  if (envelope.anthropicBeta) h.set(H.anthropicBeta, envelope.anthropicBeta);
   return h;
 }
 
@@ -69,5 +75,7 @@ export function decodeRequestEnvelope(h: Pick<MsgHdrs, 'get'>, now = Date.now())
     receivedAt: Number(h.get(H.receivedAt)) || now,
     deadline: Number(h.get(H.deadline)) || 0,
     targets: targets ? decodeTargets(targets) : [{ provider, model }],
+    ...(h.get(H.wire) === 'anthropic' ? { wire: 'anthropic' as const } : {}),
+    ...(h.get(H.anthropicBeta) ? { anthropicBeta: h.get(H.anthropicBeta) } : {}),
   };
 }

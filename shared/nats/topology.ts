@@ -60,6 +60,10 @@ export const H = {
   deadline: 'sy-deadline',
   /** Alias routes: every target to try, in order, as `provider/model,provider/model` (absent: one target). */
   targets: 'sy-targets',
+  /** The client's API dialect when it is not OpenAI chat: `anthropic` = a Messages body (absent: OpenAI). */
+  wire: 'sy-wire',
+  /** Anthropic Messages only: the client's `anthropic-beta` header, passed to an Anthropic upstream. */
+  anthropicBeta: 'sy-anthropic-beta',
 } as const;
 
 /**

@@ -47,6 +47,8 @@ export interface ChunkEvent extends EventBase {
   attempts?: number;
   /** First chunk only: the provider endpoint is a simulator (`x-switchyard-simulated: true`). */
   simulated?: boolean;
+  /** Anthropic passthrough: the upstream's own SSE frames, relayed verbatim (`delta` is then empty). */
+  native?: string;
 }
 
 /** On terminal success events: `provider/model` that served (after fallbacks) and upstream attempts made. */
@@ -75,6 +77,8 @@ export interface ChatResultEvent extends EventBase, Served {
   usage: Usage;
   model: string;
   provider: string;
+  /** Anthropic passthrough: the upstream's Messages answer as it came (`message` is then empty). */
+  native?: unknown;
 }
 
 export interface EmbeddingsResultEvent extends EventBase, Served {

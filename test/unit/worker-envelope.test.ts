@@ -39,8 +39,16 @@ describe('request envelope', () => {
       targets: [{ provider: 'openai', model: 'gpt-4o-mini' }],
     };
     const h = encodeRequestHeaders(plain);
-    for (const absent of [H.stream, H.priority, H.batchId, H.deadline, H.targets]) expect(h.has(absent)).toBe(false);
+    for (const absent of [H.stream, H.priority, H.batchId, H.deadline, H.targets, H.wire, H.anthropicBeta])
+      expect(h.has(absent)).toBe(false);
     expect(decodeRequestEnvelope(h)).toEqual(plain);
+  });
+
+  it("carries an Anthropic Messages body's wire format and anthropic-beta header", () => {
+    const messages: RequestEnvelope = { ...full, kind: 'chat', wire: 'anthropic', anthropicBeta: 'interleaved-thinking-2025-05-14' };
+    const h = encodeRequestHeaders(messages);
+    expect(h.get(H.wire)).toBe('anthropic');
+    expect(decodeRequestEnvelope(h)).toEqual(messages);
   });
 
   it('fills what an older publisher left out', () => {

@@ -16,6 +16,7 @@ import { principalOf } from '../principal.ts';
 import { ChunkWriter, chatCompletionBody, embeddingsBody, renderEvent, sseError, sseHeaders } from '../render.ts';
 import { resolveRoute as resolveModelRoute, type Route } from '../routing.ts';
 import { writeSse } from '../sse-backpressure.ts';
+import { messagesRoutes } from './messages.ts';
 
 export interface ChatRoutesOptions {
   config: SwitchyardConfig;
@@ -27,7 +28,7 @@ export interface ChatRoutesOptions {
 }
 
 /** One request handed to the workers; `onStreamEvent` only for a streamed answer. */
-interface DispatchOptions {
+export interface DispatchOptions {
   req: FastifyRequest;
   reply: FastifyReply;
   kind: 'chat' | 'embeddings';
@@ -35,6 +36,9 @@ interface DispatchOptions {
   publicModel: string;
   stream: boolean;
   onStreamEvent?: (ev: StreamEvent) => boolean;
+  /** An Anthropic Messages body (routes/messages.ts); default OpenAI. */
+  wire?: 'openai' | 'anthropic';
+  anthropicBeta?: string;
 }
 
 export const chatRoutes: FastifyPluginAsync<ChatRoutesOptions> = async (app, opts) => {
@@ -140,7 +144,20 @@ export const chatRoutes: FastifyPluginAsync<ChatRoutesOptions> = async (app, opt
    * terminal event (or throws its error). With it, every event goes to the callback, which returns
    * true when the response is finished; an error before the stream started is thrown as HTTP.
    */
-  async function dispatch({ req, reply, kind, route, publicModel, stream, onStreamEvent }: DispatchOptions): Promise<StreamEvent> {
+  // Anthropic Messages (routes/messages.ts) on this same dispatch path.
+  await app.register(messagesRoutes, { config, authenticate, resolveRoute, dispatch, sseLimits, resume: asyncWork.resume });
+
+  async function dispatch({
+    req,
+    reply,
+    kind,
+    route,
+    publicModel,
+    stream,
+    onStreamEvent,
+    wire,
+    anthropicBeta,
+  }: DispatchOptions): Promise<StreamEvent> {
     const requestId = req.id;
     let finished = false;
     let settle!: { resolve: (ev: StreamEvent) => void; reject: (err: ApiError) => void };
@@ -181,7 +198,7 @@ export const chatRoutes: FastifyPluginAsync<ChatRoutesOptions> = async (app, opt
     // waiting for the ack as well would add the JetStream file store's tail to every response.
     // A refused publish still fails the request (503) before any answer could exist.
     const submitted = dispatcher.submit(
-      { requestId, principal: principalOf(req), kind, route, publicModel, stream, body: req.rawBody! },
+      { requestId, principal: principalOf(req), kind, route, publicModel, stream, body: req.rawBody!, wire, anthropicBeta },
       {
         onEvent: (ev) => {
           const done = onStreamEvent ? onStreamEvent(ev) : ev.type !== 'chunk';

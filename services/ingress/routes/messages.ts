@@ -1,0 +1,214 @@
+// Anthropic Messages API (`POST /v1/messages`, `POST /v1/messages/count_tokens`), so an Anthropic SDK
+// works against Switchyard unchanged. The request takes chat completions' dispatch path (auth,
+// tenancy, model policy, limits, budgets, queue, ledger); the body travels as the client sent it
+// with wire `anthropic`. An anthropic/* target gets it natively and its answer is relayed as it came;
+// any other target gets it translated, and its chat answer is rendered here as a Message.
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import { request } from 'undici';
+import type { SwitchyardConfig } from '../../../shared/config/env.ts';
+import { estimatePromptTokens } from '../../../shared/limits/estimate.ts';
+import { anthropicError } from '../../../shared/protocol/anthropic-messages/errors.ts';
+import { messageBody } from '../../../shared/protocol/anthropic-messages/from-chat.ts';
+import {
+  countTokensRequestSchema,
+  messagesRequestSchema,
+  type CountTokensRequest,
+  type MessagesRequest,
+} from '../../../shared/protocol/anthropic-messages/request.ts';
+import { messagesToChatRequest } from '../../../shared/protocol/anthropic-messages/to-chat.ts';
+import { ApiError, errors } from '../../../shared/protocol/errors.ts';
+import type { StreamEvent } from '../../../shared/protocol/events.ts';
+import { validate } from '../../../shared/protocol/request-errors.ts';
+import { ANTHROPIC_VERSION } from '../../../shared/providers/anthropic/build-request.ts';
+import { parseAnthropicError } from '../../../shared/providers/anthropic/errors.ts';
+import { MessagesEventRenderer } from '../messages-render.ts';
+import { assertModelAllowed } from '../model-policy.ts';
+import { principalOf } from '../principal.ts';
+import { sseHeaders } from '../render.ts';
+import type { StreamResume } from '../resumable.ts';
+import type { Route } from '../routing.ts';
+import { writeSse } from '../sse-backpressure.ts';
+import { SIMULATED_HEADER, streamHeaders, type DispatchOptions } from './chat.ts';
+
+export interface MessagesRoutesOptions {
+  config: SwitchyardConfig;
+  authenticate: (req: FastifyRequest) => Promise<void>;
+  resolveRoute: (model: string) => Route;
+  /** routes/chat.ts: publish and wait for the events, one path for every surface. */
+  dispatch: (opts: DispatchOptions) => Promise<StreamEvent>;
+  sseLimits: { maxBufferedBytes: number; stuckTimeoutMs: number };
+  resume: Pick<StreamResume, 'remember'>;
+}
+
+export const messagesRoutes: FastifyPluginAsync<MessagesRoutesOptions> = async (app, opts) => {
+  const { config, resolveRoute, dispatch, sseLimits, resume } = opts;
+
+  // Every error of these routes (auth, validation, limits, upstream) in Anthropic's envelope and status.
+  app.setErrorHandler((err: unknown, req, reply) => {
+    const apiErr = toApiError(err);
+    if (!(err instanceof ApiError) && apiErr.status >= 500) req.log.error({ err, reqId: req.id }, 'request failed');
+    const { status, body } = anthropicError(apiErr.status, apiErr);
+    void reply
+      .code(status)
+      .headers(apiErr.headers)
+      .send({ ...body, request_id: req.id });
+  });
+
+  // Anthropic SDKs send the key as `x-api-key`; `Authorization: Bearer` works as on every route.
+  const authenticate = async (req: FastifyRequest, reply: FastifyReply) => {
+    // Anthropic SDKs read the request id from `request-id`; `x-request-id` is set for every route.
+    reply.header('request-id', req.id);
+    const key = req.headers['x-api-key'];
+    if (!req.headers.authorization) {
+      if (typeof key !== 'string' || key === '')
+        throw new ApiError(401, 'No API key: send it as `x-api-key: <key>` or `Authorization: Bearer <key>`.', { code: 'missing_api_key' });
+      req.headers.authorization = `Bearer ${key}`;
+    }
+    await opts.authenticate(req);
+  };
+
+  app.post('/v1/messages', { onRequest: authenticate }, async (req, reply) => {
+    const body = validateBody<MessagesRequest>(messagesRequestSchema, req.body);
+    assertModelAllowed(principalOf(req), body.model);
+    const route = resolveRoute(body.model);
+    assertTranslatable(body, route);
+    const id = `msg_${req.id.slice(4)}`;
+    const anthropicBeta = headerValue(req.headers['anthropic-beta']);
+    const base = { req, reply, kind: 'chat' as const, route, publicModel: body.model, wire: 'anthropic' as const, anthropicBeta };
+
+    if (body.stream !== true) {
+      const ev = await dispatch({ ...base, stream: false });
+      if (ev.type === 'result' && ev.kind === 'chat') {
+        reply.header('x-switchyard-provider', ev.provider).header('x-switchyard-attempts', String(ev.attempts ?? ev.attempt));
+        if (ev.simulated) reply.header(SIMULATED_HEADER, 'true');
+        return ev.native ?? messageBody(id, body.model, ev.message, ev.finish_reason, ev.usage);
+      }
+      throw new ApiError(502, 'The worker answered with an unexpected event.', { type: 'server_error' });
+    }
+
+    const renderer = new MessagesEventRenderer(id, body.model);
+    const res = reply.raw;
+    const write = (frame: string) => writeSse(res, frame, sseLimits);
+    let started = false;
+    let lockedAttempt = 0;
+    const start = (ev: StreamEvent) => {
+      if (started) return;
+      started = true;
+      reply.hijack();
+      res.writeHead(200, { ...sseHeaders(req.id), ...streamHeaders(ev), ...req.admitted?.headers });
+    };
+    // Resumable at GET /v1/requests/{id}/events (any ingress), rendered as Messages there too.
+    resume.remember(req.id, {
+      tenantId: principalOf(req).tenantId,
+      model: body.model,
+      created: Math.floor(Date.now() / 1000),
+      includeUsage: false,
+      wire: 'anthropic',
+    });
+    await dispatch({
+      ...base,
+      stream: true,
+      onStreamEvent: (ev) => {
+        // Only one attempt may speak to the client (as in routes/chat.ts).
+        if (lockedAttempt && ev.attempt !== lockedAttempt && ev.type !== 'error') return false;
+        if (ev.type === 'chunk') {
+          lockedAttempt ||= ev.attempt;
+          start(ev);
+          write(renderer.render(ev));
+          return false;
+        }
+        if (ev.type === 'done') {
+          start(ev);
+          res.end(renderer.render(ev));
+          return true;
+        }
+        if (ev.type === 'error') {
+          if (!started) return true; // not streaming yet: dispatch throws it, the error handler answers
+          res.end(renderer.render(ev));
+          return true;
+        }
+        return false;
+      },
+    });
+  });
+
+  app.post('/v1/messages/count_tokens', { onRequest: authenticate }, async (req, reply) => {
+    const body = validateBody<CountTokensRequest>(countTokensRequestSchema, req.body);
+    assertModelAllowed(principalOf(req), body.model);
+    const route = resolveRoute(body.model);
+    if (route.provider !== 'anthropic') {
+      // No upstream counts tokens for a Messages body: the local estimate (shared/limits/estimate.ts).
+      reply.header('x-switchyard-token-count', 'estimate');
+      return { input_tokens: estimatePromptTokens(body) };
+    }
+    return countAnthropicTokens(config, route.model, body, headerValue(req.headers['anthropic-beta']), reply);
+  });
+};
+
+/**
+ * Anthropic counts for free and answers at once: the call goes straight from here, without the
+ * queue, the worker or a usage record (nothing is generated, nothing billed).
+ */
+async function countAnthropicTokens(
+  config: SwitchyardConfig,
+  model: string,
+  body: CountTokensRequest,
+  anthropicBeta: string | undefined,
+  reply: FastifyReply,
+): Promise<unknown> {
+  const endpoint = config.providers.anthropic;
+  if (!endpoint) throw errors.providerUnavailable('anthropic');
+  const headers: Record<string, string> = { 'content-type': 'application/json', 'anthropic-version': ANTHROPIC_VERSION };
+  if (endpoint.apiKey) headers['x-api-key'] = endpoint.apiKey;
+  if (anthropicBeta) headers['anthropic-beta'] = anthropicBeta;
+  let res;
+  try {
+    res = await request(`${endpoint.baseUrl}/v1/messages/count_tokens`, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({ ...body, model }),
+      headersTimeout: config.UPSTREAM_TIMEOUT_MS,
+      bodyTimeout: config.UPSTREAM_TIMEOUT_MS,
+    });
+  } catch (err) {
+    throw errors.upstreamUnreachable((err as Error).message, (err as { code?: string }).code === 'UND_ERR_HEADERS_TIMEOUT');
+  }
+  const text = await res.body.text();
+  if (res.statusCode >= 400) {
+    const failure = parseAnthropicError(res.statusCode, text, res.headers);
+    throw new ApiError(failure.status, failure.error.message, { type: failure.error.type, code: failure.error.code });
+  }
+  if (endpoint.simulated) reply.header(SIMULATED_HEADER, 'true');
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    throw errors.badUpstreamResponse('count_tokens answered with a body that is not JSON');
+  }
+}
+
+/**
+ * A body bound for a non-Anthropic target must translate without loss; checked here so the 400
+ * comes before the queue hop (the worker checks again per target).
+ */
+function assertTranslatable(body: MessagesRequest, route: Route): void {
+  for (const t of route.targets ?? [route]) if (t.provider !== 'anthropic') messagesToChatRequest(body, t.provider);
+}
+
+function validateBody<T>(schema: Parameters<typeof validate>[0], body: unknown): T {
+  if (body === undefined || body === null || typeof body !== 'object' || Array.isArray(body)) {
+    throw new ApiError(400, 'The request body must be a JSON object.', { code: 'invalid_json' });
+  }
+  return validate(schema, body) as T;
+}
+
+function headerValue(h: string | string[] | undefined): string | undefined {
+  return Array.isArray(h) ? h.join(',') : h || undefined;
+}
+
+/** Fastify's own errors (body too large, bad media type) keep their status; the unexpected are 500s. */
+function toApiError(err: unknown): ApiError {
+  if (err instanceof ApiError) return err;
+  const e = err as { statusCode?: number; message?: string };
+  if (e?.statusCode && e.statusCode < 500) return new ApiError(e.statusCode, e.message ?? 'Bad request');
+  return new ApiError(500, 'Internal server error.', { type: 'server_error' });
+}
