@@ -302,13 +302,25 @@ async function loadUsage(section, q, days = 30) {
       {
         width: 640,
         height: 220,
-        scales: { x: { time: true }, usd: { auto: true } },
+        // The whole period, so one busy day does not stretch across the axis.
+        scales: { x: { time: true, range: [from.getTime() / 1000, to.getTime() / 1000] }, usd: { auto: true } },
         series: [
           {},
           { label: 'requests', stroke: '#1565c0', fill: 'rgba(21,101,192,0.25)', paths: uPlot.paths.bars({ size: [0.6, 40] }) },
           { label: 'cost (USD)', stroke: '#2e7d32', scale: 'usd', points: { show: true, size: 6 } },
         ],
-        axes: [{}, { label: 'requests' }, { side: 1, scale: 'usd', label: 'USD', grid: { show: false } }],
+        axes: [
+          {},
+          { label: 'requests' },
+          {
+            side: 1,
+            scale: 'usd',
+            label: 'USD',
+            grid: { show: false },
+            size: 90,
+            values: (_u, ticks) => ticks.map((v) => `$${v.toPrecision(2)}`),
+          },
+        ],
       },
       [x, byDay.data.map((r) => r.requests), byDay.data.map((r) => r.cost_usd)],
       chart,
