@@ -24,6 +24,7 @@ const BOTH_BACKENDS = [
   'test/integration/resume.test.ts',
   'test/integration/websocket.test.ts',
   'test/integration/console.test.ts',
+  'test/integration/console-api.test.ts',
 ];
 
 export default defineConfig({

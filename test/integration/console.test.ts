@@ -215,6 +215,20 @@ describe.runIf(haveChromium)('web console in headless Chromium', () => {
     if (SCREENSHOTS) await page.screenshot({ path: new URL('tenant.png', SCREENSHOTS).pathname, fullPage: true });
   });
 
+  it('renders the API reference at /docs from /openapi.json, offline and within the CSP', async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    const problems: string[] = [];
+    page.on('pageerror', (err) => problems.push(err.message));
+    page.on('console', (m) => void (m.type() === 'error' && problems.push(m.text())));
+    await page.goto(`${stack.url}/docs`);
+    const doc = (await (await fetch(`${stack.url}/openapi.json`)).json()) as { paths: Record<string, object> };
+    const operations = Object.values(doc.paths).reduce((n, ops) => n + Object.keys(ops).length, 0);
+    await expect.poll(() => page.locator('main details').count()).toBe(operations);
+    expect(await page.locator('details', { hasText: '/admin/v1/tenants/{id}/keys' }).count()).toBe(2);
+    expect(problems).toEqual([]);
+  });
+
   it('refuses a wrong key on the login form', async () => {
     const context = await browser.newContext();
     const page = await context.newPage();
