@@ -63,6 +63,8 @@ describe('GET /console/api/session', () => {
     expect(none.status).toBe(401);
     expect(none.body.error).toMatchObject({ type: 'authentication_error' });
     expect((await call('/console/api/session', 'sy-wrong')).status).toBe(401);
+    // The key is checked first: a bad query without a key is still a 401, not a 400.
+    expect((await call('/console/api/activity?minutes=0', null)).status).toBe(401);
   });
 });
 

@@ -40,8 +40,7 @@ export const consoleApiRoutes: FastifyPluginAsync<ConsoleApiOptions> = async (ap
   }
 
   /** The tenant a request is about: the admin names it, a tenant key is its own tenant. */
-  async function tenantOf(req: FastifyRequest, requested: string | undefined): Promise<string> {
-    const viewer = await viewerOf(req);
+  async function tenantOf(viewer: Viewer, requested: string | undefined): Promise<string> {
     if (viewer.role === 'tenant') {
       if (requested !== undefined && requested !== viewer.tenantId) throw errors.notFound(`Tenant '${requested}'`);
       return viewer.tenantId;
@@ -52,21 +51,27 @@ export const consoleApiRoutes: FastifyPluginAsync<ConsoleApiOptions> = async (ap
     return requested;
   }
 
+  // Authenticate before anything else, so a request without a valid key is a 401 whatever its query.
+  // (This plugin is encapsulated: the hook runs for the console API's routes only.)
+  const viewers = new WeakMap<FastifyRequest, Viewer>();
+  app.addHook('onRequest', async (req) => void viewers.set(req, await viewerOf(req)));
+  const viewer = (req: FastifyRequest) => viewers.get(req)!;
+
   app.get('/console/api/session', async (req) => {
-    const viewer = await viewerOf(req);
-    if (viewer.role === 'admin') return { role: 'admin', tenant: null };
-    return { role: 'tenant', tenant: await getTenant(db, viewer.tenantId) };
+    const who = viewer(req);
+    if (who.role === 'admin') return { role: 'admin', tenant: null };
+    return { role: 'tenant', tenant: await getTenant(db, who.tenantId) };
   });
 
   app.get('/console/api/keys', async (req) => {
     const q = validate(tenantQuery, req.query ?? {});
-    const tenantId = await tenantOf(req, q.tenant_id);
+    const tenantId = await tenantOf(viewer(req), q.tenant_id);
     return (await listKeys(db, tenantId, { limit: LIST_LIMIT, order: 'desc' }))!;
   });
 
   app.get('/console/api/usage', async (req) => {
     const { tenant_id, ...rest } = (req.query ?? {}) as Record<string, unknown>;
-    const tenantId = await tenantOf(req, validate(tenantQuery, { tenant_id }).tenant_id);
+    const tenantId = await tenantOf(viewer(req), validate(tenantQuery, { tenant_id }).tenant_id);
     const q = validate(usageQuerySchema, rest);
     const data = await usageReport(db, tenantId, q);
     return { object: 'list', data, from: q.from.toISOString(), to: q.to.toISOString(), group_by: q.groupBy };
@@ -75,14 +80,14 @@ export const consoleApiRoutes: FastifyPluginAsync<ConsoleApiOptions> = async (ap
   // Requests and errors per minute: one tenant, or every tenant for the admin without tenant_id.
   app.get('/console/api/activity', async (req) => {
     const q = validate(activityQuery, req.query ?? {});
-    const viewer = await viewerOf(req);
-    const tenantId = viewer.role === 'admin' && q.tenant_id === undefined ? null : await tenantOf(req, q.tenant_id);
+    const who = viewer(req);
+    const tenantId = who.role === 'admin' && q.tenant_id === undefined ? null : await tenantOf(who, q.tenant_id);
     return { object: 'list', minutes: q.minutes, data: await recentActivity(db, tenantId, q.minutes) };
   });
 
   app.get('/console/api/batches', async (req) => {
     const q = validate(tenantQuery, req.query ?? {});
-    const tenantId = await tenantOf(req, q.tenant_id);
+    const tenantId = await tenantOf(viewer(req), q.tenant_id);
     return { object: 'list', data: (await recentBatches(db, tenantId, BATCH_LIMIT)).map(batchObject) };
   });
 };
