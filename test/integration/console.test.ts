@@ -192,6 +192,20 @@ describe.runIf(haveChromium)('web console in headless Chromium', () => {
     expect(problems).toEqual([]);
   });
 
+  it("admin: sets a tenant's limits and budget, which the admin API then reports", async () => {
+    const { page, problems } = await openConsole(ADMIN);
+    await page.click(`button[data-tenant-id="${tenantB.id}"]`);
+    const form = page.locator('[data-testid=tenant-limits]');
+    await form.locator('input[name=rpm]').fill('60');
+    await form.locator('input[name=budget]').fill('5');
+    await form.locator('select[name=period]').selectOption('month');
+    await form.locator('button[type=submit]').click();
+    await expect.poll(async () => (await cells(page, 'tenant-settings'))[0]).toEqual(['any', '60', '-', '-', '$5.000000 per month']);
+    const tenant = await call('GET', `/admin/v1/tenants/${tenantB.id}`, ADMIN);
+    expect(tenant.body).toMatchObject({ limits: { rpm: 60 }, budget: { usd: 5, period: 'month' } });
+    expect(problems).toEqual([]);
+  });
+
   it("tenant key: sees its own tenant's keys and usage only, and cannot change them", async () => {
     const { page, problems } = await openConsole(tenantA.key);
     expect(await page.textContent('[data-testid=whoami]')).toBe(`tenant: ${HOSTILE_NAME}`);
