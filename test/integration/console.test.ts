@@ -30,8 +30,8 @@ describe.runIf(!haveChromium && inCi)('console without Chromium under CI', () =>
 describe.runIf(haveChromium)('web console in headless Chromium', () => {
   let stack: Stack;
   let browser: Browser;
-  const tenantA = { id: '', key: '', keyId: '' };
-  const tenantB = { id: '', key: '', keyId: '' };
+  const tenantA = { id: '', key: '', keyId: '', keyPrefix: '' };
+  const tenantB = { id: '', key: '', keyId: '', keyPrefix: '' };
   let batchId = '';
 
   async function call(method: string, path: string, key: string, body?: unknown) {
@@ -48,7 +48,7 @@ describe.runIf(haveChromium)('web console in headless Chromium', () => {
     expect(t.status).toBe(201);
     const k = await call('POST', `/admin/v1/tenants/${t.body.id}/keys`, ADMIN, { name: 'first key' });
     expect(k.status).toBe(201);
-    Object.assign(into, { id: t.body.id, key: k.body.key, keyId: k.body.id });
+    Object.assign(into, { id: t.body.id, key: k.body.key, keyId: k.body.id, keyPrefix: k.body.prefix });
   }
 
   async function chat(key: string, tokens: number) {
@@ -156,7 +156,7 @@ describe.runIf(haveChromium)('web console in headless Chromium', () => {
     const byModel = await cells(page, 'usage-by-model');
     expect(byModel).toEqual([['openai/gpt-4o-mini', '5', String(ledger.input), String(ledger.output), expect.stringMatching(/^\$/)]]);
     const byKey = await cells(page, 'usage-by-key');
-    expect(byKey.map((r) => [r[0], r[1]])).toEqual([[tenantA.keyId, '5']]);
+    expect(byKey.map((r) => [r[0], r[1]])).toEqual([[`first key (${tenantA.keyPrefix})`, '5']]);
     expect(await page.locator('[data-testid=usage-chart] canvas').count()).toBeGreaterThan(0);
     await expect.poll(() => page.textContent('[data-testid=activity-requests]')).toBe('5');
     await expect.poll(() => page.textContent('[data-testid=activity-errors]')).toBe('0');

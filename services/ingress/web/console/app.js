@@ -251,11 +251,12 @@ async function loadUsage(section, q, days = 30) {
   const to = new Date();
   const from = new Date(to.getTime() - days * 86_400_000);
   const range = { ...q, from: from.toISOString(), to: to.toISOString() };
-  let byDay, byModel, byKey;
+  let byDay, byModel, byKey, keys;
   try {
-    [byDay, byModel, byKey] = await Promise.all(
-      ['day', 'model', 'key'].map((group_by) => api('GET', `/console/api/usage${qs({ ...range, group_by })}`)),
-    );
+    [byDay, byModel, byKey, keys] = await Promise.all([
+      ...['day', 'model', 'key'].map((group_by) => api('GET', `/console/api/usage${qs({ ...range, group_by })}`)),
+      api('GET', `/console/api/keys${qs(q)}`),
+    ]);
   } catch (err) {
     section.replaceChildren(h('h2', {}, 'Usage'), h('p', { class: 'error' }, err.message));
     return;
@@ -286,7 +287,7 @@ async function loadUsage(section, q, days = 30) {
     table(
       'usage-by-key',
       ['key', ...columns],
-      byKey.data.map((r) => [r.key_id ?? '(none)', ...cells(r)]),
+      byKey.data.map((r) => [keyLabel(keys.data, r.key_id), ...cells(r)]),
     ),
     h('h3', {}, 'By day'),
     table(
@@ -326,6 +327,13 @@ async function loadUsage(section, q, days = 30) {
       chart,
     ),
   );
+}
+
+/** `name (prefix)` of a key in the list, else its id (a key beyond the newest 100). */
+function keyLabel(keys, id) {
+  if (id === null) return '(no key)';
+  const k = keys.find((x) => x.id === id);
+  return k ? `${k.name ?? 'unnamed'} (${k.prefix})` : id;
 }
 
 async function loadActivity(section, q) {
