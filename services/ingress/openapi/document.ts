@@ -104,7 +104,8 @@ export function buildOpenApiDocument(opts: { version: string; routes?: Documente
       version: opts.version,
       description:
         'LLM inference broker: the OpenAI API in front of several providers, with tenants, keys, limits, budgets and a usage ledger. ' +
-        'Errors always use the OpenAI envelope `{"error":{"message","type","param","code"}}`.',
+        'Errors always use the OpenAI envelope `{"error":{"message","type","param","code"}}`. ' +
+        'Without ADMIN_API_KEY every /admin/v1 path answers 404 `admin_api_disabled`.',
     },
     paths,
     components: {
