@@ -30,4 +30,19 @@ export default tseslint.config(
       globals: { process: 'readonly', console: 'readonly', URL: 'readonly', setTimeout: 'readonly', clearTimeout: 'readonly' },
     },
   },
+  {
+    // The browser pages the ingress serves (API reference and console): plain ES modules.
+    files: ['services/ingress/web/**/*.js'],
+    languageOptions: {
+      globals: {
+        document: 'readonly',
+        fetch: 'readonly',
+        sessionStorage: 'readonly',
+        setInterval: 'readonly',
+        clearInterval: 'readonly',
+        Node: 'readonly',
+        URLSearchParams: 'readonly',
+      },
+    },
+  },
 );

@@ -25,6 +25,8 @@ const BOTH_BACKENDS = [
   'test/integration/resume.test.ts',
   'test/integration/websocket.test.ts',
   'test/integration/responses.test.ts',
+  'test/integration/console.test.ts',
+  'test/integration/console-api.test.ts',
 ];
 
 export default defineConfig({

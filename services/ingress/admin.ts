@@ -2,7 +2,6 @@
 // and the tenant-facing GET /v1/usage. Data access lives in shared/db/tenants.ts; this file only
 // authenticates, validates (OpenAI-style 400s naming the field) and broadcasts changes so every
 // ingress drops cached principals at once instead of at cache expiry.
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { z } from 'zod';
@@ -21,6 +20,9 @@ import {
 import { subjects } from '../../shared/nats/topology.ts';
 import { ApiError, errors } from '../../shared/protocol/errors.ts';
 import { validate } from '../../shared/protocol/request-errors.ts';
+import { adminKeyMatcher, bearerToken } from './admin-key.ts';
+import { documentRoute } from './openapi/registry.ts';
+import { apiKeySchema, listOf, tenantSchema, usageReportSchema } from './openapi/schemas.ts';
 import type { KeyAuthenticator } from './auth.ts';
 import { invalidCursor } from './pagination.ts';
 
@@ -92,11 +94,11 @@ const queryDate = z
   .refine((s) => (DATE_ONLY.test(s) ? z.iso.date().safeParse(s).success : z.iso.datetime({ offset: true }).safeParse(s).success), {
     message: 'must be an ISO 8601 date (YYYY-MM-DD) or date-time with a zone (e.g. 2025-01-31T12:00:00Z)',
   });
-const usageQuerySchema = z
+export const usageQuerySchema = z
   .strictObject({
     from: queryDate.optional(),
     to: queryDate.optional(),
-    group_by: z.enum(['day', 'model']).default('day'),
+    group_by: z.enum(['day', 'model', 'key']).default('day'),
   })
   .transform((q, ctx) => {
     const to = q.to ? new Date(DATE_ONLY.test(q.to) ? Date.parse(q.to) + DAY_MS : Date.parse(q.to)) : new Date();
@@ -150,13 +152,11 @@ export const adminRoutes: FastifyPluginAsync<AdminRoutesOptions> = async (app, o
     return;
   }
 
-  // Compare digests: equal lengths for timingSafeEqual, and no early exit on the first wrong byte.
-  const expected = createHash('sha256').update(opts.adminApiKey).digest();
+  const isAdminKey = adminKeyMatcher(opts.adminApiKey);
   const requireAdmin = async (req: FastifyRequest) => {
-    const m = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '');
-    if (!m) throw errors.missingKey();
-    const got = createHash('sha256').update(m[1]!).digest();
-    if (!timingSafeEqual(got, expected)) throw new ApiError(401, 'Incorrect admin API key provided.', { code: 'invalid_admin_key' });
+    const token = bearerToken(req.headers.authorization);
+    if (!token) throw errors.missingKey();
+    if (!isAdminKey(token)) throw new ApiError(401, 'Incorrect admin API key provided.', { code: 'invalid_admin_key' });
   };
 
   /**
@@ -249,3 +249,55 @@ async function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
     clearTimeout(timer);
   }
 }
+
+// ---- OpenAPI (services/ingress/openapi) ----
+const adminDoc = { tags: ['Admin'], auth: 'admin' } as const;
+documentRoute('GET /v1/usage', {
+  summary: "The caller's tenant usage by day, model or key",
+  tags: ['Usage'],
+  auth: 'tenant',
+  query: usageQuerySchema,
+  responses: { 200: usageReportSchema },
+});
+documentRoute('POST /admin/v1/tenants', {
+  ...adminDoc,
+  summary: 'Create a tenant',
+  body: tenantCreateSchema,
+  responses: { 201: tenantSchema },
+});
+documentRoute('GET /admin/v1/tenants', {
+  ...adminDoc,
+  summary: 'List tenants',
+  query: listQuerySchema,
+  responses: { 200: listOf(tenantSchema) },
+});
+documentRoute('GET /admin/v1/tenants/:id', { ...adminDoc, summary: 'Retrieve a tenant', responses: { 200: tenantSchema } });
+documentRoute('PATCH /admin/v1/tenants/:id', {
+  ...adminDoc,
+  summary: "Change a tenant's name, allowed models, limits or budget",
+  body: tenantPatchSchema,
+  responses: { 200: tenantSchema },
+});
+documentRoute('POST /admin/v1/tenants/:id/keys', {
+  ...adminDoc,
+  summary: 'Create an API key (the secret is in this answer only)',
+  body: keyCreateSchema,
+  responses: { 201: apiKeySchema.extend({ key: z.string() }) },
+});
+documentRoute('GET /admin/v1/tenants/:id/keys', {
+  ...adminDoc,
+  summary: "List a tenant's API keys",
+  query: listQuerySchema,
+  responses: { 200: listOf(apiKeySchema) },
+});
+documentRoute('DELETE /admin/v1/keys/:id', {
+  ...adminDoc,
+  summary: 'Revoke an API key',
+  responses: { 200: apiKeySchema.extend({ deleted: z.literal(true) }) },
+});
+documentRoute('GET /admin/v1/tenants/:id/usage', {
+  ...adminDoc,
+  summary: "A tenant's usage by day, model or key",
+  query: usageQuerySchema,
+  responses: { 200: usageReportSchema },
+});

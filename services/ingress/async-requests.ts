@@ -24,6 +24,8 @@ import type { StreamResume } from './resumable.ts';
 import type { Route } from './routing.ts';
 import { writeSse } from './sse-backpressure.ts';
 import { principalOf } from './principal.ts';
+import { documentRoute } from './openapi/registry.ts';
+import { asyncRequestSchema } from './openapi/schemas.ts';
 
 export interface AsyncRequestsOptions {
   config: SwitchyardConfig;
@@ -292,3 +294,18 @@ function requestObject(
     response: statusCode !== null && result !== null ? { status_code: statusCode, body: JSON.parse(result) as unknown } : null,
   };
 }
+
+// ---- OpenAPI (services/ingress/openapi) ----
+documentRoute('GET /v1/requests/:id', {
+  summary: 'An async or streamed request: status and, once done, its result',
+  tags: ['Async requests'],
+  auth: 'tenant',
+  responses: { 200: asyncRequestSchema },
+});
+documentRoute('GET /v1/requests/:id/events', {
+  summary: "Resume a streamed request's SSE events after Last-Event-ID",
+  tags: ['Async requests'],
+  auth: 'tenant',
+  headers: { 'Last-Event-ID': 'The seq of the last event received; the stream continues after it.' },
+  responses: { 200: { description: 'The remaining chunks as server-sent events.', contentType: 'text/event-stream' } },
+});

@@ -10,6 +10,8 @@ import { BATCH_ENDPOINTS, isBatchEndpoint } from '../batch/lines.ts';
 import { batchObject, newBatchId } from '../batch/store.ts';
 import { cursorSeq, listBody, listLimit } from './pagination.ts';
 import { principalOf } from './principal.ts';
+import { documentRoute } from './openapi/registry.ts';
+import { batchSchema, listOf, pageQuery } from './openapi/schemas.ts';
 
 export interface BatchesOptions {
   db: Db;
@@ -124,3 +126,20 @@ export async function batchesRoutes(app: FastifyInstance, opts: BatchesOptions):
 function notFound(id: string): ApiError {
   return new ApiError(404, `No batch found with id '${id}'.`, { param: 'id', code: 'not_found' });
 }
+
+// ---- OpenAPI (services/ingress/openapi) ----
+const batchesDoc = { tags: ['Batches'], auth: 'tenant' } as const;
+documentRoute('POST /v1/batches', {
+  ...batchesDoc,
+  summary: 'Create a batch from an uploaded file',
+  body: createSchema,
+  responses: { 200: batchSchema },
+});
+documentRoute('GET /v1/batches/:id', { ...batchesDoc, summary: 'Retrieve a batch', responses: { 200: batchSchema } });
+documentRoute('GET /v1/batches', {
+  ...batchesDoc,
+  summary: 'List batches, newest first',
+  query: pageQuery(20, 100),
+  responses: { 200: listOf(batchSchema) },
+});
+documentRoute('POST /v1/batches/:id/cancel', { ...batchesDoc, summary: 'Cancel a batch', responses: { 200: batchSchema } });

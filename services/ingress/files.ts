@@ -4,6 +4,7 @@
 // with a 400 naming the line number (nothing is stored). Downloads stream chunk by chunk.
 import { Readable } from 'node:stream';
 import multipart from '@fastify/multipart';
+import { z } from 'zod';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Db } from '../../shared/db/database.ts';
 import {
@@ -23,6 +24,8 @@ import { ApiError, errors } from '../../shared/protocol/errors.ts';
 import { LineValidator } from '../batch/lines.ts';
 import { cursorSeq, listBody, listLimit } from './pagination.ts';
 import { principalOf } from './principal.ts';
+import { documentRoute } from './openapi/registry.ts';
+import { fileSchema, listOf, pageQuery } from './openapi/schemas.ts';
 
 export interface FilesOptions {
   config: SwitchyardConfig;
@@ -224,3 +227,29 @@ function isMalformedMultipart(err: unknown): boolean {
   if (!(err instanceof Error) || err instanceof ApiError) return false;
   return /boundary|multipart data|needle/i.test(err.message);
 }
+
+// ---- OpenAPI (services/ingress/openapi) ----
+const filesDoc = { tags: ['Files'], auth: 'tenant' } as const;
+documentRoute('POST /v1/files', {
+  ...filesDoc,
+  summary: "Upload a JSONL batch input file (multipart fields 'file' and 'purpose=batch')",
+  bodyContentType: 'multipart/form-data',
+  responses: { 200: fileSchema },
+});
+documentRoute('GET /v1/files', {
+  ...filesDoc,
+  summary: 'List files',
+  query: pageQuery(10_000, 10_000).extend({ purpose: z.string().optional() }),
+  responses: { 200: listOf(fileSchema) },
+});
+documentRoute('GET /v1/files/:id', { ...filesDoc, summary: 'Retrieve a file', responses: { 200: fileSchema } });
+documentRoute('GET /v1/files/:id/content', {
+  ...filesDoc,
+  summary: "Download a file's content",
+  responses: { 200: { description: 'The JSONL content.', contentType: 'application/octet-stream' } },
+});
+documentRoute('DELETE /v1/files/:id', {
+  ...filesDoc,
+  summary: 'Delete a file',
+  responses: { 200: z.object({ id: z.string(), object: z.literal('file'), deleted: z.literal(true) }) },
+});

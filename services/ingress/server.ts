@@ -27,6 +27,10 @@ import { adapterNames, getDescriptor, providerNames } from '../../shared/provide
 import { createAsyncWork } from './async-work.ts';
 import { chatRoutes } from './routes/chat.ts';
 import { responsesRoutes } from './routes/responses.ts';
+// ---- API reference (/openapi.json, /docs) and web console (/console) ----
+import { webRoutes } from './routes/web.ts';
+import { consoleApiRoutes } from './routes/console-api.ts';
+import './openapi/core-routes.ts';
 
 export { SIMULATED_HEADER } from './routes/chat.ts';
 
@@ -40,6 +44,8 @@ export interface IngressOptions {
 export interface Ingress {
   app: FastifyInstance;
   ingressId: string;
+  /** Every route registered, as `METHOD /path` (test/integration/openapi.test.ts checks the document lists them). */
+  routes: string[];
   close(): Promise<void>;
 }
 
@@ -89,6 +95,9 @@ export async function buildIngress(opts: IngressOptions): Promise<Ingress> {
     frameworkErrors: answerFrameworkError,
     clientErrorHandler: answerClientError,
   });
+
+  const routes: string[] = [];
+  app.addHook('onRoute', (r) => void routes.push(...[r.method].flat().map((m) => `${m} ${r.url}`)));
 
   // Keep the raw bytes: they are what we publish, so the body is parsed once and never re-serialised.
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (req, body, done) => {
@@ -157,6 +166,8 @@ export async function buildIngress(opts: IngressOptions): Promise<Ingress> {
   });
   await app.register(adminRoutes, { db, nc, auth, adminApiKey: config.ADMIN_API_KEY });
   await app.register(asyncWork.routes);
+  await app.register(webRoutes);
+  await app.register(consoleApiRoutes, { db, auth, adminApiKey: config.ADMIN_API_KEY });
 
   // ---- OpenAI API ----
   app.get('/v1/models', { onRequest: authenticate }, async () => {
@@ -176,6 +187,7 @@ export async function buildIngress(opts: IngressOptions): Promise<Ingress> {
   return {
     app,
     ingressId,
+    routes,
     async close() {
       // In-flight requests get a short drain; then every connection is closed, so a shutdown never
       // waits on a request whose client left (or a long stream) until the process is force-exited.

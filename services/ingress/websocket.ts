@@ -28,6 +28,7 @@ import type { Logger } from '../../shared/telemetry/logger.ts';
 import type { Admission, Admitted } from './admission.ts';
 import type { KeyAuthenticator } from './auth.ts';
 import type { Dispatcher } from './dispatcher.ts';
+import { documentRoute } from './openapi/registry.ts';
 import { KeySockets } from './key-sockets.ts';
 import { assertModelAllowed } from './model-policy.ts';
 import type { StreamResume } from './resumable.ts';
@@ -388,3 +389,13 @@ export async function websocketRoutes(app: FastifyInstance, opts: WebSocketOptio
     },
   );
 }
+
+// ---- OpenAPI (services/ingress/openapi) ----
+documentRoute('GET /v1/ws', {
+  summary: 'WebSocket: chat completions multiplexed on one socket (docs/websocket.md)',
+  description: 'Authenticated at the upgrade by the Authorization header or a `bearer.<key>` subprotocol.',
+  tags: ['OpenAI'],
+  auth: 'tenant',
+  headers: { Upgrade: 'websocket' },
+  responses: { 101: { description: 'Switching protocols.' } },
+});

@@ -70,11 +70,13 @@ export interface ListOptions {
   order: 'asc' | 'desc';
 }
 
-export type UsageGroupBy = 'day' | 'model';
+export type UsageGroupBy = 'day' | 'model' | 'key';
 
 export interface UsageRow {
   day?: string;
   model?: string;
+  /** Group by key: the key's id (null for usage recorded without one). */
+  key_id?: string | null;
   requests: number;
   input_tokens: number;
   cached_input_tokens: number;
@@ -280,10 +282,15 @@ export async function revokeKey(db: Db, id: string): Promise<ApiKeyInfo | null> 
 
 /**
  * Sums the per-request `usage` rows of one tenant with `received_at` in [from, to), grouped by UTC
- * day or by public model name. Only non-empty groups are returned.
+ * day, by public model name or by API key. Only non-empty groups are returned.
  */
 export async function usageReport(db: Db, tenantId: string, q: { from: Date; to: Date; groupBy: UsageGroupBy }): Promise<UsageRow[]> {
-  const key = q.groupBy === 'day' ? sql<string>`to_char(received_at at time zone 'UTC', 'YYYY-MM-DD')` : sql<string>`model`;
+  const key =
+    q.groupBy === 'day'
+      ? sql<string>`to_char(received_at at time zone 'UTC', 'YYYY-MM-DD')`
+      : q.groupBy === 'key'
+        ? sql<string | null>`key_id`
+        : sql<string>`model`;
   const rows = await db
     .selectFrom('usage')
     .select([
@@ -302,7 +309,7 @@ export async function usageReport(db: Db, tenantId: string, q: { from: Date; to:
     .orderBy(key)
     .execute();
   return rows.map((r) => ({
-    [q.groupBy]: r.grp,
+    [q.groupBy === 'key' ? 'key_id' : q.groupBy]: r.grp,
     requests: Number(r.requests),
     input_tokens: Number(r.input_tokens),
     cached_input_tokens: Number(r.cached_input_tokens),

@@ -198,6 +198,19 @@ const FAMILIES: Family[] = [
     ],
   },
   { name: 'usage', routes: [{ method: 'GET', path: () => '/v1/usage' }] },
+  {
+    // The fuzzed query is appended after `?`: a tenant_id in the path makes it part of that id.
+    name: 'console',
+    routes: [
+      { method: 'GET', path: () => '/console/api/session' },
+      { method: 'GET', path: (i) => `/console/api/keys?tenant_id=${i}` },
+      { method: 'GET', path: () => '/console/api/usage' },
+      { method: 'GET', path: (i) => `/console/api/usage?tenant_id=${i}&` },
+      { method: 'GET', path: (i) => `/console/api/activity?minutes=${i}` },
+      { method: 'GET', path: (i) => `/console/api/batches?tenant_id=${i}` },
+      { method: 'GET', path: (i) => `/console/assets/${i}` },
+    ],
+  },
   { name: 'models', routes: [{ method: 'GET', path: () => '/v1/models' }] },
   { name: 'unknown', routes: [{ method: 'PUT', path: (i) => `/v1/${i}`, body: true }] },
 ];

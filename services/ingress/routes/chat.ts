@@ -17,6 +17,8 @@ import { ChunkWriter, chatCompletionBody, embeddingsBody, renderEvent, sseError,
 import { resolveRoute as resolveModelRoute, type Route } from '../routing.ts';
 import { writeSse } from '../sse-backpressure.ts';
 import { messagesRoutes } from './messages.ts';
+import { documentRoute } from '../openapi/registry.ts';
+import { asyncRequestSchema, chatCompletionSchema, embeddingsResponseSchema } from '../openapi/schemas.ts';
 
 export interface ChatRoutesOptions {
   config: SwitchyardConfig;
@@ -263,3 +265,27 @@ export function retryHeaders(retryAfterMs: number | undefined): Record<string, s
   if (retryAfterMs === undefined) return {};
   return { 'retry-after': String(Math.max(1, Math.ceil(retryAfterMs / 1000))), 'retry-after-ms': String(Math.round(retryAfterMs)) };
 }
+
+// ---- OpenAPI (services/ingress/openapi) ----
+documentRoute('POST /v1/chat/completions', {
+  summary: 'Create a chat completion (JSON, or SSE with `stream: true`)',
+  tags: ['OpenAI'],
+  auth: 'tenant',
+  body: chatCompletionRequestSchema,
+  headers: { Prefer: '`respond-async`: answer 202 at once; the result is at GET /v1/requests/{id}' },
+  responses: {
+    200: { description: 'The completion; with `stream: true` a text/event-stream of chunks.', schema: chatCompletionSchema },
+    202: {
+      description: 'Accepted (with `Prefer: respond-async`).',
+      schema: asyncRequestSchema,
+      headers: { location: 'The request object' },
+    },
+  },
+});
+documentRoute('POST /v1/embeddings', {
+  summary: 'Create embeddings',
+  tags: ['OpenAI'],
+  auth: 'tenant',
+  body: embeddingsRequestSchema,
+  responses: { 200: embeddingsResponseSchema },
+});

@@ -5,6 +5,7 @@
 // any other target gets it translated, and its chat answer is rendered here as a Message.
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { request } from 'undici';
+import { z } from 'zod';
 import type { SwitchyardConfig } from '../../../shared/config/env.ts';
 import { estimatePromptTokens } from '../../../shared/limits/estimate.ts';
 import { anthropicError } from '../../../shared/protocol/anthropic-messages/errors.ts';
@@ -28,6 +29,7 @@ import { sseHeaders } from '../render.ts';
 import type { StreamResume } from '../resumable.ts';
 import type { Route } from '../routing.ts';
 import { writeSse } from '../sse-backpressure.ts';
+import { documentRoute } from '../openapi/registry.ts';
 import { SIMULATED_HEADER, streamHeaders, type DispatchOptions } from './chat.ts';
 
 export interface MessagesRoutesOptions {
@@ -212,3 +214,37 @@ function toApiError(err: unknown): ApiError {
   if (e?.statusCode && e.statusCode < 500) return new ApiError(e.statusCode, e.message ?? 'Bad request');
   return new ApiError(500, 'Internal server error.', { type: 'server_error' });
 }
+
+// ---- API reference (services/ingress/openapi) ----
+const anthropicMessageSchema = z.looseObject({
+  id: z.string(),
+  type: z.literal('message'),
+  role: z.literal('assistant'),
+  model: z.string(),
+  content: z.array(z.looseObject({ type: z.string() })),
+  stop_reason: z.string().nullable(),
+  usage: z.looseObject({ input_tokens: z.number().int(), output_tokens: z.number().int() }),
+});
+documentRoute('POST /v1/messages', {
+  summary: 'Create a message (Anthropic Messages API; JSON, or SSE with `stream: true`)',
+  description:
+    "Native for anthropic/* models; translated for every other provider (docs/anthropic-messages.md). Errors use Anthropic's envelope.",
+  tags: ['Anthropic'],
+  auth: 'tenant',
+  body: messagesRequestSchema,
+  headers: {
+    'x-api-key': 'A Switchyard key (or Authorization: Bearer)',
+    'anthropic-version': 'Accepted',
+    'anthropic-beta': 'Passed to Anthropic',
+  },
+  responses: {
+    200: { description: 'The message; with `stream: true` a text/event-stream of Messages events.', schema: anthropicMessageSchema },
+  },
+});
+documentRoute('POST /v1/messages/count_tokens', {
+  summary: 'Count input tokens (exact for anthropic/*, an estimate otherwise)',
+  tags: ['Anthropic'],
+  auth: 'tenant',
+  body: countTokensRequestSchema,
+  responses: { 200: z.object({ input_tokens: z.number().int() }) },
+});

@@ -11,7 +11,9 @@ import { deleteResponse, findResponse, purgeExpiredResponses, saveResponse } fro
 import type { StreamEvent } from '../../../shared/protocol/events.ts';
 import { ApiError, errors } from '../../../shared/protocol/errors.ts';
 import type { ChatMessage } from '../../../shared/protocol/openai.ts';
-import { parseResponsesRequest } from '../../../shared/protocol/responses/request.ts';
+import { parseResponsesRequest, responsesRequestSchema } from '../../../shared/protocol/responses/request.ts';
+import { z } from 'zod';
+import { documentRoute } from '../openapi/registry.ts';
 import {
   assistantTurn,
   outputItems,
@@ -250,3 +252,35 @@ export const responsesRoutes: FastifyPluginAsync<ResponsesRoutesOptions> = async
     return result;
   }
 };
+
+// ---- API reference (services/ingress/openapi) ----
+const responseObjectSchema = z.looseObject({
+  id: z.string(),
+  object: z.literal('response'),
+  created_at: z.number().int(),
+  status: z.string(),
+  model: z.string(),
+  output: z.array(z.looseObject({ type: z.string() })),
+  usage: z.looseObject({ input_tokens: z.number().int(), output_tokens: z.number().int(), total_tokens: z.number().int() }).nullable(),
+});
+documentRoute('POST /v1/responses', {
+  summary: 'Create a response (OpenAI Responses API; JSON, or typed SSE events with `stream: true`)',
+  tags: ['OpenAI'],
+  auth: 'tenant',
+  body: responsesRequestSchema,
+  responses: {
+    200: { description: 'The response; with `stream: true` a text/event-stream of typed events.', schema: responseObjectSchema },
+  },
+});
+documentRoute('GET /v1/responses/:id', {
+  summary: 'Retrieve a stored response',
+  tags: ['OpenAI'],
+  auth: 'tenant',
+  responses: { 200: responseObjectSchema },
+});
+documentRoute('DELETE /v1/responses/:id', {
+  summary: 'Delete a stored response',
+  tags: ['OpenAI'],
+  auth: 'tenant',
+  responses: { 200: z.object({ id: z.string(), object: z.literal('response'), deleted: z.boolean() }) },
+});
