@@ -22,10 +22,11 @@ import { Admission, type Admitted } from './admission.ts';
 import { openLimitBuckets } from '../../shared/limits/kv.ts';
 import { priceBookFromConfig } from '../../shared/config/file.ts';
 import { metrics, METRICS_UNAUTHORIZED_BODY, metricsAuthorized, registerQueueDepth, registry } from '../../shared/telemetry/metrics.ts';
-import { adapterNames, getDescriptor, providerNames } from '../../shared/providers/registry.ts';
+import { adapterNames } from '../../shared/providers/registry.ts';
 // ---- async work: files, batches, async requests, resumable streams, WebSocket (async-work.ts) ----
 import { createAsyncWork } from './async-work.ts';
 import { chatRoutes } from './routes/chat.ts';
+import { modelRoutes } from './routes/models.ts';
 
 export { SIMULATED_HEADER } from './routes/chat.ts';
 
@@ -158,15 +159,7 @@ export async function buildIngress(opts: IngressOptions): Promise<Ingress> {
   await app.register(asyncWork.routes);
 
   // ---- OpenAI API ----
-  app.get('/v1/models', { onRequest: authenticate }, async () => {
-    const data = [];
-    for (const provider of providerNames(config.file)) {
-      if (config.providers[provider]?.configured === false) continue;
-      for (const m of getDescriptor(provider, config.file)?.defaultModels ?? [])
-        data.push({ id: `${provider}/${m}`, object: 'model', created: 0, owned_by: provider });
-    }
-    return { object: 'list', data };
-  });
+  await app.register(modelRoutes, { config, log, authenticate });
 
   // Chat completions and embeddings (routes/chat.ts).
   await app.register(chatRoutes, { config, dispatcher, admission, asyncWork, authenticate });

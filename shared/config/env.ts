@@ -105,6 +105,11 @@ export const envSchema = z.object({
   METRICS_MAX_TARGET_LABELS: int(50),
   /** Optional Prometheus port of a worker process (GET /metrics). */
   WORKER_METRICS_PORT: z.coerce.number().int().positive().optional(),
+  // ---- models, response cache (docs/caching.md) ----
+  /** How often the ingress refetches each provider's model list for GET /v1/models (0: only at start). */
+  MODELS_REFRESH_SECONDS: int(600),
+  /** How long one model-list fetch may take before it counts as failed. */
+  MODELS_FETCH_TIMEOUT_MS: int(5_000),
 });
 
 export type Env = z.infer<typeof envSchema>;
