@@ -24,6 +24,7 @@ const BOTH_BACKENDS = [
   'test/integration/resume.test.ts',
   'test/integration/websocket.test.ts',
   'test/integration/models.test.ts',
+  'test/integration/response-cache.test.ts',
 ];
 
 export default defineConfig({

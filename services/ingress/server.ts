@@ -27,6 +27,7 @@ import { adapterNames } from '../../shared/providers/registry.ts';
 import { createAsyncWork } from './async-work.ts';
 import { chatRoutes } from './routes/chat.ts';
 import { modelRoutes } from './routes/models.ts';
+import { ResponseCache } from './response-cache/response-cache.ts';
 
 export { SIMULATED_HEADER } from './routes/chat.ts';
 
@@ -72,6 +73,7 @@ export async function buildIngress(opts: IngressOptions): Promise<Ingress> {
     log,
   });
   registerQueueDepth(nats.jsm, adapterNames(config.file));
+  const responseCache = new ResponseCache({ nats, config, log });
 
   // A body the NATS server cannot carry is refused here with 413, not later as a 503 (docs/security.md).
   const bodyLimit = maxRequestBodyBytes(nc);
@@ -162,7 +164,7 @@ export async function buildIngress(opts: IngressOptions): Promise<Ingress> {
   await app.register(modelRoutes, { config, log, authenticate });
 
   // Chat completions and embeddings (routes/chat.ts).
-  await app.register(chatRoutes, { config, dispatcher, admission, asyncWork, authenticate });
+  await app.register(chatRoutes, { config, dispatcher, admission, asyncWork, authenticate, responseCache });
 
   return {
     app,
@@ -175,6 +177,7 @@ export async function buildIngress(opts: IngressOptions): Promise<Ingress> {
       clearTimeout(drain);
       await asyncWork.close();
       admission.close();
+      responseCache.close();
       dispatcher.close();
       router.close();
       auth.close();
