@@ -25,6 +25,7 @@ const BOTH_BACKENDS = [
   'test/integration/websocket.test.ts',
   'test/integration/models.test.ts',
   'test/integration/response-cache.test.ts',
+  'test/integration/completions.test.ts',
 ];
 
 export default defineConfig({

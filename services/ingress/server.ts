@@ -27,6 +27,7 @@ import { adapterNames } from '../../shared/providers/registry.ts';
 import { createAsyncWork } from './async-work.ts';
 import { chatRoutes } from './routes/chat.ts';
 import { modelRoutes } from './routes/models.ts';
+import { completionRoutes } from './routes/completions.ts';
 import { ResponseCache } from './response-cache/response-cache.ts';
 
 export { SIMULATED_HEADER } from './routes/chat.ts';
@@ -165,6 +166,7 @@ export async function buildIngress(opts: IngressOptions): Promise<Ingress> {
 
   // Chat completions and embeddings (routes/chat.ts).
   await app.register(chatRoutes, { config, dispatcher, admission, asyncWork, authenticate, responseCache });
+  await app.register(completionRoutes, { config, dispatcher, admission, authenticate });
 
   return {
     app,
