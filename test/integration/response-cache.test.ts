@@ -6,6 +6,7 @@ import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStack, waitForUsageRow, type Stack } from '../harness/stack.ts';
 import { RESPONSE_CACHE_BUCKET } from '../../shared/nats/topology.ts';
+import { REOPEN_AFTER_MS } from '../../services/ingress/response-cache/store.ts';
 
 const ADMIN = 'admin-cache-test';
 let stack: Stack;
@@ -179,6 +180,19 @@ describe('response cache', () => {
     }
     const stream = await client.chat.completions.create({ ...body, stream: true });
     expect((await collect(stream)).text).toBe('still here');
+
+    // Outages are counted; then, past the reopen delay, the bucket is created again and caching resumes
+    // although requests kept arriving during the outage.
+    const metrics = await (await fetch(`${stack.url}/metrics`)).text();
+    expect(metrics).toMatch(/switchyard_response_cache_lookups_total\{result="error"\} [1-9]/);
+    expect(metrics).toMatch(/switchyard_response_cache_lookups_total\{result="hit"\} [1-9]/);
+    const until = Date.now() + REOPEN_AFTER_MS + 500;
+    while (Date.now() < until) {
+      await client.chat.completions.create(body);
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    await client.chat.completions.create(body);
+    await waitForHit(client, body);
   });
 });
 

@@ -14,7 +14,7 @@ export interface CacheStoreOptions {
 }
 
 /** How long a broken bucket is left alone before the next open attempt. */
-const REOPEN_AFTER_MS = 5_000;
+export const REOPEN_AFTER_MS = 5_000;
 
 export class ResponseCacheStore {
   private readonly nc: NatsConnection;
@@ -43,7 +43,9 @@ export class ResponseCacheStore {
   /** Logs the first failure of an outage; the caller answers as for a miss. */
   noteFailure(err: unknown, op: 'get' | 'put'): void {
     this.kv = null;
-    this.brokenUntil = Date.now() + REOPEN_AFTER_MS;
+    // Failures inside the window (requests skipping the bucket) must not push the next reopen further out.
+    const now = Date.now();
+    if (now >= this.brokenUntil) this.brokenUntil = now + REOPEN_AFTER_MS;
     if (this.failing) return;
     this.failing = true;
     this.opts.log.warn({ err: (err as Error).message, op }, 'response cache unavailable; requests are served as misses');
