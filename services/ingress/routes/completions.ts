@@ -16,6 +16,7 @@ import { principalOf } from '../principal.ts';
 import { SSE_DONE, sseError, sseHeaders } from '../render.ts';
 import { resolveRoute, type Route } from '../routing.ts';
 import { writeSse } from '../sse-backpressure.ts';
+import { SIMULATED_HEADER } from './chat.ts';
 
 export interface CompletionRoutesOptions {
   config: SwitchyardConfig;
@@ -73,7 +74,10 @@ export const completionRoutes: FastifyPluginAsync<CompletionRoutesOptions> = asy
         return { text: ev.message.content ?? '', index, logprobs: null, finish_reason: ev.finish_reason ?? 'stop' };
       });
       const first = results[0]!;
-      if (first.type === 'result') reply.header('x-switchyard-provider', first.provider);
+      if (first.type === 'result') {
+        reply.header('x-switchyard-provider', first.provider);
+        if (first.simulated) reply.header(SIMULATED_HEADER, 'true');
+      }
       return { id, object: 'text_completion', created, model: body.model, choices, usage, system_fingerprint: null };
     }
 
@@ -86,13 +90,14 @@ export const completionRoutes: FastifyPluginAsync<CompletionRoutesOptions> = asy
     const write = (frame: string) => writeSse(res, frame, sseLimits);
     let started = false;
     let lockedAttempt = 0;
-    const start = (provider: string | undefined) => {
+    const start = (ev: { provider?: string; simulated?: boolean }) => {
       if (started) return;
       started = true;
       reply.hijack();
       res.writeHead(200, {
         ...sseHeaders(req.id),
-        ...(provider && { 'x-switchyard-provider': provider }),
+        ...(ev.provider && { 'x-switchyard-provider': ev.provider }),
+        ...(ev.simulated && { [SIMULATED_HEADER]: 'true' }),
         ...req.admitted?.headers,
       });
     };
@@ -107,12 +112,12 @@ export const completionRoutes: FastifyPluginAsync<CompletionRoutesOptions> = asy
         if (lockedAttempt && ev.attempt !== lockedAttempt && ev.type !== 'error') return false;
         if (ev.type === 'chunk') {
           lockedAttempt ||= ev.attempt;
-          start(ev.provider);
+          start(ev);
           if (ev.delta.content) write(chunk(ev.delta.content, null));
           return false;
         }
         if (ev.type === 'done') {
-          start(ev.provider);
+          start(ev);
           res.end(chunk('', ev.finish_reason ?? 'stop') + (includeUsage ? usageChunk(ev.usage) : '') + SSE_DONE);
           return true;
         }
