@@ -196,6 +196,27 @@ describe('response cache', () => {
   });
 });
 
+describe('cache settings in the admin API', () => {
+  it('PATCH turns a tenant on and off at once (every ingress drops its cached principals)', async () => {
+    const body = ask('patched\nmock:{"text":"p"}');
+    const on = await admin('PATCH', '/tenants/tenant_default', { cache: { ttl_seconds: 60 } });
+    expect(on.body.cache).toEqual({ ttl_seconds: 60 });
+    expect((await plain.chat.completions.create(body).withResponse()).response.headers.get('x-switchyard-cache')).toBe('miss');
+    await waitForHit(plain, body);
+    const off = await admin('PATCH', '/tenants/tenant_default', { cache: null });
+    expect(off.body.cache).toBeNull();
+    expect((await plain.chat.completions.create(body).withResponse()).response.headers.get('x-switchyard-cache')).toBeNull();
+  });
+
+  it('refuses a bad setting with a 400 naming the field', async () => {
+    const bad = await admin('POST', '/tenants', { name: 'bad', cache: { ttl_seconds: -5 } });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error).toMatchObject({ param: 'cache.ttl_seconds' });
+    const typo = await admin('POST', '/tenants', { name: 'bad', cache: { ttl: 5 } });
+    expect(typo.status).toBe(400);
+  });
+});
+
 /** Repeats the request until the entry stored after its first answer is there (stores are fire and forget). */
 async function waitForHit(client: OpenAI, body: OpenAI.ChatCompletionCreateParamsNonStreaming, opts?: OpenAI.RequestOptions) {
   for (let i = 0; i < 50; i++) {
