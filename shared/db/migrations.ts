@@ -156,7 +156,7 @@ const migrations: Record<string, Migration> = {
     },
   },
   // ---- response cache (docs/caching.md): opt-in per tenant and per key; hits marked in the ledger ----
-  '0003_response_cache': {
+  '0004_response_cache': {
     async up(db: Kysely<unknown>) {
       await db.schema.alterTable('tenants').addColumn('cache', 'jsonb').execute();
       await db.schema.alterTable('api_keys').addColumn('cache', 'jsonb').execute();

@@ -11,7 +11,7 @@ export interface TenantsTable {
   allowed_models: string[] | null;
   limits: ColumnType<Record<string, number> | null, string | null, string | null>;
   budget: ColumnType<{ usd: number; period: 'day' | 'month' } | null, string | null, string | null>;
-  /** Response cache setting (migration 0003_response_cache); null: off unless a key or request turns it on. */
+  /** Response cache setting (migration 0004_response_cache); null: off unless a key or request turns it on. */
   cache: ColumnType<CacheSetting | null, string | null | undefined, string | null>;
   created_at: Timestamp;
   updated_at: Timestamp;
