@@ -5,6 +5,9 @@ import type { KeyPrincipal } from '../../shared/db/api-keys.ts';
 import { canonicalJson, requestCacheKey } from '../../services/ingress/response-cache/request-key.ts';
 import { cacheTtlOf } from '../../services/ingress/response-cache/policy.ts';
 import { deltasOf, messageOf, type CachedAnswer } from '../../services/ingress/response-cache/answer.ts';
+import { ResponseCache } from '../../services/ingress/response-cache/response-cache.ts';
+import type { ChatResultEvent } from '../../shared/protocol/events.ts';
+import { metrics } from '../../shared/telemetry/metrics.ts';
 
 const openai = [{ provider: 'openai', model: 'gpt-4o-mini' }];
 const messages = [{ role: 'user', content: 'hi' }];
@@ -83,5 +86,41 @@ describe('stored answers', () => {
     const answer: CachedAnswer = { ...base, usage, message: { role: 'assistant', content: 'whole' } };
     expect(deltasOf(answer)).toEqual([{ content: 'whole' }]);
     expect(messageOf(answer)).toBe(answer.message);
+  });
+});
+
+describe('ResponseCache.storeResult', () => {
+  // A NATS connection that fails the test if the cache touches it: refused answers never reach KV.
+  const untouchable = new Proxy({}, { get: () => expect.unreachable('the KV bucket was used') });
+  const config = { RESPONSE_CACHE_MAX_TTL_SECONDS: 60, RESPONSE_CACHE_TIMEOUT_MS: 100, RESPONSE_CACHE_MAX_ENTRY_BYTES: 200 };
+  const cache = new ResponseCache({
+    nats: { nc: untouchable, js: untouchable } as never,
+    config: config as never,
+    log: { warn: () => {}, info: () => {}, error: () => {} } as never,
+  });
+  const ticket = { key: 't.abc', ttlSeconds: 60, deltas: [] };
+  const result = (content: string, finish_reason: string): ChatResultEvent => ({
+    type: 'result',
+    kind: 'chat',
+    seq: 1,
+    attempt: 1,
+    message: { role: 'assistant', content },
+    finish_reason,
+    usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 },
+    provider: 'openai',
+    model: 'gpt-4o-mini',
+  });
+  const stores = async (r: string) => (await metrics.cacheStores.get()).values.find((v) => v.labels.result === r)?.value ?? 0;
+
+  it('does not store an answer above RESPONSE_CACHE_MAX_ENTRY_BYTES', async () => {
+    const before = await stores('too_large');
+    cache.storeResult(ticket, result('x'.repeat(500), 'stop'));
+    expect(await stores('too_large')).toBe(before + 1);
+  });
+
+  it('does not store an answer that did not finish with stop, length or tool_calls', async () => {
+    const before = await stores('not_cacheable');
+    cache.storeResult(ticket, result('short', 'content_filter'));
+    expect(await stores('not_cacheable')).toBe(before + 1);
   });
 });
