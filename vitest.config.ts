@@ -27,6 +27,9 @@ const BOTH_BACKENDS = [
   'test/integration/responses.test.ts',
   'test/integration/console.test.ts',
   'test/integration/console-api.test.ts',
+  'test/integration/models.test.ts',
+  'test/integration/response-cache.test.ts',
+  'test/integration/completions.test.ts',
 ];
 
 export default defineConfig({

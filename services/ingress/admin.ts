@@ -53,11 +53,23 @@ const limits = z
   .nullable();
 const budget = z.strictObject({ usd: z.number().positive().finite(), period: z.enum(['day', 'month']) }).nullable();
 
+// Response cache (docs/caching.md): answers kept ttl_seconds; 0 turns it off at this level; null: unset.
+const cache = z
+  .strictObject({
+    ttl_seconds: z
+      .number()
+      .int()
+      .min(0)
+      .max(30 * 86_400),
+  })
+  .nullable();
+
 const tenantCreateSchema = z.strictObject({
   name: z.string().trim().min(1).max(200),
   allowed_models: allowedModels.optional(),
   limits: limits.optional(),
   budget: budget.optional(),
+  cache: cache.optional(),
 });
 const tenantPatchSchema = tenantCreateSchema.partial();
 
@@ -79,6 +91,7 @@ const keyCreateSchema = z.strictObject({
     .optional(),
   allowed_models: allowedModels.optional(),
   limits: limits.optional(),
+  cache: cache.optional(),
 });
 
 const listQuerySchema = z.strictObject({

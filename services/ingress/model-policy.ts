@@ -24,6 +24,12 @@ export function assertModelAllowed(principal: KeyPrincipal, publicModel: string)
   }
 }
 
+/** The same check as assertModelAllowed without the throw (GET /v1/models hides what it would refuse). */
+export function isModelAllowed(principal: KeyPrincipal, publicModel: string): boolean {
+  if (principal.tenantAllowedModels && !matcherFor(principal.tenantAllowedModels)(publicModel)) return false;
+  return !principal.keyAllowedModels || matcherFor(principal.keyAllowedModels)(publicModel);
+}
+
 /** True when any of the patterns allows the model (see the rules at the top of this file). */
 export function modelMatches(patterns: readonly string[], model: string): boolean {
   return matcherFor(patterns)(model);

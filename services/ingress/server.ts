@@ -22,7 +22,7 @@ import { Admission, type Admitted } from './admission.ts';
 import { openLimitBuckets } from '../../shared/limits/kv.ts';
 import { priceBookFromConfig } from '../../shared/config/file.ts';
 import { metrics, METRICS_UNAUTHORIZED_BODY, metricsAuthorized, registerQueueDepth, registry } from '../../shared/telemetry/metrics.ts';
-import { adapterNames, getDescriptor, providerNames } from '../../shared/providers/registry.ts';
+import { adapterNames } from '../../shared/providers/registry.ts';
 // ---- async work: files, batches, async requests, resumable streams, WebSocket (async-work.ts) ----
 import { createAsyncWork } from './async-work.ts';
 import { chatRoutes } from './routes/chat.ts';
@@ -31,6 +31,9 @@ import { responsesRoutes } from './routes/responses.ts';
 import { webRoutes } from './routes/web.ts';
 import { consoleApiRoutes } from './routes/console-api.ts';
 import './openapi/core-routes.ts';
+import { modelRoutes } from './routes/models.ts';
+import { completionRoutes } from './routes/completions.ts';
+import { ResponseCache } from './response-cache/response-cache.ts';
 
 export { SIMULATED_HEADER } from './routes/chat.ts';
 
@@ -78,6 +81,7 @@ export async function buildIngress(opts: IngressOptions): Promise<Ingress> {
     log,
   });
   registerQueueDepth(nats.jsm, adapterNames(config.file));
+  const responseCache = new ResponseCache({ nats, config, log });
 
   // A body the NATS server cannot carry is refused here with 413, not later as a 503 (docs/security.md).
   const bodyLimit = maxRequestBodyBytes(nc);
@@ -170,19 +174,12 @@ export async function buildIngress(opts: IngressOptions): Promise<Ingress> {
   await app.register(consoleApiRoutes, { db, auth, adminApiKey: config.ADMIN_API_KEY });
 
   // ---- OpenAI API ----
-  app.get('/v1/models', { onRequest: authenticate }, async () => {
-    const data = [];
-    for (const provider of providerNames(config.file)) {
-      if (config.providers[provider]?.configured === false) continue;
-      for (const m of getDescriptor(provider, config.file)?.defaultModels ?? [])
-        data.push({ id: `${provider}/${m}`, object: 'model', created: 0, owned_by: provider });
-    }
-    return { object: 'list', data };
-  });
+  await app.register(modelRoutes, { config, log, authenticate });
 
   // Chat completions and embeddings (routes/chat.ts).
-  await app.register(chatRoutes, { config, dispatcher, admission, asyncWork, authenticate });
+  await app.register(chatRoutes, { config, dispatcher, admission, asyncWork, authenticate, responseCache });
   await app.register(responsesRoutes, { config, db, dispatcher, admission, authenticate });
+  await app.register(completionRoutes, { config, dispatcher, admission, authenticate });
 
   return {
     app,
@@ -196,6 +193,7 @@ export async function buildIngress(opts: IngressOptions): Promise<Ingress> {
       clearTimeout(drain);
       await asyncWork.close();
       admission.close();
+      responseCache.close();
       dispatcher.close();
       router.close();
       auth.close();

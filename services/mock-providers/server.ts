@@ -22,6 +22,7 @@ import {
 import { geminiScriptText, handleGeminiEmbed, handleGeminiGenerate, sendGeminiError, validateGemini, type GeminiBody } from './gemini.ts';
 import { handleOllamaChat, handleOllamaEmbed, ollamaScriptText, sendOllamaError, validateOllama, type OllamaBody } from './ollama.ts';
 import { SIMULATOR_MODULES } from './modules.ts';
+import { modelListProviderAt, serveModelList } from './model-lists.ts';
 
 /** Each wire family's prefix, as the provider's descriptor names it (shared/providers/<name>/descriptor.ts). */
 const SIM = Object.fromEntries(
@@ -73,6 +74,8 @@ export interface MockProviders {
   url: string;
   stats: MockStats;
   requests: RecordedRequest[];
+  /** Providers whose model list answers 503 (tests of a list that is down). */
+  failingModelLists: Set<string>;
   reset(): void;
   close(): Promise<void>;
 }
@@ -91,6 +94,7 @@ export async function startMockProviders(opts: MockProviderOptions = {}): Promis
   const requests: RecordedRequest[] = [];
   const recordLast = opts.recordLast ?? 50;
   const failCounter = new FailCounter();
+  const failingModelLists = new Set<string>();
   let ids = 0;
 
   const ctx: MockContext = {
@@ -115,6 +119,16 @@ export async function startMockProviders(opts: MockProviderOptions = {}): Promis
 
   const server = createServer((req, res) => void serve(req, res));
   async function serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    // Model lists are fetched in the background by every ingress: counted per route only, so the
+    // request/active/completed counters keep meaning "inference calls" for the tests that read them.
+    const listOf =
+      req.method === 'GET'
+        ? modelListProviderAt(new URL(req.url ?? '/', 'http://mock').pathname.replace(/^\/openai(?=\/v1\/)/, ''))
+        : undefined;
+    if (listOf) {
+      ctx.count(`${listOf}.models`);
+      return serveModelList(listOf, req, res, failingModelLists.has(listOf));
+    }
     stats.requests++;
     stats.active++;
     res.once('close', () => {
@@ -140,9 +154,6 @@ export async function startMockProviders(opts: MockProviderOptions = {}): Promis
     const path = url.pathname.replace(/^\/openai(?=\/v1\/)/, '');
     if (req.method === 'GET' && path === '/_mock/stats') return json(res, 200, stats);
     if (req.method === 'GET' && path === '/_mock/requests') return json(res, 200, requests);
-    if (req.method === 'GET' && path === '/v1/models') {
-      return json(res, 200, { object: 'list', data: [{ id: 'gpt-4o-mini', object: 'model', created: 0, owned_by: 'mock' }] });
-    }
     if (req.method !== 'POST')
       return json(res, 404, {
         error: { message: `no route ${req.method} ${path}`, type: 'invalid_request_error', param: null, code: null },
@@ -259,6 +270,7 @@ export async function startMockProviders(opts: MockProviderOptions = {}): Promis
     url: `http://127.0.0.1:${port}`,
     stats,
     requests,
+    failingModelLists,
     reset() {
       Object.assign(stats, { requests: 0, completed: 0, aborted: 0, byRoute: {} });
       requests.length = 0;

@@ -107,6 +107,17 @@ export const envSchema = z.object({
   METRICS_MAX_TARGET_LABELS: int(50),
   /** Optional Prometheus port of a worker process (GET /metrics). */
   WORKER_METRICS_PORT: z.coerce.number().int().positive().optional(),
+  // ---- models, response cache (docs/caching.md) ----
+  /** How often the ingress refetches each provider's model list for GET /v1/models (0: only at start). */
+  MODELS_REFRESH_SECONDS: int(600),
+  /** How long one model-list fetch may take before it counts as failed. */
+  MODELS_FETCH_TIMEOUT_MS: int(5_000),
+  /** Longest TTL a cached answer may have (the KV bucket's max age); longer requested TTLs are capped. */
+  RESPONSE_CACHE_MAX_TTL_SECONDS: z.coerce.number().int().positive().default(86_400),
+  /** Largest answer stored in the cache (its JSON); bigger answers are served but not stored. */
+  RESPONSE_CACHE_MAX_ENTRY_BYTES: int(256 * 1024),
+  /** A cache read or write slower than this counts as an outage: the request is a miss. */
+  RESPONSE_CACHE_TIMEOUT_MS: z.coerce.number().int().positive().default(1_000),
 });
 
 export type Env = z.infer<typeof envSchema>;

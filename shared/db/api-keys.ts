@@ -1,6 +1,7 @@
 // API keys are shown once and stored as SHA-256 hashes; lookups hash the presented key.
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type { Db } from './database.ts';
+import type { CacheSetting } from './schema.ts';
 
 export function hashApiKey(key: string): string {
   return createHash('sha256').update(key).digest('hex');
@@ -32,6 +33,9 @@ export interface KeyPrincipal {
   tenantLimits: Record<string, number> | null;
   budget: { usd: number; period: 'day' | 'month' } | null;
   expiresAt: Date | null;
+  /** Response cache settings (docs/caching.md); the key's, when set, wins over the tenant's. */
+  keyCache?: CacheSetting | null;
+  tenantCache?: CacheSetting | null;
 }
 
 export async function findKeyByHash(db: Db, keyHash: string): Promise<KeyPrincipal | null> {
@@ -49,6 +53,8 @@ export async function findKeyByHash(db: Db, keyHash: string): Promise<KeyPrincip
       't.budget as budget',
       'k.expires_at as expiresAt',
       'k.revoked_at as revokedAt',
+      'k.cache as keyCache',
+      't.cache as tenantCache',
     ])
     .where('k.key_hash', '=', keyHash)
     .executeTakeFirst();

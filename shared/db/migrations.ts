@@ -170,6 +170,17 @@ const migrations: Record<string, Migration> = {
       await db.schema.createIndex('responses_expiry').on('responses').column('expires_at').execute();
     },
   },
+  // ---- response cache (docs/caching.md): opt-in per tenant and per key; hits marked in the ledger ----
+  '0004_response_cache': {
+    async up(db: Kysely<unknown>) {
+      await db.schema.alterTable('tenants').addColumn('cache', 'jsonb').execute();
+      await db.schema.alterTable('api_keys').addColumn('cache', 'jsonb').execute();
+      await db.schema
+        .alterTable('usage')
+        .addColumn('cache_hit', 'boolean', (c) => c.notNull().defaultTo(false))
+        .execute();
+    },
+  },
 };
 
 class InlineMigrations implements MigrationProvider {

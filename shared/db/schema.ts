@@ -11,8 +11,15 @@ export interface TenantsTable {
   allowed_models: string[] | null;
   limits: ColumnType<Record<string, number> | null, string | null, string | null>;
   budget: ColumnType<{ usd: number; period: 'day' | 'month' } | null, string | null, string | null>;
+  /** Response cache setting (migration 0004_response_cache); null: off unless a key or request turns it on. */
+  cache: ColumnType<CacheSetting | null, string | null | undefined, string | null>;
   created_at: Timestamp;
   updated_at: Timestamp;
+}
+
+/** `{ttl_seconds}`: answers are cached that long; 0 turns caching off at this level. */
+export interface CacheSetting {
+  ttl_seconds: number;
 }
 
 export interface ApiKeysTable {
@@ -25,6 +32,7 @@ export interface ApiKeysTable {
   limits: ColumnType<Record<string, number> | null, string | null, string | null>;
   expires_at: ColumnType<Date | null, Date | string | null, Date | string | null>;
   revoked_at: ColumnType<Date | null, Date | string | null, Date | string | null>;
+  cache: ColumnType<CacheSetting | null, string | null | undefined, string | null>;
   created_at: Timestamp;
 }
 
@@ -49,6 +57,8 @@ export interface UsageTable {
   first_token_at: ColumnType<Date | null, Date | string | null, Date | string | null>;
   completed_at: Timestamp;
   recorded_at: Generated<Date>;
+  /** Answered from the response cache: no upstream call, cost 0. */
+  cache_hit: ColumnType<boolean, boolean | undefined, boolean>;
 }
 
 export interface UsageDailyTable {

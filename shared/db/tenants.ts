@@ -3,6 +3,7 @@
 import { sql, type Expression, type SqlBool } from 'kysely';
 import type { Db } from './database.ts';
 import { generateApiKey, hashApiKey, keyPrefix, newId } from './api-keys.ts';
+import type { CacheSetting } from './schema.ts';
 
 export interface Limits {
   rpm?: number;
@@ -20,6 +21,7 @@ export interface TenantInput {
   allowed_models?: string[] | null;
   limits?: Limits | null;
   budget?: Budget | null;
+  cache?: CacheSetting | null;
 }
 
 export type TenantPatch = Partial<TenantInput>;
@@ -31,6 +33,7 @@ export interface Tenant {
   allowed_models: string[] | null;
   limits: Limits | null;
   budget: Budget | null;
+  cache: CacheSetting | null;
   created_at: string;
   updated_at: string;
 }
@@ -40,6 +43,7 @@ export interface KeyInput {
   expires_at?: Date | null;
   allowed_models?: string[] | null;
   limits?: Limits | null;
+  cache?: CacheSetting | null;
 }
 
 export interface ApiKeyInfo {
@@ -51,6 +55,7 @@ export interface ApiKeyInfo {
   status: 'active' | 'revoked' | 'expired';
   allowed_models: string[] | null;
   limits: Limits | null;
+  cache: CacheSetting | null;
   expires_at: string | null;
   revoked_at: string | null;
   created_at: string;
@@ -94,6 +99,7 @@ type TenantRow = {
   allowed_models: string[] | null;
   limits: Record<string, number> | null;
   budget: Budget | null;
+  cache: CacheSetting | null;
   created_at: Date;
   updated_at: Date;
 };
@@ -106,6 +112,7 @@ function toTenant(r: TenantRow): Tenant {
     allowed_models: r.allowed_models,
     limits: r.limits,
     budget: r.budget,
+    cache: r.cache,
     created_at: iso(r.created_at)!,
     updated_at: iso(r.updated_at)!,
   };
@@ -118,6 +125,7 @@ type KeyRow = {
   key_prefix: string;
   allowed_models: string[] | null;
   limits: Record<string, number> | null;
+  cache: CacheSetting | null;
   expires_at: Date | null;
   revoked_at: Date | null;
   created_at: Date;
@@ -130,6 +138,7 @@ const KEY_COLUMNS = [
   'key_prefix',
   'allowed_models',
   'limits',
+  'cache',
   'expires_at',
   'revoked_at',
   'created_at',
@@ -146,6 +155,7 @@ function toKey(r: KeyRow, now = Date.now()): ApiKeyInfo {
     status,
     allowed_models: r.allowed_models,
     limits: r.limits,
+    cache: r.cache,
     expires_at: iso(r.expires_at),
     revoked_at: iso(r.revoked_at),
     created_at: iso(r.created_at)!,
@@ -177,6 +187,7 @@ export async function createTenant(db: Db, input: TenantInput): Promise<Tenant> 
       allowed_models: input.allowed_models ?? null,
       limits: json(input.limits),
       budget: json(input.budget),
+      cache: json(input.cache),
     })
     .returningAll()
     .executeTakeFirstOrThrow();
@@ -208,6 +219,7 @@ export async function updateTenant(db: Db, id: string, patch: TenantPatch): Prom
   if (patch.allowed_models !== undefined) set.allowed_models = patch.allowed_models;
   if (patch.limits !== undefined) set.limits = json(patch.limits);
   if (patch.budget !== undefined) set.budget = json(patch.budget);
+  if (patch.cache !== undefined) set.cache = json(patch.cache);
   const row = await db.updateTable('tenants').set(set).where('id', '=', id).returningAll().executeTakeFirst();
   return row ? toTenant(row) : null;
 }
@@ -219,7 +231,7 @@ export async function createKey(db: Db, tenantId: string, input: KeyInput): Prom
   const key = generateApiKey();
   const row = await db
     .insertInto('api_keys')
-    .columns(['id', 'tenant_id', 'name', 'key_hash', 'key_prefix', 'allowed_models', 'limits', 'expires_at'])
+    .columns(['id', 'tenant_id', 'name', 'key_hash', 'key_prefix', 'allowed_models', 'limits', 'expires_at', 'cache'])
     // INSERT ... SELECT from tenants: the tenant check and the insert are one statement, so a missing
     // tenant inserts nothing instead of raising a foreign-key error.
     .expression(
@@ -234,6 +246,7 @@ export async function createKey(db: Db, tenantId: string, input: KeyInput): Prom
           sql<string[] | null>`${input.allowed_models ?? null}::text[]`.as('allowed_models'),
           sql<string | null>`${json(input.limits)}::jsonb`.as('limits'),
           sql<Date | null>`${input.expires_at ?? null}::timestamptz`.as('expires_at'),
+          sql<string | null>`${json(input.cache)}::jsonb`.as('cache'),
         ])
         .where('id', '=', tenantId),
     )

@@ -88,6 +88,19 @@ export const kvKeys = {
   budget: (tenantId: string, period: string) => `${tenantId}.${period}`,
 } as const;
 
+/**
+ * Exact-match response cache (docs/caching.md), one bucket for every tenant: keys are
+ * `<tenantId>.<sha256 of the normalized request>`. The bucket's max age is the longest TTL allowed;
+ * a shorter per-entry TTL is checked on read (nats-server 2.9 has no per-message TTL).
+ */
+export const RESPONSE_CACHE_BUCKET = 'LLM_RESPONSE_CACHE';
+
+export function responseCacheBucketOptions(maxTtlSeconds: number) {
+  return { history: 1, ttl: maxTtlSeconds * 1000, storage: StorageType.File } as const;
+}
+
+export const responseCacheKey = (tenantId: string, requestHash: string) => `${tenantId}.${requestHash}`;
+
 // ---- Async work: batch and async results, resumable streams (services/batch, services/ingress) ----
 /**
  * Pseudo ingress ids. The batch runner and `Prefer: respond-async` publish requests with these as the

@@ -60,6 +60,11 @@ export const errors = {
       param: 'model',
       code: 'model_not_found',
     }),
+  invalidCacheHeader: (value: string) =>
+    new ApiError(400, `Invalid 'x-switchyard-cache' header '${value.slice(0, 64)}': use 'no-store' or a TTL in whole seconds.`, {
+      param: 'x-switchyard-cache',
+      code: 'invalid_cache_header',
+    }),
   notFound: (what: string) => new ApiError(404, `${what} not found.`, { code: 'not_found' }),
   unavailable: (message: string) => new ApiError(503, message, { type: 'server_error', code: 'service_unavailable' }),
   timeout: () => new ApiError(504, 'The request timed out before the upstream answered.', { type: 'server_error', code: 'timeout' }),

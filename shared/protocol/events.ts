@@ -120,6 +120,8 @@ export interface UsageRecord {
   received_at: string;
   first_token_at: string | null;
   completed_at: string;
+  /** Answered from the response cache (docs/caching.md); absent: false. */
+  cache_hit?: boolean;
 }
 
 export const EMPTY_USAGE: Usage = { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 };

@@ -63,6 +63,18 @@ export const metrics = {
     labelNames: ['provider'] as const,
     registers: [registry],
   }),
+  cacheLookups: new Counter({
+    name: 'switchyard_response_cache_lookups_total',
+    help: 'Response cache lookups of requests that asked for caching: hit, miss, or error (KV unavailable, served as a miss)',
+    labelNames: ['result'] as const,
+    registers: [registry],
+  }),
+  cacheStores: new Counter({
+    name: 'switchyard_response_cache_stores_total',
+    help: 'Answers offered to the response cache: stored, too_large, not_cacheable (finish reason, error) or error (KV)',
+    labelNames: ['result'] as const,
+    registers: [registry],
+  }),
   retries: new Counter({
     name: 'switchyard_upstream_retries_total',
     help: 'Retries of the same upstream target after a retryable failure',

@@ -81,6 +81,19 @@ describe('development: one key set, the rest simulated', () => {
     }
   });
 
+  it('legacy /v1/completions answers from a simulator carry the header too (JSON and SSE)', async () => {
+    for (const stream of [false, true]) {
+      const res = await fetch(`${stack.url}/v1/completions`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${stack.apiKey}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'gemini/gemini-2.5-flash', prompt: 'hi\nmock:{"tokens":2}', stream }),
+      });
+      expect(res.status).toBe(200);
+      expect(res.headers.get('x-switchyard-simulated')).toBe('true');
+      expect(await res.text()).toMatch(/text_completion/);
+    }
+  });
+
   it('GET /v1/models lists every provider', async () => {
     const ids = await modelIds(stack);
     for (const p of ['openai', 'anthropic', 'gemini', 'groq', 'xai', 'ollama', 'mistral'])

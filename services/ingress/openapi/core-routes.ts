@@ -25,8 +25,14 @@ documentRoute('GET /metrics', {
   responses: { 200: { description: 'Prometheus text exposition format.', contentType: 'text/plain' } },
 });
 documentRoute('GET /v1/models', {
-  summary: 'List the models of the configured providers',
+  summary: "List the models this key may call: aliases, declared models and each provider's own list",
   tags: ['OpenAI'],
   auth: 'tenant',
   responses: { 200: z.object({ object: z.literal('list'), data: z.array(modelSchema) }) },
+});
+documentRoute('GET /v1/models/*', {
+  summary: 'Retrieve one model (the id may contain `/`, e.g. /v1/models/openai/gpt-4o-mini)',
+  tags: ['OpenAI'],
+  auth: 'tenant',
+  responses: { 200: modelSchema },
 });

@@ -19,12 +19,14 @@ import { writeSse } from '../sse-backpressure.ts';
 import { messagesRoutes } from './messages.ts';
 import { documentRoute } from '../openapi/registry.ts';
 import { asyncRequestSchema, chatCompletionSchema, embeddingsResponseSchema } from '../openapi/schemas.ts';
+import { CACHE_HEADER, type ResponseCache } from '../response-cache/response-cache.ts';
 
 export interface ChatRoutesOptions {
   config: SwitchyardConfig;
   dispatcher: Dispatcher;
   admission: Admission;
   asyncWork: AsyncWork;
+  responseCache: ResponseCache;
   /** The onRequest hook that sets the principal (services/ingress/server.ts). */
   authenticate: (req: FastifyRequest) => Promise<void>;
 }
@@ -44,7 +46,7 @@ export interface DispatchOptions {
 }
 
 export const chatRoutes: FastifyPluginAsync<ChatRoutesOptions> = async (app, opts) => {
-  const { config, dispatcher, admission, asyncWork, authenticate } = opts;
+  const { config, dispatcher, admission, asyncWork, authenticate, responseCache } = opts;
   const resolveRoute = (model: string) => {
     const route = resolveModelRoute(model, config.DEFAULT_PROVIDER, config.file);
     // Fail here, before the queue hop, when no target has an upstream (production without its key).
@@ -67,12 +69,20 @@ export const chatRoutes: FastifyPluginAsync<ChatRoutesOptions> = async (app, opt
     const includeUsage = stream && body.stream_options?.include_usage === true;
     const created = Math.floor(Date.now() / 1000);
     const id = `chatcmpl-${req.id.slice(4)}`;
+    // ---- response cache (docs/caching.md): null unless the request, its key or its tenant asks for it ----
+    const cache = responseCache.ticketFor(req, principalOf(req), route.targets ?? [route], body);
+    if (cache) {
+      const hit = await responseCache.lookup(cache);
+      if (hit) return responseCache.serveHit(req, reply, hit, body.model, stream, includeUsage);
+      reply.header(CACHE_HEADER, 'miss');
+    }
 
     if (!stream) {
       const ev = await dispatch({ req, reply, kind: 'chat', route, publicModel: body.model, stream: false });
       if (ev.type === 'result' && ev.kind === 'chat') {
         reply.header('x-switchyard-provider', ev.provider).header('x-switchyard-attempts', String(ev.attempts ?? ev.attempt));
         if (ev.simulated) reply.header(SIMULATED_HEADER, 'true');
+        if (cache) responseCache.storeResult(cache, ev);
         return chatCompletionBody(id, created, body.model, ev);
       }
       throw new ApiError(502, 'The worker answered with an unexpected event.', { type: 'server_error' });
@@ -92,6 +102,7 @@ export const chatRoutes: FastifyPluginAsync<ChatRoutesOptions> = async (app, opt
         // Known at the first event: the provider that serves and the upstream attempts it took.
         ...streamHeaders(ev),
         ...req.admitted?.headers,
+        ...(cache && { [CACHE_HEADER]: 'miss' }),
       });
       write(writer.delta({ role: 'assistant', content: '' }));
     };
@@ -111,11 +122,13 @@ export const chatRoutes: FastifyPluginAsync<ChatRoutesOptions> = async (app, opt
         if (ev.type === 'chunk') {
           lockedAttempt ||= ev.attempt;
           start(ev);
+          cache?.deltas.push(ev.delta);
           write(writer.delta(ev.delta, String(ev.seq)));
           return false;
         }
         if (ev.type === 'done') {
           start(ev);
+          if (cache) responseCache.storeStream(cache, ev);
           res.end(renderEvent(writer, ev, includeUsage)); // finish, usage and [DONE], each with its resume id
           return true;
         }

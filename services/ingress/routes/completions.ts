@@ -1,0 +1,228 @@
+// Legacy OpenAI `POST /v1/completions`, served through chat (shared/protocol/completions.ts): each
+// prompt is published as a chat request, and the worker's events are rendered back in the legacy
+// `text_completion` shape, as JSON or as `text_completion` SSE chunks ending with `[DONE]`.
+// It keeps its own small dispatch (not chat.ts's): one answer per prompt, no resume, no cache.
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import { documentRoute } from '../openapi/registry.ts';
+import type { SwitchyardConfig } from '../../../shared/config/env.ts';
+import { assertRouteConfigured } from '../../../shared/config/providers.ts';
+import { assertCompletionMappable, chatBodyForPrompt, completionRequestSchema, promptsOf } from '../../../shared/protocol/completions.ts';
+import { ApiError, errors } from '../../../shared/protocol/errors.ts';
+import type { StreamEvent, Usage } from '../../../shared/protocol/events.ts';
+import { validate } from '../../../shared/protocol/request-errors.ts';
+import type { Admission, Settlement } from '../admission.ts';
+import type { Dispatcher } from '../dispatcher.ts';
+import { assertModelAllowed } from '../model-policy.ts';
+import { principalOf } from '../principal.ts';
+import { SSE_DONE, sseError, sseHeaders } from '../render.ts';
+import { resolveRoute, type Route } from '../routing.ts';
+import { writeSse } from '../sse-backpressure.ts';
+import { SIMULATED_HEADER } from './chat.ts';
+
+export interface CompletionRoutesOptions {
+  config: SwitchyardConfig;
+  dispatcher: Dispatcher;
+  admission: Admission;
+  authenticate: (req: FastifyRequest) => Promise<void>;
+}
+
+interface PromptRun {
+  requestId: string;
+  route: Route;
+  publicModel: string;
+  body: Record<string, unknown>;
+  stream: boolean;
+  /** Streams only: every event; return true when the answer is finished. */
+  onStreamEvent?: (ev: StreamEvent) => boolean;
+}
+
+export const completionRoutes: FastifyPluginAsync<CompletionRoutesOptions> = async (app, opts) => {
+  const { config, dispatcher, admission, authenticate } = opts;
+  const sseLimits = { maxBufferedBytes: config.SSE_MAX_BUFFERED_BYTES, stuckTimeoutMs: config.SSE_STUCK_TIMEOUT_MS };
+
+  app.post('/v1/completions', { onRequest: authenticate }, async (req, reply) => {
+    if (req.body === null || typeof req.body !== 'object' || Array.isArray(req.body))
+      throw new ApiError(400, 'The request body must be a JSON object.', { code: 'invalid_json' });
+    const body = validate(completionRequestSchema, req.body);
+    assertCompletionMappable(body);
+    assertModelAllowed(principalOf(req), body.model);
+    const route = resolveRoute(body.model, config.DEFAULT_PROVIDER, config.file);
+    assertRouteConfigured(config, route.targets ?? [route]);
+    const id = `cmpl-${req.id.slice(4)}`;
+    const created = Math.floor(Date.now() / 1000);
+    const prompts = promptsOf(body);
+
+    if (body.stream !== true) {
+      // One chat request per prompt, in parallel; choice i answers prompt i.
+      const results = await Promise.all(
+        prompts.map((prompt, i) =>
+          run(req, reply, {
+            requestId: i === 0 ? req.id : `${req.id}_${i}`,
+            route,
+            publicModel: body.model,
+            body: chatBodyForPrompt(body, prompt),
+            stream: false,
+          }),
+        ),
+      );
+      const usage = { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 };
+      const choices = results.map((ev, index) => {
+        if (ev.type !== 'result' || ev.kind !== 'chat')
+          throw new ApiError(502, 'The worker answered with an unexpected event.', { type: 'server_error' });
+        usage.prompt_tokens += ev.usage.prompt_tokens;
+        usage.completion_tokens += ev.usage.completion_tokens;
+        usage.total_tokens += ev.usage.total_tokens;
+        return { text: ev.message.content ?? '', index, logprobs: null, finish_reason: ev.finish_reason ?? 'stop' };
+      });
+      const first = results[0]!;
+      if (first.type === 'result') {
+        reply.header('x-switchyard-provider', first.provider);
+        if (first.simulated) reply.header(SIMULATED_HEADER, 'true');
+      }
+      return { id, object: 'text_completion', created, model: body.model, choices, usage, system_fingerprint: null };
+    }
+
+    const includeUsage = body.stream_options?.include_usage === true;
+    const head = `data: {"id":${JSON.stringify(id)},"object":"text_completion","created":${created},"model":${JSON.stringify(body.model)},`;
+    const chunk = (text: string, finish: string | null) =>
+      `${head}"choices":[{"text":${JSON.stringify(text)},"index":0,"logprobs":null,"finish_reason":${JSON.stringify(finish)}}]${includeUsage ? ',"usage":null' : ''}}\n\n`;
+    const usageChunk = (u: Usage) => `${head}"choices":[],"usage":${JSON.stringify(u)}}\n\n`;
+    const res = reply.raw;
+    const write = (frame: string) => writeSse(res, frame, sseLimits);
+    let started = false;
+    let lockedAttempt = 0;
+    const start = (ev: { provider?: string; simulated?: boolean }) => {
+      if (started) return;
+      started = true;
+      reply.hijack();
+      res.writeHead(200, {
+        ...sseHeaders(req.id),
+        ...(ev.provider && { 'x-switchyard-provider': ev.provider }),
+        ...(ev.simulated && { [SIMULATED_HEADER]: 'true' }),
+        ...req.admitted?.headers,
+      });
+    };
+    await run(req, reply, {
+      requestId: req.id,
+      route,
+      publicModel: body.model,
+      body: chatBodyForPrompt(body, prompts[0]!),
+      stream: true,
+      onStreamEvent: (ev) => {
+        // One attempt speaks to the client (see chat.ts): a redelivered one may only end it with an error.
+        if (lockedAttempt && ev.attempt !== lockedAttempt && ev.type !== 'error') return false;
+        if (ev.type === 'chunk') {
+          lockedAttempt ||= ev.attempt;
+          start(ev);
+          if (ev.delta.content) write(chunk(ev.delta.content, null));
+          return false;
+        }
+        if (ev.type === 'done') {
+          start(ev);
+          res.end(chunk('', ev.finish_reason ?? 'stop') + (includeUsage ? usageChunk(ev.usage) : '') + SSE_DONE);
+          return true;
+        }
+        if (ev.type === 'error') {
+          if (started) res.end(sseError({ error: ev.error }));
+          return true;
+        }
+        return false;
+      },
+    });
+  });
+
+  /** Admits and publishes one chat request; resolves with its terminal event or throws its error as HTTP. */
+  async function run(req: FastifyRequest, reply: FastifyReply, job: PromptRun): Promise<StreamEvent> {
+    const principal = principalOf(req);
+    const targets = job.route.targets ?? [job.route];
+    const admitting = admission.admit(principal, targets, job.body, 'chat');
+    const admitted = admitting ? await admitting : null;
+    if (admitted) reply.headers(admitted.headers);
+    if (job.stream && admitted) req.admitted = admitted;
+    return new Promise<StreamEvent>((resolve, reject) => {
+      let finished = false;
+      const finish = (ev: StreamEvent | ApiError) => {
+        if (finished) return;
+        finished = true;
+        admitted?.settle(settlementOf(ev));
+        if (ev instanceof ApiError) return reject(ev);
+        if (ev.type === 'error' && !reply.raw.headersSent)
+          return reject(new ApiError(ev.status, ev.error.message, { type: ev.error.type, param: ev.error.param, code: ev.error.code }));
+        if (ev.type === 'done' || ev.type === 'result') req.usage = ev.usage;
+        resolve(ev);
+      };
+      reply.raw.once('close', () => {
+        if (finished) return;
+        finished = true;
+        admitted?.settle('unknown');
+        dispatcher.cancel(job.requestId);
+      });
+      dispatcher
+        .submit(
+          {
+            requestId: job.requestId,
+            principal,
+            kind: 'chat',
+            route: job.route,
+            publicModel: job.publicModel,
+            stream: job.stream,
+            body: Buffer.from(JSON.stringify(job.body)),
+          },
+          {
+            onEvent: (ev) => {
+              const done = job.onStreamEvent ? job.onStreamEvent(ev) : ev.type !== 'chunk';
+              if (done) finish(ev);
+              return done;
+            },
+            onTimeout: () => {
+              if (!reply.raw.headersSent) return finish(errors.timeout());
+              // Mid-stream: the stream ends with the error; the handler itself has nothing left to send.
+              const { error } = errors.timeout().toBody();
+              reply.raw.end(sseError({ error }));
+              finish({ type: 'error', seq: 0, attempt: 0, status: 504, error });
+            },
+          },
+        )
+        .catch((err: unknown) =>
+          finish(err instanceof ApiError ? err : errors.unavailable(`The request could not be queued: ${String(err)}`)),
+        );
+    });
+  }
+};
+
+function settlementOf(ev: StreamEvent | ApiError): Settlement {
+  if (ev instanceof ApiError) return ev.status === 504 ? 'unknown' : 'failed';
+  if (ev.type === 'done' || ev.type === 'result') {
+    const u = ev.usage;
+    return {
+      usage: {
+        prompt_tokens: u.prompt_tokens,
+        completion_tokens: 'completion_tokens' in u ? u.completion_tokens : 0,
+        total_tokens: u.total_tokens,
+      },
+      target: ev.target ?? `${ev.provider}/${ev.model}`,
+    };
+  }
+  return ev.type === 'error' ? 'failed' : 'unknown';
+}
+
+// ---- API reference (services/ingress/openapi) ----
+documentRoute('POST /v1/completions', {
+  summary: 'Create a completion (legacy; served through chat for every provider)',
+  tags: ['OpenAI'],
+  auth: 'tenant',
+  body: completionRequestSchema,
+  responses: {
+    200: {
+      description: 'A text_completion; with `stream: true` a text/event-stream of text_completion chunks.',
+      schema: z.looseObject({
+        id: z.string(),
+        object: z.literal('text_completion'),
+        created: z.number().int(),
+        model: z.string(),
+        choices: z.array(z.looseObject({ text: z.string(), index: z.number().int(), finish_reason: z.string().nullable() })),
+      }),
+    },
+  },
+});
