@@ -17,6 +17,7 @@ import { EventRouter } from './event-router.ts';
 import { answerClientError, answerFrameworkError } from './framework-errors.ts';
 import { Dispatcher } from './dispatcher.ts';
 import { logAccess } from './access-log.ts';
+import { traceRequests } from './request-tracing.ts';
 // ---- tenant controls, routing policy, metrics (docs/guardrails.md) ----
 import { Admission, type Admitted } from './admission.ts';
 import { openLimitBuckets } from '../../shared/limits/kv.ts';
@@ -123,6 +124,7 @@ export async function buildIngress(opts: IngressOptions): Promise<Ingress> {
   });
 
   logAccess(app);
+  traceRequests(app);
 
   app.setErrorHandler((err: unknown, req, reply) => {
     const apiErr = toApiError(err, bodyLimit);

@@ -5,6 +5,7 @@ import type { RequestEnvelope } from '../../shared/nats/request-envelope.ts';
 import type { RouteTarget } from '../../shared/protocol/targets.ts';
 import type { PriceBook } from '../../shared/config/prices.ts';
 import { metrics } from '../../shared/telemetry/metrics.ts';
+import { activeTraceparent, tracing } from '../../shared/telemetry/tracing.ts';
 
 /** What the worker knows about a request when it records it; fallbacks change `served` and `attempts`. */
 export interface UsageFacts {
@@ -67,6 +68,7 @@ export class UsageRecorder {
     return (u, status, extra = {}) => {
       const now = Date.now();
       const rec = buildUsageRecord(envelope, facts, u, status, extra, this.prices, now);
+      if (tracing.on) rec.traceparent = activeTraceparent();
       metrics.tokens.inc({ provider: rec.provider, direction: 'input' }, rec.input_tokens);
       metrics.tokens.inc({ provider: rec.provider, direction: 'output' }, rec.output_tokens);
       if (rec.cost_usd > 0) metrics.cost.inc({ provider: rec.provider }, rec.cost_usd);

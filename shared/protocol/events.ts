@@ -116,6 +116,8 @@ export interface UsageRecord {
   received_at: string;
   first_token_at: string | null;
   completed_at: string;
+  /** W3C traceparent of the worker attempt, only while tracing is on: the ledger's span joins that trace. Not stored. */
+  traceparent?: string;
 }
 
 export const EMPTY_USAGE: Usage = { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 };

@@ -13,6 +13,7 @@ import { adapterNames, envPrefixOf } from '../providers/registry.ts';
 import { createLogger, type Logger } from '../telemetry/logger.ts';
 import { registerSecrets, registerUpstreamSecrets } from '../telemetry/secrets.ts';
 import { exitOnUnexpectedError } from './crash.ts';
+import { startTracing, stopTracing } from '../telemetry/tracing.ts';
 
 export interface Runtime {
   config: SwitchyardConfig;
@@ -50,6 +51,7 @@ export async function boot(
   registerUpstreamSecrets(config);
   registerSecrets([config.ADMIN_API_KEY, config.BOOTSTRAP_API_KEY]);
   const log = createLogger(service, config.LOG_LEVEL);
+  if (await startTracing(service)) log.info('OpenTelemetry tracing on (OTLP exporter from the OTEL_* environment)');
   for (const note of config.file?.skipped ?? []) log.info(note);
   for (const p of providerPlan) log.info({ provider: p.provider, upstream: p.status }, p.line);
   // The database opens while NATS connects: starting the embedded PGlite is the slow part of `npm start`.
@@ -100,7 +102,7 @@ export function onShutdown(log: Logger, close: () => Promise<void>): void {
       force.unref();
       close()
         .catch((err) => log.error({ err }, 'error during shutdown'))
-        .finally(() => process.exit(0));
+        .finally(() => stopTracing().finally(() => process.exit(0)));
     });
   }
 }
