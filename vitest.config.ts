@@ -24,6 +24,7 @@ const BOTH_BACKENDS = [
   'test/integration/resume.test.ts',
   'test/integration/websocket.test.ts',
   'test/integration/tracing.test.ts',
+  'test/integration/operator-metrics.test.ts',
 ];
 
 export default defineConfig({

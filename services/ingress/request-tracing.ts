@@ -44,14 +44,7 @@ export function traceRequests(app: FastifyInstance): void {
       const operation = route ? GENAI_ROUTES[route] : undefined;
       if (operation) {
         const model = (req.body as { model?: unknown } | undefined)?.model;
-        const provider = reply.getHeader('x-switchyard-provider');
-        span.setAttributes(
-          genAiRequestAttributes(
-            operation,
-            typeof provider === 'string' ? provider : null,
-            typeof model === 'string' ? model.slice(0, 256) : null,
-          ),
-        );
+        span.setAttributes(genAiRequestAttributes(operation, req.servedBy ?? null, typeof model === 'string' ? model.slice(0, 256) : null));
         if (req.usage) span.setAttributes(genAiUsageAttributes(req.usage));
       }
       if (status >= 500) markError(span, String(status));

@@ -14,6 +14,7 @@ import { createLogger, type Logger } from '../telemetry/logger.ts';
 import { registerSecrets, registerUpstreamSecrets } from '../telemetry/secrets.ts';
 import { exitOnUnexpectedError } from './crash.ts';
 import { startTracing, stopTracing } from '../telemetry/tracing.ts';
+import { knownModelNames, modelLabels } from '../telemetry/model-labels.ts';
 
 export interface Runtime {
   config: SwitchyardConfig;
@@ -47,6 +48,7 @@ export async function boot(
   }
   // Real upstream, simulator (development only) or not configured: decided per provider, said per provider.
   const providerPlan = applyProviderPlan(config, opts.env ?? process.env);
+  modelLabels.configure(knownModelNames(config));
   // Before the first log line: the logger scrubs these from everything it writes.
   registerUpstreamSecrets(config);
   registerSecrets([config.ADMIN_API_KEY, config.BOOTSTRAP_API_KEY]);
