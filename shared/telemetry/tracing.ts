@@ -41,7 +41,8 @@ export async function startTracing(service: string): Promise<boolean> {
   if (tracing.on || !tracingWanted(process.env)) return tracing.on;
   const { NodeSDK } = await import('@opentelemetry/sdk-node');
   const node = new NodeSDK({
-    serviceName: process.env.OTEL_SERVICE_NAME || `switchyard-${service}`,
+    // `npm start` boots as 'switchyard'; the separate services as switchyard-ingress, -worker, ...
+    serviceName: process.env.OTEL_SERVICE_NAME || (service === 'switchyard' ? 'switchyard' : `switchyard-${service}`),
     // Traces only: metrics are Prometheus (/metrics), logs are pino on stdout.
     metricReaders: [],
     logRecordProcessors: [],
