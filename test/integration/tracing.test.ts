@@ -148,6 +148,25 @@ describe.each([
     expect(ledger.parentSpanId).toBe(attempt.spanId);
     expect(ledger.attributes).toMatchObject({ 'db.collection.name': 'usage', 'switchyard.usage.status': 'ok' });
 
+    // A failed upstream call: the client span carries the status, the attempt the error code.
+    const failedTrace = randomBytes(16).toString('hex');
+    const failed = await fetch(`${url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${stack.apiKey}`,
+        'content-type': 'application/json',
+        traceparent: `00-${failedTrace}-${randomBytes(8).toString('hex')}-01`,
+      },
+      body: JSON.stringify({ model: 'openai/gpt-4o-mini', messages: [{ role: 'user', content: 'x\nmock:{"error":{"status":500}}' }] }),
+    });
+    expect(failed.status).toBeGreaterThanOrEqual(500);
+    const failedSpans = await waitFor(() => spansOf(failedTrace).some((s) => s.name === 'worker attempt') && spansOf(failedTrace), {
+      timeoutMs: 20_000,
+      what: 'spans of the failed request',
+    });
+    expect(one(failedSpans, 'chat gpt-4o-mini').attributes).toMatchObject({ 'http.response.status_code': 500, 'error.type': '500' });
+    expect(one(failedSpans, 'worker attempt').attributes['error.type']).toEqual(expect.any(String));
+
     // Each span was exported by the process that made it.
     if (services.length === 3) {
       expect(server.service).toBe('switchyard-ingress');
