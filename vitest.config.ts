@@ -30,6 +30,8 @@ const BOTH_BACKENDS = [
   'test/integration/models.test.ts',
   'test/integration/response-cache.test.ts',
   'test/integration/completions.test.ts',
+  'test/integration/tracing.test.ts',
+  'test/integration/operator-metrics.test.ts',
 ];
 
 export default defineConfig({

@@ -23,6 +23,8 @@ import { publishRequest } from '../ingress/dispatcher.ts';
 import { resolveRoute } from '../ingress/routing.ts';
 import { BATCH_ENDPOINTS, lineRequestId, parseStoredLine } from './lines.ts';
 import { StepRetry } from './step-retry.ts';
+import { registerBatchProgress } from './batch-metrics.ts';
+import { metrics } from '../../shared/telemetry/metrics.ts';
 import {
   ACTIVE_STATUSES,
   applyResults,
@@ -56,6 +58,7 @@ const dec = new TextDecoder();
 
 export async function startBatchRunner(opts: BatchRunnerOptions): Promise<BatchRunner> {
   const { config, nats, db, log } = opts;
+  registerBatchProgress(db);
   const runnerId = `run${randomBytes(6).toString('hex')}`;
   const pollMs = opts.pollMs ?? 200;
   const maxActive = opts.maxActive ?? 8;
@@ -85,6 +88,7 @@ export async function startBatchRunner(opts: BatchRunnerOptions): Promise<BatchR
     for (let attempt = 0; ; attempt++) {
       try {
         if (results.length) await applyResults(db, results);
+        for (const r of results) metrics.batchLines.inc({ outcome: r.statusCode < 400 ? 'completed' : 'failed' });
         for (const b of batch) b.msg.ack();
         return;
       } catch (err) {

@@ -10,6 +10,7 @@ import type { KeyPrincipal } from '../../shared/db/api-keys.ts';
 import type { StreamEvent } from '../../shared/protocol/events.ts';
 import { errors } from '../../shared/protocol/errors.ts';
 import { natsMaxPayload, requestTooLarge, HEADER_ROOM_BYTES } from '../../shared/nats/payload-limits.ts';
+import { contextForRequest, injectIntoHeaders, tracing } from '../../shared/telemetry/tracing.ts';
 import type { EventRouter } from './event-router.ts';
 import type { Route } from './routing.ts';
 
@@ -127,6 +128,8 @@ export async function publishRequest(
     wire: job.wire,
     anthropicBeta: job.anthropicBeta,
   });
+  // The worker's spans join the ingress span's trace (W3C traceparent in the message headers).
+  if (tracing.on) injectIntoHeaders(h, contextForRequest(job.requestId));
   try {
     const subject = subjects.request(job.route.provider, priority);
     if (publisher) await publisher.publish(subject, job.body, h, job.requestId);

@@ -17,11 +17,13 @@ import { EventRouter } from './event-router.ts';
 import { answerClientError, answerFrameworkError } from './framework-errors.ts';
 import { Dispatcher } from './dispatcher.ts';
 import { logAccess } from './access-log.ts';
+import { traceRequests } from './request-tracing.ts';
+import { observeRequest } from './request-metrics.ts';
 // ---- tenant controls, routing policy, metrics (docs/guardrails.md) ----
 import { Admission, type Admitted } from './admission.ts';
 import { openLimitBuckets } from '../../shared/limits/kv.ts';
 import { priceBookFromConfig } from '../../shared/config/file.ts';
-import { metrics, METRICS_UNAUTHORIZED_BODY, metricsAuthorized, registerQueueDepth, registry } from '../../shared/telemetry/metrics.ts';
+import { METRICS_UNAUTHORIZED_BODY, metricsAuthorized, registerQueueDepth, registry } from '../../shared/telemetry/metrics.ts';
 import { adapterNames } from '../../shared/providers/registry.ts';
 // ---- async work: files, batches, async requests, resumable streams, WebSocket (async-work.ts) ----
 import { createAsyncWork } from './async-work.ts';
@@ -131,12 +133,11 @@ export async function buildIngress(opts: IngressOptions): Promise<Ingress> {
   });
   // Metrics per route template (bounded label set); hijacked streams end in dispatch() below.
   app.addHook('onResponse', async (req, reply) => {
-    const route = req.routeOptions.url ?? 'unmatched';
-    metrics.requests.inc({ route, status: String(reply.statusCode) });
-    metrics.requestDuration.observe({ route }, reply.elapsedTime / 1000);
+    observeRequest(req, reply);
   });
 
   logAccess(app);
+  traceRequests(app);
 
   app.setErrorHandler((err: unknown, req, reply) => {
     const apiErr = toApiError(err, bodyLimit);

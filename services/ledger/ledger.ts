@@ -9,6 +9,8 @@ import { consumerNames, STREAMS } from '../../shared/nats/topology.ts';
 import type { Db } from '../../shared/db/database.ts';
 import type { UsageRecord } from '../../shared/protocol/events.ts';
 import type { Logger } from '../../shared/telemetry/logger.ts';
+import { tracing } from '../../shared/telemetry/tracing.ts';
+import { traceLedgerWrite } from './ledger-tracing.ts';
 
 export interface LedgerOptions {
   nats: Nats;
@@ -61,7 +63,9 @@ export async function startLedger(opts: LedgerOptions): Promise<Ledger> {
     for (let attempt = 0; ; attempt++) {
       try {
         log.trace({ records: records.length, attempt }, 'writing usage');
+        const writeStarted = Date.now();
         inserted += await insertUsage(db, records);
+        if (tracing.on) traceLedgerWrite(records, writeStarted, Date.now());
         log.trace({ records: records.length }, 'usage written');
         for (const m of batch) m.ack();
         if (dbDown) log.info('database reachable again; usage backlog draining');
@@ -111,7 +115,7 @@ export async function insertUsage(db: Db, records: UsageRecord[]): Promise<numbe
   return db.transaction().execute(async (trx) => {
     const rows = await trx
       .insertInto('usage')
-      .values(records.map((r) => ({ ...r })))
+      .values(records.map(({ traceparent: _traceparent, ...row }) => row))
       .onConflict((oc) => oc.column('request_id').doNothing())
       .returning([
         'request_id',

@@ -12,6 +12,8 @@ import { metrics } from '../../shared/telemetry/metrics.ts';
 import { parseDurationMs, type RateLimitParser } from '../../shared/providers/common/rate-limit-headers.ts';
 import { BUILTIN_PROVIDERS, getDescriptor } from '../../shared/providers/registry.ts';
 import { sendUpstream, type UpstreamResponse } from './upstream.ts';
+import { tracing } from '../../shared/telemetry/tracing.ts';
+import { tracedSendUpstream } from './attempt-tracing.ts';
 
 type Headers = Record<string, string | string[] | undefined>;
 
@@ -140,7 +142,7 @@ export class UpstreamKey {
     }
     if (pause) await pause.gate.schedule(() => Promise.resolve());
     if (this.requestBucket || this.tokenBucket) await this.capacity(estTokens);
-    const res = await sendUpstream(up, signal, timeoutMs);
+    const res = await (tracing.on ? tracedSendUpstream(this.provider, model, up, signal, timeoutMs) : sendUpstream(up, signal, timeoutMs));
     const pauseMs = exhaustedForMs(res.status, res.headers, Date.now(), this.rateLimits);
     if (pauseMs !== undefined) this.pause(model, pauseMs);
     return res;

@@ -5,6 +5,8 @@ import type { RequestEnvelope } from '../../shared/nats/request-envelope.ts';
 import type { RouteTarget } from '../../shared/protocol/targets.ts';
 import type { PriceBook } from '../../shared/config/prices.ts';
 import { metrics } from '../../shared/telemetry/metrics.ts';
+import { modelLabels } from '../../shared/telemetry/model-labels.ts';
+import { activeTraceparent, tracing } from '../../shared/telemetry/tracing.ts';
 
 /** What the worker knows about a request when it records it; fallbacks change `served` and `attempts`. */
 export interface UsageFacts {
@@ -67,11 +69,28 @@ export class UsageRecorder {
     return (u, status, extra = {}) => {
       const now = Date.now();
       const rec = buildUsageRecord(envelope, facts, u, status, extra, this.prices, now);
-      metrics.tokens.inc({ provider: rec.provider, direction: 'input' }, rec.input_tokens);
-      metrics.tokens.inc({ provider: rec.provider, direction: 'output' }, rec.output_tokens);
-      if (rec.cost_usd > 0) metrics.cost.inc({ provider: rec.provider }, rec.cost_usd);
-      metrics.upstreamDuration.observe({ provider: rec.provider }, (now - facts.startedAt) / 1000);
+      if (tracing.on) rec.traceparent = activeTraceparent();
+      countUsage(envelope, facts, rec, now);
       return this.sink.publish(rec);
     };
   }
+}
+
+/** The request's series in /metrics, once per request when its record is made. */
+function countUsage(envelope: RequestEnvelope, facts: UsageFacts, rec: UsageRecord, now: number): void {
+  const provider = rec.provider;
+  const model = modelLabels.label(envelope.publicModel);
+  metrics.llmRequests.inc({ provider, model, kind: rec.kind, status: rec.status });
+  metrics.tokens.inc({ provider, model, direction: 'input' }, rec.input_tokens);
+  metrics.tokens.inc({ provider, model, direction: 'output' }, rec.output_tokens);
+  if (rec.cost_usd > 0) metrics.cost.inc({ provider, model }, rec.cost_usd);
+  metrics.upstreamDuration.observe({ provider }, (now - facts.startedAt) / 1000);
+  // Requests dropped unrun never reached a worker's queue handling (attempts 0): no wait to count.
+  if (facts.attempts > 0)
+    metrics.queueWait.observe(
+      { provider: envelope.provider, priority: envelope.priority },
+      Math.max(0, facts.startedAt - envelope.receivedAt) / 1000,
+    );
+  if (envelope.stream && rec.first_token_at)
+    metrics.timeToFirstToken.observe({ provider, model }, Math.max(0, Date.parse(rec.first_token_at) - envelope.receivedAt) / 1000);
 }

@@ -38,6 +38,9 @@ import { Breakers } from './breaker.ts';
 import { UpstreamKeys } from './upstream-keys.ts';
 import { walkTargets } from './fallback.ts';
 import { providerNotConfigured } from '../../shared/config/providers.ts';
+// ---- tracing (docs/observability.md): one boolean check per request when off ----
+import { tracing } from '../../shared/telemetry/tracing.ts';
+import { traceDelivery, traceEvent } from './attempt-tracing.ts';
 
 export interface WorkerOptions {
   config: SwitchyardConfig;
@@ -165,7 +168,9 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
     inflight++;
     // A failure here (e.g. publishing an event on a connection closed at shutdown) must not become an
     // unhandled rejection; the unacked message is redelivered.
-    const handled = handle(msg).catch((err: unknown) => log.error({ err, subject: msg.subject }, 'request handling failed'));
+    const handled = (tracing.on ? traceDelivery(msg, () => handle(msg)) : handle(msg)).catch((err: unknown) =>
+      log.error({ err, subject: msg.subject }, 'request handling failed'),
+    );
     return handled.finally(() => {
       inflight--;
       const wake = wakeConsumer;
@@ -183,6 +188,7 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
     // The target that served (or was tried last) and the upstream calls made: fallbacks change both.
     const facts: UsageFacts = { served: { provider, model }, attempts: attempt, startedAt: Date.now() };
     const emit = (ev: EventBody) => {
+      if (tracing.on) traceEvent(ev);
       nc.publish(eventSubject, JSON.stringify({ ...ev, seq: ++seq, attempt }));
     };
     const record = recorder.forRequest(envelope, facts);

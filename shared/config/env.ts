@@ -118,6 +118,18 @@ export const envSchema = z.object({
   RESPONSE_CACHE_MAX_ENTRY_BYTES: int(256 * 1024),
   /** A cache read or write slower than this counts as an outage: the request is a miss. */
   RESPONSE_CACHE_TIMEOUT_MS: z.coerce.number().int().positive().default(1_000),
+  /**
+   * OpenTelemetry tracing (docs/observability.md): on when an OTLP endpoint is set. The SDK reads these
+   * (and every other standard OTEL_* variable) from the environment itself; they are listed here so a
+   * typo in the protocol fails at start instead of silently exporting nothing.
+   */
+  // Empty = unset, as compose files write `${VAR:-}`.
+  OTEL_EXPORTER_OTLP_ENDPOINT: z.union([z.literal(''), z.url()]).optional(),
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: z.union([z.literal(''), z.url()]).optional(),
+  OTEL_EXPORTER_OTLP_PROTOCOL: z.enum(['http/protobuf', 'http/json', 'grpc']).optional(),
+  OTEL_SERVICE_NAME: z.string().optional(),
+  OTEL_TRACES_SAMPLER: z.string().optional(),
+  OTEL_SDK_DISABLED: z.enum(['true', 'false']).optional(),
 });
 
 export type Env = z.infer<typeof envSchema>;

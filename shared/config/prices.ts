@@ -24,6 +24,11 @@ export class PriceBook {
     this.prices = new Map(Object.entries({ ...DEFAULT_PRICES, ...overrides }));
   }
 
+  /** Every priced `provider/model`. */
+  models(): string[] {
+    return [...this.prices.keys()];
+  }
+
   get(provider: string, model: string): ModelPrice | undefined {
     return this.prices.get(`${provider}/${model}`);
   }

@@ -122,6 +122,8 @@ export interface UsageRecord {
   completed_at: string;
   /** Answered from the response cache (docs/caching.md); absent: false. */
   cache_hit?: boolean;
+  /** W3C traceparent of the worker attempt, only while tracing is on: the ledger's span joins that trace. Not stored. */
+  traceparent?: string;
 }
 
 export const EMPTY_USAGE: Usage = { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 };

@@ -13,6 +13,8 @@ import { adapterNames, envPrefixOf } from '../providers/registry.ts';
 import { createLogger, type Logger } from '../telemetry/logger.ts';
 import { registerSecrets, registerUpstreamSecrets } from '../telemetry/secrets.ts';
 import { exitOnUnexpectedError } from './crash.ts';
+import { startTracing, stopTracing } from '../telemetry/tracing.ts';
+import { knownModelNames, modelLabels } from '../telemetry/model-labels.ts';
 
 export interface Runtime {
   config: SwitchyardConfig;
@@ -46,10 +48,12 @@ export async function boot(
   }
   // Real upstream, simulator (development only) or not configured: decided per provider, said per provider.
   const providerPlan = applyProviderPlan(config, opts.env ?? process.env);
+  modelLabels.configure(knownModelNames(config));
   // Before the first log line: the logger scrubs these from everything it writes.
   registerUpstreamSecrets(config);
   registerSecrets([config.ADMIN_API_KEY, config.BOOTSTRAP_API_KEY]);
   const log = createLogger(service, config.LOG_LEVEL);
+  if (await startTracing(service)) log.info('OpenTelemetry tracing on (OTLP exporter from the OTEL_* environment)');
   for (const note of config.file?.skipped ?? []) log.info(note);
   for (const p of providerPlan) log.info({ provider: p.provider, upstream: p.status }, p.line);
   // The database opens while NATS connects: starting the embedded PGlite is the slow part of `npm start`.
@@ -100,7 +104,7 @@ export function onShutdown(log: Logger, close: () => Promise<void>): void {
       force.unref();
       close()
         .catch((err) => log.error({ err }, 'error during shutdown'))
-        .finally(() => process.exit(0));
+        .finally(() => stopTracing().finally(() => process.exit(0)));
     });
   }
 }

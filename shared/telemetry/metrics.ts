@@ -1,6 +1,7 @@
 // Prometheus metrics (prom-client). Defined once per process in one registry, so `npm start` (every
 // service in one process) exposes ingress and worker metrics on one /metrics. Label values come
-// from small fixed sets (provider, reason, status class), never from request or tenant ids.
+// from small fixed sets (provider, reason, status class), never from request or tenant ids; `model`
+// only takes names the deployment knows (model-labels.ts). The series: docs/observability.md.
 import { timingSafeEqual } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
@@ -15,15 +16,41 @@ const latencyBuckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
 export const metrics = {
   requests: new Counter({
     name: 'switchyard_requests_total',
-    help: 'HTTP requests answered by the ingress, by route and status code',
-    labelNames: ['route', 'status'] as const,
+    help: 'HTTP requests answered by the ingress, by route, provider that served, model (known names, else other) and status code',
+    labelNames: ['route', 'provider', 'model', 'status'] as const,
     registers: [registry],
   }),
   requestDuration: new Histogram({
     name: 'switchyard_request_duration_seconds',
     help: 'Time from request received to response finished (streams: to the last byte)',
-    labelNames: ['route'] as const,
+    labelNames: ['route', 'provider', 'model'] as const,
     buckets: latencyBuckets,
+    registers: [registry],
+  }),
+  llmRequests: new Counter({
+    name: 'switchyard_llm_requests_total',
+    help: 'Requests finished by workers, every surface (HTTP, WebSocket, async, batch), by provider, model, kind and outcome',
+    labelNames: ['provider', 'model', 'kind', 'status'] as const,
+    registers: [registry],
+  }),
+  timeToFirstToken: new Histogram({
+    name: 'switchyard_time_to_first_token_seconds',
+    help: 'Streams: from the ingress publishing the request to the worker relaying its first token',
+    labelNames: ['provider', 'model'] as const,
+    buckets: [0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 30],
+    registers: [registry],
+  }),
+  queueWait: new Histogram({
+    name: 'switchyard_queue_wait_seconds',
+    help: 'From the ingress publishing a request to a worker taking it, by queue',
+    labelNames: ['provider', 'priority'] as const,
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5, 30, 120],
+    registers: [registry],
+  }),
+  batchLines: new Counter({
+    name: 'switchyard_batch_lines_total',
+    help: 'Batch lines whose result was stored, by outcome (completed, failed)',
+    labelNames: ['outcome'] as const,
     registers: [registry],
   }),
   rejections: new Counter({
@@ -53,14 +80,14 @@ export const metrics = {
   }),
   tokens: new Counter({
     name: 'switchyard_tokens_total',
-    help: 'Tokens served, by provider and direction (input, output)',
-    labelNames: ['provider', 'direction'] as const,
+    help: 'Tokens served, by provider, model and direction (input, output)',
+    labelNames: ['provider', 'model', 'direction'] as const,
     registers: [registry],
   }),
   cost: new Counter({
     name: 'switchyard_cost_usd_total',
-    help: 'Cost of served requests in USD (price book), by provider',
-    labelNames: ['provider'] as const,
+    help: 'Cost of served requests in USD (price book), by provider and model',
+    labelNames: ['provider', 'model'] as const,
     registers: [registry],
   }),
   cacheLookups: new Counter({
@@ -108,23 +135,28 @@ export const metrics = {
 export function registerQueueDepth(jsm: JetStreamManager, providers: readonly string[]): void {
   if (registry.getSingleMetric('switchyard_queue_depth')) return;
   let last = 0;
-  let cache: Array<{ provider: string; priority: Priority; pending: number; inflight: number }> = [];
+  let cache: Array<{ provider: string; priority: Priority; pending: number; inflight: number; redelivered: number }> = [];
+  let usageBacklog: number | null = null;
   const sample = async () => {
     if (Date.now() - last < 2_000) return cache;
     last = Date.now();
     const out: typeof cache = [];
-    await Promise.all(
-      providers.flatMap((provider) =>
+    await Promise.all([
+      ...providers.flatMap((provider) =>
         (['interactive', 'batch'] as Priority[]).map(async (priority) => {
           try {
             const ci = await jsm.consumers.info(STREAMS.requests, consumerNames.worker(provider, priority));
-            out.push({ provider, priority, pending: ci.num_pending, inflight: ci.num_ack_pending });
+            out.push({ provider, priority, pending: ci.num_pending, inflight: ci.num_ack_pending, redelivered: ci.num_redelivered });
           } catch {
             // consumer missing or NATS away: no sample for it this time
           }
         }),
       ),
-    );
+      jsm.consumers.info(STREAMS.usage, consumerNames.ledger).then(
+        (ci) => (usageBacklog = ci.num_pending + ci.num_ack_pending),
+        () => (usageBacklog = null),
+      ),
+    ]);
     return (cache = out);
   };
   new Gauge({
@@ -145,6 +177,26 @@ export function registerQueueDepth(jsm: JetStreamManager, providers: readonly st
     async collect() {
       this.reset();
       for (const s of await sample()) this.set({ provider: s.provider, priority: s.priority }, s.inflight);
+    },
+  });
+  new Gauge({
+    name: 'switchyard_queue_redelivered',
+    help: 'Requests redelivered (a worker died or timed out holding them) and not yet acknowledged (sampled)',
+    labelNames: ['provider', 'priority'] as const,
+    registers: [registry],
+    async collect() {
+      this.reset();
+      for (const s of await sample()) this.set({ provider: s.provider, priority: s.priority }, s.redelivered);
+    },
+  });
+  new Gauge({
+    name: 'switchyard_usage_backlog',
+    help: 'Usage records in LLM_USAGE not yet written to the database by a ledger (sampled); grows while the database is down',
+    registers: [registry],
+    async collect() {
+      this.reset();
+      await sample();
+      if (usageBacklog !== null) this.set(usageBacklog);
     },
   });
 }

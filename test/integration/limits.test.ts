@@ -146,10 +146,10 @@ describe('metrics', () => {
   it('ingress and worker processes expose Prometheus metrics', async () => {
     const ing = await (await fetch(`${ingresses[0]}/metrics`)).text();
     expect(ing).toMatch(/switchyard_rejections_total\{reason="requests"\} \d+/);
-    expect(ing).toMatch(/switchyard_requests_total\{route="\/v1\/chat\/completions",status="200"\} \d+/);
+    expect(ing).toMatch(/switchyard_requests_total\{route="\/v1\/chat\/completions",provider="openai",model="[^"]+",status="200"\} \d+/);
     expect(ing).toMatch(/switchyard_queue_depth\{provider="openai",priority="interactive"\} \d+/);
     const wk = await (await fetch(workerMetrics)).text();
     expect(wk).toMatch(/switchyard_upstream_requests_total\{provider="openai",outcome="ok"\} \d+/);
-    expect(wk).toMatch(/switchyard_tokens_total\{provider="openai",direction="output"\} \d+/);
+    expect(wk).toMatch(/switchyard_tokens_total\{provider="openai",model="[^"]+",direction="output"\} \d+/);
   });
 });

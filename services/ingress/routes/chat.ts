@@ -179,7 +179,10 @@ export const chatRoutes: FastifyPluginAsync<ChatRoutesOptions> = async (app, opt
     const result = new Promise<StreamEvent>((resolve, reject) => (settle = { resolve, reject }));
     const finish = (ev: StreamEvent | ApiError) => {
       finished = true;
-      if (!(ev instanceof ApiError) && (ev.type === 'done' || ev.type === 'result')) req.usage = ev.usage;
+      if (!(ev instanceof ApiError) && (ev.type === 'done' || ev.type === 'result')) {
+        req.usage = ev.usage;
+        req.servedBy = ev.provider;
+      }
       req.admitted?.settle(settlementOf(ev, reply.raw.headersSent));
       if (ev instanceof ApiError) settle.reject(ev);
       else if (ev.type === 'error' && !reply.raw.headersSent) {
