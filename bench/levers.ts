@@ -10,7 +10,7 @@
 // The nats215 variant needs nats-server 2.15 at NATS_215_BIN (default .data/bin/nats-server-2.15.3):
 //   GOBIN=$PWD/.data/gobin go install github.com/nats-io/nats-server/v2@v2.15.3
 //   mv .data/gobin/nats-server .data/bin/nats-server-2.15.3
-import { type ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { runLoad } from './load.ts';
@@ -35,6 +35,8 @@ interface Variant {
   nodeFlags?: string[];
   /** 0 = one process (services/all), n = ingress + ledger + n workers. */
   workers?: number;
+  /** Pin nats-server to core 1 and the broker processes to core 0 (taskset). */
+  pin?: boolean;
 }
 
 const DEFAULT_FLAGS = ['--max-semi-space-size=16'];
@@ -46,8 +48,14 @@ const VARIANTS: Variant[] = [
   { name: 'semi4', what: '--max-semi-space-size=4', nodeFlags: ['--max-semi-space-size=4'] },
   { name: 'semidefault', what: 'no V8 heap flags', nodeFlags: [] },
   { name: 'split', what: 'ingress, ledger and one worker as three processes', workers: 1 },
-  { name: 'conc256', what: 'WORKER_CONCURRENCY=256', env: { WORKER_CONCURRENCY: '256' } },
+  { name: 'conc256', what: 'WORKER_CONCURRENCY=256 (pull batch 256 -> 256 in flight)', env: { WORKER_CONCURRENCY: '256' } },
+  { name: 'pinned', what: 'nats-server pinned to core 1, broker to core 0 (taskset)', pin: true },
 ];
+
+/** Restricts every thread of `pid` to `cpu` (taskset -a); a machine without taskset is not pinned. */
+function pin(pid: number | undefined, cpu: number): void {
+  if (pid) spawnSync('taskset', ['-a', '-pc', String(cpu), String(pid)], { stdio: 'ignore' });
+}
 
 interface Sample {
   variant: string;
@@ -103,6 +111,10 @@ async function measure(v: Variant, pgUrl: string, mockUrl: string, round: number
     }
     const url = `http://127.0.0.1:${port}/v1/chat/completions`;
     await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).ok, { timeoutMs: 30_000, what: `${v.name} ready` });
+    if (v.pin) {
+      pin(nats.pid(), 1);
+      for (const p of pids) pin(p, 0);
+    }
     const headers = { authorization: `Bearer ${API_KEY}` };
     await runLoad({ url, body: chat, headers, connections: 16, durationSeconds: 2 }); // JIT, pools, keep-alive
     const memory = new PeakMemory(() => pids);
