@@ -20,6 +20,7 @@ const BOTH_BACKENDS = [
   'test/integration/batch.test.ts',
   'test/integration/batch-faults.test.ts',
   'test/integration/budgets.test.ts',
+  'test/integration/ledger-insert.test.ts',
   'test/integration/faults.test.ts',
   'test/integration/request-validation.test.ts',
   'test/integration/resume.test.ts',

@@ -5,7 +5,7 @@
 //
 //   npm run bench                          # full run (~4 min, plus peer installs on first use)
 //   BENCH_DURATION=5 npm run bench         # shorter
-//   BENCH_PEERS=litellm npm run bench      # peers to compare (default portkey,litellm; '' for none)
+//   BENCH_PEERS=litellm npm run bench      # peers to compare (default go-proxy,portkey,litellm; '' for none)
 //   BENCH_WORKERS=2 npm run bench          # split topology: 1 ingress + ledger process, N worker processes
 //
 // Every process runs on this machine, so load generator, broker, NATS, Postgres and the mock share
@@ -19,6 +19,7 @@ import { peerTable, ratios, type GatewayRow, type LoadFigures, type MeasuredGate
 import type { PeerGateway, RunningPeer } from './peers/gateway.ts';
 import { portkey } from './peers/portkey.ts';
 import { litellm } from './peers/litellm.ts';
+import { goProxy } from './peers/go-proxy.ts';
 import { request } from 'undici';
 import pg from 'pg';
 import { freePort, waitFor } from '../test/harness/ports.ts';
@@ -29,11 +30,11 @@ const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 64);
 const WORKERS = Number(process.env.BENCH_WORKERS ?? 0); // 0 = everything in one process (npm start)
 const API_KEY = 'sk-bench';
 // Peer gateways measured in the same run, on the same mock, with the same load generator.
-const PEERS = (process.env.BENCH_PEERS ?? 'portkey,litellm')
+const PEERS = (process.env.BENCH_PEERS ?? 'go-proxy,portkey,litellm')
   .split(',')
   .map((p) => p.trim())
   .filter(Boolean);
-const KNOWN_PEERS: Record<string, PeerGateway> = { portkey, litellm };
+const KNOWN_PEERS: Record<string, PeerGateway> = { 'go-proxy': goProxy, portkey, litellm };
 
 const group = new ProcessGroup();
 // V8 flags for the broker processes (heap sizing is part of what is measured).

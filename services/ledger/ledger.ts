@@ -109,83 +109,62 @@ export async function startLedger(opts: LedgerOptions): Promise<Ledger> {
   };
 }
 
-/** Inserts records once each; returns how many were new. */
+/** Column names come from our own UsageRecord keys; checked anyway because they are spliced into SQL. */
+const COLUMN = /^[a-z_][a-z0-9_]*$/;
+/** Record fields that are not columns (a tracing context that only travels with the record). */
+const NOT_STORED = new Set(['traceparent']);
+
+/**
+ * Inserts records once each and rolls the new ones into usage_daily; returns how many were new.
+ * One statement per field set, one round trip each: the records travel as one JSON parameter expanded
+ * by json_populate_recordset (no per-value parameters to build), the usage insert skips request ids
+ * already present, and only the rows it returned feed the rollup, so a redelivered record never counts
+ * twice. Each statement is atomic; if a later one fails the batch is redelivered and the rows already
+ * written are skipped as duplicates, so no explicit transaction is needed.
+ */
 export async function insertUsage(db: Db, records: UsageRecord[]): Promise<number> {
   if (records.length === 0) return 0;
-  return db.transaction().execute(async (trx) => {
-    const rows = await trx
-      .insertInto('usage')
-      .values(records.map(({ traceparent: _traceparent, ...row }) => row))
-      .onConflict((oc) => oc.column('request_id').doNothing())
-      .returning([
-        'request_id',
-        'tenant_id',
-        'model',
-        'received_at',
-        'input_tokens',
-        'cached_input_tokens',
-        'output_tokens',
-        'reasoning_tokens',
-        'cost_usd',
-      ])
-      .execute();
-    // Roll up only what was inserted now.
-    const groups = new Map<
-      string,
-      {
-        day: string;
-        tenant_id: string;
-        model: string;
-        requests: number;
-        input: number;
-        cached: number;
-        output: number;
-        reasoning: number;
-        cost: number;
-      }
-    >();
-    for (const r of rows) {
-      const day = new Date(r.received_at).toISOString().slice(0, 10);
-      const k = `${day}|${r.tenant_id}|${r.model}`;
-      let g = groups.get(k);
-      if (!g)
-        groups.set(
-          k,
-          (g = { day, tenant_id: r.tenant_id, model: r.model, requests: 0, input: 0, cached: 0, output: 0, reasoning: 0, cost: 0 }),
-        );
-      g.requests++;
-      g.input += r.input_tokens;
-      g.cached += r.cached_input_tokens;
-      g.output += r.output_tokens;
-      g.reasoning += r.reasoning_tokens;
-      g.cost += Number(r.cost_usd);
-    }
-    for (const g of groups.values()) {
-      await trx
-        .insertInto('usage_daily')
-        .values({
-          day: g.day,
-          tenant_id: g.tenant_id,
-          model: g.model,
-          requests: g.requests,
-          input_tokens: g.input,
-          cached_input_tokens: g.cached,
-          output_tokens: g.output,
-          reasoning_tokens: g.reasoning,
-          cost_usd: g.cost,
-        })
-        .onConflict((oc) =>
-          oc.columns(['day', 'tenant_id', 'model']).doUpdateSet({
-            requests: sql`usage_daily.requests + excluded.requests`,
-            input_tokens: sql`usage_daily.input_tokens + excluded.input_tokens`,
-            cached_input_tokens: sql`usage_daily.cached_input_tokens + excluded.cached_input_tokens`,
-            output_tokens: sql`usage_daily.output_tokens + excluded.output_tokens`,
-            reasoning_tokens: sql`usage_daily.reasoning_tokens + excluded.reasoning_tokens`,
-            cost_usd: sql`usage_daily.cost_usd + excluded.cost_usd`,
-          }),
-        )
-        .execute();
-    }
-    return rows.length;
-  });
+  // Producers differ in which optional fields they send (the worker, the ingress for cache hits): a
+  // field left out must take its column default, not null, so each field set is inserted on its own.
+  // The column list follows the fields, so a field added to UsageRecord lands without touching this.
+  const byFields = new Map<string, { columns: string[]; rows: Record<string, unknown>[] }>();
+  for (const record of records) {
+    const row: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(record)) if (!NOT_STORED.has(k) && v !== undefined) row[k] = v;
+    const columns = Object.keys(row);
+    const signature = columns.join(',');
+    let group = byFields.get(signature);
+    if (!group) byFields.set(signature, (group = { columns, rows: [] }));
+    group.rows.push(row);
+  }
+  let inserted = 0;
+  for (const { columns, rows } of byFields.values()) inserted += await insertGroup(db, columns, rows);
+  return inserted;
+}
+
+async function insertGroup(db: Db, columns: string[], records: Record<string, unknown>[]): Promise<number> {
+  for (const c of columns) if (!COLUMN.test(c)) throw new Error(`usage record field ${JSON.stringify(c)} is not a column name`);
+  const list = sql.raw(columns.join(', '));
+  const { rows } = await sql<{ inserted: number }>`
+    with new_rows as (
+      insert into usage (${list})
+      select ${list} from json_populate_recordset(null::usage, ${JSON.stringify(records)}::json)
+      on conflict (request_id) do nothing
+      returning tenant_id, model, received_at, input_tokens, cached_input_tokens, output_tokens, reasoning_tokens, cost_usd
+    ), rollup as (
+      insert into usage_daily as d (day, tenant_id, model, requests, input_tokens, cached_input_tokens, output_tokens, reasoning_tokens, cost_usd)
+      select (received_at at time zone 'UTC')::date, tenant_id, model, count(*), sum(input_tokens), sum(cached_input_tokens),
+             sum(output_tokens), sum(reasoning_tokens), sum(cost_usd)
+      from new_rows group by 1, 2, 3
+      on conflict (day, tenant_id, model) do update set
+        requests = d.requests + excluded.requests,
+        input_tokens = d.input_tokens + excluded.input_tokens,
+        cached_input_tokens = d.cached_input_tokens + excluded.cached_input_tokens,
+        output_tokens = d.output_tokens + excluded.output_tokens,
+        reasoning_tokens = d.reasoning_tokens + excluded.reasoning_tokens,
+        cost_usd = d.cost_usd + excluded.cost_usd
+      returning 1
+    )
+    select count(*)::int as inserted from new_rows`.execute(db);
+  return rows[0]?.inserted ?? 0;
 }

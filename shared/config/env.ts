@@ -57,6 +57,8 @@ export const envSchema = z.object({
   UPSTREAM_MAX_BODY_BYTES: int(4 * 1024 * 1024),
   UPSTREAM_MAX_EVENT_BYTES: int(1024 * 1024),
   EVENTS_MAX_AGE_SECONDS: int(600),
+  /** Storage of the LLM_REQUESTS stream when it is first created (docs/benchmarks.md: the trade-off). */
+  NATS_REQUEST_STORAGE: z.enum(['file', 'memory']).default('file'),
   AUTH_CACHE_TTL_MS: int(30_000),
   /** Deepest JSON nesting a request body may have (400 above it): deep bodies overflow recursive code. */
   MAX_JSON_DEPTH: int(64),

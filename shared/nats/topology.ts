@@ -156,6 +156,12 @@ export interface TopologyOptions {
   eventsMaxAgeSeconds?: number;
   /** How long cancels are kept for workers that start later (at least the interactive deadline). */
   cancelsMaxAgeSeconds?: number;
+  /**
+   * Where queued requests live: `file` survives a nats-server restart, `memory` does not (an
+   * accepted request that has not reached a worker is lost with the server; a client waiting on it
+   * gets an error, never a silent success). Fixed when the stream is first created.
+   */
+  requestStorage?: 'file' | 'memory';
 }
 
 export function streamConfigs(opts: TopologyOptions): Array<Partial<StreamConfig> & { name: string }> {
@@ -164,7 +170,7 @@ export function streamConfigs(opts: TopologyOptions): Array<Partial<StreamConfig
       name: STREAMS.requests,
       subjects: ['llm.req.>'],
       retention: RetentionPolicy.Workqueue,
-      storage: StorageType.File,
+      storage: opts.requestStorage === 'memory' ? StorageType.Memory : StorageType.File,
       // Nats-Msg-Id = request id: a client or ingress retry inside this window is not executed twice.
       duplicate_window: secondsToNanos(120),
       max_age: secondsToNanos(24 * 3600),

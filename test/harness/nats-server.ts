@@ -19,14 +19,16 @@ export interface NatsServer {
 const NATS_LIMITS_CONF = resolve('deploy/nats-limits.conf');
 
 export function findNatsServer(): string | null {
+  // NATS_SERVER_BIN picks a build explicitly (benchmarks compare server versions side by side).
+  if (process.env.NATS_SERVER_BIN) return process.env.NATS_SERVER_BIN;
   const local = resolve('.data/bin/nats-server');
   if (existsSync(local)) return local;
   const which = spawnSync('sh', ['-c', 'command -v nats-server'], { encoding: 'utf8' });
   return which.status === 0 ? which.stdout.trim() : null;
 }
 
-export async function startNatsServer(): Promise<NatsServer> {
-  const bin = findNatsServer();
+export async function startNatsServer(opts: { bin?: string } = {}): Promise<NatsServer> {
+  const bin = opts.bin ?? findNatsServer();
   if (!bin)
     throw new Error('nats-server not found: apt-get install -y nats-server (or run `npm start` once, which installs it under .data/bin)');
   const port = await freePort();

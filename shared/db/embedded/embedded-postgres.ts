@@ -3,11 +3,14 @@
 // the same files corrupt them, so a lock file beside the directory records the owner.
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { basename, dirname, join, resolve } from 'node:path';
+import { basename, dirname, extname, join, resolve } from 'node:path';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { PgliteThreadData, PgliteThreadEvent } from './pglite-thread.ts';
+
+// `.ts` when run from the sources, `.js` when run from the build (npm run build -> dist/).
+const SOURCE_EXT = extname(fileURLToPath(import.meta.url));
 
 /** The embedded store cannot be used; the message is one line that says what to do. */
 export class EmbeddedDatabaseError extends Error {}
@@ -87,7 +90,7 @@ async function createDatabase(dir: string, cannotOpen: (why: string) => Error): 
     rmSync(join(parent, leftover), { recursive: true, force: true });
   const fresh = join(parent, `${prefix}${process.pid}`);
   await new Promise<void>((done, fail) => {
-    const child = spawn(process.execPath, [fileURLToPath(new URL('./pglite-initdb.ts', import.meta.url)), fresh], {
+    const child = spawn(process.execPath, [fileURLToPath(new URL(`./pglite-initdb${SOURCE_EXT}`, import.meta.url)), fresh], {
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     let why = '';
@@ -107,7 +110,7 @@ async function createDatabase(dir: string, cannotOpen: (why: string) => Error): 
 
 /** Starts the database thread and waits until it serves. */
 async function runThread(data: PgliteThreadData, cannotOpen: (why: string) => Error): Promise<Worker> {
-  const worker = new Worker(new URL('./pglite-thread.ts', import.meta.url), { workerData: data });
+  const worker = new Worker(new URL(`./pglite-thread${SOURCE_EXT}`, import.meta.url), { workerData: data });
   try {
     await new Promise<void>((done, fail) => {
       worker.on('message', (event: PgliteThreadEvent) => {

@@ -1,0 +1,211 @@
+// Side-by-side measurement of performance levers: each variant is a fresh nats-server + database +
+// Switchyard with one setting changed, driven by the same closed-loop load (non-streaming, 64
+// connections) and, optionally, streaming. Variants run interleaved (A B C A B C ...) so a machine
+// whose speed drifts during the run biases none of them; the table reports medians per variant.
+//
+//   node bench/levers.ts                                   # the default variant list below
+//   BENCH_VARIANTS=base,nats215 BENCH_ROUNDS=3 node bench/levers.ts
+//   BENCH_DURATION=8 BENCH_STREAMING=1 node bench/levers.ts
+//
+// The nats215 variant needs nats-server 2.15 at NATS_215_BIN (default .data/bin/nats-server-2.15.3):
+//   GOBIN=$PWD/.data/gobin go install github.com/nats-io/nats-server/v2@v2.15.3
+//   mv .data/gobin/nats-server .data/bin/nats-server-2.15.3
+import { spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { runLoad } from './load.ts';
+import { cpuSeconds, PeakMemory, ProcessGroup } from './processes.ts';
+import { startNatsServer, type NatsServer } from '../test/harness/nats-server.ts';
+import { createDatabase, startPostgres } from '../test/harness/postgres.ts';
+import { freePort, waitFor } from '../test/harness/ports.ts';
+
+const DURATION = Number(process.env.BENCH_DURATION ?? 6);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 64);
+const STREAMING = process.env.BENCH_STREAMING === '1';
+const NATS_215 = resolve(process.env.NATS_215_BIN ?? '.data/bin/nats-server-2.15.3');
+const API_KEY = 'sk-bench';
+
+interface Variant {
+  /** Short name used in BENCH_VARIANTS and the table. */
+  name: string;
+  what: string;
+  natsBin?: string;
+  env?: Record<string, string>;
+  nodeFlags?: string[];
+  /** 0 = one process (services/all), n = ingress + ledger + n workers. */
+  workers?: number;
+  /** Pin nats-server to core 1 and the broker processes to core 0 (taskset). */
+  pin?: boolean;
+  /** Run the JavaScript emitted by `npm run build` (dist/) instead of the TypeScript sources. */
+  compiled?: boolean;
+}
+
+const DEFAULT_FLAGS = ['--max-semi-space-size=16'];
+const VARIANTS: Variant[] = [
+  { name: 'base', what: 'as shipped: one process, file-stored requests, semi-space 16 MB' },
+  { name: 'nats215', what: 'nats-server 2.15.3 instead of the PATH one', natsBin: NATS_215 },
+  { name: 'memstore', what: 'LLM_REQUESTS in memory storage', env: { NATS_REQUEST_STORAGE: 'memory' } },
+  { name: 'semi8', what: '--max-semi-space-size=8', nodeFlags: ['--max-semi-space-size=8'] },
+  { name: 'semi4', what: '--max-semi-space-size=4', nodeFlags: ['--max-semi-space-size=4'] },
+  { name: 'semidefault', what: 'no V8 heap flags', nodeFlags: [] },
+  { name: 'split', what: 'ingress, ledger and one worker as three processes', workers: 1 },
+  { name: 'conc256', what: 'WORKER_CONCURRENCY=256 (pull batch 256 -> 256 in flight)', env: { WORKER_CONCURRENCY: '256' } },
+  { name: 'pinned', what: 'nats-server pinned to core 1, broker to core 0 (taskset)', pin: true },
+  {
+    name: 'old128',
+    what: '--max-semi-space-size=16 --max-old-space-size=128',
+    nodeFlags: ['--max-semi-space-size=16', '--max-old-space-size=128'],
+  },
+  {
+    name: 'semi8old96',
+    what: '--max-semi-space-size=8 --max-old-space-size=96',
+    nodeFlags: ['--max-semi-space-size=8', '--max-old-space-size=96'],
+  },
+  { name: 'compiled', what: 'JavaScript from `npm run build` (no type stripping at run time)', compiled: true },
+];
+
+/** Restricts every thread of `pid` to `cpu` (taskset -a); a machine without taskset is not pinned. */
+function pin(pid: number | undefined, cpu: number): void {
+  if (pid) spawnSync('taskset', ['-a', '-pc', String(cpu), String(pid)], { stdio: 'ignore' });
+}
+
+interface Sample {
+  variant: string;
+  rps: number;
+  p50: number;
+  p99: number;
+  brokerCpuUs: number;
+  natsCpuUs: number;
+  brokerRssMb: number;
+  natsRssMb: number;
+  streamRps?: number;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+const chat = JSON.stringify({ model: 'openai/gpt-4o-mini', messages: [{ role: 'user', content: 'Say hello.' }] });
+const stream = JSON.stringify({
+  model: 'openai/gpt-4o-mini',
+  stream: true,
+  stream_options: { include_usage: true },
+  messages: [{ role: 'user', content: 'Say hello.\nmock:{"tokens":20}' }],
+});
+
+async function measure(v: Variant, pgUrl: string, mockUrl: string, round: number): Promise<Sample> {
+  const group = new ProcessGroup();
+  let nats: NatsServer | null = null;
+  try {
+    nats = await startNatsServer(v.natsBin ? { bin: v.natsBin } : {});
+    const databaseUrl = await createDatabase(pgUrl, `levers_${v.name}_${round}`);
+    const port = await freePort();
+    const env = {
+      NATS_URL: nats.url,
+      DATABASE_URL: databaseUrl,
+      OPENAI_BASE_URL: `${mockUrl}/v1`,
+      OPENAI_API_KEY: 'sk-upstream',
+      BOOTSTRAP_API_KEY: API_KEY,
+      LOG_LEVEL: 'warn',
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      ...v.env,
+    };
+    const flags = v.nodeFlags ?? DEFAULT_FLAGS;
+    const pids: Array<number | undefined> = [];
+    const run = (script: string): ChildProcess => group.run(v.compiled ? `dist/${script.replace(/\.ts$/, '.js')}` : script, env, flags);
+    if (!v.workers) pids.push(run('services/all/main.ts').pid);
+    else {
+      pids.push(run('services/ingress/main.ts').pid, run('services/ledger/main.ts').pid);
+      for (let i = 0; i < v.workers; i++) pids.push(run('services/worker/main.ts').pid);
+    }
+    const url = `http://127.0.0.1:${port}/v1/chat/completions`;
+    await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).ok, { timeoutMs: 30_000, what: `${v.name} ready` });
+    if (v.pin) {
+      pin(nats.pid(), 1);
+      for (const p of pids) pin(p, 0);
+    }
+    const headers = { authorization: `Bearer ${API_KEY}` };
+    await runLoad({ url, body: chat, headers, connections: 16, durationSeconds: 2 }); // JIT, pools, keep-alive
+    const memory = new PeakMemory(() => pids);
+    const natsMemory = new PeakMemory(() => [nats?.pid()]);
+    const cpu0 = pids.reduce<number>((s, p) => s + cpuSeconds(p), 0);
+    const natsCpu0 = cpuSeconds(nats.pid());
+    const r = await runLoad({ url, body: chat, headers, connections: CONNECTIONS, durationSeconds: DURATION });
+    const cpu1 = pids.reduce<number>((s, p) => s + cpuSeconds(p), 0);
+    const natsCpu1 = cpuSeconds(nats.pid());
+    if (r.non2xx || r.errors) throw new Error(`${v.name}: ${r.non2xx} non-2xx, ${r.errors} errors`);
+    let streamRps: number | undefined;
+    if (STREAMING) streamRps = (await runLoad({ url, body: stream, headers, connections: CONNECTIONS, durationSeconds: DURATION })).rps;
+    const mem = memory.stop();
+    const natsMem = natsMemory.stop();
+    const sample: Sample = {
+      variant: v.name,
+      rps: Math.round(r.rps),
+      p50: +r.p50.toFixed(2),
+      p99: +r.p99.toFixed(2),
+      brokerCpuUs: Math.round(((cpu1 - cpu0) * 1e6) / r.requests),
+      natsCpuUs: Math.round(((natsCpu1 - natsCpu0) * 1e6) / r.requests),
+      brokerRssMb: Math.round(mem.rssMb),
+      natsRssMb: Math.round(natsMem.rssMb),
+      ...(streamRps !== undefined ? { streamRps: Math.round(streamRps) } : {}),
+    };
+    console.log(JSON.stringify(sample));
+    return sample;
+  } finally {
+    await group.stopAll();
+    await nats?.stop();
+  }
+}
+
+async function main() {
+  const wanted = (process.env.BENCH_VARIANTS ?? VARIANTS.map((v) => v.name).join(',')).split(',').map((s) => s.trim());
+  const variants = wanted.map((name) => {
+    const v = VARIANTS.find((x) => x.name === name);
+    if (!v) throw new Error(`unknown variant ${name} (known: ${VARIANTS.map((x) => x.name).join(', ')})`);
+    if (v.natsBin && !existsSync(v.natsBin)) throw new Error(`${name}: no nats-server at ${v.natsBin} (see the header of this file)`);
+    if (v.compiled && !existsSync('dist/services/all/main.js')) throw new Error(`${name}: run \`npm run build\` first`);
+    return v;
+  });
+  const pg = await startPostgres();
+  const mockGroup = new ProcessGroup();
+  const mockPort = await freePort();
+  mockGroup.run('services/mock-providers/main.ts', { MOCK_PORT: String(mockPort), LOG_LEVEL: 'warn' });
+  const mockUrl = `http://127.0.0.1:${mockPort}`;
+  await waitFor(async () => (await fetch(`${mockUrl}/_mock/stats`)).ok, { what: 'mock ready' });
+  console.log(
+    `levers: ${variants.map((v) => v.name).join(', ')}; ${ROUNDS} rounds of ${DURATION}s, ${CONNECTIONS} connections, node ${process.version}`,
+  );
+  const samples: Sample[] = [];
+  try {
+    for (let round = 0; round < ROUNDS; round++) for (const v of variants) samples.push(await measure(v, pg.url, mockUrl, round));
+  } finally {
+    await mockGroup.stopAll();
+    await pg.destroy();
+  }
+  const base = variants[0]!.name;
+  const med = (name: string, k: keyof Sample) => median(samples.filter((s) => s.variant === name).map((s) => Number(s[k] ?? 0)));
+  const lines = [
+    `| variant | what | req/s | vs ${base} | p50 ms | p99 ms | broker CPU µs/req | nats-server CPU µs/req | broker peak RSS MB | nats-server RSS MB |${STREAMING ? ' streams/s |' : ''}`,
+    `|---|---|---|---|---|---|---|---|---|---|${STREAMING ? '---|' : ''}`,
+  ];
+  for (const v of variants) {
+    const rps = med(v.name, 'rps');
+    lines.push(
+      `| ${v.name} | ${v.what} | ${Math.round(rps)} | ${(rps / med(base, 'rps')).toFixed(2)}× | ${med(v.name, 'p50')} | ${med(v.name, 'p99')} | ${Math.round(med(v.name, 'brokerCpuUs'))} | ${Math.round(med(v.name, 'natsCpuUs'))} | ${Math.round(med(v.name, 'brokerRssMb'))} | ${Math.round(med(v.name, 'natsRssMb'))} |${STREAMING ? ` ${Math.round(med(v.name, 'streamRps'))} |` : ''}`,
+    );
+  }
+  console.log(`\n${lines.join('\n')}\n`);
+  mkdirSync('bench/results', { recursive: true });
+  const file = `bench/results/levers-${new Date().toISOString().replace(/[:.]/g, '-')}.json`;
+  writeFileSync(file, JSON.stringify({ variants, samples, table: lines }, null, 2));
+  console.log(`written: ${file}`);
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});

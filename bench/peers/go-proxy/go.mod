@@ -1,0 +1,3 @@
+module switchyard.local/bench/go-proxy
+
+go 1.22
