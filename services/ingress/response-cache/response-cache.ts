@@ -12,6 +12,7 @@ import type { Logger } from '../../../shared/telemetry/logger.ts';
 import { UsagePublisher } from '../../worker/usage-publisher.ts';
 import { ChunkWriter, chatCompletionBody, SSE_DONE, sseHeaders } from '../render.ts';
 import { CACHEABLE_FINISH_REASONS, deltasOf, messageOf, type CachedAnswer } from './answer.ts';
+import { principalOf } from '../principal.ts';
 import { CACHE_HEADER, cacheTtlOf } from './policy.ts';
 import { requestCacheKey } from './request-key.ts';
 import { ResponseCacheStore } from './store.ts';
@@ -93,7 +94,7 @@ export class ResponseCache {
 
   /** Answers a hit as the chat route would have (JSON body returned, or the SSE stream written). */
   serveHit(req: FastifyRequest, reply: FastifyReply, answer: CachedAnswer, publicModel: string, stream: boolean, includeUsage: boolean) {
-    const principal = req.principal!;
+    const principal = principalOf(req);
     req.usage = answer.usage;
     this.recordHit(req.id, principal, publicModel, answer);
     const id = `chatcmpl-${req.id.slice(4)}`;
