@@ -37,8 +37,6 @@ interface Variant {
   workers?: number;
   /** Pin nats-server to core 1 and the broker processes to core 0 (taskset). */
   pin?: boolean;
-  /** Run the JavaScript emitted by `npm run build` (dist/) instead of the TypeScript sources. */
-  compiled?: boolean;
 }
 
 const DEFAULT_FLAGS = ['--max-semi-space-size=16'];
@@ -62,7 +60,6 @@ const VARIANTS: Variant[] = [
     what: '--max-semi-space-size=8 --max-old-space-size=96',
     nodeFlags: ['--max-semi-space-size=8', '--max-old-space-size=96'],
   },
-  { name: 'compiled', what: 'JavaScript from `npm run build` (no type stripping at run time)', compiled: true },
 ];
 
 /** Restricts every thread of `pid` to `cpu` (taskset -a); a machine without taskset is not pinned. */
@@ -116,7 +113,7 @@ async function measure(v: Variant, pgUrl: string, mockUrl: string, round: number
     };
     const flags = v.nodeFlags ?? DEFAULT_FLAGS;
     const pids: Array<number | undefined> = [];
-    const run = (script: string): ChildProcess => group.run(v.compiled ? `dist/${script.replace(/\.ts$/, '.js')}` : script, env, flags);
+    const run = (script: string): ChildProcess => group.run(script, env, flags);
     if (!v.workers) pids.push(run('services/all/main.ts').pid);
     else {
       pids.push(run('services/ingress/main.ts').pid, run('services/ledger/main.ts').pid);
@@ -167,7 +164,6 @@ async function main() {
     const v = VARIANTS.find((x) => x.name === name);
     if (!v) throw new Error(`unknown variant ${name} (known: ${VARIANTS.map((x) => x.name).join(', ')})`);
     if (v.natsBin && !existsSync(v.natsBin)) throw new Error(`${name}: no nats-server at ${v.natsBin} (see the header of this file)`);
-    if (v.compiled && !existsSync('dist/services/all/main.js')) throw new Error(`${name}: run \`npm run build\` first`);
     return v;
   });
   const pg = await startPostgres();

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { PgliteThreadData, PgliteThreadEvent } from './pglite-thread.ts';
 
-// `.ts` when run from the sources, `.js` when run from the build (npm run build -> dist/).
+// `.ts` when run from the sources, `.js` when run from JavaScript emitted by tsc.
 const SOURCE_EXT = extname(fileURLToPath(import.meta.url));
 
 /** The embedded store cannot be used; the message is one line that says what to do. */
