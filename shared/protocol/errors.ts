@@ -100,6 +100,13 @@ export const errors = {
       type: 'upstream_error',
       code: timedOut ? 'upstream_timeout' : 'upstream_connection_error',
     }),
+  /** A request field the target provider has no equivalent for (shared/providers/request-fields.ts). */
+  unsupportedParameter: (provider: string, param: string, reason: string) =>
+    new ApiError(400, `Provider '${provider}' does not support '${param}': ${reason}.`, {
+      type: 'invalid_request_error',
+      param,
+      code: 'unsupported_parameter',
+    }),
   requestNotTranslatable: (provider: string, detail: string) =>
     new ApiError(400, `The request could not be translated for provider '${provider}': ${detail}`, { code: 'invalid_request' }),
   upstreamTooLarge: (what: string, limitBytes: number) =>

@@ -50,6 +50,9 @@ export async function buildGeminiChatRequest(
   if (rf?.type === 'json_object' || rf?.type === 'json_schema') gc.responseMimeType = 'application/json';
   if (rf?.type === 'json_schema' && rf.json_schema.schema) gc.responseJsonSchema = rf.json_schema.schema;
   if (req.reasoning_effort) gc.thinkingConfig = thinkingConfig(model, req.reasoning_effort);
+  // Asking for top alternatives asks for log probabilities too (OpenAI requires both; Gemini needs the first).
+  if (req.logprobs === true || req.top_logprobs) gc.responseLogprobs = true;
+  if (req.top_logprobs) gc.logprobs = req.top_logprobs;
   if (Object.keys(gc).length) body.generationConfig = gc;
   Object.assign(body, prepareGeminiTools(req));
 
