@@ -8,9 +8,18 @@ export function chatCompletionBody(id: string, created: number, publicModel: str
     object: 'chat.completion' as const,
     created,
     model: publicModel,
-    choices: [{ index: 0, message: ev.message, logprobs: null, finish_reason: ev.finish_reason ?? 'stop' }],
+    // OpenAI always sends `refusal` (null when the model answered).
+    choices: [
+      {
+        index: 0,
+        message: { ...ev.message, refusal: ev.message.refusal ?? null },
+        logprobs: ev.meta?.logprobs ?? null,
+        finish_reason: ev.finish_reason ?? 'stop',
+      },
+    ],
     usage: ev.usage,
-    system_fingerprint: null,
+    ...(ev.meta?.service_tier ? { service_tier: ev.meta.service_tier } : {}),
+    system_fingerprint: ev.meta?.system_fingerprint ?? null,
   };
 }
 
@@ -29,7 +38,14 @@ export class ChunkWriter {
 
   delta(delta: ChunkDelta, eventId?: string): string {
     const usage = this.includeUsage ? ',"usage":null' : '';
-    return `${eventId ? `id: ${eventId}\n` : ''}${this.head}"choices":[{"index":0,"delta":${JSON.stringify(delta)},"logprobs":null,"finish_reason":null}]${usage}}\n\n`;
+    // A chunk's logprobs travel inside the internal delta; OpenAI puts them beside it.
+    let logprobs = 'null';
+    if (delta.logprobs) {
+      logprobs = JSON.stringify(delta.logprobs);
+      delta = { ...delta };
+      delete delta.logprobs;
+    }
+    return `${eventId ? `id: ${eventId}\n` : ''}${this.head}"choices":[{"index":0,"delta":${JSON.stringify(delta)},"logprobs":${logprobs},"finish_reason":null}]${usage}}\n\n`;
   }
 
   finish(finishReason: string, eventId?: string): string {
@@ -80,6 +96,8 @@ export function renderCompletion(writer: ChunkWriter, body: ChatCompletionBody, 
   const delta: ChunkDelta = {};
   if (m.content !== null && m.content !== undefined) delta.content = m.content;
   if (m.reasoning_content) delta.reasoning_content = m.reasoning_content;
+  if (m.refusal) delta.refusal = m.refusal;
+  if (choice.logprobs) delta.logprobs = choice.logprobs;
   if (m.tool_calls) delta.tool_calls = m.tool_calls.map((t, index) => ({ index, ...t }));
   const head = seq > afterSeq ? writer.delta(delta, String(seq)) : '';
   const finish = seq + 1 > afterSeq ? writer.finish(choice.finish_reason ?? 'stop', String(seq + 1)) : '';

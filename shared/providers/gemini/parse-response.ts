@@ -5,6 +5,7 @@ import { geminiResponseSchema } from './schema.ts';
 import { convertGeminiUsage } from './usage.ts';
 import { mapGeminiFinishReason } from './finish-reason.ts';
 import { encodeGeminiToolCallId } from './tool-call-id.ts';
+import { convertGeminiLogprobs } from './logprobs.ts';
 
 export function parseGeminiChatResponse(body: unknown, model: string): ChatResult {
   const parsed = geminiResponseSchema.parse(body);
@@ -32,5 +33,13 @@ export function parseGeminiChatResponse(body: unknown, model: string): ChatResul
     !candidate && parsed.promptFeedback?.blockReason
       ? 'content_filter'
       : mapGeminiFinishReason(candidate?.finishReason, toolCalls.length > 0);
-  return { message, finish_reason: finish, usage: convertGeminiUsage(parsed.usageMetadata), model: parsed.modelVersion ?? model };
+  const result: ChatResult = {
+    message,
+    finish_reason: finish,
+    usage: convertGeminiUsage(parsed.usageMetadata),
+    model: parsed.modelVersion ?? model,
+  };
+  const logprobs = convertGeminiLogprobs(candidate?.logprobsResult);
+  if (logprobs) result.meta = { logprobs };
+  return result;
 }

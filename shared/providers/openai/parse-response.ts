@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { EMPTY_USAGE, type AssistantMessage, type Usage } from '../../protocol/events.ts';
+import { EMPTY_USAGE, type AssistantMessage, type ChoiceLogprobs, type ResponseMeta, type Usage } from '../../protocol/events.ts';
 import type { ChatResult, EmbeddingsResult } from '../types.ts';
 
 export const openAIUsageSchema = z
@@ -18,6 +18,47 @@ const toolCallSchema = z.object({
   function: z.object({ name: z.string(), arguments: z.string() }),
 });
 
+const tokenLogprobSchema = z
+  .object({
+    token: z.string(),
+    logprob: z.number(),
+    bytes: z.array(z.number()).nullable().optional(),
+    top_logprobs: z
+      .array(z.object({ token: z.string(), logprob: z.number(), bytes: z.array(z.number()).nullable().optional() }).loose())
+      .nullable()
+      .optional(),
+  })
+  .loose();
+export const choiceLogprobsSchema = z
+  .object({ content: z.array(tokenLogprobSchema).nullable().optional(), refusal: z.array(tokenLogprobSchema).nullable().optional() })
+  .loose()
+  .nullable()
+  .optional();
+
+/** `choices[].logprobs` in OpenAI's documented shape (every key present), or undefined when the upstream sent none. */
+export function openAILogprobs(lp: z.infer<typeof choiceLogprobsSchema>): ChoiceLogprobs | undefined {
+  if (!lp) return undefined;
+  const tokens = (list: Array<z.infer<typeof tokenLogprobSchema>> | null | undefined) =>
+    list
+      ? list.map((t) => ({
+          token: t.token,
+          logprob: t.logprob,
+          bytes: t.bytes ?? null,
+          top_logprobs: (t.top_logprobs ?? []).map((a) => ({ token: a.token, logprob: a.logprob, bytes: a.bytes ?? null })),
+        }))
+      : null;
+  return { content: tokens(lp.content), refusal: tokens(lp.refusal) };
+}
+
+/** system_fingerprint and service_tier of an answer or chunk, when the upstream sent them. */
+export function openAIResponseMeta(body: { system_fingerprint?: string | null; service_tier?: string | null }): ResponseMeta | undefined {
+  if (!body.system_fingerprint && !body.service_tier) return undefined;
+  const meta: ResponseMeta = {};
+  if (body.system_fingerprint) meta.system_fingerprint = body.system_fingerprint;
+  if (body.service_tier) meta.service_tier = body.service_tier;
+  return meta;
+}
+
 const chatResponseSchema = z
   .object({
     model: z.string().optional(),
@@ -32,14 +73,18 @@ const chatResponseSchema = z
                 reasoning: z.string().nullable().optional(),
                 refusal: z.string().nullable().optional(),
                 tool_calls: z.array(toolCallSchema).nullable().optional(),
+                annotations: z.array(z.unknown()).nullable().optional(),
               })
               .loose(),
             finish_reason: z.string().nullable().optional(),
+            logprobs: choiceLogprobsSchema,
           })
           .loose(),
       )
       .min(1),
     usage: openAIUsageSchema.nullable().optional(),
+    system_fingerprint: z.string().nullable().optional(),
+    service_tier: z.string().nullable().optional(),
   })
   .loose();
 
@@ -68,12 +113,17 @@ export function parseOpenAIChatResponse(body: unknown, model: string): ChatResul
   if (m.tool_calls?.length) {
     message.tool_calls = m.tool_calls.map((t) => ({ id: t.id, type: 'function', function: t.function }));
   }
-  return {
+  if (m.annotations) message.annotations = m.annotations;
+  const result: ChatResult = {
     message,
     finish_reason: choice.finish_reason ?? null,
     usage: normalizeOpenAIUsage(parsed.usage),
     model: parsed.model ?? model,
   };
+  const logprobs = openAILogprobs(choice.logprobs);
+  const meta = openAIResponseMeta(parsed);
+  if (logprobs || meta) result.meta = { ...meta, ...(logprobs && { logprobs }) };
+  return result;
 }
 
 const embeddingsResponseSchema = z

@@ -3,7 +3,7 @@ import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import { z } from 'zod';
 import type { ChunkDelta } from '../../protocol/events.ts';
 import type { StreamPart, StreamTranslator } from '../types.ts';
-import { normalizeOpenAIUsage, openAIUsageSchema } from './parse-response.ts';
+import { choiceLogprobsSchema, normalizeOpenAIUsage, openAILogprobs, openAIUsageSchema } from './parse-response.ts';
 import { parseOpenAIErrorBody } from './errors.ts';
 import { malformedStream } from '../common/stream-errors.ts';
 import { translatorFrame } from '../common/translator-frame.ts';
@@ -20,6 +20,7 @@ const chunkSchema = z
                 content: z.string().nullable().optional(),
                 reasoning_content: z.string().nullable().optional(),
                 reasoning: z.string().nullable().optional(),
+                refusal: z.string().nullable().optional(),
                 tool_calls: z
                   .array(
                     z
@@ -40,6 +41,7 @@ const chunkSchema = z
               .loose()
               .optional(),
             finish_reason: z.string().nullable().optional(),
+            logprobs: choiceLogprobsSchema,
           })
           .loose(),
       )
@@ -107,7 +109,17 @@ export function createOpenAIStreamTranslator(hooks: OpenAIStreamHooks = {}): Str
             return tc;
           });
         }
-        if (delta.content !== undefined || delta.reasoning_content !== undefined || delta.tool_calls) out.push({ type: 'delta', delta });
+        if (d.refusal) delta.refusal = d.refusal;
+        const logprobs = openAILogprobs(choice.logprobs);
+        if (logprobs) delta.logprobs = logprobs;
+        if (
+          delta.content !== undefined ||
+          delta.reasoning_content !== undefined ||
+          delta.refusal !== undefined ||
+          delta.tool_calls ||
+          logprobs
+        )
+          out.push({ type: 'delta', delta });
       }
       if (choice.finish_reason) {
         sawFinish = true;
