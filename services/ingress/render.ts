@@ -1,5 +1,5 @@
 // Normalized events -> the exact OpenAI wire shapes a client SDK expects.
-import type { ChatResultEvent, ChunkDelta, EmbeddingsResultEvent, StreamEvent, Usage } from '../../shared/protocol/events.ts';
+import type { ChatResultEvent, ChunkDelta, EmbeddingsResultEvent, ResponseMeta, StreamEvent, Usage } from '../../shared/protocol/events.ts';
 import { ApiError } from '../../shared/protocol/errors.ts';
 
 export function chatCompletionBody(id: string, created: number, publicModel: string, ev: ChatResultEvent) {
@@ -29,7 +29,7 @@ export function embeddingsBody(publicModel: string, ev: EmbeddingsResultEvent) {
 
 /** Builds `data: {...}\n\n` frames; the fixed head of every chunk is serialised once per stream. */
 export class ChunkWriter {
-  private readonly head: string;
+  private head: string;
   private readonly includeUsage: boolean;
   constructor(id: string, created: number, publicModel: string, includeUsage: boolean) {
     this.includeUsage = includeUsage;
@@ -38,14 +38,24 @@ export class ChunkWriter {
 
   delta(delta: ChunkDelta, eventId?: string): string {
     const usage = this.includeUsage ? ',"usage":null' : '';
-    // A chunk's logprobs travel inside the internal delta; OpenAI puts them beside it.
+    // A chunk's logprobs and the upstream's fingerprint and tier travel inside the internal delta
+    // (./shared/protocol/events.ts); OpenAI puts logprobs beside the delta and the others in every chunk's head.
     let logprobs = 'null';
-    if (delta.logprobs) {
-      logprobs = JSON.stringify(delta.logprobs);
+    if (delta.logprobs || delta.meta) {
+      if (delta.logprobs) logprobs = JSON.stringify(delta.logprobs);
+      if (delta.meta) this.adoptMeta(delta.meta);
       delta = { ...delta };
       delete delta.logprobs;
+      delete delta.meta;
     }
     return `${eventId ? `id: ${eventId}\n` : ''}${this.head}"choices":[{"index":0,"delta":${JSON.stringify(delta)},"logprobs":${logprobs},"finish_reason":null}]${usage}}\n\n`;
+  }
+
+  /** From the chunk that carries them on, every chunk names the upstream's fingerprint and tier. */
+  private adoptMeta(meta: ResponseMeta): void {
+    const fingerprint = `"system_fingerprint":${JSON.stringify(meta.system_fingerprint ?? null)},`;
+    const tier = meta.service_tier ? `"service_tier":${JSON.stringify(meta.service_tier)},` : '';
+    this.head = this.head.replace(/"system_fingerprint":null,$/, tier + fingerprint);
   }
 
   finish(finishReason: string, eventId?: string): string {

@@ -38,6 +38,8 @@ export interface ChunkDelta {
   tool_calls?: ToolCallDelta[];
   /** Not part of OpenAI's delta: the chunk's `choices[].logprobs`, which the renderer moves beside the delta. */
   logprobs?: ChoiceLogprobs;
+  /** Not part of OpenAI's delta: on the first delta only, the upstream's system_fingerprint and service_tier. */
+  meta?: ResponseMeta;
 }
 
 export interface AssistantMessage {

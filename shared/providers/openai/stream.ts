@@ -3,7 +3,8 @@ import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import { z } from 'zod';
 import type { ChunkDelta } from '../../protocol/events.ts';
 import type { StreamPart, StreamTranslator } from '../types.ts';
-import { choiceLogprobsSchema, normalizeOpenAIUsage, openAILogprobs, openAIUsageSchema } from './parse-response.ts';
+import { choiceLogprobsSchema, normalizeOpenAIUsage, openAILogprobs, openAIResponseMeta, openAIUsageSchema } from './parse-response.ts';
+import type { ResponseMeta } from '../../protocol/events.ts';
 import { parseOpenAIErrorBody } from './errors.ts';
 import { malformedStream } from '../common/stream-errors.ts';
 import { translatorFrame } from '../common/translator-frame.ts';
@@ -47,6 +48,8 @@ const chunkSchema = z
       )
       .optional(),
     usage: openAIUsageSchema.nullable().optional(),
+    system_fingerprint: z.string().nullable().optional(),
+    service_tier: z.string().nullable().optional(),
     error: z.unknown().optional(),
   })
   .loose();
@@ -65,6 +68,9 @@ export function createOpenAIStreamTranslator(hooks: OpenAIStreamHooks = {}): Str
   let sawDone = false;
   let sawFinish = false;
   let failed = false;
+  // Fingerprint and tier repeat on every chunk; they ride once, on the first delta relayed.
+  let meta: ResponseMeta | undefined;
+  let metaRelayed = false;
 
   const onEvent = (ev: EventSourceMessage) => {
     if (failed) return;
@@ -89,6 +95,7 @@ export function createOpenAIStreamTranslator(hooks: OpenAIStreamHooks = {}): Str
     }
     const chunk = chunkSchema.parse(json);
     const rawUsage = hooks.usageOf ? hooks.usageOf(chunk) : chunk.usage;
+    if (!metaRelayed && !meta) meta = openAIResponseMeta(chunk);
     for (const choice of chunk.choices ?? []) {
       const d = choice.delta;
       if (d) {
@@ -118,8 +125,13 @@ export function createOpenAIStreamTranslator(hooks: OpenAIStreamHooks = {}): Str
           delta.refusal !== undefined ||
           delta.tool_calls ||
           logprobs
-        )
+        ) {
+          if (meta && !metaRelayed) {
+            delta.meta = meta;
+            metaRelayed = true;
+          }
           out.push({ type: 'delta', delta });
+        }
       }
       if (choice.finish_reason) {
         sawFinish = true;
