@@ -54,8 +54,15 @@ export const CHAT_REQUEST_FIELDS = {
   web_search_options: isSet,
 } satisfies Record<string, (value: unknown) => boolean>;
 
-export type ChatRequestField = keyof typeof CHAT_REQUEST_FIELDS;
-export const CHAT_REQUEST_FIELD_NAMES = Object.keys(CHAT_REQUEST_FIELDS) as ChatRequestField[];
+/**
+ * Message content parts beyond `text` and `image_url` (which every provider takes): each is a row of
+ * the table too, refused by `messages[i].content[j]` where a provider has no equivalent.
+ */
+export const CONTENT_PART_TYPES = ['input_audio', 'file'] as const;
+export type ContentPartType = (typeof CONTENT_PART_TYPES)[number];
+
+export type ChatRequestField = keyof typeof CHAT_REQUEST_FIELDS | ContentPartType;
+export const CHAT_REQUEST_FIELD_NAMES = [...Object.keys(CHAT_REQUEST_FIELDS), ...CONTENT_PART_TYPES] as ChatRequestField[];
 
 export type FieldOutcome = 'sent' | 'translated' | 'refused';
 
@@ -97,13 +104,30 @@ export function unsupportedField(provider: string, table: RequestFieldTable, req
   // The body's own keys (a handful) rather than the whole catalog: a plain request costs a few lookups.
   for (const key of Object.keys(req)) {
     if (!Object.hasOwn(CHAT_REQUEST_FIELDS, key)) continue;
-    const field = key as ChatRequestField;
+    const field = key as keyof typeof CHAT_REQUEST_FIELDS;
     const value = (req as Record<string, unknown>)[field];
     if (!CHAT_REQUEST_FIELDS[field](value)) continue;
     const rule = table[field];
     if (rule.outcome === 'refused') return errors.unsupportedParameter(provider, field, rule.note ?? 'no equivalent');
     const reason = rule.refuseWhen?.(req);
     if (reason) return errors.unsupportedParameter(provider, field, reason);
+  }
+  return unsupportedContentPart(provider, table, req);
+}
+
+function unsupportedContentPart(provider: string, table: RequestFieldTable, req: ChatCompletionRequest): ApiError | null {
+  const messages = req.messages as ReadonlyArray<{ content?: unknown }> | undefined;
+  if (!messages) return null;
+  for (let i = 0; i < messages.length; i++) {
+    const content = messages[i]!.content;
+    if (!Array.isArray(content)) continue; // a string: the common case costs one check per message
+    for (let j = 0; j < content.length; j++) {
+      const type = (content[j] as { type?: unknown } | null)?.type;
+      if (type !== 'input_audio' && type !== 'file') continue;
+      const rule = table[type];
+      if (rule.outcome === 'refused')
+        return errors.unsupportedParameter(provider, `messages[${i}].content[${j}]`, `${type} parts: ${rule.note ?? 'no equivalent'}`);
+    }
   }
   return null;
 }

@@ -49,8 +49,16 @@ const TOOLS = [
 ];
 const JSON_SCHEMA = { type: 'object', properties: { answer: { type: 'string' } }, required: ['answer'] };
 
-/** A value of each field that asks the upstream for something, and what the request needs beside it. */
-const CASES: Record<ChatRequestField, { value: unknown; with?: Record<string, unknown> }> = {
+const AUDIO_PART = { type: 'input_audio', input_audio: { data: 'UklGRgAAAABXQVZF', format: 'wav' } };
+const FILE_PART = { type: 'file', file: { filename: 'a.pdf', file_data: 'data:application/pdf;base64,JVBERi0xLjQK' } };
+
+/**
+ * A value of each field that asks the upstream for something, and what the request needs beside it.
+ * Content part types (`part`) go into the user message after its text.
+ */
+const CASES: Record<ChatRequestField, { value?: unknown; with?: Record<string, unknown>; part?: Record<string, unknown> }> = {
+  input_audio: { part: AUDIO_PART },
+  file: { part: FILE_PART },
   audio: { value: { voice: 'alloy', format: 'wav' } },
   frequency_penalty: { value: 0.5 },
   function_call: { value: 'auto' },
@@ -190,9 +198,10 @@ beforeAll(async () => {
 afterAll(async () => stack?.close());
 
 /** Sends one request with a unique marker; returns the 400 or the request the simulator received. */
-async function send(model: string, fields: Record<string, unknown>) {
+async function send(model: string, fields: Record<string, unknown>, part?: Record<string, unknown>) {
   const marker = `field-case-${++caseNo}`;
-  const body = { model, messages: [{ role: 'user', content: `hello ${marker}` }], ...fields };
+  const text = `hello ${marker}`;
+  const body = { model, messages: [{ role: 'user', content: part ? [{ type: 'text', text }, part] : text }], ...fields };
   try {
     const res = await client.chat.completions.create(body as any).withResponse();
     const upstream = stack.mock.requests.filter((r) => JSON.stringify(r.body).includes(marker)) as Upstream[];
@@ -204,30 +213,37 @@ async function send(model: string, fields: Record<string, unknown>) {
   }
 }
 
-function expectRefused(r: Awaited<ReturnType<typeof send>>, provider: string, field: string) {
+/** `param` is the field, or for a content part where it sits (`messages[0].content[1]`). */
+function expectRefused(r: Awaited<ReturnType<typeof send>>, provider: string, field: string, param = field) {
   expect(r.ok, `${provider} should refuse ${field}`).toBe(false);
   if (r.ok) return;
   expect(r.err.status).toBe(400);
-  expect(r.err.error).toMatchObject({ type: 'invalid_request_error', param: field, code: 'unsupported_parameter' });
+  expect(r.err.error).toMatchObject({ type: 'invalid_request_error', param, code: 'unsupported_parameter' });
   expect(r.err.message).toContain(`'${provider}'`);
-  expect(r.err.message).toContain(`'${field}'`);
+  expect(r.err.message).toContain(`'${param}'`);
+  expect(r.err.message).toContain(field);
   expect(r.upstream, 'nothing went upstream').toHaveLength(0);
 }
 
 describe.each(FIELD_COLUMNS)('%s: every OpenAI request field is sent, translated or refused', (provider) => {
   const table = getDescriptor(provider)?.requestFields ?? getDescriptor('openai')!.requestFields;
   for (const field of CHAT_REQUEST_FIELD_NAMES) {
-    const { value: defaultValue, with: extra = {} } = CASES[field];
+    const { value: defaultValue, with: extra = {}, part } = CASES[field];
     const value = OVERRIDES[provider]?.[field] ?? defaultValue;
-    const fields = { ...extra, [field]: value };
-    const refusal = unsupportedField(provider, table, fields as unknown as ChatCompletionRequest);
+    const fields = part ? extra : { ...extra, [field]: value };
+    const messages = [{ role: 'user', content: part ? [{ type: 'text', text: 'x' }, part] : 'x' }];
+    const refusal = unsupportedField(provider, table, { messages, ...fields } as unknown as ChatCompletionRequest);
     const outcome = refusal ? 'refused' : table[field].outcome;
     it(`${field} ${fieldClaim(provider, field, outcome)}`, async () => {
-      const r = await send(`${provider}/${MODELS[provider]}`, fields);
-      if (outcome === 'refused') return expectRefused(r, provider, field);
+      const r = await send(`${provider}/${MODELS[provider]}`, fields, part);
+      if (outcome === 'refused') return expectRefused(r, provider, field, part ? 'messages[0].content[1]' : field);
       expect(r.ok, r.ok ? '' : `${provider} answered ${r.err.status}: ${r.err.message}`).toBe(true);
       expect(r.upstream, 'exactly one request reached the simulator').toHaveLength(1);
       const up = r.upstream[0]! as Upstream;
+      if (outcome === 'sent' && part) {
+        expect(up.body.messages.at(-1).content, `the ${field} part forwarded unchanged`).toContainEqual(part);
+        return;
+      }
       if (outcome === 'sent') {
         expect(up.body[field], `${field} forwarded unchanged`).toEqual(value);
         return;

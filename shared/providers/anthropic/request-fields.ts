@@ -42,4 +42,6 @@ export const anthropicRequestFields: RequestFieldTable = {
   user: translated('metadata.user_id'),
   verbosity: refused('Anthropic has no verbosity setting'),
   web_search_options: refused('declare a web search tool instead'),
+  input_audio: refused('Anthropic takes no audio input'),
+  file: refused('file parts are not translated to Anthropic document blocks yet'),
 };

@@ -31,4 +31,6 @@ export const geminiRequestFields: RequestFieldTable = {
   user: refused('Gemini has no end-user identifier'),
   verbosity: refused('Gemini has no verbosity setting'),
   web_search_options: refused('declare a google_search tool instead'),
+  input_audio: refused('audio parts are not translated to Gemini inlineData yet'),
+  file: refused('file parts are not translated to Gemini inlineData yet'),
 };

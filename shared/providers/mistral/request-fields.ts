@@ -32,4 +32,6 @@ export const mistralRequestFields: RequestFieldTable = {
   user: refused('Mistral has no end-user identifier'),
   verbosity: refused('Mistral has no verbosity setting'),
   web_search_options: refused('Mistral chat has no web search'),
+  input_audio: sent,
+  file: sent,
 };

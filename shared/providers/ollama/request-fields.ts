@@ -34,4 +34,6 @@ export const ollamaRequestFields: RequestFieldTable = {
   user: refused('Ollama has no end-user identifier'),
   verbosity: refused('Ollama has no verbosity setting'),
   web_search_options: refused('Ollama has no web search'),
+  input_audio: refused('Ollama takes images only'),
+  file: refused('Ollama takes images only'),
 };
