@@ -16,6 +16,12 @@ export function chatCompletionBody(id: string, created: number, publicModel: str
         logprobs: ev.meta?.logprobs ?? null,
         finish_reason: ev.finish_reason ?? 'stop',
       },
+      ...(ev.meta?.more_choices ?? []).map((c, i) => ({
+        index: i + 1,
+        message: { ...c.message, refusal: c.message.refusal ?? null },
+        logprobs: c.logprobs ?? null,
+        finish_reason: c.finish_reason ?? 'stop',
+      })),
     ],
     usage: ev.usage,
     ...(ev.meta?.service_tier ? { service_tier: ev.meta.service_tier } : {}),

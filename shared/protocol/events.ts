@@ -52,11 +52,20 @@ export interface AssistantMessage {
   annotations?: unknown[];
 }
 
+/** A choice of a non-streamed answer after the first (a request with `n` > 1). */
+export interface ExtraChoice {
+  message: AssistantMessage;
+  finish_reason: string | null;
+  logprobs?: ChoiceLogprobs | null;
+}
+
 /** What an answer carries besides its message, relayed to the client as OpenAI documents it. */
 export interface ResponseMeta {
   logprobs?: ChoiceLogprobs | null;
   system_fingerprint?: string | null;
   service_tier?: string | null;
+  /** Choices 1..n-1 when the client asked for `n` > 1 (choice 0 is the event's message). */
+  more_choices?: ExtraChoice[];
 }
 
 interface EventBase {

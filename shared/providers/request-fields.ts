@@ -80,13 +80,16 @@ export const sent: FieldRule = { outcome: 'sent' };
 export const translated = (note: string, refuseWhen?: FieldRule['refuseWhen']): FieldRule => ({ outcome: 'translated', note, refuseWhen });
 export const refused = (note: string): FieldRule => ({ outcome: 'refused', note });
 
+/** Streams relay one choice (stream translators follow choice 0); `n` > 1 works on whole answers. */
+const oneChoiceStreams = (req: ChatCompletionRequest) => (req.stream ? 'a streamed answer carries one choice; use stream: false' : null);
+export const sentUnlessStreamed: FieldRule = { outcome: 'sent', refuseWhen: oneChoiceStreams };
+export const translatedUnlessStreamed = (note: string): FieldRule => translated(note, oneChoiceStreams);
+
 /**
- * Refused for every provider: Switchyard relays one choice of text and tool calls, so `n` > 1, audio
- * output and the deprecated `functions` answer (`message.function_call`) would reach the client without
- * the part that was asked for.
+ * Refused for every provider: audio output and the deprecated `functions` answer
+ * (`message.function_call`) would reach the client without the part that was asked for.
  */
 export const NOT_RELAYED = {
-  n: refused('Switchyard relays one choice; send n requests'),
   audio: refused('audio output is not relayed by Switchyard'),
   modalities: refused('audio output is not relayed by Switchyard'),
   functions: refused('deprecated; use tools'),
@@ -97,6 +100,7 @@ export const NOT_RELAYED = {
 export const FORWARDED_AS_IS: RequestFieldTable = {
   ...Object.fromEntries(CHAT_REQUEST_FIELD_NAMES.map((f) => [f, sent])),
   ...NOT_RELAYED,
+  n: sentUnlessStreamed,
 } as RequestFieldTable;
 
 /** The first field `req` asks for that `provider` refuses, as the 400 to return; null when it can serve it all. */

@@ -3,7 +3,7 @@
 // claims of passing tests into docs/capabilities.md, and capabilities-doc.test.ts fails when the
 // file no longer matches the claims of the tests that exist.
 import { BUILTIN_PROVIDERS } from '../../shared/providers/registry.ts';
-import { CHAT_REQUEST_FIELD_NAMES, type ChatRequestField } from '../../shared/providers/request-fields.ts';
+import { CHAT_REQUEST_FIELD_NAMES, CONTENT_PART_TYPES, type ChatRequestField } from '../../shared/providers/request-fields.ts';
 
 export const FEATURES = [
   'text',
@@ -97,8 +97,9 @@ function renderFieldTable(claims: Iterable<FieldClaim>): string[] {
     '(`invalid_request_error`, `code: "unsupported_parameter"`, `param` = the field, nothing sent upstream).',
     '"400 for some values" marks a value or combination the provider refuses although it takes the field. A value that',
     'asks for nothing (`logprobs: false`, `n: 1`, `parallel_tool_calls: true`, `store: false`) is served',
-    'everywhere. The reasons and the provider field each one becomes are declared in',
-    '`shared/providers/<provider>/request-fields.ts`. With fallbacks, a target that refuses a field is',
+    'everywhere; `n` > 1 works on whole answers only (a stream carries one choice). Content parts are',
+    'refused by where they sit (`param`: `messages[i].content[j]`). The reasons and the provider field',
+    'each one becomes are declared in `shared/providers/<provider>/request-fields.ts`. With fallbacks, a target that refuses a field is',
     'skipped; the ingress answers 400 only when every target of the route refuses it. `model`, `messages`,',
     '`stream` and `stream_options` are the request itself (the feature table above).',
     '',
@@ -113,7 +114,8 @@ function renderFieldTable(claims: Iterable<FieldClaim>): string[] {
       const base = main ? CELL[main] : '';
       return got.has('refused-when') && main !== 'refused' ? `${base} (400 for some values)` : base;
     });
-    lines.push(`| ${field} | ${row.join(' | ')} |`);
+    const label = (CONTENT_PART_TYPES as readonly string[]).includes(field) ? `content part \`${field}\`` : field;
+    lines.push(`| ${label} | ${row.join(' | ')} |`);
   }
   return lines;
 }

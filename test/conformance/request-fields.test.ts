@@ -130,6 +130,7 @@ const TRANSLATED: Record<string, Partial<Record<ChatRequestField, (up: Upstream)
     response_format: (up) =>
       expect(up.body.generationConfig).toMatchObject({ responseMimeType: 'application/json', responseJsonSchema: JSON_SCHEMA }),
     seed: (up) => expect(up.body.generationConfig.seed).toBe(42),
+    n: (up) => expect(up.body.generationConfig.candidateCount).toBe(2),
     stop: (up) => expect(up.body.generationConfig.stopSequences).toEqual(['END']),
     temperature: (up) => expect(up.body.generationConfig.temperature).toBe(0.3),
     top_p: (up) => expect(up.body.generationConfig.topP).toBe(0.9),
@@ -166,6 +167,9 @@ const CONDITIONAL_REFUSALS: Array<[string, ChatRequestField, Record<string, unkn
   ['anthropic', 'top_p', { top_p: 0.5, reasoning_effort: 'low' }],
   ['anthropic', 'service_tier', { service_tier: 'flex' }],
   ['ollama', 'tool_choice', { tool_choice: 'required', tools: TOOLS }],
+  ...['openai', 'gemini', 'groq', 'xai', 'mistral', 'openai-compatible'].map(
+    (p) => [p, 'n', { n: 2, stream: true }] as [string, ChatRequestField, Record<string, unknown>],
+  ),
   ['ollama', 'tool_choice', { tool_choice: { type: 'function', function: { name: 'get_weather' } }, tools: TOOLS }],
 ];
 

@@ -278,6 +278,43 @@ describe('response fields no recording has, in the shape each provider documents
     expect(got.choices[0]!.message.annotations).toEqual(annotations);
   });
 
+  it('n > 1: every choice of an OpenAI-compatible answer and every Gemini candidate reaches the SDK, in order', async () => {
+    const choice = (index: number, content: string, finish: string) => ({
+      index,
+      message: { role: 'assistant', content, refusal: null },
+      logprobs: null,
+      finish_reason: finish,
+    });
+    const openai = await complete(
+      'openai',
+      json({
+        id: 'c4',
+        object: 'chat.completion',
+        created: 1,
+        model: 'gpt-4o-mini',
+        choices: [choice(0, 'one', 'stop'), choice(1, 'two', 'length'), choice(2, 'three', 'stop')],
+        usage: { prompt_tokens: 5, completion_tokens: 3, total_tokens: 8 },
+      }),
+    );
+    expect(openai.choices.map((c) => [c.index, c.message.content, c.finish_reason, c.message.refusal])).toEqual([
+      [0, 'one', 'stop', null],
+      [1, 'two', 'length', null],
+      [2, 'three', 'stop', null],
+    ]);
+    const candidate = (text: string, finishReason: string) => ({ content: { role: 'model', parts: [{ text }] }, finishReason });
+    const gemini = await complete(
+      'gemini',
+      json({
+        candidates: [candidate('uno', 'STOP'), candidate('dos', 'MAX_TOKENS')],
+        usageMetadata: { promptTokenCount: 5, candidatesTokenCount: 2, totalTokenCount: 7 },
+      }),
+    );
+    expect(gemini.choices.map((c) => [c.index, c.message.content, c.finish_reason])).toEqual([
+      [0, 'uno', 'stop'],
+      [1, 'dos', 'length'],
+    ]);
+  });
+
   it(`gemini: logprobsResult becomes OpenAI logprobs, whole and streamed ${proves('gemini', 'logprobs')}`, async () => {
     // Gemini's documented LogprobsResult: chosen token per step, the top candidates per step.
     const logprobsResult = {

@@ -7,6 +7,7 @@ const thinks = (req: ChatCompletionRequest) => !!req.reasoning_effort && THINKIN
 
 export const anthropicRequestFields: RequestFieldTable = {
   ...NOT_RELAYED,
+  n: refused('Anthropic answers with one message; send n requests'),
   frequency_penalty: refused('Anthropic has no frequency penalty'),
   presence_penalty: refused('Anthropic has no presence penalty'),
   logit_bias: refused('Anthropic has no token bias'),

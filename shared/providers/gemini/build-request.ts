@@ -44,6 +44,7 @@ export async function buildGeminiChatRequest(
   if (req.top_p !== null && req.top_p !== undefined) gc.topP = req.top_p;
   if (req.stop) gc.stopSequences = Array.isArray(req.stop) ? req.stop : [req.stop];
   if (req.seed !== null && req.seed !== undefined) gc.seed = req.seed;
+  if (req.n && req.n > 1) gc.candidateCount = req.n;
   if (req.presence_penalty) gc.presencePenalty = req.presence_penalty;
   if (req.frequency_penalty) gc.frequencyPenalty = req.frequency_penalty;
   const rf = req.response_format;

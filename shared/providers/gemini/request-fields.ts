@@ -1,8 +1,9 @@
 // What the Gemini adapter does with each OpenAI chat request field (see ../request-fields.ts).
-import { NOT_RELAYED, refused, translated, type RequestFieldTable } from '../request-fields.ts';
+import { NOT_RELAYED, refused, translated, translatedUnlessStreamed, type RequestFieldTable } from '../request-fields.ts';
 
 export const geminiRequestFields: RequestFieldTable = {
   ...NOT_RELAYED,
+  n: translatedUnlessStreamed('generationConfig.candidateCount'),
   frequency_penalty: translated('generationConfig.frequencyPenalty'),
   presence_penalty: translated('generationConfig.presencePenalty'),
   logit_bias: refused('Gemini has no token bias'),

@@ -1,9 +1,10 @@
 // What the Mistral adapter does with each OpenAI chat request field (see ../request-fields.ts).
 // Mistral answers an unknown field with a 422, so a field it lacks is refused here, with its name.
-import { NOT_RELAYED, refused, sent, translated, type RequestFieldTable } from '../request-fields.ts';
+import { NOT_RELAYED, refused, sent, sentUnlessStreamed, translated, type RequestFieldTable } from '../request-fields.ts';
 
 export const mistralRequestFields: RequestFieldTable = {
   ...NOT_RELAYED,
+  n: sentUnlessStreamed,
   frequency_penalty: sent,
   presence_penalty: sent,
   logit_bias: refused('Mistral has no token bias'),

@@ -3,6 +3,7 @@ import { NOT_RELAYED, refused, translated, type RequestFieldTable } from '../req
 
 export const ollamaRequestFields: RequestFieldTable = {
   ...NOT_RELAYED,
+  n: refused('Ollama answers with one message; send n requests'),
   frequency_penalty: translated('options.frequency_penalty'),
   presence_penalty: translated('options.presence_penalty'),
   logit_bias: refused('Ollama has no token bias'),

@@ -102,9 +102,33 @@ export function normalizeOpenAIUsage(u: z.infer<typeof openAIUsageSchema> | null
   return usage;
 }
 
+type ParsedChoice = z.infer<typeof chatResponseSchema>['choices'][number];
+
 export function parseOpenAIChatResponse(body: unknown, model: string): ChatResult {
   const parsed = chatResponseSchema.parse(body);
   const choice = parsed.choices[0]!;
+  const result: ChatResult = {
+    message: assistantMessage(choice),
+    finish_reason: choice.finish_reason ?? null,
+    usage: normalizeOpenAIUsage(parsed.usage),
+    model: parsed.model ?? model,
+  };
+  const logprobs = openAILogprobs(choice.logprobs);
+  const meta: ResponseMeta = { ...openAIResponseMeta(parsed), ...(logprobs && { logprobs }) };
+  // n > 1: the other choices (OpenAI lists them in index order).
+  const more = parsed.choices.slice(1);
+  if (more.length) {
+    meta.more_choices = more.map((c) => ({
+      message: assistantMessage(c),
+      finish_reason: c.finish_reason ?? null,
+      logprobs: openAILogprobs(c.logprobs) ?? null,
+    }));
+  }
+  if (Object.keys(meta).length) result.meta = meta;
+  return result;
+}
+
+function assistantMessage(choice: ParsedChoice): AssistantMessage {
   const m = choice.message;
   const message: AssistantMessage = { role: 'assistant', content: m.content ?? null };
   const reasoning = m.reasoning_content ?? m.reasoning;
@@ -114,16 +138,7 @@ export function parseOpenAIChatResponse(body: unknown, model: string): ChatResul
     message.tool_calls = m.tool_calls.map((t) => ({ id: t.id, type: 'function', function: t.function }));
   }
   if (m.annotations) message.annotations = m.annotations;
-  const result: ChatResult = {
-    message,
-    finish_reason: choice.finish_reason ?? null,
-    usage: normalizeOpenAIUsage(parsed.usage),
-    model: parsed.model ?? model,
-  };
-  const logprobs = openAILogprobs(choice.logprobs);
-  const meta = openAIResponseMeta(parsed);
-  if (logprobs || meta) result.meta = { ...meta, ...(logprobs && { logprobs }) };
-  return result;
+  return message;
 }
 
 const embeddingsResponseSchema = z
