@@ -2,7 +2,7 @@
 // putting `proves(provider, ...features)` in their name; scripts/gen-capabilities.ts renders the
 // claims of passing tests into docs/capabilities.md, and capabilities-doc.test.ts fails when the
 // file no longer matches the claims of the tests that exist.
-import { BUILTIN_PROVIDERS } from '../../shared/providers/registry.ts';
+import { BUILTIN_PROVIDERS, getDescriptor } from '../../shared/providers/registry.ts';
 import { CHAT_REQUEST_FIELD_NAMES, CONTENT_PART_TYPES, type ChatRequestField } from '../../shared/providers/request-fields.ts';
 
 export const FEATURES = [
@@ -116,6 +116,15 @@ function renderFieldTable(claims: Iterable<FieldClaim>): string[] {
     });
     const label = (CONTENT_PART_TYPES as readonly string[]).includes(field) ? `content part \`${field}\`` : field;
     lines.push(`| ${label} | ${row.join(' | ')} |`);
+  }
+  // What each proven translation becomes upstream, as the provider's table declares it.
+  lines.push('', '### What a translated field becomes', '');
+  for (const p of FIELD_COLUMNS) {
+    const table = getDescriptor(p)?.requestFields;
+    const notes = CHAT_REQUEST_FIELD_NAMES.filter((f) => cells.get(`${f} ${p}`)?.has('translated') && table?.[f].note).map(
+      (f) => `\`${f}\` → ${table![f].note}`,
+    );
+    if (notes.length) lines.push(`- **${p}**`, ...notes.map((n) => `  - ${n}`));
   }
   return lines;
 }
