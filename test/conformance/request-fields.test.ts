@@ -131,6 +131,16 @@ const TRANSLATED: Record<string, Partial<Record<ChatRequestField, (up: Upstream)
       expect(up.body.generationConfig).toMatchObject({ responseMimeType: 'application/json', responseJsonSchema: JSON_SCHEMA }),
     seed: (up) => expect(up.body.generationConfig.seed).toBe(42),
     n: (up) => expect(up.body.generationConfig.candidateCount).toBe(2),
+    input_audio: (up) =>
+      expect(up.body.contents[0].parts).toEqual([
+        { text: expect.stringContaining('hello') },
+        { inlineData: { mimeType: 'audio/wav', data: 'UklGRgAAAABXQVZF' } },
+      ]),
+    file: (up) =>
+      expect(up.body.contents[0].parts).toEqual([
+        { text: expect.stringContaining('hello') },
+        { inlineData: { mimeType: 'application/pdf', data: 'JVBERi0xLjQK' } },
+      ]),
     stop: (up) => expect(up.body.generationConfig.stopSequences).toEqual(['END']),
     temperature: (up) => expect(up.body.generationConfig.temperature).toBe(0.3),
     top_p: (up) => expect(up.body.generationConfig.topP).toBe(0.9),

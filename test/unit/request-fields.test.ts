@@ -66,7 +66,7 @@ describe('request-field tables', () => {
         },
       ],
     });
-    expect(unsupportedField('gemini', table('gemini'), body)?.param).toBe('messages[1].content[1]');
+    expect(unsupportedField('ollama', table('ollama'), body)?.param).toBe('messages[1].content[1]');
     expect(unsupportedField('openai', table('openai'), body)).toBeNull();
   });
 
@@ -115,5 +115,29 @@ describe('request-field tables', () => {
     expect(shouldFallback(failure)).toBe(true);
     // Any other 400 stays with the target that answered it.
     expect(shouldFallback({ ...failure, error: { ...failure.error, code: 'invalid_value' } })).toBe(false);
+  });
+});
+
+describe('gemini audio and file parts', () => {
+  const build = (part: Record<string, unknown>) =>
+    getAdapter('gemini')!.buildChatRequest(
+      { baseUrl: 'http://x', apiKey: 'k' },
+      'gemini-2.5-flash',
+      req({ messages: [{ role: 'user', content: [{ type: 'text', text: 'see' }, part] }] }),
+      false,
+    );
+
+  it('become inlineData in their place', async () => {
+    const up = await build({ type: 'input_audio', input_audio: { data: 'SUQz', format: 'mp3' } });
+    expect(JSON.parse(up.body).contents[0].parts).toEqual([{ text: 'see' }, { inlineData: { mimeType: 'audio/mp3', data: 'SUQz' } }]);
+  });
+
+  it('an OpenAI file id or a file_data that is no data URL is a 400 naming where it sits', async () => {
+    await expect(build({ type: 'file', file: { file_id: 'file-abc' } })).rejects.toMatchObject({
+      upstream: { status: 400, error: { param: 'messages[0].content[1].file.file_id', code: 'unsupported_parameter' } },
+    });
+    await expect(build({ type: 'file', file: { file_data: 'https://example.com/a.pdf' } })).rejects.toMatchObject({
+      upstream: { status: 400, error: { param: 'messages[0].content[1].file.file_data', code: 'invalid_value' } },
+    });
   });
 });

@@ -32,6 +32,6 @@ export const geminiRequestFields: RequestFieldTable = {
   user: refused('Gemini has no end-user identifier'),
   verbosity: refused('Gemini has no verbosity setting'),
   web_search_options: refused('declare a google_search tool instead'),
-  input_audio: refused('audio parts are not translated to Gemini inlineData yet'),
-  file: refused('file parts are not translated to Gemini inlineData yet'),
+  input_audio: translated('inlineData audio/wav or audio/mp3'),
+  file: translated('inlineData from file_data (a file_id is refused by the worker)'),
 };
