@@ -118,6 +118,11 @@ const TRANSLATED: Record<string, Partial<Record<ChatRequestField, (up: Upstream)
     tool_choice: (up) => expect(up.body.tool_choice).toEqual({ type: 'any' }),
     tools: (up) => expect(up.body.tools[0]).toMatchObject({ name: 'get_weather', input_schema: TOOLS[0]!.function.parameters }),
     user: (up) => expect(up.body.metadata).toEqual({ user_id: 'user-1' }),
+    file: (up) =>
+      expect(up.body.messages[0].content[1]).toEqual({
+        type: 'document',
+        source: { type: 'base64', media_type: 'application/pdf', data: 'JVBERi0xLjQK' },
+      }),
   },
   gemini: {
     frequency_penalty: (up) => expect(up.body.generationConfig.frequencyPenalty).toBe(0.5),

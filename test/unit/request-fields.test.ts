@@ -141,3 +141,26 @@ describe('gemini audio and file parts', () => {
     });
   });
 });
+
+describe('anthropic file parts', () => {
+  const build = (part: Record<string, unknown>) =>
+    getAdapter('anthropic')!.buildChatRequest(
+      { baseUrl: 'http://x', apiKey: 'k' },
+      'claude-sonnet-4-5',
+      req({ messages: [{ role: 'user', content: ['x', part].slice(1) }] }),
+      false,
+    );
+
+  it('a PDF becomes a document block; another type or a file id is a 400 naming where it sits', async () => {
+    const up = await build({ type: 'file', file: { file_data: 'data:application/pdf;base64,JVBE' } });
+    expect(JSON.parse(up.body).messages[0].content).toEqual([
+      { type: 'document', source: { type: 'base64', media_type: 'application/pdf', data: 'JVBE' } },
+    ]);
+    await expect(build({ type: 'file', file: { file_data: 'data:text/csv;base64,YSxi' } })).rejects.toMatchObject({
+      upstream: { status: 400, error: { param: 'messages[0].content[0].file.file_data', code: 'unsupported_parameter' } },
+    });
+    await expect(build({ type: 'file', file: { file_id: 'file-1' } })).rejects.toMatchObject({
+      upstream: { status: 400, error: { param: 'messages[0].content[0].file.file_id', code: 'unsupported_parameter' } },
+    });
+  });
+});

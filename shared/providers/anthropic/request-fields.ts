@@ -44,5 +44,5 @@ export const anthropicRequestFields: RequestFieldTable = {
   verbosity: refused('Anthropic has no verbosity setting'),
   web_search_options: refused('declare a web search tool instead'),
   input_audio: refused('Anthropic takes no audio input'),
-  file: refused('file parts are not translated to Anthropic document blocks yet'),
+  file: translated('a PDF document block from file_data (other types and file_id are refused by the worker)'),
 };
