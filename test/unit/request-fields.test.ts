@@ -143,7 +143,8 @@ describe('gemini audio and file parts', () => {
 });
 
 describe('anthropic file parts', () => {
-  const build = (part: Record<string, unknown>) =>
+  // async: Anthropic's builder throws synchronously; the expectations want a rejection.
+  const build = async (part: Record<string, unknown>) =>
     getAdapter('anthropic')!.buildChatRequest(
       { baseUrl: 'http://x', apiKey: 'k' },
       'claude-sonnet-4-5',
