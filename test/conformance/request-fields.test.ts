@@ -153,6 +153,8 @@ const TRANSLATED: Record<string, Partial<Record<ChatRequestField, (up: Upstream)
     tools: (up) => expect(up.body.tools[0].functionDeclarations[0].name).toBe('get_weather'),
   },
   ollama: {
+    logprobs: (up) => expect(up.body.logprobs).toBe(true),
+    top_logprobs: (up) => expect(up.body).toMatchObject({ logprobs: true, top_logprobs: 3 }),
     frequency_penalty: (up) => expect(up.body.options.frequency_penalty).toBe(0.5),
     presence_penalty: (up) => expect(up.body.options.presence_penalty).toBe(0.25),
     max_completion_tokens: (up) => expect(up.body.options.num_predict).toBe(77),

@@ -19,6 +19,7 @@ const MODELS: Record<string, string> = {
   gemini: 'gemini-2.5-flash',
   groq: 'llama-3.3-70b-versatile',
   xai: 'grok-3-mini',
+  ollama: 'llama3.2',
 };
 
 interface Reply {
@@ -58,6 +59,7 @@ beforeAll(async () => {
       GROQ_API_KEY: 'gsk-test',
       XAI_BASE_URL: `${url}/v1`,
       XAI_API_KEY: 'xai-test',
+      OLLAMA_BASE_URL: url,
     }),
   });
   client = new OpenAI({ apiKey: stack.apiKey, baseURL: `${stack.url}/v1`, maxRetries: 0 });
@@ -313,6 +315,35 @@ describe('response fields no recording has, in the shape each provider documents
       [0, 'uno', 'stop'],
       [1, 'dos', 'length'],
     ]);
+  });
+
+  it(`ollama: its logprobs token list becomes OpenAI logprobs, whole and streamed ${proves('ollama', 'logprobs')}`, async () => {
+    // Ollama 0.12.11+ (`logprobs: true`): OpenAI's token shape, as a bare list beside the message.
+    const base = { model: 'llama3.2', created_at: '2025-11-12T00:00:00Z' };
+    const whole = await complete(
+      'ollama',
+      json({
+        ...base,
+        message: { role: 'assistant', content: 'Hi!' },
+        logprobs: TOKENS,
+        done: true,
+        done_reason: 'stop',
+        prompt_eval_count: 5,
+        eval_count: 2,
+      }),
+    );
+    expect(whole.choices[0]!.logprobs).toEqual({ content: TOKENS, refusal: null });
+    const lines = [
+      { ...base, message: { role: 'assistant', content: 'Hi' }, logprobs: [TOKENS[0]], done: false },
+      { ...base, message: { role: 'assistant', content: '!' }, logprobs: [TOKENS[1]], done: false },
+      { ...base, message: { role: 'assistant', content: '' }, done: true, done_reason: 'stop', prompt_eval_count: 5, eval_count: 2 },
+    ];
+    const got = await streamed('ollama', {
+      contentType: 'application/x-ndjson',
+      body: lines.map((l) => JSON.stringify(l)).join('\n') + '\n',
+    });
+    expect(got.content).toBe('Hi!');
+    expect(got.logprobs).toEqual(TOKENS);
   });
 
   it(`gemini: logprobsResult becomes OpenAI logprobs, whole and streamed ${proves('gemini', 'logprobs')}`, async () => {
