@@ -13,6 +13,8 @@ const UNIT = [
 // fallback (no storage of its own), mock-sdks (no database).
 const BOTH_BACKENDS = [
   'test/conformance/e2e.test.ts',
+  'test/conformance/request-fields.test.ts',
+  'test/conformance/response-fields.test.ts',
   'test/integration/openai-sdk.test.ts',
   'test/integration/anthropic-sdk.test.ts',
   'test/integration/admin.test.ts',

@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { claimsOf, renderCapabilities, type Feature } from '../test/conformance/capabilities.ts';
+import { claimsOf, fieldClaimsOf, renderCapabilities, type Feature } from '../test/conformance/capabilities.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
 const docPath = path.join(root, 'docs/capabilities.md');
@@ -38,7 +38,11 @@ if (run.status !== 0 || failed.length) {
   process.exit(1);
 }
 const claims: Array<[string, Feature]> = results.filter((r) => r.status === 'passed').flatMap((r) => claimsOf(r.title));
-const doc = renderCapabilities(claims);
+const passed = results.filter((r) => r.status === 'passed');
+const doc = renderCapabilities(
+  claims,
+  passed.flatMap((r) => fieldClaimsOf(r.title)),
+);
 
 if (process.argv.includes('--check')) {
   const current = readFileSync(docPath, 'utf8');

@@ -1,5 +1,5 @@
 // Normalized events -> the exact OpenAI wire shapes a client SDK expects.
-import type { ChatResultEvent, ChunkDelta, EmbeddingsResultEvent, StreamEvent, Usage } from '../../shared/protocol/events.ts';
+import type { ChatResultEvent, ChunkDelta, EmbeddingsResultEvent, ResponseMeta, StreamEvent, Usage } from '../../shared/protocol/events.ts';
 import { ApiError } from '../../shared/protocol/errors.ts';
 
 export function chatCompletionBody(id: string, created: number, publicModel: string, ev: ChatResultEvent) {
@@ -8,9 +8,24 @@ export function chatCompletionBody(id: string, created: number, publicModel: str
     object: 'chat.completion' as const,
     created,
     model: publicModel,
-    choices: [{ index: 0, message: ev.message, logprobs: null, finish_reason: ev.finish_reason ?? 'stop' }],
+    // OpenAI always sends `refusal` (null when the model answered).
+    choices: [
+      {
+        index: 0,
+        message: { ...ev.message, refusal: ev.message.refusal ?? null },
+        logprobs: ev.meta?.logprobs ?? null,
+        finish_reason: ev.finish_reason ?? 'stop',
+      },
+      ...(ev.meta?.more_choices ?? []).map((c, i) => ({
+        index: i + 1,
+        message: { ...c.message, refusal: c.message.refusal ?? null },
+        logprobs: c.logprobs ?? null,
+        finish_reason: c.finish_reason ?? 'stop',
+      })),
+    ],
     usage: ev.usage,
-    system_fingerprint: null,
+    ...(ev.meta?.service_tier ? { service_tier: ev.meta.service_tier } : {}),
+    system_fingerprint: ev.meta?.system_fingerprint ?? null,
   };
 }
 
@@ -20,7 +35,7 @@ export function embeddingsBody(publicModel: string, ev: EmbeddingsResultEvent) {
 
 /** Builds `data: {...}\n\n` frames; the fixed head of every chunk is serialised once per stream. */
 export class ChunkWriter {
-  private readonly head: string;
+  private head: string;
   private readonly includeUsage: boolean;
   constructor(id: string, created: number, publicModel: string, includeUsage: boolean) {
     this.includeUsage = includeUsage;
@@ -29,7 +44,24 @@ export class ChunkWriter {
 
   delta(delta: ChunkDelta, eventId?: string): string {
     const usage = this.includeUsage ? ',"usage":null' : '';
-    return `${eventId ? `id: ${eventId}\n` : ''}${this.head}"choices":[{"index":0,"delta":${JSON.stringify(delta)},"logprobs":null,"finish_reason":null}]${usage}}\n\n`;
+    // A chunk's logprobs and the upstream's fingerprint and tier travel inside the internal delta
+    // (./shared/protocol/events.ts); OpenAI puts logprobs beside the delta and the others in every chunk's head.
+    let logprobs = 'null';
+    if (delta.logprobs || delta.meta) {
+      if (delta.logprobs) logprobs = JSON.stringify(delta.logprobs);
+      if (delta.meta) this.adoptMeta(delta.meta);
+      delta = { ...delta };
+      delete delta.logprobs;
+      delete delta.meta;
+    }
+    return `${eventId ? `id: ${eventId}\n` : ''}${this.head}"choices":[{"index":0,"delta":${JSON.stringify(delta)},"logprobs":${logprobs},"finish_reason":null}]${usage}}\n\n`;
+  }
+
+  /** From the chunk that carries them on, every chunk names the upstream's fingerprint and tier. */
+  private adoptMeta(meta: ResponseMeta): void {
+    const fingerprint = `"system_fingerprint":${JSON.stringify(meta.system_fingerprint ?? null)},`;
+    const tier = meta.service_tier ? `"service_tier":${JSON.stringify(meta.service_tier)},` : '';
+    this.head = this.head.replace(/"system_fingerprint":null,$/, tier + fingerprint);
   }
 
   finish(finishReason: string, eventId?: string): string {
@@ -80,6 +112,8 @@ export function renderCompletion(writer: ChunkWriter, body: ChatCompletionBody, 
   const delta: ChunkDelta = {};
   if (m.content !== null && m.content !== undefined) delta.content = m.content;
   if (m.reasoning_content) delta.reasoning_content = m.reasoning_content;
+  if (m.refusal) delta.refusal = m.refusal;
+  if (choice.logprobs) delta.logprobs = choice.logprobs;
   if (m.tool_calls) delta.tool_calls = m.tool_calls.map((t, index) => ({ index, ...t }));
   const head = seq > afterSeq ? writer.delta(delta, String(seq)) : '';
   const finish = seq + 1 > afterSeq ? writer.finish(choice.finish_reason ?? 'stop', String(seq + 1)) : '';

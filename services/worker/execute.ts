@@ -72,6 +72,7 @@ export async function runChat(
     type: 'result',
     kind: 'chat',
     message: result.message,
+    ...(result.meta && { meta: result.meta }),
     finish_reason: result.finish_reason,
     usage: result.usage,
     model: result.model,
@@ -215,6 +216,11 @@ export function canMerge(a: ChunkDelta, b: ChunkDelta): boolean {
   return (
     !a.tool_calls &&
     !b.tool_calls &&
+    // A refusal or per-token logprobs stay in their own chunk (only content and reasoning are joined).
+    a.refusal === undefined &&
+    b.refusal === undefined &&
+    !a.logprobs &&
+    !b.logprobs &&
     !a.role &&
     !b.role &&
     (a.content === undefined) === (b.content === undefined) &&

@@ -1,9 +1,11 @@
 // Routing policy inside a worker: walk a request's targets (alias order, published by the ingress in
 // the `sy-targets` header) until one answers. Move on when the target fails in a way another target
-// may not (retryable status, rate limit, timeout, connection error, context window too small) or its
-// circuit breaker is open — but never once a token reached the client (the answer would repeat).
+// may not (retryable status, rate limit, timeout, connection error, context window too small, a request
+// field the target refuses) or its circuit breaker is open — but never once a token reached the client
+// (the answer would repeat).
 import { upstreamFailure, type UpstreamError } from '../../shared/providers/types.ts';
 import { errors } from '../../shared/protocol/errors.ts';
+import { isUnsupportedParameter } from '../../shared/providers/request-fields.ts';
 import { metrics } from '../../shared/telemetry/metrics.ts';
 import { targetLabels } from '../../shared/telemetry/target-labels.ts';
 import type { RouteTarget } from '../../shared/protocol/targets.ts';
@@ -18,7 +20,8 @@ export function isContextWindowError(f: UpstreamError): boolean {
 
 /** Worth trying the next target? */
 export function shouldFallback(f: UpstreamError): boolean {
-  return f.retryable || isContextWindowError(f);
+  // A field this target refuses (shared/providers/request-fields.ts) may be one the next target takes.
+  return f.retryable || isContextWindowError(f) || isUnsupportedParameter(f.error.code);
 }
 
 /** Does this failure say the target is unhealthy (breaker), rather than busy or the request bad? */

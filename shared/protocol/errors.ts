@@ -70,7 +70,8 @@ export const errors = {
   timeout: () => new ApiError(504, 'The request timed out before the upstream answered.', { type: 'server_error', code: 'timeout' }),
   // ---- Responses API (services/ingress/routes/responses.ts) ----
   /** A field Switchyard understands but cannot honour on the chat path (built-in tools, background, ...). */
-  unsupportedParameter: (param: string, why: string) =>
+  /** A request feature Switchyard itself does not serve (e.g. a Responses built-in tool), for any provider. */
+  featureNotServed: (param: string, why: string) =>
     new ApiError(400, `'${param}' is not supported: ${why}.`, { param, code: 'unsupported_parameter' }),
   responseNotFound: (id: string) => new ApiError(404, `Response with id '${id}' not found.`, { code: 'response_not_found' }),
   responseNotStored: () =>
@@ -119,6 +120,13 @@ export const errors = {
     new ApiError(timedOut ? 504 : 502, `The upstream could not be reached: ${detail}`, {
       type: 'upstream_error',
       code: timedOut ? 'upstream_timeout' : 'upstream_connection_error',
+    }),
+  /** A request field the target provider has no equivalent for (shared/providers/request-fields.ts). */
+  unsupportedParameter: (provider: string, param: string, reason: string) =>
+    new ApiError(400, `Provider '${provider}' does not support '${param}': ${reason}.`, {
+      type: 'invalid_request_error',
+      param,
+      code: 'unsupported_parameter',
     }),
   requestNotTranslatable: (provider: string, detail: string) =>
     new ApiError(400, `The request could not be translated for provider '${provider}': ${detail}`, { code: 'invalid_request' }),

@@ -16,11 +16,30 @@ export interface ToolCallDelta {
   function?: { name?: string; arguments?: string };
 }
 
+/** One token of OpenAI's `choices[].logprobs.content` (or `.refusal`). */
+export interface TokenLogprob {
+  token: string;
+  logprob: number;
+  bytes: number[] | null;
+  top_logprobs: Array<{ token: string; logprob: number; bytes: number[] | null }>;
+}
+
+/** OpenAI's `choices[].logprobs`: for a whole answer, or for the tokens of one chunk. */
+export interface ChoiceLogprobs {
+  content: TokenLogprob[] | null;
+  refusal: TokenLogprob[] | null;
+}
+
 export interface ChunkDelta {
   role?: 'assistant';
   content?: string;
   reasoning_content?: string;
+  refusal?: string;
   tool_calls?: ToolCallDelta[];
+  /** Not part of OpenAI's delta: the chunk's `choices[].logprobs`, which the renderer moves beside the delta. */
+  logprobs?: ChoiceLogprobs;
+  /** Not part of OpenAI's delta: on the first delta only, the upstream's system_fingerprint and service_tier. */
+  meta?: ResponseMeta;
 }
 
 export interface AssistantMessage {
@@ -29,6 +48,24 @@ export interface AssistantMessage {
   reasoning_content?: string;
   tool_calls?: Array<{ id: string; type: 'function'; function: { name: string; arguments: string } }>;
   refusal?: string | null;
+  /** URL citations of a web-search answer, as OpenAI returns them. */
+  annotations?: unknown[];
+}
+
+/** A choice of a non-streamed answer after the first (a request with `n` > 1). */
+export interface ExtraChoice {
+  message: AssistantMessage;
+  finish_reason: string | null;
+  logprobs?: ChoiceLogprobs | null;
+}
+
+/** What an answer carries besides its message, relayed to the client as OpenAI documents it. */
+export interface ResponseMeta {
+  logprobs?: ChoiceLogprobs | null;
+  system_fingerprint?: string | null;
+  service_tier?: string | null;
+  /** Choices 1..n-1 when the client asked for `n` > 1 (choice 0 is the event's message). */
+  more_choices?: ExtraChoice[];
 }
 
 interface EventBase {
@@ -73,6 +110,7 @@ export interface ChatResultEvent extends EventBase, Served {
   type: 'result';
   kind: 'chat';
   message: AssistantMessage;
+  meta?: ResponseMeta;
   finish_reason: string | null;
   usage: Usage;
   model: string;

@@ -79,7 +79,8 @@ export const chatCompletionRequestSchema = z
     max_completion_tokens: z.number().int().positive().nullable().optional(),
     temperature: z.number().min(0).max(2).nullable().optional(),
     top_p: z.number().min(0).max(1).nullable().optional(),
-    n: z.literal(1, { message: 'only n=1 is supported' }).nullable().optional(),
+    // n > 1 is refused per provider (shared/providers/request-fields.ts): Switchyard relays one choice.
+    n: z.number().int().positive().nullable().optional(),
     stop: z
       .union([z.string(), z.array(z.string()).max(4)])
       .nullable()
@@ -93,6 +94,15 @@ export const chatCompletionRequestSchema = z
     parallel_tool_calls: z.boolean().optional(),
     response_format: responseFormat.optional(),
     reasoning_effort: z.enum(['none', 'minimal', 'low', 'medium', 'high', 'xhigh']).nullable().optional(),
+    logprobs: z.boolean().nullable().optional(),
+    top_logprobs: z.number().int().min(0).max(20).nullable().optional(),
+    service_tier: z.string().nullable().optional(),
+    safety_identifier: z.string().nullable().optional(),
+    modalities: z
+      .array(z.enum(['text', 'audio']))
+      .nullable()
+      .optional(),
+    store: z.boolean().nullable().optional(),
   })
   .loose();
 export type ChatCompletionRequest = z.infer<typeof chatCompletionRequestSchema>;

@@ -4,6 +4,7 @@
 import type { ProviderAdapter } from './types.ts';
 import type { ModelNameRule } from './common/model-name-rules.ts';
 import type { RateLimitParser } from './common/rate-limit-headers.ts';
+import type { RequestFieldTable } from './request-fields.ts';
 
 export interface ProviderDescriptor {
   /** The `<provider>` of `<provider>/<model>`, of NATS subjects and of the config file. */
@@ -22,5 +23,7 @@ export interface ProviderDescriptor {
   readonly simulatorPath: string;
   /** A column of the capability matrix (docs/capabilities.md). */
   readonly inCapabilityMatrix: boolean;
+  /** What the adapter does with each OpenAI chat request field: sent, translated or refused (./request-fields.ts). */
+  readonly requestFields: RequestFieldTable;
   readonly adapter: ProviderAdapter;
 }

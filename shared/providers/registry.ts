@@ -15,8 +15,14 @@ import { ollamaDescriptor } from './ollama/descriptor.ts';
 import { mistralDescriptor } from './mistral/descriptor.ts';
 import { NAMESPACED_MODEL_NAMES } from './common/model-name-rules.ts';
 import { openAIRateLimits } from './common/rate-limit-headers.ts';
+import { FORWARDED_AS_IS, withRequestFieldCheck } from './request-fields.ts';
 
 export type { ProviderDescriptor };
+
+/** A descriptor whose adapter refuses, before building the upstream request, the fields its table refuses. */
+function checked(d: ProviderDescriptor): ProviderDescriptor {
+  return { ...d, adapter: withRequestFieldCheck(d.adapter, d.requestFields) };
+}
 
 export const BUILTIN_PROVIDERS: readonly ProviderDescriptor[] = [
   openaiDescriptor,
@@ -26,7 +32,7 @@ export const BUILTIN_PROVIDERS: readonly ProviderDescriptor[] = [
   xaiDescriptor,
   ollamaDescriptor,
   mistralDescriptor,
-];
+].map(checked);
 
 export const BUILTIN_PROVIDER_NAMES: readonly string[] = BUILTIN_PROVIDERS.map((d) => d.name);
 
@@ -50,7 +56,7 @@ const declaredAdapters = new Map<string, ProviderAdapter>();
 
 function declaredDescriptor(name: string, declared: NonNullable<FileConfig['providers'][string]>): ProviderDescriptor {
   let adapter = declaredAdapters.get(name);
-  if (!adapter) declaredAdapters.set(name, (adapter = openAICompatibleAdapter(name, true)));
+  if (!adapter) declaredAdapters.set(name, (adapter = withRequestFieldCheck(openAICompatibleAdapter(name, true), FORWARDED_AS_IS)));
   return {
     name,
     envPrefix: envPrefixOf(name),
@@ -62,6 +68,7 @@ function declaredDescriptor(name: string, declared: NonNullable<FileConfig['prov
     // No simulator of its own: point base_url at any OpenAI-compatible server, the OpenAI simulator included.
     simulatorPath: '',
     inCapabilityMatrix: false,
+    requestFields: FORWARDED_AS_IS,
     adapter,
   };
 }

@@ -1,7 +1,7 @@
 // The one interface every provider adapter implements. Adding a provider = one folder + one line in
 // ./registry.ts. Adapters are pure translation: no I/O, no retries (the worker owns those).
 import type { ChatCompletionRequest, EmbeddingsRequest } from '../protocol/openai.ts';
-import type { AssistantMessage, ChunkDelta, Usage } from '../protocol/events.ts';
+import type { AssistantMessage, ChunkDelta, ResponseMeta, Usage } from '../protocol/events.ts';
 import type { ApiError, ErrorBody } from '../protocol/errors.ts';
 import type { ImageSession } from './common/remote-images.ts';
 
@@ -21,6 +21,8 @@ export interface ChatResult {
   finish_reason: string | null;
   usage: Usage;
   model: string;
+  /** Logprobs, system_fingerprint, service_tier: set only when the upstream returned them. */
+  meta?: ResponseMeta;
 }
 
 export interface EmbeddingsResult {

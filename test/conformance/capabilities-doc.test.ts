@@ -5,7 +5,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { claimsOf, FEATURES, renderCapabilities } from './capabilities.ts';
+import { claimsOf, FEATURES, fieldClaimsOf, renderCapabilities } from './capabilities.ts';
 
 describe.skipIf(process.env.SWITCHYARD_CAPABILITIES_RUN === '1')('docs/capabilities.md', () => {
   it('matches the capability claims of the tests (regenerate with `npm run capabilities`)', () => {
@@ -23,7 +23,9 @@ describe.skipIf(process.env.SWITCHYARD_CAPABILITIES_RUN === '1')('docs/capabilit
     const tests = JSON.parse(readFileSync(out, 'utf8')) as Array<{ name: string }>;
     const claims = tests.flatMap((t) => claimsOf(t.name));
     expect(claims.length).toBeGreaterThan(FEATURES.length);
-    expect(readFileSync(path.resolve(process.cwd(), 'docs/capabilities.md'), 'utf8')).toBe(renderCapabilities(claims));
+    const fieldClaims = tests.flatMap((t) => fieldClaimsOf(t.name));
+    expect(fieldClaims.length, 'every request field has claims').toBeGreaterThan(0);
+    expect(readFileSync(path.resolve(process.cwd(), 'docs/capabilities.md'), 'utf8')).toBe(renderCapabilities(claims, fieldClaims));
   }, 120_000);
 
   it('rejects a claim of an unknown feature', () => {

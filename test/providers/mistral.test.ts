@@ -63,10 +63,8 @@ describe('mistral request', () => {
         seed: 42,
         max_completion_tokens: 300,
         temperature: 0.2,
-        user: 'u1',
-        store: true,
+        store: false,
         stream_options: { include_usage: true },
-        reasoning_effort: 'low',
         safe_prompt: true,
       } as Partial<ChatCompletionRequest>,
       true,
@@ -88,6 +86,18 @@ describe('mistral request', () => {
         { role: 'user', content: 'again' },
       ],
     });
+  });
+
+  it('refuses what Mistral has no field for (user, store, reasoning_effort) instead of dropping it', async () => {
+    for (const [param, value] of [
+      ['user', 'u1'],
+      ['store', true],
+      ['reasoning_effort', 'low'],
+    ] as const) {
+      await expect(bodyOf({ messages: [{ role: 'user', content: 'hi' }], [param]: value })).rejects.toMatchObject({
+        upstream: { status: 400, error: { param, code: 'unsupported_parameter', type: 'invalid_request_error' } },
+      });
+    }
   });
 
   it('maps foreign tool call ids to 9 letters and digits, the same on the call and on its result', async () => {

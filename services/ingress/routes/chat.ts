@@ -8,6 +8,8 @@ import type { StreamEvent } from '../../../shared/protocol/events.ts';
 import { ApiError, errors } from '../../../shared/protocol/errors.ts';
 import { chatCompletionRequestSchema, embeddingsRequestSchema } from '../../../shared/protocol/openai.ts';
 import { validate } from '../../../shared/protocol/request-errors.ts';
+import { getDescriptor } from '../../../shared/providers/registry.ts';
+import { assertFieldsServable } from '../../../shared/providers/request-fields.ts';
 import type { Admission, Settlement } from '../admission.ts';
 import type { AsyncWork } from '../async-work.ts';
 import type { Dispatcher } from '../dispatcher.ts';
@@ -59,6 +61,7 @@ export const chatRoutes: FastifyPluginAsync<ChatRoutesOptions> = async (app, opt
     const body = validateBody(chatCompletionRequestSchema, req.body);
     assertModelAllowed(principalOf(req), body.model);
     const route = resolveRoute(body.model);
+    assertFieldsServable(body, route.targets ?? [route], (provider) => getDescriptor(provider, config.file)?.requestFields);
     // ---- async work: `Prefer: respond-async` -> 202, result at GET /v1/requests/{id} ----
     if (asyncWork.wantsAsync(req)) {
       const admitting = admission.admit(principalOf(req), route.targets ?? [route], req.body, 'chat');

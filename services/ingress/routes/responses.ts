@@ -163,7 +163,7 @@ export const responsesRoutes: FastifyPluginAsync<ResponsesRoutesOptions> = async
     { onRequest: authenticate },
     async (req) => {
       // Replaying a stored response as events needs its event log, which only background responses have.
-      if (req.query.stream === 'true') throw errors.unsupportedParameter('stream', 'stored responses are returned as JSON only');
+      if (req.query.stream === 'true') throw errors.featureNotServed('stream', 'stored responses are returned as JSON only');
       const found = await findResponse(db, principalOf(req).tenantId, req.params.id);
       if (!found) throw errors.responseNotFound(req.params.id);
       return found.body;

@@ -138,7 +138,7 @@ const UNSUPPORTED_FIELDS: Record<string, string> = {
 /** Tools that run inside OpenAI's platform; Switchyard relays function calls only. */
 const BUILT_IN_TOOL_HINT = 'only function tools ({"type":"function","name",...}) are supported';
 
-export const unsupported = errors.unsupportedParameter;
+export const unsupported = errors.featureNotServed;
 
 /** Validates the body; throws the OpenAI-style 400 for the first bad, unknown or unsupported field. */
 export function parseResponsesRequest(body: unknown): ParsedResponsesRequest {

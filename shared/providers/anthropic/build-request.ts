@@ -27,6 +27,8 @@ export function buildAnthropicChatRequest(endpoint: Endpoint, model: string, req
     const thinkingBudget = req.max_completion_tokens || req.max_tokens ? Math.max(1024, Math.min(budget, maxTokens - 1)) : budget;
     if (maxTokens <= thinkingBudget) maxTokens = thinkingBudget + DEFAULT_MAX_TOKENS;
     body.thinking = { type: 'enabled', budget_tokens: thinkingBudget };
+    // Thinking takes top_p >= 0.95 only (lower values are refused in ./request-fields.ts).
+    if (req.top_p !== null && req.top_p !== undefined) body.top_p = req.top_p;
   } else {
     // Anthropic's temperature range is 0..1 and it must be left unset while thinking.
     if (req.temperature !== null && req.temperature !== undefined) body.temperature = Math.min(1, req.temperature);
@@ -34,7 +36,10 @@ export function buildAnthropicChatRequest(endpoint: Endpoint, model: string, req
   }
   body.max_tokens = maxTokens;
   if (req.stop) body.stop_sequences = Array.isArray(req.stop) ? req.stop : [req.stop];
-  if (req.user) body.metadata = { user_id: req.user };
+  // safety_identifier replaces OpenAI's user; both name the end user, Anthropic's user_id.
+  const endUser = req.safety_identifier || req.user;
+  if (endUser) body.metadata = { user_id: endUser };
+  if (req.service_tier === 'default') body.service_tier = 'standard_only';
 
   const { tools, tool_choice } = prepareAnthropicTools(req);
   const rf = req.response_format;

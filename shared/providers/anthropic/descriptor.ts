@@ -1,4 +1,5 @@
 import type { ProviderDescriptor } from '../descriptor.ts';
+import { anthropicRequestFields } from './request-fields.ts';
 import { FLAT_MODEL_NAMES } from '../common/model-name-rules.ts';
 import { anthropicRateLimits } from './rate-limits.ts';
 import { anthropic } from './index.ts';
@@ -13,5 +14,6 @@ export const anthropicDescriptor: ProviderDescriptor = {
   rateLimits: anthropicRateLimits,
   simulatorPath: '/anthropic',
   inCapabilityMatrix: true,
+  requestFields: anthropicRequestFields,
   adapter: anthropic,
 };

@@ -13,3 +13,11 @@ export function mapAnthropicStopReason(reason: string | null | undefined): strin
       return 'stop';
   }
 }
+
+/**
+ * A `refusal` stop as OpenAI's `message.refusal`: Anthropic's explanation (`stop_details`), or a
+ * plain sentence when it gave none. The finish_reason stays `content_filter`: the answer was blocked.
+ */
+export function refusalText(explanation: string | null | undefined): string {
+  return explanation || 'The model declined to answer this request.';
+}

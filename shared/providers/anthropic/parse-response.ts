@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { AssistantMessage } from '../../protocol/events.ts';
 import type { ChatResult } from '../types.ts';
 import { anthropicUsageSchema, convertAnthropicUsage } from './usage.ts';
-import { mapAnthropicStopReason } from './finish-reason.ts';
+import { mapAnthropicStopReason, refusalText } from './finish-reason.ts';
 import { JSON_MODE_TOOL } from './build-request.ts';
 
 // Known block types are checked strictly; others (server tools, search results) carry nothing an
@@ -31,6 +31,7 @@ const messageSchema = z
     model: z.string().optional(),
     content: z.array(contentBlockSchema),
     stop_reason: z.string().nullable().optional(),
+    stop_details: z.object({ explanation: z.string().nullable().optional() }).loose().nullable().optional(),
     usage: anthropicUsageSchema.optional(),
   })
   .loose();
@@ -52,7 +53,9 @@ export function parseAnthropicChatResponse(body: unknown, model: string): ChatRe
       toolCalls.push({ id: b.id!, type: 'function', function: { name: b.name!, arguments: JSON.stringify(b.input ?? {}) } });
     }
   }
-  const message: AssistantMessage = { role: 'assistant', content: text === '' && toolCalls.length ? null : text };
+  const refusal = parsed.stop_reason === 'refusal' ? refusalText(parsed.stop_details?.explanation) : undefined;
+  const message: AssistantMessage = { role: 'assistant', content: text === '' && (toolCalls.length || refusal) ? null : text };
+  if (refusal) message.refusal = refusal;
   if (reasoning) message.reasoning_content = reasoning;
   if (toolCalls.length) message.tool_calls = toolCalls;
   const finish = jsonMode && parsed.stop_reason === 'tool_use' ? 'stop' : mapAnthropicStopReason(parsed.stop_reason);

@@ -6,7 +6,7 @@ import type { StreamPart, StreamTranslator } from '../types.ts';
 import { malformedStream } from '../common/stream-errors.ts';
 import { translatorFrame } from '../common/translator-frame.ts';
 import { anthropicUsageSchema, convertAnthropicUsage, type AnthropicUsage } from './usage.ts';
-import { mapAnthropicStopReason } from './finish-reason.ts';
+import { mapAnthropicStopReason, refusalText } from './finish-reason.ts';
 import { anthropicErrorFromBody } from './errors.ts';
 import { JSON_MODE_TOOL } from './build-request.ts';
 
@@ -40,7 +40,12 @@ const eventSchema = z.discriminatedUnion('type', [
   z
     .object({
       type: z.literal('message_delta'),
-      delta: z.object({ stop_reason: z.string().nullable().optional() }).loose(),
+      delta: z
+        .object({
+          stop_reason: z.string().nullable().optional(),
+          stop_details: z.object({ explanation: z.string().nullable().optional() }).loose().nullable().optional(),
+        })
+        .loose(),
       usage: anthropicUsageSchema.nullable().optional(),
     })
     .loose(),
@@ -146,6 +151,8 @@ export function createAnthropicStreamTranslator(): StreamTranslator {
       }
       case 'message_delta':
         if (e.delta.stop_reason) stopReason = e.delta.stop_reason;
+        if (e.delta.stop_reason === 'refusal')
+          out.push({ type: 'delta', delta: { refusal: refusalText(e.delta.stop_details?.explanation) } });
         // Cumulative counts: later values replace earlier ones.
         usage = { ...usage, ...stripNulls(e.usage ?? undefined) };
         break;

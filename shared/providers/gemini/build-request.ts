@@ -44,12 +44,16 @@ export async function buildGeminiChatRequest(
   if (req.top_p !== null && req.top_p !== undefined) gc.topP = req.top_p;
   if (req.stop) gc.stopSequences = Array.isArray(req.stop) ? req.stop : [req.stop];
   if (req.seed !== null && req.seed !== undefined) gc.seed = req.seed;
+  if (req.n && req.n > 1) gc.candidateCount = req.n;
   if (req.presence_penalty) gc.presencePenalty = req.presence_penalty;
   if (req.frequency_penalty) gc.frequencyPenalty = req.frequency_penalty;
   const rf = req.response_format;
   if (rf?.type === 'json_object' || rf?.type === 'json_schema') gc.responseMimeType = 'application/json';
   if (rf?.type === 'json_schema' && rf.json_schema.schema) gc.responseJsonSchema = rf.json_schema.schema;
   if (req.reasoning_effort) gc.thinkingConfig = thinkingConfig(model, req.reasoning_effort);
+  // Asking for top alternatives asks for log probabilities too (OpenAI requires both; Gemini needs the first).
+  if (req.logprobs === true || req.top_logprobs) gc.responseLogprobs = true;
+  if (req.top_logprobs) gc.logprobs = req.top_logprobs;
   if (Object.keys(gc).length) body.generationConfig = gc;
   Object.assign(body, prepareGeminiTools(req));
 

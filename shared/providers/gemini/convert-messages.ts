@@ -6,6 +6,7 @@ import { argumentsObject, contentPieces, contentText, systemText, toolNamesById 
 import { inlineImage } from '../common/images.ts';
 import { defaultImageSession, type ImageSession } from '../common/remote-images.ts';
 import { decodeGeminiToolCallId } from './tool-call-id.ts';
+import { geminiMediaPart } from './media-parts.ts';
 
 export type GeminiPart =
   | { text: string }
@@ -58,8 +59,15 @@ export async function convertToGeminiContents(
     if (m.role === 'system' || m.role === 'developer') continue;
     if (m.role === 'user') {
       const parts: GeminiPart[] = [];
-      for (const p of contentPieces(m.content))
-        parts.push(p.kind === 'text' ? { text: p.text } : await imagePart(p.url, images, `messages[${i}].content`));
+      // Part by part, so audio and files (./media-parts.ts) keep their place between text and images.
+      const items = Array.isArray(m.content) ? m.content : [m.content];
+      for (const [j, item] of items.entries()) {
+        const media = typeof item === 'string' ? null : geminiMediaPart(item, `messages[${i}].content[${j}]`);
+        if (media) parts.push(media);
+        else
+          for (const p of contentPieces(typeof item === 'string' ? item : [item]))
+            parts.push(p.kind === 'text' ? { text: p.text } : await imagePart(p.url, images, `messages[${i}].content`));
+      }
       push('user', parts);
     } else if (m.role === 'assistant') {
       const parts: GeminiPart[] = [];

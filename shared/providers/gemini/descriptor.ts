@@ -1,4 +1,5 @@
 import type { ProviderDescriptor } from '../descriptor.ts';
+import { geminiRequestFields } from './request-fields.ts';
 import { GEMINI_MODEL_NAMES } from '../common/model-name-rules.ts';
 import { noRateLimitHeaders } from '../common/rate-limit-headers.ts';
 import { gemini } from './index.ts';
@@ -13,5 +14,6 @@ export const geminiDescriptor: ProviderDescriptor = {
   rateLimits: noRateLimitHeaders,
   simulatorPath: '/gemini/v1beta',
   inCapabilityMatrix: true,
+  requestFields: geminiRequestFields,
   adapter: gemini,
 };

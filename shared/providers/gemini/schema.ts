@@ -1,6 +1,7 @@
 // GenerateContentResponse, the body of generateContent and of every streamGenerateContent chunk.
 import { z } from 'zod';
 import { geminiUsageSchema } from './usage.ts';
+import { geminiLogprobsResultSchema } from './logprobs.ts';
 
 const partialArgSchema = z
   .object({
@@ -45,6 +46,7 @@ export const geminiResponseSchema = z
               .loose()
               .optional(),
             finishReason: z.string().optional(),
+            logprobsResult: geminiLogprobsResultSchema.optional(),
           })
           .loose(),
       )

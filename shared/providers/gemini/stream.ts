@@ -4,8 +4,10 @@
 // Vertex with streamFunctionCallArguments, as a name followed by partialArgs pieces.
 import { createParser } from 'eventsource-parser';
 import type { StreamPart, StreamTranslator } from '../types.ts';
+import type { ChoiceLogprobs } from '../../protocol/events.ts';
 import { malformedStream } from '../common/stream-errors.ts';
 import { translatorFrame } from '../common/translator-frame.ts';
+import { convertGeminiLogprobs } from './logprobs.ts';
 import { geminiResponseSchema, type GeminiPartialArg, type GeminiResponsePart } from './schema.ts';
 import { convertGeminiUsage, type GeminiUsage } from './usage.ts';
 import { mapGeminiFinishReason } from './finish-reason.ts';
@@ -88,7 +90,10 @@ export function createGeminiStreamTranslator(): StreamTranslator {
     const chunk = geminiResponseSchema.parse(json);
     if (chunk.usageMetadata) usage = chunk.usageMetadata;
     const candidate = chunk.candidates?.[0];
+    const before = out.length;
     for (const part of candidate?.content?.parts ?? []) onPart(part);
+    const logprobs = convertGeminiLogprobs(candidate?.logprobsResult);
+    if (logprobs) attachLogprobs(out, before, logprobs);
     if (candidate?.finishReason) {
       flushPending();
       finished = true;
@@ -133,4 +138,16 @@ function applyPartialArg(args: Record<string, unknown>, pa: GeminiPartialArg): v
   else if (pa.numberValue !== undefined) target[last] = pa.numberValue;
   else if (pa.boolValue !== undefined) target[last] = pa.boolValue;
   else if ('nullValue' in pa) target[last] = null;
+}
+
+/** A chunk's logprobs ride on its text delta (the tokens they score), or on a delta of their own. */
+function attachLogprobs(out: StreamPart[], from: number, logprobs: ChoiceLogprobs): void {
+  for (let i = out.length - 1; i >= from; i--) {
+    const part = out[i]!;
+    if (part.type === 'delta' && part.delta.content !== undefined) {
+      part.delta.logprobs = logprobs;
+      return;
+    }
+  }
+  out.push({ type: 'delta', delta: { logprobs } });
 }

@@ -1,4 +1,5 @@
 import type { ProviderDescriptor } from '../descriptor.ts';
+import { FORWARDED_AS_IS } from '../request-fields.ts';
 import { NAMESPACED_MODEL_NAMES } from '../common/model-name-rules.ts';
 import { openAIRateLimits } from '../common/rate-limit-headers.ts';
 import { groq } from './index.ts';
@@ -13,5 +14,6 @@ export const groqDescriptor: ProviderDescriptor = {
   rateLimits: openAIRateLimits,
   simulatorPath: '/groq/openai/v1',
   inCapabilityMatrix: true,
+  requestFields: FORWARDED_AS_IS,
   adapter: groq,
 };

@@ -1,4 +1,5 @@
 import type { ProviderDescriptor } from '../descriptor.ts';
+import { mistralRequestFields } from './request-fields.ts';
 import { FLAT_MODEL_NAMES } from '../common/model-name-rules.ts';
 import { mistralRateLimits } from './rate-limits.ts';
 import { mistral } from './index.ts';
@@ -14,5 +15,6 @@ export const mistralDescriptor: ProviderDescriptor = {
   rateLimits: mistralRateLimits,
   simulatorPath: '/mistral/v1',
   inCapabilityMatrix: true,
+  requestFields: mistralRequestFields,
   adapter: mistral,
 };

@@ -40,6 +40,9 @@ export async function buildOllamaChatRequest(
   if (rf?.type === 'json_object') body.format = 'json';
   else if (rf?.type === 'json_schema') body.format = rf.json_schema.schema ?? 'json';
   if (req.reasoning_effort) body.think = thinkValue(model, req.reasoning_effort);
+  // Asking for top alternatives asks for log probabilities too, as with OpenAI.
+  if (req.logprobs === true || req.top_logprobs) body.logprobs = true;
+  if (req.top_logprobs) body.top_logprobs = req.top_logprobs;
   // Ollama has no tool_choice: "none" is honoured by not offering the tools at all.
   if (req.tools?.length && req.tool_choice !== 'none') body.tools = req.tools.map((t) => ({ type: 'function', function: t.function }));
   return { url: `${endpoint.baseUrl}/api/chat`, headers: headers(endpoint, stream), body: JSON.stringify(body) };

@@ -1,4 +1,5 @@
 import type { ProviderDescriptor } from '../descriptor.ts';
+import { ollamaRequestFields } from './request-fields.ts';
 import { NAMESPACED_MODEL_NAMES } from '../common/model-name-rules.ts';
 import { noRateLimitHeaders } from '../common/rate-limit-headers.ts';
 import { ollama } from './index.ts';
@@ -13,5 +14,6 @@ export const ollamaDescriptor: ProviderDescriptor = {
   rateLimits: noRateLimitHeaders,
   simulatorPath: '/ollama',
   inCapabilityMatrix: true,
+  requestFields: ollamaRequestFields,
   adapter: ollama,
 };

@@ -2,7 +2,7 @@
 import type { AssistantMessage } from '../../protocol/events.ts';
 import type { ChatResult } from '../types.ts';
 import { synthesizeToolCallId } from '../common/ids.ts';
-import { ollamaChatSchema, toolArguments } from './schema.ts';
+import { ollamaChatSchema, ollamaLogprobs, toolArguments } from './schema.ts';
 import { convertOllamaUsage } from './usage.ts';
 import { mapOllamaDoneReason } from './finish-reason.ts';
 
@@ -18,10 +18,13 @@ export function parseOllamaChatResponse(body: unknown, model: string): ChatResul
   const message: AssistantMessage = { role: 'assistant', content: text === '' && toolCalls.length ? null : text };
   if (reasoning) message.reasoning_content = reasoning;
   if (toolCalls.length) message.tool_calls = toolCalls;
-  return {
+  const result: ChatResult = {
     message,
     finish_reason: mapOllamaDoneReason(parsed.done_reason, toolCalls.length > 0),
     usage: convertOllamaUsage(parsed),
     model: parsed.model ?? model,
   };
+  const logprobs = ollamaLogprobs(parsed.logprobs);
+  if (logprobs) result.meta = { logprobs };
+  return result;
 }

@@ -5,7 +5,7 @@ import { createLineSplitter } from '../common/ndjson.ts';
 import { malformedStream } from '../common/stream-errors.ts';
 import { translatorFrame } from '../common/translator-frame.ts';
 import { synthesizeToolCallId } from '../common/ids.ts';
-import { ollamaChatSchema, toolArguments } from './schema.ts';
+import { ollamaChatSchema, ollamaLogprobs, toolArguments } from './schema.ts';
 import { convertOllamaUsage } from './usage.ts';
 import { mapOllamaDoneReason } from './finish-reason.ts';
 import { ollamaErrorFromMessage } from './errors.ts';
@@ -37,7 +37,9 @@ export function createOllamaStreamTranslator(): StreamTranslator {
     const content = chunk.message?.content ?? chunk.response;
     const thinking = chunk.message?.thinking ?? chunk.thinking;
     if (thinking) out.push({ type: 'delta', delta: { reasoning_content: thinking } });
-    if (content) out.push({ type: 'delta', delta: { content } });
+    const logprobs = ollamaLogprobs(chunk.logprobs);
+    if (content) out.push({ type: 'delta', delta: logprobs ? { content, logprobs } : { content } });
+    else if (logprobs) out.push({ type: 'delta', delta: { logprobs } });
     for (const t of chunk.message?.tool_calls ?? []) {
       out.push({
         type: 'delta',

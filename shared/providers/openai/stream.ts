@@ -3,7 +3,8 @@ import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import { z } from 'zod';
 import type { ChunkDelta } from '../../protocol/events.ts';
 import type { StreamPart, StreamTranslator } from '../types.ts';
-import { normalizeOpenAIUsage, openAIUsageSchema } from './parse-response.ts';
+import { choiceLogprobsSchema, normalizeOpenAIUsage, openAILogprobs, openAIResponseMeta, openAIUsageSchema } from './parse-response.ts';
+import type { ResponseMeta } from '../../protocol/events.ts';
 import { parseOpenAIErrorBody } from './errors.ts';
 import { malformedStream } from '../common/stream-errors.ts';
 import { translatorFrame } from '../common/translator-frame.ts';
@@ -20,6 +21,7 @@ const chunkSchema = z
                 content: z.string().nullable().optional(),
                 reasoning_content: z.string().nullable().optional(),
                 reasoning: z.string().nullable().optional(),
+                refusal: z.string().nullable().optional(),
                 tool_calls: z
                   .array(
                     z
@@ -40,11 +42,14 @@ const chunkSchema = z
               .loose()
               .optional(),
             finish_reason: z.string().nullable().optional(),
+            logprobs: choiceLogprobsSchema,
           })
           .loose(),
       )
       .optional(),
     usage: openAIUsageSchema.nullable().optional(),
+    system_fingerprint: z.string().nullable().optional(),
+    service_tier: z.string().nullable().optional(),
     error: z.unknown().optional(),
   })
   .loose();
@@ -63,6 +68,9 @@ export function createOpenAIStreamTranslator(hooks: OpenAIStreamHooks = {}): Str
   let sawDone = false;
   let sawFinish = false;
   let failed = false;
+  // Fingerprint and tier repeat on every chunk; they ride once, on the first delta relayed.
+  let meta: ResponseMeta | undefined;
+  let metaRelayed = false;
 
   const onEvent = (ev: EventSourceMessage) => {
     if (failed) return;
@@ -87,6 +95,7 @@ export function createOpenAIStreamTranslator(hooks: OpenAIStreamHooks = {}): Str
     }
     const chunk = chunkSchema.parse(json);
     const rawUsage = hooks.usageOf ? hooks.usageOf(chunk) : chunk.usage;
+    if (!metaRelayed && !meta) meta = openAIResponseMeta(chunk);
     for (const choice of chunk.choices ?? []) {
       const d = choice.delta;
       if (d) {
@@ -107,7 +116,22 @@ export function createOpenAIStreamTranslator(hooks: OpenAIStreamHooks = {}): Str
             return tc;
           });
         }
-        if (delta.content !== undefined || delta.reasoning_content !== undefined || delta.tool_calls) out.push({ type: 'delta', delta });
+        if (d.refusal) delta.refusal = d.refusal;
+        const logprobs = openAILogprobs(choice.logprobs);
+        if (logprobs) delta.logprobs = logprobs;
+        if (
+          delta.content !== undefined ||
+          delta.reasoning_content !== undefined ||
+          delta.refusal !== undefined ||
+          delta.tool_calls ||
+          logprobs
+        ) {
+          if (meta && !metaRelayed) {
+            delta.meta = meta;
+            metaRelayed = true;
+          }
+          out.push({ type: 'delta', delta });
+        }
       }
       if (choice.finish_reason) {
         sawFinish = true;

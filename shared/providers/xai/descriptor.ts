@@ -1,4 +1,5 @@
 import type { ProviderDescriptor } from '../descriptor.ts';
+import { FORWARDED_AS_IS, translated } from '../request-fields.ts';
 import { FLAT_MODEL_NAMES } from '../common/model-name-rules.ts';
 import { openAIRateLimits } from '../common/rate-limit-headers.ts';
 import { xai } from './index.ts';
@@ -13,5 +14,9 @@ export const xaiDescriptor: ProviderDescriptor = {
   rateLimits: openAIRateLimits,
   simulatorPath: '/xai/v1',
   inCapabilityMatrix: true,
+  requestFields: {
+    ...FORWARDED_AS_IS,
+    reasoning_effort: translated('low or high (xAI takes only those); none is left unset'),
+  },
   adapter: xai,
 };

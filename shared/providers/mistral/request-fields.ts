@@ -1,0 +1,38 @@
+// What the Mistral adapter does with each OpenAI chat request field (see ../request-fields.ts).
+// Mistral answers an unknown field with a 422, so a field it lacks is refused here, with its name.
+import { NOT_RELAYED, refused, sent, sentUnlessStreamed, translated, type RequestFieldTable } from '../request-fields.ts';
+
+export const mistralRequestFields: RequestFieldTable = {
+  ...NOT_RELAYED,
+  n: sentUnlessStreamed,
+  frequency_penalty: sent,
+  presence_penalty: sent,
+  logit_bias: refused('Mistral has no token bias'),
+  logprobs: refused('Mistral returns no log probabilities'),
+  top_logprobs: refused('Mistral returns no log probabilities'),
+  max_completion_tokens: translated('max_tokens'),
+  max_tokens: sent,
+  metadata: refused('Mistral has no request metadata'),
+  moderation: refused('Mistral has no moderated completions (see safe_prompt)'),
+  parallel_tool_calls: sent,
+  prediction: sent,
+  prompt_cache_key: refused('Mistral has no prompt cache key'),
+  prompt_cache_options: refused('Mistral has no prompt cache options'),
+  prompt_cache_retention: refused('Mistral has no prompt cache retention'),
+  reasoning_effort: refused('Mistral has no reasoning effort (reasoning is the model: magistral-*)'),
+  response_format: sent,
+  safety_identifier: refused('Mistral has no end-user identifier'),
+  seed: translated('random_seed'),
+  service_tier: refused('Mistral has no service tiers'),
+  stop: sent,
+  store: refused('Mistral stores no completions'),
+  temperature: sent,
+  top_p: sent,
+  tool_choice: sent,
+  tools: sent,
+  user: refused('Mistral has no end-user identifier'),
+  verbosity: refused('Mistral has no verbosity setting'),
+  web_search_options: refused('Mistral chat has no web search'),
+  input_audio: sent,
+  file: sent,
+};
