@@ -35,6 +35,8 @@ export const envSchema = z.object({
   /** Root URL of services/mock-providers; in development, providers without a key are pointed at it. */
   SIMULATOR_URL: z.string().optional(),
   NATS_URL: z.string().default('nats://127.0.0.1:4222'),
+  /** Copies of every JetStream stream and KV bucket: 3 on a 3-node cluster (docs/scaling.md), 1 on one server. */
+  NATS_STREAM_REPLICAS: z.coerce.number().int().min(1).max(5).default(1),
   DATABASE_URL: z.string().optional(),
   SWITCHYARD_DATA_DIR: z.string().default('.data'),
   ADMIN_API_KEY: z.string().optional(),

@@ -77,8 +77,9 @@ export async function boot(
     ledgerAckWaitSeconds: config.LEDGER_ACK_WAIT_SECONDS,
     eventsMaxAgeSeconds: config.EVENTS_MAX_AGE_SECONDS,
     cancelsMaxAgeSeconds: Math.max(900, Math.ceil(config.REQUEST_TIMEOUT_MS / 1000)),
+    replicas: config.NATS_STREAM_REPLICAS,
   });
-  await ensureLimitBuckets(nats.nc);
+  await ensureLimitBuckets(nats.nc, config.NATS_STREAM_REPLICAS);
   let db: Db | null = null;
   if (dbOpening) {
     db = await dbOpening;
