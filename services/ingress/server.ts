@@ -26,6 +26,10 @@ import { adapterNames, getDescriptor, providerNames } from '../../shared/provide
 // ---- async work: files, batches, async requests, resumable streams, WebSocket (async-work.ts) ----
 import { createAsyncWork } from './async-work.ts';
 import { chatRoutes } from './routes/chat.ts';
+// ---- graceful operations: drain on SIGTERM, config reload on SIGHUP (docs/scaling.md) ----
+import { Readiness } from '../../shared/runtime/readiness.ts';
+import type { ConfigReload } from '../../shared/runtime/config-reload.ts';
+import { drainRequests } from './drain.ts';
 
 export { SIMULATED_HEADER } from './routes/chat.ts';
 
@@ -34,11 +38,16 @@ export interface IngressOptions {
   nats: Nats;
   db: Db;
   log: Logger;
+  /** The process's readiness (boot()); without one the ingress watches its own NATS connection. */
+  readiness?: Readiness;
+  reload?: ConfigReload;
 }
 
 export interface Ingress {
   app: FastifyInstance;
   ingressId: string;
+  /** /readyz 503 and new requests 503 from now on; resolves once in-flight requests end (true) or after `timeoutMs` (false). */
+  drain(timeoutMs: number): Promise<boolean>;
   close(): Promise<void>;
 }
 
@@ -58,6 +67,15 @@ export async function buildIngress(opts: IngressOptions): Promise<Ingress> {
   const auth = new KeyAuthenticator(db, nc, config.AUTH_CACHE_TTL_MS);
   const router = new EventRouter(nc, ingressId);
   const dispatcher = new Dispatcher(nats, router, ingressId, config.REQUEST_TIMEOUT_MS);
+  const readiness = opts.readiness ?? new Readiness(nc);
+  const prices = priceBookFromConfig(config.file ?? null);
+  const stopReloading = opts.reload?.register({
+    name: 'ingress prices',
+    prepare: (next) => {
+      const book = priceBookFromConfig(next);
+      return () => prices.replaceWith(book);
+    },
+  });
   // ---- tenant controls: limits and budgets in NATS KV (services/ingress/admission.ts) ----
   const admission = new Admission({
     buckets: await openLimitBuckets(nc).catch((err: Error) => {
@@ -65,7 +83,7 @@ export async function buildIngress(opts: IngressOptions): Promise<Ingress> {
       return null;
     }),
     db,
-    prices: priceBookFromConfig(config.file ?? null),
+    prices,
     holder: ingressId,
     defaultMaxTokens: config.LIMITS_DEFAULT_MAX_TOKENS,
     log,
@@ -115,6 +133,7 @@ export async function buildIngress(opts: IngressOptions): Promise<Ingress> {
         headers: { connection: 'close' },
       });
   });
+  const inflight = drainRequests(app, readiness);
   // Metrics per route template (bounded label set); hijacked streams end in dispatch() below.
   app.addHook('onResponse', async (req, reply) => {
     const route = req.routeOptions.url ?? 'unmatched';
@@ -150,9 +169,11 @@ export async function buildIngress(opts: IngressOptions): Promise<Ingress> {
     return reply.type(registry.contentType).send(await registry.metrics());
   });
   app.get('/readyz', async (_req, reply) => {
-    const natsOk = !nc.isClosed() && !nc.isDraining();
+    const natsOk = readiness.nats;
     const dbOk = await pingDatabase(db);
-    return reply.code(natsOk && dbOk ? 200 : 503).send({ status: natsOk && dbOk ? 'ready' : 'unavailable', nats: natsOk, database: dbOk });
+    const ready = natsOk && dbOk && !readiness.draining;
+    const status = ready ? 'ready' : readiness.draining ? 'draining' : 'unavailable';
+    return reply.code(ready ? 200 : 503).send({ status, nats: natsOk, database: dbOk });
   });
   await app.register(adminRoutes, { db, nc, auth, adminApiKey: config.ADMIN_API_KEY });
   await app.register(asyncWork.routes);
@@ -174,7 +195,12 @@ export async function buildIngress(opts: IngressOptions): Promise<Ingress> {
   return {
     app,
     ingressId,
+    drain(timeoutMs) {
+      readiness.draining = true;
+      return inflight.settled(timeoutMs);
+    },
     async close() {
+      stopReloading?.();
       // In-flight requests get a short drain; then every connection is closed, so a shutdown never
       // waits on a request whose client left (or a long stream) until the process is force-exited.
       const drain = setTimeout(() => app.server.closeAllConnections(), SHUTDOWN_DRAIN_MS);

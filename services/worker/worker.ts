@@ -36,6 +36,7 @@ import { Breakers } from './breaker.ts';
 import { UpstreamKeys } from './upstream-keys.ts';
 import { walkTargets } from './fallback.ts';
 import { providerNotConfigured } from '../../shared/config/providers.ts';
+import type { ConfigReload } from '../../shared/runtime/config-reload.ts';
 
 export interface WorkerOptions {
   config: SwitchyardConfig;
@@ -44,6 +45,8 @@ export interface WorkerOptions {
   /** Providers this process serves; default: every provider with an adapter. */
   providers?: string[];
   prices?: PriceBook;
+  /** SIGHUP: the worker's prices follow the reloaded config file. */
+  reload?: ConfigReload;
 }
 
 export interface Worker {
@@ -62,6 +65,13 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
   const { config, nats, log } = opts;
   const { nc, js } = nats;
   const prices = opts.prices ?? (config.file ? priceBookFromConfig(config.file) : new PriceBook());
+  const stopReloading = opts.reload?.register({
+    name: 'worker prices',
+    prepare: (next) => {
+      const book = priceBookFromConfig(next);
+      return () => prices.replaceWith(book);
+    },
+  });
   registerUpstreamSecrets(config);
   // Tenant image URLs (Gemini/Ollama inline them) are fetched through address checks and per-request caps.
   const images = new ImageFetcher(imagePolicyFromConfig(config.file?.images));
@@ -312,11 +322,13 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
     },
     async close() {
       closing = true;
+      stopReloading?.();
       wakeConsumer?.();
       clearInterval(workingSweep);
       for (const c of consumers) await c.close().catch(() => {});
       await batchPump.close();
-      const deadline = Date.now() + 10_000;
+      // In-flight requests finish (SIGTERM drain); what is still running at the deadline is redelivered.
+      const deadline = Date.now() + config.DRAIN_TIMEOUT_MS;
       while (inflight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
       cancelled.close();
       await usage.close();

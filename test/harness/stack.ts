@@ -124,6 +124,8 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'warn',
     PORT: String(port),
     HOST: '127.0.0.1',
+    // A closing stack waits no longer than it did before drains were configurable.
+    DRAIN_TIMEOUT_MS: '10000',
     ...opts.providerEnv?.(mock.url),
     ...opts.env,
   };
