@@ -12,6 +12,7 @@ import { errors } from '../../shared/protocol/errors.ts';
 import { natsMaxPayload, requestTooLarge, HEADER_ROOM_BYTES } from '../../shared/nats/payload-limits.ts';
 import type { EventRouter } from './event-router.ts';
 import type { Route } from './routing.ts';
+import { retryPublish } from '../../shared/nats/publish-retry.ts';
 
 export interface DispatchJob {
   requestId: string;
@@ -122,12 +123,20 @@ export async function publishRequest(
     // Fallback targets for the worker to walk (tenant controls: routing policy).
     targets: job.route.targets ?? [{ provider: job.route.provider, model: job.route.model }],
   });
+  const subject = subjects.request(job.route.provider, priority);
+  const publish = () =>
+    publisher
+      ? publisher.publish(subject, job.body, h, job.requestId)
+      : nats.js.publish(subject, job.body, { msgID: job.requestId, headers: h });
   try {
-    const subject = subjects.request(job.route.provider, priority);
-    if (publisher) await publisher.publish(subject, job.body, h, job.requestId);
-    else await nats.js.publish(subject, job.body, { msgID: job.requestId, headers: h });
-  } catch (err) {
-    throw errors.unavailable(`The request could not be queued: ${(err as Error).message}`);
+    await publish();
+  } catch (first) {
+    try {
+      // A leader election in a JetStream cluster: retried with the same msg id (shared/nats/publish-retry.ts).
+      await retryPublish(publish, first);
+    } catch (err) {
+      throw errors.unavailable(`The request could not be queued: ${(err as Error).message}`);
+    }
   }
 }
 

@@ -30,6 +30,7 @@ import { chatRoutes } from './routes/chat.ts';
 import { Readiness } from '../../shared/runtime/readiness.ts';
 import type { ConfigReload } from '../../shared/runtime/config-reload.ts';
 import { drainRequests } from './drain.ts';
+import { replayAfterReconnect } from './reconnect-replay.ts';
 
 export { SIMULATED_HEADER } from './routes/chat.ts';
 
@@ -66,6 +67,7 @@ export async function buildIngress(opts: IngressOptions): Promise<Ingress> {
   const ingressId = `ing${randomBytes(6).toString('hex')}`;
   const auth = new KeyAuthenticator(db, nc, config.AUTH_CACHE_TTL_MS);
   const router = new EventRouter(nc, ingressId);
+  replayAfterReconnect(nats, router, log);
   const dispatcher = new Dispatcher(nats, router, ingressId, config.REQUEST_TIMEOUT_MS);
   const readiness = opts.readiness ?? new Readiness(nc);
   const prices = priceBookFromConfig(config.file ?? null);

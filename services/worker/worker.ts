@@ -37,6 +37,7 @@ import { UpstreamKeys } from './upstream-keys.ts';
 import { walkTargets } from './fallback.ts';
 import { providerNotConfigured } from '../../shared/config/providers.ts';
 import type { ConfigReload } from '../../shared/runtime/config-reload.ts';
+import { FinalEvents } from './final-events.ts';
 
 export interface WorkerOptions {
   config: SwitchyardConfig;
@@ -84,6 +85,7 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
     configured: Object.values(config.file?.models ?? {}).flatMap((alias) => alias.targets.map((t) => `${t.provider}/${t.model}`)),
   });
   const usage = new UsagePublisher(js, log);
+  const finalEvents = new FinalEvents(nc, log);
   const recorder = new UsageRecorder(usage, prices);
   const attempts = new AttemptRunner({
     breakers,
@@ -191,7 +193,9 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
     // The target that served (or was tried last) and the upstream calls made: fallbacks change both.
     const facts: UsageFacts = { served: { provider, model }, attempts: attempt, startedAt: Date.now() };
     const emit = (ev: EventBody) => {
-      nc.publish(eventSubject, JSON.stringify({ ...ev, seq: ++seq, attempt }));
+      const data = JSON.stringify({ ...ev, seq: ++seq, attempt });
+      if (ev.type === 'chunk') nc.publish(eventSubject, data);
+      else finalEvents.publish(eventSubject, data, `${requestId}.${attempt}.${seq}`);
     };
     const record = recorder.forRequest(envelope, facts);
 
@@ -331,6 +335,7 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
       const deadline = Date.now() + config.DRAIN_TIMEOUT_MS;
       while (inflight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
       cancelled.close();
+      finalEvents.close();
       await usage.close();
       metricsServer?.close();
       await images.close();
