@@ -152,7 +152,7 @@ describe('3-node JetStream cluster, two ingresses, three workers', () => {
     const refusals: Record<string, number> = {};
     for (const o of outcomes) if (o.error) refusals[o.error] = (refusals[o.error] ?? 0) + 1;
     const refusedAt = outcomes.filter((o) => o.status === 503).map((o) => o.ms);
-    console.log('refusals', refusals, refusedAt.length);
+    if (refusedAt.length || Object.keys(refusals).length) console.log('refused or incomplete', refusals);
     console.log(
       `cluster throughput (req/s, ${CONCURRENCY} clients, 2 ingresses, 3->2 workers, 3->2 NATS nodes): ` +
         `before ${rate.before}, during ${rate.during}, after ${rate.after}; slowest ${slowest} ms; ` +
@@ -206,6 +206,7 @@ describe('3-node JetStream cluster, two ingresses, three workers', () => {
     // Every async request completes.
     const asyncIds = accepted.filter((o) => o.kind === 'async').map((o) => o.id!);
     expect(asyncIds.length).toBeGreaterThan(0);
+    const unfinished: string[] = [];
     for (const id of asyncIds) {
       const done = await waitFor(
         async () => {
@@ -218,9 +219,31 @@ describe('3-node JetStream cluster, two ingresses, three workers', () => {
           return r.status === 'completed' ? r : undefined;
         },
         { timeoutMs: 30_000, intervalMs: 200, what: `async request ${id}` },
-      );
-      expect(done.response?.status_code, id).toBe(200);
+      ).catch(() => null);
+      if (!done) unfinished.push(id);
+      else expect(done.response?.status_code, id).toBe(200);
     }
+    if (unfinished.length) {
+      const r = await fetch(`${ingressUrls[0]}/v1/requests/${unfinished[0]}`, { headers: { authorization: `Bearer ${stack.apiKey}` } });
+      console.log(
+        'unfinished async',
+        unfinished,
+        await r.text(),
+        await stack.db.selectFrom('usage').selectAll().where('request_id', 'in', unfinished).execute(),
+      );
+      console.log(await stack.runtime.nats.jsm.consumers.info(STREAMS.events, 'async-results'));
+      for (const c of [...ingresses, ...workers])
+        for (const id of unfinished)
+          console.log(
+            c
+              .output()
+              .split('\n')
+              .filter((l) => l.includes(id) || /async/.test(l))
+              .slice(-10)
+              .join('\n'),
+          );
+    }
+    expect(unfinished).toEqual([]);
 
     // Exactly one usage row per accepted request, and the rollup counts each once.
     const ids = accepted.map((o) => o.id!);
