@@ -48,7 +48,8 @@ export class EventRouter {
           return;
         }
         if (entry.held) return void entry.held.push(ev);
-        if (!isNew(entry, ev)) return; // already replayed from LLM_EVENTS after a reconnect
+        // No dedupe on the live path: nats-server 2.9 may number a redelivery as delivery 1 again, so
+        // an event that is not newer than the last one can be the start of a new delivery.
         if (skipsAhead(entry, ev) && this.readStored) {
           entry.held = [ev];
           void this.fillGap(msg.subject.slice(this.prefixLength), entry);

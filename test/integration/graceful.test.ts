@@ -124,7 +124,15 @@ describe('SIGTERM drains an ingress', () => {
 describe('SIGTERM drains a worker', () => {
   it('its request in flight completes, new requests go to another worker, exit 0', async () => {
     // The stack's in-process worker serves too; the drained one must finish what it pulled.
-    const draining = await stack.spawn('worker', { DRAIN_TIMEOUT_MS: '20000' });
+    const healthPort = await freePort();
+    const draining = await stack.spawn('worker', { DRAIN_TIMEOUT_MS: '20000', HEALTH_PORT: String(healthPort) });
+    // 0: nothing listens any more (a worker that held none of the streams may be gone already).
+    const readyz = () =>
+      fetch(`http://127.0.0.1:${healthPort}/readyz`).then(
+        (r) => r.status,
+        () => 0,
+      );
+    expect(await readyz()).toBe(200);
     const ingress = await spawnIngress();
     // Several long streams, so the child worker surely holds some of them when SIGTERM comes.
     const streams = await Promise.all(
@@ -139,6 +147,14 @@ describe('SIGTERM drains a worker', () => {
     await new Promise((r) => setTimeout(r, 300));
     const exit = exited(draining);
     draining.proc.kill('SIGTERM');
+    const drainingStatus = await waitFor(
+      async () => {
+        const status = await readyz();
+        return status !== 200 ? status : undefined;
+      },
+      { timeoutMs: 2_000, intervalMs: 20, what: 'worker readyz no longer 200 after SIGTERM' },
+    );
+    expect([503, 0]).toContain(drainingStatus);
     const during = await chat(ingress.url, { model: 'openai/gpt-4o-mini', messages: [{ role: 'user', content: 'during drain' }] });
     expect(during.status).toBe(200);
     const bodies = await Promise.all(streams.map((s) => s.text()));
