@@ -134,7 +134,8 @@ export function onShutdown(log: Logger, close: () => Promise<void>, runtime?: Pi
       closing = true;
       if (runtime) runtime.readiness.draining = true;
       log.info({ sig, drainTimeoutMs: runtime?.config.DRAIN_TIMEOUT_MS }, 'shutting down');
-      const force = setTimeout(() => process.exit(1), (runtime?.config.DRAIN_TIMEOUT_MS ?? 0) + 15_000);
+      // Twice the drain: the all-in-one process drains its ingress, then its worker, each up to DRAIN_TIMEOUT_MS.
+      const force = setTimeout(() => process.exit(1), 2 * (runtime?.config.DRAIN_TIMEOUT_MS ?? 0) + 15_000);
       force.unref();
       close()
         .catch((err) => log.error({ err }, 'error during shutdown'))
