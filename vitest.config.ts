@@ -9,7 +9,7 @@ const UNIT = [
 ];
 // Scenarios that touch storage (usage, admin, files, batches, budgets, async, resume) run a second
 // time on the embedded PGlite of `npm start`; e2e.test.ts narrows itself to a representative set of
-// providers there. Postgres-only by nature: limits (several ingress processes), postgres-outage,
+// providers there. Postgres-only by nature: limits and cluster (several ingress processes), postgres-outage,
 // fallback (no storage of its own), mock-sdks (no database).
 const BOTH_BACKENDS = [
   'test/conformance/e2e.test.ts',
@@ -35,6 +35,7 @@ const BOTH_BACKENDS = [
   'test/integration/completions.test.ts',
   'test/integration/tracing.test.ts',
   'test/integration/operator-metrics.test.ts',
+  'test/integration/graceful.test.ts',
 ];
 
 export default defineConfig({

@@ -32,20 +32,33 @@ if (development && !process.env.BOOTSTRAP_API_KEY) {
 const rt = await boot('switchyard', { needsDb: true, embeddedDb: true });
 const db = rt.db!;
 const ledger = await startLedger({ nats: rt.nats, db, log: rt.log.child({ service: 'ledger' }) });
-const worker = await startWorker({ config: rt.config, nats: rt.nats, log: rt.log.child({ service: 'worker' }) });
+const worker = await startWorker({ config: rt.config, nats: rt.nats, log: rt.log.child({ service: 'worker' }), reload: rt.reload });
 const batch = await startBatchRunner({ config: rt.config, nats: rt.nats, db, log: rt.log.child({ service: 'batch' }) });
-const ingress = await buildIngress({ config: rt.config, nats: rt.nats, db, log: rt.log.child({ service: 'ingress' }) });
+const ingress = await buildIngress({
+  config: rt.config,
+  nats: rt.nats,
+  db,
+  log: rt.log.child({ service: 'ingress' }),
+  readiness: rt.readiness,
+  reload: rt.reload,
+});
 await ingress.app.listen({ port: rt.config.PORT, host: rt.config.HOST });
 log.info({ url: `http://${rt.config.HOST}:${rt.config.PORT}`, mode: rt.config.SWITCHYARD_MODE }, 'switchyard listening');
 if (!rt.config.BOOTSTRAP_API_KEY)
   log.warn('BOOTSTRAP_API_KEY is not set: no API key exists yet, so every request gets 401. Set it to create a default tenant and key.');
 
-onShutdown(rt.log, async () => {
-  await ingress.close();
-  await batch.close();
-  await worker.close();
-  await ledger.close();
-  await rt.nats.nc.drain();
-  await db.destroy();
-  await mock?.close();
-});
+onShutdown(
+  rt.log,
+  async () => {
+    // The in-process worker keeps serving the ingress's in-flight requests until they have drained.
+    if (!(await ingress.drain(rt.config.DRAIN_TIMEOUT_MS))) log.warn('drain timeout: closing the requests still in flight');
+    await ingress.close();
+    await batch.close();
+    await worker.close();
+    await ledger.close();
+    await rt.nats.nc.drain();
+    await db.destroy();
+    await mock?.close();
+  },
+  rt,
+);

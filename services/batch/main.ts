@@ -2,11 +2,18 @@
 // at a time, and results are collected by a shared durable consumer.
 import { boot, onShutdown } from '../../shared/runtime/boot.ts';
 import { startBatchRunner } from './runner.ts';
+import { serveHealth } from '../../shared/runtime/health-port.ts';
 
 const rt = await boot('batch', { needsDb: true });
 const runner = await startBatchRunner({ config: rt.config, nats: rt.nats, db: rt.db!, log: rt.log });
-onShutdown(rt.log, async () => {
-  await runner.close();
-  await rt.nats.nc.drain();
-  await rt.db!.destroy();
-});
+const health = rt.config.HEALTH_PORT ? await serveHealth(rt.config.HEALTH_PORT, rt.config.HOST, rt.readiness) : null;
+onShutdown(
+  rt.log,
+  async () => {
+    await runner.close();
+    await rt.nats.nc.drain();
+    await rt.db!.destroy();
+    health?.close();
+  },
+  rt,
+);

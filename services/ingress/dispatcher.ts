@@ -13,6 +13,7 @@ import { natsMaxPayload, requestTooLarge, HEADER_ROOM_BYTES } from '../../shared
 import { contextForRequest, injectIntoHeaders, tracing } from '../../shared/telemetry/tracing.ts';
 import type { EventRouter } from './event-router.ts';
 import type { Route } from './routing.ts';
+import { retryPublish } from '../../shared/nats/publish-retry.ts';
 
 export interface DispatchJob {
   requestId: string;
@@ -130,12 +131,20 @@ export async function publishRequest(
   });
   // The worker's spans join the ingress span's trace (W3C traceparent in the message headers).
   if (tracing.on) injectIntoHeaders(h, contextForRequest(job.requestId));
+  const subject = subjects.request(job.route.provider, priority);
+  const publish = () =>
+    publisher
+      ? publisher.publish(subject, job.body, h, job.requestId)
+      : nats.js.publish(subject, job.body, { msgID: job.requestId, headers: h });
   try {
-    const subject = subjects.request(job.route.provider, priority);
-    if (publisher) await publisher.publish(subject, job.body, h, job.requestId);
-    else await nats.js.publish(subject, job.body, { msgID: job.requestId, headers: h });
-  } catch (err) {
-    throw errors.unavailable(`The request could not be queued: ${(err as Error).message}`);
+    await publish();
+  } catch (first) {
+    try {
+      // A leader election in a JetStream cluster: retried with the same msg id (shared/nats/publish-retry.ts).
+      await retryPublish(publish, first);
+    } catch (err) {
+      throw errors.unavailable(`The request could not be queued: ${(err as Error).message}`);
+    }
   }
 }
 

@@ -4,18 +4,35 @@
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import { subjects } from '../../shared/nats/topology.ts';
 import type { StreamEvent } from '../../shared/protocol/events.ts';
+import { errors } from '../../shared/protocol/errors.ts';
 
 export interface PendingRequest {
   onEvent(ev: StreamEvent): void;
   onTimeout(): void;
   deadline: number;
+  /** The newest event handed over (attempt, then seq): a replay after a reconnect skips what was seen. */
+  lastAttempt?: number;
+  lastSeq?: number;
+  /** Live events held while a gap is filled from LLM_EVENTS. */
+  held?: StreamEvent[];
 }
+
+const isNew = (p: PendingRequest, ev: StreamEvent) =>
+  p.lastAttempt === undefined || ev.attempt > p.lastAttempt || (ev.attempt === p.lastAttempt && ev.seq > p.lastSeq!);
+/** Every delivery of a request numbers its events from 1: a higher number means some went missing. */
+const skipsAhead = (p: PendingRequest, ev: StreamEvent) => ev.seq > (ev.attempt === p.lastAttempt ? p.lastSeq! + 1 : 1);
 
 export class EventRouter {
   private readonly pending = new Map<string, PendingRequest>();
   private readonly sub: Subscription;
   private readonly sweep: NodeJS.Timeout;
   private readonly prefixLength: number;
+  /**
+   * Reads a request's stored events (reconnect-replay.ts). Set: a gap in a request's seq (a chunk
+   * published while its NATS node failed over) is filled from LLM_EVENTS, or, when the chunk was
+   * never stored, the stream ends with stream_interrupted instead of silently missing tokens.
+   */
+  readStored: ((requestId: string) => Promise<StreamEvent[]>) | null = null;
 
   constructor(nc: NatsConnection, ingressId: string) {
     this.prefixLength = subjects.eventsInbox(ingressId).length - 1;
@@ -30,6 +47,16 @@ export class EventRouter {
         } catch {
           return;
         }
+        if (entry.held) return void entry.held.push(ev);
+        // No dedupe on the live path: nats-server 2.9 may number a redelivery as delivery 1 again, so
+        // an event that is not newer than the last one can be the start of a new delivery.
+        if (skipsAhead(entry, ev) && this.readStored) {
+          entry.held = [ev];
+          void this.fillGap(msg.subject.slice(this.prefixLength), entry);
+          return;
+        }
+        entry.lastAttempt = ev.attempt;
+        entry.lastSeq = ev.seq;
         entry.onEvent(ev);
       },
     });
@@ -51,6 +78,43 @@ export class EventRouter {
 
   release(requestId: string): void {
     this.pending.delete(requestId);
+  }
+
+  /**
+   * After a reconnect: the core subscription missed whatever was published while this ingress was away
+   * (e.g. its NATS node died). Every waiting request is handed the stored events it has not seen yet.
+   */
+  async replayMissed(storedEvents: (requestId: string) => Promise<StreamEvent[]>): Promise<void> {
+    for (const [id, entry] of [...this.pending]) {
+      const events = await storedEvents(id).catch(() => []);
+      for (const ev of events) {
+        if (this.pending.get(id) !== entry) break; // finished meanwhile
+        if (!isNew(entry, ev)) continue;
+        entry.lastAttempt = ev.attempt;
+        entry.lastSeq = ev.seq;
+        entry.onEvent(ev);
+      }
+    }
+  }
+
+  private async fillGap(requestId: string, entry: PendingRequest): Promise<void> {
+    const stored = await this.readStored!(requestId).catch(() => []);
+    const held = entry.held ?? [];
+    entry.held = undefined;
+    const events = [...stored, ...held].sort((a, b) => a.attempt - b.attempt || a.seq - b.seq);
+    for (const ev of events) {
+      if (this.pending.get(requestId) !== entry) return;
+      if (!isNew(entry, ev)) continue;
+      if (skipsAhead(entry, ev)) {
+        const error = errors.streamInterrupted();
+        entry.onEvent({ type: 'error', seq: ev.seq - 1, attempt: ev.attempt, status: error.status, error: error.toBody().error });
+        this.pending.delete(requestId);
+        return;
+      }
+      entry.lastAttempt = ev.attempt;
+      entry.lastSeq = ev.seq;
+      entry.onEvent(ev);
+    }
   }
 
   get size(): number {

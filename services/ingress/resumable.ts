@@ -24,6 +24,8 @@ export interface ResumeOptions {
   log: Logger;
   graceMs: number;
   eventsMaxAgeSeconds: number;
+  /** NATS_STREAM_REPLICAS: the owners bucket is a stream like the others. */
+  replicas?: number;
 }
 
 /** What a resumed stream needs to continue byte-identically, and who may read it. */
@@ -78,6 +80,7 @@ export class StreamResume {
       history: 1,
       ttl: opts.eventsMaxAgeSeconds * 1000,
       storage: StorageType.Memory,
+      replicas: opts.replicas ?? 1,
     });
     return new StreamResume(opts, kv);
   }

@@ -36,6 +36,11 @@ import './openapi/core-routes.ts';
 import { modelRoutes } from './routes/models.ts';
 import { completionRoutes } from './routes/completions.ts';
 import { ResponseCache } from './response-cache/response-cache.ts';
+// ---- graceful operations: drain on SIGTERM, config reload on SIGHUP (docs/scaling.md) ----
+import { Readiness } from '../../shared/runtime/readiness.ts';
+import type { ConfigReload } from '../../shared/runtime/config-reload.ts';
+import { drainRequests } from './drain.ts';
+import { replayAfterReconnect } from './reconnect-replay.ts';
 
 export { SIMULATED_HEADER } from './routes/chat.ts';
 
@@ -44,6 +49,9 @@ export interface IngressOptions {
   nats: Nats;
   db: Db;
   log: Logger;
+  /** The process's readiness (boot()); without one the ingress watches its own NATS connection. */
+  readiness?: Readiness;
+  reload?: ConfigReload;
 }
 
 export interface Ingress {
@@ -51,6 +59,8 @@ export interface Ingress {
   ingressId: string;
   /** Every route registered, as `METHOD /path` (test/integration/openapi.test.ts checks the document lists them). */
   routes: string[];
+  /** /readyz 503 and new requests 503 from now on; resolves once in-flight requests end (true) or after `timeoutMs` (false). */
+  drain(timeoutMs: number): Promise<boolean>;
   close(): Promise<void>;
 }
 
@@ -69,7 +79,17 @@ export async function buildIngress(opts: IngressOptions): Promise<Ingress> {
   const ingressId = `ing${randomBytes(6).toString('hex')}`;
   const auth = new KeyAuthenticator(db, nc, config.AUTH_CACHE_TTL_MS);
   const router = new EventRouter(nc, ingressId);
+  replayAfterReconnect(nats, router, log);
   const dispatcher = new Dispatcher(nats, router, ingressId, config.REQUEST_TIMEOUT_MS);
+  const readiness = opts.readiness ?? new Readiness(nc);
+  const prices = priceBookFromConfig(config.file ?? null);
+  const stopReloading = opts.reload?.register({
+    name: 'ingress prices',
+    prepare: (next) => {
+      const book = priceBookFromConfig(next);
+      return () => prices.replaceWith(book);
+    },
+  });
   // ---- tenant controls: limits and budgets in NATS KV (services/ingress/admission.ts) ----
   const admission = new Admission({
     buckets: await openLimitBuckets(nc).catch((err: Error) => {
@@ -77,7 +97,7 @@ export async function buildIngress(opts: IngressOptions): Promise<Ingress> {
       return null;
     }),
     db,
-    prices: priceBookFromConfig(config.file ?? null),
+    prices,
     holder: ingressId,
     defaultMaxTokens: config.LIMITS_DEFAULT_MAX_TOKENS,
     log,
@@ -131,6 +151,7 @@ export async function buildIngress(opts: IngressOptions): Promise<Ingress> {
         headers: { connection: 'close' },
       });
   });
+  const inflight = drainRequests(app, readiness);
   // Metrics per route template (bounded label set); hijacked streams end in dispatch() below.
   app.addHook('onResponse', async (req, reply) => {
     observeRequest(req, reply);
@@ -165,9 +186,11 @@ export async function buildIngress(opts: IngressOptions): Promise<Ingress> {
     return reply.type(registry.contentType).send(await registry.metrics());
   });
   app.get('/readyz', async (_req, reply) => {
-    const natsOk = !nc.isClosed() && !nc.isDraining();
+    const natsOk = readiness.nats;
     const dbOk = await pingDatabase(db);
-    return reply.code(natsOk && dbOk ? 200 : 503).send({ status: natsOk && dbOk ? 'ready' : 'unavailable', nats: natsOk, database: dbOk });
+    const ready = natsOk && dbOk && !readiness.draining;
+    const status = ready ? 'ready' : readiness.draining ? 'draining' : 'unavailable';
+    return reply.code(ready ? 200 : 503).send({ status, nats: natsOk, database: dbOk });
   });
   await app.register(adminRoutes, { db, nc, auth, adminApiKey: config.ADMIN_API_KEY });
   await app.register(asyncWork.routes);
@@ -186,7 +209,12 @@ export async function buildIngress(opts: IngressOptions): Promise<Ingress> {
     app,
     ingressId,
     routes,
+    drain(timeoutMs) {
+      readiness.draining = true;
+      return inflight.settled(timeoutMs);
+    },
     async close() {
+      stopReloading?.();
       // In-flight requests get a short drain; then every connection is closed, so a shutdown never
       // waits on a request whose client left (or a long stream) until the process is force-exited.
       const drain = setTimeout(() => app.server.closeAllConnections(), SHUTDOWN_DRAIN_MS);

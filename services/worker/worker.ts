@@ -41,6 +41,8 @@ import { providerNotConfigured } from '../../shared/config/providers.ts';
 // ---- tracing (docs/observability.md): one boolean check per request when off ----
 import { tracing } from '../../shared/telemetry/tracing.ts';
 import { traceDelivery, traceEvent } from './attempt-tracing.ts';
+import type { ConfigReload } from '../../shared/runtime/config-reload.ts';
+import { FinalEvents } from './final-events.ts';
 
 export interface WorkerOptions {
   config: SwitchyardConfig;
@@ -49,6 +51,8 @@ export interface WorkerOptions {
   /** Providers this process serves; default: every provider with an adapter. */
   providers?: string[];
   prices?: PriceBook;
+  /** SIGHUP: the worker's prices follow the reloaded config file. */
+  reload?: ConfigReload;
 }
 
 export interface Worker {
@@ -67,6 +71,13 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
   const { config, nats, log } = opts;
   const { nc, js } = nats;
   const prices = opts.prices ?? (config.file ? priceBookFromConfig(config.file) : new PriceBook());
+  const stopReloading = opts.reload?.register({
+    name: 'worker prices',
+    prepare: (next) => {
+      const book = priceBookFromConfig(next);
+      return () => prices.replaceWith(book);
+    },
+  });
   registerUpstreamSecrets(config);
   // Tenant image URLs (Gemini/Ollama inline them) are fetched through address checks and per-request caps.
   const images = new ImageFetcher(imagePolicyFromConfig(config.file?.images));
@@ -79,6 +90,7 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
     configured: Object.values(config.file?.models ?? {}).flatMap((alias) => alias.targets.map((t) => `${t.provider}/${t.model}`)),
   });
   const usage = new UsagePublisher(js, log);
+  const finalEvents = new FinalEvents(nc, log);
   const recorder = new UsageRecorder(usage, prices);
   const attempts = new AttemptRunner({
     breakers,
@@ -189,7 +201,9 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
     const facts: UsageFacts = { served: { provider, model }, attempts: attempt, startedAt: Date.now() };
     const emit = (ev: EventBody) => {
       if (tracing.on) traceEvent(ev);
-      nc.publish(eventSubject, JSON.stringify({ ...ev, seq: ++seq, attempt }));
+      const data = JSON.stringify({ ...ev, seq: ++seq, attempt });
+      if (ev.type === 'chunk') nc.publish(eventSubject, data);
+      else finalEvents.publish(eventSubject, data, `${requestId}.${attempt}.${seq}`);
     };
     const record = recorder.forRequest(envelope, facts);
 
@@ -321,13 +335,16 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
     },
     async close() {
       closing = true;
+      stopReloading?.();
       wakeConsumer?.();
       clearInterval(workingSweep);
       for (const c of consumers) await c.close().catch(() => {});
       await batchPump.close();
-      const deadline = Date.now() + 10_000;
+      // In-flight requests finish (SIGTERM drain); what is still running at the deadline is redelivered.
+      const deadline = Date.now() + config.DRAIN_TIMEOUT_MS;
       while (inflight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
       cancelled.close();
+      finalEvents.close();
       await usage.close();
       metricsServer?.close();
       await images.close();

@@ -35,6 +35,12 @@ export const envSchema = z.object({
   /** Root URL of services/mock-providers; in development, providers without a key are pointed at it. */
   SIMULATOR_URL: z.string().optional(),
   NATS_URL: z.string().default('nats://127.0.0.1:4222'),
+  /** Copies of every JetStream stream and KV bucket: 3 on a 3-node cluster (docs/scaling.md), 1 on one server. */
+  NATS_STREAM_REPLICAS: z.coerce.number().int().min(1).max(5).default(1),
+  /** SIGTERM: how long a service finishes in-flight work (streams, upstream calls) before it exits anyway. */
+  DRAIN_TIMEOUT_MS: int(30_000),
+  /** Worker, ledger, batch: port of /healthz and /readyz for probes (unset: none; the ingress serves them on PORT). */
+  HEALTH_PORT: z.coerce.number().int().positive().optional(),
   DATABASE_URL: z.string().optional(),
   SWITCHYARD_DATA_DIR: z.string().default('.data'),
   ADMIN_API_KEY: z.string().optional(),

@@ -19,7 +19,7 @@ const DEFAULT_PRICES: Record<string, ModelPrice> = {
 };
 
 export class PriceBook {
-  private readonly prices: Map<string, ModelPrice>;
+  private prices: Map<string, ModelPrice>;
   constructor(overrides: Record<string, ModelPrice> = {}) {
     this.prices = new Map(Object.entries({ ...DEFAULT_PRICES, ...overrides }));
   }
@@ -27,6 +27,11 @@ export class PriceBook {
   /** Every priced `provider/model`. */
   models(): string[] {
     return [...this.prices.keys()];
+  }
+
+  /** Takes over `other`'s prices (a config reload): holders of this book see them from the next request on. */
+  replaceWith(other: PriceBook): void {
+    this.prices = other.prices;
   }
 
   get(provider: string, model: string): ModelPrice | undefined {

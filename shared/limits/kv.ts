@@ -15,9 +15,9 @@ export interface LimitBuckets {
 // A limiter that waits 10 s for a stuck KV would hold the request that long; fail fast instead.
 const KV_TIMEOUT_MS = 2_000;
 
-export async function ensureLimitBuckets(nc: NatsConnection): Promise<void> {
+export async function ensureLimitBuckets(nc: NatsConnection, replicas = 1): Promise<void> {
   const kvm = new Kvm(nc);
-  for (const name of Object.values(KV_BUCKETS)) await kvm.create(name, kvBucketOptions[name]);
+  for (const name of Object.values(KV_BUCKETS)) await kvm.create(name, { ...kvBucketOptions[name], replicas });
 }
 
 export async function openLimitBuckets(nc: NatsConnection): Promise<LimitBuckets> {

@@ -162,10 +162,13 @@ export interface TopologyOptions {
    * gets an error, never a silent success). Fixed when the stream is first created.
    */
   requestStorage?: 'file' | 'memory';
+  /** Copies of every stream in a JetStream cluster (NATS_STREAM_REPLICAS); 1 on a single server. */
+  replicas?: number;
 }
 
 export function streamConfigs(opts: TopologyOptions): Array<Partial<StreamConfig> & { name: string }> {
-  return [
+  const num_replicas = opts.replicas ?? 1;
+  const streams: Array<Partial<StreamConfig> & { name: string }> = [
     {
       name: STREAMS.requests,
       subjects: ['llm.req.>'],
@@ -206,6 +209,8 @@ export function streamConfigs(opts: TopologyOptions): Array<Partial<StreamConfig
       discard: DiscardPolicy.Old,
     },
   ];
+  // R3 on a 3-node cluster: a stream survives the loss of one server without losing an acked message.
+  return streams.map((s) => ({ ...s, num_replicas }));
 }
 
 export const consumerNames = {

@@ -15,12 +15,19 @@ import { registerSecrets, registerUpstreamSecrets } from '../telemetry/secrets.t
 import { exitOnUnexpectedError } from './crash.ts';
 import { startTracing, stopTracing } from '../telemetry/tracing.ts';
 import { knownModelNames, modelLabels } from '../telemetry/model-labels.ts';
+import { ConfigReload } from './config-reload.ts';
+import { Readiness } from './readiness.ts';
+import type { FileConfig } from '../config/file.ts';
 
 export interface Runtime {
   config: SwitchyardConfig;
   log: Logger;
   nats: Nats;
   db: Db | null;
+  /** Draining and NATS state, for /readyz. */
+  readiness: Readiness;
+  /** SIGHUP config reload; modules deriving state from the config file register with it. */
+  reload: ConfigReload;
 }
 
 export async function boot(
@@ -82,26 +89,60 @@ export async function boot(
     eventsMaxAgeSeconds: config.EVENTS_MAX_AGE_SECONDS,
     requestStorage: config.NATS_REQUEST_STORAGE,
     cancelsMaxAgeSeconds: Math.max(900, Math.ceil(config.REQUEST_TIMEOUT_MS / 1000)),
+    replicas: config.NATS_STREAM_REPLICAS,
   });
-  await ensureLimitBuckets(nats.nc);
+  await ensureLimitBuckets(nats.nc, config.NATS_STREAM_REPLICAS);
   let db: Db | null = null;
   if (dbOpening) {
     db = await dbOpening;
     if (config.BOOTSTRAP_API_KEY) await ensureBootstrapKey(db, config.BOOTSTRAP_API_KEY);
   }
-  return { config, log, nats, db };
+  const env = opts.env ?? process.env;
+  const reload = new ConfigReload(() => loadConfigFile(undefined, env), log);
+  reload.register(configFileHook(config, log));
+  return { config, log, nats, db, readiness: new Readiness(nats.nc), reload };
 }
 
-/** Runs `close` once on SIGINT/SIGTERM, then exits; exits with 1 on an unhandled rejection or exception. */
-export function onShutdown(log: Logger, close: () => Promise<void>): void {
+/**
+ * Swaps `config.file`, which aliases are resolved from on every request. The set of providers is
+ * fixed at start (it decides the streams' consumers and the workers' pulls): a file that changes it
+ * is refused. Upstream keys and base URLs are read once at start, so their changes wait for a restart.
+ */
+function configFileHook(config: SwitchyardConfig, log: Logger) {
+  return {
+    name: 'config file',
+    prepare(next: FileConfig | null) {
+      const before = adapterNames(config.file).join(',');
+      const after = adapterNames(next).join(',');
+      if (before !== after) throw new Error(`the providers changed (${before} -> ${after}); restart the service to apply that`);
+      return () => {
+        if (JSON.stringify(config.file?.providers ?? {}) !== JSON.stringify(next?.providers ?? {}))
+          log.warn('config reload: changes to providers (upstream keys, base URLs) take effect at the next restart');
+        config.file = next;
+        // Metric labels follow the models the new file names (aliases, targets, prices).
+        modelLabels.configure(knownModelNames(config));
+      };
+    },
+  };
+}
+
+/**
+ * Runs `close` once on SIGINT/SIGTERM, then exits 0; exits with 1 on an unhandled rejection or exception.
+ * With the runtime: /readyz turns 503 at the signal (before `close` starts draining), `close` gets
+ * DRAIN_TIMEOUT_MS plus a margin before the process is forced out, and SIGHUP reloads the config file.
+ */
+export function onShutdown(log: Logger, close: () => Promise<void>, runtime?: Pick<Runtime, 'readiness' | 'reload' | 'config'>): void {
   exitOnUnexpectedError(log);
   let closing = false;
+  if (runtime) process.on('SIGHUP', () => void runtime.reload.reload());
   for (const sig of ['SIGINT', 'SIGTERM'] as const) {
     process.once(sig, () => {
       if (closing) return;
       closing = true;
-      log.info({ sig }, 'shutting down');
-      const force = setTimeout(() => process.exit(1), 15_000);
+      if (runtime) runtime.readiness.draining = true;
+      log.info({ sig, drainTimeoutMs: runtime?.config.DRAIN_TIMEOUT_MS }, 'shutting down');
+      // Twice the drain: the all-in-one process drains its ingress, then its worker, each up to DRAIN_TIMEOUT_MS.
+      const force = setTimeout(() => process.exit(1), 2 * (runtime?.config.DRAIN_TIMEOUT_MS ?? 0) + 15_000);
       force.unref();
       close()
         .catch((err) => log.error({ err }, 'error during shutdown'))

@@ -45,6 +45,8 @@ export interface StackOptions {
   mockDefaults?: Partial<MockScript>;
   /** Provider base URLs and keys that point at the mock, which only exists once the stack starts. */
   providerEnv?: (mockUrl: string) => Record<string, string>;
+  /** NATS server(s) of the test's own, e.g. a cluster (harness/nats-server.ts startNatsCluster): NATS_URL. */
+  natsUrl?: string;
 }
 
 export interface ChildService {
@@ -92,8 +94,8 @@ export interface Stack {
 }
 
 export async function startStack(opts: StackOptions = {}): Promise<Stack> {
-  const natsServer = inject('natsUrl') ? null : await startNatsServer();
-  const natsUrl = natsServer?.url ?? inject('natsUrl')!;
+  const natsServer = opts.natsUrl || inject('natsUrl') ? null : await startNatsServer();
+  const natsUrl = opts.natsUrl ?? natsServer?.url ?? inject('natsUrl')!;
   const backend = opts.backend ?? currentBackend();
   const tmpDirs: string[] = [];
   const tempDir = (prefix: string) => {
@@ -124,6 +126,8 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'warn',
     PORT: String(port),
     HOST: '127.0.0.1',
+    // A closing stack waits no longer than it did before drains were configurable.
+    DRAIN_TIMEOUT_MS: '10000',
     ...opts.providerEnv?.(mock.url),
     ...opts.env,
   };
@@ -131,7 +135,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   if (backend === 'pglite') delete bootEnv.DATABASE_URL;
   // embeddedDb: this process owns the PGlite database, as the all-in-one process of `npm start` does.
   const runtime = await boot('test', { needsDb: true, embeddedDb: backend === 'pglite', env: bootEnv });
-  if (!natsServer) {
+  if (!natsServer && !opts.natsUrl) {
     // Shared NATS given from outside: start from empty streams.
     for (const s of Object.values(STREAMS)) await runtime.nats.jsm.streams.purge(s).catch(() => {});
   }

@@ -1,0 +1,35 @@
+// The event that ends a request (result, done, error) is published to LLM_EVENTS with an ack and
+// retried through a JetStream leader election, not fire-and-forget like token chunks: a core publish
+// made while the stream has no leader is stored nowhere, and an ingress that was reconnecting at
+// that moment would wait for the answer until its request timeout (seen in cluster.test.ts). Stored,
+// the event reaches the ingress live or through its replay after a reconnect (reconnect-replay.ts).
+// One acked publish per request; chunks stay at one core publish each.
+import { headers, type NatsConnection } from '@nats-io/transport-node';
+import { JetStreamPublisher } from '../../shared/nats/publisher.ts';
+import { retryPublish } from '../../shared/nats/publish-retry.ts';
+import type { Logger } from '../../shared/telemetry/logger.ts';
+
+/** Longer than any leader election; a request's ack wait keeps running meanwhile. */
+const FINAL_EVENT_RETRY_MS = 30_000;
+
+export class FinalEvents {
+  private readonly publisher: JetStreamPublisher;
+  private readonly log: Logger;
+
+  constructor(nc: NatsConnection, log: Logger) {
+    this.publisher = new JetStreamPublisher(nc);
+    this.log = log;
+  }
+
+  /** Not awaited by the caller: the ingress may get it live before the ack is back. */
+  publish(subject: string, data: string, msgId: string): void {
+    const send = () => this.publisher.publish(subject, data, headers(), msgId);
+    send()
+      .catch((first: unknown) => retryPublish(send, first, FINAL_EVENT_RETRY_MS))
+      .catch((err: Error) => this.log.error({ err: err.message, subject }, 'final event not stored; the ingress may miss it'));
+  }
+
+  close(): void {
+    this.publisher.close();
+  }
+}
