@@ -23,6 +23,7 @@ const BOTH_BACKENDS = [
   'test/integration/request-validation.test.ts',
   'test/integration/resume.test.ts',
   'test/integration/websocket.test.ts',
+  'test/integration/content-guardrails.test.ts',
 ];
 
 export default defineConfig({

@@ -26,6 +26,8 @@ export interface DispatchJob {
   batchId?: string;
   /** Epoch ms when the caller stops waiting; past it a worker drops the request unrun. */
   deadline?: number;
+  /** Content guardrails the worker applies to the answer (shared/guardrails). */
+  guardrails?: readonly string[];
 }
 
 export interface DispatchHandlers {
@@ -121,6 +123,7 @@ export async function publishRequest(
     deadline: job.deadline ?? 0,
     // Fallback targets for the worker to walk (tenant controls: routing policy).
     targets: job.route.targets ?? [{ provider: job.route.provider, model: job.route.model }],
+    ...(job.guardrails?.length ? { guardrails: [...job.guardrails] } : {}),
   });
   try {
     const subject = subjects.request(job.route.provider, priority);

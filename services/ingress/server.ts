@@ -26,6 +26,8 @@ import { adapterNames, getDescriptor, providerNames } from '../../shared/provide
 // ---- async work: files, batches, async requests, resumable streams, WebSocket (async-work.ts) ----
 import { createAsyncWork } from './async-work.ts';
 import { chatRoutes } from './routes/chat.ts';
+import { IngressGuardrails } from './guardrails.ts';
+import { GuardrailRegistry } from '../../shared/guardrails/registry.ts';
 
 export { SIMULATED_HEADER } from './routes/chat.ts';
 
@@ -39,6 +41,8 @@ export interface IngressOptions {
 export interface Ingress {
   app: FastifyInstance;
   ingressId: string;
+  /** Content guardrail definitions; `guardrails.replace(fileConfig)` swaps them on a config reload. */
+  guardrails: GuardrailRegistry;
   close(): Promise<void>;
 }
 
@@ -71,6 +75,7 @@ export async function buildIngress(opts: IngressOptions): Promise<Ingress> {
     log,
   });
   registerQueueDepth(nats.jsm, adapterNames(config.file));
+  const guardrailRegistry = new GuardrailRegistry(config.file ?? null, { log });
 
   // A body the NATS server cannot carry is refused here with 413, not later as a 503 (docs/security.md).
   const bodyLimit = maxRequestBodyBytes(nc);
@@ -154,7 +159,7 @@ export async function buildIngress(opts: IngressOptions): Promise<Ingress> {
     const dbOk = await pingDatabase(db);
     return reply.code(natsOk && dbOk ? 200 : 503).send({ status: natsOk && dbOk ? 'ready' : 'unavailable', nats: natsOk, database: dbOk });
   });
-  await app.register(adminRoutes, { db, nc, auth, adminApiKey: config.ADMIN_API_KEY });
+  await app.register(adminRoutes, { db, nc, auth, adminApiKey: config.ADMIN_API_KEY, guardrails: guardrailRegistry });
   await app.register(asyncWork.routes);
 
   // ---- OpenAI API ----
@@ -169,11 +174,19 @@ export async function buildIngress(opts: IngressOptions): Promise<Ingress> {
   });
 
   // Chat completions and embeddings (routes/chat.ts).
-  await app.register(chatRoutes, { config, dispatcher, admission, asyncWork, authenticate });
+  await app.register(chatRoutes, {
+    config,
+    dispatcher,
+    admission,
+    asyncWork,
+    authenticate,
+    guardrails: new IngressGuardrails(guardrailRegistry, nats.js, log),
+  });
 
   return {
     app,
     ingressId,
+    guardrails: guardrailRegistry,
     async close() {
       // In-flight requests get a short drain; then every connection is closed, so a shutdown never
       // waits on a request whose client left (or a long stream) until the process is force-exited.

@@ -32,6 +32,9 @@ export interface KeyPrincipal {
   tenantLimits: Record<string, number> | null;
   budget: { usd: number; period: 'day' | 'month' } | null;
   expiresAt: Date | null;
+  /** Content guardrail names attached to the tenant and to the key (shared/guardrails/registry.ts). */
+  tenantGuardrails?: string[] | null;
+  keyGuardrails?: string[] | null;
 }
 
 export async function findKeyByHash(db: Db, keyHash: string): Promise<KeyPrincipal | null> {
@@ -49,6 +52,8 @@ export async function findKeyByHash(db: Db, keyHash: string): Promise<KeyPrincip
       't.budget as budget',
       'k.expires_at as expiresAt',
       'k.revoked_at as revokedAt',
+      't.guardrails as tenantGuardrails',
+      'k.guardrails as keyGuardrails',
     ])
     .where('k.key_hash', '=', keyHash)
     .executeTakeFirst();

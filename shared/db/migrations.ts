@@ -155,6 +155,19 @@ const migrations: Record<string, Migration> = {
       await db.schema.createIndex('async_requests_expiry').on('async_requests').column('expires_at').execute();
     },
   },
+  // ---- content guardrails attached per tenant and per key (shared/guardrails, docs/guardrails.md) ----
+  '0003_guardrail_attachments': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .alterTable('tenants')
+        .addColumn('guardrails', sql`text[]`)
+        .execute();
+      await db.schema
+        .alterTable('api_keys')
+        .addColumn('guardrails', sql`text[]`)
+        .execute();
+    },
+  },
 };
 
 class InlineMigrations implements MigrationProvider {

@@ -11,6 +11,8 @@ export interface TenantsTable {
   allowed_models: string[] | null;
   limits: ColumnType<Record<string, number> | null, string | null, string | null>;
   budget: ColumnType<{ usd: number; period: 'day' | 'month' } | null, string | null, string | null>;
+  /** Content guardrail names attached to the tenant; null: none. */
+  guardrails: ColumnType<string[] | null, string[] | null | undefined, string[] | null>;
   created_at: Timestamp;
   updated_at: Timestamp;
 }
@@ -25,6 +27,8 @@ export interface ApiKeysTable {
   limits: ColumnType<Record<string, number> | null, string | null, string | null>;
   expires_at: ColumnType<Date | null, Date | string | null, Date | string | null>;
   revoked_at: ColumnType<Date | null, Date | string | null, Date | string | null>;
+  /** Content guardrail names attached to the key; null: none. */
+  guardrails: ColumnType<string[] | null, string[] | null | undefined, string[] | null>;
   created_at: Timestamp;
 }
 

@@ -27,6 +27,8 @@ export interface RequestEnvelope {
   deadline: number;
   /** Every target in order, first = provider/model. */
   targets: RouteTarget[];
+  /** Content guardrails for the worker to apply (during_call, post_call); empty: none. */
+  guardrails?: string[];
 }
 
 /** Only what differs from the defaults is sent: a plain interactive request carries the fewest bytes. */
@@ -46,6 +48,7 @@ export function encodeRequestHeaders(envelope: RequestEnvelope): MsgHdrs {
   if (envelope.deadline) h.set(H.deadline, String(envelope.deadline));
   if (envelope.targets.length > 1) h.set(H.targets, encodeTargets(envelope.targets));
   if (envelope.priority !== 'interactive') h.set(H.priority, envelope.priority);
+  if (envelope.guardrails?.length) h.set(H.guardrails, envelope.guardrails.join(','));
   return h;
 }
 
@@ -54,6 +57,7 @@ export function decodeRequestEnvelope(h: Pick<MsgHdrs, 'get'>, now = Date.now())
   const provider = h.get(H.provider);
   const model = h.get(H.model);
   const targets = h.get(H.targets);
+  const guardrails = h.get(H.guardrails);
   return {
     requestId: h.get(H.requestId),
     tenantId: h.get(H.tenantId),
@@ -69,5 +73,6 @@ export function decodeRequestEnvelope(h: Pick<MsgHdrs, 'get'>, now = Date.now())
     receivedAt: Number(h.get(H.receivedAt)) || now,
     deadline: Number(h.get(H.deadline)) || 0,
     targets: targets ? decodeTargets(targets) : [{ provider, model }],
+    ...(guardrails ? { guardrails: guardrails.split(',') } : {}),
   };
 }

@@ -60,6 +60,8 @@ export const H = {
   deadline: 'sy-deadline',
   /** Alias routes: every target to try, in order, as `provider/model,provider/model` (absent: one target). */
   targets: 'sy-targets',
+  /** Content guardrails the worker applies (during_call, post_call), comma-separated names (absent: none). */
+  guardrails: 'sy-guardrails',
 } as const;
 
 /**

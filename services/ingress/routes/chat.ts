@@ -11,6 +11,7 @@ import { validate } from '../../../shared/protocol/request-errors.ts';
 import type { Admission, Settlement } from '../admission.ts';
 import type { AsyncWork } from '../async-work.ts';
 import type { Dispatcher } from '../dispatcher.ts';
+import { GUARDRAILS_HEADER, type IngressGuardrails } from '../guardrails.ts';
 import { assertModelAllowed } from '../model-policy.ts';
 import { principalOf } from '../principal.ts';
 import { ChunkWriter, chatCompletionBody, embeddingsBody, renderEvent, sseError, sseHeaders } from '../render.ts';
@@ -22,6 +23,8 @@ export interface ChatRoutesOptions {
   dispatcher: Dispatcher;
   admission: Admission;
   asyncWork: AsyncWork;
+  /** Content guardrails (services/ingress/guardrails.ts). */
+  guardrails: IngressGuardrails;
   /** The onRequest hook that sets the principal (services/ingress/server.ts). */
   authenticate: (req: FastifyRequest) => Promise<void>;
 }
@@ -35,10 +38,12 @@ interface DispatchOptions {
   publicModel: string;
   stream: boolean;
   onStreamEvent?: (ev: StreamEvent) => boolean;
+  /** Content guardrails the worker applies to the answer. */
+  guardrails?: readonly string[];
 }
 
 export const chatRoutes: FastifyPluginAsync<ChatRoutesOptions> = async (app, opts) => {
-  const { config, dispatcher, admission, asyncWork, authenticate } = opts;
+  const { config, dispatcher, admission, asyncWork, guardrails, authenticate } = opts;
   const resolveRoute = (model: string) => {
     const route = resolveModelRoute(model, config.DEFAULT_PROVIDER, config.file);
     // Fail here, before the queue hop, when no target has an upstream (production without its key).
@@ -48,9 +53,13 @@ export const chatRoutes: FastifyPluginAsync<ChatRoutesOptions> = async (app, opt
   const sseLimits = { maxBufferedBytes: config.SSE_MAX_BUFFERED_BYTES, stuckTimeoutMs: config.SSE_STUCK_TIMEOUT_MS };
 
   app.post('/v1/chat/completions', { onRequest: authenticate }, async (req, reply) => {
-    const body = validateBody(chatCompletionRequestSchema, req.body);
-    assertModelAllowed(principalOf(req), body.model);
-    const route = resolveRoute(body.model);
+    const validBody = validateBody(chatCompletionRequestSchema, req.body);
+    assertModelAllowed(principalOf(req), validBody.model);
+    const route = resolveRoute(validBody.model);
+    // ---- content guardrails: pre_call here (may mask the body), the rest in the worker ----
+    const guarded = await guardrails.beforeQueue(req, reply, validBody, route);
+    const body = guarded?.body ?? validBody;
+    const workerGuardrails = guarded?.workerGuardrails;
     // ---- async work: `Prefer: respond-async` -> 202, result at GET /v1/requests/{id} ----
     if (asyncWork.wantsAsync(req)) {
       const admitting = admission.admit(principalOf(req), route.targets ?? [route], req.body, 'chat');
@@ -63,7 +72,7 @@ export const chatRoutes: FastifyPluginAsync<ChatRoutesOptions> = async (app, opt
     const id = `chatcmpl-${req.id.slice(4)}`;
 
     if (!stream) {
-      const ev = await dispatch({ req, reply, kind: 'chat', route, publicModel: body.model, stream: false });
+      const ev = await dispatch({ req, reply, kind: 'chat', route, publicModel: body.model, stream: false, guardrails: workerGuardrails });
       if (ev.type === 'result' && ev.kind === 'chat') {
         reply.header('x-switchyard-provider', ev.provider).header('x-switchyard-attempts', String(ev.attempts ?? ev.attempt));
         if (ev.simulated) reply.header(SIMULATED_HEADER, 'true');
@@ -86,6 +95,7 @@ export const chatRoutes: FastifyPluginAsync<ChatRoutesOptions> = async (app, opt
         // Known at the first event: the provider that serves and the upstream attempts it took.
         ...streamHeaders(ev),
         ...req.admitted?.headers,
+        ...(guarded ? { [GUARDRAILS_HEADER]: String(reply.getHeader(GUARDRAILS_HEADER)) } : {}),
       });
       write(writer.delta({ role: 'assistant', content: '' }));
     };
@@ -98,6 +108,7 @@ export const chatRoutes: FastifyPluginAsync<ChatRoutesOptions> = async (app, opt
       route,
       publicModel: body.model,
       stream: true,
+      guardrails: workerGuardrails,
       onStreamEvent: (ev) => {
         // Only one attempt may speak to the client: once its tokens are out, a redelivered attempt can
         // only end the stream with an error (the worker guarantees that; this guards it).
@@ -105,7 +116,7 @@ export const chatRoutes: FastifyPluginAsync<ChatRoutesOptions> = async (app, opt
         if (ev.type === 'chunk') {
           lockedAttempt ||= ev.attempt;
           start(ev);
-          write(writer.delta(ev.delta, String(ev.seq)));
+          write(renderEvent(writer, ev, includeUsage)); // a delta, or a guardrail's content_filter finish
           return false;
         }
         if (ev.type === 'done') {
@@ -140,7 +151,16 @@ export const chatRoutes: FastifyPluginAsync<ChatRoutesOptions> = async (app, opt
    * terminal event (or throws its error). With it, every event goes to the callback, which returns
    * true when the response is finished; an error before the stream started is thrown as HTTP.
    */
-  async function dispatch({ req, reply, kind, route, publicModel, stream, onStreamEvent }: DispatchOptions): Promise<StreamEvent> {
+  async function dispatch({
+    req,
+    reply,
+    kind,
+    route,
+    publicModel,
+    stream,
+    onStreamEvent,
+    guardrails: names,
+  }: DispatchOptions): Promise<StreamEvent> {
     const requestId = req.id;
     let finished = false;
     let settle!: { resolve: (ev: StreamEvent) => void; reject: (err: ApiError) => void };
@@ -181,7 +201,16 @@ export const chatRoutes: FastifyPluginAsync<ChatRoutesOptions> = async (app, opt
     // waiting for the ack as well would add the JetStream file store's tail to every response.
     // A refused publish still fails the request (503) before any answer could exist.
     const submitted = dispatcher.submit(
-      { requestId, principal: principalOf(req), kind, route, publicModel, stream, body: req.rawBody! },
+      {
+        requestId,
+        principal: principalOf(req),
+        kind,
+        route,
+        publicModel,
+        stream,
+        body: req.rawBody!,
+        ...(names ? { guardrails: names } : {}),
+      },
       {
         onEvent: (ev) => {
           const done = onStreamEvent ? onStreamEvent(ev) : ev.type !== 'chunk';
