@@ -145,7 +145,8 @@ export async function buildIngress(opts: IngressOptions): Promise<Ingress> {
   const authenticate = async (req: FastifyRequest) => {
     req.principal = await auth.authenticate(req.headers.authorization);
   };
-  const asyncWork = await createAsyncWork({ config, nats, db, log, auth, dispatcher, authenticate, admission });
+  const guardrails = new IngressGuardrails(guardrailRegistry, nats.js, log);
+  const asyncWork = await createAsyncWork({ config, nats, db, log, auth, dispatcher, authenticate, admission, guardrails });
 
   // ---- ops ----
   app.get('/healthz', async () => ({ status: 'ok' }));
@@ -174,14 +175,7 @@ export async function buildIngress(opts: IngressOptions): Promise<Ingress> {
   });
 
   // Chat completions and embeddings (routes/chat.ts).
-  await app.register(chatRoutes, {
-    config,
-    dispatcher,
-    admission,
-    asyncWork,
-    authenticate,
-    guardrails: new IngressGuardrails(guardrailRegistry, nats.js, log),
-  });
+  await app.register(chatRoutes, { config, dispatcher, admission, asyncWork, authenticate, guardrails });
 
   return {
     app,

@@ -12,20 +12,54 @@ export interface TextScanner {
   scan(text: string): Span[];
 }
 
+/**
+ * One pattern to find. Two engines: V8's RegExp for what Switchyard writes itself (escaped keyword
+ * literals, the built-in PII patterns, reviewed to have no nested unbounded quantifiers), and RE2
+ * (re2js, linear time whatever the input) for operator regexes. re2js locating matches is slow
+ * (~1 ms per KB, see docs/guardrails.md), so it first answers "any match?" (its DFA, ~10x faster)
+ * and only then finds where.
+ */
 interface Rule {
-  re: RE2JS;
   label: string;
+  find(text: string): Array<[number, number]>;
   check?: (match: string) => boolean;
+}
+
+function nativeRule(label: string, source: string, flags: string, check?: (m: string) => boolean): Rule {
+  const re = new RegExp(source, `${flags}g`);
+  return {
+    label,
+    ...(check ? { check } : {}),
+    find(text) {
+      const out: Array<[number, number]> = [];
+      re.lastIndex = 0;
+      for (let m = re.exec(text); m; m = re.exec(text)) {
+        if (m[0].length === 0) re.lastIndex++;
+        else out.push([m.index, m.index + m[0].length]);
+      }
+      return out;
+    },
+  };
+}
+
+function re2Rule(label: string, pattern: string): Rule {
+  const re = RE2JS.compile(pattern);
+  return {
+    label,
+    find(text) {
+      if (!re.test(text)) return [];
+      const out: Array<[number, number]> = [];
+      const m = re.matcher(text);
+      while (m.find()) if (m.end() > m.start()) out.push([m.start(), m.end()]);
+      return out;
+    },
+  };
 }
 
 function runRules(rules: Rule[], text: string): Span[] {
   const found: Span[] = [];
   for (const rule of rules) {
-    const m = rule.re.matcher(text);
-    while (m.find()) {
-      const start = m.start();
-      const end = m.end();
-      if (end === start) continue;
+    for (const [start, end] of rule.find(text)) {
       if (rule.check && !rule.check(text.slice(start, end))) continue;
       found.push({ start, end, label: rule.label });
     }
@@ -43,11 +77,11 @@ function nonOverlapping(spans: Span[]): Span[] {
 export function blocklistScanner(def: Extract<GuardrailDefinition, { kind: 'blocklist' }>): TextScanner {
   const rules: Rule[] = [];
   if (def.keywords.length > 0) {
-    // One alternation for every keyword: one pass over the text however many there are.
-    const alternation = def.keywords.map((k) => RE2JS.quote(k)).join('|');
-    rules.push({ re: RE2JS.compile(alternation, RE2JS.CASE_INSENSITIVE), label: def.name });
+    // One alternation of escaped literals: no quantifier, so nothing to backtrack into.
+    const alternation = def.keywords.map(escapeLiteral).join('|');
+    rules.push(nativeRule(def.name, alternation, 'i'));
   }
-  for (const p of def.patterns) rules.push({ re: RE2JS.compile(p), label: def.name });
+  for (const p of def.patterns) rules.push(re2Rule(def.name, p));
   const longestKeyword = Math.max(0, ...def.keywords.map((k) => k.length));
   return {
     maxMatchChars: def.patterns.length > 0 ? Math.max(longestKeyword, def.max_match_chars) : longestKeyword,
@@ -60,10 +94,14 @@ export function piiScanner(def: Extract<GuardrailDefinition, { kind: 'pii' }>): 
   for (const entity of PII_PRIORITY) {
     if (!def.entities.includes(entity)) continue;
     const { pattern, check } = PII_PATTERNS[entity];
-    rules.push({ re: RE2JS.compile(pattern), label: entity, ...(check ? { check } : {}) });
+    rules.push(nativeRule(entity, pattern, '', check));
   }
-  for (const [label, pattern] of Object.entries(def.patterns)) rules.push({ re: RE2JS.compile(pattern), label });
+  for (const [label, pattern] of Object.entries(def.patterns)) rules.push(re2Rule(label, pattern));
   return { maxMatchChars: def.max_match_chars, scan: (text) => runRules(rules, text) };
+}
+
+function escapeLiteral(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
 /** `text` with every span replaced by `[LABEL]`. */

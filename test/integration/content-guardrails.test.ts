@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SwitchyardWsClient, WsRequestError } from '../../shared/client/ws-client.ts';
 import { freePort } from '../harness/ports.ts';
 import { startStack, waitForUsageRow, type Stack } from '../harness/stack.ts';
 
@@ -261,6 +262,26 @@ describe('webhook guardrails', () => {
     expect(stack.mock.stats.requests).toBe(before + 1); // the upstream was called in parallel
     expect(blocked.status).toBe(400); // nothing had been sent: a plain HTTP error
     expect((JSON.parse(blocked.text) as ErrorBody).error).toMatchObject({ code: 'guardrail_blocked' });
+  });
+});
+
+describe('WebSocket', () => {
+  it('pre_call blocks and masks, post_call masks the streamed answer, as over HTTP', async () => {
+    const ws = await SwitchyardWsClient.connect(stack.url, stack.apiKey);
+    try {
+      const req = (content: string) => ({ model: 'openai/gpt-4o-mini', messages: [{ role: 'user' as const, content }] });
+      const blocked = await ws.chat(req('what is project falcon?')).result.catch((e: unknown) => e);
+      expect(blocked).toBeInstanceOf(WsRequestError);
+      expect((blocked as WsRequestError).frame.error).toMatchObject({ code: 'guardrail_blocked' });
+
+      await ws.chat(req('mail me at ada@example.com')).result;
+      expect(await lastUpstreamPrompt()).toBe('mail me at [EMAIL]');
+
+      const masked = await ws.chat(req(scripted('{"text":"card 4111\\u00201111\\u00201111\\u00201111 ok","itl_ms":10}'))).result;
+      expect(masked.content).toBe('card [CREDIT_CARD] ok');
+    } finally {
+      ws.close();
+    }
   });
 });
 

@@ -224,3 +224,23 @@ describe('request checks', () => {
     expect(g.outputStage({}, ctx)).toBeNull();
   });
 });
+
+describe('deploy/switchyard.example.yaml', () => {
+  it('its commented guardrails example parses once uncommented', async () => {
+    const { readFileSync } = await import('node:fs');
+    const text = readFileSync(new URL('../../deploy/switchyard.example.yaml', import.meta.url), 'utf8');
+    const block = text.slice(text.indexOf('# guardrails:'));
+    const yaml = block
+      .split('\n')
+      .filter((l) => l.startsWith('# '))
+      .map((l) => l.slice(2))
+      .join('\n');
+    const cfg = parseConfigFile(yaml, { env: {} });
+    expect(cfg.guardrails!.map((g) => `${g.name}:${g.kind}`)).toEqual([
+      'no-internal-projects:blocklist',
+      'pii:pii',
+      'policy-service:webhook',
+    ]);
+    expect(cfg.default_guardrails).toEqual(['no-internal-projects', 'pii']);
+  });
+});
