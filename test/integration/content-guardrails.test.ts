@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SwitchyardWsClient, WsRequestError } from '../../shared/client/ws-client.ts';
-import { freePort } from '../harness/ports.ts';
+import { freePort, waitFor } from '../harness/ports.ts';
 import { startStack, waitForUsageRow, type Stack } from '../harness/stack.ts';
 
 const ADMIN = 'admin-test-key-guardrails';
@@ -204,6 +204,32 @@ describe('post_call', () => {
     const r = await chat(scripted('{"text":"The answer is project f\\u0061lcon."}'));
     expect(r.status).toBe(400);
     expect((JSON.parse(r.text) as ErrorBody).error).toMatchObject({ code: 'guardrail_blocked' });
+  });
+});
+
+describe('async requests (Prefer: respond-async)', () => {
+  it('pre_call masks what is queued and post_call masks the stored result', async () => {
+    const res = await fetch(`${stack.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', prefer: 'respond-async', authorization: `Bearer ${stack.apiKey}` },
+      body: JSON.stringify({
+        model: 'openai/gpt-4o-mini',
+        messages: [{ role: 'user', content: scripted('{"text":"write to eve\\u0040example.net"}', 'I am ada@example.com') }],
+      }),
+    });
+    expect(res.status).toBe(202);
+    const { id } = (await res.json()) as { id: string };
+    const done = await waitFor(async () => {
+      const r = (await (
+        await fetch(`${stack.url}/v1/requests/${id}`, { headers: { authorization: `Bearer ${stack.apiKey}` } })
+      ).json()) as {
+        status: string;
+        response: { body: { choices: Array<{ message: { content: string } }> } };
+      };
+      return r.status === 'completed' ? r : undefined;
+    });
+    expect(done.response.body.choices[0]!.message.content).toBe('write to [EMAIL]');
+    expect((await lastUpstreamPrompt()).startsWith('I am [EMAIL]\n')).toBe(true);
   });
 });
 
