@@ -10,6 +10,8 @@ export interface TextScanner {
   /** Longest match this scanner can report: what a stream must hold back to catch a split match. */
   readonly maxMatchChars: number;
   scan(text: string): Span[];
+  /** Characters at the end of `text` a later match could still start in; default `maxMatchChars`. */
+  holdFor?(text: string): number;
 }
 
 /**
@@ -83,9 +85,15 @@ export function blocklistScanner(def: Extract<GuardrailDefinition, { kind: 'bloc
   }
   for (const p of def.patterns) rules.push(re2Rule(def.name, p));
   const longestKeyword = Math.max(0, ...def.keywords.map((k) => k.length));
+  if (def.patterns.length > 0)
+    return { maxMatchChars: Math.max(longestKeyword, def.max_match_chars), scan: (text) => runRules(rules, text) };
+  // Keywords only: a later match can start only where the text ends in the beginning of a keyword, so
+  // the stream holds back just that (usually nothing) instead of a keyword's length.
+  const lowered = def.keywords.map((k) => k.toLowerCase());
   return {
-    maxMatchChars: def.patterns.length > 0 ? Math.max(longestKeyword, def.max_match_chars) : longestKeyword,
+    maxMatchChars: longestKeyword,
     scan: (text) => runRules(rules, text),
+    holdFor: (text) => keywordPrefixAtEnd(text.slice(-longestKeyword).toLowerCase(), lowered),
   };
 }
 
@@ -98,6 +106,20 @@ export function piiScanner(def: Extract<GuardrailDefinition, { kind: 'pii' }>): 
   }
   for (const [label, pattern] of Object.entries(def.patterns)) rules.push(re2Rule(label, pattern));
   return { maxMatchChars: def.max_match_chars, scan: (text) => runRules(rules, text) };
+}
+
+/** Length of the longest end of `tail` that is a proper beginning of one of `keywords` (lowercase). */
+export function keywordPrefixAtEnd(tail: string, keywords: string[]): number {
+  let best = 0;
+  for (const k of keywords) {
+    for (let n = Math.min(k.length - 1, tail.length); n > best; n--) {
+      if (tail.endsWith(k.slice(0, n))) {
+        best = n;
+        break;
+      }
+    }
+  }
+  return best;
 }
 
 function escapeLiteral(s: string): string {

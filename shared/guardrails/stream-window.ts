@@ -46,8 +46,9 @@ export class WindowStage implements TextStage {
 
   push(text: string): StageOutput {
     this.held += text;
-    // A match can only start in the last `hold` characters if it has not been seen whole yet.
-    return this.release(this.held.length - this.opts.scanner.maxMatchChars);
+    // A match not seen whole yet can only start in the last `hold` characters.
+    const { scanner } = this.opts;
+    return this.release(this.held.length - (scanner.holdFor ? scanner.holdFor(this.held) : scanner.maxMatchChars));
   }
 
   end(): StageOutput {

@@ -5,7 +5,7 @@ import { guardrailDefinitionSchema, type GuardrailDefinition } from '../../share
 import { Guardrail } from '../../shared/guardrails/guardrail.ts';
 import { ibanValid, luhnValid } from '../../shared/guardrails/pii.ts';
 import { checkRequest, GuardrailRegistry } from '../../shared/guardrails/registry.ts';
-import { blocklistScanner, piiScanner } from '../../shared/guardrails/scanners.ts';
+import { blocklistScanner, keywordPrefixAtEnd, piiScanner } from '../../shared/guardrails/scanners.ts';
 import { StagePipeline, WindowStage, type TextStage } from '../../shared/guardrails/stream-window.ts';
 
 const def = (raw: Record<string, unknown>): GuardrailDefinition => guardrailDefinitionSchema.parse(raw);
@@ -76,16 +76,29 @@ describe('streaming window', () => {
     }
   });
 
-  it('holds back exactly the longest match and releases the rest at once', () => {
-    const stage = new WindowStage({
-      name: 'bl',
-      scanner: blocklistScanner(def({ name: 'bl', kind: 'blocklist', mode: 'post_call', keywords: ['falcon'] }) as never),
-      onFail: 'block',
-    });
-    const r = stage.push('0123456789');
-    expect(r.text).toBe('0123');
+  it('holds back exactly the longest possible match and releases the rest at once', () => {
+    const scanner = piiScanner(pii({ max_match_chars: 6 }));
+    const stage = new WindowStage({ name: 'pii', scanner, onFail: 'mask' });
+    expect(stage.push('0123456789').text).toBe('0123');
     expect(stage.heldChars).toBe(6);
     expect(stage.push('ab').text).toBe('45');
+  });
+
+  it('a keywords-only blocklist holds back only a possible beginning of a keyword', () => {
+    const stage = new WindowStage({
+      name: 'bl',
+      scanner: blocklistScanner(def({ name: 'bl', kind: 'blocklist', mode: 'post_call', keywords: ['falcon', 'secret plan'] }) as never),
+      onFail: 'block',
+    });
+    expect(stage.push('nothing to hold here. ').text).toBe('nothing to hold here. ');
+    expect(stage.push('the Fal').text).toBe('the ');
+    expect(stage.heldChars).toBe(3);
+    expect(stage.push('l of the SECRET').text).toBe('Fall of the ');
+    expect(stage.push(' pl').text).toBe('');
+    expect(stage.push('ace').text).toBe('SECRET place');
+    expect(keywordPrefixAtEnd('xsec', ['secret plan'])).toBe(3);
+    expect(keywordPrefixAtEnd('falco', ['falcon'])).toBe(5);
+    expect(keywordPrefixAtEnd('falcon', ['falcon'])).toBe(0); // whole: the scan has seen it
   });
 
   it('blocks a keyword split across chunks before any of it is released', async () => {
