@@ -40,6 +40,8 @@ const hookUrl = `http://127.0.0.1:${(hook.address() as AddressInfo).port}/check`
 
 const KINDS: Record<string, string> = {
   blocklist: `{name: blocklist, kind: blocklist, mode: [pre_call, post_call], keywords: [project falcon, internal only, do not share, confidential, codename, launch date, acquisition, layoffs, password, salary], patterns: ['(?i)ticket-[0-9]{5}', 'v[0-9]+\\.[0-9]+-secret']}`,
+  keywords:
+    '{name: keywords, kind: blocklist, mode: [pre_call, post_call], keywords: [project falcon, internal only, do not share, confidential, codename, launch date, acquisition, layoffs, password, salary]}',
   pii: '{name: pii, kind: pii, mode: [pre_call, post_call], on_fail: mask}',
   max_input_tokens: '{name: max_input_tokens, kind: max_input_tokens, mode: pre_call, max_tokens: 100000}',
   tools: '{name: tools, kind: tools, mode: [pre_call, post_call], deny: [shell, delete_file]}',
@@ -107,7 +109,7 @@ const keep: unknown[] = [];
 for (let i = 0; i < 1000; i++) keep.push(new GuardrailRegistry(parseConfigFile(yaml)));
 globalThis.gc?.();
 console.log(
-  `  heap per registry of all ${registry.size} kinds: ${((process.memoryUsage().heapUsed - before) / 1000 / 1024).toFixed(1)} KiB`,
+  `  heap per registry of all ${registry.size} guardrails: ${((process.memoryUsage().heapUsed - before) / 1000 / 1024).toFixed(1)} KiB`,
 );
 keep.length = 0;
 globalThis.gc?.();
