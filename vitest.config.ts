@@ -36,6 +36,7 @@ const BOTH_BACKENDS = [
   'test/integration/tracing.test.ts',
   'test/integration/operator-metrics.test.ts',
   'test/integration/graceful.test.ts',
+  'test/integration/content-guardrails.test.ts',
 ];
 
 export default defineConfig({

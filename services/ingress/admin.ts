@@ -17,6 +17,8 @@ import {
   usageReport,
   type UsageGroupBy,
 } from '../../shared/db/tenants.ts';
+import { setKeyGuardrails, setTenantGuardrails } from '../../shared/db/guardrail-attachments.ts';
+import type { GuardrailRegistry } from '../../shared/guardrails/registry.ts';
 import { subjects } from '../../shared/nats/topology.ts';
 import { ApiError, errors } from '../../shared/protocol/errors.ts';
 import { validate } from '../../shared/protocol/request-errors.ts';
@@ -32,6 +34,8 @@ export interface AdminRoutesOptions {
   /** This process's authenticator: invalidated directly, so the local ingress never waits for NATS. */
   auth: KeyAuthenticator;
   adminApiKey: string | undefined;
+  /** Content guardrail definitions: attached names must exist. */
+  guardrails?: GuardrailRegistry;
 }
 
 const DAY_MS = 86_400_000;
@@ -92,6 +96,11 @@ const keyCreateSchema = z.strictObject({
   allowed_models: allowedModels.optional(),
   limits: limits.optional(),
   cache: cache.optional(),
+});
+
+// null: detach all; names must be defined in the config file's `guardrails:` (checked in the route).
+const guardrailAttachmentSchema = z.strictObject({
+  guardrails: z.array(z.string().min(1).max(63)).max(64).nullable(),
 });
 
 const listQuerySchema = z.strictObject({
@@ -237,6 +246,41 @@ export const adminRoutes: FastifyPluginAsync<AdminRoutesOptions> = async (app, o
         if (!key) throw errors.notFound(`API key '${req.params.id}'`);
         await broadcast(req, subjects.keyRevoked, { key_id: key.id, tenant_id: key.tenant_id });
         return { ...key, deleted: true };
+      });
+
+      // ---- content guardrails: definitions (config file) and attachments per tenant and per key ----
+      admin.get('/guardrails', async () => ({
+        object: 'list',
+        default_guardrails: opts.guardrails?.defaultNames ?? [],
+        data: (opts.guardrails?.list() ?? []).map((g) => ({
+          object: 'guardrail',
+          name: g.name,
+          kind: g.def.kind,
+          mode: g.def.mode,
+          on_fail: g.def.on_fail,
+        })),
+      }));
+
+      const attachedNames = (req: FastifyRequest): string[] | null => {
+        const { guardrails: names } = parse(guardrailAttachmentSchema, body(req));
+        names?.forEach((n, i) => {
+          if (!opts.guardrails?.has(n)) throw errors.unknownGuardrail(`guardrails[${i}]`, n);
+        });
+        return names && names.length > 0 ? [...new Set(names)] : null;
+      };
+
+      admin.put<{ Params: { id: string } }>('/tenants/:id/guardrails', async (req) => {
+        const attached = await setTenantGuardrails(db, req.params.id, attachedNames(req));
+        if (!attached) throw errors.notFound(`Tenant '${req.params.id}'`);
+        await broadcast(req, subjects.tenantChanged, { tenant_id: attached.tenant_id });
+        return attached;
+      });
+
+      admin.put<{ Params: { id: string } }>('/keys/:id/guardrails', async (req) => {
+        const attached = await setKeyGuardrails(db, req.params.id, attachedNames(req));
+        if (!attached) throw errors.notFound(`API key '${req.params.id}'`);
+        await broadcast(req, subjects.tenantChanged, { tenant_id: attached.tenant_id });
+        return attached;
       });
 
       admin.get<{ Params: { id: string } }>('/tenants/:id/usage', async (req) => {

@@ -142,6 +142,7 @@ export class AsyncRequests {
         publicModel: body.model,
         stream: false,
         body: JSON.stringify(rest),
+        ...(req.workerGuardrails?.length ? { guardrails: req.workerGuardrails } : {}),
       });
     } catch (err) {
       // Not queued: no result will ever come, so do not leave a request that looks pending.

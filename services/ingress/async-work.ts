@@ -17,6 +17,7 @@ import { filesRoutes } from './files.ts';
 import { maxRequestBodyBytes } from '../../shared/nats/payload-limits.ts';
 import { StreamResume } from './resumable.ts';
 import { websocketRoutes } from './websocket.ts';
+import type { IngressGuardrails } from './guardrails.ts';
 
 export interface AsyncWorkOptions {
   config: SwitchyardConfig;
@@ -28,6 +29,8 @@ export interface AsyncWorkOptions {
   authenticate: (req: FastifyRequest) => Promise<void>;
   /** Tenant rate limits and budgets (admission.ts); WebSocket requests are admitted like HTTP ones. */
   admission?: Admission;
+  /** Content guardrails (guardrails.ts): WebSocket requests are checked like HTTP ones. */
+  guardrails?: IngressGuardrails;
 }
 
 export interface AsyncWork {
@@ -39,7 +42,7 @@ export interface AsyncWork {
 }
 
 export async function createAsyncWork(opts: AsyncWorkOptions): Promise<AsyncWork> {
-  const { config, nats, db, log, auth, dispatcher, authenticate, admission } = opts;
+  const { config, nats, db, log, auth, dispatcher, authenticate, admission, guardrails } = opts;
   const resume = await StreamResume.create({
     nats,
     dispatcher,
@@ -58,7 +61,15 @@ export async function createAsyncWork(opts: AsyncWorkOptions): Promise<AsyncWork
       await app.register(filesRoutes, { config, db, authenticate, maxLineBytes: () => maxRequestBodyBytes(nats.nc) });
       await app.register(batchesRoutes, { db, authenticate });
       await app.register(asyncRequests.routes);
-      await app.register(websocketRoutes, { config, auth, dispatcher, resume, log, ...(admission ? { admission } : {}) });
+      await app.register(websocketRoutes, {
+        config,
+        auth,
+        dispatcher,
+        resume,
+        log,
+        ...(admission ? { admission } : {}),
+        ...(guardrails ? { guardrails } : {}),
+      });
     },
     async close() {
       await asyncRequests.close();

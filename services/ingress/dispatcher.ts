@@ -31,6 +31,8 @@ export interface DispatchJob {
   /** The body is an Anthropic Messages request (POST /v1/messages); default OpenAI. */
   wire?: 'openai' | 'anthropic';
   anthropicBeta?: string;
+  /** Content guardrails the worker applies to the answer (shared/guardrails). */
+  guardrails?: readonly string[];
 }
 
 export interface DispatchHandlers {
@@ -128,6 +130,7 @@ export async function publishRequest(
     targets: job.route.targets ?? [{ provider: job.route.provider, model: job.route.model }],
     wire: job.wire,
     anthropicBeta: job.anthropicBeta,
+    ...(job.guardrails?.length ? { guardrails: [...job.guardrails] } : {}),
   });
   // The worker's spans join the ingress span's trace (W3C traceparent in the message headers).
   if (tracing.on) injectIntoHeaders(h, contextForRequest(job.requestId));

@@ -89,7 +89,11 @@ export type ChatCompletionBody = ReturnType<typeof chatCompletionBody>;
  * so a client resuming after the last frame gets just `[DONE]` at once.
  */
 export function renderEvent(writer: ChunkWriter, ev: StreamEvent, includeUsage: boolean, afterSeq = 0): string {
-  if (ev.type === 'chunk') return ev.seq > afterSeq ? writer.delta(ev.delta, String(ev.seq)) : '';
+  if (ev.type === 'chunk') {
+    if (ev.seq <= afterSeq) return '';
+    // A content guardrail ends a stream with `finish_reason: content_filter` (then an error event).
+    return ev.finish_reason ? writer.finish(ev.finish_reason, String(ev.seq)) : writer.delta(ev.delta, String(ev.seq));
+  }
   if (ev.type === 'done') {
     const finish = ev.seq > afterSeq ? writer.finish(ev.finish_reason ?? 'stop', String(ev.seq)) : '';
     const usage = includeUsage && ev.seq + 1 > afterSeq ? writer.usage(ev.usage, String(ev.seq + 1)) : '';

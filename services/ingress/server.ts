@@ -41,6 +41,8 @@ import { Readiness } from '../../shared/runtime/readiness.ts';
 import type { ConfigReload } from '../../shared/runtime/config-reload.ts';
 import { drainRequests } from './drain.ts';
 import { replayAfterReconnect } from './reconnect-replay.ts';
+import { IngressGuardrails } from './guardrails.ts';
+import { GuardrailRegistry } from '../../shared/guardrails/registry.ts';
 
 export { SIMULATED_HEADER } from './routes/chat.ts';
 
@@ -61,6 +63,8 @@ export interface Ingress {
   routes: string[];
   /** /readyz 503 and new requests 503 from now on; resolves once in-flight requests end (true) or after `timeoutMs` (false). */
   drain(timeoutMs: number): Promise<boolean>;
+  /** Content guardrail definitions; `guardrails.replace(fileConfig)` swaps them on a config reload. */
+  guardrails: GuardrailRegistry;
   close(): Promise<void>;
 }
 
@@ -104,6 +108,15 @@ export async function buildIngress(opts: IngressOptions): Promise<Ingress> {
   });
   registerQueueDepth(nats.jsm, adapterNames(config.file));
   const responseCache = new ResponseCache({ nats, config, log });
+  const guardrailRegistry = new GuardrailRegistry(config.file ?? null, { log });
+  // SIGHUP: guardrail definitions follow the file; a definition that does not build refuses the reload.
+  const stopReloadingGuardrails = opts.reload?.register({
+    name: 'ingress guardrails',
+    prepare: (next) => {
+      void new GuardrailRegistry(next, { log });
+      return () => guardrailRegistry.replace(next);
+    },
+  });
 
   // A body the NATS server cannot carry is refused here with 413, not later as a 503 (docs/security.md).
   const bodyLimit = maxRequestBodyBytes(nc);
@@ -176,7 +189,8 @@ export async function buildIngress(opts: IngressOptions): Promise<Ingress> {
   const authenticate = async (req: FastifyRequest) => {
     req.principal = await auth.authenticate(req.headers.authorization);
   };
-  const asyncWork = await createAsyncWork({ config, nats, db, log, auth, dispatcher, authenticate, admission });
+  const guardrails = new IngressGuardrails(guardrailRegistry, nats.js, log);
+  const asyncWork = await createAsyncWork({ config, nats, db, log, auth, dispatcher, authenticate, admission, guardrails });
 
   // ---- ops ----
   app.get('/healthz', async () => ({ status: 'ok' }));
@@ -192,7 +206,7 @@ export async function buildIngress(opts: IngressOptions): Promise<Ingress> {
     const status = ready ? 'ready' : readiness.draining ? 'draining' : 'unavailable';
     return reply.code(ready ? 200 : 503).send({ status, nats: natsOk, database: dbOk });
   });
-  await app.register(adminRoutes, { db, nc, auth, adminApiKey: config.ADMIN_API_KEY });
+  await app.register(adminRoutes, { db, nc, auth, adminApiKey: config.ADMIN_API_KEY, guardrails: guardrailRegistry });
   await app.register(asyncWork.routes);
   await app.register(webRoutes);
   await app.register(consoleApiRoutes, { db, auth, adminApiKey: config.ADMIN_API_KEY });
@@ -201,7 +215,7 @@ export async function buildIngress(opts: IngressOptions): Promise<Ingress> {
   await app.register(modelRoutes, { config, log, authenticate });
 
   // Chat completions and embeddings (routes/chat.ts).
-  await app.register(chatRoutes, { config, dispatcher, admission, asyncWork, authenticate, responseCache });
+  await app.register(chatRoutes, { config, dispatcher, admission, asyncWork, authenticate, responseCache, guardrails });
   await app.register(responsesRoutes, { config, db, dispatcher, admission, authenticate });
   await app.register(completionRoutes, { config, dispatcher, admission, authenticate });
 
@@ -213,8 +227,10 @@ export async function buildIngress(opts: IngressOptions): Promise<Ingress> {
       readiness.draining = true;
       return inflight.settled(timeoutMs);
     },
+    guardrails: guardrailRegistry,
     async close() {
       stopReloading?.();
+      stopReloadingGuardrails?.();
       // In-flight requests get a short drain; then every connection is closed, so a shutdown never
       // waits on a request whose client left (or a long stream) until the process is force-exited.
       const drain = setTimeout(() => app.server.closeAllConnections(), SHUTDOWN_DRAIN_MS);

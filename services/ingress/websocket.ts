@@ -7,6 +7,7 @@
 // are taken); above WS_MAX_BUFFERED_BYTES the socket is dropped and its requests detached.
 // A key holds at most WS_MAX_SOCKETS_PER_KEY sockets per ingress; when it is revoked or expires, its
 // sockets get an auth error frame, their requests are cancelled, and they close (4401).
+import type { IngressGuardrails } from './guardrails.ts';
 import { randomUUID } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
 import websocket from '@fastify/websocket';
@@ -46,6 +47,8 @@ export interface WebSocketOptions {
   resume: StreamResume;
   log: Logger;
   admission?: Admission;
+  /** Content guardrails: pre_call here, the rest in the worker (names in the request envelope). */
+  guardrails?: IngressGuardrails;
 }
 
 /** The part of a `ws` WebSocket used here (ws ships no type declarations in this tree). */
@@ -271,6 +274,8 @@ export async function websocketRoutes(app: FastifyInstance, opts: WebSocketOptio
         const requestId = `req_${randomUUID().replaceAll('-', '')}`;
         const entry: Live = { requestId, finished: false };
         live.set(id, entry); // the id is taken from here on, also while admission decides
+        // Throws guardrail_blocked / guardrail_unavailable like HTTP; a masked body is what gets queued.
+        const guarded = await opts.guardrails?.check(principal, requestId, raw, body.model, route, opts.log);
         const admitting = admission?.admit(principal, route.targets ?? [route], raw, 'chat');
         if (admitting) entry.admitted = await admitting;
         if (entry.finished) return entry.admitted?.settle('failed'); // cancelled or socket gone meanwhile
@@ -287,7 +292,8 @@ export async function websocketRoutes(app: FastifyInstance, opts: WebSocketOptio
               route,
               publicModel: body.model,
               stream: true,
-              body: JSON.stringify({ ...raw, stream: true }),
+              body: JSON.stringify({ ...(guarded?.masked ?? raw), stream: true }),
+              ...(guarded?.workerGuardrails.length ? { guardrails: guarded.workerGuardrails } : {}),
             },
             {
               onEvent,

@@ -43,6 +43,9 @@ import { tracing } from '../../shared/telemetry/tracing.ts';
 import { traceDelivery, traceEvent } from './attempt-tracing.ts';
 import type { ConfigReload } from '../../shared/runtime/config-reload.ts';
 import { FinalEvents } from './final-events.ts';
+// ---- content guardrails: during_call and post_call (output-guard.ts) ----
+import { GuardrailRegistry } from '../../shared/guardrails/registry.ts';
+import { OutputGuard } from './output-guard.ts';
 
 export interface WorkerOptions {
   config: SwitchyardConfig;
@@ -58,6 +61,8 @@ export interface WorkerOptions {
 export interface Worker {
   close(): Promise<void>;
   readonly inflight: number;
+  /** Content guardrail definitions; `guardrails.replace(fileConfig)` swaps them on a config reload. */
+  readonly guardrails: GuardrailRegistry;
 }
 
 interface Job extends RequestProgress {
@@ -101,6 +106,15 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
     log,
   });
   const execution: ExecutionDeps = { keys, images, attempts };
+  const guardrails = new GuardrailRegistry(config.file ?? null, { log });
+  // SIGHUP: guardrail definitions follow the file; a definition that does not build refuses the reload.
+  const stopReloadingGuardrails = opts.reload?.register({
+    name: 'worker guardrails',
+    prepare: (next) => {
+      void new GuardrailRegistry(next, { log });
+      return () => guardrails.replace(next);
+    },
+  });
   // A result travels back as one NATS message, so a body the server cannot carry is refused as well.
   upstreamBodyLimits.maxBodyBytes = Math.min(config.UPSTREAM_MAX_BODY_BYTES, natsMaxPayload(nc) - HEADER_ROOM_BYTES);
   upstreamBodyLimits.maxEventBytes = config.UPSTREAM_MAX_EVENT_BYTES;
@@ -264,6 +278,24 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
       job.estTokens = Math.ceil(msg.data.length / 3.5);
     }
 
+    // Content guardrails named by the ingress; null (and free) for a request without any.
+    const guard = envelope.guardrails
+      ? OutputGuard.create(guardrails, {
+          names: envelope.guardrails,
+          body: body as ChatCompletionRequest,
+          ctx: { requestId, tenantId: envelope.tenantId, keyId: envelope.keyId, model: envelope.publicModel },
+          emit,
+          onViolation: () => {
+            // Stop paying for an answer nobody will see; `cancelled` also rules out a retry or fallback.
+            job.cancelled = true;
+            job.abort.abort();
+          },
+        })
+      : null;
+    const emitChecked = guard ? guard.emit : emit;
+    const refusedBy = () =>
+      guard?.violation ? { error_code: guard.violation.unavailable ? 'guardrail_unavailable' : 'guardrail_blocked' } : null;
+
     try {
       // ---- routing policy: walk the alias targets (one target without an alias) ----
       const { result: outcome } = await walkTargets(
@@ -273,13 +305,16 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
         (e) => toFailure(e, job.cancelled),
         (t) => {
           facts.served = t;
-          return runOnTarget(t, envelope, body, job, emit);
+          return runOnTarget(t, envelope, body, job, emitChecked);
         },
         (f) => new AdapterError(f),
       );
       facts.attempts = job.attempts;
-      await record(outcome.usage, job.cancelled ? 'cancelled' : 'ok', {
+      await guard?.settled();
+      const refused = refusedBy();
+      await record(outcome.usage, refused ? 'error' : job.cancelled ? 'cancelled' : 'ok', {
         first_token_at: outcome.firstTokenAt ? new Date(outcome.firstTokenAt).toISOString() : null,
+        ...refused,
       });
       msg.ack();
     } catch (err) {
@@ -287,15 +322,18 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
       const failure = toFailure(err, job.cancelled);
       const partial = (err as PartialUsageError).partialUsage ?? { ...EMPTY_USAGE };
       if (!job.cancelled)
-        emit({
+        emitChecked({
           type: 'error',
           status: failure.status,
           error: failure.error,
           ...(failure.retryAfterMs !== undefined ? { retry_after_ms: failure.retryAfterMs } : {}),
         });
       try {
-        await record(partial, job.cancelled ? 'cancelled' : 'error', {
+        await guard?.settled();
+        const refused = refusedBy();
+        await record(partial, job.cancelled && !refused ? 'cancelled' : 'error', {
           error_code: job.cancelled ? 'cancelled' : (failure.error.code ?? failure.error.type),
+          ...refused,
         });
         msg.ack();
       } catch (pubErr) {
@@ -333,9 +371,11 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
     get inflight() {
       return inflight;
     },
+    guardrails,
     async close() {
       closing = true;
       stopReloading?.();
+      stopReloadingGuardrails?.();
       wakeConsumer?.();
       clearInterval(workingSweep);
       for (const c of consumers) await c.close().catch(() => {});

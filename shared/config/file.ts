@@ -9,6 +9,7 @@ import type { ProviderName } from './env.ts';
 import { BUILTIN_PROVIDER_NAMES, isBuiltinProvider, PROVIDER_TYPES, type ProviderType } from '../providers/registry.ts';
 import { PriceBook, type ModelPrice } from './prices.ts';
 import { modelNameProblem } from '../providers/model-names.ts';
+import { guardrailsSectionSchema, type GuardrailDefinition } from '../guardrails/definitions.ts';
 
 export interface UpstreamKey {
   key: string;
@@ -48,6 +49,10 @@ export interface FileConfig {
   skipped?: string[];
   /** Remote image fetching for Gemini/Ollama (shared/providers/common/remote-images.ts); absent: defaults. */
   images?: ImagesFileConfig;
+  /** Content guardrails by definition (shared/guardrails, docs/guardrails.md); absent: none. */
+  guardrails?: GuardrailDefinition[];
+  /** Guardrail names attached to every request, before the tenant's and the key's own. */
+  default_guardrails?: string[];
 }
 
 export interface ImagesFileConfig {
@@ -212,18 +217,33 @@ function fileSchemaFor(raw: unknown) {
   const providersShape: Record<string, z.ZodOptional<typeof providerSchema> | z.ZodOptional<typeof declaredProviderSchema>> = {};
   for (const name of BUILTIN_PROVIDER_NAMES) providersShape[name] = providerSchema.optional();
   for (const name of declared) providersShape[name] = declaredProviderSchema.optional();
-  return z.strictObject({
-    providers: z.strictObject(providersShape).nullable().default({}),
-    models: z.record(aliasName(isProvider), aliasSchema(isProvider)).nullable().default({}),
-    prices: z
-      .record(
-        qualifiedModel(isProvider),
-        z.strictObject({ input: usdPerMillion, cached_input: usdPerMillion.optional(), output: usdPerMillion }),
-      )
-      .nullable()
-      .default({}),
-    images: imagesSchema.optional(),
-  });
+  return z
+    .strictObject({
+      providers: z.strictObject(providersShape).nullable().default({}),
+      models: z.record(aliasName(isProvider), aliasSchema(isProvider)).nullable().default({}),
+      prices: z
+        .record(
+          qualifiedModel(isProvider),
+          z.strictObject({ input: usdPerMillion, cached_input: usdPerMillion.optional(), output: usdPerMillion }),
+        )
+        .nullable()
+        .default({}),
+      images: imagesSchema.optional(),
+      guardrails: guardrailsSectionSchema().nullable().optional(),
+      default_guardrails: z.array(z.string()).nullable().optional(),
+    })
+    .superRefine((c, ctx) => {
+      // A default that names nothing would silently check nothing.
+      const defined = new Set((c.guardrails ?? []).map((g) => g.name));
+      (c.default_guardrails ?? []).forEach((name, i) => {
+        if (!defined.has(name))
+          ctx.addIssue({
+            code: 'custom',
+            path: ['default_guardrails', i],
+            message: `no guardrail named '${name}' is defined under 'guardrails'`,
+          });
+      });
+    });
 }
 
 // ---- loading ----
@@ -304,6 +324,8 @@ export function parseConfigFile(text: string, opts: ParseOptions = {}): FileConf
     prices: c.prices ?? {},
     ...(skipped.length ? { skipped } : {}),
     ...(c.images ? { images: c.images } : {}),
+    ...(c.guardrails?.length ? { guardrails: c.guardrails } : {}),
+    ...(c.default_guardrails?.length ? { default_guardrails: c.default_guardrails } : {}),
   };
 }
 

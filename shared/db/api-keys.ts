@@ -36,6 +36,9 @@ export interface KeyPrincipal {
   /** Response cache settings (docs/caching.md); the key's, when set, wins over the tenant's. */
   keyCache?: CacheSetting | null;
   tenantCache?: CacheSetting | null;
+  /** Content guardrail names attached to the tenant and to the key (shared/guardrails/registry.ts). */
+  tenantGuardrails?: string[] | null;
+  keyGuardrails?: string[] | null;
 }
 
 export async function findKeyByHash(db: Db, keyHash: string): Promise<KeyPrincipal | null> {
@@ -55,6 +58,8 @@ export async function findKeyByHash(db: Db, keyHash: string): Promise<KeyPrincip
       'k.revoked_at as revokedAt',
       'k.cache as keyCache',
       't.cache as tenantCache',
+      't.guardrails as tenantGuardrails',
+      'k.guardrails as keyGuardrails',
     ])
     .where('k.key_hash', '=', keyHash)
     .executeTakeFirst();

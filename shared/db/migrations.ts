@@ -181,6 +181,19 @@ const migrations: Record<string, Migration> = {
         .execute();
     },
   },
+  // ---- content guardrails attached per tenant and per key (shared/guardrails, docs/guardrails.md) ----
+  '0005_guardrail_attachments': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .alterTable('tenants')
+        .addColumn('guardrails', sql`text[]`)
+        .execute();
+      await db.schema
+        .alterTable('api_keys')
+        .addColumn('guardrails', sql`text[]`)
+        .execute();
+    },
+  },
 };
 
 class InlineMigrations implements MigrationProvider {

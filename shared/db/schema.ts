@@ -13,6 +13,8 @@ export interface TenantsTable {
   budget: ColumnType<{ usd: number; period: 'day' | 'month' } | null, string | null, string | null>;
   /** Response cache setting (migration 0004_response_cache); null: off unless a key or request turns it on. */
   cache: ColumnType<CacheSetting | null, string | null | undefined, string | null>;
+  /** Content guardrail names attached to the tenant; null: none. */
+  guardrails: ColumnType<string[] | null, string[] | null | undefined, string[] | null>;
   created_at: Timestamp;
   updated_at: Timestamp;
 }
@@ -33,6 +35,8 @@ export interface ApiKeysTable {
   expires_at: ColumnType<Date | null, Date | string | null, Date | string | null>;
   revoked_at: ColumnType<Date | null, Date | string | null, Date | string | null>;
   cache: ColumnType<CacheSetting | null, string | null | undefined, string | null>;
+  /** Content guardrail names attached to the key; null: none. */
+  guardrails: ColumnType<string[] | null, string[] | null | undefined, string[] | null>;
   created_at: Timestamp;
 }
 

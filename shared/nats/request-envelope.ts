@@ -31,6 +31,8 @@ export interface RequestEnvelope {
   wire?: 'openai' | 'anthropic';
   /** The client's `anthropic-beta` header (Messages requests only). */
   anthropicBeta?: string;
+  /** Content guardrails for the worker to apply (during_call, post_call); empty: none. */
+  guardrails?: string[];
 }
 
 /** Only what differs from the defaults is sent: a plain interactive request carries the fewest bytes. */
@@ -52,6 +54,7 @@ export function encodeRequestHeaders(envelope: RequestEnvelope): MsgHdrs {
   if (envelope.priority !== 'interactive') h.set(H.priority, envelope.priority);
   if (envelope.wire === 'anthropic') h.set(H.wire, 'anthropic');
   if (envelope.anthropicBeta) h.set(H.anthropicBeta, envelope.anthropicBeta);
+  if (envelope.guardrails?.length) h.set(H.guardrails, envelope.guardrails.join(','));
   return h;
 }
 
@@ -60,6 +63,7 @@ export function decodeRequestEnvelope(h: Pick<MsgHdrs, 'get'>, now = Date.now())
   const provider = h.get(H.provider);
   const model = h.get(H.model);
   const targets = h.get(H.targets);
+  const guardrails = h.get(H.guardrails);
   return {
     requestId: h.get(H.requestId),
     tenantId: h.get(H.tenantId),
@@ -77,5 +81,6 @@ export function decodeRequestEnvelope(h: Pick<MsgHdrs, 'get'>, now = Date.now())
     targets: targets ? decodeTargets(targets) : [{ provider, model }],
     ...(h.get(H.wire) === 'anthropic' ? { wire: 'anthropic' as const } : {}),
     ...(h.get(H.anthropicBeta) ? { anthropicBeta: h.get(H.anthropicBeta) } : {}),
+    ...(guardrails ? { guardrails: guardrails.split(',') } : {}),
   };
 }

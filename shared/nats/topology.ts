@@ -64,6 +64,8 @@ export const H = {
   wire: 'sy-wire',
   /** Anthropic Messages only: the client's `anthropic-beta` header, passed to an Anthropic upstream. */
   anthropicBeta: 'sy-anthropic-beta',
+  /** Content guardrails the worker applies (during_call, post_call), comma-separated names (absent: none). */
+  guardrails: 'sy-guardrails',
 } as const;
 
 /**

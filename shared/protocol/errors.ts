@@ -145,6 +145,20 @@ export const errors = {
       type: 'upstream_error',
       code: 'bad_upstream_response',
     }),
+  // ---- content guardrails (shared/guardrails) ----
+  guardrailBlocked: (guardrail: string, reason: string) =>
+    new ApiError(400, `The request was blocked by guardrail '${guardrail}': ${reason}.`, { code: 'guardrail_blocked' }),
+  /** A guardrail with `on_error: closed` could not decide (webhook down, timed out, answered garbage). */
+  guardrailUnavailable: (guardrail: string, detail: string) =>
+    new ApiError(503, `Guardrail '${guardrail}' could not check the request (${detail}); it fails closed.`, {
+      type: 'server_error',
+      code: 'guardrail_unavailable',
+    }),
+  unknownGuardrail: (param: string, name: string) =>
+    new ApiError(400, `Invalid value for '${param}': no guardrail named '${name}' is defined in the config file.`, {
+      param,
+      code: 'unknown_guardrail',
+    }),
   circuitOpen: (target: string) =>
     new ApiError(503, `The upstream ${target} is failing; its circuit breaker is open. Try again shortly.`, { code: 'circuit_open' }),
 };

@@ -146,7 +146,8 @@ export interface UsageRecord {
   model: string;
   upstream_model: string;
   kind: 'chat' | 'embeddings';
-  status: 'ok' | 'error' | 'cancelled';
+  /** `blocked`: refused by a content guardrail before it was queued (zero tokens, zero cost). */
+  status: 'ok' | 'error' | 'cancelled' | 'blocked';
   input_tokens: number;
   cached_input_tokens: number;
   output_tokens: number;

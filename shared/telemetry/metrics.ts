@@ -59,6 +59,13 @@ export const metrics = {
     labelNames: ['reason'] as const,
     registers: [registry],
   }),
+  // Label values are guardrail names from the config file: a small set the operator chose.
+  guardrailResults: new Counter({
+    name: 'switchyard_guardrail_results_total',
+    help: 'Content guardrail checks by guardrail, mode and outcome (pass, block, mask, log, error_open, error_closed)',
+    labelNames: ['guardrail', 'mode', 'outcome'] as const,
+    registers: [registry],
+  }),
   limiterErrors: new Counter({
     name: 'switchyard_limiter_errors_total',
     help: 'Limiter state (NATS KV) unreachable; rate limits fail open, budgets fail closed',

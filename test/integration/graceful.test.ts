@@ -216,6 +216,19 @@ describe('SIGHUP reloads the config file', () => {
     await waitFor(() => /providers changed/.test(ingress.output()), { what: 'providers refusal' });
     expect(await ask()).toBe('gpt-4o');
     expect(ingress.proc.exitCode).toBeNull();
+
+    // Content guardrails follow the file too: a default blocklist added by a reload refuses the next request.
+    const reloads = (ingress.output().match(/config reloaded/g) ?? []).length;
+    writeFileSync(
+      configPath,
+      `${aliasFile('gpt-4o')}guardrails:\n  - name: no-falcon\n    kind: blocklist\n    mode: pre_call\n    on_fail: block\n    keywords: [project falcon]\ndefault_guardrails: [no-falcon]\n`,
+    );
+    ingress.proc.kill('SIGHUP');
+    await waitFor(() => (ingress.output().match(/config reloaded/g) ?? []).length > reloads, { what: 'guardrails reload' });
+    const blocked = await chat(ingress.url, { model: 'house', messages: [{ role: 'user', content: 'tell me about Project Falcon' }] });
+    expect(blocked.status).toBe(400);
+    expect(((await blocked.json()) as { error: { code: string; message: string } }).error).toMatchObject({ code: 'guardrail_blocked' });
+    expect(await ask()).toBe('gpt-4o');
     await ingress.kill('SIGTERM');
     expect(ingress.proc.exitCode).toBe(0);
   });

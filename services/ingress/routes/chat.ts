@@ -13,6 +13,7 @@ import { assertFieldsServable } from '../../../shared/providers/request-fields.t
 import type { Admission, Settlement } from '../admission.ts';
 import type { AsyncWork } from '../async-work.ts';
 import type { Dispatcher } from '../dispatcher.ts';
+import { GUARDRAILS_HEADER, type IngressGuardrails } from '../guardrails.ts';
 import { assertModelAllowed } from '../model-policy.ts';
 import { principalOf } from '../principal.ts';
 import { ChunkWriter, chatCompletionBody, embeddingsBody, renderEvent, sseError, sseHeaders } from '../render.ts';
@@ -29,6 +30,8 @@ export interface ChatRoutesOptions {
   admission: Admission;
   asyncWork: AsyncWork;
   responseCache: ResponseCache;
+  /** Content guardrails (services/ingress/guardrails.ts). */
+  guardrails: IngressGuardrails;
   /** The onRequest hook that sets the principal (services/ingress/server.ts). */
   authenticate: (req: FastifyRequest) => Promise<void>;
 }
@@ -45,10 +48,12 @@ export interface DispatchOptions {
   /** An Anthropic Messages body (routes/messages.ts); default OpenAI. */
   wire?: 'openai' | 'anthropic';
   anthropicBeta?: string;
+  /** Content guardrails the worker applies to the answer. */
+  guardrails?: readonly string[];
 }
 
 export const chatRoutes: FastifyPluginAsync<ChatRoutesOptions> = async (app, opts) => {
-  const { config, dispatcher, admission, asyncWork, authenticate, responseCache } = opts;
+  const { config, dispatcher, admission, asyncWork, guardrails, authenticate, responseCache } = opts;
   const resolveRoute = (model: string) => {
     const route = resolveModelRoute(model, config.DEFAULT_PROVIDER, config.file);
     // Fail here, before the queue hop, when no target has an upstream (production without its key).
@@ -58,10 +63,14 @@ export const chatRoutes: FastifyPluginAsync<ChatRoutesOptions> = async (app, opt
   const sseLimits = { maxBufferedBytes: config.SSE_MAX_BUFFERED_BYTES, stuckTimeoutMs: config.SSE_STUCK_TIMEOUT_MS };
 
   app.post('/v1/chat/completions', { onRequest: authenticate }, async (req, reply) => {
-    const body = validateBody(chatCompletionRequestSchema, req.body);
-    assertModelAllowed(principalOf(req), body.model);
-    const route = resolveRoute(body.model);
-    assertFieldsServable(body, route.targets ?? [route], (provider) => getDescriptor(provider, config.file)?.requestFields);
+    const validBody = validateBody(chatCompletionRequestSchema, req.body);
+    assertModelAllowed(principalOf(req), validBody.model);
+    const route = resolveRoute(validBody.model);
+    assertFieldsServable(validBody, route.targets ?? [route], (provider) => getDescriptor(provider, config.file)?.requestFields);
+    // ---- content guardrails: pre_call here (may mask the body), the rest in the worker ----
+    const guarded = await guardrails.beforeQueue(req, reply, validBody, route);
+    const body = guarded?.body ?? validBody;
+    const workerGuardrails = guarded?.workerGuardrails;
     // ---- async work: `Prefer: respond-async` -> 202, result at GET /v1/requests/{id} ----
     if (asyncWork.wantsAsync(req)) {
       const admitting = admission.admit(principalOf(req), route.targets ?? [route], req.body, 'chat');
@@ -81,7 +90,7 @@ export const chatRoutes: FastifyPluginAsync<ChatRoutesOptions> = async (app, opt
     }
 
     if (!stream) {
-      const ev = await dispatch({ req, reply, kind: 'chat', route, publicModel: body.model, stream: false });
+      const ev = await dispatch({ req, reply, kind: 'chat', route, publicModel: body.model, stream: false, guardrails: workerGuardrails });
       if (ev.type === 'result' && ev.kind === 'chat') {
         reply.header('x-switchyard-provider', ev.provider).header('x-switchyard-attempts', String(ev.attempts ?? ev.attempt));
         if (ev.simulated) reply.header(SIMULATED_HEADER, 'true');
@@ -106,6 +115,7 @@ export const chatRoutes: FastifyPluginAsync<ChatRoutesOptions> = async (app, opt
         ...streamHeaders(ev),
         ...req.admitted?.headers,
         ...(cache && { [CACHE_HEADER]: 'miss' }),
+        ...(guarded ? { [GUARDRAILS_HEADER]: String(reply.getHeader(GUARDRAILS_HEADER)) } : {}),
       });
       write(writer.delta({ role: 'assistant', content: '' }));
     };
@@ -118,6 +128,7 @@ export const chatRoutes: FastifyPluginAsync<ChatRoutesOptions> = async (app, opt
       route,
       publicModel: body.model,
       stream: true,
+      guardrails: workerGuardrails,
       onStreamEvent: (ev) => {
         // Only one attempt may speak to the client: once its tokens are out, a redelivered attempt can
         // only end the stream with an error (the worker guarantees that; this guards it).
@@ -126,7 +137,7 @@ export const chatRoutes: FastifyPluginAsync<ChatRoutesOptions> = async (app, opt
           lockedAttempt ||= ev.attempt;
           start(ev);
           cache?.deltas.push(ev.delta);
-          write(writer.delta(ev.delta, String(ev.seq)));
+          write(renderEvent(writer, ev, includeUsage)); // a delta, or a guardrail's content_filter finish
           return false;
         }
         if (ev.type === 'done') {
@@ -175,6 +186,7 @@ export const chatRoutes: FastifyPluginAsync<ChatRoutesOptions> = async (app, opt
     onStreamEvent,
     wire,
     anthropicBeta,
+    guardrails: names,
   }: DispatchOptions): Promise<StreamEvent> {
     const requestId = req.id;
     let finished = false;
@@ -219,7 +231,18 @@ export const chatRoutes: FastifyPluginAsync<ChatRoutesOptions> = async (app, opt
     // waiting for the ack as well would add the JetStream file store's tail to every response.
     // A refused publish still fails the request (503) before any answer could exist.
     const submitted = dispatcher.submit(
-      { requestId, principal: principalOf(req), kind, route, publicModel, stream, body: req.rawBody!, wire, anthropicBeta },
+      {
+        requestId,
+        principal: principalOf(req),
+        kind,
+        route,
+        publicModel,
+        stream,
+        body: req.rawBody!,
+        wire,
+        anthropicBeta,
+        ...(names ? { guardrails: names } : {}),
+      },
       {
         onEvent: (ev) => {
           const done = onStreamEvent ? onStreamEvent(ev) : ev.type !== 'chunk';

@@ -1,0 +1,23 @@
+// Content guardrails attached to a tenant or a key (admin API). Names only: the definitions live in
+// the config file, so a reload changes what a name does without touching the database.
+import type { Db } from './database.ts';
+
+export async function setTenantGuardrails(db: Db, tenantId: string, names: string[] | null) {
+  const row = await db
+    .updateTable('tenants')
+    .set({ guardrails: names, updated_at: new Date() })
+    .where('id', '=', tenantId)
+    .returning(['id', 'guardrails'])
+    .executeTakeFirst();
+  return row ? { object: 'guardrail_attachment' as const, tenant_id: row.id, key_id: null, guardrails: row.guardrails } : null;
+}
+
+export async function setKeyGuardrails(db: Db, keyId: string, names: string[] | null) {
+  const row = await db
+    .updateTable('api_keys')
+    .set({ guardrails: names })
+    .where('id', '=', keyId)
+    .returning(['id', 'tenant_id', 'guardrails'])
+    .executeTakeFirst();
+  return row ? { object: 'guardrail_attachment' as const, tenant_id: row.tenant_id, key_id: row.id, guardrails: row.guardrails } : null;
+}
