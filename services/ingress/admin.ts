@@ -352,6 +352,37 @@ documentRoute('DELETE /admin/v1/keys/:id', {
   summary: 'Revoke an API key',
   responses: { 200: apiKeySchema.extend({ deleted: z.literal(true) }) },
 });
+const guardrailAttachmentDoc = z.object({
+  object: z.literal('guardrail_attachment'),
+  tenant_id: z.string(),
+  key_id: z.string().nullable(),
+  guardrails: z.array(z.string()).nullable(),
+});
+documentRoute('GET /admin/v1/guardrails', {
+  ...adminDoc,
+  summary: 'The guardrails the config file defines, and those applied to every request',
+  responses: {
+    200: z.object({
+      object: z.literal('list'),
+      default_guardrails: z.array(z.string()),
+      data: z.array(
+        z.object({ object: z.literal('guardrail'), name: z.string(), kind: z.string(), mode: z.string(), on_fail: z.string() }),
+      ),
+    }),
+  },
+});
+documentRoute('PUT /admin/v1/tenants/:id/guardrails', {
+  ...adminDoc,
+  summary: "Attach guardrails (by name) to a tenant's requests; null or [] detaches them all",
+  body: guardrailAttachmentSchema,
+  responses: { 200: guardrailAttachmentDoc },
+});
+documentRoute('PUT /admin/v1/keys/:id/guardrails', {
+  ...adminDoc,
+  summary: "Attach guardrails (by name) to one API key's requests; null or [] detaches them all",
+  body: guardrailAttachmentSchema,
+  responses: { 200: guardrailAttachmentDoc },
+});
 documentRoute('GET /admin/v1/tenants/:id/usage', {
   ...adminDoc,
   summary: "A tenant's usage by day, model or key",

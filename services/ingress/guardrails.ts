@@ -75,19 +75,34 @@ export class IngressGuardrails {
     return { body: (checked.masked as unknown as ChatCompletionRequest | null) ?? body, workerGuardrails: checked.workerGuardrails };
   }
 
-  /** The surface-independent part (HTTP and WebSocket): null when no guardrail applies. */
-  async check(
+  /**
+   * The surface-independent part (HTTP and WebSocket): null, synchronously, when no guardrail
+   * applies. No await in that case matters on a WebSocket: a create and its cancel in the same read
+   * must see the create queued (and answered `accepted`) first, as without guardrails.
+   */
+  check(
     principal: KeyPrincipal,
     requestId: string,
     raw: Record<string, unknown>,
     model: string,
     route: Route,
     log: Pick<FastifyBaseLogger, 'warn'>,
-  ): Promise<GuardrailCheck | null> {
+  ): Promise<GuardrailCheck | null> | null {
     const names = this.registry.attachedTo(principal, (name) =>
       log.warn({ guardrail: name, tenantId: principal.tenantId }, 'attached guardrail is not defined in the config file; skipped'),
     );
     if (names.length === 0) return null;
+    return this.runChecks(principal, requestId, raw, model, route, names);
+  }
+
+  private async runChecks(
+    principal: KeyPrincipal,
+    requestId: string,
+    raw: Record<string, unknown>,
+    model: string,
+    route: Route,
+    names: readonly string[],
+  ): Promise<GuardrailCheck> {
     let masked: Record<string, unknown> | null = null;
     const pre = this.registry.inMode(names, 'pre_call');
     if (pre.length > 0) {

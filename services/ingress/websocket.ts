@@ -275,7 +275,8 @@ export async function websocketRoutes(app: FastifyInstance, opts: WebSocketOptio
         const entry: Live = { requestId, finished: false };
         live.set(id, entry); // the id is taken from here on, also while admission decides
         // Throws guardrail_blocked / guardrail_unavailable like HTTP; a masked body is what gets queued.
-        const guarded = await opts.guardrails?.check(principal, requestId, raw, body.model, route, opts.log);
+        const checking = opts.guardrails?.check(principal, requestId, raw, body.model, route, opts.log);
+        const guarded = checking ? await checking : null;
         const admitting = admission?.admit(principal, route.targets ?? [route], raw, 'chat');
         if (admitting) entry.admitted = await admitting;
         if (entry.finished) return entry.admitted?.settle('failed'); // cancelled or socket gone meanwhile

@@ -19,7 +19,8 @@ export async function runMessages(
   job: RequestProgress,
   emit: (ev: EventBody) => void,
 ): Promise<ExecutionOutcome> {
-  if (target.adapter === anthropic) {
+  // By name: the registry wraps each adapter (request-field check), so identity is not the test.
+  if (target.adapter.name === anthropic.name) {
     return opts.stream
       ? runAnthropicNativeStream(deps, target, body, opts.anthropicBeta, job, emit)
       : runAnthropicNativeChat(deps, target, body, opts.anthropicBeta, job, emit);

@@ -2,6 +2,7 @@
 // publish per request halves a worker's throughput. The ledger inserts with ON CONFLICT DO NOTHING,
 // so a batch published twice (retry after a lost ack) still counts once.
 import type { JetStreamClient } from '@nats-io/jetstream';
+import { isConnectionClosed } from '../../shared/nats/errors.ts';
 import { subjects } from '../../shared/nats/topology.ts';
 import type { UsageRecord } from '../../shared/protocol/events.ts';
 import type { Logger } from '../../shared/telemetry/logger.ts';
@@ -66,7 +67,8 @@ export class UsagePublisher {
         for (const i of items) i.resolve();
         return;
       } catch (err) {
-        if (this.closed || attempt >= 5) {
+        // A closed connection never comes back: retrying it only delays the redelivery.
+        if (this.closed || attempt >= 5 || isConnectionClosed(err)) {
           for (const i of items) i.reject(err as Error);
           return;
         }

@@ -132,7 +132,8 @@ describe('SIGTERM drains a worker', () => {
         (r) => r.status,
         () => 0,
       );
-    expect(await readyz()).toBe(200);
+    // The child logs "consuming" (what spawn waits for) a moment before its health port listens.
+    expect(await waitFor(async () => ((await readyz()) === 200 ? 200 : undefined), { what: 'worker readyz 200' })).toBe(200);
     const ingress = await spawnIngress();
     // Several long streams, so the child worker surely holds some of them when SIGTERM comes.
     const streams = await Promise.all(

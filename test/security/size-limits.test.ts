@@ -276,6 +276,8 @@ async function startHostileUpstream(): Promise<HostileUpstream> {
   const filler = Buffer.alloc(64 * 1024, 'a');
   let last: Promise<number> = Promise.resolve(0);
   const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    // The model catalog's GET /models finds no list here, and falls back to the configured models.
+    if (req.method !== 'POST') return void res.writeHead(404).end();
     const parts: Buffer[] = [];
     req.on('data', (d: Buffer) => parts.push(d));
     req.on('end', () => {
