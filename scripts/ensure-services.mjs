@@ -22,6 +22,11 @@ function apt(pkg) {
 }
 
 export function findNatsServer() {
+  // An explicit build wins (e.g. nats-server 2.15, see docs/benchmarks.md "Performance levers").
+  if (process.env.NATS_SERVER_BIN) {
+    if (existsSync(process.env.NATS_SERVER_BIN)) return process.env.NATS_SERVER_BIN;
+    throw new Error(`NATS_SERVER_BIN=${process.env.NATS_SERVER_BIN} does not exist`);
+  }
   const local = resolve('.data/bin/nats-server');
   if (existsSync(local)) return local;
   const which = spawnSync('sh', ['-c', 'command -v nats-server'], { encoding: 'utf8' });
