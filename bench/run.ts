@@ -7,6 +7,7 @@
 //   BENCH_DURATION=5 npm run bench         # shorter
 //   BENCH_PEERS=litellm npm run bench      # peers to compare (default go-proxy,portkey,litellm; '' for none)
 //   BENCH_WORKERS=2 npm run bench          # split topology: 1 ingress + ledger process, N worker processes
+//   BENCH_STREAM_TOKENS=300 npm run bench  # longer streams (content tokens per stream; default 20)
 //
 // Every process runs on this machine, so load generator, broker, NATS, Postgres and the mock share
 // the cores: numbers are comparable within one run, not across machines.
@@ -27,6 +28,8 @@ import { freePort, waitFor } from '../test/harness/ports.ts';
 const DURATION = Number(process.env.BENCH_DURATION ?? 10);
 const RATE = Number(process.env.BENCH_RATE ?? 500);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 64);
+// Content tokens per stream; issue 10's table streamed a 302-event recorded answer (BENCH_STREAM_TOKENS=300).
+const STREAM_TOKENS = Number(process.env.BENCH_STREAM_TOKENS ?? 20);
 const WORKERS = Number(process.env.BENCH_WORKERS ?? 0); // 0 = everything in one process (npm start)
 const API_KEY = 'sk-bench';
 // Peer gateways measured in the same run, on the same mock, with the same load generator.
@@ -120,12 +123,12 @@ function figures(r: Result): LoadFigures {
 function chatBodies(model: string): { chat: string; stream: string } {
   return {
     chat: JSON.stringify({ model, messages: [{ role: 'user', content: 'Say hello in one short sentence.' }] }),
-    // The mock reads the `mock:` line: 20 content tokens per stream.
+    // The mock reads the `mock:` line: STREAM_TOKENS content tokens per stream.
     stream: JSON.stringify({
       model,
       stream: true,
       stream_options: { include_usage: true },
-      messages: [{ role: 'user', content: 'Say hello.\nmock:{"tokens":20}' }],
+      messages: [{ role: 'user', content: `Say hello.\nmock:{"tokens":${STREAM_TOKENS}}` }],
     }),
   };
 }
@@ -154,8 +157,8 @@ async function checkStream(url: string, headers: Record<string, string>, body: s
     const chunk = JSON.parse(data) as { choices?: Array<{ delta?: { content?: string | null } }> };
     text += chunk.choices?.[0]?.delta?.content ?? '';
   }
-  const expected = Array.from({ length: 20 }, (_, i) => `tok${i}`).join(' ');
-  if (text !== expected) return `stream text ${JSON.stringify(text.slice(0, 60))} instead of the 20 tokens`;
+  const expected = Array.from({ length: STREAM_TOKENS }, (_, i) => `tok${i}`).join(' ');
+  if (text !== expected) return `stream text ${JSON.stringify(text.slice(0, 60))} instead of the ${STREAM_TOKENS} tokens`;
   if (!/^data: ?\[DONE\]/m.test(raw)) return 'stream without data: [DONE]';
   return undefined;
 }
@@ -191,7 +194,7 @@ async function measureGateway(
     return { rate, max, streamWhy, memory: memory.stop() };
   }
   if (ledger) syRequests += 1;
-  const stream = await load(`${label}, ${CONNECTIONS} connections, streaming 20 tok`, url, bodies.stream, {
+  const stream = await load(`${label}, ${CONNECTIONS} connections, streaming ${STREAM_TOKENS} tok`, url, bodies.stream, {
     ...common,
     connections: CONNECTIONS,
   });
