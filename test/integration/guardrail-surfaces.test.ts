@@ -297,6 +297,23 @@ describe('POST /v1/messages', () => {
   });
 });
 
+describe('POST /v1/messages/count_tokens (anthropic/*: the text goes upstream from the ingress)', () => {
+  it('pre_call masks what is sent to be counted and blocks', async () => {
+    const key = await keyWith('falcon-in', 'pii-in', 'no-shell');
+    const count = (content: string) =>
+      post('/v1/messages/count_tokens', key, { model: 'anthropic/claude-sonnet-4-5', messages: [{ role: 'user', content }] });
+    const ok = await count('I am ada@example.com');
+    expect(ok.status, ok.text).toBe(200);
+    expect(ok.headers.get('x-switchyard-guardrails')).toBe('falcon-in,pii-in,no-shell');
+    expect(lastUpstream('/count_tokens').messages).toEqual([{ role: 'user', content: 'I am [EMAIL]' }]);
+    const before = stack.mock.stats.requests;
+    const blocked = await count('project falcon');
+    expect(blocked.status).toBe(400);
+    expect((JSON.parse(blocked.text) as { error: { message: string } }).error.message).toContain("'falcon-in'");
+    expect(stack.mock.stats.requests).toBe(before);
+  });
+});
+
 describe('POST /v1/embeddings', () => {
   const create = (key: string, input: unknown) => post('/v1/embeddings', key, { model: 'openai/text-embedding-3-small', input });
 

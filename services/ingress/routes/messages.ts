@@ -162,7 +162,11 @@ export const messagesRoutes: FastifyPluginAsync<MessagesRoutesOptions> = async (
       reply.header('x-switchyard-token-count', 'estimate');
       return { input_tokens: estimatePromptTokens(body) };
     }
-    return countAnthropicTokens(config, route.model, body, headerValue(req.headers['anthropic-beta']), reply);
+    // The text goes to Anthropic from here: pre_call applies (masked text is what is counted).
+    const checking = guardrails.guard(req, reply, body as unknown as Record<string, unknown>, body.model, route);
+    const checked = checking && (await checking);
+    const sent = (checked?.masked as unknown as CountTokensRequest | null | undefined) ?? body;
+    return countAnthropicTokens(config, route.model, sent, headerValue(req.headers['anthropic-beta']), reply);
   });
 };
 
