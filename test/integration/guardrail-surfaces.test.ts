@@ -153,6 +153,26 @@ describe('POST /v1/responses', () => {
     expect(streamed.text).not.toContain('eve@');
     expect(streamed.text).toContain('write to [EMAIL] today');
   });
+
+  it('post_call: a blocked phrase mid-stream ends the stream with response.failed (guardrail_blocked), never the phrase', async () => {
+    const key = await keyWith('no-falcon', 'pii');
+    const r = await create(
+      key,
+      // Longer than the PII window (64) plus the keyword: text is out before the phrase arrives.
+      scripted(
+        '{"text":"Here is a long and harmless opening sentence, long enough that the window has released it to the client before anything else. Then project f\\u0061lcon was mentioned.","itl_ms":5}',
+      ),
+      { stream: true },
+    );
+    expect(r.status).toBe(200);
+    expect(r.text).toContain('Here is a long');
+    expect(r.text.toLowerCase()).not.toContain('falcon was');
+    const failed = r.text.split('\n\n').find((f) => f.includes('event: response.failed'));
+    expect(failed).toBeDefined();
+    expect(failed).toContain('"code":"guardrail_blocked"');
+    const row = await waitForUsageRow(stack.db, r.headers.get('x-request-id')!);
+    expect(row).toMatchObject({ status: 'error', error_code: 'guardrail_blocked' });
+  });
 });
 
 describe('POST /v1/completions', () => {
