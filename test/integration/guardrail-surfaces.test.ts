@@ -39,6 +39,7 @@ beforeAll(async () => {
     '  - {name: pii-in, kind: pii, mode: pre_call, on_fail: mask}',
     '  - {name: no-shell, kind: tools, mode: pre_call, deny: [shell]}',
     `  - {name: hook, kind: webhook, mode: pre_call, url: '${hookUrl}', timeout_ms: 1000, on_error: closed}`,
+    `  - {name: hook-during, kind: webhook, mode: during_call, url: '${hookUrl}', timeout_ms: 1000, on_error: closed}`,
   ].join('\n');
   const dir = mkdtempSync(join(tmpdir(), 'sy-guardrail-surfaces-'));
   writeFileSync(join(dir, 'switchyard.yaml'), yaml);
@@ -297,6 +298,20 @@ describe('POST /v1/messages', () => {
     expect(shell.status).toBe(400);
     expect(json<AnthropicError>(shell).error.message).toContain("tool 'shell' is not allowed");
     expect(stack.mock.stats.requests).toBe(before);
+  });
+
+  it('native (anthropic/*) with during_call only: the native stream comes through intact; a refusal is a 400', async () => {
+    const key = await keyWith('hook-during');
+    const ok = await create(key, 'anthropic/claude-sonnet-4-5', { stream: true });
+    expect(ok.status, ok.text).toBe(200);
+    expect(ok.headers.get('x-switchyard-guardrails')).toBe('hook-during');
+    const events = [...ok.text.matchAll(/^event: (\S+)$/gm)].map((m) => m[1]!);
+    expect(events[0]).toBe('message_start');
+    expect(events).toContain('content_block_delta');
+    expect(events.at(-1)).toBe('message_stop');
+    const blocked = await create(key, 'anthropic/claude-sonnet-4-5', { stream: true, messages: [{ role: 'user', content: 'HOOK_BLOCK' }] });
+    expect(blocked.status).toBe(400);
+    expect(json<AnthropicError>(blocked).error.message).toContain("'hook-during'");
   });
 
   it('native (anthropic/*) with a post_call guardrail attached: refused (fail closed), never relayed unchecked', async () => {
