@@ -37,6 +37,7 @@ const BOTH_BACKENDS = [
   'test/integration/operator-metrics.test.ts',
   'test/integration/graceful.test.ts',
   'test/integration/content-guardrails.test.ts',
+  'test/integration/guardrail-surfaces.test.ts',
 ];
 
 export default defineConfig({

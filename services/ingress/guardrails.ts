@@ -10,7 +10,6 @@ import { errors } from '../../shared/protocol/errors.ts';
 import type { UsageRecord } from '../../shared/protocol/events.ts';
 import type { ChatCompletionRequest } from '../../shared/protocol/openai.ts';
 import { checkRequest, type GuardrailRegistry } from '../../shared/guardrails/registry.ts';
-import type { Violation } from '../../shared/guardrails/stream-window.ts';
 import type { Logger } from '../../shared/telemetry/logger.ts';
 import { principalOf } from './principal.ts';
 import type { Route } from './routing.ts';
@@ -29,6 +28,15 @@ export interface GuardedRequest {
   body: ChatCompletionRequest;
   /** Names for the worker (during_call, post_call). */
   workerGuardrails: readonly string[];
+}
+
+/** Per surface: what check() needs beyond the body. */
+export interface CheckOptions {
+  /** The id the usage row of a refusal is recorded under (default: the HTTP request's). */
+  requestId?: string;
+  kind?: 'chat' | 'embeddings';
+  /** Set when the answer reaches the client in a form post_call cannot read: names the surface for the 400. */
+  uncheckableAnswer?: string;
 }
 
 /** What applies to one request, whatever surface it came from. */
@@ -59,20 +67,39 @@ export class IngressGuardrails {
   async beforeQueue(req: FastifyRequest, reply: FastifyReply, body: ChatCompletionRequest, route: Route): Promise<GuardedRequest | null> {
     // The client's JSON, not the validated copy: masking must not drop fields the schema does not list.
     const raw = (req.body ?? body) as Record<string, unknown>;
-    const principal = principalOf(req);
-    let checked: GuardrailCheck | null;
-    try {
-      checked = await this.check(principal, req.id, raw, body.model, route, req.log);
-    } catch (err) {
-      // A refusal names what was applied too.
-      void reply.header(GUARDRAILS_HEADER, this.registry.attachedTo(principal).join(','));
-      throw err;
-    }
+    const checked = await this.guard(req, reply, raw, body.model, route);
     if (!checked) return null;
-    void reply.header(GUARDRAILS_HEADER, checked.names.join(','));
-    req.workerGuardrails = checked.workerGuardrails;
     if (checked.masked) req.rawBody = Buffer.from(JSON.stringify(checked.masked));
     return { body: (checked.masked as unknown as ChatCompletionRequest | null) ?? body, workerGuardrails: checked.workerGuardrails };
+  }
+
+  /**
+   * check() for an HTTP route that queues `raw` (the client's JSON, or the chat body a route built
+   * from it): sets the header (on refusals too) and `req.workerGuardrails`. Null, synchronously, when
+   * no guardrail applies, so a route need not await anything then.
+   */
+  guard(
+    req: FastifyRequest,
+    reply: FastifyReply,
+    raw: Record<string, unknown>,
+    model: string,
+    route: Route,
+    opts: CheckOptions = {},
+  ): Promise<GuardrailCheck> | null {
+    const principal = principalOf(req);
+    const checking = this.check(principal, opts.requestId ?? req.id, raw, model, route, req.log, opts);
+    if (!checking) return null;
+    return checking.then(
+      (checked) => {
+        void reply.header(GUARDRAILS_HEADER, checked.names.join(','));
+        req.workerGuardrails = checked.workerGuardrails;
+        return checked;
+      },
+      (err: unknown) => {
+        void reply.header(GUARDRAILS_HEADER, this.registry.attachedTo(principal).join(','));
+        throw err;
+      },
+    );
   }
 
   /**
@@ -87,12 +114,13 @@ export class IngressGuardrails {
     model: string,
     route: Route,
     log: Pick<FastifyBaseLogger, 'warn'>,
-  ): Promise<GuardrailCheck | null> | null {
+    opts: CheckOptions = {},
+  ): Promise<GuardrailCheck> | null {
     const names = this.registry.attachedTo(principal, (name) =>
       log.warn({ guardrail: name, tenantId: principal.tenantId }, 'attached guardrail is not defined in the config file; skipped'),
     );
     if (names.length === 0) return null;
-    return this.runChecks(principal, requestId, raw, model, route, names);
+    return this.runChecks(principal, requestId, raw, model, route, names, opts);
   }
 
   private async runChecks(
@@ -102,7 +130,17 @@ export class IngressGuardrails {
     model: string,
     route: Route,
     names: readonly string[],
+    opts: CheckOptions,
   ): Promise<GuardrailCheck> {
+    const kind = opts.kind ?? 'chat';
+    if (opts.uncheckableAnswer) {
+      // Fail closed: an answer post_call cannot read must not reach the client as if it had been checked.
+      const post = this.registry.inMode(names, 'post_call')[0];
+      if (post) {
+        await this.recordRefused(principal, requestId, model, route, kind, 'guardrail_not_applicable');
+        throw errors.guardrailNotApplicable(post.name, opts.uncheckableAnswer);
+      }
+    }
     let masked: Record<string, unknown> | null = null;
     const pre = this.registry.inMode(names, 'pre_call');
     if (pre.length > 0) {
@@ -111,7 +149,7 @@ export class IngressGuardrails {
       const verdict = await checkRequest(pre, 'pre_call', copy, ctx);
       if (verdict.violation) {
         const v = verdict.violation;
-        await this.recordRefused(principal, requestId, model, route, v);
+        await this.recordRefused(principal, requestId, model, route, kind, v.unavailable ? 'guardrail_unavailable' : 'guardrail_blocked');
         throw v.unavailable ? errors.guardrailUnavailable(v.guardrail, v.reason) : errors.guardrailBlocked(v.guardrail, v.reason);
       }
       if (verdict.masked) masked = copy;
@@ -129,7 +167,8 @@ export class IngressGuardrails {
     requestId: string,
     model: string,
     route: Route,
-    violation: Violation,
+    kind: 'chat' | 'embeddings',
+    errorCode: string,
   ): Promise<void> {
     const now = new Date().toISOString();
     const record: UsageRecord = {
@@ -139,7 +178,7 @@ export class IngressGuardrails {
       provider: route.provider,
       model,
       upstream_model: route.model,
-      kind: 'chat',
+      kind,
       status: 'blocked',
       input_tokens: 0,
       cached_input_tokens: 0,
@@ -147,7 +186,7 @@ export class IngressGuardrails {
       reasoning_tokens: 0,
       cost_usd: 0,
       attempts: 0,
-      error_code: violation.unavailable ? 'guardrail_unavailable' : 'guardrail_blocked',
+      error_code: errorCode,
       batch_id: null,
       received_at: now,
       first_token_at: null,
@@ -160,4 +199,10 @@ export class IngressGuardrails {
       this.log.warn({ err, requestId }, 'usage record of a guardrail refusal could not be published');
     }
   }
+}
+
+/** For a hijacked reply (SSE writes its own head): the header guard() set, if any. */
+export function guardrailsHeader(reply: FastifyReply): Record<string, string> {
+  const names = reply.getHeader(GUARDRAILS_HEADER);
+  return names === undefined ? {} : { [GUARDRAILS_HEADER]: String(names) };
 }

@@ -216,8 +216,8 @@ export async function buildIngress(opts: IngressOptions): Promise<Ingress> {
 
   // Chat completions and embeddings (routes/chat.ts).
   await app.register(chatRoutes, { config, dispatcher, admission, asyncWork, authenticate, responseCache, guardrails });
-  await app.register(responsesRoutes, { config, db, dispatcher, admission, authenticate });
-  await app.register(completionRoutes, { config, dispatcher, admission, authenticate });
+  await app.register(responsesRoutes, { config, db, dispatcher, admission, authenticate, guardrails });
+  await app.register(completionRoutes, { config, dispatcher, admission, authenticate, guardrails });
 
   return {
     app,

@@ -85,6 +85,14 @@ export class OutputGuard {
       this.during = null;
       if (refused) return this.refuse(refused);
     }
+    if ((ev.type === 'chunk' || (ev.type === 'result' && ev.kind === 'chat')) && ev.native !== undefined) {
+      // Anthropic passthrough: frames nothing here reads. The ingress refuses post_call on that
+      // surface (fail closed); this is the backstop. during_call alone lets them pass as they came.
+      const post = this.post[0];
+      if (post) return this.refuse({ guardrail: post.name, reason: 'the answer is relayed in a format post_call cannot read' });
+      if (ev.type === 'chunk') this.started = true;
+      return this.out(ev);
+    }
     if (ev.type === 'chunk') return this.chunk(ev);
     if (ev.type === 'done') {
       const rest = await this.pipeline.end();

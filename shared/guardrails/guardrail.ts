@@ -105,6 +105,9 @@ export class Guardrail {
           model: ctx.model,
           messages: body.messages ?? [],
           tools: body.tools ?? [],
+          // Text outside `messages` (Anthropic Messages, embeddings): the webhook reads it; `mask` cannot rewrite it.
+          ...(body.system !== undefined && { system: body.system }),
+          ...(body.input !== undefined && { input: body.input }),
         };
         let answer: WebhookAnswer;
         try {

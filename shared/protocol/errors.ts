@@ -154,6 +154,13 @@ export const errors = {
       type: 'server_error',
       code: 'guardrail_unavailable',
     }),
+  /** A post_call guardrail applies but this surface's answer is relayed in a form the worker cannot check. */
+  guardrailNotApplicable: (guardrail: string, surface: string) =>
+    new ApiError(
+      400,
+      `Guardrail '${guardrail}' checks answers (post_call), which it cannot do on ${surface}; the request was refused rather than sent unchecked.`,
+      { code: 'guardrail_not_applicable' },
+    ),
   unknownGuardrail: (param: string, name: string) =>
     new ApiError(400, `Invalid value for '${param}': no guardrail named '${name}' is defined in the config file.`, {
       param,

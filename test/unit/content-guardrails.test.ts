@@ -5,6 +5,7 @@ import { guardrailDefinitionSchema, type GuardrailDefinition } from '../../share
 import { Guardrail } from '../../shared/guardrails/guardrail.ts';
 import { ibanValid, luhnValid } from '../../shared/guardrails/pii.ts';
 import { checkRequest, GuardrailRegistry } from '../../shared/guardrails/registry.ts';
+import { textSlots, toolNames } from '../../shared/guardrails/request-text.ts';
 import { blocklistScanner, keywordPrefixAtEnd, piiScanner } from '../../shared/guardrails/scanners.ts';
 import { StagePipeline, WindowStage, type TextStage } from '../../shared/guardrails/stream-window.ts';
 
@@ -255,5 +256,67 @@ describe('deploy/switchyard.example.yaml', () => {
       'policy-service:webhook',
     ]);
     expect(cfg.default_guardrails).toEqual(['no-internal-projects', 'pii']);
+  });
+});
+
+describe('textSlots on every surface', () => {
+  const texts = (body: object) => textSlots(body).map((s) => s.text);
+
+  it('Anthropic system: a string, or text blocks', () => {
+    const str = { system: 'sys', messages: [{ role: 'user', content: 'hi' }] };
+    expect(texts(str)).toEqual(['sys', 'hi']);
+    textSlots(str)[0]!.set('S');
+    expect(str.system).toBe('S');
+    const blocks = { system: [{ type: 'text', text: 'a' }, { type: 'image' }, { type: 'text', text: 'b' }] };
+    textSlots(blocks)[1]!.set('B');
+    expect(blocks.system).toEqual([{ type: 'text', text: 'a' }, { type: 'image' }, { type: 'text', text: 'B' }]);
+  });
+
+  it("tool_result blocks' nested content: a string, or text blocks", () => {
+    const body = {
+      messages: [
+        {
+          role: 'user',
+          content: [
+            { type: 'tool_result', tool_use_id: 't1', content: 'result one' },
+            { type: 'tool_result', tool_use_id: 't2', content: [{ type: 'text', text: 'result two' }, { type: 'image' }] },
+            { type: 'text', text: 'after' },
+          ],
+        },
+      ],
+    };
+    expect(texts(body)).toEqual(['result one', 'result two', 'after']);
+    for (const s of textSlots(body)) s.set(s.text.toUpperCase());
+    const parts = body.messages[0]!.content as Array<Record<string, unknown>>;
+    expect(parts[0]!.content).toBe('RESULT ONE');
+    expect(parts[1]!.content).toEqual([{ type: 'text', text: 'RESULT TWO' }, { type: 'image' }]);
+    expect(parts[2]!.text).toBe('AFTER');
+  });
+
+  it('embeddings input: a string or strings; token ids carry no text', () => {
+    const one = { input: 'ada@example.com' };
+    textSlots(one)[0]!.set('[EMAIL]');
+    expect(one.input).toBe('[EMAIL]');
+    const many = { input: ['a', 'b'] };
+    textSlots(many)[1]!.set('B');
+    expect(many.input).toEqual(['a', 'B']);
+    expect(texts({ input: [1, 2, 3] })).toEqual([]);
+    expect(texts({ input: [[1, 2], [3]] })).toEqual([]);
+  });
+
+  it('tool names: OpenAI function tools and Anthropic top-level names', () => {
+    expect(
+      toolNames({ tools: [{ type: 'function', function: { name: 'search' } }, { name: 'shell', input_schema: {} } as never] }),
+    ).toEqual(['search', 'shell']);
+  });
+
+  it('pii masks an Anthropic body in place', async () => {
+    const body = {
+      system: 'Operator ada@example.com',
+      messages: [{ role: 'user', content: [{ type: 'tool_result', tool_use_id: 't', content: 'bob@example.org' }] }],
+    };
+    expect((await checkRequest([new Guardrail(pii())], 'pre_call', body, ctx)).masked).toBe(true);
+    expect(body.system).toBe('Operator [EMAIL]');
+    expect((body.messages[0]!.content[0] as { content: string }).content).toBe('[EMAIL]');
   });
 });

@@ -104,4 +104,21 @@ describe('OutputGuard', () => {
     await guard.settled();
     expect(out).toEqual([{ type: 'error', status: 400, error: expect.objectContaining({ code: 'guardrail_blocked' }) as unknown }]);
   });
+
+  it('Anthropic-native frames: pass as they came with during_call only; refused when post_call applies', async () => {
+    const frames = 'event: content_block_delta\ndata: {"delta":{"text":"ada@example.com"}}\n\n';
+    const during = guarded(['mx'], {});
+    during.guard.emit({ type: 'chunk', delta: {}, native: frames, provider: 'anthropic', attempts: 1 });
+    during.guard.emit(done);
+    await during.guard.settled();
+    expect(during.out).toEqual([{ type: 'chunk', delta: {}, native: frames, provider: 'anthropic', attempts: 1 }, done]);
+
+    const post = guarded(['pii']);
+    post.guard.emit({ type: 'chunk', delta: {}, native: frames });
+    post.guard.emit(done);
+    await post.guard.settled();
+    expect(post.out.map((e) => e.type)).toEqual(['error']);
+    expect(JSON.stringify(post.out)).not.toContain('ada@');
+    expect(post.aborted()).toBe(1);
+  });
 });

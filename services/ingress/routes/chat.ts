@@ -160,7 +160,12 @@ export const chatRoutes: FastifyPluginAsync<ChatRoutesOptions> = async (app, opt
     const body = validateBody(embeddingsRequestSchema, req.body);
     assertModelAllowed(principalOf(req), body.model);
     const route = resolveRoute(body.model);
-    const ev = await dispatch({ req, reply, kind: 'embeddings', route, publicModel: body.model, stream: false });
+    // pre_call on `input`; post_call has no text to read in vectors, during_call runs in the worker.
+    const checking = guardrails.guard(req, reply, req.body as Record<string, unknown>, body.model, route, { kind: 'embeddings' });
+    const checked = checking && (await checking);
+    if (checked?.masked) req.rawBody = Buffer.from(JSON.stringify(checked.masked));
+    const names = checked?.workerGuardrails;
+    const ev = await dispatch({ req, reply, kind: 'embeddings', route, publicModel: body.model, stream: false, guardrails: names });
     if (ev.type === 'result' && ev.kind === 'embeddings') {
       if (ev.simulated) reply.header(SIMULATED_HEADER, 'true');
       return embeddingsBody(body.model, ev);
@@ -174,7 +179,7 @@ export const chatRoutes: FastifyPluginAsync<ChatRoutesOptions> = async (app, opt
    * true when the response is finished; an error before the stream started is thrown as HTTP.
    */
   // Anthropic Messages (routes/messages.ts) on this same dispatch path.
-  await app.register(messagesRoutes, { config, authenticate, resolveRoute, dispatch, sseLimits, resume: asyncWork.resume });
+  await app.register(messagesRoutes, { config, authenticate, resolveRoute, dispatch, sseLimits, resume: asyncWork.resume, guardrails });
 
   async function dispatch({
     req,

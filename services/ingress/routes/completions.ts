@@ -13,6 +13,7 @@ import type { StreamEvent, Usage } from '../../../shared/protocol/events.ts';
 import { validate } from '../../../shared/protocol/request-errors.ts';
 import type { Admission, Settlement } from '../admission.ts';
 import type { Dispatcher } from '../dispatcher.ts';
+import { guardrailsHeader, type IngressGuardrails } from '../guardrails.ts';
 import { assertModelAllowed } from '../model-policy.ts';
 import { principalOf } from '../principal.ts';
 import { SSE_DONE, sseError, sseHeaders } from '../render.ts';
@@ -25,6 +26,7 @@ export interface CompletionRoutesOptions {
   dispatcher: Dispatcher;
   admission: Admission;
   authenticate: (req: FastifyRequest) => Promise<void>;
+  guardrails: IngressGuardrails;
 }
 
 interface PromptRun {
@@ -35,10 +37,12 @@ interface PromptRun {
   stream: boolean;
   /** Streams only: every event; return true when the answer is finished. */
   onStreamEvent?: (ev: StreamEvent) => boolean;
+  /** Content guardrails the worker applies to the answer. */
+  guardrails?: readonly string[];
 }
 
 export const completionRoutes: FastifyPluginAsync<CompletionRoutesOptions> = async (app, opts) => {
-  const { config, dispatcher, admission, authenticate } = opts;
+  const { config, dispatcher, admission, authenticate, guardrails } = opts;
   const sseLimits = { maxBufferedBytes: config.SSE_MAX_BUFFERED_BYTES, stuckTimeoutMs: config.SSE_STUCK_TIMEOUT_MS };
 
   app.post('/v1/completions', { onRequest: authenticate }, async (req, reply) => {
@@ -52,20 +56,28 @@ export const completionRoutes: FastifyPluginAsync<CompletionRoutesOptions> = asy
     const id = `cmpl-${req.id.slice(4)}`;
     const created = Math.floor(Date.now() / 1000);
     const prompts = promptsOf(body);
+    // A stream answers the first prompt only (assertCompletionMappable refuses more).
+    const jobs: Array<Omit<PromptRun, 'stream' | 'onStreamEvent'>> = (body.stream === true ? prompts.slice(0, 1) : prompts).map(
+      (prompt, i) => ({
+        requestId: i === 0 ? req.id : `${req.id}_${i}`,
+        route,
+        publicModel: body.model,
+        body: chatBodyForPrompt(body, prompt),
+      }),
+    );
+    // Every prompt passes its guardrails before any is queued; each refusal is recorded under its own id.
+    const checking = jobs.map((job) => guardrails.guard(req, reply, job.body, body.model, route, { requestId: job.requestId }));
+    if (checking[0]) {
+      const checked = await Promise.all(checking);
+      jobs.forEach((job, i) => {
+        job.body = checked[i]!.masked ?? job.body;
+        job.guardrails = checked[i]!.workerGuardrails;
+      });
+    }
 
     if (body.stream !== true) {
       // One chat request per prompt, in parallel; choice i answers prompt i.
-      const results = await Promise.all(
-        prompts.map((prompt, i) =>
-          run(req, reply, {
-            requestId: i === 0 ? req.id : `${req.id}_${i}`,
-            route,
-            publicModel: body.model,
-            body: chatBodyForPrompt(body, prompt),
-            stream: false,
-          }),
-        ),
-      );
+      const results = await Promise.all(jobs.map((job) => run(req, reply, { ...job, stream: false })));
       const usage = { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 };
       const choices = results.map((ev, index) => {
         if (ev.type !== 'result' || ev.kind !== 'chat')
@@ -101,13 +113,11 @@ export const completionRoutes: FastifyPluginAsync<CompletionRoutesOptions> = asy
         ...(ev.provider && { 'x-switchyard-provider': ev.provider }),
         ...(ev.simulated && { [SIMULATED_HEADER]: 'true' }),
         ...req.admitted?.headers,
+        ...guardrailsHeader(reply),
       });
     };
     await run(req, reply, {
-      requestId: req.id,
-      route,
-      publicModel: body.model,
-      body: chatBodyForPrompt(body, prompts[0]!),
+      ...jobs[0]!,
       stream: true,
       onStreamEvent: (ev) => {
         // One attempt speaks to the client (see chat.ts): a redelivered one may only end it with an error.
@@ -168,6 +178,7 @@ export const completionRoutes: FastifyPluginAsync<CompletionRoutesOptions> = asy
             publicModel: job.publicModel,
             stream: job.stream,
             body: Buffer.from(JSON.stringify(job.body)),
+            ...(job.guardrails ? { guardrails: job.guardrails } : {}),
           },
           {
             onEvent: (ev) => {

@@ -22,6 +22,7 @@ import type { StreamEvent } from '../../../shared/protocol/events.ts';
 import { validate } from '../../../shared/protocol/request-errors.ts';
 import { ANTHROPIC_VERSION } from '../../../shared/providers/anthropic/build-request.ts';
 import { parseAnthropicError } from '../../../shared/providers/anthropic/errors.ts';
+import { guardrailsHeader, type IngressGuardrails } from '../guardrails.ts';
 import { MessagesEventRenderer } from '../messages-render.ts';
 import { assertModelAllowed } from '../model-policy.ts';
 import { principalOf } from '../principal.ts';
@@ -40,10 +41,11 @@ export interface MessagesRoutesOptions {
   dispatch: (opts: DispatchOptions) => Promise<StreamEvent>;
   sseLimits: { maxBufferedBytes: number; stuckTimeoutMs: number };
   resume: Pick<StreamResume, 'remember'>;
+  guardrails: IngressGuardrails;
 }
 
 export const messagesRoutes: FastifyPluginAsync<MessagesRoutesOptions> = async (app, opts) => {
-  const { config, resolveRoute, dispatch, sseLimits, resume } = opts;
+  const { config, resolveRoute, dispatch, sseLimits, resume, guardrails } = opts;
 
   // Every error of these routes (auth, validation, limits, upstream) in Anthropic's envelope and status.
   app.setErrorHandler((err: unknown, req, reply) => {
@@ -76,7 +78,24 @@ export const messagesRoutes: FastifyPluginAsync<MessagesRoutesOptions> = async (
     assertTranslatable(body, route);
     const id = `msg_${req.id.slice(4)}`;
     const anthropicBeta = headerValue(req.headers['anthropic-beta']);
-    const base = { req, reply, kind: 'chat' as const, route, publicModel: body.model, wire: 'anthropic' as const, anthropicBeta };
+    // pre_call on the Messages JSON as queued. An anthropic/* target's answer is relayed in Anthropic's
+    // wire format, which post_call cannot read: refused (fail closed) when a post_call guardrail applies.
+    const native = (route.targets ?? [route]).some((t) => t.provider === 'anthropic');
+    const checking = guardrails.guard(req, reply, req.body as Record<string, unknown>, body.model, route, {
+      ...(native && { uncheckableAnswer: 'POST /v1/messages for anthropic/* models (answers are relayed natively)' }),
+    });
+    const checked = checking && (await checking);
+    if (checked?.masked) req.rawBody = Buffer.from(JSON.stringify(checked.masked));
+    const base = {
+      req,
+      reply,
+      kind: 'chat' as const,
+      route,
+      publicModel: body.model,
+      wire: 'anthropic' as const,
+      anthropicBeta,
+      guardrails: checked?.workerGuardrails,
+    };
 
     if (body.stream !== true) {
       const ev = await dispatch({ ...base, stream: false });
@@ -97,7 +116,7 @@ export const messagesRoutes: FastifyPluginAsync<MessagesRoutesOptions> = async (
       if (started) return;
       started = true;
       reply.hijack();
-      res.writeHead(200, { ...sseHeaders(req.id), ...streamHeaders(ev), ...req.admitted?.headers });
+      res.writeHead(200, { ...sseHeaders(req.id), ...streamHeaders(ev), ...req.admitted?.headers, ...guardrailsHeader(reply) });
     };
     // Resumable at GET /v1/requests/{id}/events (any ingress), rendered as Messages there too.
     resume.remember(req.id, {
@@ -143,7 +162,11 @@ export const messagesRoutes: FastifyPluginAsync<MessagesRoutesOptions> = async (
       reply.header('x-switchyard-token-count', 'estimate');
       return { input_tokens: estimatePromptTokens(body) };
     }
-    return countAnthropicTokens(config, route.model, body, headerValue(req.headers['anthropic-beta']), reply);
+    // The text goes to Anthropic from here: pre_call applies (masked text is what is counted).
+    const checking = guardrails.guard(req, reply, body as unknown as Record<string, unknown>, body.model, route);
+    const checked = checking && (await checking);
+    const sent = (checked?.masked as unknown as CountTokensRequest | null | undefined) ?? body;
+    return countAnthropicTokens(config, route.model, sent, headerValue(req.headers['anthropic-beta']), reply);
   });
 };
 

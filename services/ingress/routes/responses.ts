@@ -26,6 +26,7 @@ import { ResponseStream } from '../../../shared/protocol/responses/stream.ts';
 import { inputToMessages, toChatRequest } from '../../../shared/protocol/responses/to-chat.ts';
 import type { Admission } from '../admission.ts';
 import type { Dispatcher } from '../dispatcher.ts';
+import { guardrailsHeader, type IngressGuardrails } from '../guardrails.ts';
 import { assertModelAllowed } from '../model-policy.ts';
 import { principalOf } from '../principal.ts';
 import { sseError, sseHeaders } from '../render.ts';
@@ -39,13 +40,14 @@ export interface ResponsesRoutesOptions {
   dispatcher: Dispatcher;
   admission: Admission;
   authenticate: (req: FastifyRequest) => Promise<void>;
+  guardrails: IngressGuardrails;
 }
 
 /** How often an ingress deletes expired responses (reads already hide them the moment they expire). */
 const PURGE_INTERVAL_MS = 60_000;
 
 export const responsesRoutes: FastifyPluginAsync<ResponsesRoutesOptions> = async (app, opts) => {
-  const { config, db, dispatcher, admission, authenticate } = opts;
+  const { config, db, dispatcher, admission, authenticate, guardrails } = opts;
   const sseLimits = { maxBufferedBytes: config.SSE_MAX_BUFFERED_BYTES, stuckTimeoutMs: config.SSE_STUCK_TIMEOUT_MS };
   const purgeTimer = setInterval(() => {
     purgeExpiredResponses(db).catch((err: unknown) => app.log.warn({ err: String(err) }, 'purging expired responses failed'));
@@ -71,7 +73,11 @@ export const responsesRoutes: FastifyPluginAsync<ResponsesRoutesOptions> = async
     }
     const input = inputToMessages(request.input);
     if (history.length + input.length === 0) throw errors.invalidField('input', 'expected at least one input item.');
-    const chat = toChatRequest(request, history, input);
+    // Guardrails read the chat body that is queued (history included): that is what the upstream sees.
+    let chat: object = toChatRequest(request, history, input);
+    const checking = guardrails.guard(req, reply, chat as Record<string, unknown>, request.model, route);
+    const checked = checking && (await checking);
+    if (checked?.masked) chat = checked.masked;
     const head: ResponseHead = { id: `resp_${req.id.slice(4)}`, created_at: Math.floor(Date.now() / 1000), model: request.model, request };
     // Stored before the client sees the end, so a chained request sent right after finds it.
     const remember = async (response: ResponseObject) => {
@@ -92,7 +98,7 @@ export const responsesRoutes: FastifyPluginAsync<ResponsesRoutesOptions> = async
         throw errors.responseNotStored();
       }
     };
-    const job = { req, reply, route, publicModel: request.model, chat };
+    const job = { req, reply, route, publicModel: request.model, chat, guardrails: checked?.workerGuardrails };
 
     if (request.stream !== true) {
       const ev = await dispatchChat({ ...job, stream: false });
@@ -117,7 +123,7 @@ export const responsesRoutes: FastifyPluginAsync<ResponsesRoutesOptions> = async
       if (started) return;
       started = true;
       reply.hijack();
-      res.writeHead(200, { ...sseHeaders(req.id), ...streamHeaders(ev), ...req.admitted?.headers });
+      res.writeHead(200, { ...sseHeaders(req.id), ...streamHeaders(ev), ...req.admitted?.headers, ...guardrailsHeader(reply) });
       write(events.start());
     };
     const end = async (ev: Extract<StreamEvent, { type: 'done' }>) => {
@@ -185,6 +191,8 @@ export const responsesRoutes: FastifyPluginAsync<ResponsesRoutesOptions> = async
     onStreamEvent?: (ev: StreamEvent) => boolean;
     /** The last frames of a stream that timed out after it started. */
     streamTimeoutFrames?: () => string;
+    /** Content guardrails the worker applies to the answer. */
+    guardrails?: readonly string[];
   }
 
   /**
@@ -200,6 +208,7 @@ export const responsesRoutes: FastifyPluginAsync<ResponsesRoutesOptions> = async
     stream,
     onStreamEvent,
     streamTimeoutFrames,
+    guardrails: names,
   }: ChatJob): Promise<StreamEvent> {
     const requestId = req.id;
     let finished = false;
@@ -229,7 +238,16 @@ export const responsesRoutes: FastifyPluginAsync<ResponsesRoutesOptions> = async
       reply.headers(req.admitted.headers);
     }
     const submitted = dispatcher.submit(
-      { requestId, principal: principalOf(req), kind: 'chat', route, publicModel, stream, body: Buffer.from(JSON.stringify(chat)) },
+      {
+        requestId,
+        principal: principalOf(req),
+        kind: 'chat',
+        route,
+        publicModel,
+        stream,
+        body: Buffer.from(JSON.stringify(chat)),
+        ...(names ? { guardrails: names } : {}),
+      },
       {
         onEvent: (ev) => {
           const done = onStreamEvent ? onStreamEvent(ev) : ev.type !== 'chunk';
