@@ -40,6 +40,15 @@ export interface GuardrailCheck {
   masked: Record<string, unknown> | null;
 }
 
+/** What the checks read of a caller: its ids and its attachments (a key, or a batch's tenant and key). */
+export type GuardrailPrincipal = Pick<KeyPrincipal, 'tenantId' | 'keyId' | 'tenantGuardrails' | 'keyGuardrails'>;
+
+/** The usage row of a refusal, where it is not an interactive chat request. */
+export interface RefusalUsage {
+  kind?: UsageRecord['kind'];
+  batchId?: string | null;
+}
+
 export class IngressGuardrails {
   readonly registry: GuardrailRegistry;
   private readonly js: JetStreamClient;
@@ -81,27 +90,29 @@ export class IngressGuardrails {
    * must see the create queued (and answered `accepted`) first, as without guardrails.
    */
   check(
-    principal: KeyPrincipal,
+    principal: GuardrailPrincipal,
     requestId: string,
     raw: Record<string, unknown>,
     model: string,
     route: Route,
     log: Pick<FastifyBaseLogger, 'warn'>,
+    usage?: RefusalUsage,
   ): Promise<GuardrailCheck | null> | null {
     const names = this.registry.attachedTo(principal, (name) =>
       log.warn({ guardrail: name, tenantId: principal.tenantId }, 'attached guardrail is not defined in the config file; skipped'),
     );
     if (names.length === 0) return null;
-    return this.runChecks(principal, requestId, raw, model, route, names);
+    return this.runChecks(principal, requestId, raw, model, route, names, usage);
   }
 
   private async runChecks(
-    principal: KeyPrincipal,
+    principal: GuardrailPrincipal,
     requestId: string,
     raw: Record<string, unknown>,
     model: string,
     route: Route,
     names: readonly string[],
+    usage?: RefusalUsage,
   ): Promise<GuardrailCheck> {
     let masked: Record<string, unknown> | null = null;
     const pre = this.registry.inMode(names, 'pre_call');
@@ -111,7 +122,7 @@ export class IngressGuardrails {
       const verdict = await checkRequest(pre, 'pre_call', copy, ctx);
       if (verdict.violation) {
         const v = verdict.violation;
-        await this.recordRefused(principal, requestId, model, route, v);
+        await this.recordRefused(principal, requestId, model, route, v, usage);
         throw v.unavailable ? errors.guardrailUnavailable(v.guardrail, v.reason) : errors.guardrailBlocked(v.guardrail, v.reason);
       }
       if (verdict.masked) masked = copy;
@@ -124,12 +135,13 @@ export class IngressGuardrails {
   }
 
   /** A refused request never reaches a worker: its usage row (zero tokens, zero cost) is written from here. */
-  private async recordRefused(
-    principal: KeyPrincipal,
+  async recordRefused(
+    principal: Pick<KeyPrincipal, 'tenantId' | 'keyId'>,
     requestId: string,
     model: string,
     route: Route,
     violation: Violation,
+    usage: RefusalUsage = {},
   ): Promise<void> {
     const now = new Date().toISOString();
     const record: UsageRecord = {
@@ -139,7 +151,7 @@ export class IngressGuardrails {
       provider: route.provider,
       model,
       upstream_model: route.model,
-      kind: 'chat',
+      kind: usage.kind ?? 'chat',
       status: 'blocked',
       input_tokens: 0,
       cached_input_tokens: 0,
@@ -148,7 +160,7 @@ export class IngressGuardrails {
       cost_usd: 0,
       attempts: 0,
       error_code: violation.unavailable ? 'guardrail_unavailable' : 'guardrail_blocked',
-      batch_id: null,
+      batch_id: usage.batchId ?? null,
       received_at: now,
       first_token_at: null,
       completed_at: now,
