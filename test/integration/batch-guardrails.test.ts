@@ -72,19 +72,19 @@ const line = (customId: string, content: string) =>
     body: { model: 'openai/gpt-4o-mini', messages: [{ role: 'user', content }] },
   });
 
-async function run(lines: string[], endpoint: '/v1/chat/completions' | '/v1/embeddings' = '/v1/chat/completions') {
-  const file = await client.files.create({ file: await toFile(Buffer.from(lines.join('\n') + '\n'), 'in.jsonl'), purpose: 'batch' });
-  const created = await client.batches.create({ input_file_id: file.id, endpoint, completion_window: '24h' });
+async function run(lines: string[], endpoint: '/v1/chat/completions' | '/v1/embeddings' = '/v1/chat/completions', c = client) {
+  const file = await c.files.create({ file: await toFile(Buffer.from(lines.join('\n') + '\n'), 'in.jsonl'), purpose: 'batch' });
+  const created = await c.batches.create({ input_file_id: file.id, endpoint, completion_window: '24h' });
   const done = await waitFor(
     async () => {
-      const b = await client.batches.retrieve(created.id);
+      const b = await c.batches.retrieve(created.id);
       return ['completed', 'failed', 'cancelled', 'expired'].includes(b.status) ? b : undefined;
     },
     { timeoutMs: 30_000, intervalMs: 100, what: `batch ${created.id} to finish` },
   );
   const read = async (id: string | null | undefined) =>
     id
-      ? (await (await client.files.content(id)).text())
+      ? (await (await c.files.content(id)).text())
           .trimEnd()
           .split('\n')
           .map((l) => JSON.parse(l) as OutputLine)
@@ -158,6 +158,17 @@ describe('Batch API with content guardrails', () => {
     expect(stack.mock.stats.requests).toBe(0);
     const row = await waitForUsageRow(stack.db, e1.response!.request_id);
     expect(row).toMatchObject({ status: 'blocked', kind: 'embeddings', batch_id: done.id });
+  });
+
+  it("applies the guardrails attached to the batch's key, not only its tenant's", async () => {
+    const tenant = await admin('POST', '/tenants', { name: 'batch-key-guarded' });
+    const key = await admin('POST', `/tenants/${String(tenant.id)}/keys`, {});
+    await admin('PUT', `/keys/${String(key.id)}/guardrails`, { guardrails: ['pii'] });
+    const keyClient = new OpenAI({ apiKey: String(key.key), baseURL: `${stack.url}/v1`, maxRetries: 0, timeout: 30_000 });
+    stack.mock.reset();
+    const { byId } = await run([line('k1', 'I am eve@example.net\nmock:{"text":"noted"}')], '/v1/chat/completions', keyClient);
+    expect(contentOf(byId.get('k1'))).toBe('noted');
+    expect(upstreamPrompts()).toEqual(['I am [EMAIL]\nmock:{"text":"noted"}']);
   });
 
   it('follows a config reload (SIGHUP): a guardrail added to the defaults blocks the next batch', async () => {
