@@ -33,7 +33,7 @@ const rt = await boot('switchyard', { needsDb: true, embeddedDb: true });
 const db = rt.db!;
 const ledger = await startLedger({ nats: rt.nats, db, log: rt.log.child({ service: 'ledger' }) });
 const worker = await startWorker({ config: rt.config, nats: rt.nats, log: rt.log.child({ service: 'worker' }), reload: rt.reload });
-const batch = await startBatchRunner({ config: rt.config, nats: rt.nats, db, log: rt.log.child({ service: 'batch' }) });
+const batch = await startBatchRunner({ config: rt.config, nats: rt.nats, db, log: rt.log.child({ service: 'batch' }), reload: rt.reload });
 const ingress = await buildIngress({
   config: rt.config,
   nats: rt.nats,

@@ -5,7 +5,7 @@ import { startBatchRunner } from './runner.ts';
 import { serveHealth } from '../../shared/runtime/health-port.ts';
 
 const rt = await boot('batch', { needsDb: true });
-const runner = await startBatchRunner({ config: rt.config, nats: rt.nats, db: rt.db!, log: rt.log });
+const runner = await startBatchRunner({ config: rt.config, nats: rt.nats, db: rt.db!, log: rt.log, reload: rt.reload });
 const health = rt.config.HEALTH_PORT ? await serveHealth(rt.config.HEALTH_PORT, rt.config.HOST, rt.readiness) : null;
 onShutdown(
   rt.log,

@@ -8,6 +8,9 @@
 //   consumer (`batch-results`) into batch_results, so they are not lost while no runner is alive;
 // - when every line has a result the batch is finalized: output/error files written and the batch
 //   closed in one transaction.
+// - content guardrails of the batch's tenant and key apply per line as on POST /v1/chat/completions:
+//   pre_call here (a blocked line fails alone, a masked one is published masked), during_call and
+//   post_call in the worker (names in the envelope).
 import { randomBytes } from 'node:crypto';
 import type { ConsumerMessages, JsMsg } from '@nats-io/jetstream';
 import { sql } from 'kysely';
@@ -20,6 +23,10 @@ import type { StreamEvent } from '../../shared/protocol/events.ts';
 import { ApiError } from '../../shared/protocol/errors.ts';
 import type { Logger } from '../../shared/telemetry/logger.ts';
 import { publishRequest } from '../ingress/dispatcher.ts';
+import { IngressGuardrails, type GuardrailPrincipal } from '../ingress/guardrails.ts';
+import { GuardrailRegistry } from '../../shared/guardrails/registry.ts';
+import { attachmentsOf } from '../../shared/db/guardrail-attachments.ts';
+import type { ConfigReload } from '../../shared/runtime/config-reload.ts';
 import { resolveRoute } from '../ingress/routing.ts';
 import { BATCH_ENDPOINTS, lineRequestId, parseStoredLine } from './lines.ts';
 import { StepRetry } from './step-retry.ts';
@@ -46,6 +53,8 @@ export interface BatchRunnerOptions {
   pollMs?: number;
   /** Batches one runner drives at once. */
   maxActive?: number;
+  /** SIGHUP: guardrail definitions follow the reloaded config file. */
+  reload?: ConfigReload;
 }
 
 export interface BatchRunner {
@@ -65,6 +74,16 @@ export async function startBatchRunner(opts: BatchRunnerOptions): Promise<BatchR
   const leaseMs = config.BATCH_LEASE_SECONDS * 1000;
   const driving = new Map<string, { lost: boolean; done: Promise<void> }>();
   let closing = false;
+  const registry = new GuardrailRegistry(config.file ?? null, { log });
+  // As in the ingress and the worker: a definition that does not build refuses the reload.
+  const stopReloading = opts.reload?.register({
+    name: 'batch guardrails',
+    prepare: (next) => {
+      void new GuardrailRegistry(next, { log });
+      return () => registry.replace(next);
+    },
+  });
+  const guardrails = new IngressGuardrails(registry, nats.js, log);
 
   // ---- results: LLM_EVENTS (llm.evt.batch.>) -> batch_results ----
   const consumer = await nats.js.consumers.get(STREAMS.events, asyncConsumerNames.batchResults);
@@ -276,6 +295,12 @@ export async function startBatchRunner(opts: BatchRunnerOptions): Promise<BatchR
   async function dispatchPage(b: BatchRow, page: Line[]): Promise<void> {
     if (page.length === 0) return;
     const kind = BATCH_ENDPOINTS[b.endpoint as keyof typeof BATCH_ENDPOINTS] ?? 'chat';
+    // Read once per page: an attachment changed mid-batch applies from the next page on.
+    const principal: GuardrailPrincipal = {
+      tenantId: b.tenant_id,
+      keyId: b.key_id ?? '',
+      ...(await attachmentsOf(db, b.tenant_id, b.key_id)),
+    };
     const rejected: LineResult[] = [];
     await Promise.all(
       page.map(async (line) => {
@@ -284,8 +309,14 @@ export async function startBatchRunner(opts: BatchRunnerOptions): Promise<BatchR
         // Batch lines run as one JSON answer each, whatever the line asked for.
         const { stream: _s, stream_options: _o, ...rest } = body;
         let route;
+        let queued: Record<string, unknown> = rest;
+        let workerGuardrails: readonly string[] | undefined;
         try {
           route = resolveRoute(body.model, config.DEFAULT_PROVIDER, config.file);
+          // Embeddings answers are vectors: post_call has nothing to read there (docs/guardrails.md).
+          const checked = await guardrails.check(principal, requestId, rest, body.model, route, log, { kind, batchId: b.id });
+          if (checked?.masked) queued = checked.masked;
+          workerGuardrails = checked?.workerGuardrails;
         } catch (err) {
           if (!(err instanceof ApiError)) throw err;
           rejected.push({ ...parseLineRequestId(requestId)!, statusCode: err.status, body: JSON.stringify(err.toBody()) });
@@ -299,9 +330,10 @@ export async function startBatchRunner(opts: BatchRunnerOptions): Promise<BatchR
             route,
             publicModel: body.model,
             stream: false,
-            body: JSON.stringify(rest),
+            body: JSON.stringify(queued),
             priority: 'batch',
             batchId: b.id,
+            ...(workerGuardrails?.length ? { guardrails: workerGuardrails } : {}),
           });
         } catch (err) {
           // Too large for the NATS server now (uploaded under a larger max_payload): this line can never
@@ -327,6 +359,7 @@ export async function startBatchRunner(opts: BatchRunnerOptions): Promise<BatchR
     runnerId,
     async close() {
       closing = true;
+      stopReloading?.();
       clearInterval(claimTimer);
       clearInterval(renewTimer);
       await Promise.all([...driving.values()].map((d) => d.done));

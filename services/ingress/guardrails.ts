@@ -35,9 +35,14 @@ export interface CheckOptions {
   /** The id the usage row of a refusal is recorded under (default: the HTTP request's). */
   requestId?: string;
   kind?: 'chat' | 'embeddings';
+  /** A batch line's refusal is recorded with its batch. */
+  batchId?: string;
   /** Set when the answer reaches the client in a form post_call cannot read: names the surface for the 400. */
   uncheckableAnswer?: string;
 }
+
+/** Who is asking: an HTTP key's principal, or a batch's tenant and key (services/batch/runner.ts). */
+export type GuardrailPrincipal = Pick<KeyPrincipal, 'tenantId' | 'keyId' | 'tenantGuardrails' | 'keyGuardrails'>;
 
 /** What applies to one request, whatever surface it came from. */
 export interface GuardrailCheck {
@@ -108,7 +113,7 @@ export class IngressGuardrails {
    * must see the create queued (and answered `accepted`) first, as without guardrails.
    */
   check(
-    principal: KeyPrincipal,
+    principal: GuardrailPrincipal,
     requestId: string,
     raw: Record<string, unknown>,
     model: string,
@@ -124,7 +129,7 @@ export class IngressGuardrails {
   }
 
   private async runChecks(
-    principal: KeyPrincipal,
+    principal: GuardrailPrincipal,
     requestId: string,
     raw: Record<string, unknown>,
     model: string,
@@ -137,7 +142,7 @@ export class IngressGuardrails {
       // Fail closed: an answer post_call cannot read must not reach the client as if it had been checked.
       const post = this.registry.inMode(names, 'post_call')[0];
       if (post) {
-        await this.recordRefused(principal, requestId, model, route, kind, 'guardrail_not_applicable');
+        await this.recordRefused(principal, requestId, model, route, kind, 'guardrail_not_applicable', opts.batchId);
         throw errors.guardrailNotApplicable(post.name, opts.uncheckableAnswer);
       }
     }
@@ -149,7 +154,15 @@ export class IngressGuardrails {
       const verdict = await checkRequest(pre, 'pre_call', copy, ctx);
       if (verdict.violation) {
         const v = verdict.violation;
-        await this.recordRefused(principal, requestId, model, route, kind, v.unavailable ? 'guardrail_unavailable' : 'guardrail_blocked');
+        await this.recordRefused(
+          principal,
+          requestId,
+          model,
+          route,
+          kind,
+          v.unavailable ? 'guardrail_unavailable' : 'guardrail_blocked',
+          opts.batchId,
+        );
         throw v.unavailable ? errors.guardrailUnavailable(v.guardrail, v.reason) : errors.guardrailBlocked(v.guardrail, v.reason);
       }
       if (verdict.masked) masked = copy;
@@ -163,12 +176,13 @@ export class IngressGuardrails {
 
   /** A refused request never reaches a worker: its usage row (zero tokens, zero cost) is written from here. */
   private async recordRefused(
-    principal: KeyPrincipal,
+    principal: GuardrailPrincipal,
     requestId: string,
     model: string,
     route: Route,
     kind: 'chat' | 'embeddings',
     errorCode: string,
+    batchId?: string,
   ): Promise<void> {
     const now = new Date().toISOString();
     const record: UsageRecord = {
@@ -187,7 +201,7 @@ export class IngressGuardrails {
       cost_usd: 0,
       attempts: 0,
       error_code: errorCode,
-      batch_id: null,
+      batch_id: batchId ?? null,
       received_at: now,
       first_token_at: null,
       completed_at: now,

@@ -21,3 +21,15 @@ export async function setKeyGuardrails(db: Db, keyId: string, names: string[] | 
     .executeTakeFirst();
   return row ? { object: 'guardrail_attachment' as const, tenant_id: row.tenant_id, key_id: row.id, guardrails: row.guardrails } : null;
 }
+
+/**
+ * The attachments of a tenant and (optionally) one of its keys, for callers without an authenticated
+ * principal (the batch runner). A key revoked since it created the batch still names its guardrails.
+ */
+export async function attachmentsOf(db: Db, tenantId: string, keyId: string | null) {
+  const tenant = await db.selectFrom('tenants').select('guardrails').where('id', '=', tenantId).executeTakeFirst();
+  const key = keyId
+    ? await db.selectFrom('api_keys').select('guardrails').where('id', '=', keyId).where('tenant_id', '=', tenantId).executeTakeFirst()
+    : undefined;
+  return { tenantGuardrails: tenant?.guardrails ?? null, keyGuardrails: key?.guardrails ?? null };
+}
