@@ -86,7 +86,13 @@ async function one(phase: Phase, kind: Kind, url: string): Promise<Outcome> {
     out.status = res.status;
     out.id = res.headers.get('x-request-id');
     const text = await res.text();
-    if (res.status >= 400) out.error = (JSON.parse(text) as { error: { message: string } }).error.message.slice(0, 120);
+    if (res.status >= 400) {
+      const error = (JSON.parse(text) as { error: { message: string; code: string | null } }).error;
+      out.error = error.message.slice(0, 120);
+      // The first worker's chunks went out through the killed NATS node before this ingress saw any;
+      // the redelivery cannot replay them, so the stream ends before it started: an honest 502.
+      out.interrupted = kind === 'stream' && res.status === 502 && error.code === 'stream_interrupted';
+    }
     if (kind === 'async' && res.status === 202) out.id = (JSON.parse(text) as { id: string }).id;
     if (kind === 'stream' && res.status === 200) {
       out.interrupted = text.includes('"error"');
@@ -193,8 +199,9 @@ describe('3-node JetStream cluster, two ingresses, three workers', () => {
             .join('\n'),
         );
     }
-    // Every answer is a success or an honest 503 (the request was not queued); nothing hangs, nothing 500s.
-    for (const o of outcomes) expect([200, 202, 503], `${o.phase} ${o.kind} ${o.id}`).toContain(o.status);
+    // Every answer is a success, an honest 503 (the request was not queued) or an interrupted stream;
+    // nothing hangs, nothing 500s.
+    for (const o of outcomes) if (!o.interrupted) expect([200, 202, 503], `${o.phase} ${o.kind} ${o.id}`).toContain(o.status);
     const accepted = outcomes.filter((o) => o.status === 200 || o.status === 202);
     // A non-streamed 200 is a whole completion; a streamed one is whole, or (its worker died after it
     // had spoken) ends with the stream_interrupted error instead of repeated tokens.
