@@ -1,9 +1,12 @@
-// The event that ends a request (result, done, error) is published to LLM_EVENTS with an ack and
-// retried through a JetStream leader election, not fire-and-forget like token chunks: a core publish
-// made while the stream has no leader is stored nowhere, and an ingress that was reconnecting at
-// that moment would wait for the answer until its request timeout (seen in cluster.test.ts). Stored,
-// the event reaches the ingress live or through its replay after a reconnect (reconnect-replay.ts).
-// One acked publish per request; chunks stay at one core publish each.
+// The event that ends a request (result, done, error). In a JetStream cluster it is published to
+// LLM_EVENTS with an ack and retried through a leader election, not fire-and-forget like token
+// chunks: a core publish made while the stream has no leader is stored nowhere, and an ingress that
+// was reconnecting at that moment would wait for the answer until its request timeout (seen in
+// cluster.test.ts). Stored, the event reaches the ingress live or through its replay after a
+// reconnect (reconnect-replay.ts).
+// On a single server (NATS_STREAM_REPLICAS=1) the stream's only copy is on the server the worker
+// is connected to, so there is no leader to lose: a core publish is stored as surely, and the ack
+// round trip it saves was 10% of the worker's CPU per request (docs/benchmarks.md, "corefinal").
 import { headers, type NatsConnection } from '@nats-io/transport-node';
 import { JetStreamPublisher } from '../../shared/nats/publisher.ts';
 import { retryPublish } from '../../shared/nats/publish-retry.ts';
@@ -13,16 +16,21 @@ import type { Logger } from '../../shared/telemetry/logger.ts';
 const FINAL_EVENT_RETRY_MS = 30_000;
 
 export class FinalEvents {
+  private readonly nc: NatsConnection;
   private readonly publisher: JetStreamPublisher;
   private readonly log: Logger;
+  private readonly acked: boolean;
 
-  constructor(nc: NatsConnection, log: Logger) {
+  constructor(nc: NatsConnection, log: Logger, opts: { acked: boolean }) {
+    this.nc = nc;
     this.publisher = new JetStreamPublisher(nc);
     this.log = log;
+    this.acked = opts.acked;
   }
 
   /** Not awaited by the caller: the ingress may get it live before the ack is back. */
   publish(subject: string, data: string, msgId: string): void {
+    if (!this.acked) return this.nc.publish(subject, data);
     const send = () => this.publisher.publish(subject, data, headers(), msgId);
     send()
       .catch((first: unknown) => retryPublish(send, first, FINAL_EVENT_RETRY_MS))

@@ -95,7 +95,7 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
     configured: Object.values(config.file?.models ?? {}).flatMap((alias) => alias.targets.map((t) => `${t.provider}/${t.model}`)),
   });
   const usage = new UsagePublisher(js, log);
-  const finalEvents = new FinalEvents(nc, log);
+  const finalEvents = new FinalEvents(nc, log, { acked: config.NATS_STREAM_REPLICAS > 1 });
   const recorder = new UsageRecorder(usage, prices);
   const attempts = new AttemptRunner({
     breakers,
