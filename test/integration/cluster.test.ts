@@ -225,7 +225,9 @@ describe('3-node JetStream cluster, two ingresses, three workers', () => {
           };
           return r.status === 'completed' ? r : undefined;
         },
-        { timeoutMs: 30_000, intervalMs: 200, what: `async request ${id}` },
+        // A result whose delivery to the async store was lost with the killed node comes again after
+        // the async-results consumer's ack wait (30 s): seen at 47 s after the request in one CI run.
+        { timeoutMs: 60_000, intervalMs: 200, what: `async request ${id}` },
       ).catch(() => null);
       if (!done) unfinished.push(id);
       else expect(done.response?.status_code, id).toBe(200);
