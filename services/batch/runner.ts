@@ -75,14 +75,8 @@ export async function startBatchRunner(opts: BatchRunnerOptions): Promise<BatchR
   const driving = new Map<string, { lost: boolean; done: Promise<void> }>();
   let closing = false;
   const registry = new GuardrailRegistry(config.file ?? null, { log });
-  // As in the ingress and the worker: a definition that does not build refuses the reload.
-  const stopReloading = opts.reload?.register({
-    name: 'batch guardrails',
-    prepare: (next) => {
-      void new GuardrailRegistry(next, { log });
-      return () => registry.replace(next);
-    },
-  });
+  // SIGHUP: guardrail definitions follow the file, as in the ingress and the worker.
+  const stopReloading = opts.reload?.register(registry.reloadHook('batch guardrails'));
   const guardrails = new IngressGuardrails(registry, nats.js, log);
 
   // ---- results: LLM_EVENTS (llm.evt.batch.>) -> batch_results ----
@@ -295,11 +289,12 @@ export async function startBatchRunner(opts: BatchRunnerOptions): Promise<BatchR
   async function dispatchPage(b: BatchRow, page: Line[]): Promise<void> {
     if (page.length === 0) return;
     const kind = BATCH_ENDPOINTS[b.endpoint as keyof typeof BATCH_ENDPOINTS] ?? 'chat';
-    // Read once per page: an attachment changed mid-batch applies from the next page on.
+    // Read once per page: an attachment changed mid-batch applies from the next page on. With no
+    // guardrail defined nothing can apply, and the page costs no query.
     const principal: GuardrailPrincipal = {
       tenantId: b.tenant_id,
       keyId: b.key_id ?? '',
-      ...(await attachmentsOf(db, b.tenant_id, b.key_id)),
+      ...(registry.size > 0 ? await attachmentsOf(db, b.tenant_id, b.key_id) : {}),
     };
     const rejected: LineResult[] = [];
     await Promise.all(

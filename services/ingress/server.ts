@@ -109,14 +109,8 @@ export async function buildIngress(opts: IngressOptions): Promise<Ingress> {
   registerQueueDepth(nats.jsm, adapterNames(config.file));
   const responseCache = new ResponseCache({ nats, config, log });
   const guardrailRegistry = new GuardrailRegistry(config.file ?? null, { log });
-  // SIGHUP: guardrail definitions follow the file; a definition that does not build refuses the reload.
-  const stopReloadingGuardrails = opts.reload?.register({
-    name: 'ingress guardrails',
-    prepare: (next) => {
-      void new GuardrailRegistry(next, { log });
-      return () => guardrailRegistry.replace(next);
-    },
-  });
+  // SIGHUP: guardrail definitions follow the file.
+  const stopReloadingGuardrails = opts.reload?.register(guardrailRegistry.reloadHook('ingress guardrails'));
 
   // A body the NATS server cannot carry is refused here with 413, not later as a 503 (docs/security.md).
   const bodyLimit = maxRequestBodyBytes(nc);

@@ -17,27 +17,27 @@ const FINAL_EVENT_RETRY_MS = 30_000;
 
 export class FinalEvents {
   private readonly nc: NatsConnection;
-  private readonly publisher: JetStreamPublisher;
+  /** Only in a cluster: it holds a reply subscription and a sweep timer. */
+  private readonly publisher: JetStreamPublisher | null;
   private readonly log: Logger;
-  private readonly acked: boolean;
 
   constructor(nc: NatsConnection, log: Logger, opts: { acked: boolean }) {
     this.nc = nc;
-    this.publisher = new JetStreamPublisher(nc);
+    this.publisher = opts.acked ? new JetStreamPublisher(nc) : null;
     this.log = log;
-    this.acked = opts.acked;
   }
 
   /** Not awaited by the caller: the ingress may get it live before the ack is back. */
   publish(subject: string, data: string, msgId: string): void {
-    if (!this.acked) return this.nc.publish(subject, data);
-    const send = () => this.publisher.publish(subject, data, headers(), msgId);
+    const publisher = this.publisher;
+    if (!publisher) return this.nc.publish(subject, data);
+    const send = () => publisher.publish(subject, data, headers(), msgId);
     send()
       .catch((first: unknown) => retryPublish(send, first, FINAL_EVENT_RETRY_MS))
       .catch((err: Error) => this.log.error({ err: err.message, subject }, 'final event not stored; the ingress may miss it'));
   }
 
   close(): void {
-    this.publisher.close();
+    this.publisher?.close();
   }
 }

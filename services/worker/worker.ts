@@ -107,14 +107,8 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
   });
   const execution: ExecutionDeps = { keys, images, attempts };
   const guardrails = new GuardrailRegistry(config.file ?? null, { log });
-  // SIGHUP: guardrail definitions follow the file; a definition that does not build refuses the reload.
-  const stopReloadingGuardrails = opts.reload?.register({
-    name: 'worker guardrails',
-    prepare: (next) => {
-      void new GuardrailRegistry(next, { log });
-      return () => guardrails.replace(next);
-    },
-  });
+  // SIGHUP: guardrail definitions follow the file.
+  const stopReloadingGuardrails = opts.reload?.register(guardrails.reloadHook('worker guardrails'));
   // A result travels back as one NATS message, so a body the server cannot carry is refused as well.
   upstreamBodyLimits.maxBodyBytes = Math.min(config.UPSTREAM_MAX_BODY_BYTES, natsMaxPayload(nc) - HEADER_ROOM_BYTES);
   upstreamBodyLimits.maxEventBytes = config.UPSTREAM_MAX_EVENT_BYTES;

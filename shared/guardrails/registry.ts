@@ -2,6 +2,7 @@
 // per process, built from the FileConfig; `replace()` swaps the definitions (config reload) without
 // touching requests already running, which hold their own Guardrail objects.
 import type { FileConfig } from '../config/file.ts';
+import type { ReloadHook } from '../runtime/config-reload.ts';
 import type { GuardrailMode } from './definitions.ts';
 import { Guardrail, type CheckContext, type GuardrailDeps, type InputVerdict } from './guardrail.ts';
 import type { ChatLike } from './request-text.ts';
@@ -31,6 +32,20 @@ export class GuardrailRegistry {
     for (const def of config?.guardrails ?? []) byName.set(def.name, new Guardrail(def, this.deps));
     this.byName = byName;
     this.defaults = config?.default_guardrails?.length ? Object.freeze([...config.default_guardrails]) : NONE;
+  }
+
+  /**
+   * The SIGHUP hook of a process's registry (ingress, worker, batch runner): a definition that does
+   * not build refuses the reload; the switch-over swaps the definitions.
+   */
+  reloadHook(name: string): ReloadHook {
+    return {
+      name,
+      prepare: (next) => {
+        void new GuardrailRegistry(next, this.deps);
+        return () => this.replace(next);
+      },
+    };
   }
 
   get size(): number {

@@ -176,6 +176,29 @@ describe('config file', () => {
     expect(reg.has('a')).toBe(false);
     expect(reg.attachedTo({ tenantGuardrails: ['b'] })).toEqual(['c']);
   });
+
+  it('the reload hook builds the new definitions first and swaps them in only at the switch-over', async () => {
+    const reg = new GuardrailRegistry(parseConfigFile('guardrails:\n  - {name: a, kind: blocklist, mode: pre_call, keywords: [x]}\n'));
+    const hook = reg.reloadHook('test guardrails');
+    expect(hook.name).toBe('test guardrails');
+    const next = parseConfigFile('guardrails:\n  - {name: b, kind: blocklist, mode: pre_call, keywords: [y]}\n');
+    const switchOver = await hook.prepare(next);
+    expect(reg.has('a')).toBe(true); // nothing changed yet: another hook may still refuse the file
+    switchOver();
+    expect([reg.has('a'), reg.has('b')]).toEqual([false, true]);
+    // A definition that cannot be built (a pattern RE2 refuses, past the file parser) refuses the reload.
+    const bad = {
+      name: 'bad',
+      kind: 'blocklist',
+      mode: ['pre_call'],
+      on_fail: 'block',
+      keywords: [],
+      patterns: ['(a)\\1'],
+      max_match_chars: 64,
+    };
+    expect(() => hook.prepare({ guardrails: [bad] } as never)).toThrow(/invalid escape/);
+    expect(reg.has('b')).toBe(true);
+  });
 });
 
 describe('request checks', () => {
