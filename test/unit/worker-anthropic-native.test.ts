@@ -15,6 +15,7 @@ import { anthropic } from '../../shared/providers/anthropic/index.ts';
 import { defaultImageSession } from '../../shared/providers/common/remote-images.ts';
 import { openai } from '../../shared/providers/openai/index.ts';
 import { AdapterError, type UpstreamRequest } from '../../shared/providers/types.ts';
+import { getAdapter } from '../../shared/providers/registry.ts';
 
 const FIXTURES = process.env.SWITCHYARD_FIXTURES ?? join(import.meta.dirname, '../../../shared/fixtures/anthropic');
 const fixture = (name: string) => readFileSync(join(FIXTURES, name), 'utf8');
@@ -167,9 +168,21 @@ describe('runMessages', () => {
     expect(t.sent).toHaveLength(0);
   });
 
-  it('an Anthropic target takes the native path', async () => {
-    const t = setup({ status: 200, reads: [fixture('messages_nonstream_text.json')] });
-    await runMessages(t.deps, target, clientBody, { stream: false }, t.job, t.emit);
+  it('an Anthropic target takes the native path, with the adapter the registry hands out', async () => {
+    // Our own minimal answer (this group runs without ../shared/fixtures). The registry wraps each
+    // adapter (request-field check), so the native path must not depend on the adapter's identity.
+    const answer = {
+      id: 'msg_local',
+      type: 'message',
+      role: 'assistant',
+      model: 'claude-sonnet-4-5',
+      content: [{ type: 'text', text: 'hi' }],
+      stop_reason: 'end_turn',
+      stop_sequence: null,
+      usage: { input_tokens: 3, output_tokens: 1 },
+    };
+    const t = setup({ status: 200, reads: [JSON.stringify(answer)] });
+    await runMessages(t.deps, { ...target, adapter: getAdapter('anthropic')! }, clientBody, { stream: false }, t.job, t.emit);
     expect(JSON.parse(t.sent[0]!.body)).toMatchObject({ container: 'a-field-this-code-has-never-heard-of' });
   });
 });
