@@ -160,7 +160,8 @@ export async function startNatsCluster(size = 3): Promise<NatsCluster> {
           }
           return false;
         },
-        { timeoutMs: 30_000, intervalMs: 200, what: 'JetStream meta leader' },
+        // nats-server 2.9 on two cores shared with the rest of the suite once took over 30 s to elect it.
+        { timeoutMs: 60_000, intervalMs: 200, what: 'JetStream meta leader' },
       );
     },
     async stop() {
