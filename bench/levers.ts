@@ -7,6 +7,12 @@
 //   BENCH_VARIANTS=base,nats215 BENCH_ROUNDS=3 node bench/levers.ts
 //   BENCH_DURATION=8 BENCH_STREAMING=1 node bench/levers.ts
 //
+// Before/after a code change: check the old commit out beside this one (its node_modules may be a
+// symlink to this one's when the dependencies did not change) and name it; the variant `before` runs
+// the same services from there, interleaved with the others:
+//   git worktree add /tmp/before HEAD~1 && ln -s $PWD/node_modules /tmp/before/node_modules
+//   BENCH_BASELINE_DIR=/tmp/before BENCH_VARIANTS=before,base node bench/levers.ts
+//
 // The nats215 variant needs nats-server 2.15 at NATS_215_BIN (default .data/bin/nats-server-2.15.3):
 //   GOBIN=$PWD/.data/gobin go install github.com/nats-io/nats-server/v2@v2.15.3
 //   mv .data/gobin/nats-server .data/bin/nats-server-2.15.3
@@ -37,11 +43,16 @@ interface Variant {
   workers?: number;
   /** Pin nats-server to core 1 and the broker processes to core 0 (taskset). */
   pin?: boolean;
+  /** Another checkout to run the services from (BENCH_BASELINE_DIR). */
+  cwd?: string;
 }
 
 const DEFAULT_FLAGS = ['--max-semi-space-size=16'];
+const BASELINE_DIR = process.env.BENCH_BASELINE_DIR ? resolve(process.env.BENCH_BASELINE_DIR) : undefined;
 const VARIANTS: Variant[] = [
   { name: 'base', what: 'as shipped: one process, file-stored requests, semi-space 16 MB' },
+  ...(BASELINE_DIR ? [{ name: 'before', what: `the same from ${BASELINE_DIR} (BENCH_BASELINE_DIR)`, cwd: BASELINE_DIR }] : []),
+  { name: 'loginfo', what: 'LOG_LEVEL=info (the default: one access line per request) instead of warn', env: { LOG_LEVEL: 'info' } },
   { name: 'nats215', what: 'nats-server 2.15.3 instead of the PATH one', natsBin: NATS_215 },
   { name: 'memstore', what: 'LLM_REQUESTS in memory storage', env: { NATS_REQUEST_STORAGE: 'memory' } },
   { name: 'semi8', what: '--max-semi-space-size=8', nodeFlags: ['--max-semi-space-size=8'] },
@@ -54,6 +65,21 @@ const VARIANTS: Variant[] = [
     name: 'old128',
     what: '--max-semi-space-size=16 --max-old-space-size=128',
     nodeFlags: ['--max-semi-space-size=16', '--max-old-space-size=128'],
+  },
+  {
+    name: 'old160',
+    what: '--max-semi-space-size=16 --max-old-space-size=160',
+    nodeFlags: ['--max-semi-space-size=16', '--max-old-space-size=160'],
+  },
+  { name: 'sizeopt', what: '--max-semi-space-size=16 --optimize-for-size', nodeFlags: ['--max-semi-space-size=16', '--optimize-for-size'] },
+  { name: 'stgc', what: '--max-semi-space-size=16 --single-threaded-gc', nodeFlags: ['--max-semi-space-size=16', '--single-threaded-gc'] },
+  { name: 'arena2', what: 'MALLOC_ARENA_MAX=2 (glibc keeps two malloc arenas instead of up to 8 per core)', env: { MALLOC_ARENA_MAX: '2' } },
+  { name: 'pool1', what: '--max-semi-space-size=16 --v8-pool-size=1 (one V8 background thread)', nodeFlags: ['--max-semi-space-size=16', '--v8-pool-size=1'] },
+  {
+    name: 'stgcarena2',
+    what: '--single-threaded-gc and MALLOC_ARENA_MAX=2',
+    nodeFlags: ['--max-semi-space-size=16', '--single-threaded-gc'],
+    env: { MALLOC_ARENA_MAX: '2' },
   },
   {
     name: 'semi8old96',
@@ -113,7 +139,7 @@ async function measure(v: Variant, pgUrl: string, mockUrl: string, round: number
     };
     const flags = v.nodeFlags ?? DEFAULT_FLAGS;
     const pids: Array<number | undefined> = [];
-    const run = (script: string): ChildProcess => group.run(script, env, flags);
+    const run = (script: string): ChildProcess => group.run(script, env, flags, v.cwd);
     if (!v.workers) pids.push(run('services/all/main.ts').pid);
     else {
       pids.push(run('services/ingress/main.ts').pid, run('services/ledger/main.ts').pid);
@@ -191,7 +217,7 @@ async function main() {
   for (const v of variants) {
     const rps = med(v.name, 'rps');
     lines.push(
-      `| ${v.name} | ${v.what} | ${Math.round(rps)} | ${(rps / med(base, 'rps')).toFixed(2)}× | ${med(v.name, 'p50')} | ${med(v.name, 'p99')} | ${Math.round(med(v.name, 'brokerCpuUs'))} | ${Math.round(med(v.name, 'natsCpuUs'))} | ${Math.round(med(v.name, 'brokerRssMb'))} | ${Math.round(med(v.name, 'natsRssMb'))} |${STREAMING ? ` ${Math.round(med(v.name, 'streamRps'))} |` : ''}`,
+      `| ${v.name} | ${v.what} | ${Math.round(rps)} | ${(rps / med(base, 'rps')).toFixed(2)}× | ${med(v.name, 'p50').toFixed(1)} | ${med(v.name, 'p99').toFixed(1)} | ${Math.round(med(v.name, 'brokerCpuUs'))} | ${Math.round(med(v.name, 'natsCpuUs'))} | ${Math.round(med(v.name, 'brokerRssMb'))} | ${Math.round(med(v.name, 'natsRssMb'))} |${STREAMING ? ` ${Math.round(med(v.name, 'streamRps'))} |` : ''}`,
     );
   }
   console.log(`\n${lines.join('\n')}\n`);

@@ -8,7 +8,6 @@ import { getDescriptor } from '../../shared/providers/registry.ts';
 import type { RouteTarget } from '../../shared/protocol/targets.ts';
 
 export type { RouteTarget };
-export { encodeTargets } from '../../shared/protocol/targets.ts';
 
 export interface Route {
   /** The first target: the queue the request is published to. */

@@ -1,5 +1,5 @@
 // Routing policy inside a worker: walk a request's targets (alias order, published by the ingress in
-// the `sy-targets` header) until one answers. Move on when the target fails in a way another target
+// the request envelope) until one answers. Move on when the target fails in a way another target
 // may not (retryable status, rate limit, timeout, connection error, context window too small, a request
 // field the target refuses) or its circuit breaker is open — but never once a token reached the client
 // (the answer would repeat).

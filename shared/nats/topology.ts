@@ -44,6 +44,8 @@ export const subjects = {
 
 /** Header names carried by a request message; the body is the client's raw JSON. */
 export const H = {
+  /** The whole envelope as one JSON header (shared/nats/request-envelope.ts); the names below are what older publishers sent. */
+  envelope: 'sy-envelope',
   requestId: 'sy-request-id',
   tenantId: 'sy-tenant',
   keyId: 'sy-key',

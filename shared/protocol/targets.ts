@@ -1,12 +1,9 @@
 // Route targets as they cross NATS: the ingress resolves an alias to an ordered list of
-// `provider/model` targets and publishes them in the `sy-targets` header; the worker walks them.
+// `provider/model` targets and publishes them in the request envelope; the worker walks them. The
+// comma-separated form below is the header of earlier releases, still read from queued messages.
 export interface RouteTarget {
   provider: string;
   model: string;
-}
-
-export function encodeTargets(targets: RouteTarget[]): string {
-  return targets.map((t) => `${t.provider}/${t.model}`).join(',');
 }
 
 export function decodeTargets(value: string): RouteTarget[] {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { headers as natsHeaders } from '@nats-io/transport-node';
+import { MsgHdrsImpl } from '@nats-io/nats-core/internal';
 import { decodeRequestEnvelope, encodeRequestHeaders, type RequestEnvelope } from '../../shared/nats/request-envelope.ts';
 import { H } from '../../shared/nats/topology.ts';
 
@@ -39,16 +40,49 @@ describe('request envelope', () => {
       targets: [{ provider: 'openai', model: 'gpt-4o-mini' }],
     };
     const h = encodeRequestHeaders(plain);
-    for (const absent of [H.stream, H.priority, H.batchId, H.deadline, H.targets, H.wire, H.anthropicBeta])
-      expect(h.has(absent)).toBe(false);
+    const sent = JSON.parse(h.get(H.envelope)) as Record<string, unknown>;
+    for (const absent of ['kind', 'stream', 'priority', 'batchId', 'deadline', 'targets', 'wire', 'anthropicBeta', 'guardrails'])
+      expect(sent).not.toHaveProperty(absent);
     expect(decodeRequestEnvelope(h)).toEqual(plain);
   });
 
   it("carries an Anthropic Messages body's wire format and anthropic-beta header", () => {
     const messages: RequestEnvelope = { ...full, kind: 'chat', wire: 'anthropic', anthropicBeta: 'interleaved-thinking-2025-05-14' };
     const h = encodeRequestHeaders(messages);
-    expect(h.get(H.wire)).toBe('anthropic');
+    expect(JSON.parse(h.get(H.envelope))).toMatchObject({ wire: 'anthropic' });
     expect(decodeRequestEnvelope(h)).toEqual(messages);
+  });
+
+  it('travels as one header, whatever the tenant put in its model name or guardrail list', () => {
+    const hostile: RequestEnvelope = { ...full, publicModel: 'a\r\nsy-tenant: other\r\n', guardrails: ['x,y', 'z'] };
+    const h = encodeRequestHeaders(hostile);
+    expect([...h.keys()]).toEqual([H.envelope]);
+    // What a worker decodes after the headers went over the wire and were parsed again.
+    const wire = MsgHdrsImpl.decode((h as MsgHdrsImpl).encode());
+    expect(wire.get(H.tenantId)).toBe('');
+    expect(decodeRequestEnvelope(wire)).toEqual(hostile);
+  });
+
+  it('reads the header-per-field layout of an older publisher (messages queued across an upgrade)', () => {
+    const h = natsHeaders();
+    h.set(H.requestId, 'req-3');
+    h.set(H.tenantId, 'tenant-3');
+    h.set(H.provider, 'openai');
+    h.set(H.model, 'gpt-4o-mini');
+    h.set(H.stream, '1');
+    h.set(H.targets, 'openai/gpt-4o-mini,anthropic/claude-haiku');
+    h.set(H.guardrails, 'pii,blocklist');
+    expect(decodeRequestEnvelope(h, 7)).toMatchObject({
+      requestId: 'req-3',
+      tenantId: 'tenant-3',
+      stream: true,
+      receivedAt: 7,
+      targets: [
+        { provider: 'openai', model: 'gpt-4o-mini' },
+        { provider: 'anthropic', model: 'claude-haiku' },
+      ],
+      guardrails: ['pii', 'blocklist'],
+    });
   });
 
   it('fills what an older publisher left out', () => {

@@ -9,7 +9,7 @@ import { parseOpenAIErrorBody } from './errors.ts';
 import { malformedStream } from '../common/stream-errors.ts';
 import { translatorFrame } from '../common/translator-frame.ts';
 
-const chunkSchema = z
+export const chunkSchema = z
   .object({
     choices: z
       .array(
@@ -54,6 +54,42 @@ const chunkSchema = z
   })
   .loose();
 
+type Chunk = z.infer<typeof chunkSchema>;
+type Json = Record<string, unknown>;
+const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isText = (v: unknown) => v === undefined || v === null || typeof v === 'string';
+
+/**
+ * True when `json` is a chunk `chunkSchema` accepts as it is: strings where it wants strings, no usage
+ * and no logprobs (those rarer chunks go through zod). Such a chunk is read without zod's copy of every
+ * object, which was the largest single cost of a streamed token in the worker (docs/benchmarks.md,
+ * "chunkfast"). Anything this check is unsure of takes the zod path, so zod stays the judge.
+ */
+export function isPlainChunk(json: unknown): json is Chunk {
+  if (!isObject(json)) return false;
+  if ((json.usage !== undefined && json.usage !== null) || !isText(json.system_fingerprint) || !isText(json.service_tier)) return false;
+  const choices = json.choices;
+  if (choices === undefined) return true;
+  if (!Array.isArray(choices)) return false;
+  for (const c of choices as unknown[]) {
+    if (!isObject(c) || !isText(c.finish_reason) || (c.logprobs !== undefined && c.logprobs !== null)) return false;
+    const d = c.delta;
+    if (d === undefined) continue;
+    if (!isObject(d) || !isText(d.role) || !isText(d.content) || !isText(d.reasoning_content) || !isText(d.reasoning) || !isText(d.refusal))
+      return false;
+    const calls = d.tool_calls;
+    if (calls === undefined || calls === null) continue;
+    if (!Array.isArray(calls)) return false;
+    for (const t of calls as unknown[]) {
+      if (!isObject(t) || typeof t.index !== 'number' || !isText(t.id)) return false;
+      if (t.type !== undefined && t.type !== null && t.type !== 'function') return false;
+      const f = t.function;
+      if (f !== undefined && (!isObject(f) || !isText(f.name) || !isText(f.arguments))) return false;
+    }
+  }
+  return true;
+}
+
 /**
  * What an OpenAI-compatible provider changes in the stream without a translator of its own: a hook per
  * quirk (e.g. Groq's usage under `x_groq`), so this file stays about OpenAI's wire format.
@@ -93,7 +129,7 @@ export function createOpenAIStreamTranslator(hooks: OpenAIStreamHooks = {}): Str
       failed = true;
       return;
     }
-    const chunk = chunkSchema.parse(json);
+    const chunk = isPlainChunk(json) ? json : chunkSchema.parse(json);
     const rawUsage = hooks.usageOf ? hooks.usageOf(chunk) : chunk.usage;
     if (!metaRelayed && !meta) meta = openAIResponseMeta(chunk);
     for (const choice of chunk.choices ?? []) {

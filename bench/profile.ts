@@ -1,0 +1,158 @@
+// Where the broker's CPU goes: runs the one-process broker (services/all, npm start's heap flags) on a
+// throwaway nats-server and Postgres with --cpu-prof, drives it with the closed-loop load of
+// bench/levers.ts, stops it with SIGTERM (the profile is written at exit) and prints self time by
+// package/file and by function, plus inclusive time of our own functions.
+//
+//   node bench/profile.ts                       # 8 s non-streaming, 64 connections
+//   BENCH_STREAMING=1 node bench/profile.ts     # 20-token streams instead
+//
+// The profile is kept in .data/prof/ for Chrome DevTools or speedscope.
+import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { once } from 'node:events';
+import { runLoad } from './load.ts';
+import { ProcessGroup } from './processes.ts';
+import { startNatsServer } from '../test/harness/nats-server.ts';
+import { createDatabase, startPostgres } from '../test/harness/postgres.ts';
+import { freePort, waitFor } from '../test/harness/ports.ts';
+
+const DURATION = Number(process.env.BENCH_DURATION ?? 8);
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 64);
+const STREAMING = process.env.BENCH_STREAMING === '1';
+const TOP = Number(process.env.BENCH_TOP ?? 30);
+const API_KEY = 'sk-bench';
+
+interface ProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  children?: number[];
+}
+interface CpuProfile {
+  nodes: ProfileNode[];
+  samples: number[];
+  timeDeltas: number[];
+}
+
+const root = resolve('.');
+const shortUrl = (u: string) =>
+  u
+    .replace(`file://${root}/`, '')
+    .replace(/^.*node_modules\//, 'nm/')
+    .replace(/^node:/, 'node:');
+
+/** Package name for node_modules files, the path for ours, the function for builtins like (garbage collector). */
+function bucket(cf: ProfileNode['callFrame']): string {
+  const u = shortUrl(cf.url);
+  if (!u) return cf.functionName;
+  if (u.startsWith('nm/')) return u.split('/').slice(0, u.startsWith('nm/@') ? 3 : 2).join('/');
+  return u;
+}
+
+export function summarize(p: CpuProfile, top: number): string {
+  const byId = new Map(p.nodes.map((n) => [n.id, n]));
+  const parent = new Map<number, number>();
+  for (const n of p.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const self = new Map<number, number>();
+  let total = 0;
+  p.samples.forEach((id, i) => {
+    const d = p.timeDeltas[i] ?? 0;
+    total += d;
+    self.set(id, (self.get(id) ?? 0) + d);
+  });
+  const fnKey = (cf: ProfileNode['callFrame']) => `${cf.functionName || '(anonymous)'} ${shortUrl(cf.url)}:${cf.lineNumber + 1}`;
+  const byBucket = new Map<string, number>();
+  const byFn = new Map<string, number>();
+  const inclusive = new Map<string, number>();
+  const add = (m: Map<string, number>, k: string, t: number) => m.set(k, (m.get(k) ?? 0) + t);
+  for (const [id, t] of self) {
+    const cf = byId.get(id)!.callFrame;
+    add(byBucket, bucket(cf), t);
+    add(byFn, fnKey(cf), t);
+    const seen = new Set<string>();
+    for (let cur: number | undefined = id; cur !== undefined; cur = parent.get(cur)) {
+      const k = fnKey(byId.get(cur)!.callFrame);
+      if (/^\S+ (services|shared)\//.test(k) && !seen.has(k)) {
+        seen.add(k);
+        add(inclusive, k, t);
+      }
+    }
+  }
+  const table = (title: string, m: Map<string, number>) =>
+    [
+      `\n${title}`,
+      ...[...m]
+        .sort((a, b) => b[1] - a[1])
+        .slice(0, top)
+        .map(([k, t]) => `${((100 * t) / total).toFixed(1).padStart(6)}%  ${k}`),
+    ].join('\n');
+  return [
+    table('self time by package / file', byBucket),
+    table('self time by function', byFn),
+    table('inclusive time, services/ and shared/', inclusive),
+  ].join('\n');
+}
+
+const chat = JSON.stringify({ model: 'openai/gpt-4o-mini', messages: [{ role: 'user', content: 'Say hello.' }] });
+const stream = JSON.stringify({
+  model: 'openai/gpt-4o-mini',
+  stream: true,
+  stream_options: { include_usage: true },
+  messages: [{ role: 'user', content: 'Say hello.\nmock:{"tokens":20}' }],
+});
+
+async function main() {
+  const dir = resolve('.data/prof');
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  const group = new ProcessGroup();
+  const nats = await startNatsServer();
+  const pg = await startPostgres();
+  try {
+    const mockPort = await freePort();
+    group.run('services/mock-providers/main.ts', { MOCK_PORT: String(mockPort), LOG_LEVEL: 'warn' });
+    const mockUrl = `http://127.0.0.1:${mockPort}`;
+    await waitFor(async () => (await fetch(`${mockUrl}/_mock/stats`)).ok, { what: 'mock ready' });
+    const port = await freePort();
+    const broker = group.run(
+      'services/all/main.ts',
+      {
+        NATS_URL: nats.url,
+        DATABASE_URL: await createDatabase(pg.url, 'profile'),
+        OPENAI_BASE_URL: `${mockUrl}/v1`,
+        OPENAI_API_KEY: 'sk-upstream',
+        BOOTSTRAP_API_KEY: API_KEY,
+        LOG_LEVEL: 'warn',
+        PORT: String(port),
+        HOST: '127.0.0.1',
+      },
+      ['--max-semi-space-size=16', '--cpu-prof', `--cpu-prof-dir=${dir}`],
+    );
+    await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).ok, { timeoutMs: 30_000, what: 'broker ready' });
+    const load = {
+      url: `http://127.0.0.1:${port}/v1/chat/completions`,
+      body: STREAMING ? stream : chat,
+      headers: { authorization: `Bearer ${API_KEY}` },
+      connections: CONNECTIONS,
+    };
+    await runLoad({ ...load, connections: 16, durationSeconds: 2 }); // JIT, pools
+    const r = await runLoad({ ...load, durationSeconds: DURATION });
+    console.log(`${Math.round(r.rps)} req/s, p50 ${r.p50.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms (profiling slows it down)`);
+    broker.kill('SIGTERM');
+    await once(broker, 'exit');
+    const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
+    if (!file) throw new Error('no profile written');
+    console.log(summarize(JSON.parse(readFileSync(join(dir, file), 'utf8')) as CpuProfile, TOP));
+    console.log(`\nprofile: ${join(dir, file)}`);
+  } finally {
+    await group.stopAll();
+    await nats.stop();
+    await pg.destroy();
+  }
+}
+
+if (import.meta.main) {
+  main().catch((err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  });
+}
