@@ -5,7 +5,7 @@
 //
 //   npm run bench                          # full run (~4 min, plus peer installs on first use)
 //   BENCH_DURATION=5 npm run bench         # shorter
-//   BENCH_PEERS=litellm npm run bench      # peers to compare (default go-proxy,portkey,litellm; '' for none)
+//   BENCH_PEERS=litellm npm run bench      # peers to compare (default go-proxy,node-proxy,portkey,litellm; '' for none)
 //   BENCH_WORKERS=2 npm run bench          # split topology: 1 ingress + ledger process, N worker processes
 //   BENCH_STREAM_TOKENS=300 npm run bench  # longer streams (content tokens per stream; default 20)
 //
@@ -21,6 +21,7 @@ import type { PeerGateway, RunningPeer } from './peers/gateway.ts';
 import { portkey } from './peers/portkey.ts';
 import { litellm } from './peers/litellm.ts';
 import { goProxy } from './peers/go-proxy.ts';
+import { nodeProxy } from './peers/node-proxy.ts';
 import { request } from 'undici';
 import pg from 'pg';
 import { freePort, waitFor } from '../test/harness/ports.ts';
@@ -33,11 +34,11 @@ const STREAM_TOKENS = Number(process.env.BENCH_STREAM_TOKENS ?? 20);
 const WORKERS = Number(process.env.BENCH_WORKERS ?? 0); // 0 = everything in one process (npm start)
 const API_KEY = 'sk-bench';
 // Peer gateways measured in the same run, on the same mock, with the same load generator.
-const PEERS = (process.env.BENCH_PEERS ?? 'go-proxy,portkey,litellm')
+const PEERS = (process.env.BENCH_PEERS ?? 'go-proxy,node-proxy,portkey,litellm')
   .split(',')
   .map((p) => p.trim())
   .filter(Boolean);
-const KNOWN_PEERS: Record<string, PeerGateway> = { 'go-proxy': goProxy, portkey, litellm };
+const KNOWN_PEERS: Record<string, PeerGateway> = { 'go-proxy': goProxy, 'node-proxy': nodeProxy, portkey, litellm };
 
 const group = new ProcessGroup();
 // V8 flags for the broker processes (heap sizing is part of what is measured).
@@ -75,7 +76,7 @@ async function load(
     ...(opts.rate ? { rate: opts.rate } : {}),
     ...(opts.headers ? { headers: opts.headers } : {}),
   });
-  if (opts.ledger) syRequests += res.ok; // answered by Switchyard: one usage row each
+  if (opts.ledger) syRequests += res.ok + res.warmupOk; // answered by Switchyard: one usage row each
   const r: Result = {
     name,
     rps: res.rps,

@@ -11,7 +11,11 @@ const steps = [
   ['lint', 'eslint', ['.']],
   ['typecheck', 'tsc', ['--noEmit']],
   // The benchmark's own helpers (result table, process-tree memory) are tested with node's runner.
-  ['bench helpers', 'node', ['--test', 'bench/peer-table.test.ts', 'bench/processes.test.ts', 'bench/profile.test.ts']],
+  [
+    'bench helpers',
+    'node',
+    ['--test', 'bench/peer-table.test.ts', 'bench/processes.test.ts', 'bench/profile.test.ts', 'bench/load.test.ts'],
+  ],
   ['tests', 'vitest', ['run', ...process.argv.slice(2)]],
 ];
 for (const [name, cmd, args] of steps) {

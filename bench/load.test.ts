@@ -1,0 +1,34 @@
+// node --test bench/load.test.ts
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import { runLoad } from './load.ts';
+
+// At a fixed rate the generator must sleep between requests: one that spins takes a core from the
+// gateway it measures (it did, and inflated the fixed-rate tail of the heaviest gateway most).
+void test('the open loop keeps its rate and leaves the CPU to the gateway', async () => {
+  const server = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => res.end('{}'));
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as AddressInfo;
+  try {
+    const cpu0 = process.cpuUsage();
+    const t0 = performance.now();
+    const r = await runLoad({ url: `http://127.0.0.1:${port}/`, body: '{}', connections: 8, durationSeconds: 2, rate: 100 });
+    const wallMs = performance.now() - t0;
+    const cpu = process.cpuUsage(cpu0);
+    const busy = (cpu.user + cpu.system) / 1000 / wallMs;
+    assert.equal(r.errors + r.non2xx, 0);
+    assert.ok(r.warmupOk >= 95 && r.warmupOk <= 101, `${r.warmupOk} answers in the 1 s warm-up`);
+    assert.ok(r.requests >= 190 && r.requests <= 202, `${r.requests} requests in 2 s at 100 req/s`);
+    // 200 tiny requests (client and server in this process) take a few percent of a core; a spin takes all of it.
+    assert.ok(busy < 0.5, `the load generator kept ${Math.round(busy * 100)}% of a core busy`);
+  } finally {
+    server.close();
+  }
+});
