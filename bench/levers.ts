@@ -73,8 +73,16 @@ const VARIANTS: Variant[] = [
   },
   { name: 'sizeopt', what: '--max-semi-space-size=16 --optimize-for-size', nodeFlags: ['--max-semi-space-size=16', '--optimize-for-size'] },
   { name: 'stgc', what: '--max-semi-space-size=16 --single-threaded-gc', nodeFlags: ['--max-semi-space-size=16', '--single-threaded-gc'] },
-  { name: 'arena2', what: 'MALLOC_ARENA_MAX=2 (glibc keeps two malloc arenas instead of up to 8 per core)', env: { MALLOC_ARENA_MAX: '2' } },
-  { name: 'pool1', what: '--max-semi-space-size=16 --v8-pool-size=1 (one V8 background thread)', nodeFlags: ['--max-semi-space-size=16', '--v8-pool-size=1'] },
+  {
+    name: 'arena2',
+    what: 'MALLOC_ARENA_MAX=2 (glibc keeps two malloc arenas instead of up to 8 per core)',
+    env: { MALLOC_ARENA_MAX: '2' },
+  },
+  {
+    name: 'pool1',
+    what: '--max-semi-space-size=16 --v8-pool-size=1 (one V8 background thread)',
+    nodeFlags: ['--max-semi-space-size=16', '--v8-pool-size=1'],
+  },
   {
     name: 'stgcarena2',
     what: '--single-threaded-gc and MALLOC_ARENA_MAX=2',

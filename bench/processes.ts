@@ -19,7 +19,11 @@ export class ProcessGroup {
 
   /** Runs a service entry point on this Node; stderr is passed through so failures show. */
   run(script: string, env: Record<string, string>, nodeArgs: string[] = [], cwd?: string): ChildProcess {
-    const p = spawn(process.execPath, [...nodeArgs, script], { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
+    const p = spawn(process.execPath, [...nodeArgs, script], {
+      cwd,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
     this.children.push(p);
     return p;
   }

@@ -44,7 +44,11 @@ const shortUrl = (u: string) =>
 function bucket(cf: ProfileNode['callFrame']): string {
   const u = shortUrl(cf.url);
   if (!u) return cf.functionName;
-  if (u.startsWith('nm/')) return u.split('/').slice(0, u.startsWith('nm/@') ? 3 : 2).join('/');
+  if (u.startsWith('nm/'))
+    return u
+      .split('/')
+      .slice(0, u.startsWith('nm/@') ? 3 : 2)
+      .join('/');
   return u;
 }
 

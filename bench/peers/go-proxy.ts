@@ -1,6 +1,7 @@
 // The bare Go reverse proxy in bench/peers/go-proxy (stdlib only), built on first use with the
 // machine's Go into .data/peers/go-proxy. It stands in for GoModel's class (Go, no durable queue):
 // GoModel's own source cannot be fetched here, and no Go LLM gateway is served by the module proxy.
+// Its Node twin (bench/peers/node-proxy) is the floor of a Node gateway on the same path.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
