@@ -8,14 +8,22 @@ export interface CrashRecoveryDeps {
   /** The last event published for the request, or null when none reached LLM_EVENTS. */
   lastEvent(): Promise<StreamEvent | null>;
   emit(ev: EventBody): void;
+  /**
+   * Publishes a stored final event again exactly as it was (same attempt and seq). Its live delivery
+   * may have died with the NATS node the earlier worker published through, while the copy reached
+   * LLM_EVENTS: an ingress that did not reconnect has no replay to find it and would wait for its
+   * timeout (seen in cluster.test.ts). An ingress that did get it drops the repeat (the request is
+   * released), and in a cluster the same msg id keeps it out of LLM_EVENTS a second time.
+   */
+  resend(ev: StreamEvent): void;
   record: RecordUsage;
   ack(): void;
 }
 
 /**
  * A redelivered request: a previous worker died holding it. What that worker already did is in
- * LLM_EVENTS. Finished: only the usage record may be missing, so publish it again (the ledger
- * dedupes). Partly streamed: the client has seen tokens we cannot take back, so end the stream
+ * LLM_EVENTS. Finished: the final event may not have reached the ingress and the usage record may
+ * be missing, so publish both again (the ingress and the ledger drop repeats). Partly streamed: the client has seen tokens we cannot take back, so end the stream
  * with an error instead of starting over. Nothing sent yet: run it again, invisibly (returns false).
  */
 export async function resumeAfterCrash(stream: boolean, deps: CrashRecoveryDeps): Promise<boolean> {
@@ -27,11 +35,13 @@ export async function resumeAfterCrash(stream: boolean, deps: CrashRecoveryDeps)
   }
   if (!last) return false;
   if (last.type === 'done' || last.type === 'result') {
+    deps.resend(last);
     await deps.record(last.usage as Usage, 'ok');
     deps.ack();
     return true;
   }
   if (last.type === 'error') {
+    deps.resend(last);
     await deps.record({ ...EMPTY_USAGE }, 'error', { error_code: last.error.code ?? last.error.type });
     deps.ack();
     return true;

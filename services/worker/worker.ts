@@ -4,7 +4,7 @@
 import type { ConsumerMessages, JsMsg } from '@nats-io/jetstream';
 import type { MsgHdrs } from '@nats-io/transport-node';
 import type { Nats } from '../../shared/nats/connection.ts';
-import { consumerNames, STREAMS, subjects, type Priority } from '../../shared/nats/topology.ts';
+import { consumerNames, EVENT_OWNERS, STREAMS, subjects, type Priority } from '../../shared/nats/topology.ts';
 import { decodeRequestEnvelope, type RequestEnvelope } from '../../shared/nats/request-envelope.ts';
 import type { SwitchyardConfig, ProviderName } from '../../shared/config/env.ts';
 import type { ChatCompletionRequest, EmbeddingsRequest } from '../../shared/protocol/openai.ts';
@@ -223,7 +223,12 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
         const stored = await nats.jsm.streams.getMessage(STREAMS.events, { last_by_subj: eventSubject });
         return stored ? (JSON.parse(dec.decode(stored.data)) as StreamEvent) : null;
       };
-      if (await resumeAfterCrash(stream, { lastEvent, emit, record, ack: () => msg.ack() })) return;
+      // Batch and async results are read from LLM_EVENTS by durable consumers, which saw the stored copy.
+      const resend = (ev: StreamEvent) => {
+        if (envelope.ingressId === EVENT_OWNERS.batch || envelope.ingressId === EVENT_OWNERS.async) return;
+        finalEvents.publish(eventSubject, JSON.stringify(ev), `${requestId}.${ev.attempt}.${ev.seq}`);
+      };
+      if (await resumeAfterCrash(stream, { lastEvent, emit, resend, record, ack: () => msg.ack() })) return;
     }
     // Nobody wants the answer any more: cancelled before it started, or an interactive caller's
     // deadline passed (e.g. while it waited for redelivery after a crash). Not run, not billed.

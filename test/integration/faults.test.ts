@@ -207,6 +207,46 @@ describe('duplicate delivery', () => {
     await worker.kill();
   });
 
+  it('a redelivered request whose answer is stored but never reached its ingress gets the same answer sent again, not run again', async () => {
+    // The earlier worker's result reached LLM_EVENTS, but its live delivery died with a NATS node
+    // and the ingress, still connected elsewhere, had no reconnect to replay it (cluster.test.ts).
+    stack.mock.reset();
+    const { nc, js } = stack.runtime.nats;
+    const requestId = `req_stored${Date.now()}`;
+    const h = await requestHeaders(requestId);
+    const usage = { prompt_tokens: 5, completion_tokens: 2, total_tokens: 7 };
+    const result = {
+      type: 'result',
+      kind: 'chat',
+      message: { role: 'assistant', content: 'stored answer' },
+      finish_reason: 'stop',
+      usage,
+      model: 'gpt-4o-mini',
+      provider: 'openai',
+      target: 'openai/gpt-4o-mini',
+      attempts: 1,
+      seq: 1,
+      attempt: 1,
+    };
+    await js.publish(subjects.events('ingtest', requestId), JSON.stringify(result)); // before anyone listens
+    const body = JSON.stringify({ model: 'openai/gpt-4o-mini', messages: [{ role: 'user', content: 'stored' }] });
+    await js.publish(subjects.request('openai', 'interactive'), body, { msgID: requestId, headers: h });
+    const events: Array<Record<string, unknown>> = [];
+    const sub = nc.subscribe(subjects.events('ingtest', requestId), { callback: (_e, m) => void events.push(m.json()) });
+    await new Promise((r) => setTimeout(r, 2_500)); // older than WORKER_ACK_WAIT_SECONDS=2: looked up as a redelivery
+    const worker = await stack.spawn('worker');
+    try {
+      const row = await waitForUsageRow(stack.db, requestId);
+      expect(row).toMatchObject({ status: 'ok', input_tokens: 5, output_tokens: 2 });
+      await waitFor(() => events.length > 0, { what: 'the stored result sent again' });
+      expect(events).toEqual([result]);
+      expect(stack.mock.stats.byRoute['openai.chat'] ?? 0).toBe(0);
+    } finally {
+      sub.unsubscribe();
+      await worker.kill();
+    }
+  });
+
   it('a usage record delivered twice is counted once, in the rows and in the daily rollup', async () => {
     const requestId = `req_usage_dup${Date.now()}`;
     const rec: UsageRecord = {

@@ -7,6 +7,7 @@ const usage: Usage = { prompt_tokens: 7, completion_tokens: 3, total_tokens: 10 
 function deps(last: StreamEvent | null | Error) {
   const seen = {
     emitted: [] as EventBody[],
+    resent: [] as StreamEvent[],
     records: [] as Array<[Usage, UsageRecord['status'], Partial<UsageRecord> | undefined]>,
     acks: 0,
   };
@@ -16,6 +17,7 @@ function deps(last: StreamEvent | null | Error) {
       return last;
     },
     emit: (ev) => void seen.emitted.push(ev),
+    resend: (ev) => void seen.resent.push(ev),
     record: async (u, status, extra) => void seen.records.push([u, status, extra]),
     ack: () => void seen.acks++,
   };
@@ -29,17 +31,18 @@ describe('resumeAfterCrash', () => {
     for (const last of [null, new Error('no message found')]) {
       const { d, seen } = deps(last);
       expect(await resumeAfterCrash(true, d)).toBe(false);
-      expect(seen).toEqual({ emitted: [], records: [], acks: 0 });
+      expect(seen).toEqual({ emitted: [], resent: [], records: [], acks: 0 });
     }
   });
 
-  it('only records the usage again when the request had finished', async () => {
-    const { d, seen } = deps(
-      event({ type: 'done', finish_reason: 'stop', usage, model: 'm', provider: 'openai', target: 'openai/m', attempts: 1 }),
-    );
+  it('sends the stored final event again as it was and records the usage again when the request had finished', async () => {
+    const done = event({ type: 'done', finish_reason: 'stop', usage, model: 'm', provider: 'openai', target: 'openai/m', attempts: 1 });
+    const { d, seen } = deps(done);
     expect(await resumeAfterCrash(true, d)).toBe(true);
     expect(seen.records).toEqual([[usage, 'ok', undefined]]);
+    // Not a new event (it would get a new seq and attempt): the same one, for an ingress that missed it live.
     expect(seen.emitted).toEqual([]);
+    expect(seen.resent).toEqual([done]);
     expect(seen.acks).toBe(1);
   });
 
@@ -48,6 +51,7 @@ describe('resumeAfterCrash', () => {
       event({ type: 'error', status: 429, error: { message: 'slow', type: 'rate_limit_error', param: null, code: 'rate_limit_exceeded' } }),
     );
     expect(await resumeAfterCrash(false, d)).toBe(true);
+    expect(seen.resent).toHaveLength(1);
     expect(seen.records[0]![1]).toBe('error');
     expect(seen.records[0]![2]).toEqual({ error_code: 'rate_limit_exceeded' });
     expect(seen.acks).toBe(1);
