@@ -128,7 +128,6 @@ async function measureShape(shape: 'postgres' | 'embedded', mockUrl: string, dat
 
 async function main() {
   const { databaseUrl, mockUrl } = await group.startBackends('bench_embedded');
-  await waitFor(async () => (await fetch(`${mockUrl}/_mock/stats`)).ok, { what: 'mock ready' });
   console.log(
     `Embedded default vs Postgres shape: ${DURATION}s per run, ${RATE} req/s and ${CONNECTIONS} connections, node ${process.version}`,
   );

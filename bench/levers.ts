@@ -20,7 +20,7 @@ import { spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { runLoad } from './load.ts';
-import { cpuSeconds, PeakMemory, ProcessGroup } from './processes.ts';
+import { benchBodies, brokerEnv, cpuSeconds, PeakMemory, ProcessGroup } from './processes.ts';
 import { startNatsServer, type NatsServer } from '../test/harness/nats-server.ts';
 import { createDatabase, startPostgres } from '../test/harness/postgres.ts';
 import { freePort, waitFor } from '../test/harness/ports.ts';
@@ -119,13 +119,7 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
-const chat = JSON.stringify({ model: 'openai/gpt-4o-mini', messages: [{ role: 'user', content: 'Say hello.' }] });
-const stream = JSON.stringify({
-  model: 'openai/gpt-4o-mini',
-  stream: true,
-  stream_options: { include_usage: true },
-  messages: [{ role: 'user', content: 'Say hello.\nmock:{"tokens":20}' }],
-});
+const { chat, stream } = benchBodies;
 
 async function measure(v: Variant, pgUrl: string, mockUrl: string, round: number): Promise<Sample> {
   const group = new ProcessGroup();
@@ -134,20 +128,10 @@ async function measure(v: Variant, pgUrl: string, mockUrl: string, round: number
     nats = await startNatsServer(v.natsBin ? { bin: v.natsBin } : {});
     const databaseUrl = await createDatabase(pgUrl, `levers_${v.name}_${round}`);
     const port = await freePort();
-    const env = {
-      NATS_URL: nats.url,
-      DATABASE_URL: databaseUrl,
-      OPENAI_BASE_URL: `${mockUrl}/v1`,
-      OPENAI_API_KEY: 'sk-upstream',
-      BOOTSTRAP_API_KEY: API_KEY,
-      LOG_LEVEL: 'warn',
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      ...v.env,
-    };
+    const env = { ...brokerEnv({ nats, databaseUrl, mockUrl }, port, API_KEY), ...v.env };
     const flags = v.nodeFlags ?? DEFAULT_FLAGS;
     const pids: Array<number | undefined> = [];
-    const run = (script: string): ChildProcess => group.run(script, env, flags, v.cwd);
+    const run = (script: string): ChildProcess => group.run(script, env, flags, { cwd: v.cwd });
     if (!v.workers) pids.push(run('services/all/main.ts').pid);
     else {
       pids.push(run('services/ingress/main.ts').pid, run('services/ledger/main.ts').pid);

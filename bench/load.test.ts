@@ -32,3 +32,35 @@ void test('the open loop keeps its rate and leaves the CPU to the gateway', asyn
     server.close();
   }
 });
+
+void test('every measured request is reported with its due time, after the connections were opened', async () => {
+  let requests = 0;
+  const server = createServer((req, res) => {
+    requests++;
+    req.resume();
+    req.on('end', () => res.end('{}'));
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as AddressInfo;
+  try {
+    const samples: Array<[number, number]> = [];
+    const r = await runLoad({
+      url: `http://127.0.0.1:${port}/`,
+      body: '{}',
+      connections: 4,
+      durationSeconds: 1,
+      rate: 50,
+      warmupSeconds: 0,
+      openAllConnections: true,
+      onSample: (due, latency) => void samples.push([due, latency]),
+    });
+    assert.equal(samples.length, r.requests);
+    assert.ok(samples.every(([due, latency]) => due >= 0 && due < 1000 && latency >= 0));
+    // 20 rounds of 4 at once opened the pool before the clock started; they count as warm-up answers.
+    assert.equal(r.warmupOk, 80);
+    assert.equal(requests, r.requests + 80);
+  } finally {
+    server.close();
+  }
+});

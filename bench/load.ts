@@ -17,6 +17,10 @@ export interface LoadOptions {
    * and the gateway's new sockets and code paths warm up there, not in the measured tail.
    */
   warmupSeconds?: number;
+  /** Before the clock starts, open every connection of the pool (20 rounds of `connections` at once). */
+  openAllConnections?: boolean;
+  /** Each measured request: when it was due (ms after the measured phase began) and its latency. */
+  onSample?: (dueMs: number, latencyMs: number) => void;
 }
 
 export interface LoadResult {
@@ -62,9 +66,14 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
     if (outcome === 'ok') ok++;
     else if (outcome === 'non2xx') non2xx++;
     else errors++;
-    latencies.push(performance.now() - due);
+    const latency = performance.now() - due;
+    latencies.push(latency);
+    opts.onSample?.(due - measureFrom, latency);
   };
 
+  if (opts.openAllConnections) {
+    for (let round = 0; round < 20; round++) await Promise.all(Array.from({ length: opts.connections }, () => once(-Infinity)));
+  }
   const start = performance.now();
   measureFrom = start + warmupMs;
   const end = measureFrom + opts.durationSeconds * 1000;

@@ -4,7 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { startNatsServer, type NatsServer } from '../test/harness/nats-server.ts';
 import { createDatabase, startPostgres } from '../test/harness/postgres.ts';
-import { freePort } from '../test/harness/ports.ts';
+import { freePort, waitFor } from '../test/harness/ports.ts';
 
 export interface Backends {
   nats: NatsServer;
@@ -17,12 +17,15 @@ export class ProcessGroup {
   readonly children: ChildProcess[] = [];
   readonly cleanups: Array<() => Promise<void> | void> = [];
 
-  /** Runs a service entry point on this Node; stderr is passed through so failures show. */
-  run(script: string, env: Record<string, string>, nodeArgs: string[] = [], cwd?: string): ChildProcess {
+  /**
+   * Runs a service entry point on this Node; stderr is passed through so failures show. `cwd`: another
+   * checkout (bench/levers.ts BENCH_BASELINE_DIR); `stdout`: a file descriptor to keep what it prints.
+   */
+  run(script: string, env: Record<string, string>, nodeArgs: string[] = [], opts: { cwd?: string; stdout?: number } = {}): ChildProcess {
     const p = spawn(process.execPath, [...nodeArgs, script], {
-      cwd,
+      cwd: opts.cwd,
       env: { ...process.env, ...env },
-      stdio: ['ignore', 'ignore', 'inherit'],
+      stdio: ['ignore', opts.stdout ?? 'ignore', 'inherit'],
     });
     this.children.push(p);
     return p;
@@ -37,7 +40,9 @@ export class ProcessGroup {
     const databaseUrl = await createDatabase(pgc.url, dbName);
     const mockPort = await freePort();
     this.run('services/mock-providers/main.ts', { MOCK_PORT: String(mockPort), LOG_LEVEL: 'warn' });
-    return { nats, databaseUrl, mockUrl: `http://127.0.0.1:${mockPort}` };
+    const mockUrl = `http://127.0.0.1:${mockPort}`;
+    await waitFor(async () => (await fetch(`${mockUrl}/_mock/stats`)).ok, { what: 'mock ready' });
+    return { nats, databaseUrl, mockUrl };
   }
 
   async stopAll(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
@@ -45,6 +50,35 @@ export class ProcessGroup {
     for (const c of this.cleanups.reverse()) await Promise.resolve(c()).catch(() => {});
   }
 }
+
+/** What the benchmarks give a Switchyard broker: these backends, the mock as OpenAI, a bootstrap key, warn logs. */
+export function brokerEnv(
+  b: { nats: { url: string }; databaseUrl: string; mockUrl: string },
+  port: number,
+  apiKey: string,
+): Record<string, string> {
+  return {
+    NATS_URL: b.nats.url,
+    DATABASE_URL: b.databaseUrl,
+    OPENAI_BASE_URL: `${b.mockUrl}/v1`,
+    OPENAI_API_KEY: 'sk-upstream',
+    BOOTSTRAP_API_KEY: apiKey,
+    LOG_LEVEL: 'warn',
+    PORT: String(port),
+    HOST: '127.0.0.1',
+  };
+}
+
+/** The short chat and the 20-token stream that bench/levers.ts, profile.ts and tail.ts send. */
+export const benchBodies = {
+  chat: JSON.stringify({ model: 'openai/gpt-4o-mini', messages: [{ role: 'user', content: 'Say hello.' }] }),
+  stream: JSON.stringify({
+    model: 'openai/gpt-4o-mini',
+    stream: true,
+    stream_options: { include_usage: true },
+    messages: [{ role: 'user', content: 'Say hello.\nmock:{"tokens":20}' }],
+  }),
+};
 
 export function rssMb(pid: number | undefined): number {
   if (!pid) return 0;

@@ -11,9 +11,7 @@ import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { once } from 'node:events';
 import { runLoad } from './load.ts';
-import { ProcessGroup } from './processes.ts';
-import { startNatsServer } from '../test/harness/nats-server.ts';
-import { createDatabase, startPostgres } from '../test/harness/postgres.ts';
+import { benchBodies, brokerEnv, ProcessGroup } from './processes.ts';
 import { freePort, waitFor } from '../test/harness/ports.ts';
 
 const DURATION = Number(process.env.BENCH_DURATION ?? 8);
@@ -34,11 +32,7 @@ interface CpuProfile {
 }
 
 const root = resolve('.');
-const shortUrl = (u: string) =>
-  u
-    .replace(`file://${root}/`, '')
-    .replace(/^.*node_modules\//, 'nm/')
-    .replace(/^node:/, 'node:');
+const shortUrl = (u: string) => u.replace(`file://${root}/`, '').replace(/^.*node_modules\//, 'nm/');
 
 /** Package name for node_modules files, the path for ours, the function for builtins like (garbage collector). */
 function bucket(cf: ProfileNode['callFrame']): string {
@@ -96,45 +90,23 @@ export function summarize(p: CpuProfile, top: number): string {
   ].join('\n');
 }
 
-const chat = JSON.stringify({ model: 'openai/gpt-4o-mini', messages: [{ role: 'user', content: 'Say hello.' }] });
-const stream = JSON.stringify({
-  model: 'openai/gpt-4o-mini',
-  stream: true,
-  stream_options: { include_usage: true },
-  messages: [{ role: 'user', content: 'Say hello.\nmock:{"tokens":20}' }],
-});
-
 async function main() {
   const dir = resolve('.data/prof');
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
   const group = new ProcessGroup();
-  const nats = await startNatsServer();
-  const pg = await startPostgres();
   try {
-    const mockPort = await freePort();
-    group.run('services/mock-providers/main.ts', { MOCK_PORT: String(mockPort), LOG_LEVEL: 'warn' });
-    const mockUrl = `http://127.0.0.1:${mockPort}`;
-    await waitFor(async () => (await fetch(`${mockUrl}/_mock/stats`)).ok, { what: 'mock ready' });
+    const backends = await group.startBackends('profile');
     const port = await freePort();
-    const broker = group.run(
-      'services/all/main.ts',
-      {
-        NATS_URL: nats.url,
-        DATABASE_URL: await createDatabase(pg.url, 'profile'),
-        OPENAI_BASE_URL: `${mockUrl}/v1`,
-        OPENAI_API_KEY: 'sk-upstream',
-        BOOTSTRAP_API_KEY: API_KEY,
-        LOG_LEVEL: 'warn',
-        PORT: String(port),
-        HOST: '127.0.0.1',
-      },
-      ['--max-semi-space-size=16', '--cpu-prof', `--cpu-prof-dir=${dir}`],
-    );
+    const broker = group.run('services/all/main.ts', brokerEnv(backends, port, API_KEY), [
+      '--max-semi-space-size=16',
+      '--cpu-prof',
+      `--cpu-prof-dir=${dir}`,
+    ]);
     await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).ok, { timeoutMs: 30_000, what: 'broker ready' });
     const load = {
       url: `http://127.0.0.1:${port}/v1/chat/completions`,
-      body: STREAMING ? stream : chat,
+      body: STREAMING ? benchBodies.stream : benchBodies.chat,
       headers: { authorization: `Bearer ${API_KEY}` },
       connections: CONNECTIONS,
     };
@@ -149,8 +121,6 @@ async function main() {
     console.log(`\nprofile: ${join(dir, file)}`);
   } finally {
     await group.stopAll();
-    await nats.stop();
-    await pg.destroy();
   }
 }
 

@@ -15,7 +15,7 @@ import { type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { runLoad } from './load.ts';
-import { cpuSeconds, PeakMemory, ProcessGroup, type TreeMemory } from './processes.ts';
+import { brokerEnv, cpuSeconds, PeakMemory, ProcessGroup, type TreeMemory } from './processes.ts';
 import { peerTable, ratios, type GatewayRow, type LoadFigures, type MeasuredGateway } from './peer-table.ts';
 import type { PeerGateway, RunningPeer } from './peers/gateway.ts';
 import { portkey } from './peers/portkey.ts';
@@ -224,16 +224,7 @@ function measuredRow(
 async function main() {
   const { nats, databaseUrl, mockUrl } = await group.startBackends('bench');
   const port = await freePort();
-  const env = {
-    NATS_URL: nats.url,
-    DATABASE_URL: databaseUrl,
-    OPENAI_BASE_URL: `${mockUrl}/v1`,
-    OPENAI_API_KEY: 'sk-upstream',
-    BOOTSTRAP_API_KEY: API_KEY,
-    LOG_LEVEL: 'warn',
-    PORT: String(port),
-    HOST: '127.0.0.1',
-  };
+  const env = brokerEnv({ nats, databaseUrl, mockUrl }, port, API_KEY);
   const brokerPids: Array<number | undefined> = [];
   if (WORKERS === 0) {
     brokerPids.push(run('services/all/main.ts', env).pid);
@@ -245,7 +236,6 @@ async function main() {
   const sy = `http://127.0.0.1:${port}`;
   const direct = `${mockUrl}`;
   await waitFor(async () => (await fetch(`${sy}/readyz`)).ok, { timeoutMs: 30_000, what: 'switchyard ready' });
-  await waitFor(async () => (await fetch(`${direct}/_mock/stats`)).ok, { what: 'mock ready' });
 
   const auth = { authorization: `Bearer ${API_KEY}` };
   const syBodies = chatBodies('openai/gpt-4o-mini');

@@ -13,7 +13,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { ChildProcess } from 'node:child_process';
 import { runLoad, type LoadResult } from './load.ts';
-import { ProcessGroup } from './processes.ts';
+import { brokerEnv, ProcessGroup } from './processes.ts';
 import { startNatsServer } from '../test/harness/nats-server.ts';
 import { createDatabase } from '../test/harness/postgres.ts';
 import { freePort, waitFor } from '../test/harness/ports.ts';
@@ -73,7 +73,6 @@ async function main() {
   const { databaseUrl: firstDb, mockUrl } = await group.startBackends('bench_tracing_0');
   const adminUrl = firstDb.replace(/\/[^/]+$/, '/postgres');
   const receiver = await discardingReceiver();
-  await waitFor(async () => (await fetch(`${mockUrl}/_mock/stats`)).ok, { what: 'mock ready' });
   console.log(
     `Tracing cost: ${ROUNDS} rounds of ${DURATION}s per mode, ${RATE} req/s and ${CONNECTIONS} connections, node ${process.version}`,
   );
@@ -87,17 +86,7 @@ async function main() {
     const port = await freePort();
     const proc = group.run(
       'services/all/main.ts',
-      {
-        NATS_URL: nats.url,
-        DATABASE_URL: databaseUrl,
-        OPENAI_BASE_URL: `${mockUrl}/v1`,
-        OPENAI_API_KEY: 'sk-upstream',
-        BOOTSTRAP_API_KEY: API_KEY,
-        LOG_LEVEL: 'warn',
-        PORT: String(port),
-        HOST: '127.0.0.1',
-        ...mode.env(receiver.url),
-      },
+      { ...brokerEnv({ nats, databaseUrl, mockUrl }, port, API_KEY), ...mode.env(receiver.url) },
       NODE_FLAGS,
     );
     await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/v1/models`, { headers: auth })).ok, {

@@ -2,6 +2,7 @@
 // dependencies (.data/peers), started against the same mock upstream, stopped with its whole process
 // group so that workers it forked go too.
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { waitFor } from '../../test/harness/ports.ts';
 
 export interface RunningPeer {
   /** Chat completions URL on the peer. */
@@ -46,4 +47,27 @@ export async function stopGroup(child: ChildProcess, graceMs = 5_000): Promise<v
   } catch {
     // group is empty
   }
+}
+
+/**
+ * Waits until a started peer answers one chat completion; on failure (it exited, or never answered
+ * in `timeoutMs`) stops its process group and throws, with `explain` adding what the peer's own logs say.
+ */
+export async function untilAnswering(
+  peer: RunningPeer,
+  child: ChildProcess,
+  opts: { what: string; timeoutMs: number; intervalMs?: number; explain?: (err: Error) => string },
+): Promise<RunningPeer> {
+  const body = JSON.stringify({ model: peer.model, messages: [{ role: 'user', content: 'ping' }] });
+  await waitFor(
+    async () => {
+      if (child.exitCode !== null) throw new Error(`${opts.what} exited ${child.exitCode}`);
+      return (await fetch(peer.url, { method: 'POST', headers: { 'content-type': 'application/json', ...peer.headers }, body })).ok;
+    },
+    { timeoutMs: opts.timeoutMs, intervalMs: opts.intervalMs, what: opts.what },
+  ).catch(async (err: Error) => {
+    await peer.stop();
+    throw opts.explain ? new Error(opts.explain(err)) : err;
+  });
+  return peer;
 }

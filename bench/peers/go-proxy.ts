@@ -5,8 +5,8 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { freePort, waitFor } from '../../test/harness/ports.ts';
-import { spawnGroup, stopGroup, type PeerGateway, type RunningPeer } from './gateway.ts';
+import { freePort } from '../../test/harness/ports.ts';
+import { spawnGroup, stopGroup, untilAnswering, type PeerGateway, type RunningPeer } from './gateway.ts';
 
 const SRC = resolve('bench/peers/go-proxy');
 const BIN = resolve('.data/peers/go-proxy/go-proxy');
@@ -40,18 +40,7 @@ export const goProxy: PeerGateway = {
     const url = `http://127.0.0.1:${port}/v1/chat/completions`;
     const headers = { authorization: `Bearer ${key}` };
     const peer: RunningPeer = { url, headers, model: 'openai/gpt-4o-mini', pid: child.pid!, stop: () => stopGroup(child) };
-    await waitFor(
-      async () => {
-        if (child.exitCode !== null) throw new Error(`go-proxy exited ${child.exitCode}`);
-        const body = JSON.stringify({ model: peer.model, messages: [{ role: 'user', content: 'ping' }] });
-        return (await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body })).ok;
-      },
-      { timeoutMs: 15_000, what: 'go-proxy' },
-    ).catch(async (err) => {
-      await peer.stop();
-      throw err;
-    });
-    return peer;
+    return untilAnswering(peer, child, { what: 'go-proxy', timeoutMs: 15_000 });
   },
 };
 

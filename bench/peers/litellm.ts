@@ -8,8 +8,8 @@ import { availableParallelism } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { stringify } from 'yaml';
-import { freePort, waitFor } from '../../test/harness/ports.ts';
-import { spawnGroup, stopGroup, type PeerGateway, type RunningPeer } from './gateway.ts';
+import { freePort } from '../../test/harness/ports.ts';
+import { spawnGroup, stopGroup, untilAnswering, type PeerGateway, type RunningPeer } from './gateway.ts';
 
 export const LITELLM_VERSION = '1.108.0';
 // Not in litellm[proxy], but imported by the proxy's auth error path even without a database: without
@@ -89,18 +89,12 @@ export const litellm: PeerGateway = {
     const headers = { authorization: `Bearer ${masterKey}` };
     const peer: RunningPeer = { url, headers, model, pid: child.pid!, stop: () => stopGroup(child) };
     // Python imports and one process per worker: start-up takes seconds, more on a loaded machine.
-    await waitFor(
-      async () => {
-        if (child.exitCode !== null) throw new Error(`litellm exited ${child.exitCode}; see ${VENV}/proxy.log`);
-        const body = JSON.stringify({ model, messages: [{ role: 'user', content: 'ping' }] });
-        return (await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body })).ok;
-      },
-      { timeoutMs: 240_000, intervalMs: 500, what: `litellm (log: ${VENV}/proxy.log)` },
-    ).catch(async (err: Error) => {
-      await peer.stop();
-      throw new Error(`${err.message}; last line of ${VENV}/proxy.log: ${lastLine(readProxyLog())}`);
+    return untilAnswering(peer, child, {
+      what: `litellm (log: ${VENV}/proxy.log)`,
+      timeoutMs: 240_000,
+      intervalMs: 500,
+      explain: (err) => `${err.message}; last line of ${VENV}/proxy.log: ${lastLine(readProxyLog())}`,
     });
-    return peer;
   },
 };
 

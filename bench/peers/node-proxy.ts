@@ -2,8 +2,8 @@
 // project's): the request path of go-proxy in Node, so a run shows how much of the distance between
 // Switchyard and go-proxy is Node itself and how much is the durable path.
 import { resolve } from 'node:path';
-import { freePort, waitFor } from '../../test/harness/ports.ts';
-import { spawnGroup, stopGroup, type PeerGateway, type RunningPeer } from './gateway.ts';
+import { freePort } from '../../test/harness/ports.ts';
+import { spawnGroup, stopGroup, untilAnswering, type PeerGateway, type RunningPeer } from './gateway.ts';
 
 const MAIN = resolve('bench/peers/node-proxy/main.ts');
 
@@ -24,17 +24,6 @@ export const nodeProxy: PeerGateway = {
     const url = `http://127.0.0.1:${port}/v1/chat/completions`;
     const headers = { authorization: `Bearer ${key}` };
     const peer: RunningPeer = { url, headers, model: 'openai/gpt-4o-mini', pid: child.pid!, stop: () => stopGroup(child) };
-    await waitFor(
-      async () => {
-        if (child.exitCode !== null) throw new Error(`node-proxy exited ${child.exitCode}`);
-        const body = JSON.stringify({ model: peer.model, messages: [{ role: 'user', content: 'ping' }] });
-        return (await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body })).ok;
-      },
-      { timeoutMs: 15_000, what: 'node-proxy' },
-    ).catch(async (err) => {
-      await peer.stop();
-      throw err;
-    });
-    return peer;
+    return untilAnswering(peer, child, { what: 'node-proxy', timeoutMs: 15_000 });
   },
 };

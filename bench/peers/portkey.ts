@@ -1,8 +1,8 @@
 // Portkey's open-source gateway (Node), default settings: the way its README starts it.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
-import { freePort, waitFor } from '../../test/harness/ports.ts';
-import { spawnGroup, stopGroup, type PeerGateway, type RunningPeer } from './gateway.ts';
+import { freePort } from '../../test/harness/ports.ts';
+import { spawnGroup, stopGroup, untilAnswering, type PeerGateway, type RunningPeer } from './gateway.ts';
 
 export const PORTKEY_VERSION = '1.15.2';
 const DIR = '.data/peers';
@@ -35,21 +35,6 @@ export const portkey: PeerGateway = {
     const url = `http://127.0.0.1:${port}/v1/chat/completions`;
     const headers = { 'x-portkey-provider': 'openai', 'x-portkey-custom-host': upstreamBaseUrl, authorization: 'Bearer sk-upstream' };
     const peer: RunningPeer = { url, headers, model: 'gpt-4o-mini', pid: child.pid!, stop: () => stopGroup(child) };
-    await waitFor(
-      async () => {
-        if (child.exitCode !== null) throw new Error(`portkey exited ${child.exitCode}`);
-        return (await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: probe(peer.model) }))
-          .ok;
-      },
-      { timeoutMs: 30_000, what: 'portkey' },
-    ).catch(async (err) => {
-      await peer.stop();
-      throw err;
-    });
-    return peer;
+    return untilAnswering(peer, child, { what: 'portkey', timeoutMs: 30_000 });
   },
 };
-
-function probe(model: string): string {
-  return JSON.stringify({ model, messages: [{ role: 'user', content: 'ping' }] });
-}

@@ -27,6 +27,7 @@ export async function traceDelivery(msg: JsMsg, handle: () => Promise<void>): Pr
   const pickedUp = Date.now();
   const h = msg.headers as MsgHdrs | undefined;
   const envelope = decodeRequestEnvelope(h ?? { get: () => '' }, pickedUp);
+  if (!envelope) return handle(); // unreadable: handle() drops it, nothing to trace
   const parent = extractFromHeaders(h);
   const tracer = getTracer();
   const messaging = {

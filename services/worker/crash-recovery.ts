@@ -23,8 +23,9 @@ export interface CrashRecoveryDeps {
 /**
  * A redelivered request: a previous worker died holding it. What that worker already did is in
  * LLM_EVENTS. Finished: the final event may not have reached the ingress and the usage record may
- * be missing, so publish both again (the ingress and the ledger drop repeats). Partly streamed: the client has seen tokens we cannot take back, so end the stream
- * with an error instead of starting over. Nothing sent yet: run it again, invisibly (returns false).
+ * be missing, so publish both again (the ingress and the ledger drop repeats). Partly streamed: the
+ * client has seen tokens we cannot take back, so end the stream with an error instead of starting
+ * over. Nothing sent yet: run it again, invisibly (returns false).
  */
 export async function resumeAfterCrash(stream: boolean, deps: CrashRecoveryDeps): Promise<boolean> {
   let last: StreamEvent | null;

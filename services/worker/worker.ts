@@ -201,6 +201,12 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
 
   async function handle(msg: JsMsg): Promise<void> {
     const envelope = decodeRequestEnvelope(msg.headers as MsgHdrs);
+    if (!envelope) {
+      // No request id to answer to or bill: only a publisher other than an ingress can send this.
+      log.error({ subject: msg.subject, seq: msg.seq }, 'request envelope is not JSON; dropped');
+      msg.term();
+      return;
+    }
     const { requestId, provider, model, kind, stream } = envelope;
     const attempt = msg.info.deliveryCount;
     const eventSubject = subjects.events(envelope.ingressId, requestId);

@@ -66,11 +66,19 @@ export function encodeRequestHeaders(envelope: RequestEnvelope): MsgHdrs {
   return h;
 }
 
-/** Reads what `encodeRequestHeaders` wrote (or an older publisher's `sy-*` headers); what is missing takes its default. */
-export function decodeRequestEnvelope(h: Pick<MsgHdrs, 'get'>, now = Date.now()): RequestEnvelope {
+/**
+ * Reads what `encodeRequestHeaders` wrote (or an older publisher's `sy-*` headers); what is missing
+ * takes its default. Null when the envelope is not JSON (not written by an ingress): nothing to run.
+ */
+export function decodeRequestEnvelope(h: Pick<MsgHdrs, 'get'>, now = Date.now()): RequestEnvelope | null {
   const json = h.get(H.envelope);
   if (!json) return decodeSeparateHeaders(h, now);
-  const e = JSON.parse(json) as Partial<RequestEnvelope> & Pick<RequestEnvelope, 'provider' | 'model'>;
+  let e: Partial<RequestEnvelope> & Pick<RequestEnvelope, 'provider' | 'model'>;
+  try {
+    e = JSON.parse(json) as typeof e;
+  } catch {
+    return null;
+  }
   const { provider, model } = e;
   return {
     requestId: e.requestId ?? '',

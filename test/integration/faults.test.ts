@@ -5,7 +5,7 @@ import { headers as natsHeaders } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { currentBackend, startStack, waitForUsageRow, type Stack } from '../harness/stack.ts';
 import { waitFor } from '../harness/ports.ts';
-import { H, subjects } from '../../shared/nats/topology.ts';
+import { consumerNames, H, STREAMS, subjects } from '../../shared/nats/topology.ts';
 import type { UsageRecord } from '../../shared/protocol/events.ts';
 
 let stack: Stack;
@@ -243,6 +243,26 @@ describe('duplicate delivery', () => {
       expect(stack.mock.stats.byRoute['openai.chat'] ?? 0).toBe(0);
     } finally {
       sub.unsubscribe();
+      await worker.kill();
+    }
+  });
+
+  it('a request whose envelope is not JSON is dropped at once, not redelivered until max_deliver', async () => {
+    const { js, jsm } = stack.runtime.nats;
+    const h = natsHeaders();
+    h.set(H.envelope, '{"requestId":');
+    await js.publish(subjects.request('openai', 'interactive'), '{}', { msgID: `req_bad${Date.now()}`, headers: h });
+    const worker = await stack.spawn('worker');
+    try {
+      await new Promise((r) => setTimeout(r, 3_000)); // past WORKER_ACK_WAIT_SECONDS=2: a redelivery would show
+      const info = await jsm.consumers.info(STREAMS.requests, consumerNames.worker('openai', 'interactive'));
+      expect({ pending: info.num_pending, ackPending: info.num_ack_pending, redelivered: info.num_redelivered }).toEqual({
+        pending: 0,
+        ackPending: 0,
+        redelivered: 0,
+      });
+      expect(worker.output()).toContain('request envelope is not JSON; dropped');
+    } finally {
       await worker.kill();
     }
   });

@@ -63,6 +63,12 @@ describe('request envelope', () => {
     expect(decodeRequestEnvelope(wire)).toEqual(hostile);
   });
 
+  it('answers null for an envelope that is not JSON, instead of throwing', () => {
+    const h = natsHeaders();
+    h.set(H.envelope, '{"requestId":');
+    expect(decodeRequestEnvelope(h)).toBeNull();
+  });
+
   it('reads the header-per-field layout of an older publisher (messages queued across an upgrade)', () => {
     const h = natsHeaders();
     h.set(H.requestId, 'req-3');
