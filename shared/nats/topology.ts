@@ -272,7 +272,17 @@ export async function ensureTopology(jsm: JetStreamManager, opts: TopologyOption
       await jsm.streams.update(cfg.name, mutable);
     } catch (err) {
       if (!isStreamNotFound(err)) throw err;
-      await jsm.streams.add(cfg);
+      try {
+        await jsm.streams.add(cfg);
+      } catch (addErr) {
+        // Another process created it between our info and add: nats-server answers "already in use",
+        // or "subjects overlap with an existing stream" while that creation is under way.
+        const created = await jsm.streams.info(cfg.name).then(
+          () => true,
+          () => false,
+        );
+        if (!created) throw addErr;
+      }
     }
   }
   for (const { stream, config } of consumerConfigs(opts)) {

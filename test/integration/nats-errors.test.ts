@@ -144,15 +144,18 @@ describe('NATS error recognisers (real nats-server)', () => {
     const fresh = await startNatsServer();
     const a = await connect({ servers: fresh.url });
     const b = await connect({ servers: fresh.url });
+    const others = await Promise.all([1, 2].map(() => connect({ servers: fresh.url })));
     try {
       const opts = { providers: ['openai', 'anthropic'] };
-      await Promise.all([ensureTopology(await jetstreamManager(a), opts), ensureTopology(await jetstreamManager(b), opts)]);
+      // Four at once: a creation in flight answers a second add with "subjects overlap" (seen in CI).
+      await Promise.all([a, b, ...others].map(async (c) => ensureTopology(await jetstreamManager(c), opts)));
       await ensureTopology(await jetstreamManager(a), { ...opts, ackWaitSeconds: 45 });
       const freshJsm = await jetstreamManager(a);
       for (const cfg of streamConfigs(opts)) expect((await freshJsm.streams.info(cfg.name)).config.name).toBe(cfg.name);
     } finally {
       await a.close();
       await b.close();
+      for (const c of others) await c.close();
       await fresh.stop();
     }
   });
