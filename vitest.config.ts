@@ -16,6 +16,7 @@ const BOTH_BACKENDS = [
   'test/conformance/request-fields.test.ts',
   'test/conformance/response-fields.test.ts',
   'test/integration/openai-sdk.test.ts',
+  'test/integration/local-answers.test.ts',
   'test/integration/anthropic-sdk.test.ts',
   'test/integration/admin.test.ts',
   'test/integration/pagination.test.ts',

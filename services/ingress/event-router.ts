@@ -5,6 +5,7 @@ import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import { subjects } from '../../shared/nats/topology.ts';
 import type { StreamEvent } from '../../shared/protocol/events.ts';
 import { errors } from '../../shared/protocol/errors.ts';
+import { localAnswers } from '../../shared/runtime/local-answers.ts';
 
 export interface PendingRequest {
   onEvent(ev: StreamEvent): void;
@@ -27,6 +28,7 @@ export class EventRouter {
   private readonly sub: Subscription;
   private readonly sweep: NodeJS.Timeout;
   private readonly prefixLength: number;
+  private readonly unregisterLocal: () => void;
   /**
    * Reads a request's stored events (reconnect-replay.ts). Set: a gap in a request's seq (a chunk
    * published while its NATS node failed over) is filled from LLM_EVENTS, or, when the chunk was
@@ -39,7 +41,8 @@ export class EventRouter {
     const dec = new TextDecoder();
     this.sub = nc.subscribe(subjects.eventsInbox(ingressId), {
       callback: (_err, msg) => {
-        const entry = this.pending.get(msg.subject.slice(this.prefixLength));
+        const requestId = msg.subject.slice(this.prefixLength);
+        const entry = this.pending.get(requestId);
         if (!entry) return; // client gone, or a late event of a finished request
         let ev: StreamEvent;
         try {
@@ -47,17 +50,7 @@ export class EventRouter {
         } catch {
           return;
         }
-        if (entry.held) return void entry.held.push(ev);
-        // No dedupe on the live path: nats-server 2.9 may number a redelivery as delivery 1 again, so
-        // an event that is not newer than the last one can be the start of a new delivery.
-        if (skipsAhead(entry, ev) && this.readStored) {
-          entry.held = [ev];
-          void this.fillGap(msg.subject.slice(this.prefixLength), entry);
-          return;
-        }
-        entry.lastAttempt = ev.attempt;
-        entry.lastSeq = ev.seq;
-        entry.onEvent(ev);
+        this.handle(requestId, entry, ev);
       },
     });
     this.sweep = setInterval(() => {
@@ -70,6 +63,29 @@ export class EventRouter {
       }
     }, 1_000);
     this.sweep.unref();
+    this.unregisterLocal = localAnswers.register(ingressId, (requestId, ev) => this.deliverLocal(requestId, ev));
+  }
+
+  /** A worker in this process hands over a final event (shared/runtime/local-answers.ts). */
+  deliverLocal(requestId: string, ev: StreamEvent): boolean {
+    const entry = this.pending.get(requestId);
+    if (!entry) return false;
+    this.handle(requestId, entry, ev);
+    return true;
+  }
+
+  private handle(requestId: string, entry: PendingRequest, ev: StreamEvent): void {
+    if (entry.held) return void entry.held.push(ev);
+    // No dedupe on the live path: nats-server 2.9 may number a redelivery as delivery 1 again, so
+    // an event that is not newer than the last one can be the start of a new delivery.
+    if (skipsAhead(entry, ev) && this.readStored) {
+      entry.held = [ev];
+      void this.fillGap(requestId, entry);
+      return;
+    }
+    entry.lastAttempt = ev.attempt;
+    entry.lastSeq = ev.seq;
+    entry.onEvent(ev);
   }
 
   register(requestId: string, p: PendingRequest): void {
@@ -122,6 +138,7 @@ export class EventRouter {
   }
 
   close(): void {
+    this.unregisterLocal();
     clearInterval(this.sweep);
     this.sub.unsubscribe();
   }

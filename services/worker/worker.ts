@@ -43,6 +43,7 @@ import { tracing } from '../../shared/telemetry/tracing.ts';
 import { traceDelivery, traceEvent } from './attempt-tracing.ts';
 import type { ConfigReload } from '../../shared/runtime/config-reload.ts';
 import { FinalEvents } from './final-events.ts';
+import { localAnswers } from '../../shared/runtime/local-answers.ts';
 // ---- content guardrails: during_call and post_call (output-guard.ts) ----
 import { GuardrailRegistry } from '../../shared/guardrails/registry.ts';
 import { OutputGuard } from './output-guard.ts';
@@ -213,11 +214,14 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
     let seq = 0;
     // The target that served (or was tried last) and the upstream calls made: fallbacks change both.
     const facts: UsageFacts = { served: { provider, model }, attempts: attempt, startedAt: Date.now() };
+    // Non-streaming interactive answers whose ingress is in this process skip NATS (local-answers.ts).
+    const mayAnswerLocally = !stream && envelope.ingressId !== EVENT_OWNERS.batch && envelope.ingressId !== EVENT_OWNERS.async;
     const emit = (ev: EventBody) => {
       if (tracing.on) traceEvent(ev);
-      const data = JSON.stringify({ ...ev, seq: ++seq, attempt });
-      if (ev.type === 'chunk') nc.publish(eventSubject, data);
-      else finalEvents.publish(eventSubject, data, `${requestId}.${attempt}.${seq}`);
+      const event = { ...ev, seq: ++seq, attempt } as StreamEvent;
+      if (ev.type === 'chunk') return nc.publish(eventSubject, JSON.stringify(event));
+      if (mayAnswerLocally && localAnswers.deliver(envelope.ingressId, requestId, event)) return;
+      finalEvents.publish(eventSubject, JSON.stringify(event), `${requestId}.${attempt}.${seq}`);
     };
     const record = recorder.forRequest(envelope, facts);
 

@@ -26,7 +26,14 @@ function schemaDefault(key: keyof typeof envSchema.shape): string | null {
 }
 
 // Read outside shared/config/env.ts, documented in the same table.
-const READ_ELSEWHERE = ['SWITCHYARD_CONFIG', 'WORKER_PROVIDERS', 'NATS_SERVER_BIN', '<PROVIDER>_API_KEY', '<PROVIDER>_BASE_URL'];
+const READ_ELSEWHERE = [
+  'SWITCHYARD_CONFIG',
+  'WORKER_PROVIDERS',
+  'NATS_SERVER_BIN',
+  'LOCAL_ANSWERS',
+  '<PROVIDER>_API_KEY',
+  '<PROVIDER>_BASE_URL',
+];
 
 const schemaKeys = Object.keys(envSchema.shape) as (keyof typeof envSchema.shape)[];
 const rows = envTableRows(doc);
