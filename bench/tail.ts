@@ -1,13 +1,14 @@
 // Where the latency tail at a moderate fixed rate comes from: the one-process broker (services/all)
 // on a throwaway nats-server and Postgres with --trace-gc, warmed up on all 64 connections, then an
 // open loop at BENCH_RATE for BENCH_DURATION seconds. Prints the percentiles, the worst latency per
-// 250 ms of the run (a periodic stall shows as a pattern), and the GC pauses from --trace-gc.
+// 250 ms of the run (a periodic stall shows as a pattern), the GC pauses from --trace-gc, and the CPU
+// per request of the broker and nats-server.
 //
 //   node bench/tail.ts                                              # 300 req/s, 10 s, npm start's flags
 //   BENCH_NODE_FLAGS='--max-semi-space-size=4' node bench/tail.ts   # other V8 flags for the broker
 import { openSync, readFileSync } from 'node:fs';
 import { runLoad } from './load.ts';
-import { benchBodies, brokerEnv, ProcessGroup } from './processes.ts';
+import { benchBodies, brokerEnv, cpuSeconds, ProcessGroup } from './processes.ts';
 import { freePort, waitFor } from '../test/harness/ports.ts';
 
 const RATE = Number(process.env.BENCH_RATE ?? 300);
@@ -22,10 +23,14 @@ async function main() {
     const backends = await group.startBackends('tail');
     const port = await freePort();
     // --trace-gc writes to stdout: kept in a file and read at the end.
-    group.run('services/all/main.ts', brokerEnv(backends, port, API_KEY), [...FLAGS, '--trace-gc'], { stdout: openSync(GC_LOG, 'w') });
+    const broker = group.run('services/all/main.ts', brokerEnv(backends, port, API_KEY), [...FLAGS, '--trace-gc'], { stdout: openSync(GC_LOG, 'w') });
     await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).ok, { timeoutMs: 30_000, what: 'broker ready' });
 
     const samples: Array<[number, number]> = []; // [due ms since start, latency ms]
+    // CPU per request at a fixed rate: steadier than at maximum load, where the machine's other
+    // processes decide how much the broker gets. Counted over the whole load (warm-up included).
+    const cpu0 = cpuSeconds(broker.pid);
+    const natsCpu0 = cpuSeconds(backends.nats.pid());
     // Every connection opened and every code path compiled (plus runLoad's warm-up second) before anything is measured.
     const r = await runLoad({
       url: `http://127.0.0.1:${port}/v1/chat/completions`,
@@ -39,6 +44,11 @@ async function main() {
     });
 
     console.log(`${r.requests} requests at ${RATE} req/s (${r.errors + r.non2xx} failed), flags ${FLAGS.join(' ') || '(none)'}`);
+    const sent = r.requests + r.warmupOk; // warmupOk includes the connection-opening rounds
+    const us = (seconds: number) => Math.round((seconds * 1e6) / sent);
+    console.log(
+      `CPU per request: broker ${us(cpuSeconds(broker.pid) - cpu0)} µs, nats-server ${us(cpuSeconds(backends.nats.pid()) - natsCpu0)} µs`,
+    );
     console.log(`latency p50 ${r.p50} ms, p90 ${r.p90} ms, p99 ${r.p99} ms, max ${r.max} ms`);
     const worst = new Map<number, number>();
     for (const [t, l] of samples) worst.set(Math.floor(t / 250), Math.max(worst.get(Math.floor(t / 250)) ?? 0, l));
