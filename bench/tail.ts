@@ -6,6 +6,7 @@
 //
 //   node bench/tail.ts                                              # 300 req/s, 10 s, npm start's flags
 //   BENCH_NODE_FLAGS='--max-semi-space-size=4' node bench/tail.ts   # other V8 flags for the broker
+//   BENCH_STREAMING=1 node bench/tail.ts                            # 20-token streams (latency to the last byte)
 import { openSync, readFileSync } from 'node:fs';
 import { runLoad } from './load.ts';
 import { benchBodies, brokerEnv, cpuSeconds, ProcessGroup } from './processes.ts';
@@ -13,6 +14,7 @@ import { freePort, waitFor } from '../test/harness/ports.ts';
 
 const RATE = Number(process.env.BENCH_RATE ?? 300);
 const DURATION = Number(process.env.BENCH_DURATION ?? 10);
+const STREAMING = process.env.BENCH_STREAMING === '1';
 const FLAGS = (process.env.BENCH_NODE_FLAGS ?? '--max-semi-space-size=16').split(' ').filter(Boolean);
 const GC_LOG = '.data/tail-gc.log';
 const API_KEY = 'sk-bench';
@@ -34,7 +36,7 @@ async function main() {
     // Every connection opened and every code path compiled (plus runLoad's warm-up second) before anything is measured.
     const r = await runLoad({
       url: `http://127.0.0.1:${port}/v1/chat/completions`,
-      body: benchBodies.chat,
+      body: STREAMING ? benchBodies.stream : benchBodies.chat,
       headers: { authorization: `Bearer ${API_KEY}` },
       connections: 64,
       rate: RATE,
