@@ -6,6 +6,10 @@
 //   node bench/levers.ts                                   # the default variant list below
 //   BENCH_VARIANTS=base,nats215 BENCH_ROUNDS=3 node bench/levers.ts
 //   BENCH_DURATION=8 BENCH_STREAMING=1 node bench/levers.ts
+//   BENCH_RATE=600 node bench/levers.ts    # also a fixed-rate load: CPU per request and tail there
+//
+// CPU per request at a fixed rate is the steadier comparison: at maximum load the share of the two
+// cores the broker gets depends on every other process, and a variant's throughput moves with it.
 //
 // Before/after a code change: check the old commit out beside this one (its node_modules may be a
 // symlink to this one's when the dependencies did not change) and name it; the variant `before` runs
@@ -29,6 +33,7 @@ const DURATION = Number(process.env.BENCH_DURATION ?? 6);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 64);
 const STREAMING = process.env.BENCH_STREAMING === '1';
+const RATE = Number(process.env.BENCH_RATE ?? 0);
 const NATS_215 = resolve(process.env.NATS_215_BIN ?? '.data/bin/nats-server-2.15.3');
 const API_KEY = 'sk-bench';
 
@@ -58,6 +63,16 @@ const VARIANTS: Variant[] = [
   { name: 'semi8', what: '--max-semi-space-size=8', nodeFlags: ['--max-semi-space-size=8'] },
   { name: 'semi4', what: '--max-semi-space-size=4', nodeFlags: ['--max-semi-space-size=4'] },
   { name: 'semidefault', what: 'no V8 heap flags', nodeFlags: [] },
+  {
+    name: 'memsaver',
+    what: "--memory-saver-mode (V8's memory saver: smaller heap for more GC work)",
+    nodeFlags: ['--max-semi-space-size=16', '--memory-saver-mode'],
+  },
+  {
+    name: 'memsaver8',
+    what: '--memory-saver-mode --max-semi-space-size=8',
+    nodeFlags: ['--max-semi-space-size=8', '--memory-saver-mode'],
+  },
   { name: 'split', what: 'ingress, ledger and one worker as three processes', workers: 1 },
   { name: 'conc256', what: 'WORKER_CONCURRENCY=256 (pull batch 256 -> 256 in flight)', env: { WORKER_CONCURRENCY: '256' } },
   { name: 'pinned', what: 'nats-server pinned to core 1, broker to core 0 (taskset)', pin: true },
@@ -111,6 +126,11 @@ interface Sample {
   brokerRssMb: number;
   natsRssMb: number;
   streamRps?: number;
+  /** BENCH_RATE: the same at a fixed rate (open loop, every connection opened first). */
+  rateP50?: number;
+  rateP99?: number;
+  rateCpuUs?: number;
+  rateNatsCpuUs?: number;
 }
 
 function median(xs: number[]): number {
@@ -155,6 +175,27 @@ async function measure(v: Variant, pgUrl: string, mockUrl: string, round: number
     if (r.non2xx || r.errors) throw new Error(`${v.name}: ${r.non2xx} non-2xx, ${r.errors} errors`);
     let streamRps: number | undefined;
     if (STREAMING) streamRps = (await runLoad({ url, body: stream, headers, connections: CONNECTIONS, durationSeconds: DURATION })).rps;
+    let atRate: Pick<Sample, 'rateP50' | 'rateP99' | 'rateCpuUs' | 'rateNatsCpuUs'> = {};
+    if (RATE) {
+      const c0 = pids.reduce<number>((s, p) => s + cpuSeconds(p), 0);
+      const n0 = cpuSeconds(nats.pid());
+      const f = await runLoad({
+        url,
+        body: chat,
+        headers,
+        connections: CONNECTIONS,
+        rate: RATE,
+        durationSeconds: DURATION,
+        openAllConnections: true,
+      });
+      const sent = f.requests + f.warmupOk;
+      atRate = {
+        rateP50: +f.p50.toFixed(2),
+        rateP99: +f.p99.toFixed(2),
+        rateCpuUs: Math.round(((pids.reduce<number>((s, p) => s + cpuSeconds(p), 0) - c0) * 1e6) / sent),
+        rateNatsCpuUs: Math.round(((cpuSeconds(nats.pid()) - n0) * 1e6) / sent),
+      };
+    }
     const mem = memory.stop();
     const natsMem = natsMemory.stop();
     const sample: Sample = {
@@ -167,6 +208,7 @@ async function measure(v: Variant, pgUrl: string, mockUrl: string, round: number
       brokerRssMb: Math.round(mem.rssMb),
       natsRssMb: Math.round(natsMem.rssMb),
       ...(streamRps !== undefined ? { streamRps: Math.round(streamRps) } : {}),
+      ...atRate,
     };
     console.log(JSON.stringify(sample));
     return sample;
@@ -203,13 +245,13 @@ async function main() {
   const base = variants[0]!.name;
   const med = (name: string, k: keyof Sample) => median(samples.filter((s) => s.variant === name).map((s) => Number(s[k] ?? 0)));
   const lines = [
-    `| variant | what | req/s | vs ${base} | p50 ms | p99 ms | broker CPU µs/req | nats-server CPU µs/req | broker peak RSS MB | nats-server RSS MB |${STREAMING ? ' streams/s |' : ''}`,
-    `|---|---|---|---|---|---|---|---|---|---|${STREAMING ? '---|' : ''}`,
+    `| variant | what | req/s | vs ${base} | p50 ms | p99 ms | broker CPU µs/req | nats-server CPU µs/req | broker peak RSS MB | nats-server RSS MB |${STREAMING ? ' streams/s |' : ''}${RATE ? ` at ${RATE} req/s: p50 / p99 ms | broker / nats-server CPU µs/req |` : ''}`,
+    `|---|---|---|---|---|---|---|---|---|---|${STREAMING ? '---|' : ''}${RATE ? '---|---|' : ''}`,
   ];
   for (const v of variants) {
     const rps = med(v.name, 'rps');
     lines.push(
-      `| ${v.name} | ${v.what} | ${Math.round(rps)} | ${(rps / med(base, 'rps')).toFixed(2)}× | ${med(v.name, 'p50').toFixed(1)} | ${med(v.name, 'p99').toFixed(1)} | ${Math.round(med(v.name, 'brokerCpuUs'))} | ${Math.round(med(v.name, 'natsCpuUs'))} | ${Math.round(med(v.name, 'brokerRssMb'))} | ${Math.round(med(v.name, 'natsRssMb'))} |${STREAMING ? ` ${Math.round(med(v.name, 'streamRps'))} |` : ''}`,
+      `| ${v.name} | ${v.what} | ${Math.round(rps)} | ${(rps / med(base, 'rps')).toFixed(2)}× | ${med(v.name, 'p50').toFixed(1)} | ${med(v.name, 'p99').toFixed(1)} | ${Math.round(med(v.name, 'brokerCpuUs'))} | ${Math.round(med(v.name, 'natsCpuUs'))} | ${Math.round(med(v.name, 'brokerRssMb'))} | ${Math.round(med(v.name, 'natsRssMb'))} |${STREAMING ? ` ${Math.round(med(v.name, 'streamRps'))} |` : ''}${RATE ? ` ${med(v.name, 'rateP50').toFixed(2)} / ${med(v.name, 'rateP99').toFixed(1)} | ${Math.round(med(v.name, 'rateCpuUs'))} / ${Math.round(med(v.name, 'rateNatsCpuUs'))} |` : ''}`,
     );
   }
   console.log(`\n${lines.join('\n')}\n`);
