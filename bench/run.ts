@@ -8,6 +8,7 @@
 //   BENCH_PEERS=litellm npm run bench      # peers to compare (default go-proxy,node-proxy,portkey,litellm; '' for none)
 //   BENCH_WORKERS=2 npm run bench          # split topology: 1 ingress + ledger process, N worker processes
 //   BENCH_STREAM_TOKENS=300 npm run bench  # longer streams (content tokens per stream; default 20)
+//   BENCH_ROUNDS=3 npm run bench           # every gateway measured 3 times, interleaved; medians reported
 //
 // Every process runs on this machine, so load generator, broker, NATS, Postgres and the mock share
 // the cores: numbers are comparable within one run, not across machines.
@@ -17,7 +18,7 @@ import { availableParallelism } from 'node:os';
 import { runLoad } from './load.ts';
 import { brokerEnv, cpuSeconds, PeakMemory, ProcessGroup, type TreeMemory } from './processes.ts';
 import { peerTable, ratios, type GatewayRow, type LoadFigures, type MeasuredGateway } from './peer-table.ts';
-import type { PeerGateway, RunningPeer } from './peers/gateway.ts';
+import { pauseGroup, type PeerGateway, type RunningPeer } from './peers/gateway.ts';
 import { portkey } from './peers/portkey.ts';
 import { litellm } from './peers/litellm.ts';
 import { goProxy } from './peers/go-proxy.ts';
@@ -32,6 +33,8 @@ const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 64);
 // Content tokens per stream; issue 10's table streamed a 302-event recorded answer (BENCH_STREAM_TOKENS=300).
 const STREAM_TOKENS = Number(process.env.BENCH_STREAM_TOKENS ?? 20);
 const WORKERS = Number(process.env.BENCH_WORKERS ?? 0); // 0 = everything in one process (npm start)
+// Interleaved rounds per gateway; every figure in the table is the median over them.
+const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 1));
 const API_KEY = 'sk-bench';
 // Peer gateways measured in the same run, on the same mock, with the same load generator.
 const PEERS = (process.env.BENCH_PEERS ?? 'go-proxy,node-proxy,portkey,litellm')
@@ -202,6 +205,40 @@ async function measureGateway(
   return { rate, max, stream, memory: memory.stop() };
 }
 
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m]! : +((s[m - 1]! + s[m]!) / 2).toFixed(3);
+}
+
+/** Each load's figures as the median over the rounds (failures summed); memory is the peak of all rounds. */
+function medianResult(rs: Result[]): Result {
+  const of = (k: 'rps' | 'p50' | 'p90' | 'p99') => median(rs.map((r) => r[k]));
+  const sum = (k: 'errors' | 'non2xx' | 'requests') => rs.reduce((a, r) => a + r[k], 0);
+  return {
+    name: rs[0]!.name,
+    rps: Math.round(of('rps')),
+    p50: of('p50'),
+    p90: of('p90'),
+    p99: of('p99'),
+    errors: sum('errors'),
+    non2xx: sum('non2xx'),
+    requests: sum('requests'),
+  };
+}
+
+function medianMeasurement(ms: GatewayMeasurement[]): GatewayMeasurement {
+  const streams = ms.flatMap((m) => (m.stream ? [m.stream] : []));
+  const peak = (k: 'rssMb' | 'pssMb' | 'processes') => Math.max(...ms.map((m) => m.memory[k]));
+  return {
+    rate: medianResult(ms.map((m) => m.rate)),
+    max: medianResult(ms.map((m) => m.max)),
+    // A gateway whose stream failed its check in any round is reported as failing it.
+    ...(streams.length === ms.length ? { stream: medianResult(streams) } : { streamWhy: ms.find((m) => m.streamWhy)?.streamWhy }),
+    memory: { rssMb: peak('rssMb'), pssMb: peak('pssMb'), processes: peak('processes') },
+  };
+}
+
 function measuredRow(
   gateway: string,
   version: string | undefined,
@@ -243,7 +280,7 @@ async function main() {
   const { chat, stream } = syBodies;
 
   console.log(
-    `\nSwitchyard benchmark: ${DURATION}s per run, ${WORKERS === 0 ? 'all services in one process' : `1 ingress + 1 ledger + ${WORKERS} worker processes`}, node ${process.version}, peers: ${PEERS.join(', ') || 'none'}\n`,
+    `\nSwitchyard benchmark: ${DURATION}s per run, ${ROUNDS} round${ROUNDS > 1 ? 's' : ''} (medians), ${WORKERS === 0 ? 'all services in one process' : `1 ingress + 1 ledger + ${WORKERS} worker processes`}, node ${process.version}, peers: ${PEERS.join(', ') || 'none'}\n`,
   );
   await checkChat('direct', `${direct}/v1/chat/completions`, {}, directBodies.chat);
   await checkChat('switchyard', `${sy}/v1/chat/completions`, auth, syBodies.chat);
@@ -252,30 +289,106 @@ async function main() {
   await load('warmup direct', `${direct}/v1/chat/completions`, chat, { connections: 16 });
   await load('warmup switchyard', `${sy}/v1/chat/completions`, chat, { connections: 16, headers: auth, ledger: true });
 
-  const directM = await measureGateway('direct', `${direct}/v1/chat/completions`, directBodies, {}, [], false);
-  let cpuBefore = 0;
-  let natsCpuBefore = 0;
-  let cpuAfter = 0;
-  let natsCpuAfter = 0;
+  // Every gateway is made ready first (peers installed, started, checked and warmed up), then measured
+  // in BENCH_ROUNDS interleaved rounds (direct, Switchyard, each peer; the order rotates per round),
+  // and each figure is the median over the rounds: this machine's speed drifts over minutes, and a
+  // gateway measured alone in a slow minute would carry that into its ratios.
+  const peerInfo: Record<string, { version?: string; settings?: string; installSeconds?: number; startSeconds?: number }> = {};
+  const unavailable: GatewayRow[] = [];
+  const ready: Array<{ name: string; gateway: PeerGateway; peer: RunningPeer; bodies: { chat: string; stream: string } }> = [];
+  for (const name of PEERS) {
+    const gateway = KNOWN_PEERS[name];
+    if (!gateway) {
+      unavailable.push({ gateway: name, available: false, why: `unknown peer (known: ${Object.keys(KNOWN_PEERS).join(', ')})` });
+      continue;
+    }
+    peerInfo[name] = { version: gateway.version, settings: gateway.settings };
+    console.log(`\n${name} ${gateway.version}: ${gateway.settings}`);
+    const installed = gateway.install();
+    if (!installed.ok) {
+      console.log(`${name}: not available: ${installed.why}`);
+      unavailable.push({ gateway: name, version: gateway.version, available: false, why: installed.why });
+      continue;
+    }
+    if (installed.installSeconds !== undefined) {
+      peerInfo[name].installSeconds = installed.installSeconds;
+      console.log(`${name}: installed in ${installed.installSeconds} s`);
+    }
+    try {
+      const t0 = performance.now();
+      const peer = await gateway.start(`${direct}/v1`);
+      group.cleanups.push(() => peer.stop()); // also on failure or Ctrl-C
+      peerInfo[name].startSeconds = +((performance.now() - t0) / 1000).toFixed(1);
+      const bodies = chatBodies(peer.model);
+      await checkChat(name, peer.url, peer.headers, bodies.chat);
+      await runLoad({ url: peer.url, body: bodies.chat, headers: peer.headers, connections: 16, durationSeconds: 2 });
+      pauseGroup(peer.pid, true); // resumed only while it is measured
+      ready.push({ name, gateway, peer, bodies });
+    } catch (err) {
+      const why = err instanceof Error ? err.message : String(err);
+      console.log(`${name}: not available: ${why}`);
+      unavailable.push({ gateway: name, version: gateway.version, available: false, why });
+    }
+  }
+
   // nats-server is sampled on its own: the gateway row is the broker's processes, NATS is infrastructure.
   const natsMemory = new PeakMemory(() => [nats.pid()]);
-  const syM = await measureGateway('switchyard', `${sy}/v1/chat/completions`, syBodies, auth, brokerPids, true, {
-    beforeMax: () => {
-      cpuBefore = brokerPids.reduce<number>((sum, pid) => sum + cpuSeconds(pid), 0);
-      natsCpuBefore = cpuSeconds(nats.pid());
+  const measured: Record<string, GatewayMeasurement[]> = { direct: [], switchyard: [] };
+  const cpuUs: number[] = [];
+  const natsCpuUs: number[] = [];
+  const lineup: Array<{ key: string; measure: () => Promise<GatewayMeasurement> }> = [
+    { key: 'direct', measure: () => measureGateway('direct', `${direct}/v1/chat/completions`, directBodies, {}, [], false) },
+    {
+      key: 'switchyard',
+      measure: async () => {
+        let cpu0 = 0;
+        let nats0 = 0;
+        let cpu = 0;
+        let natsCpu = 0;
+        const m = await measureGateway('switchyard', `${sy}/v1/chat/completions`, syBodies, auth, brokerPids, true, {
+          beforeMax: () => {
+            cpu0 = brokerPids.reduce<number>((sum, pid) => sum + cpuSeconds(pid), 0);
+            nats0 = cpuSeconds(nats.pid());
+          },
+          afterMax: () => {
+            cpu = brokerPids.reduce<number>((sum, pid) => sum + cpuSeconds(pid), 0) - cpu0;
+            natsCpu = cpuSeconds(nats.pid()) - nats0;
+          },
+        });
+        // nats-server's share: JetStream store of the request, the events stream, usage, acks.
+        cpuUs.push(Math.round((cpu * 1e6) / m.max.requests));
+        natsCpuUs.push(Math.round((natsCpu * 1e6) / m.max.requests));
+        return m;
+      },
     },
-    afterMax: () => {
-      cpuAfter = brokerPids.reduce<number>((sum, pid) => sum + cpuSeconds(pid), 0);
-      natsCpuAfter = cpuSeconds(nats.pid());
-    },
-  });
+    ...ready.map(({ name, gateway, peer, bodies }) => ({
+      key: name,
+      measure: async () => {
+        pauseGroup(peer.pid, false);
+        try {
+          return await measureGateway(`${name} ${gateway.version}`, peer.url, bodies, peer.headers, [peer.pid], false);
+        } finally {
+          pauseGroup(peer.pid, true);
+        }
+      },
+    })),
+  ];
+  for (const { key } of lineup) measured[key] ??= [];
+  for (let round = 0; round < ROUNDS; round++) {
+    if (ROUNDS > 1) console.log(`\nround ${round + 1} of ${ROUNDS}`);
+    for (let i = 0; i < lineup.length; i++) {
+      const { key, measure } = lineup[(i + round) % lineup.length]!;
+      measured[key]!.push(await measure());
+    }
+  }
   const natsPeak = natsMemory.stop();
+  const directM = medianMeasurement(measured.direct!);
+  const syM = medianMeasurement(measured.switchyard!);
   // The baseline and Switchyard itself must stream correctly; only a peer may fail and stay in the table.
   if (!directM.stream) throw new Error(`direct: ${directM.streamWhy}`);
   if (!syM.stream) throw new Error(`switchyard: ${syM.streamWhy}`);
-  const cpuUsPerRequest = Math.round(((cpuAfter - cpuBefore) * 1e6) / syM.max.requests);
-  // nats-server's share: JetStream store of the request, the events stream, usage, acks.
-  const natsCpuUsPerRequest = Math.round(((natsCpuAfter - natsCpuBefore) * 1e6) / syM.max.requests);
+  const cpuUsPerRequest = median(cpuUs);
+  const natsCpuUsPerRequest = median(natsCpuUs);
 
   const rows: GatewayRow[] = [measuredRow('direct', undefined, directM, null), measuredRow('switchyard', undefined, syM, directM)];
   const results: Record<string, Result> = {
@@ -286,49 +399,14 @@ async function main() {
     syMax: syM.max,
     syStream: syM.stream,
   };
-  const peerInfo: Record<string, { version?: string; settings?: string; installSeconds?: number; startSeconds?: number }> = {};
-
-  for (const name of PEERS) {
-    const gateway = KNOWN_PEERS[name];
-    if (!gateway) {
-      rows.push({ gateway: name, available: false, why: `unknown peer (known: ${Object.keys(KNOWN_PEERS).join(', ')})` });
-      continue;
-    }
-    peerInfo[name] = { version: gateway.version, settings: gateway.settings };
-    console.log(`\n${name} ${gateway.version}: ${gateway.settings}`);
-    const installed = gateway.install();
-    if (!installed.ok) {
-      console.log(`${name}: not available: ${installed.why}`);
-      rows.push({ gateway: name, version: gateway.version, available: false, why: installed.why });
-      continue;
-    }
-    if (installed.installSeconds !== undefined) {
-      peerInfo[name].installSeconds = installed.installSeconds;
-      console.log(`${name}: installed in ${installed.installSeconds} s`);
-    }
-    let peer: RunningPeer | undefined;
-    try {
-      const t0 = performance.now();
-      peer = await gateway.start(`${direct}/v1`);
-      const started = peer;
-      group.cleanups.push(() => started.stop()); // also on failure or Ctrl-C
-      peerInfo[name].startSeconds = +((performance.now() - t0) / 1000).toFixed(1);
-      const bodies = chatBodies(peer.model);
-      await checkChat(name, peer.url, peer.headers, bodies.chat);
-      await runLoad({ url: peer.url, body: bodies.chat, headers: peer.headers, connections: 16, durationSeconds: 2 });
-      const m = await measureGateway(`${name} ${gateway.version}`, peer.url, bodies, peer.headers, [peer.pid], false);
-      rows.push(measuredRow(name, gateway.version, m, directM));
-      results[`${name}Rate`] = m.rate;
-      results[`${name}Max`] = m.max;
-      if (m.stream) results[`${name}Stream`] = m.stream;
-    } catch (err) {
-      const why = err instanceof Error ? err.message : String(err);
-      console.log(`${name}: not available: ${why}`);
-      rows.push({ gateway: name, version: gateway.version, available: false, why });
-    } finally {
-      await peer?.stop();
-    }
+  for (const { name, gateway } of ready) {
+    const m = medianMeasurement(measured[name]!);
+    rows.push(measuredRow(name, gateway.version, m, directM));
+    results[`${name}Rate`] = m.rate;
+    results[`${name}Max`] = m.max;
+    if (m.stream) results[`${name}Stream`] = m.stream;
   }
+  rows.push(...unavailable);
 
   const ttftDirect = await ttft(`${direct}/v1/chat/completions`, stream, {}, 300);
   const ttftSy = await ttft(`${sy}/v1/chat/completions`, stream, auth, 300);
@@ -353,6 +431,7 @@ async function main() {
     node: process.version,
     cores: availableParallelism(),
     durationSeconds: DURATION,
+    rounds: ROUNDS,
     rate: RATE,
     connections: CONNECTIONS,
     topology: WORKERS === 0 ? 'single process' : `ingress + ledger + ${WORKERS} workers`,

@@ -37,6 +37,7 @@ export async function stopGroup(child: ChildProcess, graceMs = 5_000): Promise<v
   if (!pid || child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   try {
+    process.kill(-pid, 'SIGCONT'); // a paused group (pauseGroup) would not act on SIGTERM
     process.kill(-pid, 'SIGTERM');
   } catch {
     return; // already gone
@@ -46,6 +47,19 @@ export async function stopGroup(child: ChildProcess, graceMs = 5_000): Promise<v
     process.kill(-pid, 'SIGKILL'); // workers that outlived their parent
   } catch {
     // group is empty
+  }
+}
+
+/**
+ * Pauses (SIGSTOP) or resumes (SIGCONT) a peer's whole process group: bench/run.ts keeps every peer
+ * started for its interleaved rounds, and a paused peer cannot take CPU from the gateway being measured.
+ */
+export function pauseGroup(pid: number | undefined, paused: boolean): void {
+  if (!pid) return;
+  try {
+    process.kill(-pid, paused ? 'SIGSTOP' : 'SIGCONT');
+  } catch {
+    // group is gone: the next measurement reports the peer's failure
   }
 }
 
