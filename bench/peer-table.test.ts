@@ -46,3 +46,10 @@ void test('added latency of a gateway whose maximum is below the fixed rate is m
   assert.match(md, /\| litellm \| 300 \|.*\+0\.50 \/ \+3\.00 ms \(saturated: max < rate\) \|/);
   assert.doesNotMatch(md, /\| switchyard \|.*saturated/);
 });
+
+void test('an added latency below the baseline keeps its sign', () => {
+  const fast = gateway('go-proxy', 4000, 10, 20);
+  fast.addedAtRate = { p50: 0.17, p99: -0.51 };
+  const md = peerTable([gateway('switchyard', 2000, 10, 300), fast], { rate: 350, connections: 64 });
+  assert.match(md, /\| go-proxy \|.*\+0\.17 \/ −0\.51 ms \|/);
+});

@@ -73,8 +73,7 @@ export function peerTable(rows: GatewayRow[], opts: { rate: number; connections:
     }
     // Below the fixed rate the open-loop load queues: the figure is then waiting time, not overhead.
     const saturated = r.gateway !== 'direct' && r.nonStreaming.rps < opts.rate ? ' (saturated: max < rate)' : '';
-    const added =
-      r.gateway === 'direct' ? '(baseline)' : `+${r.addedAtRate.p50.toFixed(2)} / +${r.addedAtRate.p99.toFixed(2)} ms${saturated}`;
+    const added = r.gateway === 'direct' ? '(baseline)' : `${signed(r.addedAtRate.p50)} / ${signed(r.addedAtRate.p99)} ms${saturated}`;
     const rss =
       r.peakRssMb === undefined ? '—' : `${int(r.peakRssMb)} MB${r.processes && r.processes > 1 ? ` (${r.processes} processes)` : ''}`;
     const streaming = r.streaming
@@ -103,4 +102,9 @@ export function peerTable(rows: GatewayRow[], opts: { rate: number; connections:
     }
   }
   return lines.join('\n');
+}
+
+/** Added latency with its sign: a gateway can measure below the baseline within the noise. */
+function signed(ms: number): string {
+  return ms < 0 ? `−${(-ms).toFixed(2)}` : `+${ms.toFixed(2)}`;
 }
