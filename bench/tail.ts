@@ -25,7 +25,9 @@ async function main() {
     const backends = await group.startBackends('tail');
     const port = await freePort();
     // --trace-gc writes to stdout: kept in a file and read at the end.
-    const broker = group.run('services/all/main.ts', brokerEnv(backends, port, API_KEY), [...FLAGS, '--trace-gc'], { stdout: openSync(GC_LOG, 'w') });
+    const broker = group.run('services/all/main.ts', brokerEnv(backends, port, API_KEY), [...FLAGS, '--trace-gc'], {
+      stdout: openSync(GC_LOG, 'w'),
+    });
     await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).ok, { timeoutMs: 30_000, what: 'broker ready' });
 
     const samples: Array<[number, number]> = []; // [due ms since start, latency ms]
