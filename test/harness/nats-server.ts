@@ -2,6 +2,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, existsSync } from 'node:fs';
 import { connect as netConnect } from 'node:net';
+import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { freePort, waitFor } from './ports.ts';
@@ -31,15 +32,26 @@ export async function startNatsServer(opts: { bin?: string } = {}): Promise<Nats
   const bin = opts.bin ?? findNatsServer();
   if (!bin)
     throw new Error('nats-server not found: apt-get install -y nats-server (or run `npm start` once, which installs it under .data/bin)');
-  const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'sy-nats-'));
+  // Named, so the harness can tell this server from whatever else answers on its port (spawnNats).
+  const name = `sy-test-${randomBytes(4).toString('hex')}`;
+  let port = 0;
   let proc: ChildProcess | null = null;
+  // The same limits as `npm start` (max_payload: the largest request body, docs/security.md).
   const start = async () => {
-    // The same limits as `npm start` (max_payload: the largest request body, docs/security.md).
-    proc = spawn(bin, ['-c', NATS_LIMITS_CONF, '-js', '-a', '127.0.0.1', '-p', String(port), '-sd', dir], { stdio: 'ignore' });
-    await waitFor(() => canConnect(port), { what: `nats-server on ${port}` });
+    const args = ['-c', NATS_LIMITS_CONF, '-js', '-a', '127.0.0.1', '-p', String(port), '-sd', dir, '-n', name];
+    proc = await spawnNats(bin, args, port, `nats-server on ${port}`);
   };
-  await start();
+  // A free port can be taken by another test process before nats-server binds it: pick another.
+  for (let attempt = 1; ; attempt++) {
+    port = await freePort();
+    try {
+      await start();
+      break;
+    } catch (err) {
+      if (!(err instanceof NatsExitedEarly) || attempt >= 3) throw err;
+    }
+  }
   return {
     url: `nats://127.0.0.1:${port}`,
     port,
@@ -59,14 +71,67 @@ export async function startNatsServer(opts: { bin?: string } = {}): Promise<Nats
   };
 }
 
-function canConnect(port: number): Promise<boolean> {
+/** nats-server exited before it accepted connections (e.g. its port was taken); `output` is its last words. */
+export class NatsExitedEarly extends Error {}
+
+/**
+ * Spawns nats-server and resolves once `port` accepts connections. Rejects with NatsExitedEarly, quoting
+ * the server's last output, if it exits first, instead of waiting out the timeout and saying nothing.
+ */
+export async function spawnNats(bin: string, args: string[], port: number, what: string): Promise<ChildProcess> {
+  // Ready means this server answers: a port taken by another process can accept connections too.
+  const name = args[args.indexOf('-n') + 1];
+  if (!args.includes('-n') || !name) throw new Error('spawnNats: give the server a unique name (-n)');
+  const proc = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  const keep = (d: Buffer) => void (output = (output + d.toString()).slice(-2_000));
+  // Read to the end, always: a full pipe would block the server.
+  proc.stdout.on('data', keep);
+  proc.stderr.on('data', keep);
+  let ready = false;
+  const exited = new Promise<never>((_, reject) =>
+    proc.once('exit', (code, signal) => {
+      if (!ready)
+        reject(
+          new NatsExitedEarly(
+            `${what}: exited (${signal ?? code}) before accepting connections: ${output.trim().split('\n').slice(-3).join(' | ')}`,
+          ),
+        );
+    }),
+  );
+  exited.catch(() => {}); // only awaited below; a later exit (a test killing the node) is not an error
+  try {
+    await Promise.race([waitFor(async () => (await serverNameAt(port)) === name, { what }), exited]);
+  } catch (err) {
+    if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+    throw err;
+  }
+  ready = true;
+  return proc;
+}
+
+/** The `server_name` in the INFO line a NATS server sends on connect; null for anything else. */
+function serverNameAt(port: number): Promise<string | null> {
   return new Promise((resolve) => {
     const s = netConnect(port, '127.0.0.1');
-    s.once('connect', () => {
+    let buf = '';
+    const done = (v: string | null) => {
       s.destroy();
-      resolve(true);
+      resolve(v);
+    };
+    s.setTimeout(1_000, () => done(null));
+    s.on('data', (d: Buffer) => {
+      buf += d.toString();
+      const end = buf.indexOf('\r\n');
+      if (end < 0) return;
+      const line = buf.slice(0, end);
+      try {
+        done(line.startsWith('INFO ') ? ((JSON.parse(line.slice(5)) as { server_name?: string }).server_name ?? null) : null);
+      } catch {
+        done(null);
+      }
     });
-    s.once('error', () => resolve(false));
+    s.once('error', () => done(null));
   });
 }
 
@@ -84,6 +149,18 @@ export interface NatsCluster {
  * store dir, so a test can SIGKILL one node and watch R3 streams carry on. Works with nats-server 2.9+.
  */
 export async function startNatsCluster(size = 3): Promise<NatsCluster> {
+  // Nine ports are picked before any node binds one: another test process can take one meanwhile,
+  // and the node that needed it exits. Then the whole cluster starts again on fresh ports.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startNatsClusterOnce(size);
+    } catch (err) {
+      if (!(err instanceof NatsExitedEarly) || attempt >= 3) throw err;
+    }
+  }
+}
+
+async function startNatsClusterOnce(size: number): Promise<NatsCluster> {
   const bin = findNatsServer();
   if (!bin) throw new Error('nats-server not found: apt-get install -y nats-server');
   const clientPorts: number[] = [];
@@ -95,6 +172,7 @@ export async function startNatsCluster(size = 3): Promise<NatsCluster> {
     monitorPorts.push(await freePort());
   }
   const routes = routePorts.map((p) => `nats://127.0.0.1:${p}`).join(',');
+  const tag = randomBytes(3).toString('hex');
   const nodes: NatsServer[] = [];
   for (let i = 0; i < size; i++) {
     const port = clientPorts[i]!;
@@ -113,7 +191,7 @@ export async function startNatsCluster(size = 3): Promise<NatsCluster> {
       '-sd',
       dir,
       '-n',
-      `sy-node-${i}`,
+      `sy-node-${i}-${tag}`,
       '--cluster_name',
       'sy-test',
       '--cluster',
@@ -122,8 +200,7 @@ export async function startNatsCluster(size = 3): Promise<NatsCluster> {
       routes,
     ];
     const start = async () => {
-      proc = spawn(bin, args, { stdio: 'ignore' });
-      await waitFor(() => canConnect(port), { what: `nats-server node ${i} on ${port}` });
+      proc = await spawnNats(bin, args, port, `nats-server node ${i} on ${port}`);
     };
     nodes.push({
       url: `nats://127.0.0.1:${port}`,
@@ -144,7 +221,12 @@ export async function startNatsCluster(size = 3): Promise<NatsCluster> {
     });
   }
   // All at once: a node waits for its routes before JetStream elects a meta leader.
-  await Promise.all(nodes.map((n) => n.start()));
+  const started = await Promise.allSettled(nodes.map((n) => n.start()));
+  const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) {
+    for (const n of nodes) await n.stop().catch(() => {});
+    throw failed.reason;
+  }
   return {
     url: nodes.map((n) => n.url).join(','),
     nodes,

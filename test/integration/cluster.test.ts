@@ -137,7 +137,7 @@ describe('3-node JetStream cluster, two ingresses, three workers', () => {
     await load('before', PHASE_MS.before, outcomes);
 
     const leader = (await stack.runtime.nats.jsm.streams.info(STREAMS.requests)).cluster!.leader!;
-    const victim = cluster.nodes[Number(leader.replace('sy-node-', ''))]!;
+    const victim = cluster.nodes[Number(/^sy-node-(\d+)/.exec(leader)![1])]!;
     const during = load('during', PHASE_MS.during, outcomes);
     await new Promise((r) => setTimeout(r, 1_000));
     victim.kill();
