@@ -20,6 +20,7 @@ export interface PendingRequest {
 
 const isNew = (p: PendingRequest, ev: StreamEvent) =>
   p.lastAttempt === undefined || ev.attempt > p.lastAttempt || (ev.attempt === p.lastAttempt && ev.seq > p.lastSeq!);
+const byAttemptThenSeq = (a: StreamEvent, b: StreamEvent) => a.attempt - b.attempt || a.seq - b.seq;
 /** Every delivery of a request numbers its events from 1: a higher number means some went missing. */
 const skipsAhead = (p: PendingRequest, ev: StreamEvent) => ev.seq > (ev.attempt === p.lastAttempt ? p.lastSeq! + 1 : 1);
 
@@ -103,13 +104,11 @@ export class EventRouter {
   async replayMissed(storedEvents: (requestId: string) => Promise<StreamEvent[]>): Promise<void> {
     for (const [id, entry] of [...this.pending]) {
       const events = await storedEvents(id).catch(() => []);
-      for (const ev of events) {
-        if (this.pending.get(id) !== entry) break; // finished meanwhile
-        if (!isNew(entry, ev)) continue;
-        entry.lastAttempt = ev.attempt;
-        entry.lastSeq = ev.seq;
-        entry.onEvent(ev);
-      }
+      if (this.pending.get(id) !== entry) continue; // finished meanwhile
+      // The same gap check as the live path: an event published while a NATS node failed over may
+      // never have been stored, and replaying what follows it would end the stream short of tokens
+      // without saying so (seen in cluster.test.ts: "tok0 tok1 tok2 tok3" then [DONE]).
+      this.deliverInOrder(id, entry, [...events].sort(byAttemptThenSeq));
     }
   }
 
@@ -117,7 +116,11 @@ export class EventRouter {
     const stored = await this.readStored!(requestId).catch(() => []);
     const held = entry.held ?? [];
     entry.held = undefined;
-    const events = [...stored, ...held].sort((a, b) => a.attempt - b.attempt || a.seq - b.seq);
+    this.deliverInOrder(requestId, entry, [...stored, ...held].sort(byAttemptThenSeq));
+  }
+
+  /** Hands over the events not seen yet, in order; a gap no event fills ends the request with stream_interrupted. */
+  private deliverInOrder(requestId: string, entry: PendingRequest, events: StreamEvent[]): void {
     for (const ev of events) {
       if (this.pending.get(requestId) !== entry) return;
       if (!isNew(entry, ev)) continue;
