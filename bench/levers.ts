@@ -23,7 +23,7 @@
 import { spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { runLoad } from './load.ts';
+import { median, runLoad } from './load.ts';
 import { benchBodies, brokerEnv, cpuSeconds, PeakMemory, ProcessGroup } from './processes.ts';
 import { startNatsServer, type NatsServer } from '../test/harness/nats-server.ts';
 import { createDatabase, startPostgres } from '../test/harness/postgres.ts';
@@ -131,12 +131,6 @@ interface Sample {
   rateP99?: number;
   rateCpuUs?: number;
   rateNatsCpuUs?: number;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
 const { chat, stream } = benchBodies;

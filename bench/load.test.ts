@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
-import { runLoad } from './load.ts';
+import { median, runLoad } from './load.ts';
 
 // At a fixed rate the generator must sleep between requests: one that spins takes a core from the
 // gateway it measures (it did, and inflated the fixed-rate tail of the heaviest gateway most).
@@ -63,4 +63,12 @@ void test('every measured request is reported with its due time, after the conne
   } finally {
     server.close();
   }
+});
+
+void test('median: the middle value, or the mean of the middle two; the input is left as it was', () => {
+  const xs = [9, 1, 5];
+  assert.equal(median(xs), 5);
+  assert.deepEqual(xs, [9, 1, 5]);
+  assert.equal(median([4, 1, 3, 2]), 2.5);
+  assert.equal(median([7]), 7);
 });

@@ -37,6 +37,13 @@ export interface LoadResult {
   max: number;
 }
 
+/** Median of `xs` (the mean of the middle two for an even count); levers, rounds and tracing summarise with it. */
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
 export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
   const u = new URL(opts.url);
   const pool = new Pool(u.origin, { connections: opts.connections, pipelining: 1, keepAliveTimeout: 60_000 });

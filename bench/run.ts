@@ -15,7 +15,7 @@
 import { type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { runLoad } from './load.ts';
+import { median, runLoad } from './load.ts';
 import { brokerEnv, cpuSeconds, PeakMemory, ProcessGroup, type TreeMemory } from './processes.ts';
 import { peerTable, ratios, type GatewayRow, type LoadFigures, type MeasuredGateway } from './peer-table.ts';
 import { pauseGroup, type PeerGateway, type RunningPeer } from './peers/gateway.ts';
@@ -205,15 +205,9 @@ async function measureGateway(
   return { rate, max, stream, memory: memory.stop() };
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m]! : +((s[m - 1]! + s[m]!) / 2).toFixed(3);
-}
-
 /** Each load's figures as the median over the rounds (failures summed); memory is the peak of all rounds. */
 function medianResult(rs: Result[]): Result {
-  const of = (k: 'rps' | 'p50' | 'p90' | 'p99') => median(rs.map((r) => r[k]));
+  const of = (k: 'rps' | 'p50' | 'p90' | 'p99') => +median(rs.map((r) => r[k])).toFixed(3);
   const sum = (k: 'errors' | 'non2xx' | 'requests') => rs.reduce((a, r) => a + r[k], 0);
   return {
     name: rs[0]!.name,
@@ -387,8 +381,8 @@ async function main() {
   // The baseline and Switchyard itself must stream correctly; only a peer may fail and stay in the table.
   if (!directM.stream) throw new Error(`direct: ${directM.streamWhy}`);
   if (!syM.stream) throw new Error(`switchyard: ${syM.streamWhy}`);
-  const cpuUsPerRequest = median(cpuUs);
-  const natsCpuUsPerRequest = median(natsCpuUs);
+  const cpuUsPerRequest = Math.round(median(cpuUs));
+  const natsCpuUsPerRequest = Math.round(median(natsCpuUs));
 
   const rows: GatewayRow[] = [measuredRow('direct', undefined, directM, null), measuredRow('switchyard', undefined, syM, directM)];
   const results: Record<string, Result> = {

@@ -12,7 +12,7 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { ChildProcess } from 'node:child_process';
-import { runLoad, type LoadResult } from './load.ts';
+import { median, runLoad, type LoadResult } from './load.ts';
 import { brokerEnv, ProcessGroup } from './processes.ts';
 import { startNatsServer } from '../test/harness/nats-server.ts';
 import { createDatabase } from '../test/harness/postgres.ts';
@@ -110,7 +110,6 @@ async function main() {
     }
   }
   for (const r of running) await stop(r.proc);
-  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
   const summary = running.map((r) => ({
     mode: r.mode,
     maxRps: median(r.max.map((x) => x.rps)),

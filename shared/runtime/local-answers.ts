@@ -2,7 +2,7 @@
 // or any one-process layout), the worker hands it the final event in memory instead of publishing it
 // to LLM_EVENTS and receiving it back: two process hops through nats-server, a JSON encode and parse,
 // and a message kept in the events stream's memory for EVENTS_MAX_AGE are saved on every request
-// (docs/benchmarks.md, "localfinal").
+// (docs/benchmarks.md, "localanswers").
 //
 // Only final events of non-streaming interactive requests take this path. Stream chunks are still
 // published (a stream is resumable from any ingress, so its events must be stored), and so are the
