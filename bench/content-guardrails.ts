@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { parseConfigFile } from '../shared/config/file.ts';
 import { GuardrailRegistry } from '../shared/guardrails/registry.ts';
 import { runLoad } from './load.ts';
-import { ProcessGroup } from './processes.ts';
+import { BROKER_NODE_FLAGS, ProcessGroup } from './processes.ts';
 import { startNatsServer } from '../test/harness/nats-server.ts';
 import { freePort, waitFor } from '../test/harness/ports.ts';
 
@@ -152,7 +152,7 @@ try {
       PORT: String(port),
       HOST: '127.0.0.1',
     },
-    ['--max-semi-space-size=16', '--liftoff-only'],
+    BROKER_NODE_FLAGS,
   );
   await waitFor(async () => (await fetch(`${base}/healthz`).catch(() => null))?.ok ?? false, {
     timeoutMs: 120_000,

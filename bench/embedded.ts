@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { runLoad, type LoadResult } from './load.ts';
-import { ProcessGroup, rssMb } from './processes.ts';
+import { BROKER_NODE_FLAGS, ProcessGroup, rssMb } from './processes.ts';
 import { startNatsServer } from '../test/harness/nats-server.ts';
 import { freePort, waitFor } from '../test/harness/ports.ts';
 
@@ -22,7 +22,7 @@ const RATE = Number(process.env.BENCH_RATE ?? 300);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 64);
 const API_KEY = 'sk-bench';
 // What `npm start` runs with (package.json), so both shapes are measured as users get them.
-const NODE_FLAGS = ['--max-semi-space-size=16', '--liftoff-only'];
+const NODE_FLAGS = BROKER_NODE_FLAGS;
 
 const group = new ProcessGroup();
 const chat = JSON.stringify({ model: 'openai/gpt-4o-mini', messages: [{ role: 'user', content: 'Say hello in one short sentence.' }] });

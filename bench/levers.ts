@@ -24,7 +24,7 @@ import { spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { median, runLoad } from './load.ts';
-import { benchBodies, brokerEnv, cpuSeconds, PeakMemory, ProcessGroup } from './processes.ts';
+import { benchBodies, BROKER_NODE_FLAGS, brokerEnv, cpuSeconds, PeakMemory, ProcessGroup } from './processes.ts';
 import { startNatsServer, type NatsServer } from '../test/harness/nats-server.ts';
 import { createDatabase, startPostgres } from '../test/harness/postgres.ts';
 import { freePort, waitFor } from '../test/harness/ports.ts';
@@ -52,10 +52,10 @@ interface Variant {
   cwd?: string;
 }
 
-const DEFAULT_FLAGS = ['--max-semi-space-size=16'];
+const DEFAULT_FLAGS = BROKER_NODE_FLAGS;
 const BASELINE_DIR = process.env.BENCH_BASELINE_DIR ? resolve(process.env.BENCH_BASELINE_DIR) : undefined;
 const VARIANTS: Variant[] = [
-  { name: 'base', what: 'as shipped: one process, file-stored requests, semi-space 16 MB' },
+  { name: 'base', what: `as shipped: one process, file-stored requests, npm start's flags (${BROKER_NODE_FLAGS.join(' ')})` },
   ...(BASELINE_DIR ? [{ name: 'before', what: `the same from ${BASELINE_DIR} (BENCH_BASELINE_DIR)`, cwd: BASELINE_DIR }] : []),
   { name: 'loginfo', what: 'LOG_LEVEL=info (the default: one access line per request) instead of warn', env: { LOG_LEVEL: 'info' } },
   { name: 'nats215', what: 'nats-server 2.15.3 instead of the PATH one', natsBin: NATS_215 },
@@ -72,6 +72,41 @@ const VARIANTS: Variant[] = [
     name: 'memsaver8',
     what: '--memory-saver-mode --max-semi-space-size=8',
     nodeFlags: ['--max-semi-space-size=8', '--memory-saver-mode'],
+  },
+  {
+    name: 'noliftoff',
+    what: "npm start's flags without --liftoff-only (WebAssembly, e.g. undici's HTTP parser, also optimised by TurboFan)",
+    nodeFlags: BROKER_NODE_FLAGS.filter((f) => f !== '--liftoff-only'),
+  },
+  {
+    name: 'grow10',
+    what: '--heap-growing-percent=10 (old generation limit 1.1x the live heap after each full GC; a soft limit, no cap)',
+    nodeFlags: [...BROKER_NODE_FLAGS, '--heap-growing-percent=10'],
+  },
+  {
+    name: 'grow25',
+    what: '--heap-growing-percent=25',
+    nodeFlags: [...BROKER_NODE_FLAGS, '--heap-growing-percent=25'],
+  },
+  {
+    name: 'grow50',
+    what: '--heap-growing-percent=50',
+    nodeFlags: [...BROKER_NODE_FLAGS, '--heap-growing-percent=50'],
+  },
+  {
+    name: 'grow100',
+    what: '--heap-growing-percent=100',
+    nodeFlags: [...BROKER_NODE_FLAGS, '--heap-growing-percent=100'],
+  },
+  {
+    name: 'grow50semi8',
+    what: '--heap-growing-percent=50 --max-semi-space-size=8',
+    nodeFlags: [...BROKER_NODE_FLAGS, '--max-semi-space-size=8', '--heap-growing-percent=50'],
+  },
+  {
+    name: 'grow10semi8',
+    what: '--heap-growing-percent=10 --max-semi-space-size=8',
+    nodeFlags: [...BROKER_NODE_FLAGS, '--max-semi-space-size=8', '--heap-growing-percent=10'],
   },
   { name: 'split', what: 'ingress, ledger and one worker as three processes', workers: 1 },
   { name: 'conc256', what: 'WORKER_CONCURRENCY=256 (pull batch 256 -> 256 in flight)', env: { WORKER_CONCURRENCY: '256' } },

@@ -2,7 +2,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { PeakMemory, processTree, rssMb, treeMemory } from './processes.ts';
+import { readFileSync } from 'node:fs';
+import { BROKER_NODE_FLAGS, PeakMemory, processTree, rssMb, treeMemory } from './processes.ts';
 
 // A parent that forks a child that allocates ~64 MB: the child's memory must count for the parent.
 const CHILD = `const b = Buffer.alloc(64 * 1024 * 1024, 1); setInterval(() => b[0]++, 1000);`;
@@ -41,4 +42,13 @@ void test('the process tree and its memory include forked children', async () =>
   } finally {
     process.kill(-parent.pid!, 'SIGKILL');
   }
+});
+
+void test("benchmarks run the broker with npm start's V8 flags", () => {
+  const start = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { scripts: { start: string } }).scripts
+    .start;
+  assert.ok(BROKER_NODE_FLAGS.length > 0);
+  for (const flag of BROKER_NODE_FLAGS) assert.match(flag, /^--[a-z]/);
+  // Every flag and nothing else: the start script is node, the flags, then the script to run.
+  assert.equal(start, `node ${BROKER_NODE_FLAGS.join(' ')} scripts/start.mjs`);
 });

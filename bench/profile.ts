@@ -11,7 +11,7 @@ import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { once } from 'node:events';
 import { runLoad } from './load.ts';
-import { benchBodies, brokerEnv, ProcessGroup } from './processes.ts';
+import { benchBodies, BROKER_NODE_FLAGS, brokerEnv, ProcessGroup } from './processes.ts';
 import { freePort, waitFor } from '../test/harness/ports.ts';
 
 const DURATION = Number(process.env.BENCH_DURATION ?? 8);
@@ -99,7 +99,7 @@ async function main() {
     const backends = await group.startBackends('profile');
     const port = await freePort();
     const broker = group.run('services/all/main.ts', brokerEnv(backends, port, API_KEY), [
-      '--max-semi-space-size=16',
+      ...BROKER_NODE_FLAGS,
       '--cpu-prof',
       `--cpu-prof-dir=${dir}`,
     ]);

@@ -16,7 +16,7 @@ import { type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { median, runLoad } from './load.ts';
-import { brokerEnv, cpuSeconds, PeakMemory, ProcessGroup, type TreeMemory } from './processes.ts';
+import { BROKER_NODE_FLAGS, brokerEnv, cpuSeconds, PeakMemory, ProcessGroup, type TreeMemory } from './processes.ts';
 import { peerTable, ratios, type GatewayRow, type LoadFigures, type MeasuredGateway } from './peer-table.ts';
 import { pauseGroup, type PeerGateway, type RunningPeer } from './peers/gateway.ts';
 import { portkey } from './peers/portkey.ts';
@@ -45,7 +45,7 @@ const KNOWN_PEERS: Record<string, PeerGateway> = { 'go-proxy': goProxy, 'node-pr
 
 const group = new ProcessGroup();
 // V8 flags for the broker processes (heap sizing is part of what is measured).
-const NODE_FLAGS = (process.env.BENCH_NODE_FLAGS ?? '--max-semi-space-size=16').split(' ').filter(Boolean);
+const NODE_FLAGS = process.env.BENCH_NODE_FLAGS?.split(' ').filter(Boolean) ?? BROKER_NODE_FLAGS;
 const PROFILE = process.env.BENCH_PROFILE === '1'; // CPU profiles of the broker into bench/profiles/
 /** A broker process, with the benchmark's V8 flags (and a CPU profile when asked). */
 function run(script: string, env: Record<string, string>): ChildProcess {

@@ -9,13 +9,13 @@
 //   BENCH_STREAMING=1 node bench/tail.ts                            # 20-token streams (latency to the last byte)
 import { openSync, readFileSync } from 'node:fs';
 import { runLoad } from './load.ts';
-import { benchBodies, brokerEnv, cpuSeconds, ProcessGroup } from './processes.ts';
+import { benchBodies, BROKER_NODE_FLAGS, brokerEnv, cpuSeconds, ProcessGroup } from './processes.ts';
 import { freePort, waitFor } from '../test/harness/ports.ts';
 
 const RATE = Number(process.env.BENCH_RATE ?? 300);
 const DURATION = Number(process.env.BENCH_DURATION ?? 10);
 const STREAMING = process.env.BENCH_STREAMING === '1';
-const FLAGS = (process.env.BENCH_NODE_FLAGS ?? '--max-semi-space-size=16').split(' ').filter(Boolean);
+const FLAGS = process.env.BENCH_NODE_FLAGS?.split(' ').filter(Boolean) ?? BROKER_NODE_FLAGS;
 const GC_LOG = '.data/tail-gc.log';
 const API_KEY = 'sk-bench';
 

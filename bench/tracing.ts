@@ -13,7 +13,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { ChildProcess } from 'node:child_process';
 import { median, runLoad, type LoadResult } from './load.ts';
-import { brokerEnv, ProcessGroup } from './processes.ts';
+import { BROKER_NODE_FLAGS, brokerEnv, ProcessGroup } from './processes.ts';
 import { startNatsServer } from '../test/harness/nats-server.ts';
 import { createDatabase } from '../test/harness/postgres.ts';
 import { freePort, waitFor } from '../test/harness/ports.ts';
@@ -23,7 +23,7 @@ const RATE = Number(process.env.BENCH_RATE ?? 50);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 64);
 const API_KEY = 'sk-bench';
-const NODE_FLAGS = ['--max-semi-space-size=16', '--liftoff-only'];
+const NODE_FLAGS = BROKER_NODE_FLAGS;
 
 const group = new ProcessGroup();
 const chat = JSON.stringify({ model: 'openai/gpt-4o-mini', messages: [{ role: 'user', content: 'Say hello in one short sentence.' }] });

@@ -5,32 +5,39 @@
 //
 //   node bench/ws.ts
 //   BENCH_SOCKETS=2000 BENCH_TOKENS=100 BENCH_ITL_MS=20 node bench/ws.ts
+//   BENCH_NODE_FLAGS='--max-semi-space-size=16' node bench/ws.ts   # the broker's V8 flags (default: npm start's)
 import { freePort, waitFor } from '../test/harness/ports.ts';
-import { ProcessGroup, rssMb } from './processes.ts';
+import { BROKER_NODE_FLAGS, ProcessGroup, rssMb } from './processes.ts';
 import { SwitchyardWsClient } from '../shared/client/ws-client.ts';
 
 const SOCKETS = Number(process.env.BENCH_SOCKETS ?? 1_000);
 const TOKENS = Number(process.env.BENCH_TOKENS ?? 50);
 const ITL_MS = Number(process.env.BENCH_ITL_MS ?? 40);
 const API_KEY = 'sk-bench-ws';
+const NODE_FLAGS = process.env.BENCH_NODE_FLAGS?.split(' ').filter(Boolean) ?? BROKER_NODE_FLAGS;
 
 const group = new ProcessGroup();
-const run = (script: string, env: Record<string, string>) => group.run(script, env);
 const round = (n: number) => Math.round(n * 100) / 100;
 
 async function main() {
   const { nats, databaseUrl, mockUrl } = await group.startBackends('bench_ws');
   const port = await freePort();
-  const broker = run('services/all/main.ts', {
-    NATS_URL: nats.url,
-    DATABASE_URL: databaseUrl,
-    OPENAI_BASE_URL: `${mockUrl}/v1`,
-    OPENAI_API_KEY: 'sk-upstream',
-    BOOTSTRAP_API_KEY: API_KEY,
-    PORT: String(port),
-    HOST: '127.0.0.1',
-    LOG_LEVEL: 'warn',
-  });
+  const broker = group.run(
+    'services/all/main.ts',
+    {
+      NATS_URL: nats.url,
+      DATABASE_URL: databaseUrl,
+      OPENAI_BASE_URL: `${mockUrl}/v1`,
+      OPENAI_API_KEY: 'sk-upstream',
+      BOOTSTRAP_API_KEY: API_KEY,
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      LOG_LEVEL: 'warn',
+      // All sockets use one key; the default cap (100 per key) would refuse the rest.
+      WS_MAX_SOCKETS_PER_KEY: String(SOCKETS),
+    },
+    NODE_FLAGS,
+  );
   const sy = `http://127.0.0.1:${port}`;
   await waitFor(async () => (await fetch(`${sy}/readyz`)).ok, { timeoutMs: 30_000, what: 'switchyard ready' });
   const rssIdle = rssMb(broker.pid);
