@@ -31,16 +31,18 @@ export function accessLine(req: FastifyRequest, reply: FastifyReply) {
 }
 
 export function logAccess(app: FastifyInstance): void {
-  app.addHook('onResponse', async (req, reply) => {
+  app.addHook('onResponse', (req, reply, done) => {
     const line = accessLine(req, reply);
     if (QUIET_ROUTES.has(line.route)) req.log.debug(line, 'request');
     else req.log.info(line, 'request');
+    done();
   });
   // onResponse runs on the response's `finish`; a client that hangs up mid-answer (a dropped stream)
   // never gets there, so its line is written on `close` instead, marked aborted.
-  app.addHook('onRequest', async (req, reply) => {
+  app.addHook('onRequest', (req, reply, done) => {
     reply.raw.once('close', () => {
       if (!reply.raw.writableFinished) req.log.info({ ...accessLine(req, reply), aborted: true }, 'request');
     });
+    done();
   });
 }

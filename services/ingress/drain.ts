@@ -16,20 +16,23 @@ export interface InflightRequests {
 export function drainRequests(app: FastifyInstance, readiness: Readiness): InflightRequests {
   let count = 0;
   let wake: (() => void) | null = null;
-  app.addHook('onRequest', async (req, reply) => {
-    if (ALWAYS_ANSWERED.has(req.routeOptions.url ?? '')) return;
+  app.addHook('onRequest', (req, reply, done) => {
+    if (ALWAYS_ANSWERED.has(req.routeOptions.url ?? '')) return done();
     if (readiness.draining)
-      throw new ApiError(503, 'This server is shutting down; retry the request.', {
-        type: 'server_error',
-        code: 'service_unavailable',
-        headers: { connection: 'close', 'retry-after': '1' },
-      });
+      return done(
+        new ApiError(503, 'This server is shutting down; retry the request.', {
+          type: 'server_error',
+          code: 'service_unavailable',
+          headers: { connection: 'close', 'retry-after': '1' },
+        }),
+      );
     count++;
     // 'close' fires once the response is sent or the connection is gone, hijacked SSE streams included.
     reply.raw.once('close', () => {
       count--;
       if (count === 0) wake?.();
     });
+    done();
   });
   return {
     get count() {

@@ -21,6 +21,9 @@ export interface UpstreamBody extends AsyncIterable<Buffer> {
 interface RawBody extends AsyncIterable<Buffer> {
   dump(): Promise<void>;
   destroy(err?: Error): unknown;
+  on(event: 'data', listener: (chunk: Buffer) => void): unknown;
+  once(event: 'end', listener: () => void): unknown;
+  once(event: 'error', listener: (err: Error) => void): unknown;
 }
 
 export function upstreamTooLarge(what: string, limitBytes: number): AdapterError {
@@ -31,18 +34,23 @@ export function upstreamTooLarge(what: string, limitBytes: number): AdapterError
 export function capUpstreamBody(raw: RawBody, contentType: string | undefined, limits: UpstreamBodyLimits): UpstreamBody {
   const sse = /event-stream/i.test(contentType ?? '');
   return {
-    async text() {
-      const parts: Buffer[] = [];
-      let bytes = 0;
-      for await (const buf of raw) {
-        bytes += buf.length;
-        if (bytes > limits.maxBodyBytes) {
-          raw.destroy();
-          throw upstreamTooLarge('a body', limits.maxBodyBytes);
-        }
-        parts.push(buf);
-      }
-      return Buffer.concat(parts, bytes).toString('utf8');
+    // Read with 'data' events, not `for await`: every non-streaming answer comes through here, and the
+    // async iterator costs a generator and a promise per read.
+    text() {
+      return new Promise<string>((resolve, reject) => {
+        const parts: Buffer[] = [];
+        let bytes = 0;
+        raw.on('data', (buf) => {
+          if (bytes > limits.maxBodyBytes) return;
+          bytes += buf.length;
+          if (bytes > limits.maxBodyBytes) {
+            raw.destroy();
+            reject(upstreamTooLarge('a body', limits.maxBodyBytes));
+          } else parts.push(buf);
+        });
+        raw.once('end', () => resolve(Buffer.concat(parts, bytes).toString('utf8')));
+        raw.once('error', reject);
+      });
     },
     dump: () => raw.dump(),
     async *[Symbol.asyncIterator]() {

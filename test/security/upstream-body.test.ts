@@ -30,6 +30,18 @@ describe('upstream body caps', () => {
     expect(raw.destroyed).toBe(true);
   });
 
+  it('text() passes on a read error (an aborted or reset upstream) and stays rejected past the cap', async () => {
+    const failing = new Readable({ read() {} });
+    const raw = Object.assign(failing, { dump: async () => void failing.destroy() });
+    const reading = capUpstreamBody(raw, 'application/json', limits).text();
+    failing.push(Buffer.from('{"partial":'));
+    failing.destroy(new Error('socket reset'));
+    await expect(reading).rejects.toThrow('socket reset');
+    // Chunks that arrive after the cap was passed are neither kept nor turn the rejection into a result.
+    const over = body(['x'.repeat(101), 'y'.repeat(10)]);
+    await expect(capUpstreamBody(over, 'application/json', limits).text()).rejects.toBeInstanceOf(AdapterError);
+  });
+
   it('an SSE stream of small events passes, whatever its total size', async () => {
     const events = Array.from({ length: 50 }, (_, i) => `data: {"i":${i}}\n\n`);
     expect(await drain(capUpstreamBody(body(events), 'text/event-stream', limits))).toBe(events.join('').length);
