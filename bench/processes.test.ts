@@ -1,7 +1,7 @@
 // node --test bench/processes.test.ts
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { BROKER_NODE_FLAGS, PeakMemory, processTree, rssMb, treeMemory } from './processes.ts';
 
@@ -44,11 +44,23 @@ void test('the process tree and its memory include forked children', async () =>
   }
 });
 
+const scripts = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { scripts: Record<string, string> })
+  .scripts;
+
 void test("benchmarks run the broker with npm start's V8 flags", () => {
-  const start = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { scripts: { start: string } }).scripts
-    .start;
+  const start = scripts.start!;
   assert.ok(BROKER_NODE_FLAGS.length > 0);
   for (const flag of BROKER_NODE_FLAGS) assert.match(flag, /^--[a-z]/);
   // Every flag and nothing else: the start script is node, the flags, then the script to run.
   assert.equal(start, `node ${BROKER_NODE_FLAGS.join(' ')} scripts/start.mjs`);
+});
+
+void test('npm run start:lean: the same entry point with flags this Node accepts', () => {
+  const lean = scripts['start:lean']!;
+  assert.match(lean, /^node (--\S+ )+scripts\/start\.mjs$/);
+  const flags = lean.split(' ').filter((a) => a.startsWith('--'));
+  assert.ok(flags.includes('--heap-growing-percent=50'));
+  // Node refuses an unknown or malformed V8 flag at start; this one must run.
+  const run = spawnSync(process.execPath, [...flags, '-e', 'process.exit(0)'], { encoding: 'utf8' });
+  assert.equal(run.status, 0, run.stderr);
 });
