@@ -60,6 +60,11 @@ const VARIANTS: Variant[] = [
   { name: 'loginfo', what: 'LOG_LEVEL=info (the default: one access line per request) instead of warn', env: { LOG_LEVEL: 'info' } },
   { name: 'nats215', what: 'nats-server 2.15.3 instead of the PATH one', natsBin: NATS_215 },
   { name: 'memstore', what: 'LLM_REQUESTS in memory storage', env: { NATS_REQUEST_STORAGE: 'memory' } },
+  {
+    name: 'events16',
+    what: 'EVENTS_MAX_BYTES=16 MiB (LLM_EVENTS, the resume buffer in nats-server memory; default 512 MiB)',
+    env: { EVENTS_MAX_BYTES: String(16 * 1024 * 1024) },
+  },
   { name: 'semi8', what: '--max-semi-space-size=8', nodeFlags: ['--max-semi-space-size=8'] },
   { name: 'semi4', what: '--max-semi-space-size=4', nodeFlags: ['--max-semi-space-size=4'] },
   { name: 'semidefault', what: 'no V8 heap flags', nodeFlags: [] },

@@ -63,6 +63,12 @@ export const envSchema = z.object({
   UPSTREAM_MAX_BODY_BYTES: int(4 * 1024 * 1024),
   UPSTREAM_MAX_EVENT_BYTES: int(1024 * 1024),
   EVENTS_MAX_AGE_SECONDS: int(600),
+  /** Cap of the in-memory LLM_EVENTS stream; nats-server holds up to this much (docs/benchmarks.md: memory). */
+  EVENTS_MAX_BYTES: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(512 * 1024 * 1024),
   /** Storage of the LLM_REQUESTS stream when it is first created (docs/benchmarks.md: the trade-off). */
   NATS_REQUEST_STORAGE: z.enum(['file', 'memory']).default('file'),
   AUTH_CACHE_TTL_MS: int(30_000),

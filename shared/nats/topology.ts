@@ -158,6 +158,8 @@ export interface TopologyOptions {
   ledgerAckWaitSeconds?: number;
   /** How long events are kept for resume and async fetch. */
   eventsMaxAgeSeconds?: number;
+  /** Bytes LLM_EVENTS may hold (EVENTS_MAX_BYTES); the oldest events go first past it. */
+  eventsMaxBytes?: number;
   /** How long cancels are kept for workers that start later (at least the interactive deadline). */
   cancelsMaxAgeSeconds?: number;
   /**
@@ -190,7 +192,7 @@ export function streamConfigs(opts: TopologyOptions): Array<Partial<StreamConfig
       // Memory: events are a replay buffer, not a record; they must not cost disk I/O per token.
       storage: StorageType.Memory,
       max_age: secondsToNanos(opts.eventsMaxAgeSeconds ?? 600),
-      max_bytes: 512 * 1024 * 1024,
+      max_bytes: opts.eventsMaxBytes ?? 512 * 1024 * 1024,
       discard: DiscardPolicy.Old,
     },
     {

@@ -87,6 +87,7 @@ export async function boot(
     maxDeliver: config.WORKER_MAX_DELIVER,
     ledgerAckWaitSeconds: config.LEDGER_ACK_WAIT_SECONDS,
     eventsMaxAgeSeconds: config.EVENTS_MAX_AGE_SECONDS,
+    eventsMaxBytes: config.EVENTS_MAX_BYTES,
     requestStorage: config.NATS_REQUEST_STORAGE,
     cancelsMaxAgeSeconds: Math.max(900, Math.ceil(config.REQUEST_TIMEOUT_MS / 1000)),
     replicas: config.NATS_STREAM_REPLICAS,
