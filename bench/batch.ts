@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { runLoad } from './load.ts';
 import { freePort, waitFor } from '../test/harness/ports.ts';
-import { ProcessGroup, rssMb } from './processes.ts';
+import { brokerEnv, ProcessGroup, rssMb } from './processes.ts';
 
 const LINES = Number(process.env.BENCH_LINES ?? 50_000);
 const RATE = Number(process.env.BENCH_INTERACTIVE_RATE ?? 50);
@@ -25,17 +25,11 @@ const { cleanups } = group;
 const run = (script: string, env: Record<string, string>) => group.run(script, env);
 
 async function main() {
-  const { nats, databaseUrl, mockUrl } = await group.startBackends('bench_batch');
+  const backends = await group.startBackends('bench_batch');
+  const { databaseUrl } = backends;
   const port = await freePort();
   const env: Record<string, string> = {
-    NATS_URL: nats.url,
-    DATABASE_URL: databaseUrl,
-    OPENAI_BASE_URL: `${mockUrl}/v1`,
-    OPENAI_API_KEY: 'sk-upstream',
-    BOOTSTRAP_API_KEY: API_KEY,
-    PORT: String(port),
-    HOST: '127.0.0.1',
-    LOG_LEVEL: 'warn',
+    ...brokerEnv(backends, port, API_KEY),
     ...(process.env.BENCH_WORKER_BATCH_CONCURRENCY ? { WORKER_BATCH_CONCURRENCY: process.env.BENCH_WORKER_BATCH_CONCURRENCY } : {}),
   };
   const broker = run('services/all/main.ts', env);

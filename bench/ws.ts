@@ -7,7 +7,7 @@
 //   BENCH_SOCKETS=2000 BENCH_TOKENS=100 BENCH_ITL_MS=20 node bench/ws.ts
 //   BENCH_NODE_FLAGS='--max-semi-space-size=16' node bench/ws.ts   # the broker's V8 flags (default: npm start's)
 import { freePort, waitFor } from '../test/harness/ports.ts';
-import { BROKER_NODE_FLAGS, ProcessGroup, rssMb } from './processes.ts';
+import { BROKER_NODE_FLAGS, brokerEnv, ProcessGroup, rssMb } from './processes.ts';
 import { SwitchyardWsClient } from '../shared/client/ws-client.ts';
 
 const SOCKETS = Number(process.env.BENCH_SOCKETS ?? 1_000);
@@ -20,22 +20,12 @@ const group = new ProcessGroup();
 const round = (n: number) => Math.round(n * 100) / 100;
 
 async function main() {
-  const { nats, databaseUrl, mockUrl } = await group.startBackends('bench_ws');
+  const backends = await group.startBackends('bench_ws');
   const port = await freePort();
   const broker = group.run(
     'services/all/main.ts',
-    {
-      NATS_URL: nats.url,
-      DATABASE_URL: databaseUrl,
-      OPENAI_BASE_URL: `${mockUrl}/v1`,
-      OPENAI_API_KEY: 'sk-upstream',
-      BOOTSTRAP_API_KEY: API_KEY,
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      LOG_LEVEL: 'warn',
-      // All sockets use one key; the default cap (100 per key) would refuse the rest.
-      WS_MAX_SOCKETS_PER_KEY: String(SOCKETS),
-    },
+    // All sockets use one key; the default cap (100 per key) would refuse the rest.
+    { ...brokerEnv(backends, port, API_KEY), WS_MAX_SOCKETS_PER_KEY: String(SOCKETS) },
     NODE_FLAGS,
   );
   const sy = `http://127.0.0.1:${port}`;
