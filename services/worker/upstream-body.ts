@@ -22,8 +22,10 @@ interface RawBody extends AsyncIterable<Buffer> {
   dump(): Promise<void>;
   destroy(err?: Error): unknown;
   on(event: 'data', listener: (chunk: Buffer) => void): unknown;
-  once(event: 'end', listener: () => void): unknown;
+  once(event: 'end' | 'close', listener: () => void): unknown;
   once(event: 'error', listener: (err: Error) => void): unknown;
+  readonly destroyed: boolean;
+  readonly errored: Error | null;
 }
 
 export function upstreamTooLarge(what: string, limitBytes: number): AdapterError {
@@ -38,6 +40,8 @@ export function capUpstreamBody(raw: RawBody, contentType: string | undefined, l
     // async iterator costs a generator and a promise per read.
     text() {
       return new Promise<string>((resolve, reject) => {
+        // Aborted (deadline, cancel) before anyone read it: its 'error' has been and gone.
+        if (raw.destroyed) return reject(raw.errored ?? new Error('the upstream body was closed before it was read'));
         const parts: Buffer[] = [];
         let bytes = 0;
         raw.on('data', (buf) => {
@@ -50,6 +54,8 @@ export function capUpstreamBody(raw: RawBody, contentType: string | undefined, l
         });
         raw.once('end', () => resolve(Buffer.concat(parts, bytes).toString('utf8')));
         raw.once('error', reject);
+        // Destroyed without an error and without its end: no answer is coming (a no-op after 'end').
+        raw.once('close', () => reject(new Error('the upstream body was closed before its end')));
       });
     },
     dump: () => raw.dump(),

@@ -37,6 +37,12 @@ describe('upstream body caps', () => {
     failing.push(Buffer.from('{"partial":'));
     failing.destroy(new Error('socket reset'));
     await expect(reading).rejects.toThrow('socket reset');
+    // A body aborted before text() was called (its 'error' already emitted) rejects instead of hanging.
+    const aborted = body(['never read']);
+    aborted.on('error', () => {}); // the stream's own listener at the time (a bare Readable would throw)
+    aborted.destroy(new Error('request aborted'));
+    await new Promise((r) => setImmediate(r));
+    await expect(capUpstreamBody(aborted, 'application/json', limits).text()).rejects.toThrow('request aborted');
     // Chunks that arrive after the cap was passed are neither kept nor turn the rejection into a result.
     const over = body(['x'.repeat(101), 'y'.repeat(10)]);
     await expect(capUpstreamBody(over, 'application/json', limits).text()).rejects.toBeInstanceOf(AdapterError);
