@@ -16,7 +16,21 @@ export interface PendingRequest {
   lastSeq?: number;
   /** Live events held while a gap is filled from LLM_EVENTS. */
   held?: StreamEvent[];
+  /** The quiet-request check's bookkeeping (the sweep's): an event since the last sweep, quiet since, checks made. */
+  heard?: boolean;
+  quietSince?: number;
+  checks?: number;
 }
+
+/**
+ * A request nothing has been heard of for this long has its newest stored event read back: core NATS
+ * is at most once, and in a cluster an event can be stored while its live copy is lost with a failing
+ * node that this ingress was not connected to (no reconnect here, so no replay). Seen in
+ * cluster.test.ts: an answered non-streaming request waited until its client gave up.
+ */
+export const QUIET_CHECK_MS = 5_000;
+/** Later checks of a request still quiet (a long non-streaming generation): one read per this. */
+export const QUIET_RECHECK_MS = 15_000;
 
 const isNew = (p: PendingRequest, ev: StreamEvent) =>
   p.lastAttempt === undefined || ev.attempt > p.lastAttempt || (ev.attempt === p.lastAttempt && ev.seq > p.lastSeq!);
@@ -36,6 +50,8 @@ export class EventRouter {
    * never stored, the stream ends with stream_interrupted instead of silently missing tokens.
    */
   readStored: ((requestId: string) => Promise<StreamEvent[]>) | null = null;
+  /** Reads a request's newest stored event, null if none (reconnect-replay.ts): the quiet-request check. */
+  readLast: ((requestId: string) => Promise<StreamEvent | null>) | null = null;
 
   constructor(nc: NatsConnection, ingressId: string) {
     this.prefixLength = subjects.eventsInbox(ingressId).length - 1;
@@ -54,17 +70,35 @@ export class EventRouter {
         this.handle(requestId, entry, ev);
       },
     });
-    this.sweep = setInterval(() => {
-      const now = Date.now();
-      for (const [id, p] of this.pending) {
-        if (p.deadline <= now) {
-          this.pending.delete(id);
-          p.onTimeout();
-        }
-      }
-    }, 1_000);
+    this.sweep = setInterval(() => this.sweepOnce(Date.now()), 1_000);
     this.sweep.unref();
     this.unregisterLocal = localAnswers.register(ingressId, (requestId, ev) => this.deliverLocal(requestId, ev));
+  }
+
+  /** Deadlines, and the quiet-request check; every second (public for tests with their own clock). */
+  sweepOnce(now: number): void {
+    for (const [id, p] of this.pending) {
+      if (p.deadline <= now) {
+        this.pending.delete(id);
+        p.onTimeout();
+        continue;
+      }
+      if (p.heard || p.quietSince === undefined) {
+        p.heard = false;
+        p.quietSince = now;
+      } else if (this.readLast && !p.held && now - p.quietSince >= (p.checks ? QUIET_RECHECK_MS : QUIET_CHECK_MS)) {
+        p.quietSince = now;
+        p.checks = (p.checks ?? 0) + 1;
+        void this.checkQuiet(id, p);
+      }
+    }
+  }
+
+  private async checkQuiet(requestId: string, entry: PendingRequest): Promise<void> {
+    const last = await this.readLast!(requestId).catch(() => null);
+    if (!last || this.pending.get(requestId) !== entry || entry.held || !isNew(entry, last)) return;
+    // Through the live path: an event that skips ahead fills its gap from LLM_EVENTS there.
+    this.handle(requestId, entry, last);
   }
 
   /** A worker in this process hands over a final event (shared/runtime/local-answers.ts). */
@@ -76,6 +110,7 @@ export class EventRouter {
   }
 
   private handle(requestId: string, entry: PendingRequest, ev: StreamEvent): void {
+    entry.heard = true;
     if (entry.held) return void entry.held.push(ev);
     // No dedupe on the live path: nats-server 2.9 may number a redelivery as delivery 1 again, so
     // an event that is not newer than the last one can be the start of a new delivery.

@@ -83,7 +83,7 @@ export async function buildIngress(opts: IngressOptions): Promise<Ingress> {
   const ingressId = `ing${randomBytes(6).toString('hex')}`;
   const auth = new KeyAuthenticator(db, nc, config.AUTH_CACHE_TTL_MS);
   const router = new EventRouter(nc, ingressId);
-  replayAfterReconnect(nats, router, log);
+  replayAfterReconnect(nats, router, ingressId, log);
   const dispatcher = new Dispatcher(nats, router, ingressId, config.REQUEST_TIMEOUT_MS);
   const readiness = opts.readiness ?? new Readiness(nc);
   const prices = priceBookFromConfig(config.file ?? null);

@@ -5,7 +5,7 @@
 // "tok0 tok1 tok2 tok3" followed by [DONE]).
 import { describe, expect, it } from 'vitest';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { EventRouter } from '../../services/ingress/event-router.ts';
+import { EventRouter, QUIET_CHECK_MS, QUIET_RECHECK_MS } from '../../services/ingress/event-router.ts';
 import type { StreamEvent } from '../../shared/protocol/events.ts';
 
 const fakeNats = { subscribe: () => ({ unsubscribe() {} }) } as unknown as NatsConnection;
@@ -53,6 +53,49 @@ describe('EventRouter', () => {
     router.deliverLocal('req_1', chunk(1));
     await router.replayMissed(async () => [chunk(1), chunk(1, 2), done(2, 2)]);
     expect(received.map((e) => `${e.type}${e.seq}/${e.attempt}`)).toEqual(['chunk1/1', 'chunk1/2', 'done2/2']);
+    router.close();
+  });
+
+  it('a request quiet for QUIET_CHECK_MS gets its newest stored event (a live copy lost in a cluster)', async () => {
+    const received: StreamEvent[] = [];
+    const router = routerWith(received);
+    const reads: string[] = [];
+    let stored: StreamEvent | null = null;
+    router.readLast = async (id) => (reads.push(id), stored);
+    const t0 = Date.now();
+    router.sweepOnce(t0); // quiet from here
+    router.sweepOnce(t0 + QUIET_CHECK_MS - 1);
+    expect(reads).toEqual([]);
+    router.sweepOnce(t0 + QUIET_CHECK_MS); // nothing stored yet: nothing handed over
+    await new Promise((r) => setImmediate(r));
+    expect(reads).toEqual(['req_1']);
+    expect(received).toEqual([]);
+    // The answer is stored (its live copy lost); the next check, QUIET_RECHECK_MS later, hands it over.
+    stored = done(1);
+    router.sweepOnce(t0 + QUIET_CHECK_MS + QUIET_RECHECK_MS - 1);
+    expect(reads).toHaveLength(1);
+    router.sweepOnce(t0 + QUIET_CHECK_MS + QUIET_RECHECK_MS);
+    await new Promise((r) => setImmediate(r));
+    expect(received.map((e) => `${e.type}${e.seq}`)).toEqual(['done1']);
+    router.close();
+  });
+
+  it('a request that is heard from is not read back, and what it has seen is not handed over again', async () => {
+    const received: StreamEvent[] = [];
+    const router = routerWith(received);
+    const reads: string[] = [];
+    router.readLast = async (id) => (reads.push(id), chunk(2));
+    const t0 = Date.now();
+    router.sweepOnce(t0);
+    for (let s = 1; s <= 3; s++) {
+      router.deliverLocal('req_1', chunk(s));
+      router.sweepOnce(t0 + s * QUIET_CHECK_MS); // an event since the last sweep: still talking
+    }
+    expect(reads).toEqual([]);
+    router.sweepOnce(t0 + 5 * QUIET_CHECK_MS); // quiet now; the stored chunk 2 is old news
+    await new Promise((r) => setImmediate(r));
+    expect(reads).toEqual(['req_1']);
+    expect(received.map((e) => e.seq)).toEqual([1, 2, 3]);
     router.close();
   });
 });
