@@ -20,6 +20,8 @@ export interface PendingRequest {
   heard?: boolean;
   quietSince?: number;
   checks?: number;
+  /** The event a quiet check handed over: its live copy, if it still comes, is dropped once. */
+  readBack?: { attempt: number; seq: number };
 }
 
 /**
@@ -99,6 +101,7 @@ export class EventRouter {
     if (!last || this.pending.get(requestId) !== entry || entry.held || !isNew(entry, last)) return;
     // Through the live path: an event that skips ahead fills its gap from LLM_EVENTS there.
     this.handle(requestId, entry, last);
+    entry.readBack = { attempt: last.attempt, seq: last.seq };
   }
 
   /** A worker in this process hands over a final event (shared/runtime/local-answers.ts). */
@@ -111,6 +114,11 @@ export class EventRouter {
 
   private handle(requestId: string, entry: PendingRequest, ev: StreamEvent): void {
     entry.heard = true;
+    if (entry.readBack) {
+      const repeat = ev.attempt === entry.readBack.attempt && ev.seq === entry.readBack.seq;
+      entry.readBack = undefined;
+      if (repeat) return; // the live copy of what a quiet check already handed over
+    }
     if (entry.held) return void entry.held.push(ev);
     // No dedupe on the live path: nats-server 2.9 may number a redelivery as delivery 1 again, so
     // an event that is not newer than the last one can be the start of a new delivery.

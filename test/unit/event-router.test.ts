@@ -98,4 +98,19 @@ describe('EventRouter', () => {
     expect(received.map((e) => e.seq)).toEqual([1, 2, 3]);
     router.close();
   });
+
+  it('the live copy of an event a quiet check already handed over is dropped, later events are not', async () => {
+    const received: StreamEvent[] = [];
+    const router = routerWith(received);
+    router.readLast = async () => chunk(1);
+    const t0 = Date.now();
+    router.sweepOnce(t0);
+    router.sweepOnce(t0 + QUIET_CHECK_MS);
+    await new Promise((r) => setImmediate(r));
+    router.deliverLocal('req_1', chunk(1)); // late live copy: no repeated tokens
+    router.deliverLocal('req_1', chunk(2));
+    router.deliverLocal('req_1', done(3));
+    expect(received.map((e) => `${e.type}${e.seq}`)).toEqual(['chunk1', 'chunk2', 'done3']);
+    router.close();
+  });
 });
