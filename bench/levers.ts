@@ -24,7 +24,7 @@ import { spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { median, runLoad } from './load.ts';
-import { benchBodies, BROKER_NODE_FLAGS, brokerEnv, cpuSeconds, PeakMemory, ProcessGroup } from './processes.ts';
+import { benchBodies, BROKER_NODE_FLAGS, brokerEnv, LEAN_NODE_FLAGS, cpuSeconds, PeakMemory, ProcessGroup } from './processes.ts';
 import { startNatsServer, type NatsServer } from '../test/harness/nats-server.ts';
 import { createDatabase, startPostgres } from '../test/harness/postgres.ts';
 import { freePort, waitFor } from '../test/harness/ports.ts';
@@ -83,31 +83,13 @@ const VARIANTS: Variant[] = [
     what: "npm start's flags without --liftoff-only (WebAssembly, e.g. undici's HTTP parser, also optimised by TurboFan)",
     nodeFlags: BROKER_NODE_FLAGS.filter((f) => f !== '--liftoff-only'),
   },
-  {
-    name: 'grow10',
-    what: '--heap-growing-percent=10 (old generation limit 1.1x the live heap after each full GC; a soft limit, no cap)',
-    nodeFlags: [...BROKER_NODE_FLAGS, '--heap-growing-percent=10'],
-  },
-  {
-    name: 'grow25',
-    what: '--heap-growing-percent=25',
-    nodeFlags: [...BROKER_NODE_FLAGS, '--heap-growing-percent=25'],
-  },
-  {
-    name: 'grow50',
-    what: '--heap-growing-percent=50',
-    nodeFlags: [...BROKER_NODE_FLAGS, '--heap-growing-percent=50'],
-  },
-  {
-    name: 'grow100',
-    what: '--heap-growing-percent=100',
-    nodeFlags: [...BROKER_NODE_FLAGS, '--heap-growing-percent=100'],
-  },
-  {
-    name: 'grow50semi8',
-    what: '--heap-growing-percent=50 --max-semi-space-size=8',
-    nodeFlags: [...BROKER_NODE_FLAGS, '--max-semi-space-size=8', '--heap-growing-percent=50'],
-  },
+  // After each full GC V8 lets the old generation grow to (1 + N/100) x the live heap: a soft limit, no cap.
+  ...[10, 25, 50, 100].map((n) => ({
+    name: `grow${n}`,
+    what: `--heap-growing-percent=${n}`,
+    nodeFlags: [...BROKER_NODE_FLAGS, `--heap-growing-percent=${n}`],
+  })),
+  { name: 'grow50semi8', what: `npm run start:lean's flags (${LEAN_NODE_FLAGS.join(' ')})`, nodeFlags: LEAN_NODE_FLAGS },
   {
     name: 'grow10semi8',
     what: '--heap-growing-percent=10 --max-semi-space-size=8',

@@ -6,15 +6,17 @@ import { startNatsServer, type NatsServer } from '../test/harness/nats-server.ts
 import { createDatabase, startPostgres } from '../test/harness/postgres.ts';
 import { freePort, waitFor } from '../test/harness/ports.ts';
 
+const scripts = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { scripts: Record<string, string> })
+  .scripts;
+const nodeFlagsOf = (script: string): string[] => scripts[script]!.split(/\s+/).filter((arg) => arg.startsWith('--'));
+
 /**
  * The V8 flags `npm start` runs the broker with (read from package.json's start script), so a benchmark
  * measures the heap settings that ship; BENCH_NODE_FLAGS in the scripts that take it overrides them.
  */
-export const BROKER_NODE_FLAGS: string[] = (
-  JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { scripts: { start: string } }
-).scripts.start
-  .split(/\s+/)
-  .filter((arg) => arg.startsWith('--'));
+export const BROKER_NODE_FLAGS: string[] = nodeFlagsOf('start');
+/** The flags of `npm run start:lean` (the soft heap limit; docs/benchmarks.md, "grow50semi8"). */
+export const LEAN_NODE_FLAGS: string[] = nodeFlagsOf('start:lean');
 
 export interface Backends {
   nats: NatsServer;

@@ -6,6 +6,7 @@
 // event can be lost with a node this ingress was not connected to, which no reconnect announces.
 import { DeliverPolicy } from '@nats-io/jetstream';
 import type { Nats } from '../../shared/nats/connection.ts';
+import { lastStoredEvent } from '../../shared/nats/last-event.ts';
 import { STREAMS, subjects } from '../../shared/nats/topology.ts';
 import type { StreamEvent } from '../../shared/protocol/events.ts';
 import type { Logger } from '../../shared/telemetry/logger.ts';
@@ -38,21 +39,10 @@ export async function storedEvents(nats: Nats, requestId: string, waitMs = 1_000
   return out;
 }
 
-/** A request's newest stored event (one direct read of the stream), null when it has none. */
-export async function lastStoredEvent(nats: Nats, ingressId: string, requestId: string): Promise<StreamEvent | null> {
-  const stored = await nats.jsm.streams.getMessage(STREAMS.events, { last_by_subj: subjects.events(ingressId, requestId) });
-  if (!stored) return null;
-  try {
-    return JSON.parse(dec.decode(stored.data)) as StreamEvent;
-  } catch {
-    return null;
-  }
-}
-
 /** Replays missed events into `router` after each reconnect; ends when the connection closes. */
 export function replayAfterReconnect(nats: Nats, router: EventRouter, ingressId: string, log: Logger): void {
   router.readStored = (id) => readWithRetry(() => storedEvents(nats, id), 4);
-  router.readLast = (id) => lastStoredEvent(nats, ingressId, id);
+  router.readLast = (id) => lastStoredEvent(nats.jsm, subjects.events(ingressId, id));
   void (async () => {
     for await (const s of nats.nc.status()) {
       if (s.type !== 'reconnect') continue;

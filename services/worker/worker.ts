@@ -6,6 +6,7 @@ import type { MsgHdrs } from '@nats-io/transport-node';
 import type { Nats } from '../../shared/nats/connection.ts';
 import { consumerNames, EVENT_OWNERS, STREAMS, subjects, type Priority } from '../../shared/nats/topology.ts';
 import { decodeRequestEnvelope, type RequestEnvelope } from '../../shared/nats/request-envelope.ts';
+import { lastStoredEvent } from '../../shared/nats/last-event.ts';
 import type { SwitchyardConfig, ProviderName } from '../../shared/config/env.ts';
 import type { ChatCompletionRequest, EmbeddingsRequest } from '../../shared/protocol/openai.ts';
 import { EMPTY_USAGE, type EventBody, type StreamEvent } from '../../shared/protocol/events.ts';
@@ -229,10 +230,7 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
     // been redelivered without it (seen with nats-server 2.9 after a worker was SIGKILLed): look up
     // its events too. Fresh requests never pay for the lookup.
     if (attempt > 1 || messageAgeMs(msg) > ackWaitMs) {
-      const lastEvent = async () => {
-        const stored = await nats.jsm.streams.getMessage(STREAMS.events, { last_by_subj: eventSubject });
-        return stored ? (JSON.parse(dec.decode(stored.data)) as StreamEvent) : null;
-      };
+      const lastEvent = () => lastStoredEvent(nats.jsm, eventSubject);
       // Batch and async results are read from LLM_EVENTS by durable consumers, which saw the stored copy.
       const resend = (ev: StreamEvent) => {
         if (envelope.ingressId === EVENT_OWNERS.batch || envelope.ingressId === EVENT_OWNERS.async) return;

@@ -1,14 +1,13 @@
 // LLM_EVENTS on a real nats-server. EVENTS_MAX_BYTES bounds the in-memory stream: it is created with
 // the cap, holds no more than it (the oldest events go first), and a changed cap reaches a stream that
 // already exists at the next start. And the read-back the ingress's quiet-request check uses
-// (lastStoredEvent) finds a request's newest event, or nothing.
+// (shared/nats/last-event.ts) finds a request's newest event, or nothing.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
-import type { Nats } from '../../shared/nats/connection.ts';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { loadConfig } from '../../shared/config/env.ts';
 import { ensureTopology, STREAMS, subjects } from '../../shared/nats/topology.ts';
-import { lastStoredEvent } from '../../services/ingress/reconnect-replay.ts';
+import { lastStoredEvent } from '../../shared/nats/last-event.ts';
 import { startNatsServer, type NatsServer } from '../harness/nats-server.ts';
 
 let server: NatsServer;
@@ -54,14 +53,13 @@ describe('EVENTS_MAX_BYTES', () => {
   it("lastStoredEvent reads a request's newest event, null for a request with none", async () => {
     await ensureTopology(jsm, { providers: ['openai'] });
     const js = jetstream(nc);
-    const nats = { nc, js, jsm } as Nats;
     for (const [seq, type] of [
       [1, 'chunk'],
       [2, 'done'],
     ] as const)
       await js.publish(subjects.events('ingQ', 'req_quiet'), JSON.stringify({ type, seq, attempt: 1 }));
     await js.publish(subjects.events('ingQ', 'req_other'), JSON.stringify({ type: 'chunk', seq: 1, attempt: 1 }));
-    expect(await lastStoredEvent(nats, 'ingQ', 'req_quiet')).toMatchObject({ type: 'done', seq: 2 });
-    expect(await lastStoredEvent(nats, 'ingQ', 'req_none')).toBeNull();
+    expect(await lastStoredEvent(jsm, subjects.events('ingQ', 'req_quiet'))).toMatchObject({ type: 'done', seq: 2 });
+    expect(await lastStoredEvent(jsm, subjects.events('ingQ', 'req_none'))).toBeNull();
   });
 });
