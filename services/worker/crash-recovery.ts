@@ -17,7 +17,8 @@ export interface CrashRecoveryDeps {
    */
   resend(ev: StreamEvent): void;
   record: RecordUsage;
-  ack(): void;
+  /** Acks the redelivery (in a cluster once the events published again are stored). */
+  ack(): Promise<void> | void;
 }
 
 /**
@@ -38,19 +39,19 @@ export async function resumeAfterCrash(stream: boolean, deps: CrashRecoveryDeps)
   if (last.type === 'done' || last.type === 'result') {
     deps.resend(last);
     await deps.record(last.usage as Usage, 'ok');
-    deps.ack();
+    await deps.ack();
     return true;
   }
   if (last.type === 'error') {
     deps.resend(last);
     await deps.record({ ...EMPTY_USAGE }, 'error', { error_code: last.error.code ?? last.error.type });
-    deps.ack();
+    await deps.ack();
     return true;
   }
   if (!stream) return false;
   deps.emit(errorEvent(errors.streamInterrupted()));
   await deps.record({ ...EMPTY_USAGE }, 'error', { error_code: 'stream_interrupted' });
-  deps.ack();
+  await deps.ack();
   return true;
 }
 

@@ -27,14 +27,29 @@ export class FinalEvents {
     this.log = log;
   }
 
-  /** Not awaited by the caller: the ingress may get it live before the ack is back. */
-  publish(subject: string, data: string, msgId: string): void {
+  /**
+   * Publishes at once (the ingress may get it live before the ack is back). In a cluster it returns
+   * whether the event was stored, which the worker awaits before it acks the request: acked first, a
+   * worker killed while the store was still being retried through an election took the only copy of
+   * the answer with it, and nothing would ever redeliver the request (an async request stayed
+   * `in_progress` for good in one cluster.test.ts run). Undefined on a single server: nothing to wait for.
+   */
+  publish(subject: string, data: string, msgId: string): Promise<boolean> | undefined {
     const publisher = this.publisher;
-    if (!publisher) return this.nc.publish(subject, data);
+    if (!publisher) {
+      this.nc.publish(subject, data);
+      return undefined;
+    }
     const send = () => publisher.publish(subject, data, headers(), msgId);
-    send()
+    return send()
       .catch((first: unknown) => retryPublish(send, first, FINAL_EVENT_RETRY_MS))
-      .catch((err: Error) => this.log.error({ err: err.message, subject }, 'final event not stored; the ingress may miss it'));
+      .then(
+        () => true,
+        (err: Error) => {
+          this.log.error({ err: err.message, subject }, 'final event not stored; the request is left to be redelivered');
+          return false;
+        },
+      );
   }
 
   close(): void {

@@ -4,7 +4,7 @@
 import type { ConsumerMessages, JsMsg } from '@nats-io/jetstream';
 import type { MsgHdrs } from '@nats-io/transport-node';
 import type { Nats } from '../../shared/nats/connection.ts';
-import { consumerNames, EVENT_OWNERS, STREAMS, subjects, type Priority } from '../../shared/nats/topology.ts';
+import { consumeOptions, consumerNames, EVENT_OWNERS, STREAMS, subjects, type Priority } from '../../shared/nats/topology.ts';
 import { decodeRequestEnvelope, type RequestEnvelope } from '../../shared/nats/request-envelope.ts';
 import { lastStoredEvent } from '../../shared/nats/last-event.ts';
 import type { SwitchyardConfig, ProviderName } from '../../shared/config/env.ts';
@@ -150,7 +150,7 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
   for (const provider of providers) {
     for (const priority of ['interactive'] as Priority[]) {
       const consumer = await js.consumers.get(STREAMS.requests, consumerNames.worker(provider, priority));
-      const messages = await consumer.consume({ max_messages: Math.min(256, config.WORKER_CONCURRENCY) });
+      const messages = await consumer.consume(consumeOptions(Math.min(256, config.WORKER_CONCURRENCY)));
       consumers.push(messages);
       pump(messages).catch((err: unknown) => log.error({ err, provider }, 'request consumer failed'));
     }
@@ -217,12 +217,23 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
     const facts: UsageFacts = { served: { provider, model }, attempts: attempt, startedAt: Date.now() };
     // Non-streaming interactive answers whose ingress is in this process skip NATS (local-answers.ts).
     const mayAnswerLocally = !stream && envelope.ingressId !== EVENT_OWNERS.batch && envelope.ingressId !== EVENT_OWNERS.async;
+    // In a cluster: whether the final event(s) were stored; the request is acked only after that.
+    let finalStored: Promise<boolean> | undefined;
+    const publishFinal = (data: string, msgId: string) => {
+      const stored = finalEvents.publish(eventSubject, data, msgId);
+      if (stored) finalStored = finalStored ? Promise.all([finalStored, stored]).then(([a, b]) => a && b) : stored;
+    };
+    const ack = async (): Promise<void> => {
+      // Not stored: no ack, so the request comes back and its redelivery publishes the answer again.
+      if (finalStored && !(await finalStored)) return;
+      msg.ack();
+    };
     const emit = (ev: EventBody) => {
       if (tracing.on) traceEvent(ev);
       const event = { ...ev, seq: ++seq, attempt } as StreamEvent;
       if (ev.type === 'chunk') return nc.publish(eventSubject, JSON.stringify(event));
       if (mayAnswerLocally && localAnswers.deliver(envelope.ingressId, requestId, event)) return;
-      finalEvents.publish(eventSubject, JSON.stringify(event), `${requestId}.${attempt}.${seq}`);
+      publishFinal(JSON.stringify(event), `${requestId}.${attempt}.${seq}`);
     };
     const record = recorder.forRequest(envelope, facts);
 
@@ -234,9 +245,9 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
       // Batch and async results are read from LLM_EVENTS by durable consumers, which saw the stored copy.
       const resend = (ev: StreamEvent) => {
         if (envelope.ingressId === EVENT_OWNERS.batch || envelope.ingressId === EVENT_OWNERS.async) return;
-        finalEvents.publish(eventSubject, JSON.stringify(ev), `${requestId}.${ev.attempt}.${ev.seq}`);
+        publishFinal(JSON.stringify(ev), `${requestId}.${ev.attempt}.${ev.seq}`);
       };
-      if (await resumeAfterCrash(stream, { lastEvent, emit, resend, record, ack: () => msg.ack() })) return;
+      if (await resumeAfterCrash(stream, { lastEvent, emit, resend, record, ack })) return;
     }
     // Nobody wants the answer any more: cancelled before it started, or an interactive caller's
     // deadline passed (e.g. while it waited for redelivery after a crash). Not run, not billed.
@@ -246,7 +257,7 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
       facts.attempts = 0;
       try {
         await record({ ...EMPTY_USAGE }, 'cancelled', { error_code: unwanted.code });
-        msg.ack();
+        await ack();
       } catch (err) {
         log.error({ err, requestId }, 'usage publish failed; request will be redelivered');
       }
@@ -323,7 +334,7 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
         first_token_at: outcome.firstTokenAt ? new Date(outcome.firstTokenAt).toISOString() : null,
         ...refused,
       });
-      msg.ack();
+      await ack();
     } catch (err) {
       facts.attempts = Math.max(job.attempts, 1);
       const failure = toFailure(err, job.cancelled);
@@ -342,7 +353,7 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
           error_code: job.cancelled ? 'cancelled' : (failure.error.code ?? failure.error.type),
           ...refused,
         });
-        msg.ack();
+        await ack();
       } catch (pubErr) {
         // Usage could not be stored: leave the request unacked so it is redelivered and recorded then.
         log.error({ err: pubErr, requestId }, 'usage publish failed; request will be redelivered');
