@@ -15,7 +15,7 @@ import { randomBytes } from 'node:crypto';
 import type { ConsumerMessages, JsMsg } from '@nats-io/jetstream';
 import { sql } from 'kysely';
 import type { Nats } from '../../shared/nats/connection.ts';
-import { asyncConsumerNames, EVENT_OWNERS, STREAMS } from '../../shared/nats/topology.ts';
+import { asyncConsumerNames, consumeOptions, EVENT_OWNERS, STREAMS } from '../../shared/nats/topology.ts';
 import type { Db } from '../../shared/db/database.ts';
 import { readLines, type Line } from '../../shared/db/files.ts';
 import type { SwitchyardConfig } from '../../shared/config/env.ts';
@@ -81,7 +81,7 @@ export async function startBatchRunner(opts: BatchRunnerOptions): Promise<BatchR
 
   // ---- results: LLM_EVENTS (llm.evt.batch.>) -> batch_results ----
   const consumer = await nats.js.consumers.get(STREAMS.events, asyncConsumerNames.batchResults);
-  const messages: ConsumerMessages = await consumer.consume({ max_messages: 2048 });
+  const messages: ConsumerMessages = await consumer.consume(consumeOptions(2048));
   const prefixLength = `llm.evt.${EVENT_OWNERS.batch}.`.length;
   let buffer: Array<{ msg: JsMsg; result: LineResult | null }> = [];
   let flushTimer: NodeJS.Timeout | null = null;

@@ -10,7 +10,7 @@
 import type { ConsumerMessages } from '@nats-io/jetstream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Nats } from '../../shared/nats/connection.ts';
-import { asyncConsumerNames, EVENT_OWNERS, STREAMS } from '../../shared/nats/topology.ts';
+import { asyncConsumerNames, consumeOptions, EVENT_OWNERS, STREAMS } from '../../shared/nats/topology.ts';
 import type { Db } from '../../shared/db/database.ts';
 import type { SwitchyardConfig } from '../../shared/config/env.ts';
 import type { ChatResultEvent, StreamEvent } from '../../shared/protocol/events.ts';
@@ -67,7 +67,7 @@ export class AsyncRequests {
   async start(): Promise<void> {
     const { nats, db, log } = this.opts;
     const consumer = await nats.js.consumers.get(STREAMS.events, asyncConsumerNames.asyncResults);
-    const messages = await consumer.consume({ max_messages: 256 });
+    const messages = await consumer.consume(consumeOptions(256));
     this.messages = messages;
     const prefix = `llm.evt.${EVENT_OWNERS.async}.`.length;
     const dec = new TextDecoder();

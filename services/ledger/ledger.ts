@@ -5,7 +5,7 @@
 import type { ConsumerMessages, JsMsg } from '@nats-io/jetstream';
 import { sql } from 'kysely';
 import type { Nats } from '../../shared/nats/connection.ts';
-import { consumerNames, STREAMS } from '../../shared/nats/topology.ts';
+import { consumeOptions, consumerNames, STREAMS } from '../../shared/nats/topology.ts';
 import type { Db } from '../../shared/db/database.ts';
 import type { UsageRecord } from '../../shared/protocol/events.ts';
 import type { Logger } from '../../shared/telemetry/logger.ts';
@@ -31,7 +31,7 @@ export async function startLedger(opts: LedgerOptions): Promise<Ledger> {
   const maxBatch = opts.maxBatch ?? 256;
   const lingerMs = opts.lingerMs ?? 10;
   const consumer = await nats.js.consumers.get(STREAMS.usage, consumerNames.ledger);
-  const messages: ConsumerMessages = await consumer.consume({ max_messages: maxBatch * 2 });
+  const messages: ConsumerMessages = await consumer.consume(consumeOptions(maxBatch * 2));
   let buffer: JsMsg[] = [];
   let timer: NodeJS.Timeout | null = null;
   let flushing: Promise<void> = Promise.resolve();

@@ -219,6 +219,15 @@ export function streamConfigs(opts: TopologyOptions): Array<Partial<StreamConfig
   return streams.map((s) => ({ ...s, num_replicas }));
 }
 
+/**
+ * Options of every long-lived consume() of a durable consumer. A pull waits at the consumer's leader;
+ * in a cluster, when that node dies, the pull dies with it, and nats.js notices only after two missed
+ * idle heartbeats (expires / 2 each): 30 s with its default 30 s expiry, while the consumer delivers
+ * nothing to this process (redelivered streams waited 15-41 s in cluster.test.ts). A 5 s expiry bounds
+ * that at 5 s, for a pull and two heartbeats per consumer every 5 s when idle.
+ */
+export const consumeOptions = (maxMessages: number) => ({ max_messages: maxMessages, expires: 5_000 }) as const;
+
 export const consumerNames = {
   worker: (provider: string, priority: Priority) => `worker-${provider}-${priority}`,
   ledger: 'ledger',

@@ -165,6 +165,8 @@ describe('3-node JetStream cluster, two ingresses, three workers', () => {
         `statuses ${JSON.stringify(statuses)}; interrupted streams ${outcomes.filter((o) => o.interrupted).length}; killed NATS ${leader}`,
     );
 
+    const slow = outcomes.filter((o) => o.ms > 10_000).map((o) => `${o.phase} ${o.kind} ${o.status} ${o.id} ${o.ms} ms`);
+    if (slow.length) console.log('answered after more than 10 s', slow);
     const lost = outcomes.filter((o) => o.status === 0);
     if (lost.length) {
       const abortedIds = ingresses.flatMap((c) =>
