@@ -42,6 +42,8 @@ interface Variant {
   name: string;
   what: string;
   natsBin?: string;
+  /** nats-server's own extra environment (Go's GOGC, GOMEMLIMIT). */
+  natsEnv?: Record<string, string>;
   env?: Record<string, string>;
   nodeFlags?: string[];
   /** 0 = one process (services/all), n = ingress + ledger + n workers. */
@@ -59,12 +61,15 @@ const VARIANTS: Variant[] = [
   ...(BASELINE_DIR ? [{ name: 'before', what: `the same from ${BASELINE_DIR} (BENCH_BASELINE_DIR)`, cwd: BASELINE_DIR }] : []),
   { name: 'loginfo', what: 'LOG_LEVEL=info (the default: one access line per request) instead of warn', env: { LOG_LEVEL: 'info' } },
   { name: 'nats215', what: 'nats-server 2.15.3 instead of the PATH one', natsBin: NATS_215 },
+  { name: 'natsgogc50', what: 'nats-server with GOGC=50 (Go heap grows to 1.5x live, not 2x)', natsEnv: { GOGC: '50' } },
+  { name: 'natsgogc25', what: 'nats-server with GOGC=25', natsEnv: { GOGC: '25' } },
   { name: 'memstore', what: 'LLM_REQUESTS in memory storage', env: { NATS_REQUEST_STORAGE: 'memory' } },
   {
     name: 'events16',
     what: 'EVENTS_MAX_BYTES=16 MiB (LLM_EVENTS, the resume buffer in nats-server memory; default 512 MiB)',
     env: { EVENTS_MAX_BYTES: String(16 * 1024 * 1024) },
   },
+  { name: 'semi32', what: '--max-semi-space-size=32 --liftoff-only', nodeFlags: ['--max-semi-space-size=32', '--liftoff-only'] },
   { name: 'semi8', what: '--max-semi-space-size=8', nodeFlags: ['--max-semi-space-size=8'] },
   { name: 'semi4', what: '--max-semi-space-size=4', nodeFlags: ['--max-semi-space-size=4'] },
   { name: 'semidefault', what: 'no V8 heap flags', nodeFlags: [] },
@@ -161,7 +166,7 @@ async function measure(v: Variant, pgUrl: string, mockUrl: string, round: number
   const group = new ProcessGroup();
   let nats: NatsServer | null = null;
   try {
-    nats = await startNatsServer(v.natsBin ? { bin: v.natsBin } : {});
+    nats = await startNatsServer({ ...(v.natsBin ? { bin: v.natsBin } : {}), ...(v.natsEnv ? { env: v.natsEnv } : {}) });
     const databaseUrl = await createDatabase(pgUrl, `levers_${v.name}_${round}`);
     const port = await freePort();
     const env = { ...brokerEnv({ nats, databaseUrl, mockUrl }, port, API_KEY), ...v.env };

@@ -28,7 +28,8 @@ export function findNatsServer(): string | null {
   return which.status === 0 ? which.stdout.trim() : null;
 }
 
-export async function startNatsServer(opts: { bin?: string } = {}): Promise<NatsServer> {
+/** `env`: extra environment for the server (benchmarks vary Go's GOGC / GOMEMLIMIT). */
+export async function startNatsServer(opts: { bin?: string; env?: Record<string, string> } = {}): Promise<NatsServer> {
   const bin = opts.bin ?? findNatsServer();
   if (!bin)
     throw new Error('nats-server not found: apt-get install -y nats-server (or run `npm start` once, which installs it under .data/bin)');
@@ -40,7 +41,7 @@ export async function startNatsServer(opts: { bin?: string } = {}): Promise<Nats
   // The same limits as `npm start` (max_payload: the largest request body, docs/security.md).
   const start = async () => {
     const args = ['-c', NATS_LIMITS_CONF, '-js', '-a', '127.0.0.1', '-p', String(port), '-sd', dir, '-n', name];
-    proc = await spawnNats(bin, args, port, `nats-server on ${port}`);
+    proc = await spawnNats(bin, args, port, `nats-server on ${port}`, opts.env);
   };
   // A free port can be taken by another test process before nats-server binds it: pick another.
   for (let attempt = 1; ; attempt++) {
@@ -78,11 +79,17 @@ export class NatsExitedEarly extends Error {}
  * Spawns nats-server and resolves once `port` accepts connections. Rejects with NatsExitedEarly, quoting
  * the server's last output, if it exits first, instead of waiting out the timeout and saying nothing.
  */
-export async function spawnNats(bin: string, args: string[], port: number, what: string): Promise<ChildProcess> {
+export async function spawnNats(
+  bin: string,
+  args: string[],
+  port: number,
+  what: string,
+  env?: Record<string, string>,
+): Promise<ChildProcess> {
   // Ready means this server answers: a port taken by another process can accept connections too.
   const name = args[args.indexOf('-n') + 1];
   if (!args.includes('-n') || !name) throw new Error('spawnNats: give the server a unique name (-n)');
-  const proc = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'], ...(env ? { env: { ...process.env, ...env } } : {}) });
   let output = '';
   const keep = (d: Buffer) => void (output = (output + d.toString()).slice(-2_000));
   // Read to the end, always: a full pipe would block the server.
