@@ -41,6 +41,7 @@ async function runClient(client: Client, mockUrl: string): Promise<void> {
     });
   };
   const until = Date.now() + DURATION * 1000;
+  const cpu0 = process.cpuUsage();
   let n = 0;
   const started = Date.now();
   while (Date.now() < until) {
@@ -49,12 +50,14 @@ async function runClient(client: Client, mockUrl: string): Promise<void> {
     const due = started + (n * 1000) / RATE;
     if (due > Date.now()) await new Promise((r) => setTimeout(r, due - Date.now()));
   }
-  console.log(`requests=${n}`);
+  const cpu = process.cpuUsage(cpu0);
+  console.log(`requests=${n} cpu_us=${Math.round((cpu.user + cpu.system) / n)}`);
 }
 
-function summarize(log: string): { requests: number; scavenges: number; survivedPerRequestKb: number; pauseMs: number } {
+function summarize(log: string): { requests: number; cpuUs: number; scavenges: number; survivedPerRequestKb: number; pauseMs: number } {
   const text = readFileSync(log, 'utf8');
   const requests = Number(/requests=(\d+)/.exec(text)?.[1] ?? 0);
+  const cpuUs = Number(/cpu_us=(\d+)/.exec(text)?.[1] ?? 0);
   const value = (line: string, key: string) => Number(new RegExp(` ${key}=([0-9.]+)`).exec(line)?.[1] ?? NaN);
   const at = (line: string) => Number(/\]\s+(\d+) ms:/.exec(line)?.[1] ?? 0);
   const scavenges = text.split('\n').filter((l) => l.includes('gc=s') && at(l) > SETTLE_MS + 1_000);
@@ -63,6 +66,7 @@ function summarize(log: string): { requests: number; scavenges: number; survived
   const requestsInSpan = (requests * span) / (DURATION * 1000);
   return {
     requests,
+    cpuUs,
     scavenges: scavenges.length,
     survivedPerRequestKb: requestsInSpan ? +(survived / requestsInSpan / 1024).toFixed(2) : 0,
     pauseMs: +median(scavenges.map((l) => value(l, 'pause'))).toFixed(2),
@@ -87,7 +91,7 @@ async function main() {
       await new Promise((r) => child.once('exit', r));
       const s = summarize(log);
       console.log(
-        `${client}: ${s.requests} requests at ${RATE}/s, ${s.scavenges} scavenges, ` +
+        `${client}: ${s.requests} requests at ${RATE}/s, ${s.cpuUs} µs CPU each, ${s.scavenges} scavenges, ` +
           `${s.survivedPerRequestKb} KB per request survived a scavenge, scavenge pause p50 ${s.pauseMs} ms`,
       );
     }

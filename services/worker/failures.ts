@@ -3,6 +3,7 @@
 import { errors } from '../../shared/protocol/errors.ts';
 import { AdapterError, upstreamFailure, type UpstreamError } from '../../shared/providers/types.ts';
 import { scrubErrorBody } from '../../shared/telemetry/secrets.ts';
+import { UpstreamTimeoutError } from './upstream.ts';
 
 /** Every failure the client or a log sees passes here: upstream text is scrubbed of keys once, here. */
 export function toFailure(err: unknown, cancelled: boolean): UpstreamError {
@@ -12,10 +13,10 @@ export function toFailure(err: unknown, cancelled: boolean): UpstreamError {
 
 export function classifyFailure(err: unknown, cancelled: boolean): UpstreamError {
   if (err instanceof AdapterError) return err.upstream;
-  // The abort of a cancelled request surfaces as whatever undici threw; the client asked for it.
+  // The abort of a cancelled request surfaces as whatever node:http threw; the client asked for it.
   if (cancelled) return upstreamFailure(errors.cancelled());
   const e = err as Error & { code?: string };
   if (e?.name === 'ZodError' || e instanceof SyntaxError) return upstreamFailure(errors.badUpstreamResponse(e.message.slice(0, 300)));
-  const timedOut = e?.code === 'UND_ERR_HEADERS_TIMEOUT' || e?.code === 'UND_ERR_BODY_TIMEOUT';
+  const timedOut = e instanceof UpstreamTimeoutError;
   return upstreamFailure(errors.upstreamUnreachable(e?.message ?? String(err), timedOut), true);
 }

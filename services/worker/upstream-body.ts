@@ -12,7 +12,7 @@ export interface UpstreamBodyLimits {
   maxEventBytes: number;
 }
 
-/** The undici body as the worker uses it. */
+/** The upstream response body as the worker uses it. */
 export interface UpstreamBody extends AsyncIterable<Buffer> {
   text(): Promise<string>;
   dump(): Promise<void>;
@@ -32,7 +32,7 @@ export function upstreamTooLarge(what: string, limitBytes: number): AdapterError
   return AdapterError.from(errors.upstreamTooLarge(what, limitBytes));
 }
 
-/** Wraps an undici body so text() and iteration stop with an AdapterError past the caps. */
+/** Wraps an upstream response body so text() and iteration stop with an AdapterError past the caps. */
 export function capUpstreamBody(raw: RawBody, contentType: string | undefined, limits: UpstreamBodyLimits): UpstreamBody {
   const sse = /event-stream/i.test(contentType ?? '');
   return {

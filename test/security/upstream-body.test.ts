@@ -1,4 +1,4 @@
-// The worker's caps on upstream bodies, on real undici-shaped streams: a whole body over the cap and a
+// The worker's caps on upstream bodies, on real Node streams: a whole body over the cap and a
 // single streamed event over the cap fail with upstream_response_too_large; many small events do not.
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';

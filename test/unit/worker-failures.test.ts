@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { classifyFailure, toFailure } from '../../services/worker/failures.ts';
+import { UpstreamTimeoutError } from '../../services/worker/upstream.ts';
 import { AdapterError } from '../../shared/providers/types.ts';
 import { errors } from '../../shared/protocol/errors.ts';
 import { requestFault } from '../../services/worker/request-faults.ts';
@@ -37,13 +38,13 @@ describe('worker failures', () => {
     }
   });
 
-  it('tells an undici timeout from a connection error; both retryable', () => {
-    const timeout = Object.assign(new Error('Headers Timeout Error'), { code: 'UND_ERR_HEADERS_TIMEOUT' });
+  it('tells an upstream timeout from a connection error; both retryable', () => {
+    const timeout = new UpstreamTimeoutError('UPSTREAM_HEADERS_TIMEOUT', 1000);
     expect(classifyFailure(timeout, false)).toEqual({
       status: 504,
       retryable: true,
       error: {
-        message: 'The upstream could not be reached: Headers Timeout Error',
+        message: 'The upstream could not be reached: no response headers from the upstream within 1000 ms',
         type: 'upstream_error',
         param: null,
         code: 'upstream_timeout',
