@@ -15,11 +15,9 @@ export interface UpstreamBodyLimits {
 /** The upstream response body as the worker uses it. */
 export interface UpstreamBody extends AsyncIterable<Buffer> {
   text(): Promise<string>;
-  dump(): Promise<void>;
 }
 
 interface RawBody extends AsyncIterable<Buffer> {
-  dump(): Promise<void>;
   destroy(err?: Error): unknown;
   on(event: 'data', listener: (chunk: Buffer) => void): unknown;
   once(event: 'end' | 'close', listener: () => void): unknown;
@@ -58,7 +56,6 @@ export function capUpstreamBody(raw: RawBody, contentType: string | undefined, l
         raw.once('close', () => reject(new Error('the upstream body was closed before its end')));
       });
     },
-    dump: () => raw.dump(),
     async *[Symbol.asyncIterator]() {
       const events = new EventLengthMeter(sse);
       for await (const buf of raw) {

@@ -95,20 +95,9 @@ export function sendUpstream(req: UpstreamRequest, signal: AbortSignal, timeoutM
       resolve({
         status: res.statusCode ?? 502,
         headers: res.headers,
-        body: capUpstreamBody(rawBody(res), contentType, upstreamBodyLimits),
+        body: capUpstreamBody(res, contentType, upstreamBodyLimits),
       });
     });
     outgoing.end(req.body);
-  });
-}
-
-/** The response as capUpstreamBody reads it; `dump` drains it so the connection can be reused. */
-function rawBody(res: IncomingMessage) {
-  return Object.assign(res, {
-    dump: () =>
-      new Promise<void>((resolve) => {
-        if (res.readableEnded || res.destroyed) return resolve();
-        res.once('end', resolve).once('close', resolve).resume();
-      }),
   });
 }

@@ -39,7 +39,6 @@ function setup(answer: { status: number; reads: string[] }) {
         headers: {},
         body: {
           text: async () => answer.reads.join(''),
-          dump: async () => {},
           async *[Symbol.asyncIterator]() {
             for (const r of answer.reads) yield Buffer.from(r);
           },

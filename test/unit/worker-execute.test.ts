@@ -24,7 +24,6 @@ function response(c: Canned): UpstreamResponse {
     headers: c.headers ?? {},
     body: {
       text: async () => (Array.isArray(reads) ? reads.join('') : ''),
-      dump: async () => {},
       async *[Symbol.asyncIterator]() {
         if (reads instanceof Error) throw reads;
         for (const r of reads) yield Buffer.from(r);
