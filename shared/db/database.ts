@@ -4,6 +4,7 @@ import pg from 'pg';
 import type { Database } from './schema.ts';
 import { migrateToLatest } from './migrations.ts';
 import { startEmbeddedPostgres } from './embedded/embedded-postgres.ts';
+import { boundQueries, QUERY_TIMEOUT_MS } from './query-timeout.ts';
 
 // Postgres returns bigint/numeric as strings by default; counts we sum stay strings at the edge.
 pg.types.setTypeParser(pg.types.builtins.INT8, (v) => v);
@@ -16,19 +17,21 @@ export interface OpenDbOptions {
   embeddedDir?: string;
   poolSize?: number;
   migrate?: boolean;
+  /** Bound on every query (default QUERY_TIMEOUT_MS, 15 s); tests set it lower. */
+  queryTimeoutMs?: number;
 }
 
 export async function openDatabase(opts: OpenDbOptions): Promise<Db> {
   let db: Db;
   if (opts.url) {
-    db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: newPool({ connectionString: opts.url }, opts.poolSize ?? 10) }) });
+    db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: newPool({ connectionString: opts.url }, opts.poolSize ?? 10, opts.queryTimeoutMs) }) });
   } else {
     // The embedded PGlite runs in its own thread behind a Postgres socket: the same driver, types and
     // code paths as real Postgres, and none of its WASM work on this event loop.
     const embedded = await startEmbeddedPostgres(opts.embeddedDir ?? '.data/pglite');
     // PGlite has one backend, so connections take turns (see embedded/wire-session.ts); a few of them let
     // the next statement wait beside PGlite instead of behind a round trip.
-    const pool = newPool({ host: embedded.socketDir, port: embedded.port, user: 'postgres', database: 'postgres' }, opts.poolSize ?? 4);
+    const pool = newPool({ host: embedded.socketDir, port: embedded.port, user: 'postgres', database: 'postgres' }, opts.poolSize ?? 4, opts.queryTimeoutMs);
     const endPool = pool.end.bind(pool);
     // db.destroy() ends the pool; the embedded database then closes cleanly with it.
     pool.end = (async () => {
@@ -47,20 +50,23 @@ export async function openDatabase(opts: OpenDbOptions): Promise<Db> {
   return db;
 }
 
-function newPool(target: pg.PoolConfig, max: number): pg.Pool {
+function newPool(target: pg.PoolConfig, max: number, queryTimeoutMs = QUERY_TIMEOUT_MS): pg.Pool {
   const pool = new pg.Pool({
     ...target,
     max,
     connectionTimeoutMillis: 5_000,
-    // A query on a connection whose server vanished would otherwise wait forever.
-    query_timeout: 15_000,
+    // No query_timeout here: queries are bounded by boundQueries (query-timeout.ts says why).
     keepAlive: true,
     idleTimeoutMillis: 30_000,
   });
   // A pool error (database restarted) must not crash the process; queries report it instead.
   pool.on('error', () => {});
   // A checked-out client whose server went away emits 'error' too; the query reports it.
-  pool.on('connect', (client) => client.on('error', () => {}));
+  // Every query on it is bounded (a query on a connection whose server vanished would otherwise wait forever).
+  pool.on('connect', (client) => {
+    client.on('error', () => {});
+    boundQueries(client, queryTimeoutMs);
+  });
   return pool;
 }
 
