@@ -24,14 +24,20 @@ export interface OpenDbOptions {
 export async function openDatabase(opts: OpenDbOptions): Promise<Db> {
   let db: Db;
   if (opts.url) {
-    db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: newPool({ connectionString: opts.url }, opts.poolSize ?? 10, opts.queryTimeoutMs) }) });
+    db = new Kysely<Database>({
+      dialect: new PostgresDialect({ pool: newPool({ connectionString: opts.url }, opts.poolSize ?? 10, opts.queryTimeoutMs) }),
+    });
   } else {
     // The embedded PGlite runs in its own thread behind a Postgres socket: the same driver, types and
     // code paths as real Postgres, and none of its WASM work on this event loop.
     const embedded = await startEmbeddedPostgres(opts.embeddedDir ?? '.data/pglite');
     // PGlite has one backend, so connections take turns (see embedded/wire-session.ts); a few of them let
     // the next statement wait beside PGlite instead of behind a round trip.
-    const pool = newPool({ host: embedded.socketDir, port: embedded.port, user: 'postgres', database: 'postgres' }, opts.poolSize ?? 4, opts.queryTimeoutMs);
+    const pool = newPool(
+      { host: embedded.socketDir, port: embedded.port, user: 'postgres', database: 'postgres' },
+      opts.poolSize ?? 4,
+      opts.queryTimeoutMs,
+    );
     const endPool = pool.end.bind(pool);
     // db.destroy() ends the pool; the embedded database then closes cleanly with it.
     pool.end = (async () => {

@@ -37,7 +37,9 @@ function fakeClient() {
 it('answers within the bound in both forms, values optional', async () => {
   const { client } = fakeClient();
   await expect(client.query('select 5', [1])).resolves.toEqual({ rows: [{ ms: 5, values: [1] }] });
-  const viaCallback = await new Promise((resolve, reject) => client.query('select 5', (err: Error | null, r: unknown) => (err ? reject(err) : resolve(r))));
+  const viaCallback = await new Promise((resolve, reject) =>
+    client.query('select 5', (err: Error | null, r: unknown) => (err ? reject(err) : resolve(r))),
+  );
   expect(viaCallback).toEqual({ rows: [{ ms: 5, values: undefined }] });
 });
 
