@@ -167,6 +167,22 @@ describe('3-node JetStream cluster, two ingresses, three workers', () => {
 
     const slow = outcomes.filter((o) => o.ms > 10_000).map((o) => `${o.phase} ${o.kind} ${o.status} ${o.id} ${o.ms} ms`);
     if (slow.length) console.log('answered after more than 10 s', slow);
+    // A stream that started (200) and then neither finished nor said it was interrupted before the
+    // client gave up: what each process logged about it (seen once in CI, 45 s, not yet explained).
+    const stalled = outcomes.filter((o) => o.kind === 'stream' && o.status === 200 && !o.complete && !o.interrupted);
+    for (const o of stalled)
+      console.log(
+        `stalled stream ${o.id} (${o.ms} ms)`,
+        [...ingresses, ...workers].map((c, i) =>
+          [
+            `-- ${i < ingresses.length ? `ingress ${i}` : `worker ${i - ingresses.length}`}`,
+            ...c
+              .output()
+              .split('\n')
+              .filter((l) => l.includes(o.id!)),
+          ].join('\n'),
+        ),
+      );
     const lost = outcomes.filter((o) => o.status === 0);
     if (lost.length) {
       const abortedIds = ingresses.flatMap((c) =>
