@@ -4,7 +4,7 @@ import pg from 'pg';
 import type { Database } from './schema.ts';
 import { migrateToLatest } from './migrations.ts';
 import { startEmbeddedPostgres } from './embedded/embedded-postgres.ts';
-import { boundQueries, QUERY_TIMEOUT_MS } from './query-timeout.ts';
+import { boundQueries } from './query-timeout.ts';
 
 // Postgres returns bigint/numeric as strings by default; counts we sum stay strings at the edge.
 pg.types.setTypeParser(pg.types.builtins.INT8, (v) => v);
@@ -56,7 +56,7 @@ export async function openDatabase(opts: OpenDbOptions): Promise<Db> {
   return db;
 }
 
-function newPool(target: pg.PoolConfig, max: number, queryTimeoutMs = QUERY_TIMEOUT_MS): pg.Pool {
+function newPool(target: pg.PoolConfig, max: number, queryTimeoutMs?: number): pg.Pool {
   const pool = new pg.Pool({
     ...target,
     max,

@@ -35,19 +35,25 @@ export function boundQueries(client: pg.ClientBase, timeoutMs: number = QUERY_TI
     }
     const run = (done: QueryCallback) => {
       let timedOut = false;
+      let reported = false;
+      const report: QueryCallback = (err, result) => {
+        if (reported) return;
+        reported = true;
+        done(err, result);
+      };
       const timer = setTimeout(() => {
         timedOut = true;
         // pg reports the query failed once it sees the connection close, and marks the client
         // unusable first, so the pool discards it rather than lending it out again: the caller
         // hears of the timeout from there (reporting it now, the client could go back to the pool
-        // before pg knew its connection was gone).
+        // before pg knew its connection was gone). Without a socket to close, it is reported now.
         const stream = (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream;
         if (stream) stream.destroy();
-        else done(new QueryTimeoutError(timeoutMs));
+        else report(new QueryTimeoutError(timeoutMs));
       }, timeoutMs);
       query(config, values, (err: Error | null, result?: pg.QueryResult) => {
         clearTimeout(timer);
-        done(timedOut ? new QueryTimeoutError(timeoutMs) : err, result);
+        report(timedOut ? new QueryTimeoutError(timeoutMs) : err, result);
       });
     };
     if (typeof callback === 'function') {

@@ -8,12 +8,12 @@ import { boundQueries, QueryTimeoutError } from '../../shared/db/query-timeout.t
 type Cb = (err: Error | null, r?: unknown) => void;
 
 /** Answers `select <n>` after n ms; a destroyed stream fails the query in flight, as pg does on close. */
-function fakeClient() {
+function fakeClient(opts: { socket?: boolean } = {}) {
   const stream = new EventEmitter() as EventEmitter & { destroy(): void; destroyed: boolean };
   stream.destroyed = false;
   const calls: unknown[][] = [];
   const client = {
-    connection: { stream },
+    connection: opts.socket === false ? {} : { stream },
     query(config: unknown, values?: unknown, cb?: Cb) {
       calls.push([config, values, cb]);
       if (typeof config === 'object' && config && 'submit' in config) return config;
@@ -67,4 +67,20 @@ it('leaves submittables (cursors) to pg', () => {
   const cursor = { submit() {} };
   expect(client.query(cursor)).toBe(cursor);
   expect(calls[0]).toEqual([cursor, undefined, undefined]);
+});
+
+it('without a socket to close, reports the timeout at the bound, and the late answer is not passed on', async () => {
+  const { client } = fakeClient({ socket: false });
+  const results: unknown[] = [];
+  const started = Date.now();
+  await new Promise<void>((resolve) =>
+    client.query('select 300', (e: Error | null, r: unknown) => {
+      results.push(e ?? r);
+      resolve();
+    }),
+  );
+  expect(Date.now() - started).toBeLessThan(280);
+  await new Promise((r) => setTimeout(r, 350)); // the real answer arrives meanwhile
+  expect(results).toHaveLength(1);
+  expect(results[0]).toBeInstanceOf(QueryTimeoutError);
 });
