@@ -17,6 +17,7 @@ import { asyncSubjects, REQUEST_OWNERS_BUCKET, STREAMS, subjects } from '../../s
 import type { StreamEvent } from '../../shared/protocol/events.ts';
 import type { Logger } from '../../shared/telemetry/logger.ts';
 import type { Dispatcher } from './dispatcher.ts';
+import { AttemptLock } from './attempt-lock.ts';
 
 export interface ResumeOptions {
   nats: Nats;
@@ -117,7 +118,7 @@ export class StreamResume {
 
   /**
    * Replays the request's chunks with seq > afterSeq and its terminal event whatever its seq (events
-   * of the speaking attempt; a terminal error of any attempt is always passed), then follows live ones. `onEvent` returns true when the
+   * of the speaking attempt, attempt-lock.ts: another attempt's end becomes stream_interrupted), then follows live ones. `onEvent` returns true when the
    * reader is finished. Resolves when finished, when `signal` aborts, or after `maxWaitMs`.
    */
   async replay(
@@ -136,22 +137,20 @@ export class StreamResume {
     opts.signal?.addEventListener('abort', stop, { once: true });
     if (opts.signal?.aborted) stop();
     const dec = new TextDecoder();
-    let locked = 0;
+    const attempts = new AttemptLock();
     try {
       for await (const m of iter) {
-        let ev: StreamEvent;
+        let stored: StreamEvent;
         try {
-          ev = JSON.parse(dec.decode(m.data)) as StreamEvent;
+          stored = JSON.parse(dec.decode(m.data)) as StreamEvent;
         } catch {
           continue;
         }
-        if (ev.type !== 'error') {
-          if (locked && ev.attempt !== locked) continue;
-          locked = ev.attempt;
-          // A terminal event is passed even when the reader saw it: resuming after the last event
-          // must end at once, not wait for events that will never come.
-          if (ev.type === 'chunk' && ev.seq <= afterSeq) continue;
-        }
+        const ev = attempts.admit(stored);
+        if (!ev) continue;
+        // A terminal event is passed even when the reader saw it: resuming after the last event
+        // must end at once, not wait for events that will never come.
+        if (ev.type === 'chunk' && ev.seq <= afterSeq) continue;
         if (onEvent(ev)) break;
       }
     } finally {
@@ -171,15 +170,12 @@ export class StreamResume {
     const iter = await oc.consume({ max_messages: 256 });
     const timer = setTimeout(() => void iter.stop(), waitMs);
     const dec = new TextDecoder();
-    let locked = 0;
+    const attempts = new AttemptLock();
     try {
       for await (const m of iter) {
-        const ev = JSON.parse(dec.decode(m.data)) as StreamEvent;
-        if (ev.type === 'error' || !locked || ev.attempt === locked) {
-          if (ev.type !== 'error') locked = ev.attempt;
-          out.push(ev);
-        }
-        if (ev.type !== 'chunk' || m.info.pending === 0) break;
+        const ev = attempts.admit(JSON.parse(dec.decode(m.data)) as StreamEvent);
+        if (ev) out.push(ev);
+        if ((ev && ev.type !== 'chunk') || m.info.pending === 0) break;
       }
     } finally {
       clearTimeout(timer);

@@ -39,6 +39,7 @@ import { assertRouteConfigured } from '../../shared/config/providers.ts';
 import { answerHandshakeError } from './framework-errors.ts';
 import { validate } from '../../shared/protocol/request-errors.ts';
 import { exceedsJsonDepth } from '../../shared/protocol/json-depth.ts';
+import { AttemptLock } from './attempt-lock.ts';
 
 export interface WebSocketOptions {
   config: SwitchyardConfig;
@@ -227,15 +228,13 @@ export async function websocketRoutes(app: FastifyInstance, opts: WebSocketOptio
       };
       const fail = (id: string | null, err: ApiError) => send({ type: 'error', id, status: err.status, error: err.toBody().error });
 
-      /** Relays one request's events; `attemptLock` as in the SSE path: only one attempt may speak. */
+      /** Relays one request's events; as in the SSE path only one attempt may speak (attempt-lock.ts). */
       const relay = (id: string, entry: Live) => {
-        let locked = 0;
-        return (ev: StreamEvent): boolean => {
+        const attempts = new AttemptLock();
+        return (received: StreamEvent): boolean => {
           if (entry.finished) return true;
-          if (ev.type !== 'error') {
-            if (locked && ev.attempt !== locked) return false;
-            locked = ev.attempt;
-          }
+          const ev = attempts.admit(received);
+          if (!ev) return false;
           if (ev.type === 'chunk') {
             send({ type: 'chunk', id, seq: ev.seq, delta: ev.delta as WsChunk['delta'] });
             return false;
@@ -245,7 +244,7 @@ export async function websocketRoutes(app: FastifyInstance, opts: WebSocketOptio
           entry.admitted?.settle(
             ev.type === 'done' || ev.type === 'result'
               ? { usage: ev.usage as Usage, target: ev.target ?? `${ev.provider}/${ev.model}` }
-              : locked
+              : attempts.locked
                 ? 'unknown'
                 : 'failed',
           );

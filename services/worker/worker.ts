@@ -247,7 +247,7 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
         if (envelope.ingressId === EVENT_OWNERS.batch || envelope.ingressId === EVENT_OWNERS.async) return;
         publishFinal(JSON.stringify(ev), `${requestId}.${ev.attempt}.${ev.seq}`);
       };
-      if (await resumeAfterCrash(stream, { lastEvent, emit, resend, record, ack })) return;
+      if (await resumeAfterCrash(stream, { lastEvent, working: () => msg.working(), emit, resend, record, ack })) return;
     }
     // Nobody wants the answer any more: cancelled before it started, or an interactive caller's
     // deadline passed (e.g. while it waited for redelivery after a crash). Not run, not billed.

@@ -100,6 +100,49 @@ describe.skipIf(currentBackend() === 'pglite')('worker killed mid-request', () =
       await second.kill();
     }
   });
+
+  it('a partly delivered stream whose chunks never reached LLM_EVENTS ends with stream_interrupted, not silence', async () => {
+    // In a cluster a chunk published while LLM_EVENTS has no leader reaches the ingress live but is
+    // stored nowhere; its redelivery then finds nothing and runs the request again. Purging the
+    // stored chunks before the kill makes that happen here (seen in cluster.test.ts as a stream that
+    // stalled until its client gave up: the ingress dropped the whole second run).
+    const first = await stack.spawn('worker');
+    const res = await fetch(`${stack.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${stack.apiKey}` },
+      body: JSON.stringify({
+        model: 'openai/gpt-4o-mini',
+        stream: true,
+        messages: [{ role: 'user', content: 'long\nmock:{"tokens":40,"itl_ms":50}' }],
+      }),
+      signal: AbortSignal.timeout(20_000),
+    });
+    expect(res.status).toBe(200);
+    const requestId = res.headers.get('x-request-id')!;
+    const reader = res.body!.getReader();
+    const dec = new TextDecoder();
+    let text = '';
+    while (!text.includes('tok3')) text += dec.decode((await reader.read()).value);
+    await first.kill('SIGKILL');
+    await stack.runtime.nats.jsm.streams.purge(STREAMS.events, { filter: subjects.eventsOfRequest(requestId) });
+    const second = await stack.spawn('worker');
+    try {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        text += dec.decode(value);
+      }
+      expect(text).toContain('stream_interrupted');
+      expect(text).not.toContain('[DONE]');
+      const tokens = [...text.matchAll(/"content":"( ?tok\d+)"/g)].map((m) => m[1]!.trim());
+      expect(new Set(tokens).size).toBe(tokens.length); // the second run's tokens never reach the client
+      // The second run did finish and is what the ledger bills (one row).
+      const row = await waitForUsageRow(stack.db, requestId);
+      expect(row).toMatchObject({ status: 'ok' });
+    } finally {
+      await second.kill();
+    }
+  });
 });
 
 describe('long generations', () => {

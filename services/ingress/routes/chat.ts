@@ -23,6 +23,7 @@ import { messagesRoutes } from './messages.ts';
 import { documentRoute } from '../openapi/registry.ts';
 import { asyncRequestSchema, chatCompletionSchema, embeddingsResponseSchema } from '../openapi/schemas.ts';
 import { CACHE_HEADER, type ResponseCache } from '../response-cache/response-cache.ts';
+import { AttemptLock } from '../attempt-lock.ts';
 
 export interface ChatRoutesOptions {
   config: SwitchyardConfig;
@@ -104,7 +105,7 @@ export const chatRoutes: FastifyPluginAsync<ChatRoutesOptions> = async (app, opt
     const res = reply.raw;
     const write = (frame: string) => writeSse(res, frame, sseLimits);
     let started = false;
-    let lockedAttempt = 0;
+    const attempts = new AttemptLock();
     const start = (ev: StreamEvent) => {
       if (started) return;
       started = true;
@@ -129,12 +130,12 @@ export const chatRoutes: FastifyPluginAsync<ChatRoutesOptions> = async (app, opt
       publicModel: body.model,
       stream: true,
       guardrails: workerGuardrails,
-      onStreamEvent: (ev) => {
+      onStreamEvent: (received) => {
         // Only one attempt may speak to the client: once its tokens are out, a redelivered attempt can
-        // only end the stream with an error (the worker guarantees that; this guards it).
-        if (lockedAttempt && ev.attempt !== lockedAttempt && ev.type !== 'error') return false;
+        // only end the stream with an error (attempt-lock.ts).
+        const ev = attempts.admit(received);
+        if (!ev) return false;
         if (ev.type === 'chunk') {
-          lockedAttempt ||= ev.attempt;
           start(ev);
           cache?.deltas.push(ev.delta);
           write(renderEvent(writer, ev, includeUsage)); // a delta, or a guardrail's content_filter finish

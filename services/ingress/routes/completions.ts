@@ -20,6 +20,7 @@ import { SSE_DONE, sseError, sseHeaders } from '../render.ts';
 import { resolveRoute, type Route } from '../routing.ts';
 import { writeSse } from '../sse-backpressure.ts';
 import { SIMULATED_HEADER } from './chat.ts';
+import { AttemptLock } from '../attempt-lock.ts';
 
 export interface CompletionRoutesOptions {
   config: SwitchyardConfig;
@@ -103,7 +104,7 @@ export const completionRoutes: FastifyPluginAsync<CompletionRoutesOptions> = asy
     const res = reply.raw;
     const write = (frame: string) => writeSse(res, frame, sseLimits);
     let started = false;
-    let lockedAttempt = 0;
+    const attempts = new AttemptLock();
     const start = (ev: { provider?: string; simulated?: boolean }) => {
       if (started) return;
       started = true;
@@ -119,11 +120,11 @@ export const completionRoutes: FastifyPluginAsync<CompletionRoutesOptions> = asy
     await run(req, reply, {
       ...jobs[0]!,
       stream: true,
-      onStreamEvent: (ev) => {
+      onStreamEvent: (received) => {
         // One attempt speaks to the client (see chat.ts): a redelivered one may only end it with an error.
-        if (lockedAttempt && ev.attempt !== lockedAttempt && ev.type !== 'error') return false;
+        const ev = attempts.admit(received);
+        if (!ev) return false;
         if (ev.type === 'chunk') {
-          lockedAttempt ||= ev.attempt;
           start(ev);
           if (ev.delta.content) write(chunk(ev.delta.content, null));
           return false;

@@ -32,6 +32,7 @@ import type { Route } from '../routing.ts';
 import { writeSse } from '../sse-backpressure.ts';
 import { documentRoute } from '../openapi/registry.ts';
 import { SIMULATED_HEADER, streamHeaders, type DispatchOptions } from './chat.ts';
+import { AttemptLock } from '../attempt-lock.ts';
 
 export interface MessagesRoutesOptions {
   config: SwitchyardConfig;
@@ -111,7 +112,7 @@ export const messagesRoutes: FastifyPluginAsync<MessagesRoutesOptions> = async (
     const res = reply.raw;
     const write = (frame: string) => writeSse(res, frame, sseLimits);
     let started = false;
-    let lockedAttempt = 0;
+    const attempts = new AttemptLock();
     const start = (ev: StreamEvent) => {
       if (started) return;
       started = true;
@@ -129,11 +130,11 @@ export const messagesRoutes: FastifyPluginAsync<MessagesRoutesOptions> = async (
     await dispatch({
       ...base,
       stream: true,
-      onStreamEvent: (ev) => {
+      onStreamEvent: (received) => {
         // Only one attempt may speak to the client (as in routes/chat.ts).
-        if (lockedAttempt && ev.attempt !== lockedAttempt && ev.type !== 'error') return false;
+        const ev = attempts.admit(received);
+        if (!ev) return false;
         if (ev.type === 'chunk') {
-          lockedAttempt ||= ev.attempt;
           start(ev);
           write(renderer.render(ev));
           return false;

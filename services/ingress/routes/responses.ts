@@ -33,6 +33,7 @@ import { sseError, sseHeaders } from '../render.ts';
 import { resolveRoute as resolveModelRoute, type Route } from '../routing.ts';
 import { writeSse } from '../sse-backpressure.ts';
 import { retryHeaders, settlementOf, SIMULATED_HEADER, streamHeaders } from './chat.ts';
+import { AttemptLock } from '../attempt-lock.ts';
 
 export interface ResponsesRoutesOptions {
   config: SwitchyardConfig;
@@ -118,7 +119,7 @@ export const responsesRoutes: FastifyPluginAsync<ResponsesRoutesOptions> = async
     const res = reply.raw;
     const write = (frame: string) => writeSse(res, frame, sseLimits);
     let started = false;
-    let lockedAttempt = 0;
+    const attempts = new AttemptLock();
     const start = (ev: StreamEvent) => {
       if (started) return;
       started = true;
@@ -140,11 +141,11 @@ export const responsesRoutes: FastifyPluginAsync<ResponsesRoutesOptions> = async
       ...job,
       stream: true,
       streamTimeoutFrames: () => events.fail(errors.timeout().toBody().error),
-      onStreamEvent: (ev) => {
+      onStreamEvent: (received) => {
         // As on the chat route: once one attempt's tokens are out, no other attempt may speak.
-        if (lockedAttempt && ev.attempt !== lockedAttempt && ev.type !== 'error') return false;
+        const ev = attempts.admit(received);
+        if (!ev) return false;
         if (ev.type === 'chunk') {
-          lockedAttempt ||= ev.attempt;
           start(ev);
           write(events.delta(ev.delta));
           return false;
