@@ -52,6 +52,8 @@ interface Variant {
   pin?: boolean;
   /** Another checkout to run the services from (BENCH_BASELINE_DIR). */
   cwd?: string;
+  /** Run the services' .ts sources through Node's type stripping instead of their compiled copy in dist/. */
+  source?: boolean;
 }
 
 const DEFAULT_FLAGS = BROKER_NODE_FLAGS;
@@ -100,6 +102,8 @@ const VARIANTS: Variant[] = [
     what: '--heap-growing-percent=10 --max-semi-space-size=8',
     nodeFlags: [...BROKER_NODE_FLAGS, '--max-semi-space-size=8', '--heap-growing-percent=10'],
   },
+  { name: 'source', what: 'the .ts sources through Node type stripping instead of dist/ (scripts/build.mjs)', source: true },
+  { name: 'sourcelean', what: `the .ts sources with npm run start:lean's flags`, source: true, nodeFlags: LEAN_NODE_FLAGS },
   { name: 'split', what: 'ingress, ledger and one worker as three processes', workers: 1 },
   { name: 'conc256', what: 'WORKER_CONCURRENCY=256 (pull batch 256 -> 256 in flight)', env: { WORKER_CONCURRENCY: '256' } },
   { name: 'pinned', what: 'nats-server pinned to core 1, broker to core 0 (taskset)', pin: true },
@@ -172,7 +176,7 @@ async function measure(v: Variant, pgUrl: string, mockUrl: string, round: number
     const env = { ...brokerEnv({ nats, databaseUrl, mockUrl }, port, API_KEY), ...v.env };
     const flags = v.nodeFlags ?? DEFAULT_FLAGS;
     const pids: Array<number | undefined> = [];
-    const run = (script: string): ChildProcess => group.run(script, env, flags, { cwd: v.cwd });
+    const run = (script: string): ChildProcess => group.run(script, env, flags, { cwd: v.cwd, ...(v.source ? { source: true } : {}) });
     if (!v.workers) pids.push(run('services/all/main.ts').pid);
     else {
       pids.push(run('services/ingress/main.ts').pid, run('services/ledger/main.ts').pid);

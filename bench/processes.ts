@@ -1,7 +1,8 @@
 // What every benchmark does with its child processes: start services, read their RSS and CPU time
 // from /proc, and kill them all at the end.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { startNatsServer, type NatsServer } from '../test/harness/nats-server.ts';
 import { createDatabase, startPostgres } from '../test/harness/postgres.ts';
 import { freePort, waitFor } from '../test/harness/ports.ts';
@@ -25,6 +26,16 @@ export interface Backends {
   mockUrl: string;
 }
 
+/** `services/<name>/main.ts` -> its compiled copy, built first when stale; the mock and checkouts without a build run as they are. */
+function shipped(script: string, cwd: string | undefined, source: boolean): string {
+  const service = /^services\/(?!mock-providers\/)(.+)\.ts$/.exec(script);
+  const dir = cwd ?? process.cwd();
+  if (!service || source || !existsSync(join(dir, 'scripts/build.mjs'))) return script;
+  const built = spawnSync(process.execPath, ['scripts/build.mjs', '--if-stale'], { cwd: dir, stdio: 'inherit' });
+  if (built.status !== 0) throw new Error(`scripts/build.mjs failed in ${dir}`);
+  return `dist/services/${service[1]}.js`;
+}
+
 export class ProcessGroup {
   readonly children: ChildProcess[] = [];
   readonly cleanups: Array<() => Promise<void> | void> = [];
@@ -32,9 +43,16 @@ export class ProcessGroup {
   /**
    * Runs a service entry point on this Node; stderr is passed through so failures show. `cwd`: another
    * checkout (bench/levers.ts BENCH_BASELINE_DIR); `stdout`: a file descriptor to keep what it prints.
+   * A service runs as `npm start` ships it, compiled to dist/ (scripts/build.mjs), unless `source`
+   * (or BENCH_SOURCE=1) asks for its .ts through Node's type stripping.
    */
-  run(script: string, env: Record<string, string>, nodeArgs: string[] = [], opts: { cwd?: string; stdout?: number } = {}): ChildProcess {
-    const p = spawn(process.execPath, [...nodeArgs, script], {
+  run(
+    script: string,
+    env: Record<string, string>,
+    nodeArgs: string[] = [],
+    opts: { cwd?: string; stdout?: number; source?: boolean } = {},
+  ): ChildProcess {
+    const p = spawn(process.execPath, [...nodeArgs, shipped(script, opts.cwd, opts.source ?? process.env.BENCH_SOURCE === '1')], {
       cwd: opts.cwd,
       env: { ...process.env, ...env },
       stdio: ['ignore', opts.stdout ?? 'ignore', 'inherit'],

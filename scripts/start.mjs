@@ -4,6 +4,8 @@
 import { spawn } from 'node:child_process';
 import { mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { ensureNatsServer } from './ensure-services.mjs';
 
 const env = { ...process.env };
@@ -69,4 +71,9 @@ for (const sig of ['SIGINT', 'SIGTERM']) {
     if (process.listenerCount(sig) === 1) process.exit(sig === 'SIGINT' ? 130 : 143);
   });
 }
-await import('../services/all/main.ts');
+// dist/: the services compiled to JavaScript (scripts/build.mjs; rebuilt here when a source changed),
+// which keeps Node's TypeScript parser out of the process.
+const { entryPoint } = await import('./build.mjs');
+const entry = await entryPoint('all');
+console.error(`[switchyard] running ${relative(process.cwd(), fileURLToPath(entry))}`);
+await import(entry);

@@ -1,4 +1,5 @@
-// The embedded default as `npm start` runs it (services/all/main.ts, embedded PGlite), on a machine
+// The embedded default as `npm start` runs it (scripts/start.mjs: the services compiled to dist/,
+// embedded PGlite; NATS_URL points it at the test's nats-server), on a machine
 // with no keys at all: it listens on loopback only, makes a random bootstrap key once (printed once,
 // kept 0600 under the data dir, the same key after a restart), says per provider where its answers
 // come from, and marks simulated answers.
@@ -27,13 +28,13 @@ function cleanEnv(): NodeJS.ProcessEnv {
 }
 
 async function start(): Promise<{ proc: ChildProcess; output: () => string }> {
-  const proc = spawn(process.execPath, ['services/all/main.ts'], { env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, ['scripts/start.mjs'], { env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
   procs.push(proc);
   let out = '';
   proc.stdout!.on('data', (d) => (out += d));
   proc.stderr!.on('data', (d) => (out += d));
-  await waitFor(() => /switchyard listening/.test(out) || proc.exitCode !== null, { timeoutMs: 60_000, what: 'npm start' });
-  if (proc.exitCode !== null) throw new Error(`services/all/main.ts exited: ${out}`);
+  await waitFor(() => /switchyard listening/.test(out) || proc.exitCode !== null, { timeoutMs: 90_000, what: 'npm start' });
+  if (proc.exitCode !== null) throw new Error(`scripts/start.mjs exited: ${out}`);
   return { proc, output: () => out };
 }
 
@@ -83,6 +84,14 @@ describe('npm start on a fresh machine', () => {
     for (const p of ['openai', 'anthropic', 'gemini', 'groq', 'xai'])
       expect(output()).toContain(`${p}: simulator (no ${p.toUpperCase()}_API_KEY)`);
     expect(output()).toContain('ollama: simulator (no OLLAMA_BASE_URL)');
+
+    // The compiled copy, with what it reads beside its code (console files, package.json) found.
+    expect(output()).toContain(`running ${join('dist', 'services', 'all', 'main.js')}`);
+    expect((await fetch(`http://127.0.0.1:${port}/console/assets/uPlot.esm.js`)).status).toBe(200);
+    const version = (JSON.parse(readFileSync('package.json', 'utf8')) as { version: string }).version;
+    expect(((await (await fetch(`http://127.0.0.1:${port}/openapi.json`)).json()) as { info: { version: string } }).info.version).toBe(
+      version,
+    );
 
     const res = await chat(key!, 'openai/gpt-4o-mini');
     expect(res.status).toBe(200);

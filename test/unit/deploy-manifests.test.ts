@@ -67,11 +67,11 @@ describe('deployment manifests', () => {
     });
     expect(commands).toEqual(
       expect.arrayContaining([
-        'switchyard-ingress: services/ingress/main.ts',
-        'switchyard-worker-openai: services/worker/main.ts openai',
-        'switchyard-worker-anthropic: services/worker/main.ts anthropic',
-        'switchyard-ledger: services/ledger/main.ts',
-        'switchyard-batch: services/batch/main.ts',
+        'switchyard-ingress: dist/services/ingress/main.js',
+        'switchyard-worker-openai: dist/services/worker/main.js openai',
+        'switchyard-worker-anthropic: dist/services/worker/main.js anthropic',
+        'switchyard-ledger: dist/services/ledger/main.js',
+        'switchyard-batch: dist/services/batch/main.js',
       ]),
     );
   });

@@ -24,7 +24,8 @@ describe('docker-compose.yml', () => {
     for (const name of [...SWITCHYARD_SERVICES, 'mock-providers']) {
       const svc = compose.services[name];
       expect(svc, name).toBeDefined();
-      expect(svc!.command!.join(' '), name).toBe(scripts[name]);
+      // The image runs the compiled copy directly (it has no TypeScript to build with; deploy/Dockerfile).
+      expect(svc!.command!.join(' '), name).toBe(scripts[name]!.replace(/scripts\/service\.mjs (\S+)/, 'dist/services/$1/main.js'));
     }
     expect(compose.services.batch!.depends_on).toMatchObject({ postgres: { condition: 'service_healthy' } });
   });

@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { errors } from '../../../shared/protocol/errors.ts';
 import { buildOpenApiDocument } from '../openapi/document.ts';
 import { documentRoute } from '../openapi/registry.ts';
+import { PACKAGE_ROOT } from '../../../shared/runtime/package-root.ts';
 
 /** Scripts, styles and data from this origin only; no inline script, no framing, no plugins. */
 export const WEB_CSP = [
@@ -29,7 +30,7 @@ const TYPES: Record<string, string> = {
 };
 
 const web = (file: string) => new URL(`../web/${file}`, import.meta.url);
-const nodeModule = (file: string) => new URL(`../../../node_modules/${file}`, import.meta.url);
+const nodeModule = (file: string) => new URL(`node_modules/${file}`, PACKAGE_ROOT);
 
 /** Console assets by name; the wildcard route serves these and nothing else. */
 const CONSOLE_ASSETS: Record<string, URL> = {
@@ -62,7 +63,7 @@ function send(reply: FastifyReply, asset: Asset) {
 }
 
 export const webRoutes: FastifyPluginAsync = async (app) => {
-  const version = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  const version = (JSON.parse(readFileSync(new URL('package.json', PACKAGE_ROOT), 'utf8')) as { version: string }).version;
   // Built on first request: by then every route module has declared its spec.
   let openApi: string | undefined;
   app.get('/openapi.json', async (_req, reply) => {
