@@ -102,6 +102,7 @@ const VARIANTS: Variant[] = [
     what: '--heap-growing-percent=10 --max-semi-space-size=8',
     nodeFlags: [...BROKER_NODE_FLAGS, '--max-semi-space-size=8', '--heap-growing-percent=10'],
   },
+  { name: 'leanpool1', what: `npm run start:lean's flags plus --v8-pool-size=1`, nodeFlags: [...LEAN_NODE_FLAGS, '--v8-pool-size=1'] },
   { name: 'source', what: 'the .ts sources through Node type stripping instead of dist/ (scripts/build.mjs)', source: true },
   { name: 'sourcelean', what: `the .ts sources with npm run start:lean's flags`, source: true, nodeFlags: LEAN_NODE_FLAGS },
   { name: 'split', what: 'ingress, ledger and one worker as three processes', workers: 1 },

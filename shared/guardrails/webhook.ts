@@ -1,7 +1,7 @@
 // The `webhook` kind: the operator's service decides. POST JSON, answer JSON, within `timeout_ms`;
 // the shapes are documented in docs/guardrails.md. Anything else (timeout, refused connection,
 // non-2xx, unreadable answer) is a WebhookFailure and the guardrail's `on_error` decides.
-import { request } from 'undici';
+import { loadUndici } from '../runtime/undici.ts';
 import { z } from 'zod';
 
 export interface WebhookCall {
@@ -27,6 +27,7 @@ export class WebhookFailure extends Error {
 const MAX_ANSWER_BYTES = 1 << 20;
 
 export async function callWebhook(call: WebhookCall, payload: unknown): Promise<WebhookAnswer> {
+  const { request } = await loadUndici();
   let res;
   try {
     res = await request(call.url, {

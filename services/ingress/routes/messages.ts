@@ -4,7 +4,7 @@
 // with wire `anthropic`. An anthropic/* target gets it natively and its answer is relayed as it came;
 // any other target gets it translated, and its chat answer is rendered here as a Message.
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
-import { request } from 'undici';
+import { loadUndici } from '../../../shared/runtime/undici.ts';
 import { z } from 'zod';
 import type { SwitchyardConfig } from '../../../shared/config/env.ts';
 import { estimatePromptTokens } from '../../../shared/limits/estimate.ts';
@@ -187,6 +187,7 @@ async function countAnthropicTokens(
   const headers: Record<string, string> = { 'content-type': 'application/json', 'anthropic-version': ANTHROPIC_VERSION };
   if (endpoint.apiKey) headers['x-api-key'] = endpoint.apiKey;
   if (anthropicBeta) headers['anthropic-beta'] = anthropicBeta;
+  const { request } = await loadUndici();
   let res;
   try {
     res = await request(`${endpoint.baseUrl}/v1/messages/count_tokens`, {

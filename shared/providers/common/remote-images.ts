@@ -6,7 +6,8 @@
 // one request can take (10 URLs x 19 MB used to take the process from 528 MB to 1.95 GB).
 import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
 import { isIP } from 'node:net';
-import { Agent, request } from 'undici';
+import type { Agent } from 'undici';
+import { loadUndici } from '../../runtime/undici.ts';
 import type { ImagesFileConfig } from '../../config/file.ts';
 import { AdapterError } from '../types.ts';
 import { errors } from '../../protocol/errors.ts';
@@ -80,12 +81,20 @@ function isDenied(err: unknown): boolean {
 export class ImageFetcher {
   readonly policy: ImagePolicy;
   private readonly resolve: Resolver;
-  private readonly agent: Agent;
+  /** Made on the first fetch: most workers never fetch an image, and undici is loaded only then. */
+  private agent: Promise<Agent> | null = null;
 
   constructor(policy: Partial<ImagePolicy> = {}, opts: { resolve?: Resolver } = {}) {
     this.policy = { ...DEFAULT_IMAGE_POLICY, ...policy, allowHosts: (policy.allowHosts ?? []).map((h) => h.toLowerCase()) };
     this.resolve = opts.resolve ?? systemResolver;
-    this.agent = new Agent({
+  }
+
+  private checkingAgent(): Promise<Agent> {
+    return (this.agent ??= loadUndici().then(({ Agent }) => this.newAgent(Agent)));
+  }
+
+  private newAgent(AgentClass: typeof Agent): Agent {
+    return new AgentClass({
       keepAliveTimeout: 10_000,
       connect: {
         timeout: this.policy.timeoutMs,
@@ -107,8 +116,10 @@ export class ImageFetcher {
   }
 
   /** Drops pooled connections (a graceful close would wait for a tenant server that never answers). */
-  close(): Promise<void> {
-    return this.agent.destroy();
+  async close(): Promise<void> {
+    const agent = this.agent;
+    this.agent = null;
+    if (agent) await (await agent).destroy();
   }
 
   private trusts(hostname: string): boolean {
@@ -141,10 +152,11 @@ export class ImageFetcher {
   }
 
   /** One GET without following redirects, through the checking agent. */
-  get(url: URL, signal: AbortSignal) {
+  async get(url: URL, signal: AbortSignal) {
+    const [{ request }, dispatcher] = await Promise.all([loadUndici(), this.checkingAgent()]);
     return request(url, {
       method: 'GET',
-      dispatcher: this.agent,
+      dispatcher,
       signal,
       headersTimeout: this.policy.timeoutMs,
       bodyTimeout: this.policy.timeoutMs,
