@@ -34,6 +34,40 @@ async function requestHeaders(requestId: string) {
   return h;
 }
 
+/**
+ * Starts a stream of `tokens` simulated tokens through the ingress and reads it until tok3 arrived;
+ * `rest()` reads the remainder. For the tests that kill the worker mid-stream.
+ */
+async function streamUntilTok3(tokens: number) {
+  const res = await fetch(`${stack.url}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${stack.apiKey}` },
+    body: JSON.stringify({
+      model: 'openai/gpt-4o-mini',
+      stream: true,
+      messages: [{ role: 'user', content: `long\nmock:{"tokens":${tokens},"itl_ms":50}` }],
+    }),
+    signal: AbortSignal.timeout(20_000),
+  });
+  expect(res.status).toBe(200);
+  const reader = res.body!.getReader();
+  const dec = new TextDecoder();
+  let text = '';
+  while (!text.includes('tok3')) text += dec.decode((await reader.read()).value);
+  return {
+    requestId: res.headers.get('x-request-id')!,
+    rest: async () => {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) return text;
+        text += dec.decode(value);
+      }
+    },
+  };
+}
+
+const tokensOf = (text: string) => [...text.matchAll(/"content":"( ?tok\d+)"/g)].map((m) => m[1]!.trim());
+
 // Worker processes hold no database: the Postgres run covers this. Under load nats-server 2.9 was
 // seen to hand the redelivery to the new worker with deliveryCount 1; the worker now also looks up the
 // events of any request older than the ack wait (tested below with a request that waited unacked),
@@ -65,33 +99,15 @@ describe.skipIf(currentBackend() === 'pglite')('worker killed mid-request', () =
 
   it('a partly delivered stream ends with a clear error event and no duplicated tokens', async () => {
     const first = await stack.spawn('worker');
-    const res = await fetch(`${stack.url}/v1/chat/completions`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${stack.apiKey}` },
-      body: JSON.stringify({
-        model: 'openai/gpt-4o-mini',
-        stream: true,
-        messages: [{ role: 'user', content: 'long\nmock:{"tokens":200,"itl_ms":50}' }],
-      }),
-    });
-    expect(res.status).toBe(200);
-    const requestId = res.headers.get('x-request-id')!;
-    const reader = res.body!.getReader();
-    const dec = new TextDecoder();
-    let text = '';
-    while (!text.includes('tok3')) text += dec.decode((await reader.read()).value);
+    const { requestId, rest } = await streamUntilTok3(200);
     await first.kill('SIGKILL');
     const second = await stack.spawn('worker');
     try {
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        text += dec.decode(value);
-      }
+      const text = await rest();
       expect(text).toContain('event: error');
       expect(text).toContain('stream_interrupted');
       expect(text).not.toContain('[DONE]');
-      const tokens = [...text.matchAll(/"content":"( ?tok\d+)"/g)].map((m) => m[1]!.trim());
+      const tokens = tokensOf(text);
       expect(new Set(tokens).size).toBe(tokens.length); // no token twice
       expect(tokens.slice(0, 4)).toEqual(['tok0', 'tok1', 'tok2', 'tok3']);
       const row = await waitForUsageRow(stack.db, requestId);
@@ -107,34 +123,15 @@ describe.skipIf(currentBackend() === 'pglite')('worker killed mid-request', () =
     // stored chunks before the kill makes that happen here (seen in cluster.test.ts as a stream that
     // stalled until its client gave up: the ingress dropped the whole second run).
     const first = await stack.spawn('worker');
-    const res = await fetch(`${stack.url}/v1/chat/completions`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${stack.apiKey}` },
-      body: JSON.stringify({
-        model: 'openai/gpt-4o-mini',
-        stream: true,
-        messages: [{ role: 'user', content: 'long\nmock:{"tokens":40,"itl_ms":50}' }],
-      }),
-      signal: AbortSignal.timeout(20_000),
-    });
-    expect(res.status).toBe(200);
-    const requestId = res.headers.get('x-request-id')!;
-    const reader = res.body!.getReader();
-    const dec = new TextDecoder();
-    let text = '';
-    while (!text.includes('tok3')) text += dec.decode((await reader.read()).value);
+    const { requestId, rest } = await streamUntilTok3(40);
     await first.kill('SIGKILL');
     await stack.runtime.nats.jsm.streams.purge(STREAMS.events, { filter: subjects.eventsOfRequest(requestId) });
     const second = await stack.spawn('worker');
     try {
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        text += dec.decode(value);
-      }
+      const text = await rest();
       expect(text).toContain('stream_interrupted');
       expect(text).not.toContain('[DONE]');
-      const tokens = [...text.matchAll(/"content":"( ?tok\d+)"/g)].map((m) => m[1]!.trim());
+      const tokens = tokensOf(text);
       expect(new Set(tokens).size).toBe(tokens.length); // the second run's tokens never reach the client
       // The second run did finish and is what the ledger bills (one row).
       const row = await waitForUsageRow(stack.db, requestId);
