@@ -117,7 +117,7 @@ export async function ensureBuilt({ log = (msg) => console.error(msg) } = {}) {
   if (!tsc) throw new Error('TypeScript is not installed (npm ci --omit=dev): cannot build dist/');
   return withLock(() => {
     if (current(stamp)) return false; // another process built it while we waited
-    log('[switchyard] compiling services/ and shared/ to dist/ (sources changed since the last build)');
+    log('[switchyard] compiling services/ and shared/ to dist/ (no build yet, or a source changed since the last one)');
     build(stamp, tsc);
     return true;
   });
