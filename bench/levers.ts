@@ -177,7 +177,7 @@ async function measure(v: Variant, pgUrl: string, mockUrl: string, round: number
     const env = { ...brokerEnv({ nats, databaseUrl, mockUrl }, port, API_KEY), ...v.env };
     const flags = v.nodeFlags ?? DEFAULT_FLAGS;
     const pids: Array<number | undefined> = [];
-    const run = (script: string): ChildProcess => group.run(script, env, flags, { cwd: v.cwd, ...(v.source ? { source: true } : {}) });
+    const run = (script: string): ChildProcess => group.run(script, env, flags, { cwd: v.cwd, source: v.source });
     if (!v.workers) pids.push(run('services/all/main.ts').pid);
     else {
       pids.push(run('services/ingress/main.ts').pid, run('services/ledger/main.ts').pid);
