@@ -7,20 +7,31 @@
 //   node bench/tail.ts                                              # 300 req/s, 10 s, npm start's flags
 //   BENCH_NODE_FLAGS='--max-semi-space-size=4' node bench/tail.ts   # other V8 flags for the broker
 //   BENCH_STREAMING=1 node bench/tail.ts                            # 20-token streams (latency to the last byte)
+//   BENCH_IDLE=240 node bench/tail.ts                               # warmed up, then idle 240 s, then measured
+//   BENCH_CONNECTIONS=32 BENCH_OPEN=0 node bench/tail.ts            # bench/run.ts's rate run: 32 connections opened on demand
+//
+// BENCH_IDLE is the peer harness's shape (bench/run.ts warms every gateway up, then each waits while
+// the others are measured): 2 s at maximum load and 15 s at the rate, that many seconds with no
+// traffic, then the measured run. It prints the broker's RSS before and after the quiet spell.
 import { openSync, readFileSync } from 'node:fs';
 import { runLoad } from './load.ts';
-import { benchBodies, BROKER_NODE_FLAGS, brokerEnv, cpuSeconds, ProcessGroup } from './processes.ts';
+import { benchBodies, BROKER_NODE_FLAGS, brokerEnv, cpuSeconds, ProcessGroup, rssMb } from './processes.ts';
 import { freePort, waitFor } from '../test/harness/ports.ts';
 
 const RATE = Number(process.env.BENCH_RATE ?? 300);
 const DURATION = Number(process.env.BENCH_DURATION ?? 10);
 const STREAMING = process.env.BENCH_STREAMING === '1';
+const IDLE_SECONDS = Number(process.env.BENCH_IDLE ?? 0);
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 64);
+// BENCH_OPEN=0: connections opened as the load needs them, as bench/run.ts's fixed-rate run does.
+const OPEN_ALL = process.env.BENCH_OPEN !== '0';
 const FLAGS = process.env.BENCH_NODE_FLAGS?.split(' ').filter(Boolean) ?? BROKER_NODE_FLAGS;
 const GC_LOG = '.data/tail-gc.log';
 const API_KEY = 'sk-bench';
 
 async function main() {
   const group = new ProcessGroup();
+  let gcLinesBefore = 0; // with BENCH_IDLE, the GC lines of the warm-up are left out
   try {
     const backends = await group.startBackends('tail');
     const port = await freePort();
@@ -30,6 +41,17 @@ async function main() {
     });
     await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).ok, { timeoutMs: 30_000, what: 'broker ready' });
 
+    const url = `http://127.0.0.1:${port}/v1/chat/completions`;
+    const body = STREAMING ? benchBodies.stream : benchBodies.chat;
+    const headers = { authorization: `Bearer ${API_KEY}` };
+    if (IDLE_SECONDS > 0) {
+      await runLoad({ url, body, headers, connections: 16, durationSeconds: 2 });
+      await runLoad({ url, body, headers, connections: 64, rate: RATE, durationSeconds: 15, openAllConnections: true });
+      const warm = rssMb(broker.pid);
+      await new Promise((resolve) => setTimeout(resolve, IDLE_SECONDS * 1000));
+      console.log(`broker RSS ${warm} MB after the warm-up, ${rssMb(broker.pid)} MB after ${IDLE_SECONDS} s idle`);
+      gcLinesBefore = readFileSync(GC_LOG, 'utf8').split('\n').length - 1;
+    }
     const samples: Array<[number, number]> = []; // [due ms since start, latency ms]
     // CPU per request at a fixed rate: steadier than at maximum load, where the machine's other
     // processes decide how much the broker gets. Counted over the whole load (warm-up included).
@@ -37,13 +59,13 @@ async function main() {
     const natsCpu0 = cpuSeconds(backends.nats.pid());
     // Every connection opened and every code path compiled (plus runLoad's warm-up second) before anything is measured.
     const r = await runLoad({
-      url: `http://127.0.0.1:${port}/v1/chat/completions`,
-      body: STREAMING ? benchBodies.stream : benchBodies.chat,
-      headers: { authorization: `Bearer ${API_KEY}` },
-      connections: 64,
+      url,
+      body,
+      headers,
+      connections: CONNECTIONS,
       rate: RATE,
       durationSeconds: DURATION,
-      openAllConnections: true,
+      openAllConnections: OPEN_ALL,
       onSample: (due, latency) => void samples.push([due, latency]),
     });
 
@@ -65,7 +87,7 @@ async function main() {
   } finally {
     await group.stopAll();
   }
-  const lines = readFileSync(GC_LOG, 'utf8').split('\n');
+  const lines = readFileSync(GC_LOG, 'utf8').split('\n').slice(gcLinesBefore);
   for (const [kind, re] of [
     ['scavenges', /Scavenge/],
     ['mark-compacts', /Mark-Compact/],
@@ -75,7 +97,9 @@ async function main() {
       .map((l) => Number(/, ([\d.]+) \/ [\d.]+ ms/.exec(l)?.[1] ?? 0))
       .sort((a, b) => a - b);
     if (ms.length)
-      console.log(`${kind} (whole run): ${ms.length}, pause p50 ${ms[Math.floor(ms.length / 2)]} ms, max ${ms[ms.length - 1]} ms`);
+      console.log(
+        `${kind} (${gcLinesBefore ? 'measured run' : 'whole run'}): ${ms.length}, pause p50 ${ms[Math.floor(ms.length / 2)]} ms, max ${ms[ms.length - 1]} ms`,
+      );
   }
 }
 
