@@ -103,6 +103,16 @@ const VARIANTS: Variant[] = [
     nodeFlags: [...BROKER_NODE_FLAGS, '--max-semi-space-size=8', '--heap-growing-percent=10'],
   },
   { name: 'leanpool1', what: `npm run start:lean's flags plus --v8-pool-size=1`, nodeFlags: [...LEAN_NODE_FLAGS, '--v8-pool-size=1'] },
+  {
+    name: 'oldmin64',
+    what: `npm start's flags plus --initial-old-space-size=64 (no full GC below a 64 MB old generation)`,
+    nodeFlags: [...BROKER_NODE_FLAGS, '--initial-old-space-size=64'],
+  },
+  {
+    name: 'oldmin128',
+    what: `npm start's flags plus --initial-old-space-size=128 (no full GC below a 128 MB old generation)`,
+    nodeFlags: [...BROKER_NODE_FLAGS, '--initial-old-space-size=128'],
+  },
   { name: 'source', what: 'the .ts sources through Node type stripping instead of dist/ (scripts/build.mjs)', source: true },
   { name: 'sourcelean', what: `the .ts sources with npm run start:lean's flags`, source: true, nodeFlags: LEAN_NODE_FLAGS },
   { name: 'split', what: 'ingress, ledger and one worker as three processes', workers: 1 },
