@@ -6,10 +6,7 @@ import { join } from 'node:path';
 import { startNatsServer, type NatsServer } from '../test/harness/nats-server.ts';
 import { createDatabase, startPostgres } from '../test/harness/postgres.ts';
 import { freePort, waitFor } from '../test/harness/ports.ts';
-
-const scripts = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { scripts: Record<string, string> })
-  .scripts;
-const nodeFlagsOf = (script: string): string[] => scripts[script]!.split(/\s+/).filter((arg) => arg.startsWith('--'));
+import { nodeFlagsOf } from '../test/harness/npm-scripts.ts';
 
 /**
  * The V8 flags `npm start` runs the broker with (read from package.json's start script), so a benchmark

@@ -57,7 +57,7 @@ async function main() {
     // processes decide how much the broker gets. Counted over the whole load (warm-up included).
     const cpu0 = cpuSeconds(broker.pid);
     const natsCpu0 = cpuSeconds(backends.nats.pid());
-    // Every connection opened and every code path compiled (plus runLoad's warm-up second) before anything is measured.
+    // runLoad's warm-up second (and, unless BENCH_OPEN=0, every connection opened first) before anything is measured.
     const r = await runLoad({
       url,
       body,

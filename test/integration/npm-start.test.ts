@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startNatsServer, type NatsServer } from '../harness/nats-server.ts';
 import { freePort, waitFor } from '../harness/ports.ts';
+import { nodeFlagsOf } from '../harness/npm-scripts.ts';
 
 let nats: NatsServer;
 let dataDir: string;
@@ -28,7 +29,10 @@ function cleanEnv(): NodeJS.ProcessEnv {
 }
 
 async function start(): Promise<{ proc: ChildProcess; output: () => string }> {
-  const proc = spawn(process.execPath, ['scripts/start.mjs'], { env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, [...nodeFlagsOf('start'), 'scripts/start.mjs'], {
+    env: cleanEnv(),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   procs.push(proc);
   let out = '';
   proc.stdout!.on('data', (d) => (out += d));

@@ -8,6 +8,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments } from 'yaml';
+import { containerCommand } from '../harness/npm-scripts.ts';
 
 interface K8sObject {
   apiVersion: string;
@@ -76,6 +77,16 @@ describe('deployment manifests', () => {
     );
   });
 
+  it('ingress and worker Deployments run with the V8 flags of their npm scripts (package.json), and so does the image', () => {
+    for (const d of byKind('Deployment')) {
+      const c = (d.spec as { template: { spec: { containers: Container[] } } }).template.spec.containers[0]!;
+      const service = /^switchyard-(ingress|worker)\b/.exec(d.metadata.name)?.[1];
+      if (service) expect(c.command, d.metadata.name).toEqual(containerCommand(service));
+    }
+    const cmd = /^CMD (\[.*\])$/m.exec(readFileSync('deploy/Dockerfile', 'utf8'))![1]!;
+    expect(JSON.parse(cmd)).toEqual(containerCommand('ingress'));
+  });
+
   it('every Deployment probes /healthz (liveness) and /readyz (readiness) on a port it declares, and has a PodDisruptionBudget', () => {
     const pdbs = byKind('PodDisruptionBudget');
     for (const d of byKind('Deployment')) {
@@ -130,6 +141,13 @@ describe('deploy/docker-compose.cluster.yml', () => {
     expect(names.filter((n) => n.startsWith('ingress-'))).toHaveLength(2);
     expect(names.filter((n) => n.startsWith('worker-')).length).toBeGreaterThanOrEqual(2);
     for (const n of ['postgres', 'ledger', 'batch']) expect(names).toContain(n);
+  });
+
+  it('ingresses and workers run with the V8 flags of their npm scripts (package.json)', () => {
+    for (const [name, svc] of Object.entries(compose.services)) {
+      const service = /^(ingress|worker)-/.exec(name)?.[1];
+      if (service) expect(svc.command, name).toEqual(containerCommand(service));
+    }
   });
 
   it('every Switchyard service connects to all three nodes and creates streams R3', () => {

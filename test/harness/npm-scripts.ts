@@ -1,0 +1,17 @@
+// package.json's scripts are where the services' V8 flags live; the benchmarks, the `npm start` test
+// and the deployment-manifest checks read them from here instead of repeating them.
+import { readFileSync } from 'node:fs';
+
+export const npmScripts = (
+  JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { scripts: Record<string, string> }
+).scripts;
+
+/** The Node flags an npm script passes (`--max-semi-space-size=16` ...). */
+export function nodeFlagsOf(script: string): string[] {
+  return npmScripts[script]!.split(/\s+/).filter((arg) => arg.startsWith('--'));
+}
+
+/** A service script as a container runs it: the compiled entry point, directly (deploy/Dockerfile has no TypeScript). */
+export function containerCommand(script: string): string[] {
+  return npmScripts[script]!.replace(/scripts\/service\.mjs (\S+)/, 'dist/services/$1/main.js').split(/\s+/);
+}
