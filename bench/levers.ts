@@ -113,6 +113,11 @@ const VARIANTS: Variant[] = [
     what: `npm start's flags plus --initial-old-space-size=128 (no full GC below a 128 MB old generation)`,
     nodeFlags: [...BROKER_NODE_FLAGS, '--initial-old-space-size=128'],
   },
+  {
+    name: 'nooldmin',
+    what: `npm start's flags without --initial-old-space-size=128 (V8's own old-generation limit)`,
+    nodeFlags: BROKER_NODE_FLAGS.filter((f) => !f.startsWith('--initial-old-space-size')),
+  },
   { name: 'source', what: 'the .ts sources through Node type stripping instead of dist/ (scripts/build.mjs)', source: true },
   { name: 'sourcelean', what: `the .ts sources with npm run start:lean's flags`, source: true, nodeFlags: LEAN_NODE_FLAGS },
   { name: 'split', what: 'ingress, ledger and one worker as three processes', workers: 1 },
@@ -168,6 +173,9 @@ interface Sample {
   brokerRssMb: number;
   natsRssMb: number;
   streamRps?: number;
+  /** BENCH_STREAMING: the broker's peak RSS during the non-streaming max load alone, and during the streaming load alone. */
+  maxLoadRssMb?: number;
+  streamRssMb?: number;
   /** BENCH_RATE: the same at a fixed rate (open loop, every connection opened first). */
   rateP50?: number;
   rateP99?: number;
@@ -205,12 +213,19 @@ async function measure(v: Variant, pgUrl: string, mockUrl: string, round: number
     const natsMemory = new PeakMemory(() => [nats?.pid()]);
     const cpu0 = pids.reduce<number>((s, p) => s + cpuSeconds(p), 0);
     const natsCpu0 = cpuSeconds(nats.pid());
+    const maxLoadMemory = new PeakMemory(() => pids);
     const r = await runLoad({ url, body: chat, headers, connections: CONNECTIONS, durationSeconds: DURATION });
+    const maxLoadRssMb = maxLoadMemory.stop().rssMb;
     const cpu1 = pids.reduce<number>((s, p) => s + cpuSeconds(p), 0);
     const natsCpu1 = cpuSeconds(nats.pid());
     if (r.non2xx || r.errors) throw new Error(`${v.name}: ${r.non2xx} non-2xx, ${r.errors} errors`);
     let streamRps: number | undefined;
-    if (STREAMING) streamRps = (await runLoad({ url, body: stream, headers, connections: CONNECTIONS, durationSeconds: DURATION })).rps;
+    let streamRssMb: number | undefined;
+    if (STREAMING) {
+      const streamMemory = new PeakMemory(() => pids);
+      streamRps = (await runLoad({ url, body: stream, headers, connections: CONNECTIONS, durationSeconds: DURATION })).rps;
+      streamRssMb = streamMemory.stop().rssMb;
+    }
     let atRate: Pick<Sample, 'rateP50' | 'rateP99' | 'rateCpuUs' | 'rateNatsCpuUs'> = {};
     if (RATE) {
       const c0 = pids.reduce<number>((s, p) => s + cpuSeconds(p), 0);
@@ -243,7 +258,7 @@ async function measure(v: Variant, pgUrl: string, mockUrl: string, round: number
       natsCpuUs: Math.round(((natsCpu1 - natsCpu0) * 1e6) / r.requests),
       brokerRssMb: Math.round(mem.rssMb),
       natsRssMb: Math.round(natsMem.rssMb),
-      ...(streamRps !== undefined ? { streamRps: Math.round(streamRps) } : {}),
+      ...(streamRps !== undefined ? { streamRps: Math.round(streamRps), maxLoadRssMb, streamRssMb } : {}),
       ...atRate,
     };
     console.log(JSON.stringify(sample));
