@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { resolve } from 'node:path';
-import { summarize } from './profile.ts';
+import { summarize, summarizeAllocations } from './profile.ts';
 
 const here = `file://${resolve('.')}`;
 // root -> handle (ours) -> parse (a package) ; root -> (garbage collector)
@@ -29,4 +29,26 @@ void test('self time by package and function, inclusive time of our own code', (
   const inclusive = section('inclusive time');
   assert.match(inclusive, /40\.0%\s+handle services\/worker\/worker\.ts:10/);
   assert.doesNotMatch(inclusive, /parse|garbage/);
+});
+
+void test('bytes allocated per request by package and function', () => {
+  const frame = (functionName: string, url: string, lineNumber = 0) => ({ functionName, url, lineNumber });
+  const head = {
+    callFrame: frame('(root)', '', -1),
+    selfSize: 0,
+    children: [
+      {
+        callFrame: frame('handle', `${here}/services/worker/worker.ts`, 9),
+        selfSize: 2048,
+        children: [
+          { callFrame: frame('publish', `${here}/node_modules/@nats-io/nats-core/lib/protocol.js`), selfSize: 6144, children: [] },
+        ],
+      },
+    ],
+  };
+  const out = summarizeAllocations(head, 2, 10); // 8 KB over 2 requests
+  assert.match(out, /allocated per request: 4\.00 KB/);
+  const section = (title: string) => out.split('\n\n').find((s) => s.includes(title))!;
+  assert.match(section('by package'), /3\.00 KB\s+nm\/@nats-io\/nats-core\n\s+1\.00 KB\s+services\/worker\/worker\.ts/);
+  assert.match(section('by function'), /1\.00 KB\s+handle services\/worker\/worker\.ts:10/);
 });

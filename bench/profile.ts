@@ -5,19 +5,24 @@
 //
 //   node bench/profile.ts                       # 8 s non-streaming, 64 connections
 //   BENCH_STREAMING=1 node bench/profile.ts     # 20-token streams instead
+//   BENCH_ALLOC=1 node bench/profile.ts         # where it allocates instead: KB per request by
+//                                               # package and function (V8's sampling heap profiler
+//                                               # through the inspector, collected objects included)
 //
 // The profile is kept in .data/prof/ for Chrome DevTools or speedscope.
-import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { once } from 'node:events';
 import { runLoad } from './load.ts';
 import { benchBodies, BROKER_NODE_FLAGS, brokerEnv, ProcessGroup } from './processes.ts';
+import { Inspector } from '../test/harness/inspector.ts';
 import { freePort, waitFor } from '../test/harness/ports.ts';
 
 const DURATION = Number(process.env.BENCH_DURATION ?? 8);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 64);
 const STREAMING = process.env.BENCH_STREAMING === '1';
 const TOP = Number(process.env.BENCH_TOP ?? 30);
+const ALLOC = process.env.BENCH_ALLOC === '1';
 const API_KEY = 'sk-bench';
 
 interface ProfileNode {
@@ -90,6 +95,43 @@ export function summarize(p: CpuProfile, top: number): string {
   ].join('\n');
 }
 
+interface AllocationNode {
+  callFrame: ProfileNode['callFrame'];
+  selfSize: number;
+  children: AllocationNode[];
+}
+
+/** A sampling heap profile as KB allocated per request, by package/file and by function. */
+export function summarizeAllocations(head: AllocationNode, requests: number, top: number): string {
+  const byBucket = new Map<string, number>();
+  const byFn = new Map<string, number>();
+  let total = 0;
+  const add = (m: Map<string, number>, k: string, b: number) => m.set(k, (m.get(k) ?? 0) + b);
+  const walk = (n: AllocationNode) => {
+    if (n.selfSize) {
+      total += n.selfSize;
+      add(byBucket, bucket(n.callFrame), n.selfSize);
+      add(byFn, `${n.callFrame.functionName || '(anonymous)'} ${shortUrl(n.callFrame.url)}:${n.callFrame.lineNumber + 1}`, n.selfSize);
+    }
+    for (const c of n.children) walk(c);
+  };
+  walk(head);
+  const kb = (b: number) => `${(b / 1024 / requests).toFixed(2).padStart(7)} KB`;
+  const table = (title: string, m: Map<string, number>) =>
+    [
+      `\n${title}`,
+      ...[...m]
+        .sort((a, b) => b[1] - a[1])
+        .slice(0, top)
+        .map(([k, b]) => `${kb(b)}  ${k}`),
+    ].join('\n');
+  return [
+    `allocated per request: ${kb(total).trim()}`,
+    table('allocated per request by package / file', byBucket),
+    table('allocated per request by function', byFn),
+  ].join('\n');
+}
+
 async function main() {
   const dir = resolve('.data/prof');
   rmSync(dir, { recursive: true, force: true });
@@ -98,10 +140,10 @@ async function main() {
   try {
     const backends = await group.startBackends('profile');
     const port = await freePort();
+    const inspectPort = await freePort();
     const broker = group.run('services/all/main.ts', brokerEnv(backends, port, API_KEY), [
       ...BROKER_NODE_FLAGS,
-      '--cpu-prof',
-      `--cpu-prof-dir=${dir}`,
+      ...(ALLOC ? [`--inspect=127.0.0.1:${inspectPort}`] : ['--cpu-prof', `--cpu-prof-dir=${dir}`]),
     ]);
     await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).ok, { timeoutMs: 30_000, what: 'broker ready' });
     const load = {
@@ -111,6 +153,24 @@ async function main() {
       connections: CONNECTIONS,
     };
     await runLoad({ ...load, connections: 16, durationSeconds: 2 }); // JIT, pools
+    if (ALLOC) {
+      const inspector = await Inspector.connect(inspectPort);
+      // Every sample, also of objects already collected: what the request path allocates, not what stays.
+      await inspector.call('HeapProfiler.startSampling', {
+        samplingInterval: 8192,
+        includeObjectsCollectedByMajorGC: true,
+        includeObjectsCollectedByMinorGC: true,
+      });
+      const r = await runLoad({ ...load, durationSeconds: DURATION });
+      const { profile } = await inspector.call<{ profile: { head: AllocationNode } }>('HeapProfiler.stopSampling');
+      inspector.close();
+      console.log(`${Math.round(r.rps)} req/s, ${r.requests} requests`);
+      const file = join(dir, 'allocations.heapprofile');
+      writeFileSync(file, JSON.stringify(profile));
+      console.log(summarizeAllocations(profile.head, r.requests, TOP));
+      console.log(`\nprofile: ${file}`);
+      return;
+    }
     const r = await runLoad({ ...load, durationSeconds: DURATION });
     console.log(`${Math.round(r.rps)} req/s, p50 ${r.p50.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms (profiling slows it down)`);
     broker.kill('SIGTERM');

@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startNatsServer, type NatsServer } from '../harness/nats-server.ts';
+import { Inspector } from '../harness/inspector.ts';
 import { freePort, waitFor } from '../harness/ports.ts';
 import { nodeFlagsOf } from '../harness/npm-scripts.ts';
 
@@ -30,53 +31,6 @@ let proc: ChildProcess;
 let port: number;
 let output = '';
 let cdp: Inspector;
-
-class Inspector {
-  private id = 0;
-  private readonly pending = new Map<number, (r: { result?: unknown; error?: unknown }) => void>();
-  private readonly ws: WebSocket;
-  private constructor(ws: WebSocket) {
-    this.ws = ws;
-    ws.addEventListener('message', (e) => {
-      const m = JSON.parse(String(e.data)) as { id?: number; result?: unknown; error?: unknown };
-      if (m.id !== undefined) this.pending.get(m.id)?.(m);
-    });
-  }
-
-  static async connect(inspectPort: number): Promise<Inspector> {
-    const targets = (await (await fetch(`http://127.0.0.1:${inspectPort}/json/list`)).json()) as Array<{ webSocketDebuggerUrl: string }>;
-    const ws = new WebSocket(targets[0]!.webSocketDebuggerUrl);
-    await new Promise((resolve, reject) => {
-      ws.addEventListener('open', resolve, { once: true });
-      ws.addEventListener('error', reject, { once: true });
-    });
-    return new Inspector(ws);
-  }
-
-  async call(method: string, params: object = {}): Promise<unknown> {
-    const id = ++this.id;
-    const reply = await new Promise<{ result?: unknown; error?: unknown }>((resolve) => {
-      this.pending.set(id, resolve);
-      this.ws.send(JSON.stringify({ id, method, params }));
-    });
-    this.pending.delete(id);
-    if (reply.error) throw new Error(`${method}: ${JSON.stringify(reply.error)}`);
-    return reply.result;
-  }
-
-  /** Live heap in MB after full collections (three: weak references and finalizers settle). */
-  async liveHeapMb(): Promise<number> {
-    for (let i = 0; i < 3; i++) await this.call('HeapProfiler.collectGarbage');
-    const r = (await this.call('Runtime.evaluate', { expression: 'process.memoryUsage().heapUsed', returnByValue: true })) as {
-      result: { value: number };
-    };
-    return r.result.value / 1048576;
-  }
-
-  close(): void {
-    this.ws.close();
-  }
-}
 
 let seq = 0;
 const fresh = () => `k${(seq++).toString(36)}${Math.random().toString(36).slice(2, 7)}`;
