@@ -28,6 +28,7 @@ import { benchBodies, BROKER_NODE_FLAGS, brokerEnv, LEAN_NODE_FLAGS, cpuSeconds,
 import { startNatsServer, type NatsServer } from '../test/harness/nats-server.ts';
 import { createDatabase, startPostgres } from '../test/harness/postgres.ts';
 import { freePort, waitFor } from '../test/harness/ports.ts';
+import { nodeFlagsOf, npmScriptsIn } from '../test/harness/npm-scripts.ts';
 
 const DURATION = Number(process.env.BENCH_DURATION ?? 6);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
@@ -48,6 +49,8 @@ interface Variant {
   nodeFlags?: string[];
   /** 0 = one process (services/all), n = ingress + ledger + n workers. */
   workers?: number;
+  /** Flags per service (ingress, ledger, worker), instead of nodeFlags for all. */
+  serviceFlags?: (service: string) => string[];
   /** Pin nats-server to core 1 and the broker processes to core 0 (taskset). */
   pin?: boolean;
   /** Another checkout to run the services from (BENCH_BASELINE_DIR). */
@@ -60,7 +63,17 @@ const DEFAULT_FLAGS = BROKER_NODE_FLAGS;
 const BASELINE_DIR = process.env.BENCH_BASELINE_DIR ? resolve(process.env.BENCH_BASELINE_DIR) : undefined;
 const VARIANTS: Variant[] = [
   { name: 'base', what: `as shipped: one process, file-stored requests, npm start's flags (${BROKER_NODE_FLAGS.join(' ')})` },
-  ...(BASELINE_DIR ? [{ name: 'before', what: `the same from ${BASELINE_DIR} (BENCH_BASELINE_DIR)`, cwd: BASELINE_DIR }] : []),
+  // The baseline as it shipped: its own code and its own `npm start` flags.
+  ...(BASELINE_DIR
+    ? [
+        {
+          name: 'before',
+          what: `the same from ${BASELINE_DIR} (BENCH_BASELINE_DIR), with its npm start flags (${nodeFlagsOf('start', npmScriptsIn(BASELINE_DIR)).join(' ')})`,
+          cwd: BASELINE_DIR,
+          nodeFlags: nodeFlagsOf('start', npmScriptsIn(BASELINE_DIR)),
+        },
+      ]
+    : []),
   { name: 'loginfo', what: 'LOG_LEVEL=info (the default: one access line per request) instead of warn', env: { LOG_LEVEL: 'info' } },
   { name: 'nats215', what: 'nats-server 2.15.3 instead of the PATH one', natsBin: NATS_215 },
   { name: 'natsgogc50', what: 'nats-server with GOGC=50 (Go heap grows to 1.5x live, not 2x)', natsEnv: { GOGC: '50' } },
@@ -118,9 +131,37 @@ const VARIANTS: Variant[] = [
     what: `npm start's flags without --initial-old-space-size=128 (V8's own old-generation limit)`,
     nodeFlags: BROKER_NODE_FLAGS.filter((f) => !f.startsWith('--initial-old-space-size')),
   },
+  // npm start's flags plus one change, for the streaming phase's peak (BENCH_STREAMING=1).
+  {
+    name: 'startsemi8',
+    what: `npm start's flags with --max-semi-space-size=8`,
+    nodeFlags: [...BROKER_NODE_FLAGS, '--max-semi-space-size=8'],
+  },
+  {
+    name: 'startgrow50',
+    what: `npm start's flags plus --heap-growing-percent=50`,
+    nodeFlags: [...BROKER_NODE_FLAGS, '--heap-growing-percent=50'],
+  },
+  {
+    name: 'startold96',
+    what: `npm start's flags plus --max-old-space-size=96`,
+    nodeFlags: [...BROKER_NODE_FLAGS, '--max-old-space-size=96'],
+  },
   { name: 'source', what: 'the .ts sources through Node type stripping instead of dist/ (scripts/build.mjs)', source: true },
   { name: 'sourcelean', what: `the .ts sources with npm run start:lean's flags`, source: true, nodeFlags: LEAN_NODE_FLAGS },
   { name: 'split', what: 'ingress, ledger and one worker as three processes', workers: 1 },
+  {
+    name: 'splitnpm',
+    what: 'ingress, ledger and one worker, each with its own npm script flags (npm run ingress / ledger / worker)',
+    workers: 1,
+    serviceFlags: (service) => nodeFlagsOf(service),
+  },
+  {
+    name: 'splitoldmin',
+    what: 'splitnpm with --initial-old-space-size=128 added to the ingress and the worker',
+    workers: 1,
+    serviceFlags: (service) => [...nodeFlagsOf(service), ...(service === 'ledger' ? [] : ['--initial-old-space-size=128'])],
+  },
   { name: 'conc256', what: 'WORKER_CONCURRENCY=256 (pull batch 256 -> 256 in flight)', env: { WORKER_CONCURRENCY: '256' } },
   { name: 'pinned', what: 'nats-server pinned to core 1, broker to core 0 (taskset)', pin: true },
   {
@@ -195,7 +236,10 @@ async function measure(v: Variant, pgUrl: string, mockUrl: string, round: number
     const env = { ...brokerEnv({ nats, databaseUrl, mockUrl }, port, API_KEY), ...v.env };
     const flags = v.nodeFlags ?? DEFAULT_FLAGS;
     const pids: Array<number | undefined> = [];
-    const run = (script: string): ChildProcess => group.run(script, env, flags, { cwd: v.cwd, source: v.source });
+    const run = (script: string): ChildProcess => {
+      const service = /^services\/(\w+)\//.exec(script)![1]!;
+      return group.run(script, env, v.serviceFlags ? v.serviceFlags(service) : flags, { cwd: v.cwd, source: v.source });
+    };
     if (!v.workers) pids.push(run('services/all/main.ts').pid);
     else {
       pids.push(run('services/ingress/main.ts').pid, run('services/ledger/main.ts').pid);

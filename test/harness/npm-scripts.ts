@@ -1,14 +1,20 @@
 // package.json's scripts are where the services' V8 flags live; the benchmarks, the `npm start` test
 // and the deployment-manifest checks read them from here instead of repeating them.
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 
 export const npmScripts = (
   JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { scripts: Record<string, string> }
 ).scripts;
 
+/** The scripts of another checkout's package.json (bench/levers.ts runs a baseline as it shipped). */
+export function npmScriptsIn(dir: string): Record<string, string> {
+  return (JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts;
+}
+
 /** The Node flags an npm script passes (`--max-semi-space-size=16` ...). */
-export function nodeFlagsOf(script: string): string[] {
-  return npmScripts[script]!.split(/\s+/).filter((arg) => arg.startsWith('--'));
+export function nodeFlagsOf(script: string, scripts: Record<string, string> = npmScripts): string[] {
+  return scripts[script]!.split(/\s+/).filter((arg) => arg.startsWith('--'));
 }
 
 /** A service script as a container runs it: the compiled entry point, directly (deploy/Dockerfile has no TypeScript). */
