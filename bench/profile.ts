@@ -8,6 +8,8 @@
 //   BENCH_ALLOC=1 node bench/profile.ts         # where it allocates instead: KB per request by
 //                                               # package and function (V8's sampling heap profiler
 //                                               # through the inspector, collected objects included)
+//   BENCH_ALLOC=survivors node bench/profile.ts # only what outlived a scavenge: what fills the old
+//                                               # generation (and so the peak RSS)
 //
 // The profile is kept in .data/prof/ for Chrome DevTools or speedscope.
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -22,7 +24,8 @@ const DURATION = Number(process.env.BENCH_DURATION ?? 8);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 64);
 const STREAMING = process.env.BENCH_STREAMING === '1';
 const TOP = Number(process.env.BENCH_TOP ?? 30);
-const ALLOC = process.env.BENCH_ALLOC === '1';
+const ALLOC = process.env.BENCH_ALLOC === '1' || process.env.BENCH_ALLOC === 'survivors';
+const SURVIVORS = process.env.BENCH_ALLOC === 'survivors';
 const API_KEY = 'sk-bench';
 
 interface ProfileNode {
@@ -102,7 +105,7 @@ interface AllocationNode {
 }
 
 /** A sampling heap profile as KB allocated per request, by package/file and by function. */
-export function summarizeAllocations(head: AllocationNode, requests: number, top: number): string {
+export function summarizeAllocations(head: AllocationNode, requests: number, top: number, what = 'allocated'): string {
   const byBucket = new Map<string, number>();
   const byFn = new Map<string, number>();
   let total = 0;
@@ -126,9 +129,9 @@ export function summarizeAllocations(head: AllocationNode, requests: number, top
         .map(([k, b]) => `${kb(b)}  ${k}`),
     ].join('\n');
   return [
-    `allocated per request: ${kb(total).trim()}`,
-    table('allocated per request by package / file', byBucket),
-    table('allocated per request by function', byFn),
+    `${what} per request: ${kb(total).trim()}`,
+    table(`${what} per request by package / file`, byBucket),
+    table(`${what} per request by function`, byFn),
   ].join('\n');
 }
 
@@ -155,11 +158,12 @@ async function main() {
     await runLoad({ ...load, connections: 16, durationSeconds: 2 }); // JIT, pools
     if (ALLOC) {
       const inspector = await Inspector.connect(inspectPort);
-      // Every sample, also of objects already collected: what the request path allocates, not what stays.
+      // Every sample, also of objects already collected: what the request path allocates, not what
+      // stays. Survivors: samples a scavenge collected are dropped, so what remains outlived one.
       await inspector.call('HeapProfiler.startSampling', {
         samplingInterval: 8192,
         includeObjectsCollectedByMajorGC: true,
-        includeObjectsCollectedByMinorGC: true,
+        includeObjectsCollectedByMinorGC: !SURVIVORS,
       });
       const r = await runLoad({ ...load, durationSeconds: DURATION });
       const { profile } = await inspector.call<{ profile: { head: AllocationNode } }>('HeapProfiler.stopSampling');
@@ -167,7 +171,7 @@ async function main() {
       console.log(`${Math.round(r.rps)} req/s, ${r.requests} requests`);
       const file = join(dir, 'allocations.heapprofile');
       writeFileSync(file, JSON.stringify(profile));
-      console.log(summarizeAllocations(profile.head, r.requests, TOP));
+      console.log(summarizeAllocations(profile.head, r.requests, TOP, SURVIVORS ? 'outlived a scavenge' : 'allocated'));
       console.log(`\nprofile: ${file}`);
       return;
     }
