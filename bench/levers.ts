@@ -216,6 +216,8 @@ interface Sample {
   streamRps?: number;
   /** BENCH_STREAMING: the broker's peak RSS during the non-streaming max load alone, and during the streaming load alone. */
   maxLoadRssMb?: number;
+  /** BENCH_STREAMING: broker and nats-server CPU per stream, together. */
+  streamCpuUs?: number;
   streamRssMb?: number;
   /** BENCH_RATE: the same at a fixed rate (open loop, every connection opened first). */
   rateP50?: number;
@@ -265,9 +267,14 @@ async function measure(v: Variant, pgUrl: string, mockUrl: string, round: number
     if (r.non2xx || r.errors) throw new Error(`${v.name}: ${r.non2xx} non-2xx, ${r.errors} errors`);
     let streamRps: number | undefined;
     let streamRssMb: number | undefined;
+    let streamCpuUs: number | undefined;
     if (STREAMING) {
       const streamMemory = new PeakMemory(() => pids);
-      streamRps = (await runLoad({ url, body: stream, headers, connections: CONNECTIONS, durationSeconds: DURATION })).rps;
+      const c0 = pids.reduce<number>((sum, p) => sum + cpuSeconds(p), 0) + cpuSeconds(nats.pid());
+      const sr = await runLoad({ url, body: stream, headers, connections: CONNECTIONS, durationSeconds: DURATION });
+      const c1 = pids.reduce<number>((sum, p) => sum + cpuSeconds(p), 0) + cpuSeconds(nats.pid());
+      streamRps = sr.rps;
+      streamCpuUs = Math.round(((c1 - c0) * 1e6) / sr.requests);
       streamRssMb = streamMemory.stop().rssMb;
     }
     let atRate: Pick<Sample, 'rateP50' | 'rateP99' | 'rateCpuUs' | 'rateNatsCpuUs'> = {};
@@ -302,7 +309,7 @@ async function measure(v: Variant, pgUrl: string, mockUrl: string, round: number
       natsCpuUs: Math.round(((natsCpu1 - natsCpu0) * 1e6) / r.requests),
       brokerRssMb: Math.round(mem.rssMb),
       natsRssMb: Math.round(natsMem.rssMb),
-      ...(streamRps !== undefined ? { streamRps: Math.round(streamRps), maxLoadRssMb, streamRssMb } : {}),
+      ...(streamRps !== undefined ? { streamRps: Math.round(streamRps), streamCpuUs, maxLoadRssMb, streamRssMb } : {}),
       ...atRate,
     };
     console.log(JSON.stringify(sample));
@@ -340,13 +347,13 @@ async function main() {
   const base = variants[0]!.name;
   const med = (name: string, k: keyof Sample) => median(samples.filter((s) => s.variant === name).map((s) => Number(s[k] ?? 0)));
   const lines = [
-    `| variant | what | req/s | vs ${base} | p50 ms | p99 ms | broker CPU µs/req | nats-server CPU µs/req | broker peak RSS MB | nats-server RSS MB |${STREAMING ? ' streams/s |' : ''}${RATE ? ` at ${RATE} req/s: p50 / p99 ms | broker / nats-server CPU µs/req |` : ''}`,
-    `|---|---|---|---|---|---|---|---|---|---|${STREAMING ? '---|' : ''}${RATE ? '---|---|' : ''}`,
+    `| variant | what | req/s | vs ${base} | p50 ms | p99 ms | broker CPU µs/req | nats-server CPU µs/req | broker peak RSS MB | nats-server RSS MB |${STREAMING ? ' streams/s | CPU µs/stream (broker + nats-server) |' : ''}${RATE ? ` at ${RATE} req/s: p50 / p99 ms | broker / nats-server CPU µs/req |` : ''}`,
+    `|---|---|---|---|---|---|---|---|---|---|${STREAMING ? '---|---|' : ''}${RATE ? '---|---|' : ''}`,
   ];
   for (const v of variants) {
     const rps = med(v.name, 'rps');
     lines.push(
-      `| ${v.name} | ${v.what} | ${Math.round(rps)} | ${(rps / med(base, 'rps')).toFixed(2)}× | ${med(v.name, 'p50').toFixed(1)} | ${med(v.name, 'p99').toFixed(1)} | ${Math.round(med(v.name, 'brokerCpuUs'))} | ${Math.round(med(v.name, 'natsCpuUs'))} | ${Math.round(med(v.name, 'brokerRssMb'))} | ${Math.round(med(v.name, 'natsRssMb'))} |${STREAMING ? ` ${Math.round(med(v.name, 'streamRps'))} |` : ''}${RATE ? ` ${med(v.name, 'rateP50').toFixed(2)} / ${med(v.name, 'rateP99').toFixed(1)} | ${Math.round(med(v.name, 'rateCpuUs'))} / ${Math.round(med(v.name, 'rateNatsCpuUs'))} |` : ''}`,
+      `| ${v.name} | ${v.what} | ${Math.round(rps)} | ${(rps / med(base, 'rps')).toFixed(2)}× | ${med(v.name, 'p50').toFixed(1)} | ${med(v.name, 'p99').toFixed(1)} | ${Math.round(med(v.name, 'brokerCpuUs'))} | ${Math.round(med(v.name, 'natsCpuUs'))} | ${Math.round(med(v.name, 'brokerRssMb'))} | ${Math.round(med(v.name, 'natsRssMb'))} |${STREAMING ? ` ${Math.round(med(v.name, 'streamRps'))} | ${Math.round(med(v.name, 'streamCpuUs'))} |` : ''}${RATE ? ` ${med(v.name, 'rateP50').toFixed(2)} / ${med(v.name, 'rateP99').toFixed(1)} | ${Math.round(med(v.name, 'rateCpuUs'))} / ${Math.round(med(v.name, 'rateNatsCpuUs'))} |` : ''}`,
     );
   }
   console.log(`\n${lines.join('\n')}\n`);
