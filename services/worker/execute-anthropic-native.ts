@@ -9,6 +9,7 @@ import { ANTHROPIC_VERSION } from '../../shared/providers/anthropic/build-reques
 import { AdapterError, type Endpoint, type StreamPart, type UpstreamRequest } from '../../shared/providers/types.ts';
 import type { RequestProgress } from './attempts.ts';
 import type { ExecutionDeps, ExecutionOutcome, ExecutionTarget, PartialUsageError } from './execute.ts';
+import { STREAMING_DECODE } from './upstream-body.ts';
 
 type Emit = (ev: EventBody) => void;
 
@@ -122,13 +123,13 @@ export async function runAnthropicNativeStream(
         };
         const decoder = new TextDecoder();
         try {
-          for await (const buf of res.body) {
-            const text = decoder.decode(buf, { stream: true });
+          await res.body.forEachRead((buf) => {
+            const text = decoder.decode(buf, STREAMING_DECODE);
             relay.feed(text);
             const parts = translator.push(text);
             // An error event ends the stream: what preceded it in this read is still the client's.
             take(parts);
-          }
+          });
         } catch (err) {
           if (err instanceof AdapterError || job.cancelled) throw err;
           throw AdapterError.from(errors.upstreamStreamBroken((err as Error).message), true);

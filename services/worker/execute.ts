@@ -9,6 +9,7 @@ import type { ImageSession } from '../../shared/providers/common/remote-images.t
 import type { AttemptRunner, RequestProgress } from './attempts.ts';
 import { translateRequest } from './request-faults.ts';
 import type { UpstreamResponse } from './upstream.ts';
+import { STREAMING_DECODE } from './upstream-body.ts';
 
 /** The upstream key a call goes out on (upstream-keys.ts): its credentials and its limiters. */
 export interface UpstreamKeyLike {
@@ -146,7 +147,8 @@ export async function runStream(
         const translator = adapter.createStreamTranslator(model);
         const decoder = new TextDecoder();
         const take = (parts: StreamPart[]) => {
-          // Text that arrived in one upstream read is relayed as one chunk: a NATS message per
+          // Text of one read (all the body buffered since the worker last looked, upstream-body.ts)
+          // is relayed as one chunk: a NATS message per
           // token is the main cost of streaming, and the client sees the same text either way.
           let pending: ChunkDelta | null = null;
           const flush = () => {
@@ -178,7 +180,7 @@ export async function runStream(
           flush();
         };
         try {
-          for await (const buf of res.body) take(translator.push(decoder.decode(buf, { stream: true })));
+          await res.body.forEachRead((buf) => take(translator.push(decoder.decode(buf, STREAMING_DECODE))));
         } catch (err) {
           if (err instanceof AdapterError || job.cancelled) throw err;
           throw AdapterError.from(errors.upstreamStreamBroken((err as Error).message), true);

@@ -2,7 +2,7 @@
 // single streamed event over the cap fail with upstream_response_too_large; many small events do not.
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { capUpstreamBody, EventLengthMeter } from '../../services/worker/upstream-body.ts';
+import { capUpstreamBody, EventLengthMeter, type UpstreamBody } from '../../services/worker/upstream-body.ts';
 import { AdapterError } from '../../shared/providers/types.ts';
 
 function body(parts: string[]) {
@@ -11,9 +11,9 @@ function body(parts: string[]) {
 
 const limits = { maxBodyBytes: 100, maxEventBytes: 20 };
 
-async function drain(b: AsyncIterable<Buffer>): Promise<number> {
+async function drain(b: UpstreamBody): Promise<number> {
   let n = 0;
-  for await (const buf of b) n += buf.length;
+  await b.forEachRead((buf) => (n += buf.length));
   return n;
 }
 
@@ -62,6 +62,44 @@ describe('upstream body caps', () => {
     expect(await drain(capUpstreamBody(body(lines), 'application/x-ndjson', limits))).toBe(lines.join('').length);
     const err = await drain(capUpstreamBody(body(['{"i":1}\n', 'y'.repeat(21)]), 'application/x-ndjson', limits)).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(AdapterError);
+  });
+
+  it('forEachRead: what onRead throws, a read error, a close before the end and an earlier abort all reject it', async () => {
+    // onRead throws (a translator's error event): that error, the body dropped, no later read seen.
+    const raw = body(['data: 1\n\n', 'data: 2\n\n', 'data: 3\n\n']);
+    const seen: string[] = [];
+    const thrown = new AdapterError({
+      status: 502,
+      retryable: false,
+      error: { message: 'boom', type: 'api_error', param: null, code: 'x' },
+    });
+    const err = await capUpstreamBody(raw, 'text/event-stream', limits)
+      .forEachRead((buf) => {
+        seen.push(buf.toString());
+        if (seen.length === 2) throw thrown;
+      })
+      .catch((e: unknown) => e);
+    expect(err).toBe(thrown);
+    expect(seen).toEqual(['data: 1\n\n', 'data: 2\n\n']);
+    expect(raw.destroyed).toBe(true);
+    // A read error (reset, or the abort signal of a deadline) after some reads.
+    const failing = new Readable({ read() {} });
+    const reading = capUpstreamBody(failing, 'text/event-stream', limits).forEachRead(() => {});
+    failing.push(Buffer.from('data: 1\n\n'));
+    failing.destroy(new Error('socket reset'));
+    await expect(reading).rejects.toThrow('socket reset');
+    // Destroyed without an error before its end: no end is coming, so no silent success.
+    const cut = new Readable({ read() {} });
+    const cutReading = capUpstreamBody(cut, 'text/event-stream', limits).forEachRead(() => {});
+    cut.push(Buffer.from('data: 1\n\n'));
+    cut.destroy();
+    await expect(cutReading).rejects.toThrow('closed before its end');
+    // Aborted before anyone read it.
+    const aborted = body(['never read']);
+    aborted.on('error', () => {});
+    aborted.destroy(new Error('request aborted'));
+    await new Promise((r) => setImmediate(r));
+    await expect(capUpstreamBody(aborted, 'text/event-stream', limits).forEachRead(() => {})).rejects.toThrow('request aborted');
   });
 
   it('sees an event boundary split across reads (LF and CRLF)', () => {

@@ -39,8 +39,8 @@ function setup(answer: { status: number; reads: string[] }) {
         headers: {},
         body: {
           text: async () => answer.reads.join(''),
-          async *[Symbol.asyncIterator]() {
-            for (const r of answer.reads) yield Buffer.from(r);
+          forEachRead: async (onRead) => {
+            for (const r of answer.reads) onRead(Buffer.from(r));
           },
         },
       };

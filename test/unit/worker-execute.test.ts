@@ -24,9 +24,9 @@ function response(c: Canned): UpstreamResponse {
     headers: c.headers ?? {},
     body: {
       text: async () => (Array.isArray(reads) ? reads.join('') : ''),
-      async *[Symbol.asyncIterator]() {
+      forEachRead: async (onRead) => {
         if (reads instanceof Error) throw reads;
-        for (const r of reads) yield Buffer.from(r);
+        for (const r of reads) onRead(Buffer.from(r));
       },
     },
   };
