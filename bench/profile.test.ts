@@ -52,3 +52,19 @@ void test('bytes allocated per request by package and function', () => {
   assert.match(section('by package'), /3\.00 KB\s+nm\/@nats-io\/nats-core\n\s+1\.00 KB\s+services\/worker\/worker\.ts/);
   assert.match(section('by function'), /1\.00 KB\s+handle services\/worker\/worker\.ts:10/);
 });
+
+void test('inclusive time counts the compiled copy in dist/ as ours', () => {
+  const compiled = {
+    nodes: [
+      { id: 1, callFrame: { functionName: '(root)', url: '', lineNumber: -1 }, children: [2] },
+      { id: 2, callFrame: { functionName: 'dispatch', url: `${here}/dist/services/ingress/dispatcher.js`, lineNumber: 4 }, children: [3] },
+      { id: 3, callFrame: { functionName: 'publish', url: `${here}/node_modules/@nats-io/nats-core/lib/protocol.js`, lineNumber: 0 } },
+    ],
+    samples: [2, 3, 3, 3],
+    timeDeltas: [10, 10, 10, 10],
+  };
+  const inclusive = summarize(compiled, 10)
+    .split('\n\n')
+    .find((s) => s.includes('inclusive time'))!;
+  assert.match(inclusive, /100\.0%\s+dispatch dist\/services\/ingress\/dispatcher\.js:5/);
+});

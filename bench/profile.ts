@@ -77,7 +77,8 @@ export function summarize(p: CpuProfile, top: number): string {
     const seen = new Set<string>();
     for (let cur: number | undefined = id; cur !== undefined; cur = parent.get(cur)) {
       const k = fnKey(byId.get(cur)!.callFrame);
-      if (/^\S+ (services|shared)\//.test(k) && !seen.has(k)) {
+      // Ours: the sources, or their compiled copy in dist/ (what the broker runs).
+      if (/^\S+ (dist\/)?(services|shared)\//.test(k) && !seen.has(k)) {
         seen.add(k);
         add(inclusive, k, t);
       }
