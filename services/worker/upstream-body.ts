@@ -73,11 +73,17 @@ export function capUpstreamBody(raw: RawBody, contentType: string | undefined, l
         if (raw.destroyed) return reject(raw.errored ?? new Error('the upstream body was closed before it was read'));
         const events = new EventLengthMeter(sse);
         let settled = false;
-        const fail = (err: unknown) => {
+        // The first of end, error, close before the end, a cap or onRead throwing decides; the rest are no-ops.
+        const settle = (ok: boolean, err?: unknown) => {
           if (settled) return;
           settled = true;
+          if (ok) resolve();
+          else reject(err);
+        };
+        const fail = (err: unknown) => {
+          if (settled) return;
+          settle(false, err);
           raw.destroy();
-          reject(err);
         };
         // 'readable' and read(), not 'data': read() hands over everything buffered since the last
         // turn as one Buffer, so reads that queued while the worker was busy become one relayed
@@ -94,22 +100,10 @@ export function capUpstreamBody(raw: RawBody, contentType: string | undefined, l
             }
           }
         });
-        raw.once('end', () => {
-          if (settled) return;
-          settled = true;
-          resolve();
-        });
-        raw.once('error', (err) => {
-          if (settled) return;
-          settled = true;
-          reject(err);
-        });
+        raw.once('end', () => settle(true));
+        raw.once('error', (err) => settle(false, err));
         // Destroyed without an error and without its end (a no-op after 'end' or an error).
-        raw.once('close', () => {
-          if (settled) return;
-          settled = true;
-          reject(new Error('the upstream body was closed before its end'));
-        });
+        raw.once('close', () => settle(false, new Error('the upstream body was closed before its end')));
       });
     },
   };
