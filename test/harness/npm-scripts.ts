@@ -21,3 +21,16 @@ export function nodeFlagsOf(script: string, scripts: Record<string, string> = np
 export function containerCommand(script: string): string[] {
   return npmScripts[script]!.replace(/scripts\/service\.mjs (\S+)/, 'dist/services/$1/main.js').split(/\s+/);
 }
+
+/**
+ * This process's environment as a fresh machine's: no provider keys or base URLs, no bootstrap key,
+ * no mode, no HOST, no DATABASE_URL (so `npm start` takes its embedded PGlite), no NODE_OPTIONS.
+ */
+export function freshMachineEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    if (/_API_KEY$|_BASE_URL$|^HOST$|^SWITCHYARD_|^DATABASE_URL$|^SIMULATOR_URL$|^NODE_OPTIONS$/.test(k)) continue;
+    env[k] = v;
+  }
+  return env;
+}

@@ -16,7 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startNatsServer, type NatsServer } from '../harness/nats-server.ts';
 import { Inspector } from '../harness/inspector.ts';
 import { freePort, waitFor } from '../harness/ports.ts';
-import { nodeFlagsOf } from '../harness/npm-scripts.ts';
+import { freshMachineEnv, nodeFlagsOf } from '../harness/npm-scripts.ts';
 
 const KEY = 'sk-hostile-shapes-test';
 // Requests in the flood, and never-seen keys in each (8 in metadata, 8 tool parameters, one in the
@@ -77,18 +77,14 @@ beforeAll(async () => {
   nats = await startNatsServer();
   port = await freePort();
   const inspectPort = await freePort();
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) {
-    if (/_API_KEY$|_BASE_URL$|^HOST$|^SWITCHYARD_|^DATABASE_URL$|^SIMULATOR_URL$|^NODE_OPTIONS$/.test(k)) continue;
-    env[k] = v;
-  }
-  Object.assign(env, {
+  const env = {
+    ...freshMachineEnv(),
     NATS_URL: nats.url,
     PORT: String(port),
     SWITCHYARD_DATA_DIR: mkdtempSync(join(tmpdir(), 'sy-shapes-')),
     BOOTSTRAP_API_KEY: KEY,
     LOG_LEVEL: 'warn',
-  });
+  };
   proc = spawn(process.execPath, [...nodeFlagsOf('start'), `--inspect=127.0.0.1:${inspectPort}`, 'scripts/start.mjs'], {
     env,
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -11,21 +11,15 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startNatsServer, type NatsServer } from '../harness/nats-server.ts';
 import { freePort, waitFor } from '../harness/ports.ts';
-import { nodeFlagsOf } from '../harness/npm-scripts.ts';
+import { freshMachineEnv, nodeFlagsOf } from '../harness/npm-scripts.ts';
 
 let nats: NatsServer;
 let dataDir: string;
 let port: number;
 const procs: ChildProcess[] = [];
 
-/** The environment of a fresh machine: no provider keys, no bootstrap key, no mode, no HOST. */
 function cleanEnv(): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) {
-    if (/_API_KEY$|_BASE_URL$|^HOST$|^SWITCHYARD_|^DATABASE_URL$|^SIMULATOR_URL$/.test(k)) continue;
-    env[k] = v;
-  }
-  return { ...env, NATS_URL: nats.url, PORT: String(port), SWITCHYARD_DATA_DIR: dataDir, LOG_LEVEL: 'info' };
+  return { ...freshMachineEnv(), NATS_URL: nats.url, PORT: String(port), SWITCHYARD_DATA_DIR: dataDir, LOG_LEVEL: 'info' };
 }
 
 async function start(): Promise<{ proc: ChildProcess; output: () => string }> {
