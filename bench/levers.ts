@@ -122,11 +122,7 @@ const VARIANTS: Variant[] = [
     nodeFlags: [...BROKER_NODE_FLAGS, '--initial-old-space-size=64'],
   },
   {
-    name: 'oldmin128',
-    what: `npm start's flags plus --initial-old-space-size=128 (no full GC below a 128 MB old generation)`,
-    nodeFlags: [...BROKER_NODE_FLAGS, '--initial-old-space-size=128'],
-  },
-  {
+    // What base was before `npm start` took --initial-old-space-size=128 (the levers row "oldmin128").
     name: 'nooldmin',
     what: `npm start's flags without --initial-old-space-size=128 (V8's own old-generation limit)`,
     nodeFlags: BROKER_NODE_FLAGS.filter((f) => !f.startsWith('--initial-old-space-size')),
@@ -257,12 +253,13 @@ async function measure(v: Variant, pgUrl: string, mockUrl: string, round: number
     await runLoad({ url, body: chat, headers, connections: 16, durationSeconds: 2 }); // JIT, pools, keep-alive
     const memory = new PeakMemory(() => pids);
     const natsMemory = new PeakMemory(() => [nats?.pid()]);
-    const cpu0 = pids.reduce<number>((s, p) => s + cpuSeconds(p), 0);
+    const brokerCpu = () => pids.reduce<number>((sum, p) => sum + cpuSeconds(p), 0);
+    const cpu0 = brokerCpu();
     const natsCpu0 = cpuSeconds(nats.pid());
     const maxLoadMemory = new PeakMemory(() => pids);
     const r = await runLoad({ url, body: chat, headers, connections: CONNECTIONS, durationSeconds: DURATION });
     const maxLoadRssMb = maxLoadMemory.stop().rssMb;
-    const cpu1 = pids.reduce<number>((s, p) => s + cpuSeconds(p), 0);
+    const cpu1 = brokerCpu();
     const natsCpu1 = cpuSeconds(nats.pid());
     if (r.non2xx || r.errors) throw new Error(`${v.name}: ${r.non2xx} non-2xx, ${r.errors} errors`);
     let streamRps: number | undefined;
@@ -270,16 +267,16 @@ async function measure(v: Variant, pgUrl: string, mockUrl: string, round: number
     let streamCpuUs: number | undefined;
     if (STREAMING) {
       const streamMemory = new PeakMemory(() => pids);
-      const c0 = pids.reduce<number>((sum, p) => sum + cpuSeconds(p), 0) + cpuSeconds(nats.pid());
+      const c0 = brokerCpu() + cpuSeconds(nats.pid());
       const sr = await runLoad({ url, body: stream, headers, connections: CONNECTIONS, durationSeconds: DURATION });
-      const c1 = pids.reduce<number>((sum, p) => sum + cpuSeconds(p), 0) + cpuSeconds(nats.pid());
+      const c1 = brokerCpu() + cpuSeconds(nats.pid());
       streamRps = sr.rps;
       streamCpuUs = Math.round(((c1 - c0) * 1e6) / sr.requests);
       streamRssMb = streamMemory.stop().rssMb;
     }
     let atRate: Pick<Sample, 'rateP50' | 'rateP99' | 'rateCpuUs' | 'rateNatsCpuUs'> = {};
     if (RATE) {
-      const c0 = pids.reduce<number>((s, p) => s + cpuSeconds(p), 0);
+      const c0 = brokerCpu();
       const n0 = cpuSeconds(nats.pid());
       const f = await runLoad({
         url,
@@ -294,7 +291,7 @@ async function measure(v: Variant, pgUrl: string, mockUrl: string, round: number
       atRate = {
         rateP50: +f.p50.toFixed(2),
         rateP99: +f.p99.toFixed(2),
-        rateCpuUs: Math.round(((pids.reduce<number>((s, p) => s + cpuSeconds(p), 0) - c0) * 1e6) / sent),
+        rateCpuUs: Math.round(((brokerCpu() - c0) * 1e6) / sent),
         rateNatsCpuUs: Math.round(((cpuSeconds(nats.pid()) - n0) * 1e6) / sent),
       };
     }

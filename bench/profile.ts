@@ -54,6 +54,21 @@ function bucket(cf: ProfileNode['callFrame']): string {
   return u;
 }
 
+/** `name file:line` of a frame, 1-based line. */
+const fnKey = (cf: ProfileNode['callFrame']) => `${cf.functionName || '(anonymous)'} ${shortUrl(cf.url)}:${cf.lineNumber + 1}`;
+const add = (m: Map<string, number>, k: string, v: number) => m.set(k, (m.get(k) ?? 0) + v);
+
+/** The `top` largest entries of m under a title, each value formatted by cell. */
+function topTable(title: string, m: Map<string, number>, top: number, cell: (v: number) => string): string {
+  return [
+    `\n${title}`,
+    ...[...m]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, top)
+      .map(([k, v]) => `${cell(v)}  ${k}`),
+  ].join('\n');
+}
+
 export function summarize(p: CpuProfile, top: number): string {
   const byId = new Map(p.nodes.map((n) => [n.id, n]));
   const parent = new Map<number, number>();
@@ -65,11 +80,9 @@ export function summarize(p: CpuProfile, top: number): string {
     total += d;
     self.set(id, (self.get(id) ?? 0) + d);
   });
-  const fnKey = (cf: ProfileNode['callFrame']) => `${cf.functionName || '(anonymous)'} ${shortUrl(cf.url)}:${cf.lineNumber + 1}`;
   const byBucket = new Map<string, number>();
   const byFn = new Map<string, number>();
   const inclusive = new Map<string, number>();
-  const add = (m: Map<string, number>, k: string, t: number) => m.set(k, (m.get(k) ?? 0) + t);
   for (const [id, t] of self) {
     const cf = byId.get(id)!.callFrame;
     add(byBucket, bucket(cf), t);
@@ -84,14 +97,7 @@ export function summarize(p: CpuProfile, top: number): string {
       }
     }
   }
-  const table = (title: string, m: Map<string, number>) =>
-    [
-      `\n${title}`,
-      ...[...m]
-        .sort((a, b) => b[1] - a[1])
-        .slice(0, top)
-        .map(([k, t]) => `${((100 * t) / total).toFixed(1).padStart(6)}%  ${k}`),
-    ].join('\n');
+  const table = (title: string, m: Map<string, number>) => topTable(title, m, top, (t) => `${((100 * t) / total).toFixed(1).padStart(6)}%`);
   return [
     table('self time by package / file', byBucket),
     table('self time by function', byFn),
@@ -110,25 +116,17 @@ export function summarizeAllocations(head: AllocationNode, requests: number, top
   const byBucket = new Map<string, number>();
   const byFn = new Map<string, number>();
   let total = 0;
-  const add = (m: Map<string, number>, k: string, b: number) => m.set(k, (m.get(k) ?? 0) + b);
   const walk = (n: AllocationNode) => {
     if (n.selfSize) {
       total += n.selfSize;
       add(byBucket, bucket(n.callFrame), n.selfSize);
-      add(byFn, `${n.callFrame.functionName || '(anonymous)'} ${shortUrl(n.callFrame.url)}:${n.callFrame.lineNumber + 1}`, n.selfSize);
+      add(byFn, fnKey(n.callFrame), n.selfSize);
     }
     for (const c of n.children) walk(c);
   };
   walk(head);
   const kb = (b: number) => `${(b / 1024 / requests).toFixed(2).padStart(7)} KB`;
-  const table = (title: string, m: Map<string, number>) =>
-    [
-      `\n${title}`,
-      ...[...m]
-        .sort((a, b) => b[1] - a[1])
-        .slice(0, top)
-        .map(([k, b]) => `${kb(b)}  ${k}`),
-    ].join('\n');
+  const table = (title: string, m: Map<string, number>) => topTable(title, m, top, kb);
   return [
     `${what} per request: ${kb(total).trim()}`,
     table(`${what} per request by package / file`, byBucket),
