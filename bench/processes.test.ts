@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { BROKER_NODE_FLAGS, LEAN_NODE_FLAGS, PeakMemory, processTree, rssMb, treeMemory } from './processes.ts';
+import { benchStreamScript, BROKER_NODE_FLAGS, LEAN_NODE_FLAGS, PeakMemory, processTree, rssMb, treeMemory } from './processes.ts';
 
 // A parent that forks a child that allocates ~64 MB: the child's memory must count for the parent.
 const CHILD = `const b = Buffer.alloc(64 * 1024 * 1024, 1); setInterval(() => b[0]++, 1000);`;
@@ -61,4 +61,12 @@ void test('npm run start:lean: the same entry point with flags this Node accepts
   // Node refuses an unknown or malformed V8 flag at start; this one must run.
   const run = spawnSync(process.execPath, [...LEAN_NODE_FLAGS, '-e', 'process.exit(0)'], { encoding: 'utf8' });
   assert.equal(run.status, 0, run.stderr);
+});
+
+void test('the benchmark stream: 20 back-to-back tokens unless BENCH_STREAM_TOKENS / BENCH_STREAM_ITL_MS say otherwise', () => {
+  assert.deepEqual(benchStreamScript({}), { tokens: 20 });
+  assert.deepEqual(benchStreamScript({ BENCH_STREAM_TOKENS: '300', BENCH_STREAM_ITL_MS: '2' }), { tokens: 300, itl_ms: 2 });
+  assert.deepEqual(benchStreamScript({ BENCH_STREAM_ITL_MS: '0' }), { tokens: 20 });
+  assert.throws(() => benchStreamScript({ BENCH_STREAM_TOKENS: '0' }), /BENCH_STREAM_TOKENS/);
+  assert.throws(() => benchStreamScript({ BENCH_STREAM_ITL_MS: 'soon' }), /BENCH_STREAM_ITL_MS/);
 });

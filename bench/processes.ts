@@ -96,14 +96,28 @@ export function brokerEnv(
   };
 }
 
-/** The short chat and the 20-token stream that bench/levers.ts, profile.ts and tail.ts send. */
+/**
+ * The mock's script for the benchmark stream: BENCH_STREAM_TOKENS tokens (20), BENCH_STREAM_ITL_MS
+ * apart (0: written back to back, so a stream arrives in one or two reads). With a gap every token
+ * arrives in a read of its own, as from a real model, and the per-token cost is what is measured.
+ */
+export function benchStreamScript(env: NodeJS.ProcessEnv = process.env): { tokens: number; itl_ms?: number } {
+  const tokens = Number(env.BENCH_STREAM_TOKENS ?? 20);
+  const itl = Number(env.BENCH_STREAM_ITL_MS ?? 0);
+  if (!Number.isInteger(tokens) || tokens < 1)
+    throw new Error(`BENCH_STREAM_TOKENS must be a positive integer, not ${env.BENCH_STREAM_TOKENS}`);
+  if (!(itl >= 0)) throw new Error(`BENCH_STREAM_ITL_MS must be a number >= 0, not ${env.BENCH_STREAM_ITL_MS}`);
+  return itl > 0 ? { tokens, itl_ms: itl } : { tokens };
+}
+
+/** The short chat and the stream (20 tokens unless benchStreamScript says otherwise) that bench/levers.ts, profile.ts and tail.ts send. */
 export const benchBodies = {
   chat: JSON.stringify({ model: 'openai/gpt-4o-mini', messages: [{ role: 'user', content: 'Say hello.' }] }),
   stream: JSON.stringify({
     model: 'openai/gpt-4o-mini',
     stream: true,
     stream_options: { include_usage: true },
-    messages: [{ role: 'user', content: 'Say hello.\nmock:{"tokens":20}' }],
+    messages: [{ role: 'user', content: `Say hello.\nmock:${JSON.stringify(benchStreamScript())}` }],
   }),
 };
 
