@@ -6,13 +6,11 @@
 // event can be lost with a node this ingress was not connected to, which no reconnect announces.
 import { DeliverPolicy } from '@nats-io/jetstream';
 import type { Nats } from '../../shared/nats/connection.ts';
-import { lastStoredEvent } from '../../shared/nats/last-event.ts';
+import { decodeStoredEvents, lastStoredEvent } from '../../shared/nats/last-event.ts';
 import { STREAMS, subjects } from '../../shared/nats/topology.ts';
 import type { StreamEvent } from '../../shared/protocol/events.ts';
 import type { Logger } from '../../shared/telemetry/logger.ts';
 import type { EventRouter } from './event-router.ts';
-
-const dec = new TextDecoder();
 
 /** Every event of `requestId` stored so far, oldest first; waits at most `waitMs` for the stream. */
 export async function storedEvents(nats: Nats, requestId: string, waitMs = 1_000): Promise<StreamEvent[]> {
@@ -25,11 +23,7 @@ export async function storedEvents(nats: Nats, requestId: string, waitMs = 1_000
   const timer = setTimeout(() => void iter.stop(), waitMs);
   try {
     for await (const m of iter) {
-      try {
-        out.push(JSON.parse(dec.decode(m.data)) as StreamEvent);
-      } catch {
-        // not an event of ours
-      }
+      out.push(...decodeStoredEvents(m.data));
       if (m.info.pending === 0) break;
     }
   } finally {

@@ -18,6 +18,7 @@ import type { StreamEvent } from '../../shared/protocol/events.ts';
 import type { Logger } from '../../shared/telemetry/logger.ts';
 import type { Dispatcher } from './dispatcher.ts';
 import { AttemptLock } from './attempt-lock.ts';
+import { decodeStoredEvents } from '../../shared/nats/last-event.ts';
 
 export interface ResumeOptions {
   nats: Nats;
@@ -136,22 +137,17 @@ export class StreamResume {
     const timer = setTimeout(stop, opts.maxWaitMs);
     opts.signal?.addEventListener('abort', stop, { once: true });
     if (opts.signal?.aborted) stop();
-    const dec = new TextDecoder();
     const attempts = new AttemptLock();
     try {
-      for await (const m of iter) {
-        let stored: StreamEvent;
-        try {
-          stored = JSON.parse(dec.decode(m.data)) as StreamEvent;
-        } catch {
-          continue;
+      read: for await (const m of iter) {
+        for (const stored of decodeStoredEvents(m.data)) {
+          const ev = attempts.admit(stored);
+          if (!ev) continue;
+          // A terminal event is passed even when the reader saw it: resuming after the last event
+          // must end at once, not wait for events that will never come.
+          if (ev.type === 'chunk' && ev.seq <= afterSeq) continue;
+          if (onEvent(ev)) break read;
         }
-        const ev = attempts.admit(stored);
-        if (!ev) continue;
-        // A terminal event is passed even when the reader saw it: resuming after the last event
-        // must end at once, not wait for events that will never come.
-        if (ev.type === 'chunk' && ev.seq <= afterSeq) continue;
-        if (onEvent(ev)) break;
       }
     } finally {
       clearTimeout(timer);
@@ -169,13 +165,15 @@ export class StreamResume {
     const out: StreamEvent[] = [];
     const iter = await oc.consume({ max_messages: 256 });
     const timer = setTimeout(() => void iter.stop(), waitMs);
-    const dec = new TextDecoder();
     const attempts = new AttemptLock();
     try {
-      for await (const m of iter) {
-        const ev = attempts.admit(JSON.parse(dec.decode(m.data)) as StreamEvent);
-        if (ev) out.push(ev);
-        if ((ev && ev.type !== 'chunk') || m.info.pending === 0) break;
+      read: for await (const m of iter) {
+        for (const stored of decodeStoredEvents(m.data)) {
+          const ev = attempts.admit(stored);
+          if (ev) out.push(ev);
+          if (ev && ev.type !== 'chunk') break read;
+        }
+        if (m.info.pending === 0) break;
       }
     } finally {
       clearTimeout(timer);
