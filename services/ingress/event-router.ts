@@ -60,6 +60,9 @@ export class EventRouter {
     const dec = new TextDecoder();
     this.sub = nc.subscribe(subjects.eventsInbox(ingressId), {
       callback: (_err, msg) => {
+        // '[': a stream's events stored in one batch by a worker in this process, which handed them to
+        // this router in memory already (shared/runtime/local-answers.ts). Only readers of LLM_EVENTS need it.
+        if (msg.data[0] === 0x5b) return;
         const requestId = msg.subject.slice(this.prefixLength);
         const entry = this.pending.get(requestId);
         if (!entry) return; // client gone, or a late event of a finished request

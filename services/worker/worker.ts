@@ -45,6 +45,7 @@ import { traceDelivery, traceEvent } from './attempt-tracing.ts';
 import type { ConfigReload } from '../../shared/runtime/config-reload.ts';
 import { FinalEvents } from './final-events.ts';
 import { localAnswers } from '../../shared/runtime/local-answers.ts';
+import { LocalStream } from './local-stream.ts';
 // ---- content guardrails: during_call and post_call (output-guard.ts) ----
 import { GuardrailRegistry } from '../../shared/guardrails/registry.ts';
 import { OutputGuard } from './output-guard.ts';
@@ -228,9 +229,21 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
       if (finalStored && !(await finalStored)) return;
       msg.ack();
     };
+    // A stream whose ingress is in this process: events in memory, stored in batches (local-stream.ts).
+    const local =
+      stream &&
+      envelope.ingressId !== EVENT_OWNERS.batch &&
+      envelope.ingressId !== EVENT_OWNERS.async &&
+      localAnswers.isHere(envelope.ingressId)
+        ? new LocalStream(envelope.ingressId, requestId, (batch) => nc.publish(eventSubject, batch))
+        : null;
     const emit = (ev: EventBody) => {
       if (tracing.on) traceEvent(ev);
       const event = { ...ev, seq: ++seq, attempt } as StreamEvent;
+      if (local) {
+        if (ev.type === 'chunk') return local.chunk(event);
+        return publishFinal(local.final(event), `${requestId}.${attempt}.${seq}`);
+      }
       if (ev.type === 'chunk') return nc.publish(eventSubject, JSON.stringify(event));
       if (mayAnswerLocally && localAnswers.deliver(envelope.ingressId, requestId, event)) return;
       publishFinal(JSON.stringify(event), `${requestId}.${attempt}.${seq}`);

@@ -1,22 +1,38 @@
-// When the ingress waiting for a non-streaming answer lives in the worker's own process (`npm start`,
-// or any one-process layout), the worker hands it the final event in memory instead of publishing it
-// to LLM_EVENTS and receiving it back: two process hops through nats-server, a JSON encode and parse,
-// and a message kept in the events stream's memory for EVENTS_MAX_AGE are saved on every request
-// (docs/benchmarks.md, "localanswers").
+// When the ingress waiting for an answer lives in the worker's own process (`npm start`, or any
+// one-process layout), the worker hands it the events in memory instead of publishing them to
+// LLM_EVENTS and receiving them back through nats-server (docs/benchmarks.md, "localanswers",
+// "localstreams").
 //
-// Only final events of non-streaming interactive requests take this path. Stream chunks are still
-// published (a stream is resumable from any ingress, so its events must be stored), and so are the
-// answers of batch and async work (durable consumers read them from LLM_EVENTS). What a non-streaming
-// answer loses by not being stored: nothing a client can observe. Its only reader was the same
-// process's ingress; a crash between the answer and the request's ack ends that client's connection
-// too, and the redelivered request runs again with nobody waiting (the usage ledger still counts the
-// request once: rows are keyed by request id).
+// - The final event of a non-streaming interactive request (`deliver`) is not stored at all: its only
+//   reader is this process's ingress. A crash between the answer and the request's ack ends that
+//   client's connection too, and the redelivered request runs again with nobody waiting (the usage
+//   ledger still counts the request once: rows are keyed by request id).
+// - A stream's events (`relay`) reach the ingress in memory, in order, at the end of the event-loop
+//   turn they were emitted in (so what one upstream read produced goes out in one socket write), and
+//   are still stored, because a stream is resumable from any ingress: the worker stores them in
+//   batches (services/worker/local-stream.ts) instead of one NATS message per upstream read.
+// - Batch and async work is never handed over (durable consumers read it from LLM_EVENTS).
 import type { StreamEvent } from '../protocol/events.ts';
 
 /** Hands `ev` to the request waiting for it; false when nobody here waits (client gone, or another ingress's request). */
 export type LocalDelivery = (requestId: string, ev: StreamEvent) => boolean;
 
 const ingresses = new Map<string, LocalDelivery>();
+
+/** Stream events waiting for the end of this turn, in emit order: [ingressId, requestId, event, ...]. */
+let relayed: Array<string | StreamEvent> = [];
+const relayNow = () => {
+  const batch = relayed;
+  relayed = [];
+  for (let i = 0; i < batch.length; i += 3) {
+    try {
+      localAnswers.deliver(batch[i] as string, batch[i + 1] as string, batch[i + 2] as StreamEvent);
+    } catch (err) {
+      // A bug in one request's handler must not take the other streams' events (or the process) with it.
+      process.emitWarning(err as Error);
+    }
+  }
+};
 
 export const localAnswers = {
   /** An ingress that serves requests in this process; returns the unregister function. */
@@ -29,6 +45,11 @@ export const localAnswers = {
     };
   },
 
+  /** Whether `ingressId` serves its requests in this process. */
+  isHere(ingressId: string): boolean {
+    return ingresses.has(ingressId);
+  },
+
   /**
    * The final event of a non-streaming request, handed over in memory when its ingress is here and
    * still waits. Events are not copied: neither side mutates one after it was emitted.
@@ -36,5 +57,14 @@ export const localAnswers = {
   deliver(ingressId: string, requestId: string, ev: StreamEvent): boolean {
     if (ingresses.size === 0) return false;
     return ingresses.get(ingressId)?.(requestId, ev) ?? false;
+  },
+
+  /**
+   * A stream's event for an ingress here: delivered at the end of this turn, after the events relayed
+   * before it. Dropped if nobody waits by then (the client went away; the stored copy serves a resume).
+   */
+  relay(ingressId: string, requestId: string, ev: StreamEvent): void {
+    if (relayed.length === 0) setImmediate(relayNow);
+    relayed.push(ingressId, requestId, ev);
   },
 };

@@ -1,7 +1,8 @@
-// A non-streaming answer whose ingress is in the worker's own process is handed over in memory
-// (shared/runtime/local-answers.ts): it reaches the client, the usage ledger counts it once, and it is
-// not stored in LLM_EVENTS. Streams still publish every event (they are resumable from any ingress),
-// and an ingress in another process still gets its answers through NATS.
+// An answer whose ingress is in the worker's own process is handed over in memory
+// (shared/runtime/local-answers.ts): a non-streaming one reaches the client, the usage ledger counts
+// it once, and it is not stored in LLM_EVENTS. A stream's events reach the client in memory too and
+// are stored in batches (services/worker/local-stream.ts), since a stream is resumable from any
+// ingress. An ingress in another process still gets its answers through NATS.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStack, type Stack } from '../harness/stack.ts';
 import { waitFor } from '../harness/ports.ts';
@@ -10,6 +11,7 @@ import { connectNats } from '../../shared/nats/connection.ts';
 import { buildIngress } from '../../services/ingress/server.ts';
 import { localAnswers } from '../../shared/runtime/local-answers.ts';
 import type { StreamEvent } from '../../shared/protocol/events.ts';
+import { storedEvents } from '../../services/ingress/reconnect-replay.ts';
 
 let stack: Stack;
 
@@ -25,11 +27,23 @@ const chat = (url: string, apiKey: string, body: object) =>
     body: JSON.stringify({ model: 'openai/gpt-4o-mini', messages: [{ role: 'user', content: 'hello' }], ...body }),
   });
 
-/** How many events LLM_EVENTS holds for a request (any ingress). */
-async function storedEvents(requestId: string): Promise<number> {
+/** How many messages LLM_EVENTS holds for a request (any ingress). */
+async function storedMessages(requestId: string): Promise<number> {
   const info = await stack.runtime.nats.jsm.streams.info(STREAMS.events, { subjects_filter: `llm.evt.*.${requestId}` });
   return Object.values(info.state.subjects ?? {}).reduce((a, b) => a + b, 0);
 }
+
+/** The events those messages hold, oldest first, as every reader of LLM_EVENTS decodes them. */
+const eventsStored = (requestId: string) => storedEvents(stack.runtime.nats, requestId, 300);
+
+/** The `id:` of every SSE frame (the worker event's seq). */
+const frameIds = (sse: string) => [...sse.matchAll(/^id: (\d+)$/gm)].map((m) => Number(m[1]));
+
+/** A stream from the mock: `tokens` tokens `itlMs` apart (each token a read of its own, as from a real model). */
+const spacedStream = (tokens: number, itlMs: number) => ({
+  stream: true,
+  messages: [{ role: 'user', content: `hello\nmock:${JSON.stringify({ tokens, itl_ms: itlMs })}` }],
+});
 
 async function usageRows(requestId: string): Promise<number> {
   const rows = await stack.runtime.db!.selectFrom('usage').select('request_id').where('request_id', '=', requestId).execute();
@@ -44,15 +58,51 @@ describe('answers handed over in memory', () => {
     expect(body.choices[0]!.message.content.length).toBeGreaterThan(0);
     const id = res.headers.get('x-request-id')!;
     await waitFor(async () => (await usageRows(id)) === 1, { what: 'usage row' });
-    expect(await storedEvents(id)).toBe(0);
+    expect(await storedMessages(id)).toBe(0);
   });
 
-  it('still stores every event of a stream (resumable from any ingress)', async () => {
-    const res = await chat(stack.url, stack.apiKey, { stream: true });
+  it('relays a stream in memory and stores every event it sent, in far fewer messages', async () => {
+    const delivered: string[] = [];
+    const restore = spyOnLocalDeliveries(delivered);
+    try {
+      const res = await chat(stack.url, stack.apiKey, spacedStream(40, 2));
+      expect(res.status).toBe(200);
+      const sse = await res.text();
+      expect(sse).toContain('data: [DONE]');
+      const id = res.headers.get('x-request-id')!;
+      expect(delivered).toContain(id);
+      const stored = await eventsStored(id);
+      // What the client got is what a resume would replay: every chunk, then the done event (its
+      // finish frame has the done's seq, the usage frame seq + 1).
+      expect(stored.at(-1)?.type).toBe('done');
+      const seqs = stored.map((e) => e.seq);
+      expect(seqs).toEqual(seqs.map((_, i) => i + 1));
+      expect(frameIds(sse)).toEqual(seqs);
+      expect(stored.filter((e) => e.type === 'chunk').length).toBeGreaterThan(5); // tokens came a read each (most of them)
+      // One message per chunk before; now a batch per STORE_LINGER_MS (and the last with the done).
+      expect(await storedMessages(id)).toBeLessThan(stored.length / 3);
+    } finally {
+      restore();
+    }
+  });
+
+  it('stores relayed chunks within the linger while the stream is still running', async () => {
+    const res = await chat(stack.url, stack.apiKey, spacedStream(3, 1_000));
     expect(res.status).toBe(200);
-    expect(await res.text()).toContain('data: [DONE]');
     const id = res.headers.get('x-request-id')!;
-    expect(await storedEvents(id)).toBeGreaterThan(1);
+    const reader = res.body!.getReader();
+    const dec = new TextDecoder();
+    let seen = '';
+    while (!seen.includes('tok1')) seen += dec.decode((await reader.read()).value);
+    // The client has the second token; the third is a second away. The first chunk was stored as it
+    // went out, the second must follow within the linger (20 ms), not wait for the end of the stream:
+    // a reader of LLM_EVENTS (a resume on another ingress) is never more than that behind.
+    await waitFor(async () => (await eventsStored(id)).filter((e) => e.type === 'chunk').length >= 2, {
+      what: 'the second chunk stored',
+      timeoutMs: 800,
+    });
+    expect((await eventsStored(id)).some((e) => e.type === 'done')).toBe(false);
+    await reader.cancel();
   });
 
   it('an ingress in another process gets its answer through NATS, stored in LLM_EVENTS', async () => {
@@ -72,7 +122,7 @@ describe('answers handed over in memory', () => {
       expect(res.status).toBe(200);
       const id = res.headers.get('x-request-id')!;
       expect(delivered).not.toContain(id);
-      expect(await storedEvents(id)).toBe(1);
+      expect(await storedMessages(id)).toBe(1);
       // The in-process ingress still answers in memory meanwhile.
       const local = await chat(stack.url, stack.apiKey, {});
       expect(local.status).toBe(200);

@@ -1,0 +1,139 @@
+// A stream whose ingress is in the worker's process: its events reach the ingress in memory, in order,
+// at the end of the turn they were emitted in, and LLM_EVENTS gets them in batches (JSON arrays) that
+// every reader decodes like single events (services/worker/local-stream.ts, shared/nats/last-event.ts).
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { LocalStream, STORE_LINGER_MS, STORE_MAX_CHARS } from '../../services/worker/local-stream.ts';
+import { decodeStoredEvents } from '../../shared/nats/last-event.ts';
+import { localAnswers } from '../../shared/runtime/local-answers.ts';
+import { EventRouter } from '../../services/ingress/event-router.ts';
+import type { StreamEvent } from '../../shared/protocol/events.ts';
+
+const chunk = (seq: number, content = `tok${seq}`): StreamEvent => ({ type: 'chunk', seq, attempt: 1, delta: { content } }) as StreamEvent;
+const done = (seq: number): StreamEvent =>
+  ({
+    type: 'done',
+    seq,
+    attempt: 1,
+    finish_reason: 'stop',
+    usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 },
+  }) as StreamEvent;
+const enc = new TextEncoder();
+const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
+
+/** An ingress registered in this process that records what it is handed. */
+function ingressHere(id: string, received: Array<[string, StreamEvent]>) {
+  return localAnswers.register(id, (requestId, ev) => {
+    received.push([requestId, ev]);
+    return true;
+  });
+}
+
+afterEach(() => void vi.useRealTimers());
+
+describe('LocalStream', () => {
+  it('hands events over at the end of the turn, in order; stores the first chunk at once, the next ones once the linger has passed', async () => {
+    const received: Array<[string, StreamEvent]> = [];
+    const unregister = ingressHere('ing-ls-1', received);
+    const stored: string[] = [];
+    const s = new LocalStream('ing-ls-1', 'req_a', (batch) => stored.push(batch));
+    s.chunk(chunk(1));
+    s.chunk(chunk(2));
+    s.chunk(chunk(3));
+    expect(received).toEqual([]); // not in the emitting call: in one go at the end of the turn
+    await nextTurn();
+    expect(received.map(([id, ev]) => [id, ev.seq])).toEqual([
+      ['req_a', 1],
+      ['req_a', 2],
+      ['req_a', 3],
+    ]);
+    // The first chunk is stored as it goes out: a redelivery after a crash sees that the attempt spoke.
+    expect(stored.map((b) => decodeStoredEvents(enc.encode(b)).map((e) => e.seq))).toEqual([[1]]);
+    await new Promise((r) => setTimeout(r, STORE_LINGER_MS + 30));
+    expect(stored.map((b) => decodeStoredEvents(enc.encode(b)).map((e) => e.seq))).toEqual([[1], [2, 3]]);
+    unregister();
+  });
+
+  it('the final event comes back as the last batch, with the chunks not stored yet before it', async () => {
+    vi.useFakeTimers();
+    const stored: string[] = [];
+    const s = new LocalStream('ing-nowhere', 'req_b', (batch) => stored.push(batch));
+    s.chunk(chunk(1));
+    s.chunk(chunk(2));
+    const last = s.final(done(3));
+    expect(decodeStoredEvents(enc.encode(last)).map((e) => [e.type, e.seq])).toEqual([
+      ['chunk', 2],
+      ['done', 3],
+    ]);
+    vi.advanceTimersByTime(STORE_LINGER_MS * 10);
+    expect(stored.length).toBe(1); // only the first chunk: the linger timer went with the final batch
+  });
+
+  it('stores a batch as soon as it is full, without waiting for the linger', () => {
+    vi.useFakeTimers();
+    const stored: string[] = [];
+    const s = new LocalStream('ing-nowhere', 'req_c', (batch) => stored.push(batch));
+    const big = 'x'.repeat(STORE_MAX_CHARS / 4);
+    s.chunk(chunk(1));
+    for (let seq = 2; seq <= 5; seq++) s.chunk(chunk(seq, big));
+    expect(stored.length).toBe(2);
+    expect(decodeStoredEvents(enc.encode(stored[1]!)).map((e) => e.seq)).toEqual([2, 3, 4, 5]);
+    s.chunk(chunk(6));
+    vi.advanceTimersByTime(STORE_LINGER_MS);
+    expect(decodeStoredEvents(enc.encode(stored[2]!)).map((e) => e.seq)).toEqual([6]);
+  });
+
+  it('events for an ingress that no longer waits are dropped without disturbing the others', async () => {
+    const received: Array<[string, StreamEvent]> = [];
+    const unregister = localAnswers.register('ing-ls-2', (requestId, ev) => {
+      if (requestId === 'req_bad') throw new Error('a broken handler');
+      received.push([requestId, ev]);
+      return requestId === 'req_ok';
+    });
+    const warnings: Error[] = [];
+    const onWarning = (w: Error) => warnings.push(w);
+    process.on('warning', onWarning);
+    try {
+      localAnswers.relay('ing-ls-2', 'req_bad', chunk(1));
+      localAnswers.relay('ing-ls-2', 'req_gone', chunk(1));
+      localAnswers.relay('ing-ls-2', 'req_ok', chunk(1));
+      await nextTurn();
+      await nextTurn();
+      expect(received.map(([id]) => id)).toEqual(['req_gone', 'req_ok']);
+      expect(warnings.map((w) => w.message)).toContain('a broken handler');
+    } finally {
+      process.off('warning', onWarning);
+      unregister();
+    }
+  });
+});
+
+describe('decodeStoredEvents', () => {
+  it('reads one event, a batch, and nothing from what a worker did not write', () => {
+    expect(decodeStoredEvents(enc.encode(JSON.stringify(chunk(3))))).toEqual([chunk(3)]);
+    expect(decodeStoredEvents(enc.encode(JSON.stringify([chunk(1), chunk(2), done(3)]))).map((e) => e.seq)).toEqual([1, 2, 3]);
+    expect(decodeStoredEvents(enc.encode('not json'))).toEqual([]);
+    expect(decodeStoredEvents(enc.encode('42'))).toEqual([]);
+    expect(decodeStoredEvents(enc.encode('[1, null, "x"]'))).toEqual([]);
+  });
+});
+
+describe('the ingress inbox and stored batches', () => {
+  it('ignores a batch on its subject: its events were handed over in memory already', () => {
+    let inbox: ((err: Error | null, msg: { subject: string; data: Uint8Array }) => void) | undefined;
+    const nats = {
+      subscribe: (_s: string, opts: { callback: typeof inbox }) => {
+        inbox = opts.callback;
+        return { unsubscribe() {} };
+      },
+    } as unknown as NatsConnection;
+    const router = new EventRouter(nats, 'ing-inbox');
+    const received: StreamEvent[] = [];
+    router.register('req_1', { onEvent: (ev) => void received.push(ev), onTimeout: () => {}, deadline: Date.now() + 60_000 });
+    router.deliverLocal('req_1', chunk(1));
+    inbox!(null, { subject: 'llm.evt.ing-inbox.req_1', data: enc.encode(JSON.stringify([chunk(1)])) });
+    inbox!(null, { subject: 'llm.evt.ing-inbox.req_1', data: enc.encode(JSON.stringify(chunk(2))) });
+    expect(received.map((e) => e.seq)).toEqual([1, 2]);
+    router.close();
+  });
+});
