@@ -6,6 +6,7 @@
 //   node bench/levers.ts                                   # the default variant list below
 //   BENCH_VARIANTS=base,nats215 BENCH_ROUNDS=3 node bench/levers.ts
 //   BENCH_DURATION=8 BENCH_STREAMING=1 node bench/levers.ts
+//   BENCH_STREAM_TOKENS=100 BENCH_STREAM_ITL_MS=1 BENCH_STREAMING=1 node bench/levers.ts   # a read per token
 //   BENCH_RATE=600 node bench/levers.ts    # also a fixed-rate load: CPU per request and tail there
 //
 // CPU per request at a fixed rate is the steadier comparison: at maximum load the share of the two

@@ -4,7 +4,8 @@
 // package/file and by function, plus inclusive time of our own functions.
 //
 //   node bench/profile.ts                       # 8 s non-streaming, 64 connections
-//   BENCH_STREAMING=1 node bench/profile.ts     # 20-token streams instead
+//   BENCH_STREAMING=1 node bench/profile.ts     # 20-token streams instead (BENCH_STREAM_TOKENS,
+//                                               # BENCH_STREAM_ITL_MS: another length, tokens apart)
 //   BENCH_ALLOC=1 node bench/profile.ts         # where it allocates instead: KB per request by
 //                                               # package and function (V8's sampling heap profiler
 //                                               # through the inspector, collected objects included)
