@@ -3,7 +3,17 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { benchStreamScript, BROKER_NODE_FLAGS, LEAN_NODE_FLAGS, PeakMemory, processTree, rssMb, treeMemory } from './processes.ts';
+import {
+  benchStreamScript,
+  BROKER_NODE_FLAGS,
+  cpuSeconds,
+  LEAN_NODE_FLAGS,
+  PeakMemory,
+  processTree,
+  rssMb,
+  treeCpuSeconds,
+  treeMemory,
+} from './processes.ts';
 
 // A parent that forks a child that allocates ~64 MB: the child's memory must count for the parent.
 const CHILD = `const b = Buffer.alloc(64 * 1024 * 1024, 1); setInterval(() => b[0]++, 1000);`;
@@ -69,4 +79,33 @@ void test('the benchmark stream: 20 back-to-back tokens unless BENCH_STREAM_TOKE
   assert.deepEqual(benchStreamScript({ BENCH_STREAM_ITL_MS: '0' }), { tokens: 20 });
   assert.throws(() => benchStreamScript({ BENCH_STREAM_TOKENS: '0' }), /BENCH_STREAM_TOKENS/);
   assert.throws(() => benchStreamScript({ BENCH_STREAM_ITL_MS: 'soon' }), /BENCH_STREAM_ITL_MS/);
+});
+
+void test("a process tree's CPU includes its busy children", async () => {
+  // The child spins for ~300 ms of CPU; the parent only waits.
+  const busyChild = `const end = Date.now() + 300; while (Date.now() < end) {}`;
+  const parent = spawn(
+    process.execPath,
+    ['-e', `require('node:child_process').spawnSync(process.execPath, ['-e', ${JSON.stringify(busyChild)}]); setInterval(() => {}, 1000);`],
+    {
+      stdio: 'ignore',
+      detached: true,
+    },
+  );
+  try {
+    let tree: number[] = [];
+    for (let i = 0; i < 100 && tree.length < 2; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      tree = processTree(parent.pid!);
+    }
+    assert.equal(tree.length, 2, 'the child is running');
+    const before = treeCpuSeconds([parent.pid]);
+    await new Promise((r) => setTimeout(r, 200));
+    const during = treeCpuSeconds([parent.pid, parent.pid]);
+    // The parent alone is idle (blocked in spawnSync): what grew is the child's.
+    assert.ok(during - before >= 0.1, `tree CPU grew ${during - before} s while the child spun`);
+    assert.ok(cpuSeconds(parent.pid) < during, 'the parent alone is less than the tree');
+  } finally {
+    process.kill(-parent.pid!, 'SIGKILL');
+  }
 });

@@ -167,6 +167,14 @@ export function processTree(root: number): number[] {
   return tree;
 }
 
+/** user+system CPU seconds used so far by the process trees under `roots`, each process counted once. */
+export function treeCpuSeconds(roots: Array<number | undefined>): number {
+  const pids = new Set(roots.flatMap((root) => (root ? processTree(root) : [])));
+  let sum = 0;
+  for (const pid of pids) sum += cpuSeconds(pid);
+  return sum;
+}
+
 /** Proportional set size: shared pages divided among the processes that map them. */
 export function pssMb(pid: number): number {
   try {

@@ -8,6 +8,7 @@
 //   BENCH_PEERS=litellm npm run bench      # peers to compare (default go-proxy,node-proxy,portkey,litellm; '' for none)
 //   BENCH_WORKERS=2 npm run bench          # split topology: 1 ingress + ledger process, N worker processes
 //   BENCH_STREAM_TOKENS=300 npm run bench  # longer streams (content tokens per stream; default 20)
+//   BENCH_STREAM_TOKENS=300 BENCH_STREAM_ITL_MS=2 npm run bench  # tokens 2 ms apart: a read each, as from a model
 //   BENCH_ROUNDS=3 npm run bench           # every gateway measured 3 times, interleaved; medians reported
 //
 // Every process runs on this machine, so load generator, broker, NATS, Postgres and the mock share
@@ -16,7 +17,16 @@ import { type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { median, runLoad } from './load.ts';
-import { BROKER_NODE_FLAGS, brokerEnv, cpuSeconds, PeakMemory, ProcessGroup, type TreeMemory } from './processes.ts';
+import {
+  benchStreamScript,
+  BROKER_NODE_FLAGS,
+  brokerEnv,
+  cpuSeconds,
+  PeakMemory,
+  ProcessGroup,
+  treeCpuSeconds,
+  type TreeMemory,
+} from './processes.ts';
 import { peerTable, ratios, type GatewayRow, type LoadFigures, type MeasuredGateway } from './peer-table.ts';
 import { pauseGroup, type PeerGateway, type RunningPeer } from './peers/gateway.ts';
 import { portkey } from './peers/portkey.ts';
@@ -30,8 +40,11 @@ import { freePort, waitFor } from '../test/harness/ports.ts';
 const DURATION = Number(process.env.BENCH_DURATION ?? 10);
 const RATE = Number(process.env.BENCH_RATE ?? 500);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 64);
-// Content tokens per stream; issue 10's table streamed a 302-event recorded answer (BENCH_STREAM_TOKENS=300).
-const STREAM_TOKENS = Number(process.env.BENCH_STREAM_TOKENS ?? 20);
+// The mock's stream: content tokens per stream and the gap between them (bench/processes.ts); issue
+// 10's table streamed a 302-event recorded answer with its timing (BENCH_STREAM_TOKENS=300, a gap).
+const STREAM = benchStreamScript();
+const STREAM_TOKENS = STREAM.tokens;
+const STREAM_LABEL = `streaming ${STREAM_TOKENS} tok${STREAM.itl_ms ? ` ${STREAM.itl_ms} ms apart` : ''}`;
 const WORKERS = Number(process.env.BENCH_WORKERS ?? 0); // 0 = everything in one process (npm start)
 // Interleaved rounds per gateway; every figure in the table is the median over them.
 const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 1));
@@ -124,15 +137,15 @@ function figures(r: Result): LoadFigures {
   };
 }
 
-function chatBodies(model: string): { chat: string; stream: string } {
+function chatBodies(model: string, script: { tokens: number; itl_ms?: number } = STREAM): { chat: string; stream: string } {
   return {
     chat: JSON.stringify({ model, messages: [{ role: 'user', content: 'Say hello in one short sentence.' }] }),
-    // The mock reads the `mock:` line: STREAM_TOKENS content tokens per stream.
+    // The mock reads the `mock:` line: STREAM_TOKENS content tokens per stream, STREAM.itl_ms apart.
     stream: JSON.stringify({
       model,
       stream: true,
       stream_options: { include_usage: true },
-      messages: [{ role: 'user', content: `Say hello.\nmock:{"tokens":${STREAM_TOKENS}}` }],
+      messages: [{ role: 'user', content: `Say hello.\nmock:${JSON.stringify(script)}` }],
     }),
   };
 }
@@ -172,6 +185,8 @@ interface GatewayMeasurement {
   max: Result;
   stream?: Result;
   streamWhy?: string;
+  /** CPU µs per stream of the gateway's process trees during the streaming load (Switchyard: with nats-server). */
+  streamCpuUs?: number;
   memory: TreeMemory;
 }
 
@@ -184,6 +199,7 @@ async function measureGateway(
   roots: Array<number | undefined>,
   ledger: boolean,
   between?: { beforeMax?: () => void; afterMax?: () => void },
+  cpuRoots: Array<number | undefined> = roots,
 ): Promise<GatewayMeasurement> {
   const memory = new PeakMemory(() => roots);
   const common = { headers, ledger };
@@ -198,11 +214,14 @@ async function measureGateway(
     return { rate, max, streamWhy, memory: memory.stop() };
   }
   if (ledger) syRequests += 1;
-  const stream = await load(`${label}, ${CONNECTIONS} connections, streaming ${STREAM_TOKENS} tok`, url, bodies.stream, {
+  const cpu0 = treeCpuSeconds(cpuRoots);
+  const stream = await load(`${label}, ${CONNECTIONS} connections, ${STREAM_LABEL}`, url, bodies.stream, {
     ...common,
     connections: CONNECTIONS,
   });
-  return { rate, max, stream, memory: memory.stop() };
+  const cpu = treeCpuSeconds(cpuRoots) - cpu0;
+  const streamCpuUs = cpuRoots.length && stream.requests ? Math.round((cpu * 1e6) / stream.requests) : undefined;
+  return { rate, max, stream, ...(streamCpuUs !== undefined ? { streamCpuUs } : {}), memory: memory.stop() };
 }
 
 /** Each load's figures as the median over the rounds (failures summed); memory is the peak of all rounds. */
@@ -223,12 +242,14 @@ function medianResult(rs: Result[]): Result {
 
 function medianMeasurement(ms: GatewayMeasurement[]): GatewayMeasurement {
   const streams = ms.flatMap((m) => (m.stream ? [m.stream] : []));
+  const cpus = ms.flatMap((m) => (m.streamCpuUs !== undefined ? [m.streamCpuUs] : []));
   const peak = (k: 'rssMb' | 'pssMb' | 'processes') => Math.max(...ms.map((m) => m.memory[k]));
   return {
     rate: medianResult(ms.map((m) => m.rate)),
     max: medianResult(ms.map((m) => m.max)),
     // A gateway whose stream failed its check in any round is reported as failing it.
     ...(streams.length === ms.length ? { stream: medianResult(streams) } : { streamWhy: ms.find((m) => m.streamWhy)?.streamWhy }),
+    ...(cpus.length === ms.length ? { streamCpuUs: Math.round(median(cpus)) } : {}),
     memory: { rssMb: peak('rssMb'), pssMb: peak('pssMb'), processes: peak('processes') },
   };
 }
@@ -271,7 +292,7 @@ async function main() {
   const auth = { authorization: `Bearer ${API_KEY}` };
   const syBodies = chatBodies('openai/gpt-4o-mini');
   const directBodies = syBodies; // the mock ignores the provider prefix
-  const { chat, stream } = syBodies;
+  const { chat } = syBodies;
 
   console.log(
     `\nSwitchyard benchmark: ${DURATION}s per run, ${ROUNDS} round${ROUNDS > 1 ? 's' : ''} (medians), ${WORKERS === 0 ? 'all services in one process' : `1 ingress + 1 ledger + ${WORKERS} worker processes`}, node ${process.version}, peers: ${PEERS.join(', ') || 'none'}\n`,
@@ -339,16 +360,25 @@ async function main() {
         let nats0 = 0;
         let cpu = 0;
         let natsCpu = 0;
-        const m = await measureGateway('switchyard', `${sy}/v1/chat/completions`, syBodies, auth, brokerPids, true, {
-          beforeMax: () => {
-            cpu0 = brokerPids.reduce<number>((sum, pid) => sum + cpuSeconds(pid), 0);
-            nats0 = cpuSeconds(nats.pid());
+        const m = await measureGateway(
+          'switchyard',
+          `${sy}/v1/chat/completions`,
+          syBodies,
+          auth,
+          brokerPids,
+          true,
+          {
+            beforeMax: () => {
+              cpu0 = brokerPids.reduce<number>((sum, pid) => sum + cpuSeconds(pid), 0);
+              nats0 = cpuSeconds(nats.pid());
+            },
+            afterMax: () => {
+              cpu = brokerPids.reduce<number>((sum, pid) => sum + cpuSeconds(pid), 0) - cpu0;
+              natsCpu = cpuSeconds(nats.pid()) - nats0;
+            },
           },
-          afterMax: () => {
-            cpu = brokerPids.reduce<number>((sum, pid) => sum + cpuSeconds(pid), 0) - cpu0;
-            natsCpu = cpuSeconds(nats.pid()) - nats0;
-          },
-        });
+          [...brokerPids, nats.pid()],
+        );
         // nats-server's share: JetStream store of the request, the events stream, usage, acks.
         cpuUs.push(Math.round((cpu * 1e6) / m.max.requests));
         natsCpuUs.push(Math.round((natsCpu * 1e6) / m.max.requests));
@@ -393,17 +423,25 @@ async function main() {
     syMax: syM.max,
     syStream: syM.stream,
   };
+  // CPU per stream of each gateway's processes during its streaming load (Switchyard: broker and
+  // nats-server; the mock and the load generator are not counted for anyone).
+  const streamCpuUs: Record<string, number> = {};
+  if (syM.streamCpuUs !== undefined) streamCpuUs.switchyard = syM.streamCpuUs;
   for (const { name, gateway } of ready) {
     const m = medianMeasurement(measured[name]!);
     rows.push(measuredRow(name, gateway.version, m, directM));
     results[`${name}Rate`] = m.rate;
     results[`${name}Max`] = m.max;
     if (m.stream) results[`${name}Stream`] = m.stream;
+    if (m.streamCpuUs !== undefined) streamCpuUs[name] = m.streamCpuUs;
   }
   rows.push(...unavailable);
 
-  const ttftDirect = await ttft(`${direct}/v1/chat/completions`, stream, {}, 300);
-  const ttftSy = await ttft(`${sy}/v1/chat/completions`, stream, auth, 300);
+  // Time to first token on the default 20-token stream whatever the loads streamed: only the first
+  // token is timed, and 600 sequential streams of spaced tokens would take minutes.
+  const ttftStream = chatBodies('openai/gpt-4o-mini', { tokens: 20 }).stream;
+  const ttftDirect = await ttft(`${direct}/v1/chat/completions`, ttftStream, {}, 300);
+  const ttftSy = await ttft(`${sy}/v1/chat/completions`, ttftStream, auth, 300);
 
   // Exactly-once check: every request Switchyard answered has one usage row, no more.
   const answered = syRequests + 300; // + the sequential TTFT streams
@@ -428,6 +466,7 @@ async function main() {
     rounds: ROUNDS,
     rate: RATE,
     connections: CONNECTIONS,
+    stream: STREAM,
     topology: WORKERS === 0 ? 'single process' : `ingress + ledger + ${WORKERS} workers`,
     added: {
       p50AtRate: syRow.addedAtRate.p50,
@@ -450,6 +489,7 @@ async function main() {
     natsServerPeakRssMb: natsPeak.rssMb,
     brokerCpuMicrosecondsPerRequest: cpuUsPerRequest,
     natsServerCpuMicrosecondsPerRequest: natsCpuUsPerRequest,
+    streamCpuMicrosecondsPerStream: streamCpuUs,
     ttft: { direct: ttftDirect, switchyard: ttftSy },
     usageRows: { answeredBySwitchyard: answered, rowsInLedger: rows_ },
     results,
@@ -459,6 +499,9 @@ async function main() {
 added latency at ${RATE} req/s:  p50 +${summary.added.p50AtRate} ms   p99 +${summary.added.p99AtRate} ms
 added time to first token:  p50 +${summary.added.ttftP50.toFixed(2)} ms   p99 +${summary.added.ttftP99.toFixed(2)} ms (sequential, ${300} streams)
 broker CPU per request:     ${cpuUsPerRequest} µs (all broker processes, non-streaming at max load); nats-server ${natsCpuUsPerRequest} µs
+CPU per stream:             ${Object.entries(streamCpuUs)
+    .map(([k, v]) => `${k} ${v} µs`)
+    .join(', ')} (${STREAM_LABEL}; process trees, Switchyard with nats-server)
 broker peak RSS:            ${summary.brokerPeakRssMb} MB (nats-server ${summary.natsServerPeakRssMb} MB, Postgres not counted)
 usage ledger:               ${rows_} rows for ${answered} answered requests${rows_ === answered ? ' (exactly once)' : ' (MISMATCH)'}
 `);
