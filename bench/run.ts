@@ -369,11 +369,11 @@ async function main() {
           true,
           {
             beforeMax: () => {
-              cpu0 = brokerPids.reduce<number>((sum, pid) => sum + cpuSeconds(pid), 0);
+              cpu0 = treeCpuSeconds(brokerPids);
               nats0 = cpuSeconds(nats.pid());
             },
             afterMax: () => {
-              cpu = brokerPids.reduce<number>((sum, pid) => sum + cpuSeconds(pid), 0) - cpu0;
+              cpu = treeCpuSeconds(brokerPids) - cpu0;
               natsCpu = cpuSeconds(nats.pid()) - nats0;
             },
           },

@@ -216,8 +216,10 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
     let seq = 0;
     // The target that served (or was tried last) and the upstream calls made: fallbacks change both.
     const facts: UsageFacts = { served: { provider, model }, attempts: attempt, startedAt: Date.now() };
+    // A client waits on an ingress (not batch or async work, whose results durable consumers read).
+    const interactive = envelope.ingressId !== EVENT_OWNERS.batch && envelope.ingressId !== EVENT_OWNERS.async;
     // Non-streaming interactive answers whose ingress is in this process skip NATS (local-answers.ts).
-    const mayAnswerLocally = !stream && envelope.ingressId !== EVENT_OWNERS.batch && envelope.ingressId !== EVENT_OWNERS.async;
+    const mayAnswerLocally = !stream && interactive;
     // In a cluster: whether the final event(s) were stored; the request is acked only after that.
     let finalStored: Promise<boolean> | undefined;
     const publishFinal = (data: string, msgId: string) => {
@@ -231,10 +233,7 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
     };
     // A stream whose ingress is in this process: events in memory, stored in batches (local-stream.ts).
     const local =
-      stream &&
-      envelope.ingressId !== EVENT_OWNERS.batch &&
-      envelope.ingressId !== EVENT_OWNERS.async &&
-      localAnswers.isHere(envelope.ingressId)
+      stream && interactive && localAnswers.isHere(envelope.ingressId)
         ? new LocalStream(envelope.ingressId, requestId, (batch) => nc.publish(eventSubject, batch))
         : null;
     const emit = (ev: EventBody) => {
@@ -257,7 +256,7 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
       const lastEvent = () => lastStoredEvent(nats.jsm, eventSubject);
       // Batch and async results are read from LLM_EVENTS by durable consumers, which saw the stored copy.
       const resend = (ev: StreamEvent) => {
-        if (envelope.ingressId === EVENT_OWNERS.batch || envelope.ingressId === EVENT_OWNERS.async) return;
+        if (!interactive) return;
         publishFinal(JSON.stringify(ev), `${requestId}.${ev.attempt}.${ev.seq}`);
       };
       if (await resumeAfterCrash(stream, { lastEvent, working: () => msg.working(), emit, resend, record, ack })) return;

@@ -19,14 +19,14 @@ export type LocalDelivery = (requestId: string, ev: StreamEvent) => boolean;
 
 const ingresses = new Map<string, LocalDelivery>();
 
-/** Stream events waiting for the end of this turn, in emit order: [ingressId, requestId, event, ...]. */
-let relayed: Array<string | StreamEvent> = [];
+/** Stream events waiting for the end of this turn, in emit order. */
+let relayed: Array<{ ingressId: string; requestId: string; ev: StreamEvent }> = [];
 const relayNow = () => {
   const batch = relayed;
   relayed = [];
-  for (let i = 0; i < batch.length; i += 3) {
+  for (const { ingressId, requestId, ev } of batch) {
     try {
-      localAnswers.deliver(batch[i] as string, batch[i + 1] as string, batch[i + 2] as StreamEvent);
+      localAnswers.deliver(ingressId, requestId, ev);
     } catch (err) {
       // A bug in one request's handler must not take the other streams' events (or the process) with it.
       process.emitWarning(err as Error);
@@ -65,6 +65,6 @@ export const localAnswers = {
    */
   relay(ingressId: string, requestId: string, ev: StreamEvent): void {
     if (relayed.length === 0) setImmediate(relayNow);
-    relayed.push(ingressId, requestId, ev);
+    relayed.push({ ingressId, requestId, ev });
   },
 };
