@@ -6,7 +6,8 @@
 // event can be lost with a node this ingress was not connected to, which no reconnect announces.
 import { DeliverPolicy } from '@nats-io/jetstream';
 import type { Nats } from '../../shared/nats/connection.ts';
-import { decodeStoredEvents, lastStoredEvent } from '../../shared/nats/last-event.ts';
+import { lastStoredEvent } from '../../shared/nats/last-event.ts';
+import { decodeStoredEvents } from '../../shared/nats/stored-events.ts';
 import { STREAMS, subjects } from '../../shared/nats/topology.ts';
 import type { StreamEvent } from '../../shared/protocol/events.ts';
 import type { Logger } from '../../shared/telemetry/logger.ts';

@@ -18,7 +18,7 @@ import type { StreamEvent } from '../../shared/protocol/events.ts';
 import type { Logger } from '../../shared/telemetry/logger.ts';
 import type { Dispatcher } from './dispatcher.ts';
 import { AttemptLock } from './attempt-lock.ts';
-import { decodeStoredEvents } from '../../shared/nats/last-event.ts';
+import { decodeStoredEvents } from '../../shared/nats/stored-events.ts';
 
 export interface ResumeOptions {
   nats: Nats;

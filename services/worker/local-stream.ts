@@ -5,6 +5,7 @@
 // "localstreams").
 import type { StreamEvent } from '../../shared/protocol/events.ts';
 import { localAnswers } from '../../shared/runtime/local-answers.ts';
+import { StoredBatch } from '../../shared/nats/stored-events.ts';
 
 /** Longest a chunk waits to be stored: how far a resumed reader can lag behind the live client. */
 export const STORE_LINGER_MS = 20;
@@ -15,9 +16,8 @@ export class LocalStream {
   private readonly ingressId: string;
   private readonly requestId: string;
   private readonly store: (batch: string) => void;
-  /** JSON of the chunks not stored yet, in order. */
-  private waiting: string[] = [];
-  private chars = 0;
+  /** The chunks not stored yet, in order (text runs compacted: shared/nats/stored-events.ts). */
+  private readonly waiting = new StoredBatch();
   private timer: NodeJS.Timeout | null = null;
   private spoke = false;
 
@@ -36,10 +36,8 @@ export class LocalStream {
    */
   chunk(ev: StreamEvent): void {
     localAnswers.relay(this.ingressId, this.requestId, ev);
-    const json = JSON.stringify(ev);
-    this.waiting.push(json);
-    this.chars += json.length + 1;
-    if (!this.spoke || this.chars >= STORE_MAX_CHARS) {
+    this.waiting.add(ev);
+    if (!this.spoke || this.waiting.chars >= STORE_MAX_CHARS) {
       this.spoke = true;
       this.flush();
     } else this.timer ??= setTimeout(this.flush, STORE_LINGER_MS);
@@ -51,21 +49,18 @@ export class LocalStream {
    */
   final(ev: StreamEvent): string {
     localAnswers.relay(this.ingressId, this.requestId, ev);
-    this.waiting.push(JSON.stringify(ev));
+    this.waiting.add(ev);
     return this.take();
   }
 
   /** Stores the chunks waiting (on the linger timer, or when the batch is full). */
   readonly flush = (): void => {
-    if (this.waiting.length > 0) this.store(this.take());
+    if (this.waiting.events > 0) this.store(this.take());
   };
 
   private take(): string {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
-    const batch = `[${this.waiting.join(',')}]`;
-    this.waiting = [];
-    this.chars = 0;
-    return batch;
+    return this.waiting.take();
   }
 }

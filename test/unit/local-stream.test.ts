@@ -4,7 +4,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { LocalStream, STORE_LINGER_MS, STORE_MAX_CHARS } from '../../services/worker/local-stream.ts';
-import { decodeStoredEvents } from '../../shared/nats/last-event.ts';
+import { decodeStoredEvents, encodeStoredEvents } from '../../shared/nats/stored-events.ts';
 import { localAnswers } from '../../shared/runtime/local-answers.ts';
 import { EventRouter } from '../../services/ingress/event-router.ts';
 import type { StreamEvent } from '../../shared/protocol/events.ts';
@@ -115,6 +115,41 @@ describe('decodeStoredEvents', () => {
     expect(decodeStoredEvents(enc.encode('not json'))).toEqual([]);
     expect(decodeStoredEvents(enc.encode('42'))).toEqual([]);
     expect(decodeStoredEvents(enc.encode('[1, null, "x"]'))).toEqual([]);
+  });
+});
+
+describe('encodeStoredEvents', () => {
+  const reasoning = (seq: number): StreamEvent =>
+    ({ type: 'chunk', seq, attempt: 1, delta: { reasoning_content: `think${seq}` } }) as StreamEvent;
+  const roundTrip = (events: StreamEvent[]) => decodeStoredEvents(enc.encode(encodeStoredEvents(events)));
+
+  it('stores a run of plain text chunks as one record and reads back exactly the events it stands for', () => {
+    const events = [chunk(1, 'He'), chunk(2, 'llo'), chunk(3, ''), chunk(4, ' "wörld" \\ \n'), done(5)];
+    const batch = encodeStoredEvents(events);
+    expect(JSON.parse(batch)).toHaveLength(2); // the four chunks, then the done event
+    expect(batch.length).toBeLessThan(JSON.stringify(events).length * 0.7);
+    expect(roundTrip(events)).toEqual(events);
+  });
+
+  it('keeps anything that is not a plain text chunk as it is, and starts a new run after it', () => {
+    const first = { ...chunk(1), provider: 'openai', attempts: 1 } as StreamEvent;
+    const tool = { type: 'chunk', seq: 4, attempt: 1, delta: { tool_calls: [{ index: 0, function: { arguments: '{}' } }] } } as StreamEvent;
+    const both = { type: 'chunk', seq: 7, attempt: 1, delta: { content: 'a', reasoning_content: 'b' } } as StreamEvent;
+    const filtered = { type: 'chunk', seq: 8, attempt: 1, delta: { content: 'x' }, finish_reason: 'content_filter' } as StreamEvent;
+    const events = [first, chunk(2), chunk(3), tool, reasoning(5), reasoning(6), both, filtered, chunk(9), done(10)];
+    expect(roundTrip(events)).toEqual(events);
+    // A gap in seqs or another attempt ends a run: each event keeps its own seq and attempt.
+    const gaps = [chunk(1), chunk(2), chunk(4), { ...chunk(5), attempt: 2 } as StreamEvent, { ...chunk(6), attempt: 2 } as StreamEvent];
+    expect(roundTrip(gaps)).toEqual(gaps);
+    expect(JSON.parse(encodeStoredEvents(gaps))).toHaveLength(3);
+  });
+
+  it('a malformed text run yields only what is well formed', () => {
+    const junk = '[{"type":"texts","seq":3,"attempt":1,"content":["a",7,"c"]},{"type":"texts","seq":"x","attempt":1,"content":["z"]}]';
+    expect(decodeStoredEvents(enc.encode(junk)).map((e) => [e.seq, e.type === 'chunk' && e.delta.content])).toEqual([
+      [3, 'a'],
+      [5, 'c'],
+    ]);
   });
 });
 

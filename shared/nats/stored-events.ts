@@ -1,0 +1,127 @@
+// How a stream's events are stored in LLM_EVENTS and read back. A message holds one event, or a JSON
+// array of a stream's events in order: a stream whose ingress is in the worker's own process gets its
+// events in memory and they are stored in batches (services/worker/local-stream.ts). Every reader
+// decodes through decodeStoredEvents.
+//
+// In a batch, a run of plain text chunks (nothing but `content`, or nothing but `reasoning_content`,
+// seqs following each other) is one record, {"type":"texts","seq":first,"attempt":n,"content":[...]},
+// read back as the chunk events it stands for. A token is a few bytes of text and its chunk event
+// about 60 bytes of JSON: storing those bytes (the JSON, nats-server's file store) was most of what
+// storing a stream cost (docs/benchmarks.md, "compactstore"). Readers see only chunk events.
+import type { StreamEvent } from '../protocol/events.ts';
+
+const dec = new TextDecoder();
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+type TextField = 'content' | 'reasoning_content';
+
+/** A chunk event with nothing but one text field, the form a model's tokens take. */
+interface PlainText {
+  field: TextField;
+  text: string;
+}
+
+/** Own keys of `o` (for-in: no array allocated for a check made per streamed token). */
+function keyCount(o: object): number {
+  let n = 0;
+  for (const _ in o) n++;
+  return n;
+}
+
+/** The text of a chunk event that holds nothing else (type, delta, seq, attempt), or null. */
+export function plainText(ev: StreamEvent): PlainText | null {
+  if (ev.type !== 'chunk' || keyCount(ev) !== 4 || keyCount(ev.delta) !== 1) return null;
+  const d = ev.delta;
+  if (typeof d.content === 'string') return { field: 'content', text: d.content };
+  if (typeof d.reasoning_content === 'string') return { field: 'reasoning_content', text: d.reasoning_content };
+  return null;
+}
+
+/** A run of plain text chunks with consecutive seqs, as one stored record. */
+interface TextRun {
+  field: TextField;
+  seq: number;
+  attempt: number;
+  texts: string[];
+}
+
+/** A stored batch being built, event by event: runs of plain text chunks become one record each. */
+export class StoredBatch {
+  private parts: string[] = [];
+  private run: TextRun | null = null;
+  /** Events added since the last take(). */
+  events = 0;
+  /** Length of the batch's JSON so far, about (the run being built counts its text). */
+  chars = 0;
+
+  add(ev: StreamEvent): void {
+    this.events++;
+    const plain = plainText(ev);
+    const run = this.run;
+    if (plain && run && run.field === plain.field && run.attempt === ev.attempt && run.seq + run.texts.length === ev.seq) {
+      run.texts.push(plain.text);
+      this.chars += plain.text.length + 3;
+      return;
+    }
+    this.endRun();
+    if (plain) {
+      this.run = { field: plain.field, seq: ev.seq, attempt: ev.attempt, texts: [plain.text] };
+      this.chars += plain.text.length + 40;
+    } else {
+      const json = JSON.stringify(ev);
+      this.parts.push(json);
+      this.chars += json.length + 1;
+    }
+  }
+
+  /** The batch as a JSON array; the builder is empty again. */
+  take(): string {
+    this.endRun();
+    const batch = `[${this.parts.join(',')}]`;
+    this.parts = [];
+    this.events = 0;
+    this.chars = 0;
+    return batch;
+  }
+
+  private endRun(): void {
+    const run = this.run;
+    if (!run) return;
+    this.parts.push(`{"type":"texts","seq":${run.seq},"attempt":${run.attempt},"${run.field}":${JSON.stringify(run.texts)}}`);
+    this.run = null;
+  }
+}
+
+/** One stored batch (a JSON array) of a stream's events, runs of plain text chunks compacted. */
+export function encodeStoredEvents(events: readonly StreamEvent[]): string {
+  const batch = new StoredBatch();
+  for (const ev of events) batch.add(ev);
+  return batch.take();
+}
+
+/** The events of one stored message, oldest first; none when it is not JSON or holds no event object. */
+export function decodeStoredEvents(data: Uint8Array): StreamEvent[] {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(dec.decode(data));
+  } catch {
+    return [];
+  }
+  if (!Array.isArray(parsed)) return isObject(parsed) ? [parsed as unknown as StreamEvent] : [];
+  const out: StreamEvent[] = [];
+  for (const item of parsed as unknown[]) {
+    if (!isObject(item)) continue;
+    if (item.type !== 'texts') {
+      out.push(item as unknown as StreamEvent);
+      continue;
+    }
+    const field: TextField = Array.isArray(item.content) ? 'content' : 'reasoning_content';
+    const texts = item[field];
+    if (!Array.isArray(texts) || typeof item.seq !== 'number' || typeof item.attempt !== 'number') continue;
+    for (let i = 0; i < texts.length; i++) {
+      if (typeof texts[i] !== 'string') continue;
+      out.push({ type: 'chunk', delta: { [field]: texts[i] as string }, seq: item.seq + i, attempt: item.attempt });
+    }
+  }
+  return out;
+}
