@@ -8,7 +8,7 @@ import { localAnswers } from '../../shared/runtime/local-answers.ts';
 import { StoredBatch } from '../../shared/nats/stored-events.ts';
 
 /** Longest a chunk waits to be stored: how far a resumed reader can lag behind the live client. */
-export const STORE_LINGER_MS = 20;
+export const STORE_LINGER_MS = 100;
 /** A batch is stored once its JSON is this long (a NATS message stays far below max_payload). */
 export const STORE_MAX_CHARS = 64 * 1024;
 

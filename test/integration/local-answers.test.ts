@@ -101,7 +101,7 @@ describe('answers handed over in memory', () => {
     let seen = '';
     while (!seen.includes('tok1')) seen += dec.decode((await reader.read()).value);
     // The client has the second token; the third is two seconds away. The first chunk was stored as
-    // it went out, the second must follow within the linger (20 ms), not wait for the end of the
+    // it went out, the second must follow within the linger (100 ms), not wait for the end of the
     // stream: a reader of LLM_EVENTS (a resume on another ingress) is never more than that behind.
     // (1 s of slack for a loaded machine, and still a second before the stream could end.)
     await waitFor(async () => (await eventsStored(id)).filter((e) => e.type === 'chunk').length >= 2, {
