@@ -1,11 +1,12 @@
 // Reproducible load benchmark: the same requests sent straight to the mock upstream, through
 // Switchyard (ingress -> JetStream -> worker -> upstream, with auth, validation and the usage ledger
-// on Postgres) and through peer gateways (Portkey, LiteLLM), non-streaming and streaming, at a fixed
-// rate and at fixed concurrency, with the peak memory of each gateway's process tree.
+// on Postgres) and through peer gateways (go-proxy, a bare Go reverse proxy; gomodel-like, GoModel's
+// request path in Go; node-proxy, go-proxy's Node twin; Portkey; LiteLLM), non-streaming and
+// streaming, at a fixed rate and at fixed concurrency, with the peak memory of each gateway's process tree.
 //
 //   npm run bench                          # full run (~4 min, plus peer installs on first use)
 //   BENCH_DURATION=5 npm run bench         # shorter
-//   BENCH_PEERS=litellm npm run bench      # peers to compare (default go-proxy,node-proxy,portkey,litellm; '' for none)
+//   BENCH_PEERS=litellm npm run bench      # peers to compare (default go-proxy,gomodel-like,node-proxy,portkey,litellm; '' for none)
 //   BENCH_WORKERS=2 npm run bench          # split topology: 1 ingress + ledger process, N worker processes
 //   BENCH_STREAM_TOKENS=300 npm run bench  # longer streams (content tokens per stream; default 20)
 //   BENCH_STREAM_TOKENS=300 BENCH_STREAM_ITL_MS=2 npm run bench  # tokens 2 ms apart: a read each, as from a model
@@ -32,6 +33,7 @@ import { pauseGroup, type PeerGateway, type RunningPeer } from './peers/gateway.
 import { portkey } from './peers/portkey.ts';
 import { litellm } from './peers/litellm.ts';
 import { goProxy } from './peers/go-proxy.ts';
+import { gomodelLike } from './peers/gomodel-like.ts';
 import { nodeProxy } from './peers/node-proxy.ts';
 import { request } from 'undici';
 import pg from 'pg';
@@ -50,11 +52,17 @@ const WORKERS = Number(process.env.BENCH_WORKERS ?? 0); // 0 = everything in one
 const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 1));
 const API_KEY = 'sk-bench';
 // Peer gateways measured in the same run, on the same mock, with the same load generator.
-const PEERS = (process.env.BENCH_PEERS ?? 'go-proxy,node-proxy,portkey,litellm')
+const PEERS = (process.env.BENCH_PEERS ?? 'go-proxy,gomodel-like,node-proxy,portkey,litellm')
   .split(',')
   .map((p) => p.trim())
   .filter(Boolean);
-const KNOWN_PEERS: Record<string, PeerGateway> = { 'go-proxy': goProxy, 'node-proxy': nodeProxy, portkey, litellm };
+const KNOWN_PEERS: Record<string, PeerGateway> = {
+  'go-proxy': goProxy,
+  'gomodel-like': gomodelLike,
+  'node-proxy': nodeProxy,
+  portkey,
+  litellm,
+};
 
 const group = new ProcessGroup();
 // V8 flags for the broker processes (heap sizing is part of what is measured).

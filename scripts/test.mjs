@@ -10,11 +10,19 @@ const steps = [
   ['format', 'prettier', ['--check', '.']],
   ['lint', 'eslint', ['.']],
   ['typecheck', 'tsc', ['--noEmit']],
-  // The benchmark's own helpers (result table, process-tree memory) are tested with node's runner.
+  // The benchmark's own helpers (result table, process-tree memory) are tested with node's runner,
+  // and so is the gomodel-like peer (built with Go; skipped when Go is not installed).
   [
     'bench helpers',
     'node',
-    ['--test', 'bench/peer-table.test.ts', 'bench/processes.test.ts', 'bench/profile.test.ts', 'bench/load.test.ts'],
+    [
+      '--test',
+      'bench/peer-table.test.ts',
+      'bench/processes.test.ts',
+      'bench/profile.test.ts',
+      'bench/load.test.ts',
+      'bench/gomodel-like.test.ts',
+    ],
   ],
   ['tests', 'vitest', ['run', ...process.argv.slice(2)]],
 ];

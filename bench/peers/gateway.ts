@@ -42,7 +42,9 @@ export async function stopGroup(child: ChildProcess, graceMs = 5_000): Promise<v
   } catch {
     return; // already gone
   }
-  await Promise.race([exited, new Promise((r) => setTimeout(r, graceMs))]);
+  let grace: NodeJS.Timeout | undefined;
+  await Promise.race([exited, new Promise((r) => (grace = setTimeout(r, graceMs)))]);
+  clearTimeout(grace); // a pending timer would keep the caller's process alive for the whole grace
   try {
     process.kill(-pid, 'SIGKILL'); // workers that outlived their parent
   } catch {

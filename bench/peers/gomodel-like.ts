@@ -1,0 +1,66 @@
+// GoModel's request path, modelled in Go (bench/peers/gomodel-like, stdlib only), built on first use
+// with the machine's Go into .data/peers/gomodel-like. GoModel itself cannot be fetched here; its MID
+// generation (~v0.1.2x: translated-inference service + execution plan, encoding/json) was read from
+// its public source and its per-request work is written down in the notes this peer follows: access
+// log, request id, body snapshot, selector peek, typed decode and re-encode of request and answer,
+// model registry, circuit breaker, shared upstream client, streams relayed with a flush per read.
+// go-proxy stays the upper bound of a Go gateway (a bare reverse proxy); this one is GoModel's path.
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { freePort } from '../../test/harness/ports.ts';
+import { spawnGroup, stopGroup, untilAnswering, type PeerGateway, type RunningPeer } from './gateway.ts';
+
+const SRC = resolve('bench/peers/gomodel-like');
+const BIN = resolve('.data/peers/gomodel-like/gomodel-like');
+
+export const gomodelLike: PeerGateway = {
+  name: 'gomodel-like',
+  version: goVersion(),
+  settings:
+    "bench/peers/gomodel-like/main.go: GoModel's MID-generation request path (~v0.1.2x, read from its source) rebuilt with stdlib net/http ServeMux instead of echo v5 (cheaper, so it errs in GoModel's favour), encoding/json; " +
+    'per request: one slog JSON access line (written to stderr, discarded here), Recover, 10 MB body limit, X-Request-ID or a UUIDv4, body/header/query snapshot, bearer check, ' +
+    'model/provider/stream peek, typed ChatRequest decode (unknown fields kept), selector split + model registry (RWMutex, slice copy + scan), execution plan in the context, ' +
+    'request marshalled for the no-op response cache and again for upstream, circuit breaker (two mutex ops), shared http.Client (100 idle conns/host), ' +
+    'typed ChatResponse decode + re-encode with "provider"; streams: 512 B peek, then bytes relayed through a 32 KiB buffer with a flush per read; ' +
+    'usage, audit log, metrics off; retries 0 and breaker threshold 1e9 as in the vendor benchmark; GOMAXPROCS = cores; no queue, no ledger',
+
+  install() {
+    if (existsSync(BIN) && statSync(BIN).mtimeMs > newestSource()) return { ok: true };
+    const t0 = performance.now();
+    mkdirSync(resolve('.data/peers/gomodel-like'), { recursive: true });
+    const r = spawnSync('go', ['build', '-o', BIN, '.'], { cwd: SRC, stdio: 'inherit', env: { ...process.env, GOFLAGS: '-mod=mod' } });
+    if (r.error) return { ok: false, why: `go build failed: ${r.error.message} (is Go installed?)` };
+    if (r.status !== 0) return { ok: false, why: `go build exited ${r.status}` };
+    return { ok: true, installSeconds: Math.round((performance.now() - t0) / 1000) };
+  },
+
+  async start(upstreamBaseUrl: string): Promise<RunningPeer> {
+    const port = await freePort();
+    const key = 'sk-gomodel-like';
+    const child = spawnGroup(
+      BIN,
+      [
+        ...['-addr', `127.0.0.1:${port}`, '-upstream', upstreamBaseUrl, '-key', key, '-upstream-key', 'sk-upstream'],
+        // The vendor's own benchmark (ai-gateway-reproducible-benchmark) runs GoModel like this.
+        ...['-retries', '0', '-breaker-failures', '1000000000'],
+      ],
+      // The access log line is still formatted and written per request, to /dev/null.
+      { stdio: 'ignore' },
+    );
+    const url = `http://127.0.0.1:${port}/v1/chat/completions`;
+    const headers = { authorization: `Bearer ${key}` };
+    const peer: RunningPeer = { url, headers, model: 'openai/gpt-4o-mini', pid: child.pid!, stop: () => stopGroup(child) };
+    return untilAnswering(peer, child, { what: 'gomodel-like', timeoutMs: 15_000 });
+  },
+};
+
+/** Modification time of the newest file in the peer's source directory (main.go, go.mod). */
+function newestSource(): number {
+  return Math.max(...readdirSync(SRC).map((f) => statSync(`${SRC}/${f}`).mtimeMs));
+}
+
+function goVersion(): string {
+  const r = spawnSync('go', ['env', 'GOVERSION'], { encoding: 'utf8' });
+  return r.status === 0 ? `${r.stdout.trim()} net/http` : 'go (not installed)';
+}

@@ -1,0 +1,3 @@
+module switchyard.local/bench/gomodel-like
+
+go 1.22
