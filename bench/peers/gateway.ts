@@ -1,7 +1,9 @@
 // A peer gateway measured next to Switchyard: installed on first use outside the project's
 // dependencies (.data/peers), started against the same mock upstream, stopped with its whole process
 // group so that workers it forked go too.
-import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { waitFor } from '../../test/harness/ports.ts';
 
 export interface RunningPeer {
@@ -86,4 +88,25 @@ export async function untilAnswering(
     throw opts.explain ? new Error(opts.explain(err)) : err;
   });
   return peer;
+}
+
+/**
+ * Builds a stdlib-only Go peer (bench/peers/go-proxy, bench/peers/gomodel-like) with the machine's Go
+ * into `bin`, unless `bin` is newer than every file in `src`.
+ */
+export function installGoPeer(src: string, bin: string): ReturnType<PeerGateway['install']> {
+  const newestSource = Math.max(...readdirSync(src).map((f) => statSync(`${src}/${f}`).mtimeMs));
+  if (existsSync(bin) && statSync(bin).mtimeMs > newestSource) return { ok: true };
+  const t0 = performance.now();
+  mkdirSync(dirname(bin), { recursive: true });
+  const r = spawnSync('go', ['build', '-o', bin, '.'], { cwd: src, stdio: 'inherit', env: { ...process.env, GOFLAGS: '-mod=mod' } });
+  if (r.error) return { ok: false, why: `go build failed: ${r.error.message} (is Go installed?)` };
+  if (r.status !== 0) return { ok: false, why: `go build exited ${r.status}` };
+  return { ok: true, installSeconds: Math.round((performance.now() - t0) / 1000) };
+}
+
+/** The machine's Go, as the Go peers' version column shows it. */
+export function goVersion(): string {
+  const r = spawnSync('go', ['env', 'GOVERSION'], { encoding: 'utf8' });
+  return r.status === 0 ? `${r.stdout.trim()} net/http` : 'go (not installed)';
 }

@@ -5,11 +5,9 @@
 // log, request id, body snapshot, selector peek, typed decode and re-encode of request and answer,
 // model registry, circuit breaker, shared upstream client, streams relayed with a flush per read.
 // go-proxy stays the upper bound of a Go gateway (a bare reverse proxy); this one is GoModel's path.
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { freePort } from '../../test/harness/ports.ts';
-import { spawnGroup, stopGroup, untilAnswering, type PeerGateway, type RunningPeer } from './gateway.ts';
+import { goVersion, installGoPeer, spawnGroup, stopGroup, untilAnswering, type PeerGateway, type RunningPeer } from './gateway.ts';
 
 const SRC = resolve('bench/peers/gomodel-like');
 const BIN = resolve('.data/peers/gomodel-like/gomodel-like');
@@ -25,15 +23,7 @@ export const gomodelLike: PeerGateway = {
     'typed ChatResponse decode + re-encode with "provider"; streams: 512 B peek, then bytes relayed through a 32 KiB buffer with a flush per read; ' +
     'usage, audit log, metrics off; retries 0 and breaker threshold 1e9 as in the vendor benchmark; GOMAXPROCS = cores; no queue, no ledger',
 
-  install() {
-    if (existsSync(BIN) && statSync(BIN).mtimeMs > newestSource()) return { ok: true };
-    const t0 = performance.now();
-    mkdirSync(resolve('.data/peers/gomodel-like'), { recursive: true });
-    const r = spawnSync('go', ['build', '-o', BIN, '.'], { cwd: SRC, stdio: 'inherit', env: { ...process.env, GOFLAGS: '-mod=mod' } });
-    if (r.error) return { ok: false, why: `go build failed: ${r.error.message} (is Go installed?)` };
-    if (r.status !== 0) return { ok: false, why: `go build exited ${r.status}` };
-    return { ok: true, installSeconds: Math.round((performance.now() - t0) / 1000) };
-  },
+  install: () => installGoPeer(SRC, BIN),
 
   async start(upstreamBaseUrl: string): Promise<RunningPeer> {
     const port = await freePort();
@@ -54,13 +44,3 @@ export const gomodelLike: PeerGateway = {
     return untilAnswering(peer, child, { what: 'gomodel-like', timeoutMs: 15_000 });
   },
 };
-
-/** Modification time of the newest file in the peer's source directory (main.go, go.mod). */
-function newestSource(): number {
-  return Math.max(...readdirSync(SRC).map((f) => statSync(`${SRC}/${f}`).mtimeMs));
-}
-
-function goVersion(): string {
-  const r = spawnSync('go', ['env', 'GOVERSION'], { encoding: 'utf8' });
-  return r.status === 0 ? `${r.stdout.trim()} net/http` : 'go (not installed)';
-}

@@ -1,8 +1,9 @@
 // A bare Go reverse proxy in front of an OpenAI-compatible upstream: a bearer check, the model
 // prefix stripped, the body forwarded and the answer streamed back (flushed per write, so SSE
 // passes through). No queue, no ledger, no retries. It stands in for the class of GoModel (a Go
-// gateway without a durable queue), whose source cannot be fetched here: it is what such a gateway
-// costs at the least, so beating it means beating any of them on the same request path.
+// gateway without a durable queue), whose module cannot be built here (bench/peers/gomodel-like
+// rebuilds its request path): it is what such a gateway costs at the least, so beating it means
+// beating any of them on the same request path.
 package main
 
 import (

@@ -592,6 +592,33 @@ func retryableStatus(status int) bool {
 var errBreakerOpen = newError(http.StatusServiceUnavailable, "provider_error", "circuit breaker is open for provider openai", "")
 
 // Do sends a non-streaming request with retries and returns the upstream's 2xx body.
+// send makes one upstream call through the breaker; a transport error counts against it.
+// transient: the call may be retried (it failed on the wire, not on the breaker or the request).
+func (p *Provider) send(ctx context.Context, payload *ChatRequest, requestID string) (resp *http.Response, transient bool, err error) {
+	if !p.breaker.acquire() {
+		return nil, false, errBreakerOpen
+	}
+	req, err := p.buildRequest(ctx, payload, requestID)
+	if err != nil {
+		return nil, false, err
+	}
+	resp, err = p.client.Do(req)
+	if err != nil {
+		p.breaker.RecordFailure()
+		return nil, ctx.Err() == nil, newError(http.StatusBadGateway, "provider_error", "upstream request failed: "+err.Error(), "")
+	}
+	return resp, false, nil
+}
+
+// record tells the breaker how an answered call went: a 5xx is a failure.
+func (p *Provider) record(status int) {
+	if status >= 500 {
+		p.breaker.RecordFailure()
+	} else {
+		p.breaker.RecordSuccess()
+	}
+}
+
 func (p *Provider) Do(ctx context.Context, payload *ChatRequest, requestID string) ([]byte, error) {
 	started := time.Now() // beginRequest
 	var lastErr error
@@ -605,20 +632,12 @@ func (p *Provider) Do(ctx context.Context, payload *ChatRequest, requestID strin
 			case <-time.After(backoff):
 			}
 		}
-		if !p.breaker.acquire() {
-			return nil, errBreakerOpen
-		}
-		req, err := p.buildRequest(ctx, payload, requestID)
+		resp, transient, err := p.send(ctx, payload, requestID)
 		if err != nil {
-			return nil, err
-		}
-		resp, err := p.client.Do(req)
-		if err != nil {
-			p.breaker.RecordFailure()
-			lastErr = newError(http.StatusBadGateway, "provider_error", "upstream request failed: "+err.Error(), "")
-			if ctx.Err() != nil {
-				return nil, lastErr
+			if !transient {
+				return nil, err
 			}
+			lastErr = err
 			continue
 		}
 		body, err := io.ReadAll(resp.Body)
@@ -628,11 +647,7 @@ func (p *Provider) Do(ctx context.Context, payload *ChatRequest, requestID strin
 			lastErr = newError(http.StatusBadGateway, "provider_error", "upstream body: "+err.Error(), "")
 			continue
 		}
-		if resp.StatusCode >= 500 {
-			p.breaker.RecordFailure()
-		} else {
-			p.breaker.RecordSuccess()
-		}
+		p.record(resp.StatusCode)
 		if p.hooks != nil {
 			p.hooks(p.name, started, resp.StatusCode)
 		}
@@ -650,29 +665,16 @@ func (p *Provider) Do(ctx context.Context, payload *ChatRequest, requestID strin
 
 // DoStream sends a streaming request (no retries) and returns the upstream body on 2xx.
 func (p *Provider) DoStream(ctx context.Context, payload *ChatRequest, requestID string) (io.ReadCloser, error) {
-	if !p.breaker.acquire() {
-		return nil, errBreakerOpen
-	}
-	req, err := p.buildRequest(ctx, payload, requestID)
+	resp, _, err := p.send(ctx, payload, requestID)
 	if err != nil {
 		return nil, err
 	}
-	resp, err := p.client.Do(req)
-	if err != nil {
-		p.breaker.RecordFailure()
-		return nil, newError(http.StatusBadGateway, "provider_error", "upstream request failed: "+err.Error(), "")
-	}
+	p.record(resp.StatusCode)
 	if resp.StatusCode >= 400 {
 		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if resp.StatusCode >= 500 {
-			p.breaker.RecordFailure()
-		} else {
-			p.breaker.RecordSuccess()
-		}
 		return nil, upstreamError(resp.StatusCode, body)
 	}
-	p.breaker.RecordSuccess()
 	return resp.Body, nil
 }
 
