@@ -6,8 +6,9 @@
 // In a batch, a run of plain text chunks (nothing but `content`, or nothing but `reasoning_content`,
 // seqs following each other) is one record, {"type":"texts","seq":first,"attempt":n,"content":[...]},
 // read back as the chunk events it stands for. A token is a few bytes of text and its chunk event
-// about 60 bytes of JSON: storing those bytes (the JSON, nats-server's file store) was most of what
-// storing a stream cost (docs/benchmarks.md, "compactstore"). Readers see only chunk events.
+// about 60 bytes of JSON, so a stored stream takes about a quarter of the bytes and the same
+// EVENTS_MAX_BYTES (nats-server's memory) holds a longer resume window (docs/benchmarks.md,
+// "compactstore"). Readers see only chunk events.
 import type { StreamEvent } from '../protocol/events.ts';
 
 const dec = new TextDecoder();
