@@ -9,32 +9,25 @@
 // about 60 bytes of JSON, so a stored stream takes about a quarter of the bytes and the same
 // EVENTS_MAX_BYTES (nats-server's memory) holds a longer resume window (docs/benchmarks.md,
 // "compactstore"). Readers see only chunk events.
-import type { StreamEvent } from '../protocol/events.ts';
+import type { ChunkEvent, StreamEvent } from '../protocol/events.ts';
 
 const dec = new TextDecoder();
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 type TextField = 'content' | 'reasoning_content';
 
-/** A chunk event with nothing but one text field, the form a model's tokens take. */
-interface PlainText {
-  field: TextField;
-  text: string;
-}
-
-/** Own keys of `o` (for-in: no array allocated for a check made per streamed token). */
+/** Keys of `o`, a plain object here (for-in: no array allocated for a check made per streamed token). */
 function keyCount(o: object): number {
   let n = 0;
   for (const _ in o) n++;
   return n;
 }
 
-/** The text of a chunk event that holds nothing else (type, delta, seq, attempt), or null. */
-export function plainText(ev: StreamEvent): PlainText | null {
+/** The text field of a chunk event that holds nothing else (type, delta, seq, attempt), or null. */
+function plainTextField(ev: StreamEvent): TextField | null {
   if (ev.type !== 'chunk' || keyCount(ev) !== 4 || keyCount(ev.delta) !== 1) return null;
-  const d = ev.delta;
-  if (typeof d.content === 'string') return { field: 'content', text: d.content };
-  if (typeof d.reasoning_content === 'string') return { field: 'reasoning_content', text: d.reasoning_content };
+  if (typeof ev.delta.content === 'string') return 'content';
+  if (typeof ev.delta.reasoning_content === 'string') return 'reasoning_content';
   return null;
 }
 
@@ -46,7 +39,7 @@ interface TextRun {
   texts: string[];
 }
 
-/** A stored batch being built, event by event: runs of plain text chunks become one record each. */
+/** A stored batch being built, event by event: runs of plain text chunks become one record each (take() gives the JSON array). */
 export class StoredBatch {
   private parts: string[] = [];
   private run: TextRun | null = null;
@@ -57,17 +50,19 @@ export class StoredBatch {
 
   add(ev: StreamEvent): void {
     this.events++;
-    const plain = plainText(ev);
+    const field = plainTextField(ev);
+    // Only a plain text chunk has a field, and its text is that field's string.
+    const text = field ? ((ev as ChunkEvent).delta[field] as string) : '';
     const run = this.run;
-    if (plain && run && run.field === plain.field && run.attempt === ev.attempt && run.seq + run.texts.length === ev.seq) {
-      run.texts.push(plain.text);
-      this.chars += plain.text.length + 3;
+    if (field && run && run.field === field && run.attempt === ev.attempt && run.seq + run.texts.length === ev.seq) {
+      run.texts.push(text);
+      this.chars += text.length + 3;
       return;
     }
     this.endRun();
-    if (plain) {
-      this.run = { field: plain.field, seq: ev.seq, attempt: ev.attempt, texts: [plain.text] };
-      this.chars += plain.text.length + 40;
+    if (field) {
+      this.run = { field, seq: ev.seq, attempt: ev.attempt, texts: [text] };
+      this.chars += text.length + 40;
     } else {
       const json = JSON.stringify(ev);
       this.parts.push(json);
@@ -91,13 +86,6 @@ export class StoredBatch {
     this.parts.push(`{"type":"texts","seq":${run.seq},"attempt":${run.attempt},"${run.field}":${JSON.stringify(run.texts)}}`);
     this.run = null;
   }
-}
-
-/** One stored batch (a JSON array) of a stream's events, runs of plain text chunks compacted. */
-export function encodeStoredEvents(events: readonly StreamEvent[]): string {
-  const batch = new StoredBatch();
-  for (const ev of events) batch.add(ev);
-  return batch.take();
 }
 
 /** The events of one stored message, oldest first; none when it is not JSON or holds no event object. */

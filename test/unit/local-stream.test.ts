@@ -4,7 +4,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { LocalStream, STORE_LINGER_MS, STORE_MAX_CHARS } from '../../services/worker/local-stream.ts';
-import { decodeStoredEvents, encodeStoredEvents } from '../../shared/nats/stored-events.ts';
+import { decodeStoredEvents, StoredBatch } from '../../shared/nats/stored-events.ts';
 import { localAnswers } from '../../shared/runtime/local-answers.ts';
 import { EventRouter } from '../../services/ingress/event-router.ts';
 import type { StreamEvent } from '../../shared/protocol/events.ts';
@@ -118,7 +118,12 @@ describe('decodeStoredEvents', () => {
   });
 });
 
-describe('encodeStoredEvents', () => {
+describe('StoredBatch', () => {
+  const encodeStoredEvents = (events: StreamEvent[]) => {
+    const batch = new StoredBatch();
+    for (const ev of events) batch.add(ev);
+    return batch.take();
+  };
   const reasoning = (seq: number): StreamEvent =>
     ({ type: 'chunk', seq, attempt: 1, delta: { reasoning_content: `think${seq}` } }) as StreamEvent;
   const roundTrip = (events: StreamEvent[]) => decodeStoredEvents(enc.encode(encodeStoredEvents(events)));
@@ -142,6 +147,10 @@ describe('encodeStoredEvents', () => {
     const gaps = [chunk(1), chunk(2), chunk(4), { ...chunk(5), attempt: 2 } as StreamEvent, { ...chunk(6), attempt: 2 } as StreamEvent];
     expect(roundTrip(gaps)).toEqual(gaps);
     expect(JSON.parse(encodeStoredEvents(gaps))).toHaveLength(3);
+    // Reasoning straight after content (consecutive seqs) is a run of its own.
+    const switched = [chunk(1), chunk(2), reasoning(3), reasoning(4), chunk(5)];
+    expect(roundTrip(switched)).toEqual(switched);
+    expect(JSON.parse(encodeStoredEvents(switched))).toHaveLength(3);
   });
 
   it('a malformed text run yields only what is well formed', () => {

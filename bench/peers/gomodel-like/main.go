@@ -550,7 +550,6 @@ type Provider struct {
 	client     *http.Client
 	breaker    *CircuitBreaker
 	maxRetries int
-	hooks      func(provider string, started time.Time, status int) // metrics hooks: nil unless configured
 }
 
 // chatRequestBody: reasoning models take max_completion_tokens and no temperature.
@@ -620,7 +619,6 @@ func (p *Provider) record(status int) {
 }
 
 func (p *Provider) Do(ctx context.Context, payload *ChatRequest, requestID string) ([]byte, error) {
-	started := time.Now() // beginRequest
 	var lastErr error
 	for attempt := 0; attempt <= p.maxRetries; attempt++ {
 		if attempt > 0 {
@@ -648,9 +646,6 @@ func (p *Provider) Do(ctx context.Context, payload *ChatRequest, requestID strin
 			continue
 		}
 		p.record(resp.StatusCode)
-		if p.hooks != nil {
-			p.hooks(p.name, started, resp.StatusCode)
-		}
 		if resp.StatusCode >= 400 {
 			lastErr = upstreamError(resp.StatusCode, body)
 			if retryableStatus(resp.StatusCode) {
