@@ -4,7 +4,7 @@
 import { spawn, spawnSync, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { waitFor } from '../../test/harness/ports.ts';
+import { freePort, waitFor } from '../../test/harness/ports.ts';
 
 export interface RunningPeer {
   /** Chat completions URL on the peer. */
@@ -109,4 +109,24 @@ export function installGoPeer(src: string, bin: string): ReturnType<PeerGateway[
 export function goVersion(): string {
   const r = spawnSync('go', ['env', 'GOVERSION'], { encoding: 'utf8' });
   return r.status === 0 ? `${r.stdout.trim()} net/http` : 'go (not installed)';
+}
+
+/**
+ * Starts a Go peer built by installGoPeer: both take -addr, -upstream, -key and -upstream-key (and
+ * `extraArgs`); its output is discarded.
+ */
+export async function startGoPeer(what: string, bin: string, upstreamBaseUrl: string, extraArgs: string[] = []): Promise<RunningPeer> {
+  const port = await freePort();
+  const key = `sk-${what}`;
+  const args = ['-addr', `127.0.0.1:${port}`, '-upstream', upstreamBaseUrl, '-key', key, '-upstream-key', 'sk-upstream', ...extraArgs];
+  const child = spawnGroup(bin, args, { stdio: 'ignore' });
+  const url = `http://127.0.0.1:${port}/v1/chat/completions`;
+  const peer: RunningPeer = {
+    url,
+    headers: { authorization: `Bearer ${key}` },
+    model: 'openai/gpt-4o-mini',
+    pid: child.pid!,
+    stop: () => stopGroup(child),
+  };
+  return untilAnswering(peer, child, { what, timeoutMs: 15_000 });
 }

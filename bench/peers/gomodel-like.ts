@@ -6,8 +6,7 @@
 // model registry, circuit breaker, shared upstream client, streams relayed with a flush per read.
 // go-proxy stays the upper bound of a Go gateway (a bare reverse proxy); this one is GoModel's path.
 import { resolve } from 'node:path';
-import { freePort } from '../../test/harness/ports.ts';
-import { goVersion, installGoPeer, spawnGroup, stopGroup, untilAnswering, type PeerGateway, type RunningPeer } from './gateway.ts';
+import { goVersion, installGoPeer, startGoPeer, type PeerGateway } from './gateway.ts';
 
 const SRC = resolve('bench/peers/gomodel-like');
 const BIN = resolve('.data/peers/gomodel-like/gomodel-like');
@@ -25,22 +24,7 @@ export const gomodelLike: PeerGateway = {
 
   install: () => installGoPeer(SRC, BIN),
 
-  async start(upstreamBaseUrl: string): Promise<RunningPeer> {
-    const port = await freePort();
-    const key = 'sk-gomodel-like';
-    const child = spawnGroup(
-      BIN,
-      [
-        ...['-addr', `127.0.0.1:${port}`, '-upstream', upstreamBaseUrl, '-key', key, '-upstream-key', 'sk-upstream'],
-        // The vendor's own benchmark (ai-gateway-reproducible-benchmark) runs GoModel like this.
-        ...['-retries', '0', '-breaker-failures', '1000000000'],
-      ],
-      // The access log line is still formatted and written per request, to /dev/null.
-      { stdio: 'ignore' },
-    );
-    const url = `http://127.0.0.1:${port}/v1/chat/completions`;
-    const headers = { authorization: `Bearer ${key}` };
-    const peer: RunningPeer = { url, headers, model: 'openai/gpt-4o-mini', pid: child.pid!, stop: () => stopGroup(child) };
-    return untilAnswering(peer, child, { what: 'gomodel-like', timeoutMs: 15_000 });
-  },
+  // The vendor's own benchmark (ai-gateway-reproducible-benchmark) runs GoModel with no retries and a
+  // breaker that never opens. Its access-log line is still formatted and written per request (to /dev/null).
+  start: (upstreamBaseUrl) => startGoPeer('gomodel-like', BIN, upstreamBaseUrl, ['-retries', '0', '-breaker-failures', '1000000000']),
 };
