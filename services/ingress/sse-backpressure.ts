@@ -15,6 +15,10 @@ export interface SseLimits {
 
 interface StreamState {
   stuckTimer: NodeJS.Timeout | null;
+  /** The socket whose 'drain' this stream listens to: the only one frames may be written to directly. */
+  socket: ServerResponse['socket'];
+  /** Whether Node wrote a frame of this response: only that is sure to have sent its head. */
+  headSent: boolean;
 }
 
 const states = new WeakMap<ServerResponse, StreamState>();
@@ -45,7 +49,7 @@ new Gauge({
 export function writeSse(res: ServerResponse, frame: string, limits: SseLimits): boolean {
   if (res.destroyed || res.writableEnded) return false;
   const state = stateOf(res);
-  const flowing = res.write(frame);
+  const flowing = writeFrame(res, state, frame);
   if (res.writableLength > limits.maxBufferedBytes) {
     drop(res, state, 'buffer_full');
     return false;
@@ -53,25 +57,50 @@ export function writeSse(res: ServerResponse, frame: string, limits: SseLimits):
   if (!flowing && !state.stuckTimer) {
     state.stuckTimer = setTimeout(() => {
       state.stuckTimer = null;
-      if (res.writableNeedDrain) drop(res, state, 'stuck');
+      if (res.writableNeedDrain || res.socket?.writableNeedDrain) drop(res, state, 'stuck');
     }, limits.stuckTimeoutMs);
     state.stuckTimer.unref();
   }
   return true;
 }
 
+/**
+ * Once the headers are out, a frame goes to the socket as one HTTP chunk framed here: `res.write()`
+ * corks the socket, queues a tick to uncork it and hands it four pieces (size line, CRLF, frame,
+ * CRLF) for one writev, about 3 µs more per frame, and a stream paced like a model writes a frame
+ * per token (docs/benchmarks.md, "ssewrite"). Node frames it whenever that is not plainly the same:
+ * the first frame (`headersSent` turns true at writeHead(), before the head is on the wire; Node
+ * sends it with the first write), no chunked encoding (an HTTP/1.0 client), no socket of its own yet (a
+ * pipelined response waiting its turn) or bytes of this response still in Node's own buffer.
+ */
+function writeFrame(res: ServerResponse, state: StreamState, frame: string): boolean {
+  // An empty frame framed by hand would be the zero-length chunk that ends the body; Node skips it.
+  if (frame.length === 0) return res.write(frame);
+  const socket = res.socket;
+  if (!state.headSent || !socket || socket !== state.socket || !res.chunkedEncoding || res.writableLength !== socket.writableLength) {
+    state.headSent = true;
+    return res.write(frame);
+  }
+  return socket.write(`${Buffer.byteLength(frame).toString(16)}\r\n${frame}\r\n`);
+}
+
 function stateOf(res: ServerResponse): StreamState {
   const state = states.get(res);
   if (state) return state;
-  const created: StreamState = { stuckTimer: null };
+  const created: StreamState = { stuckTimer: null, socket: res.socket, headSent: false };
   states.set(res, created);
   open.add(res);
-  res.on('drain', () => {
+  const drained = () => {
     if (created.stuckTimer) clearTimeout(created.stuckTimer);
     created.stuckTimer = null;
-  });
+  };
+  // Frames written to the socket directly (writeFrame) make the socket, not the response, emit 'drain'.
+  const socket = created.socket;
+  res.on('drain', drained);
+  socket?.on('drain', drained);
   res.once('close', () => {
     if (created.stuckTimer) clearTimeout(created.stuckTimer);
+    socket?.off('drain', drained);
     open.delete(res);
   });
   return created;
