@@ -48,7 +48,10 @@ function dechunk(raw: string): { body: string; rest: string } {
   }
 }
 
-const FRAMES = ['data: {"a":1}\n\n', 'id: 2\ndata: {"text":"héllo wörld 🌍"}\n\n', 'data: [DONE]\n\n'];
+// Multi-byte text, and a lone surrogate (written as the 3-byte replacement character): a chunk's size
+// line must count the bytes the socket writes, not the string's length.
+const asWritten = (frames: string[]) => Buffer.from(frames.join('')).toString('utf8');
+const FRAMES = ['data: {"a":1}\n\n', 'id: 2\ndata: {"text":"héllo wörld 🌍 \ud800"}\n\n', 'data: [DONE]\n\n'];
 
 describe('writeSse', () => {
   it('sends frames whole and in order after the head, framed by hand after the first; an empty frame does not end the body', async () => {
@@ -67,7 +70,7 @@ describe('writeSse', () => {
     const raw = await rawExchange(port, 'GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n');
     expect(raw.startsWith('HTTP/1.1 200 OK\r\n')).toBe(true);
     expect(raw).toContain('Transfer-Encoding: chunked');
-    expect(dechunk(raw)).toEqual({ body: FRAMES.join(''), rest: '' });
+    expect(dechunk(raw)).toEqual({ body: asWritten(FRAMES), rest: '' });
     // Node wrote the first frame (with the head) and the empty one; the multi-byte frame went by hand.
     expect(nodeWrites).toEqual([FRAMES[0], '']);
   });
@@ -82,7 +85,7 @@ describe('writeSse', () => {
     });
     const raw = await rawExchange(port, 'GET / HTTP/1.0\r\nhost: x\r\n\r\n');
     expect(raw).not.toContain('chunked');
-    expect(raw.slice(raw.indexOf('\r\n\r\n') + 4)).toBe(FRAMES.join(''));
+    expect(raw.slice(raw.indexOf('\r\n\r\n') + 4)).toBe(asWritten(FRAMES));
   });
 
   it('pipelined streams on one connection each arrive whole, the second after the first, and the socket keeps no listener of either', async () => {
@@ -102,8 +105,8 @@ describe('writeSse', () => {
     });
     const raw = await rawExchange(port, 'GET /one HTTP/1.1\r\nhost: x\r\n\r\nGET /two HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n');
     const first = dechunk(raw);
-    expect(first.body).toBe(FRAMES.map((f) => `/one ${f}`).join(''));
-    expect(dechunk(first.rest).body).toBe(FRAMES.map((f) => `/two ${f}`).join(''));
+    expect(first.body).toBe(asWritten(FRAMES.map((f) => `/one ${f}`)));
+    expect(dechunk(first.rest).body).toBe(asWritten(FRAMES.map((f) => `/two ${f}`)));
     // Node's own listeners come and go with each response; ours must not stay behind either one.
     expect(drainListeners).toEqual([0, 0]);
   });
