@@ -1,0 +1,96 @@
+// The worker's usage batching (services/worker/usage-publisher.ts) on a real nats-server: records of
+// one tenant that arrive within the linger (20 ms) are one message in LLM_USAGE, 32 records are
+// stored at once without waiting for it, tenants never share a message, and every publish()
+// resolves only once its record is stored (the request's ack waits for that).
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { ensureTopology, STREAMS } from '../../shared/nats/topology.ts';
+import { UsagePublisher } from '../../services/worker/usage-publisher.ts';
+import type { UsageRecord } from '../../shared/protocol/events.ts';
+import { createLogger } from '../../shared/telemetry/logger.ts';
+import { startNatsServer, type NatsServer } from '../harness/nats-server.ts';
+
+let server: NatsServer;
+let nc: NatsConnection;
+let jsm: JetStreamManager;
+let publisher: UsagePublisher;
+let n = 0;
+
+beforeAll(async () => {
+  server = await startNatsServer();
+  nc = await connect({ servers: server.url });
+  jsm = await jetstreamManager(nc);
+  await ensureTopology(jsm, { providers: ['openai'] });
+  publisher = new UsagePublisher(jetstream(nc), createLogger('test', 'silent'));
+});
+
+afterAll(async () => {
+  await publisher?.close();
+  await nc?.close();
+  await server?.stop();
+});
+
+function record(tenant: string): UsageRecord {
+  const now = new Date().toISOString();
+  return {
+    request_id: `req_${++n}`,
+    tenant_id: tenant,
+    key_id: null,
+    provider: 'openai',
+    model: 'gpt-4o-mini',
+    upstream_model: 'gpt-4o-mini',
+    kind: 'chat',
+    status: 'ok',
+    input_tokens: 1,
+    cached_input_tokens: 0,
+    output_tokens: 2,
+    reasoning_tokens: 0,
+    cost_usd: 0,
+    attempts: 1,
+    error_code: null,
+    batch_id: null,
+    received_at: now,
+    first_token_at: null,
+    completed_at: now,
+  };
+}
+
+/** Messages stored in LLM_USAGE so far, and the records in them. */
+async function stored(): Promise<{ messages: number; records: number }> {
+  const { state } = await jsm.streams.info(STREAMS.usage);
+  let records = 0;
+  for (let seq = state.first_seq; seq <= state.last_seq && state.messages > 0; seq++) {
+    const m = await jsm.streams.getMessage(STREAMS.usage, { seq });
+    records += (m!.json() as UsageRecord[]).length;
+  }
+  return { messages: state.messages, records };
+}
+
+describe('UsagePublisher', () => {
+  it('stores records that arrive within the linger as one message per tenant, and resolves each once stored', async () => {
+    const before = await stored();
+    const started = Date.now();
+    const publishes = [record('t1'), record('t1'), record('t1'), record('t2')].map((r) => publisher.publish(r));
+    await Promise.all(publishes);
+    // The linger (20 ms) held them: never sooner, however fast the machine.
+    expect(Date.now() - started).toBeGreaterThanOrEqual(19);
+    const after = await stored();
+    expect(after.messages - before.messages).toBe(2); // t1's three records in one message, t2's in another
+    expect(after.records - before.records).toBe(4);
+  });
+
+  it('stores a batch as soon as it holds 32 records, without waiting for the linger', { timeout: 10_000 }, async () => {
+    // A linger no test waits for: only a full batch can be stored here.
+    const patient = new UsagePublisher(jetstream(nc), createLogger('test', 'silent'), { lingerMs: 60_000 });
+    const before = await stored();
+    const first = Array.from({ length: 31 }, () => patient.publish(record('t3')));
+    await new Promise((r) => setTimeout(r, 50));
+    expect((await stored()).messages).toBe(before.messages);
+    await Promise.all([...first, patient.publish(record('t3'))]);
+    const after = await stored();
+    expect(after.messages - before.messages).toBe(1);
+    expect(after.records - before.records).toBe(32);
+    await patient.close();
+  });
+});
