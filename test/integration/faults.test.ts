@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { currentBackend, startStack, waitForUsageRow, type Stack } from '../harness/stack.ts';
 import { waitFor } from '../harness/ports.ts';
 import { consumerNames, H, STREAMS, subjects } from '../../shared/nats/topology.ts';
-import type { UsageRecord } from '../../shared/protocol/events.ts';
+import { usageRecord } from '../harness/usage-record.ts';
 
 let stack: Stack;
 let client: OpenAI;
@@ -309,27 +309,15 @@ describe('duplicate delivery', () => {
 
   it('a usage record delivered twice is counted once, in the rows and in the daily rollup', async () => {
     const requestId = `req_usage_dup${Date.now()}`;
-    const rec: UsageRecord = {
+    const rec = usageRecord({
       request_id: requestId,
       tenant_id: 'tenant_dup',
-      key_id: null,
-      provider: 'openai',
       model: 'openai/dup-model',
       upstream_model: 'dup-model',
-      kind: 'chat',
-      status: 'ok',
       input_tokens: 10,
-      cached_input_tokens: 0,
       output_tokens: 5,
-      reasoning_tokens: 0,
       cost_usd: 0.001,
-      attempts: 1,
-      error_code: null,
-      batch_id: null,
-      received_at: new Date().toISOString(),
-      first_token_at: null,
-      completed_at: new Date().toISOString(),
-    };
+    });
     const { js } = stack.runtime.nats;
     // Different message ids, so JetStream's own dedupe does not hide the duplicate from the ledger.
     await js.publish(subjects.usage('tenant_dup'), JSON.stringify([rec]), { msgID: 'dup-a' });

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { startStack, type Stack } from '../harness/stack.ts';
 import { insertUsage } from '../../services/ledger/ledger.ts';
 import type { UsageRecord } from '../../shared/protocol/events.ts';
+import { usageRecord } from '../harness/usage-record.ts';
 import { createTenant } from '../../shared/db/tenants.ts';
 
 let stack: Stack;
@@ -16,28 +17,18 @@ beforeAll(async () => {
 afterAll(async () => stack?.close());
 
 function record(id: string, over: Partial<UsageRecord> = {}): UsageRecord {
-  return {
+  return usageRecord({
     request_id: id,
     tenant_id: tenant,
-    key_id: null,
-    provider: 'openai',
-    model: 'openai/gpt-4o-mini',
-    upstream_model: 'gpt-4o-mini',
-    kind: 'chat',
-    status: 'ok',
     input_tokens: 10,
     cached_input_tokens: 2,
     output_tokens: 5,
     reasoning_tokens: 1,
     cost_usd: 0.00012345,
-    attempts: 1,
-    error_code: null,
-    batch_id: null,
     received_at: '2026-03-04T23:59:59.500Z',
-    first_token_at: null,
     completed_at: '2026-03-05T00:00:00.100Z',
     ...over,
-  };
+  });
 }
 
 async function daily() {

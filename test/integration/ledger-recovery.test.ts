@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStack, waitForUsageRow, type Stack } from '../harness/stack.ts';
 import { consumerNames, STREAMS, subjects } from '../../shared/nats/topology.ts';
 import { startLedger } from '../../services/ledger/ledger.ts';
-import type { UsageRecord } from '../../shared/protocol/events.ts';
+import { usageRecord } from '../harness/usage-record.ts';
 
 let stack: Stack;
 
@@ -18,28 +18,7 @@ afterAll(async () => stack?.close());
 describe('ledger killed holding unacked usage', () => {
   it('the records reach Postgres after LEDGER_ACK_WAIT_SECONDS, not a fixed 30 s', async () => {
     const requestId = `req_ledger_kill${Date.now()}`;
-    const now = new Date().toISOString();
-    const rec: UsageRecord = {
-      request_id: requestId,
-      tenant_id: 'tenant_kill',
-      key_id: null,
-      provider: 'openai',
-      model: 'openai/gpt-4o-mini',
-      upstream_model: 'gpt-4o-mini',
-      kind: 'chat',
-      status: 'ok',
-      input_tokens: 3,
-      cached_input_tokens: 0,
-      output_tokens: 2,
-      reasoning_tokens: 0,
-      cost_usd: 0,
-      attempts: 1,
-      error_code: null,
-      batch_id: null,
-      received_at: now,
-      first_token_at: null,
-      completed_at: now,
-    };
+    const rec = usageRecord({ request_id: requestId, tenant_id: 'tenant_kill' });
     const { js } = stack.runtime.nats;
     await js.publish(subjects.usage('tenant_kill'), JSON.stringify([rec]));
     // The ledger that dies: it takes the message and never acks it.

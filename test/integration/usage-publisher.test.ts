@@ -10,6 +10,7 @@ import { UsagePublisher } from '../../services/worker/usage-publisher.ts';
 import type { UsageRecord } from '../../shared/protocol/events.ts';
 import { createLogger } from '../../shared/telemetry/logger.ts';
 import { startNatsServer, type NatsServer } from '../harness/nats-server.ts';
+import { usageRecord } from '../harness/usage-record.ts';
 
 let server: NatsServer;
 let nc: NatsConnection;
@@ -31,30 +32,7 @@ afterAll(async () => {
   await server?.stop();
 });
 
-function record(tenant: string): UsageRecord {
-  const now = new Date().toISOString();
-  return {
-    request_id: `req_${++n}`,
-    tenant_id: tenant,
-    key_id: null,
-    provider: 'openai',
-    model: 'gpt-4o-mini',
-    upstream_model: 'gpt-4o-mini',
-    kind: 'chat',
-    status: 'ok',
-    input_tokens: 1,
-    cached_input_tokens: 0,
-    output_tokens: 2,
-    reasoning_tokens: 0,
-    cost_usd: 0,
-    attempts: 1,
-    error_code: null,
-    batch_id: null,
-    received_at: now,
-    first_token_at: null,
-    completed_at: now,
-  };
-}
+const record = (tenant: string) => usageRecord({ request_id: `req_${++n}`, tenant_id: tenant });
 
 /** Messages stored in LLM_USAGE so far, and the records in them. */
 async function stored(): Promise<{ messages: number; records: number }> {
