@@ -23,6 +23,7 @@
 //   mv .data/gobin/nats-server .data/bin/nats-server-2.15.3
 import { spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { median, runLoad } from './load.ts';
 import { benchBodies, BROKER_NODE_FLAGS, brokerEnv, LEAN_NODE_FLAGS, cpuSeconds, PeakMemory, ProcessGroup } from './processes.ts';
@@ -79,6 +80,12 @@ const VARIANTS: Variant[] = [
   { name: 'nats215', what: 'nats-server 2.15.3 instead of the PATH one', natsBin: NATS_215 },
   { name: 'natsgogc50', what: 'nats-server with GOGC=50 (Go heap grows to 1.5x live, not 2x)', natsEnv: { GOGC: '50' } },
   { name: 'natsgogc25', what: 'nats-server with GOGC=25', natsEnv: { GOGC: '25' } },
+  // npm start runs nats-server with GOMAXPROCS=1 (lever "natsprocs1"); this is Go's default, as before it.
+  {
+    name: 'natsprocsall',
+    what: `nats-server with GOMAXPROCS=${availableParallelism()} (Go's default: one scheduler thread per core)`,
+    natsEnv: { GOMAXPROCS: String(availableParallelism()) },
+  },
   { name: 'memstore', what: 'LLM_REQUESTS in memory storage', env: { NATS_REQUEST_STORAGE: 'memory' } },
   {
     name: 'events16',

@@ -33,6 +33,18 @@ export function findNatsServer() {
   return which.status === 0 ? which.stdout.trim() : null;
 }
 
+/**
+ * The environment of the nats-server that `npm start` (and the test and benchmark harness) runs
+ * beside Switchyard: Go's scheduler limited to one thread running goroutines (GOMAXPROCS=1) unless
+ * the operator set GOMAXPROCS. Its only client is one Node process whose CPU per request is ~6x
+ * nats-server's, so a second Go thread adds no throughput; it adds wake-ups of an idle thread
+ * spinning for work on the cores the broker needs (docs/benchmarks.md, lever "natsprocs1":
+ * nats-server -17% CPU per request at 600 req/s, -22% at max load).
+ */
+export function embeddedNatsEnv(env = process.env) {
+  return { ...env, GOMAXPROCS: env.GOMAXPROCS || '1' };
+}
+
 export function ensureNatsServer() {
   let bin = findNatsServer();
   if (bin) return bin;

@@ -6,7 +6,7 @@ import { mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:f
 import { createServer } from 'node:net';
 import { relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ensureNatsServer } from './ensure-services.mjs';
+import { embeddedNatsEnv, ensureNatsServer } from './ensure-services.mjs';
 
 const env = { ...process.env };
 let nats = null;
@@ -47,7 +47,10 @@ if (!env.NATS_URL) {
     const log = openSync('.data/nats.log', 'a');
     // deploy/nats-limits.conf raises max_payload, the largest request body (docs/security.md).
     const conf = 'deploy/nats-limits.conf';
-    nats = spawn(bin, ['-c', conf, '-js', '-a', '127.0.0.1', '-p', String(port), '-sd', '.data/nats'], { stdio: ['ignore', log, log] });
+    nats = spawn(bin, ['-c', conf, '-js', '-a', '127.0.0.1', '-p', String(port), '-sd', '.data/nats'], {
+      env: embeddedNatsEnv(),
+      stdio: ['ignore', log, log],
+    });
     writeFileSync(NATS_PID_FILE, JSON.stringify({ pid: nats.pid, port }));
     env.NATS_URL = `nats://127.0.0.1:${port}`;
     console.error(`[switchyard] nats-server (JetStream) on ${env.NATS_URL}, data in .data/nats (log: .data/nats.log)`);

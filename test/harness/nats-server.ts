@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { freePort, waitFor } from './ports.ts';
+import { embeddedNatsEnv } from '../../scripts/ensure-services.mjs';
 
 export interface NatsServer {
   url: string;
@@ -28,7 +29,7 @@ export function findNatsServer(): string | null {
   return which.status === 0 ? which.stdout.trim() : null;
 }
 
-/** `env`: extra environment for the server (benchmarks vary Go's GOGC / GOMEMLIMIT). */
+/** `env`: extra environment for the server (benchmarks vary Go's GOGC / GOMEMLIMIT / GOMAXPROCS) over `npm start`'s. */
 export async function startNatsServer(opts: { bin?: string; env?: Record<string, string> } = {}): Promise<NatsServer> {
   const bin = opts.bin ?? findNatsServer();
   if (!bin)
@@ -41,7 +42,7 @@ export async function startNatsServer(opts: { bin?: string; env?: Record<string,
   // The same limits as `npm start` (max_payload: the largest request body, docs/security.md).
   const start = async () => {
     const args = ['-c', NATS_LIMITS_CONF, '-js', '-a', '127.0.0.1', '-p', String(port), '-sd', dir, '-n', name];
-    proc = await spawnNats(bin, args, port, `nats-server on ${port}`, opts.env);
+    proc = await spawnNats(bin, args, port, `nats-server on ${port}`, { ...embeddedNatsEnv(), ...opts.env });
   };
   // A free port can be taken by another test process before nats-server binds it: pick another.
   for (let attempt = 1; ; attempt++) {
@@ -79,13 +80,7 @@ export class NatsExitedEarly extends Error {}
  * Spawns nats-server and resolves once `port` accepts connections. Rejects with NatsExitedEarly, quoting
  * the server's last output, if it exits first, instead of waiting out the timeout and saying nothing.
  */
-export async function spawnNats(
-  bin: string,
-  args: string[],
-  port: number,
-  what: string,
-  env?: Record<string, string>,
-): Promise<ChildProcess> {
+export async function spawnNats(bin: string, args: string[], port: number, what: string, env?: NodeJS.ProcessEnv): Promise<ChildProcess> {
   // Ready means this server answers: a port taken by another process can accept connections too.
   const name = args[args.indexOf('-n') + 1];
   if (!args.includes('-n') || !name) throw new Error('spawnNats: give the server a unique name (-n)');

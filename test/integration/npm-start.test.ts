@@ -4,10 +4,10 @@
 // kept 0600 under the data dir, the same key after a restart), says per provider where its answers
 // come from, and marks simulated answers.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { connect } from 'node:net';
 import { networkInterfaces, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startNatsServer, type NatsServer } from '../harness/nats-server.ts';
 import { freePort, waitFor } from '../harness/ports.ts';
@@ -109,5 +109,40 @@ describe('npm start on a fresh machine', () => {
     expect(again.output()).toContain('using the key kept in the file');
     expect((await chat(key!, 'anthropic/claude-sonnet-4-5')).headers.get('x-switchyard-simulated')).toBe('true');
     await stop(again.proc);
+  });
+
+  it('without NATS_URL runs its own nats-server with GOMAXPROCS=1, for exactly as long as it runs', async () => {
+    // A directory of its own (start.mjs keeps nats-server's store and pid file under ./.data), with
+    // the nats limits file it reads beside it, as in the repository.
+    const cwd = mkdtempSync(join(tmpdir(), 'sy-start-nats-'));
+    symlinkSync(resolve('deploy'), join(cwd, 'deploy'));
+    const env: NodeJS.ProcessEnv = { ...cleanEnv(), SWITCHYARD_DATA_DIR: join(cwd, 'data') };
+    delete env.NATS_URL;
+    delete env.GOMAXPROCS;
+    const proc = spawn(process.execPath, [...nodeFlagsOf('start'), resolve('scripts/start.mjs')], {
+      cwd,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    procs.push(proc);
+    let out = '';
+    proc.stdout!.on('data', (d) => (out += d));
+    proc.stderr!.on('data', (d) => (out += d));
+    let pid = 0;
+    try {
+      await waitFor(() => /switchyard listening/.test(out) || proc.exitCode !== null, { timeoutMs: 90_000, what: 'npm start' });
+      expect(out).toMatch(/nats-server \(JetStream\) on nats:\/\/127\.0\.0\.1:\d+, data in \.data\/nats/);
+      pid = (JSON.parse(readFileSync(join(cwd, '.data', 'nats.pid'), 'utf8')) as { pid: number }).pid;
+      const environ = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
+      expect(environ).toContain('GOMAXPROCS=1');
+      const key = /(sk-sy-\S+)/.exec(out)![1]!;
+      expect((await chat(key, 'openai/gpt-4o-mini')).status).toBe(200);
+      await stop(proc);
+      await waitFor(() => !existsSync(`/proc/${pid}`), { timeoutMs: 10_000, what: 'nats-server to exit with Switchyard' });
+    } finally {
+      proc.kill('SIGKILL');
+      if (pid && existsSync(`/proc/${pid}`)) process.kill(pid, 'SIGKILL'); // a failed run leaves no server behind
+      rmSync(cwd, { recursive: true, force: true });
+    }
   });
 });
