@@ -25,6 +25,7 @@ import { spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { median, runLoad } from './load.ts';
 import { benchBodies, BROKER_NODE_FLAGS, brokerEnv, LEAN_NODE_FLAGS, cpuSeconds, PeakMemory, ProcessGroup } from './processes.ts';
 import { startNatsServer, type NatsServer } from '../test/harness/nats-server.ts';
@@ -62,7 +63,17 @@ interface Variant {
 }
 
 const DEFAULT_FLAGS = BROKER_NODE_FLAGS;
+
+/** The nats-server environment `npm start` gives in another checkout: its embeddedNatsEnv, or Go's default before it had one. */
+async function natsEnvOf(dir: string): Promise<Record<string, string>> {
+  const scripts = (await import(pathToFileURL(resolve(dir, 'scripts/ensure-services.mjs')).href)) as {
+    embeddedNatsEnv?: (env: NodeJS.ProcessEnv) => NodeJS.ProcessEnv;
+  };
+  const own = scripts.embeddedNatsEnv?.({}) ?? {};
+  return { GOMAXPROCS: own.GOMAXPROCS ?? String(availableParallelism()) };
+}
 const BASELINE_DIR = process.env.BENCH_BASELINE_DIR ? resolve(process.env.BENCH_BASELINE_DIR) : undefined;
+const BASELINE_NATS_ENV = BASELINE_DIR ? await natsEnvOf(BASELINE_DIR) : undefined;
 const VARIANTS: Variant[] = [
   { name: 'base', what: `as shipped: one process, file-stored requests, npm start's flags (${BROKER_NODE_FLAGS.join(' ')})` },
   // The baseline as it shipped: its own code and its own `npm start` flags.
@@ -70,9 +81,10 @@ const VARIANTS: Variant[] = [
     ? [
         {
           name: 'before',
-          what: `the same from ${BASELINE_DIR} (BENCH_BASELINE_DIR), with its npm start flags (${nodeFlagsOf('start', npmScriptsIn(BASELINE_DIR)).join(' ')})`,
+          what: `the same from ${BASELINE_DIR} (BENCH_BASELINE_DIR), with its npm start flags (${nodeFlagsOf('start', npmScriptsIn(BASELINE_DIR)).join(' ')}) and nats-server GOMAXPROCS=${BASELINE_NATS_ENV!.GOMAXPROCS}`,
           cwd: BASELINE_DIR,
           nodeFlags: nodeFlagsOf('start', npmScriptsIn(BASELINE_DIR)),
+          natsEnv: BASELINE_NATS_ENV!,
         },
       ]
     : []),
