@@ -26,7 +26,7 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { median, runLoad } from './load.ts';
+import { median, runLoad, served } from './load.ts';
 import { benchBodies, BROKER_NODE_FLAGS, brokerEnv, LEAN_NODE_FLAGS, cpuSeconds, PeakMemory, ProcessGroup } from './processes.ts';
 import { startNatsServer, type NatsServer } from '../test/harness/nats-server.ts';
 import { createDatabase, startPostgres } from '../test/harness/postgres.ts';
@@ -291,7 +291,7 @@ async function measure(v: Variant, pgUrl: string, mockUrl: string, round: number
       const sr = await runLoad({ url, body: stream, headers, connections: CONNECTIONS, durationSeconds: DURATION });
       const c1 = brokerCpu() + cpuSeconds(nats.pid());
       streamRps = sr.rps;
-      streamCpuUs = Math.round(((c1 - c0) * 1e6) / sr.requests);
+      streamCpuUs = Math.round(((c1 - c0) * 1e6) / served(sr));
       streamRssMb = streamMemory.stop().rssMb;
     }
     let atRate: Pick<Sample, 'rateP50' | 'rateP99' | 'rateCpuUs' | 'rateNatsCpuUs'> = {};
@@ -307,7 +307,7 @@ async function measure(v: Variant, pgUrl: string, mockUrl: string, round: number
         durationSeconds: DURATION,
         openAllConnections: true,
       });
-      const sent = f.requests + f.warmupOk;
+      const sent = served(f);
       atRate = {
         rateP50: +f.p50.toFixed(2),
         rateP99: +f.p99.toFixed(2),
@@ -322,8 +322,8 @@ async function measure(v: Variant, pgUrl: string, mockUrl: string, round: number
       rps: Math.round(r.rps),
       p50: +r.p50.toFixed(2),
       p99: +r.p99.toFixed(2),
-      brokerCpuUs: Math.round(((cpu1 - cpu0) * 1e6) / r.requests),
-      natsCpuUs: Math.round(((natsCpu1 - natsCpu0) * 1e6) / r.requests),
+      brokerCpuUs: Math.round(((cpu1 - cpu0) * 1e6) / served(r)),
+      natsCpuUs: Math.round(((natsCpu1 - natsCpu0) * 1e6) / served(r)),
       brokerRssMb: Math.round(mem.rssMb),
       natsRssMb: Math.round(natsMem.rssMb),
       ...(streamRps !== undefined ? { streamRps: Math.round(streamRps), streamCpuUs, maxLoadRssMb, streamRssMb } : {}),

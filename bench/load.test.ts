@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
-import { median, runLoad } from './load.ts';
+import { median, runLoad, served } from './load.ts';
 
 // At a fixed rate the generator must sleep between requests: one that spins takes a core from the
 // gateway it measures (it did, and inflated the fixed-rate tail of the heaviest gateway most).
@@ -60,6 +60,30 @@ void test('every measured request is reported with its due time, after the conne
     // 20 rounds of 4 at once opened the pool before the clock started; they count as warm-up answers.
     assert.equal(r.warmupOk, 80);
     assert.equal(requests, r.requests + 80);
+    // What CPU measured around the call is divided by: every request the server answered.
+    assert.equal(r.warmupRequests, 80);
+    assert.equal(served(r), requests);
+  } finally {
+    server.close();
+  }
+});
+
+void test('a warm-up answer that failed still counts among the requests served', async () => {
+  let requests = 0;
+  const server = createServer((req, res) => {
+    requests++;
+    req.resume();
+    req.on('end', () => ((res.statusCode = 500), res.end('{}')));
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as AddressInfo;
+  try {
+    const r = await runLoad({ url: `http://127.0.0.1:${port}/`, body: '{}', connections: 1, durationSeconds: 0.3, warmupSeconds: 0.3 });
+    assert.equal(r.warmupOk, 0);
+    assert.ok(r.warmupRequests > 0);
+    assert.equal(r.non2xx, r.requests);
+    assert.equal(served(r), requests);
   } finally {
     server.close();
   }

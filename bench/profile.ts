@@ -16,7 +16,7 @@
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { once } from 'node:events';
-import { runLoad } from './load.ts';
+import { runLoad, served } from './load.ts';
 import { benchBodies, BROKER_NODE_FLAGS, brokerEnv, ProcessGroup } from './processes.ts';
 import { Inspector } from '../test/harness/inspector.ts';
 import { freePort, waitFor } from '../test/harness/ports.ts';
@@ -171,7 +171,7 @@ async function main() {
       console.log(`${Math.round(r.rps)} req/s, ${r.requests} requests`);
       const file = join(dir, 'allocations.heapprofile');
       writeFileSync(file, JSON.stringify(profile));
-      console.log(summarizeAllocations(profile.head, r.requests, TOP, SURVIVORS ? 'outlived a scavenge' : 'allocated'));
+      console.log(summarizeAllocations(profile.head, served(r), TOP, SURVIVORS ? 'outlived a scavenge' : 'allocated'));
       console.log(`\nprofile: ${file}`);
       return;
     }

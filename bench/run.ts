@@ -17,7 +17,7 @@
 import { type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { median, runLoad } from './load.ts';
+import { median, runLoad, served } from './load.ts';
 import {
   benchStreamScript,
   BROKER_NODE_FLAGS,
@@ -82,6 +82,8 @@ interface Result {
   errors: number;
   non2xx: number;
   requests: number;
+  /** `requests` plus the warm-up's: what CPU measured around the load is divided by (load.ts served()). */
+  served: number;
 }
 
 let syRequests = 0;
@@ -110,6 +112,7 @@ async function load(
     errors: res.errors,
     non2xx: res.non2xx,
     requests: res.requests,
+    served: served(res),
   };
   console.log(
     `${name.padEnd(44)} ${String(r.rps).padStart(6)} req/s  p50 ${r.p50.toFixed(2)} ms  p90 ${r.p90.toFixed(2)} ms  p99 ${r.p99.toFixed(2)} ms  errors ${r.errors}  non-2xx ${r.non2xx}`,
@@ -228,14 +231,14 @@ async function measureGateway(
     connections: CONNECTIONS,
   });
   const cpu = treeCpuSeconds(cpuRoots) - cpu0;
-  const streamCpuUs = cpuRoots.length && stream.requests ? Math.round((cpu * 1e6) / stream.requests) : undefined;
+  const streamCpuUs = cpuRoots.length && stream.served ? Math.round((cpu * 1e6) / stream.served) : undefined;
   return { rate, max, stream, ...(streamCpuUs !== undefined ? { streamCpuUs } : {}), memory: memory.stop() };
 }
 
 /** Each load's figures as the median over the rounds (failures summed); memory is the peak of all rounds. */
 function medianResult(rs: Result[]): Result {
   const of = (k: 'rps' | 'p50' | 'p90' | 'p99') => +median(rs.map((r) => r[k])).toFixed(3);
-  const sum = (k: 'errors' | 'non2xx' | 'requests') => rs.reduce((a, r) => a + r[k], 0);
+  const sum = (k: 'errors' | 'non2xx' | 'requests' | 'served') => rs.reduce((a, r) => a + r[k], 0);
   return {
     name: rs[0]!.name,
     rps: Math.round(of('rps')),
@@ -245,6 +248,7 @@ function medianResult(rs: Result[]): Result {
     errors: sum('errors'),
     non2xx: sum('non2xx'),
     requests: sum('requests'),
+    served: sum('served'),
   };
 }
 
@@ -388,8 +392,8 @@ async function main() {
           [...brokerPids, nats.pid()],
         );
         // nats-server's share: JetStream store of the request, the events stream, usage, acks.
-        cpuUs.push(Math.round((cpu * 1e6) / m.max.requests));
-        natsCpuUs.push(Math.round((natsCpu * 1e6) / m.max.requests));
+        cpuUs.push(Math.round((cpu * 1e6) / m.max.served));
+        natsCpuUs.push(Math.round((natsCpu * 1e6) / m.max.served));
         return m;
       },
     },

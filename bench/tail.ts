@@ -14,7 +14,7 @@
 // the others are measured): 2 s at maximum load and 15 s at the rate, that many seconds with no
 // traffic, then the measured run. It prints the broker's RSS before and after the quiet spell.
 import { openSync, readFileSync } from 'node:fs';
-import { runLoad } from './load.ts';
+import { runLoad, served } from './load.ts';
 import { benchBodies, BROKER_NODE_FLAGS, brokerEnv, cpuSeconds, ProcessGroup, rssMb } from './processes.ts';
 import { freePort, waitFor } from '../test/harness/ports.ts';
 
@@ -70,7 +70,7 @@ async function main() {
     });
 
     console.log(`${r.requests} requests at ${RATE} req/s (${r.errors + r.non2xx} failed), flags ${FLAGS.join(' ') || '(none)'}`);
-    const sent = r.requests + r.warmupOk; // warmupOk includes the connection-opening rounds
+    const sent = served(r); // the warm-up and the connection-opening rounds included
     const us = (seconds: number) => Math.round((seconds * 1e6) / sent);
     console.log(
       `CPU per request: broker ${us(cpuSeconds(broker.pid) - cpu0)} µs, nats-server ${us(cpuSeconds(backends.nats.pid()) - natsCpu0)} µs`,
