@@ -6,20 +6,28 @@ import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { median, runLoad, served } from './load.ts';
 
-// At a fixed rate the generator must sleep between requests: one that spins takes a core from the
-// gateway it measures (it did, and inflated the fixed-rate tail of the heaviest gateway most).
-void test('the open loop keeps its rate and leaves the CPU to the gateway', async () => {
+/** A local server answering every request with `status` and `{}`; `served()` counts what it answered. */
+async function jsonServer(status = 200): Promise<{ url: string; served: () => number; close: () => void }> {
+  let count = 0;
   const server = createServer((req, res) => {
+    count++;
     req.resume();
-    req.on('end', () => res.end('{}'));
+    req.on('end', () => ((res.statusCode = status), res.end('{}')));
   });
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   const { port } = server.address() as AddressInfo;
+  return { url: `http://127.0.0.1:${port}/`, served: () => count, close: () => server.close() };
+}
+
+// At a fixed rate the generator must sleep between requests: one that spins takes a core from the
+// gateway it measures (it did, and inflated the fixed-rate tail of the heaviest gateway most).
+void test('the open loop keeps its rate and leaves the CPU to the gateway', async () => {
+  const server = await jsonServer();
   try {
     const cpu0 = process.cpuUsage();
     const t0 = performance.now();
-    const r = await runLoad({ url: `http://127.0.0.1:${port}/`, body: '{}', connections: 8, durationSeconds: 2, rate: 100 });
+    const r = await runLoad({ url: server.url, body: '{}', connections: 8, durationSeconds: 2, rate: 100 });
     const wallMs = performance.now() - t0;
     const cpu = process.cpuUsage(cpu0);
     const busy = (cpu.user + cpu.system) / 1000 / wallMs;
@@ -34,19 +42,11 @@ void test('the open loop keeps its rate and leaves the CPU to the gateway', asyn
 });
 
 void test('every measured request is reported with its due time, after the connections were opened', async () => {
-  let requests = 0;
-  const server = createServer((req, res) => {
-    requests++;
-    req.resume();
-    req.on('end', () => res.end('{}'));
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
+  const server = await jsonServer();
   try {
     const samples: Array<[number, number]> = [];
     const r = await runLoad({
-      url: `http://127.0.0.1:${port}/`,
+      url: server.url,
       body: '{}',
       connections: 4,
       durationSeconds: 1,
@@ -59,31 +59,23 @@ void test('every measured request is reported with its due time, after the conne
     assert.ok(samples.every(([due, latency]) => due >= 0 && due < 1000 && latency >= 0));
     // 20 rounds of 4 at once opened the pool before the clock started; they count as warm-up answers.
     assert.equal(r.warmupOk, 80);
-    assert.equal(requests, r.requests + 80);
+    assert.equal(server.served(), r.requests + 80);
     // What CPU measured around the call is divided by: every request the server answered.
     assert.equal(r.warmupRequests, 80);
-    assert.equal(served(r), requests);
+    assert.equal(served(r), server.served());
   } finally {
     server.close();
   }
 });
 
 void test('a warm-up answer that failed still counts among the requests served', async () => {
-  let requests = 0;
-  const server = createServer((req, res) => {
-    requests++;
-    req.resume();
-    req.on('end', () => ((res.statusCode = 500), res.end('{}')));
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
+  const server = await jsonServer(500);
   try {
-    const r = await runLoad({ url: `http://127.0.0.1:${port}/`, body: '{}', connections: 1, durationSeconds: 0.3, warmupSeconds: 0.3 });
+    const r = await runLoad({ url: server.url, body: '{}', connections: 1, durationSeconds: 0.3, warmupSeconds: 0.3 });
     assert.equal(r.warmupOk, 0);
     assert.ok(r.warmupRequests > 0);
     assert.equal(r.non2xx, r.requests);
-    assert.equal(served(r), requests);
+    assert.equal(served(r), server.served());
   } finally {
     server.close();
   }

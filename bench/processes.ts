@@ -21,6 +21,9 @@ export interface Backends {
   databaseUrl: string;
   /** Root of the mock upstream (OpenAI family under /v1). */
   mockUrl: string;
+  mockPid: number;
+  /** The Postgres postmaster (its backends are its children). */
+  postgresPid: () => number | undefined;
 }
 
 /** `services/<name>/main.ts` -> its compiled copy, built first when stale; the mock and checkouts without a build run as they are. */
@@ -66,10 +69,10 @@ export class ProcessGroup {
     this.cleanups.push(() => pgc.destroy());
     const databaseUrl = await createDatabase(pgc.url, dbName);
     const mockPort = await freePort();
-    this.run('services/mock-providers/main.ts', { MOCK_PORT: String(mockPort), LOG_LEVEL: 'warn' });
+    const mock = this.run('services/mock-providers/main.ts', { MOCK_PORT: String(mockPort), LOG_LEVEL: 'warn' });
     const mockUrl = `http://127.0.0.1:${mockPort}`;
     await waitFor(async () => (await fetch(`${mockUrl}/_mock/stats`)).ok, { what: 'mock ready' });
-    return { nats, databaseUrl, mockUrl };
+    return { nats, databaseUrl, mockUrl, mockPid: mock.pid!, postgresPid: () => pgc.pid() };
   }
 
   async stopAll(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {

@@ -17,6 +17,7 @@ const steps = [
     'node',
     [
       '--test',
+      'bench/machine-cpu.test.ts',
       'bench/peer-table.test.ts',
       'bench/processes.test.ts',
       'bench/profile.test.ts',

@@ -1,6 +1,6 @@
 // A throwaway Postgres cluster on a free port, run as an unprivileged user (Postgres refuses root).
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -13,6 +13,8 @@ export interface PostgresCluster {
   stop(): Promise<void>;
   destroy(): Promise<void>;
   createDatabase(name: string): Promise<string>;
+  /** The postmaster's pid while it runs (its backends are its children), from postmaster.pid. */
+  pid(): number | undefined;
 }
 
 export function findPostgresBin(): string | null {
@@ -85,6 +87,13 @@ export async function startPostgres(): Promise<PostgresCluster> {
       rmSync(dir, { recursive: true, force: true });
     },
     createDatabase: (name) => createDatabase(url, name),
+    pid() {
+      try {
+        return Number(readFileSync(join(data, 'postmaster.pid'), 'utf8').split('\n')[0]) || undefined;
+      } catch {
+        return undefined;
+      }
+    },
   };
 }
 
