@@ -12,8 +12,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { runLoad } from './load.ts';
-import { freePort, waitFor } from '../test/harness/ports.ts';
-import { brokerEnv, ProcessGroup, rssMb } from './processes.ts';
+import { waitFor } from '../test/harness/ports.ts';
+import { ProcessGroup, rssMb } from './processes.ts';
 
 const LINES = Number(process.env.BENCH_LINES ?? 50_000);
 const RATE = Number(process.env.BENCH_INTERACTIVE_RATE ?? 50);
@@ -22,19 +22,14 @@ const API_KEY = 'sk-bench-batch';
 
 const group = new ProcessGroup();
 const { cleanups } = group;
-const run = (script: string, env: Record<string, string>) => group.run(script, env);
 
 async function main() {
   const backends = await group.startBackends('bench_batch');
   const { databaseUrl } = backends;
-  const port = await freePort();
-  const env: Record<string, string> = {
-    ...brokerEnv(backends, port, API_KEY),
-    ...(process.env.BENCH_WORKER_BATCH_CONCURRENCY ? { WORKER_BATCH_CONCURRENCY: process.env.BENCH_WORKER_BATCH_CONCURRENCY } : {}),
-  };
-  const broker = run('services/all/main.ts', env);
-  const sy = `http://127.0.0.1:${port}`;
-  await waitFor(async () => (await fetch(`${sy}/readyz`)).ok, { timeoutMs: 30_000, what: 'switchyard ready' });
+  const { process: broker, url: sy } = await group.startBroker(backends, API_KEY, {
+    env: process.env.BENCH_WORKER_BATCH_CONCURRENCY ? { WORKER_BATCH_CONCURRENCY: process.env.BENCH_WORKER_BATCH_CONCURRENCY } : {},
+    flags: [],
+  });
   const auth = { authorization: `Bearer ${API_KEY}` };
 
   // The input file, written line by line.

@@ -3,8 +3,7 @@
 // nats-server's over BENCH_DURATION seconds with no traffic (timers, pulls, heartbeats, GC).
 //
 //   node bench/idle.ts
-import { brokerEnv, BROKER_NODE_FLAGS, cpuSeconds, ProcessGroup } from './processes.ts';
-import { freePort, waitFor } from '../test/harness/ports.ts';
+import { cpuSeconds, ProcessGroup } from './processes.ts';
 
 const SETTLE = Number(process.env.BENCH_SETTLE ?? 5);
 const DURATION = Number(process.env.BENCH_DURATION ?? 10);
@@ -12,9 +11,7 @@ const DURATION = Number(process.env.BENCH_DURATION ?? 10);
 const group = new ProcessGroup();
 try {
   const backends = await group.startBackends('idle');
-  const port = await freePort();
-  const broker = group.run('services/all/main.ts', brokerEnv(backends, port, 'sk-bench'), BROKER_NODE_FLAGS);
-  await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).ok, { timeoutMs: 30_000, what: 'broker ready' });
+  const broker = (await group.startBroker(backends, 'sk-bench')).process;
   await new Promise((r) => setTimeout(r, SETTLE * 1000));
   const natsPid = backends.nats.pid();
   const broker0 = cpuSeconds(broker.pid);

@@ -13,11 +13,10 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { runLoad, served, type LoadResult } from './load.ts';
-import { benchBodies, BROKER_NODE_FLAGS, brokerEnv, cpuSeconds, ProcessGroup, treeCpuSeconds } from './processes.ts';
+import { benchBodies, cpuSeconds, ProcessGroup, treeCpuSeconds } from './processes.ts';
 import { goProxy } from './peers/go-proxy.ts';
 import { gomodelLike } from './peers/gomodel-like.ts';
 import type { PeerGateway } from './peers/gateway.ts';
-import { freePort, waitFor } from '../test/harness/ports.ts';
 
 const DURATION = Number(process.env.BENCH_DURATION ?? 8);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 64);
@@ -92,10 +91,9 @@ async function measureGateway(name: string): Promise<MachineSample[]> {
     let body = benchBodies.chat;
     let gatewayPid: number;
     if (name === 'switchyard') {
-      const port = await freePort();
-      gatewayPid = group.run('services/all/main.ts', brokerEnv(b, port, API_KEY), BROKER_NODE_FLAGS).pid!;
-      await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).ok, { timeoutMs: 30_000, what: 'switchyard ready' });
-      url = `http://127.0.0.1:${port}/v1/chat/completions`;
+      const broker = await group.startBroker(b, API_KEY);
+      gatewayPid = broker.process.pid!;
+      url = `${broker.url}/v1/chat/completions`;
       headers = { authorization: `Bearer ${API_KEY}` };
     } else {
       const peer = PEERS[name];

@@ -75,6 +75,27 @@ export class ProcessGroup {
     return { nats, databaseUrl, mockUrl, mockPid: mock.pid!, postgresPid: () => pgc.pid() };
   }
 
+  /**
+   * The one-process broker (services/all) on these backends with `apiKey` as its bootstrap key, on a
+   * free port; `flags` default to npm start's, `env` adds to brokerEnv. Resolves once /readyz answers.
+   */
+  async startBroker(
+    backends: Backends,
+    apiKey: string,
+    opts: { flags?: string[]; env?: Record<string, string>; stdout?: number } = {},
+  ): Promise<{ process: ChildProcess; url: string }> {
+    const port = await freePort();
+    const process = this.run(
+      'services/all/main.ts',
+      { ...brokerEnv(backends, port, apiKey), ...opts.env },
+      opts.flags ?? BROKER_NODE_FLAGS,
+      opts.stdout === undefined ? {} : { stdout: opts.stdout },
+    );
+    const url = `http://127.0.0.1:${port}`;
+    await waitFor(async () => (await fetch(`${url}/readyz`)).ok, { timeoutMs: 30_000, what: 'switchyard ready' });
+    return { process, url };
+  }
+
   async stopAll(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
     for (const c of this.children) c.kill(signal);
     for (const c of this.cleanups.reverse()) await Promise.resolve(c()).catch(() => {});

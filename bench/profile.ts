@@ -17,9 +17,9 @@ import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { join, resolve } from 'node:path';
 import { once } from 'node:events';
 import { runLoad, served } from './load.ts';
-import { benchBodies, BROKER_NODE_FLAGS, brokerEnv, ProcessGroup } from './processes.ts';
+import { benchBodies, BROKER_NODE_FLAGS, ProcessGroup } from './processes.ts';
 import { Inspector } from '../test/harness/inspector.ts';
-import { freePort, waitFor } from '../test/harness/ports.ts';
+import { freePort } from '../test/harness/ports.ts';
 
 const DURATION = Number(process.env.BENCH_DURATION ?? 8);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 64);
@@ -142,15 +142,12 @@ async function main() {
   const group = new ProcessGroup();
   try {
     const backends = await group.startBackends('profile');
-    const port = await freePort();
     const inspectPort = await freePort();
-    const broker = group.run('services/all/main.ts', brokerEnv(backends, port, API_KEY), [
-      ...BROKER_NODE_FLAGS,
-      ...(ALLOC ? [`--inspect=127.0.0.1:${inspectPort}`] : ['--cpu-prof', `--cpu-prof-dir=${dir}`]),
-    ]);
-    await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).ok, { timeoutMs: 30_000, what: 'broker ready' });
+    const { process: broker, url } = await group.startBroker(backends, API_KEY, {
+      flags: [...BROKER_NODE_FLAGS, ...(ALLOC ? [`--inspect=127.0.0.1:${inspectPort}`] : ['--cpu-prof', `--cpu-prof-dir=${dir}`])],
+    });
     const load = {
-      url: `http://127.0.0.1:${port}/v1/chat/completions`,
+      url: `${url}/v1/chat/completions`,
       body: STREAMING ? benchBodies.stream : benchBodies.chat,
       headers: { authorization: `Bearer ${API_KEY}` },
       connections: CONNECTIONS,

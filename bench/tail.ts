@@ -15,8 +15,7 @@
 // traffic, then the measured run. It prints the broker's RSS before and after the quiet spell.
 import { openSync, readFileSync } from 'node:fs';
 import { runLoad, served } from './load.ts';
-import { benchBodies, BROKER_NODE_FLAGS, brokerEnv, cpuSeconds, ProcessGroup, rssMb } from './processes.ts';
-import { freePort, waitFor } from '../test/harness/ports.ts';
+import { benchBodies, BROKER_NODE_FLAGS, cpuSeconds, ProcessGroup, rssMb } from './processes.ts';
 
 const RATE = Number(process.env.BENCH_RATE ?? 300);
 const DURATION = Number(process.env.BENCH_DURATION ?? 10);
@@ -34,14 +33,13 @@ async function main() {
   let gcLinesBefore = 0; // with BENCH_IDLE, the GC lines of the warm-up are left out
   try {
     const backends = await group.startBackends('tail');
-    const port = await freePort();
     // --trace-gc writes to stdout: kept in a file and read at the end.
-    const broker = group.run('services/all/main.ts', brokerEnv(backends, port, API_KEY), [...FLAGS, '--trace-gc'], {
+    const { process: broker, url: sy } = await group.startBroker(backends, API_KEY, {
+      flags: [...FLAGS, '--trace-gc'],
       stdout: openSync(GC_LOG, 'w'),
     });
-    await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).ok, { timeoutMs: 30_000, what: 'broker ready' });
 
-    const url = `http://127.0.0.1:${port}/v1/chat/completions`;
+    const url = `${sy}/v1/chat/completions`;
     const body = STREAMING ? benchBodies.stream : benchBodies.chat;
     const headers = { authorization: `Bearer ${API_KEY}` };
     if (IDLE_SECONDS > 0) {

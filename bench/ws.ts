@@ -6,8 +6,7 @@
 //   node bench/ws.ts
 //   BENCH_SOCKETS=2000 BENCH_TOKENS=100 BENCH_ITL_MS=20 node bench/ws.ts
 //   BENCH_NODE_FLAGS='--max-semi-space-size=16' node bench/ws.ts   # the broker's V8 flags (default: npm start's)
-import { freePort, waitFor } from '../test/harness/ports.ts';
-import { BROKER_NODE_FLAGS, brokerEnv, ProcessGroup, rssMb } from './processes.ts';
+import { BROKER_NODE_FLAGS, ProcessGroup, rssMb } from './processes.ts';
 import { SwitchyardWsClient } from '../shared/client/ws-client.ts';
 
 const SOCKETS = Number(process.env.BENCH_SOCKETS ?? 1_000);
@@ -21,15 +20,11 @@ const round = (n: number) => Math.round(n * 100) / 100;
 
 async function main() {
   const backends = await group.startBackends('bench_ws');
-  const port = await freePort();
-  const broker = group.run(
-    'services/all/main.ts',
+  const { process: broker, url: sy } = await group.startBroker(backends, API_KEY, {
     // All sockets use one key; the default cap (100 per key) would refuse the rest.
-    { ...brokerEnv(backends, port, API_KEY), WS_MAX_SOCKETS_PER_KEY: String(SOCKETS) },
-    NODE_FLAGS,
-  );
-  const sy = `http://127.0.0.1:${port}`;
-  await waitFor(async () => (await fetch(`${sy}/readyz`)).ok, { timeoutMs: 30_000, what: 'switchyard ready' });
+    env: { WS_MAX_SOCKETS_PER_KEY: String(SOCKETS) },
+    flags: NODE_FLAGS,
+  });
   const rssIdle = rssMb(broker.pid);
 
   // Open the sockets in groups so the connect storm does not measure the accept queue.

@@ -75,7 +75,8 @@ export function findPostgresBin() {
   if (existsSync(base)) {
     for (const v of readdirSync(base).sort().reverse()) if (existsSync(join(base, v, 'bin', 'initdb'))) return join(base, v, 'bin');
   }
-  return null;
+  const which = spawnSync('sh', ['-c', 'command -v initdb'], { encoding: 'utf8' });
+  return which.status === 0 ? join(which.stdout.trim(), '..') : null;
 }
 
 export function ensurePostgres() {

@@ -1,12 +1,12 @@
 // A throwaway nats-server with JetStream on a free port, which a test can kill and restart.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, existsSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { connect as netConnect } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { freePort, waitFor } from './ports.ts';
-import { embeddedNatsEnv } from '../../scripts/ensure-services.mjs';
+import { embeddedNatsEnv, findNatsServer } from '../../scripts/ensure-services.mjs';
 
 export interface NatsServer {
   url: string;
@@ -20,14 +20,8 @@ export interface NatsServer {
 
 const NATS_LIMITS_CONF = resolve('deploy/nats-limits.conf');
 
-export function findNatsServer(): string | null {
-  // NATS_SERVER_BIN picks a build explicitly (benchmarks compare server versions side by side).
-  if (process.env.NATS_SERVER_BIN) return process.env.NATS_SERVER_BIN;
-  const local = resolve('.data/bin/nats-server');
-  if (existsSync(local)) return local;
-  const which = spawnSync('sh', ['-c', 'command -v nats-server'], { encoding: 'utf8' });
-  return which.status === 0 ? which.stdout.trim() : null;
-}
+// NATS_SERVER_BIN, .data/bin, then PATH: the binary `npm start` would run (scripts/ensure-services.mjs).
+export { findNatsServer };
 
 /** `env`: extra environment for the server (benchmarks vary Go's GOGC / GOMEMLIMIT / GOMAXPROCS) over `npm start`'s. */
 export async function startNatsServer(opts: { bin?: string; env?: Record<string, string> } = {}): Promise<NatsServer> {

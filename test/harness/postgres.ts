@@ -1,10 +1,11 @@
 // A throwaway Postgres cluster on a free port, run as an unprivileged user (Postgres refuses root).
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { freePort, waitFor } from './ports.ts';
+import { findPostgresBin } from '../../scripts/ensure-services.mjs';
 
 export interface PostgresCluster {
   url: string;
@@ -17,16 +18,8 @@ export interface PostgresCluster {
   pid(): number | undefined;
 }
 
-export function findPostgresBin(): string | null {
-  const cfg = spawnSync('pg_config', ['--bindir'], { encoding: 'utf8' });
-  if (cfg.status === 0 && existsSync(join(cfg.stdout.trim(), 'initdb'))) return cfg.stdout.trim();
-  const base = '/usr/lib/postgresql';
-  if (existsSync(base)) {
-    for (const v of readdirSync(base).sort().reverse()) if (existsSync(join(base, v, 'bin', 'initdb'))) return join(base, v, 'bin');
-  }
-  const which = spawnSync('sh', ['-c', 'command -v initdb'], { encoding: 'utf8' });
-  return which.status === 0 ? join(which.stdout.trim(), '..') : null;
-}
+// Found the way `npm start` and `npm test` find them (scripts/ensure-services.mjs).
+export { findPostgresBin };
 
 const isRoot = process.getuid?.() === 0;
 
