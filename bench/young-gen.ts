@@ -3,7 +3,9 @@
 // seconds, one request at a time, reading each non-streaming body whole, under --trace-gc-nvp; the
 // scavenges after the first 3 s are summed: bytes that survived each scavenge per request in
 // between, and the scavenge pause. Variants: the worker's own sendUpstream (undici request() with
-// its Agent), and node:http with a keep-alive Agent.
+// its Agent when this was written; node:http after that; undici's dispatch() since "dispatch
+// upstream" in docs/benchmarks.md), and node:http with a keep-alive Agent. bench/upstream-client.ts
+// compares the clients with many calls in flight.
 //
 //   node bench/young-gen.ts
 import { spawn } from 'node:child_process';

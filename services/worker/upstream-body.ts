@@ -52,6 +52,7 @@ export function capUpstreamBody(raw: RawBody, contentType: string | undefined, l
         if (raw.destroyed) return reject(raw.errored ?? new Error('the upstream body was closed before it was read'));
         const parts: Buffer[] = [];
         let bytes = 0;
+        let ended = false;
         raw.on('data', (buf) => {
           if (bytes > limits.maxBodyBytes) return;
           bytes += buf.length;
@@ -60,10 +61,16 @@ export function capUpstreamBody(raw: RawBody, contentType: string | undefined, l
             reject(upstreamTooLarge('a body', limits.maxBodyBytes));
           } else parts.push(buf);
         });
-        raw.once('end', () => resolve(Buffer.concat(parts, bytes).toString('utf8')));
+        raw.once('end', () => {
+          ended = true;
+          resolve(Buffer.concat(parts, bytes).toString('utf8'));
+        });
         raw.once('error', reject);
-        // Destroyed without an error and without its end: no answer is coming (a no-op after 'end').
-        raw.once('close', () => reject(new Error('the upstream body was closed before its end')));
+        // Destroyed without an error and without its end: no answer is coming. Every body closes
+        // after its end too; the Error (a stack captured) only when it means something.
+        raw.once('close', () => {
+          if (!ended) reject(new Error('the upstream body was closed before its end'));
+        });
       });
     },
     // Callbacks here too: `for await` over the body (and a generator around it for the cap) cost
@@ -103,7 +110,9 @@ export function capUpstreamBody(raw: RawBody, contentType: string | undefined, l
         raw.once('end', () => settle(true));
         raw.once('error', (err) => settle(false, err));
         // Destroyed without an error and without its end (a no-op after 'end' or an error).
-        raw.once('close', () => settle(false, new Error('the upstream body was closed before its end')));
+        raw.once('close', () => {
+          if (!settled) settle(false, new Error('the upstream body was closed before its end'));
+        });
       });
     },
   };

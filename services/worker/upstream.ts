@@ -1,18 +1,24 @@
-// HTTP to the upstream providers: node:http / node:https with one keep-alive Agent per protocol,
-// abortable, with an idle timeout and a connect timeout. Not undici: its request() keeps ~6 KB per
-// call alive past the next young-generation GC, which then copies and promotes it (6.4 KB per
-// request vs 0.01 KB with node:http, scavenge pauses 7.0 vs 0.8 ms, 306 vs 228 µs CPU per call;
-// `node bench/young-gen.ts`, docs/benchmarks.md).
-import http, { type IncomingMessage } from 'node:http';
-import https from 'node:https';
-import type { Socket } from 'node:net';
+// HTTP to the upstream providers: undici's dispatcher API, one process-wide Agent (a keep-alive
+// pool per origin, http and https), with an idle timeout, a connect timeout and an abort signal.
+// The low-level dispatch() with our own handler, not undici's request() or node:http: request()
+// wraps every answer in a Readable and a promise and keeps ~6 KB per call alive past the next
+// young-generation GC; node:http builds a ClientRequest, an IncomingMessage and their listeners per
+// call. Measured against the mock, 64 calls in flight: 68-75 µs CPU per call with node:http, 30-32
+// with request(), 24-25 with dispatch() (docs/benchmarks.md, levers row "dispatch upstream").
+import { addAbortListener } from 'node:events';
+import { createRequire } from 'node:module';
+import type { Dispatcher } from 'undici';
 import type { UpstreamRequest } from '../../shared/providers/types.ts';
 import { capUpstreamBody, type UpstreamBody, type UpstreamBodyLimits } from './upstream-body.ts';
 
-const AGENT_OPTIONS = { keepAlive: true, maxSockets: 1024, maxFreeSockets: 256, scheduling: 'lifo' } as const;
-const agents = { 'http:': new http.Agent(AGENT_OPTIONS), 'https:': new https.Agent(AGENT_OPTIONS) };
+// Only the Agent's module tree (dispatcher, HTTP/1 and HTTP/2 clients, the parser), not undici's
+// index, which also loads fetch, the cache, WebSocket and the mocks into every worker's heap
+// (shared/runtime/undici.ts loads the index on first use for the rare paths that need it).
+const Agent = createRequire(import.meta.url)('undici/lib/dispatcher/agent.js') as typeof import('undici').Agent;
+
 /** Longest wait for a new connection to the upstream (TCP, and TLS for https). */
 const CONNECT_TIMEOUT_MS = 10_000;
+const agent = new Agent({ connections: 1024, connect: { timeout: CONNECT_TIMEOUT_MS } });
 
 /** An upstream that stayed silent: before its response headers, or between two reads of its body. */
 export class UpstreamTimeoutError extends Error {
@@ -48,56 +54,261 @@ export const upstreamBodyLimits: UpstreamBodyLimits = { maxBodyBytes: 4 * 1024 *
  */
 export const upstreamLatency = { ewmaMs: 0 };
 
+/** What undici reports for an idle or unreachable upstream, as the worker's own timeout errors. */
+function asUpstreamError(err: Error, timeoutMs: number): Error {
+  switch ((err as { code?: string }).code) {
+    case 'UND_ERR_HEADERS_TIMEOUT':
+      return new UpstreamTimeoutError('UPSTREAM_HEADERS_TIMEOUT', timeoutMs);
+    case 'UND_ERR_BODY_TIMEOUT':
+      return new UpstreamTimeoutError('UPSTREAM_BODY_TIMEOUT', timeoutMs);
+    case 'UND_ERR_CONNECT_TIMEOUT':
+      return new UpstreamTimeoutError('UPSTREAM_CONNECT_TIMEOUT', CONNECT_TIMEOUT_MS);
+    default:
+      return err;
+  }
+}
+
+/** The error an aborted call rejects with (the same name and code node:http and fetch use). */
+function abortError(signal: AbortSignal): Error {
+  return Object.assign(new Error('The operation was aborted', { cause: signal.reason }), { name: 'AbortError', code: 'ABORT_ERR' });
+}
+
+/** Origin and path of an upstream URL, parsed once per distinct URL (bounded: model names are in some paths). */
+const parsedUrls = new Map<string, { origin: string; path: string }>();
+function originAndPath(href: string): { origin: string; path: string } {
+  let parsed = parsedUrls.get(href);
+  if (!parsed) {
+    const url = new URL(href);
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new TypeError(`unsupported upstream protocol ${url.protocol}`);
+    if (parsedUrls.size >= 1024) parsedUrls.clear();
+    parsedUrls.set(href, (parsed = { origin: url.origin, path: url.pathname + url.search }));
+  }
+  return parsed;
+}
+
 export function sendUpstream(req: UpstreamRequest, signal: AbortSignal, timeoutMs: number): Promise<UpstreamResponse> {
-  const started = performance.now();
   return new Promise<UpstreamResponse>((resolve, reject) => {
-    let url: URL;
+    let target: { origin: string; path: string };
     try {
-      url = new URL(req.url);
+      target = originAndPath(req.url);
     } catch (err) {
       return reject(err as Error);
     }
-    const agent = url.protocol === 'https:' ? agents['https:'] : agents['http:'];
-    const client = url.protocol === 'https:' ? https : http;
-    let response: IncomingMessage | null = null;
-    let outgoing: http.ClientRequest;
+    if (signal.aborted) return reject(abortError(signal));
+    const call = new UpstreamCall(resolve, reject, timeoutMs, signal);
     try {
-      outgoing = client.request(url, { method: 'POST', headers: req.headers, agent, signal });
-    } catch (err) {
-      // An invalid header value (node:http checks them before anything is sent).
-      return reject(err as Error);
-    }
-    // Idle: no bytes either way for timeoutMs, before the headers or between two body reads.
-    outgoing.setTimeout(timeoutMs, () => {
-      // Its 'error' (below) hands the timeout to a body being read.
-      outgoing.destroy(new UpstreamTimeoutError(response ? 'UPSTREAM_BODY_TIMEOUT' : 'UPSTREAM_HEADERS_TIMEOUT', timeoutMs));
-    });
-    outgoing.once('socket', (socket: Socket) => {
-      if (!socket.connecting) return;
-      const timer = setTimeout(
-        () => outgoing.destroy(new UpstreamTimeoutError('UPSTREAM_CONNECT_TIMEOUT', CONNECT_TIMEOUT_MS)),
-        CONNECT_TIMEOUT_MS,
+      agent.dispatch(
+        {
+          origin: target.origin,
+          path: target.path,
+          method: 'POST',
+          headers: req.headers,
+          body: req.body,
+          // Idle: no bytes for timeoutMs before the headers, or between two body reads.
+          headersTimeout: timeoutMs,
+          bodyTimeout: timeoutMs,
+        },
+        call,
       );
-      socket.once(url.protocol === 'https:' ? 'secureConnect' : 'connect', () => clearTimeout(timer));
-      socket.once('close', () => clearTimeout(timer));
-    });
-    outgoing.once('error', (err) => {
-      // Before the headers the call fails; after them the body read fails with this error (on its
-      // own the response would only say it was aborted).
-      if (response) response.destroy(err);
-      else reject(err);
-    });
-    outgoing.once('response', (res) => {
-      response = res;
-      const ms = performance.now() - started;
-      upstreamLatency.ewmaMs = upstreamLatency.ewmaMs === 0 ? ms : upstreamLatency.ewmaMs * 0.95 + ms * 0.05;
-      const contentType = res.headers['content-type'];
-      resolve({
-        status: res.statusCode ?? 502,
-        headers: res.headers,
-        body: capUpstreamBody(res, contentType, upstreamBodyLimits),
-      });
-    });
-    outgoing.end(req.body);
+    } catch (err) {
+      // An invalid header value (undici checks them before anything is sent).
+      call.onResponseError(null, err as Error);
+    }
   });
+}
+
+type BodyEvent = 'end' | 'close' | 'error';
+
+/**
+ * One upstream call: undici's handler for it, and from its response headers on, the body as the
+ * small stream-like reader capUpstreamBody consumes (one reader: 'data' events, or 'readable' and
+ * read()). Node's stream rules where they matter here: what arrives before a reader is attached is
+ * kept (and the connection paused past 64 KB), 'end' follows the last byte read, 'close' follows
+ * 'end' or an error, and a destroyed body aborts the call.
+ */
+class UpstreamCall implements Dispatcher.DispatchHandler {
+  destroyed = false;
+  errored: Error | null = null;
+  private controller: Dispatcher.DispatchController | null = null;
+  private readonly started = performance.now();
+  private settled = false;
+  private response = false;
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private ended = false;
+  private finished = false;
+  private onData: ((chunk: Buffer) => void) | null = null;
+  private onReadable: (() => void) | null = null;
+  private readableQueued = false;
+  private listeners: { [E in BodyEvent]?: Array<(err?: Error) => void> } = {};
+  private readonly resolve: (res: UpstreamResponse) => void;
+  private readonly reject: (err: Error) => void;
+  private readonly timeoutMs: number;
+  private readonly signal: AbortSignal;
+  private abortListener: Disposable | null;
+
+  constructor(resolve: (res: UpstreamResponse) => void, reject: (err: Error) => void, timeoutMs: number, signal: AbortSignal) {
+    this.resolve = resolve;
+    this.reject = reject;
+    this.timeoutMs = timeoutMs;
+    this.signal = signal;
+    // addAbortListener (what node:http uses), not addEventListener('abort', this, { once: true }):
+    // with the latter every call's state outlived young-generation GCs in the broker (broker CPU
+    // per request +20%, peak RSS +90 MB at max load; docs/benchmarks.md, "dispatch upstream").
+    this.abortListener = addAbortListener(signal, () => this.onAbort());
+  }
+
+  // --- undici's side ---
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.controller = controller;
+    if (this.destroyed) controller.abort(this.errored ?? new Error('the upstream body was dropped'));
+    else if (this.signal.aborted) controller.abort(abortError(this.signal));
+  }
+
+  onResponseStart(
+    controller: Dispatcher.DispatchController,
+    statusCode: number,
+    headers: Record<string, string | string[] | undefined>,
+  ): void {
+    // The raw header Buffers (views the parser copied out) would otherwise live as long as this
+    // call: nothing here reads them, and a call in flight during a scavenge would carry ~2 KB of
+    // them into the old generation.
+    controller.rawHeaders = null;
+    if (this.settled) return;
+    this.settled = this.response = true;
+    const ms = performance.now() - this.started;
+    upstreamLatency.ewmaMs = upstreamLatency.ewmaMs === 0 ? ms : upstreamLatency.ewmaMs * 0.95 + ms * 0.05;
+    const contentType = headers['content-type'];
+    this.resolve({
+      status: statusCode,
+      headers,
+      body: capUpstreamBody(this, typeof contentType === 'string' ? contentType : undefined, upstreamBodyLimits),
+    });
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.destroyed) return;
+    if (this.onData && this.pending.length === 0) return this.onData(chunk);
+    this.pending.push(chunk);
+    this.pendingBytes += chunk.length;
+    if (this.onReadable) this.queueReadable();
+    // Nobody reading yet: stop reading the socket, as a Readable past its high-water mark would.
+    else if (!this.onData && this.pendingBytes > 64 * 1024) controller.pause();
+  }
+
+  onResponseEnd(): void {
+    this.ended = true;
+    this.controller = null; // and with it undici's request (its body, headers, handler chain)
+    this.stopListening();
+    this.maybeFinish();
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController | null, err: Error): void {
+    this.stopListening();
+    this.controller = null;
+    if (!this.settled) {
+      this.settled = true;
+      this.reject(asUpstreamError(err, this.timeoutMs));
+    } else if (!this.destroyed) this.destroy(asUpstreamError(err, this.timeoutMs));
+  }
+
+  private stopListening(): void {
+    this.abortListener?.[Symbol.dispose]();
+    this.abortListener = null;
+  }
+
+  private onAbort(): void {
+    const err = abortError(this.signal);
+    if (!this.settled) {
+      this.settled = true;
+      this.reject(err);
+      this.controller?.abort(err);
+    } else if (!this.destroyed) this.destroy(err);
+  }
+
+  // --- the reader's side (RawBody in upstream-body.ts) ---
+
+  on(event: 'data', listener: (chunk: Buffer) => void): this;
+  on(event: 'readable', listener: () => void): this;
+  on(event: BodyEvent, listener: (err?: Error) => void): this;
+  on(event: 'data' | 'readable' | BodyEvent, listener: (...args: never[]) => void): this {
+    if (event === 'data') {
+      this.onData = listener as (chunk: Buffer) => void;
+      process.nextTick(() => this.flushToData());
+    } else if (event === 'readable') {
+      this.onReadable = listener as () => void;
+      if (this.pending.length) this.queueReadable();
+      else this.maybeFinish();
+    } else (this.listeners[event] ??= []).push(listener as (err?: Error) => void);
+    this.controller?.resume();
+    return this;
+  }
+
+  once(event: 'end' | 'close', listener: () => void): this;
+  once(event: 'error', listener: (err: Error) => void): this;
+  once(event: BodyEvent, listener: (err: Error) => void): this {
+    return this.on(event, listener as (err?: Error) => void); // each of these is emitted at most once
+  }
+
+  read(): Buffer | null {
+    if (this.pending.length === 0) return null;
+    const out = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pendingBytes);
+    this.pending = [];
+    this.pendingBytes = 0;
+    this.controller?.resume();
+    this.maybeFinish();
+    return out;
+  }
+
+  destroy(err?: Error): this {
+    if (this.destroyed) return this;
+    this.destroyed = true;
+    this.errored = err ?? null;
+    this.pending = [];
+    this.pendingBytes = 0;
+    this.stopListening();
+    if (!this.ended) this.controller?.abort(err ?? new Error('the upstream body was dropped'));
+    this.controller = null;
+    process.nextTick(() => {
+      if (err) this.emit('error', err);
+      this.emit('close');
+    });
+    return this;
+  }
+
+  private flushToData(): void {
+    while (this.pending.length && !this.destroyed && this.onData) {
+      const chunk = this.pending.shift()!;
+      this.pendingBytes -= chunk.length;
+      this.onData(chunk);
+    }
+    this.maybeFinish();
+  }
+
+  private queueReadable(): void {
+    if (this.readableQueued) return;
+    this.readableQueued = true;
+    process.nextTick(() => {
+      this.readableQueued = false;
+      if (!this.destroyed && this.pending.length) this.onReadable?.();
+    });
+  }
+
+  /** 'end' then 'close' once the upstream ended and a reader has taken every byte. */
+  private maybeFinish(): void {
+    if (!this.ended || this.finished || this.destroyed || this.pending.length || !(this.onData || this.onReadable)) return;
+    this.finished = true;
+    process.nextTick(() => {
+      this.emit('end');
+      this.emit('close');
+    });
+  }
+
+  private emit(event: BodyEvent, err?: Error): void {
+    const listeners = this.listeners[event];
+    if (!listeners) return;
+    this.listeners[event] = undefined;
+    for (const l of listeners) l(err);
+  }
 }

@@ -1,0 +1,138 @@
+// What an upstream call costs the worker's process, by HTTP client: each client in a process of its
+// own (npm start's V8 flags, --trace-gc-nvp) calls the mock upstream (its own process) with
+// BENCH_CONNECTIONS calls in flight for BENCH_DURATION seconds, reading every non-streaming body
+// whole; prints CPU per call and what outlived a young-generation GC per call.
+//
+//   node bench/upstream-client.ts
+//
+// Clients: the worker's sendUpstream (services/worker/upstream.ts: undici's dispatch() with its own
+// handler); node:http with a keep-alive Agent, an abort signal and an idle timeout (the worker's
+// client before); undici's request(); undici's dispatch() with an empty handler (the floor).
+import { spawn } from 'node:child_process';
+import { mkdirSync, openSync, readFileSync } from 'node:fs';
+import { BROKER_NODE_FLAGS, ProcessGroup } from './processes.ts';
+import { freePort, waitFor } from '../test/harness/ports.ts';
+
+const DURATION = Number(process.env.BENCH_DURATION ?? 6);
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 64);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
+const CLIENTS = ['sendUpstream', 'node-http', 'undici-request', 'undici-dispatch'] as const;
+type Client = (typeof CLIENTS)[number];
+
+async function runClient(client: Client, mockUrl: string): Promise<void> {
+  const url = `${mockUrl}/v1/chat/completions`;
+  const headers = { 'content-type': 'application/json', authorization: 'Bearer bench' };
+  const body = JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hello' }] });
+  const { sendUpstream } = await import('../services/worker/upstream.ts');
+  const http = await import('node:http');
+  const { Pool } = await import('undici');
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1024, scheduling: 'lifo' });
+  const pool = new Pool(mockUrl, { connections: 1024 });
+  const path = new URL(url).pathname;
+  const calls: Record<Client, () => Promise<unknown>> = {
+    async sendUpstream() {
+      const res = await sendUpstream({ url, headers, body }, new AbortController().signal, 600_000);
+      return res.body.text();
+    },
+    'node-http': () =>
+      new Promise<void>((resolve, reject) => {
+        const req = http.request(url, { method: 'POST', agent, headers, signal: new AbortController().signal }, (res) => {
+          res.on('data', () => {});
+          res.on('end', resolve);
+        });
+        req.setTimeout(600_000);
+        req.on('error', reject);
+        req.end(body);
+      }),
+    async 'undici-request'() {
+      const res = await pool.request({ method: 'POST', path, headers, body });
+      return res.body.text();
+    },
+    'undici-dispatch': () =>
+      new Promise<void>((resolve, reject) => {
+        pool.dispatch(
+          { method: 'POST', path, headers, body },
+          {
+            onRequestStart: () => {},
+            onResponseStart: () => {},
+            onResponseData: () => {},
+            onResponseEnd: () => resolve(),
+            onResponseError: (_c, err) => reject(err),
+          },
+        );
+      }),
+  };
+  const call = calls[client];
+  const loop = async (until: number, count: { n: number }) => {
+    while (Date.now() < until) {
+      await call();
+      count.n++;
+    }
+  };
+  const warm = { n: 0 };
+  await Promise.all(Array.from({ length: CONNECTIONS }, () => loop(Date.now() + 1_000, warm)));
+  console.log('measuring');
+  const count = { n: 0 };
+  const cpu0 = process.cpuUsage();
+  const until = Date.now() + DURATION * 1000;
+  await Promise.all(Array.from({ length: CONNECTIONS }, () => loop(until, count)));
+  const cpu = process.cpuUsage(cpu0);
+  console.log(`calls=${count.n} cpu_us=${((cpu.user + cpu.system) / count.n).toFixed(1)}`);
+  process.exit(0);
+}
+
+/** CPU per call and KB that outlived a scavenge per call (scavenges after "measuring"), from a client's log. */
+function summarize(log: string): { calls: number; cpuUs: number; survivedKb: number } {
+  const text = readFileSync(log, 'utf8');
+  const measured = text.slice(text.indexOf('measuring'));
+  const calls = Number(/calls=(\d+)/.exec(measured)?.[1] ?? 0);
+  const cpuUs = Number(/cpu_us=([0-9.]+)/.exec(measured)?.[1] ?? 0);
+  const value = (line: string, key: string) => Number(new RegExp(` ${key}=([0-9.]+)`).exec(line)?.[1] ?? 0);
+  const survived = measured
+    .split('\n')
+    .filter((l) => l.includes('gc=s'))
+    .reduce((s, l) => s + value(l, 'new_space_survived') + value(l, 'promoted'), 0);
+  return { calls, cpuUs, survivedKb: calls ? +(survived / calls / 1024).toFixed(2) : 0 };
+}
+
+async function main() {
+  if (process.env.UPSTREAM_CLIENT) return runClient(process.env.UPSTREAM_CLIENT as Client, process.env.MOCK_URL!);
+  const group = new ProcessGroup();
+  try {
+    const mockPort = await freePort();
+    group.run('services/mock-providers/main.ts', { MOCK_PORT: String(mockPort), LOG_LEVEL: 'warn' });
+    const mockUrl = `http://127.0.0.1:${mockPort}`;
+    await waitFor(async () => (await fetch(`${mockUrl}/_mock/stats`)).ok, { what: 'mock upstream ready' });
+    mkdirSync('.data', { recursive: true });
+    const results = new Map<Client, Array<ReturnType<typeof summarize>>>();
+    // Clients interleaved per round, so a drifting machine biases none of them.
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const client of CLIENTS) {
+        const log = `.data/upstream-client-${client}.log`;
+        const child = spawn(process.execPath, [...BROKER_NODE_FLAGS, '--trace-gc-nvp', 'bench/upstream-client.ts'], {
+          env: { ...process.env, UPSTREAM_CLIENT: client, MOCK_URL: mockUrl },
+          stdio: ['ignore', openSync(log, 'w'), 'inherit'],
+        });
+        const code = await new Promise((r) => child.once('exit', r));
+        if (code !== 0) throw new Error(`${client} exited with ${String(code)} (log: ${log})`);
+        const s = summarize(log);
+        results.set(client, [...(results.get(client) ?? []), s]);
+        console.log(
+          `round ${round + 1} ${client}: ${s.calls} calls, ${s.cpuUs} µs CPU each, ${s.survivedKb} KB per call outlived a scavenge`,
+        );
+      }
+    }
+    console.log(`\n| client | calls/s (rounds) | CPU µs per call (rounds) | KB per call outlived a scavenge |`);
+    console.log('|---|---|---|---|');
+    for (const [client, rs] of results) {
+      const list = (f: (r: ReturnType<typeof summarize>) => number) => rs.map(f).join(' / ');
+      console.log(
+        `| ${client} | ${list((r) => Math.round(r.calls / DURATION))} | ${list((r) => r.cpuUs)} | ${list((r) => r.survivedKb)} |`,
+      );
+    }
+  } finally {
+    await group.stopAll();
+  }
+}
+
+await main();
