@@ -152,9 +152,10 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
     this.reject = reject;
     this.timeoutMs = timeoutMs;
     this.signal = signal;
-    // addAbortListener (what node:http uses), not addEventListener('abort', this, { once: true }):
-    // with the latter every call's state outlived young-generation GCs in the broker (broker CPU
-    // per request +20%, peak RSS +90 MB at max load; docs/benchmarks.md, "dispatch upstream").
+    // addAbortListener (what node:http uses), not signal.addEventListener('abort', ...): with the
+    // latter (an object with once, or a plain function, removed at the end all the same) the broker
+    // ran at +10-20% CPU per request and +80-90 MB peak RSS at max load, cause not found
+    // (docs/benchmarks.md, "dispatch upstream").
     this.abortListener = addAbortListener(signal, () => this.onAbort());
   }
 
