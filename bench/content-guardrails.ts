@@ -129,9 +129,7 @@ const group = new ProcessGroup();
 try {
   const nats = await startNatsServer();
   group.cleanups.push(() => nats.stop());
-  const mockPort = await freePort();
-  group.run('services/mock-providers/main.ts', { MOCK_PORT: String(mockPort), LOG_LEVEL: 'warn', MOCK_TOKENS: '40' });
-  const mockUrl = `http://127.0.0.1:${mockPort}`;
+  const mockUrl = (await group.startMock({ MOCK_TOKENS: '40' })).url;
   const dataDir = mkdtempSync(join(tmpdir(), 'sy-bench-guardrails-'));
   group.cleanups.push(() => rmSync(dataDir, { recursive: true, force: true }));
   writeFileSync(join(dataDir, 'switchyard.yaml'), yaml);

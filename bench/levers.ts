@@ -353,10 +353,7 @@ async function main() {
   });
   const pg = await startPostgres();
   const mockGroup = new ProcessGroup();
-  const mockPort = await freePort();
-  mockGroup.run('services/mock-providers/main.ts', { MOCK_PORT: String(mockPort), LOG_LEVEL: 'warn' });
-  const mockUrl = `http://127.0.0.1:${mockPort}`;
-  await waitFor(async () => (await fetch(`${mockUrl}/_mock/stats`)).ok, { what: 'mock ready' });
+  const mockUrl = (await mockGroup.startMock()).url;
   console.log(
     `levers: ${variants.map((v) => v.name).join(', ')}; ${ROUNDS} rounds of ${DURATION}s, ${CONNECTIONS} connections, node ${process.version}`,
   );

@@ -68,11 +68,17 @@ export class ProcessGroup {
     const pgc = await startPostgres();
     this.cleanups.push(() => pgc.destroy());
     const databaseUrl = await createDatabase(pgc.url, dbName);
-    const mockPort = await freePort();
-    const mock = this.run('services/mock-providers/main.ts', { MOCK_PORT: String(mockPort), LOG_LEVEL: 'warn' });
-    const mockUrl = `http://127.0.0.1:${mockPort}`;
-    await waitFor(async () => (await fetch(`${mockUrl}/_mock/stats`)).ok, { what: 'mock ready' });
-    return { nats, databaseUrl, mockUrl, mockPid: mock.pid!, postgresPid: () => pgc.pid() };
+    const mock = await this.startMock();
+    return { nats, databaseUrl, mockUrl: mock.url, mockPid: mock.pid, postgresPid: () => pgc.pid() };
+  }
+
+  /** The mock upstream in its own process on a free port (`env` adds to its settings); resolves once it answers. */
+  async startMock(env: Record<string, string> = {}): Promise<{ url: string; pid: number }> {
+    const port = await freePort();
+    const mock = this.run('services/mock-providers/main.ts', { MOCK_PORT: String(port), LOG_LEVEL: 'warn', ...env });
+    const url = `http://127.0.0.1:${port}`;
+    await waitFor(async () => (await fetch(`${url}/_mock/stats`)).ok, { what: 'mock ready' });
+    return { url, pid: mock.pid! };
   }
 
   /**
