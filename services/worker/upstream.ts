@@ -1,10 +1,11 @@
 // HTTP to the upstream providers: undici's dispatcher API, one process-wide Agent (a keep-alive
 // pool per origin, http and https), with an idle timeout, a connect timeout and an abort signal.
 // The low-level dispatch() with our own handler, not undici's request() or node:http: request()
-// wraps every answer in a Readable and a promise and keeps ~6 KB per call alive past the next
-// young-generation GC; node:http builds a ClientRequest, an IncomingMessage and their listeners per
-// call. Measured against the mock, 64 calls in flight: 68-75 µs CPU per call with node:http, 30-32
-// with request(), 24-25 with dispatch() (docs/benchmarks.md, levers row "dispatch upstream").
+// wraps every answer in a Readable and a promise and, one call at a time, left ~7 KB per call alive
+// past the next young-generation GC; node:http builds a ClientRequest, an IncomingMessage and their
+// listeners per call. `node bench/upstream-client.ts` (the mock, 64 calls in flight, npm start's
+// flags): node:http 80-84 µs CPU per call, request() 43, this 41-44, a bare dispatch() 34-35
+// (docs/benchmarks.md, levers row "dispatch upstream").
 import { addAbortListener } from 'node:events';
 import { createRequire } from 'node:module';
 import type { Dispatcher } from 'undici';
