@@ -19,7 +19,14 @@ const Agent = createRequire(import.meta.url)('undici/lib/dispatcher/agent.js') a
 
 /** Longest wait for a new connection to the upstream (TCP, and TLS for https). */
 const CONNECT_TIMEOUT_MS = 10_000;
-const agent = new Agent({ connections: 1024, connect: { timeout: CONNECT_TIMEOUT_MS } });
+/**
+ * How long an idle connection is kept when the upstream does not say (its `Keep-Alive: timeout=`
+ * wins, less two seconds): undici's default is 4 s, after which a quiet deployment would pay a new TCP
+ * and TLS handshake to a provider on most calls; node:http's Agent, used before, kept them until the
+ * server closed them.
+ */
+const UPSTREAM_KEEP_ALIVE_MS = 60_000;
+const agent = new Agent({ connections: 1024, keepAliveTimeout: UPSTREAM_KEEP_ALIVE_MS, connect: { timeout: CONNECT_TIMEOUT_MS } });
 
 /** An upstream that stayed silent: before its response headers, or between two reads of its body. */
 export class UpstreamTimeoutError extends Error {

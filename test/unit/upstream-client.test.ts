@@ -17,13 +17,15 @@ afterEach(async () => {
   }
 });
 
-async function serve(handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<{ url: string; connections: () => number }> {
+async function serve(
+  handler: (req: IncomingMessage, res: ServerResponse) => void,
+): Promise<{ url: string; connections: () => number; server: http.Server }> {
   let connections = 0;
   const server = http.createServer(handler);
   server.on('connection', () => connections++);
   servers.push(server);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/chat/completions`, connections: () => connections };
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/chat/completions`, connections: () => connections, server };
 }
 
 const call = (url: string, timeoutMs = 5_000, signal = new AbortController().signal) =>
@@ -53,6 +55,20 @@ describe('upstream client', () => {
     expect(connections()).toBeLessThanOrEqual(2);
     expect(seen).toEqual(Array(6).fill({ length: String(Buffer.byteLength('{"say":"héllo"}')), chunked: false, body: '{"say":"héllo"}' }));
   });
+
+  it("reuses a connection that stayed idle longer than undici's 4 s default when the upstream gives no keep-alive hint", async () => {
+    const { url, connections, server } = await serve((_req, res) => {
+      res.setHeader('content-type', 'application/json');
+      res.end('{}');
+    });
+    server.keepAliveTimeout = 0; // no `Keep-Alive: timeout=` header, and the server keeps idle sockets open
+    expect(await (await call(url)).body.text()).toBe('{}');
+    await new Promise((r) => setTimeout(r, 4_500));
+    const res = await call(url);
+    expect(res.headers['keep-alive']).toBeUndefined();
+    expect(await res.body.text()).toBe('{}');
+    expect(connections()).toBe(1);
+  }, 15_000);
 
   it('an upstream silent before its headers: a retryable 504 upstream_timeout', async () => {
     const { url } = await serve(() => {}); // never answers
