@@ -96,32 +96,23 @@ function originAndPath(href: string): { origin: string; path: string } {
 
 export function sendUpstream(req: UpstreamRequest, signal: AbortSignal, timeoutMs: number): Promise<UpstreamResponse> {
   return new Promise<UpstreamResponse>((resolve, reject) => {
-    let target: { origin: string; path: string };
-    try {
-      target = originAndPath(req.url);
-    } catch (err) {
-      return reject(err as Error);
-    }
+    const target = originAndPath(req.url); // a malformed URL throws: the promise rejects with it
     if (signal.aborted) return reject(abortError(signal));
-    const call = new UpstreamCall(resolve, reject, timeoutMs, signal);
-    try {
-      agent.dispatch(
-        {
-          origin: target.origin,
-          path: target.path,
-          method: 'POST',
-          headers: req.headers,
-          body: req.body,
-          // Idle: no bytes for timeoutMs before the headers, or between two body reads.
-          headersTimeout: timeoutMs,
-          bodyTimeout: timeoutMs,
-        },
-        call,
-      );
-    } catch (err) {
-      // An invalid header value (undici checks them before anything is sent).
-      call.onResponseError(null, err as Error);
-    }
+    // undici reports what fails before anything is sent (an invalid header value) to the
+    // handler's onResponseError, as it does every later error.
+    agent.dispatch(
+      {
+        origin: target.origin,
+        path: target.path,
+        method: 'POST',
+        headers: req.headers,
+        body: req.body,
+        // Idle: no bytes for timeoutMs before the headers, or between two body reads.
+        headersTimeout: timeoutMs,
+        bodyTimeout: timeoutMs,
+      },
+      new UpstreamCall(resolve, reject, timeoutMs, signal),
+    );
   });
 }
 
@@ -140,7 +131,6 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
   private controller: Dispatcher.DispatchController | null = null;
   private readonly started = performance.now();
   private settled = false;
-  private response = false;
   private pending: Buffer[] = [];
   private pendingBytes = 0;
   private ended = false;
@@ -171,8 +161,8 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
     this.controller = controller;
-    if (this.destroyed) controller.abort(this.errored ?? new Error('the upstream body was dropped'));
-    else if (this.signal.aborted) controller.abort(abortError(this.signal));
+    // Aborted while queued for a connection: the call was rejected then, with nothing to abort yet.
+    if (this.signal.aborted) controller.abort(abortError(this.signal));
   }
 
   onResponseStart(
@@ -185,7 +175,7 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
     // them into the old generation.
     controller.rawHeaders = null;
     if (this.settled) return;
-    this.settled = this.response = true;
+    this.settled = true;
     const ms = performance.now() - this.started;
     upstreamLatency.ewmaMs = upstreamLatency.ewmaMs === 0 ? ms : upstreamLatency.ewmaMs * 0.95 + ms * 0.05;
     const contentType = headers['content-type'];
