@@ -3,17 +3,17 @@
 // Installed into a directory of its own with one transitive pin: @hono/node-server 1.13.8. Whatever
 // npm resolves today (1.19.x) hands Portkey a Response whose headers are the upstream fetch's
 // immutable ones, and Portkey's `updateHeaders` then throws `TypeError: immutable` on every stream
-// (500 "Something went wrong"; Portkey issue #1389). 1.13.8 streams, and it serves Portkey's
-// non-streaming requests 1.10–1.12× faster than 1.19.19 did here (docs/benchmarks.md), so the pin
-// can only make Switchyard's ratios smaller.
+// (500 "Something went wrong"; Portkey issue #1389). 1.13.8 streams, and Portkey's non-streaming
+// requests are no slower on it (1.04–1.12× faster here, docs/benchmarks.md), so the pin does not
+// flatter Switchyard's ratios. BENCH_PORTKEY_HONO_NODE_SERVER=<version> measures another.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { freePort } from '../../test/harness/ports.ts';
 import { spawnGroup, stopGroup, untilAnswering, type PeerGateway, type RunningPeer } from './gateway.ts';
 
 export const PORTKEY_VERSION = '1.15.2';
-export const PORTKEY_HONO_NODE_SERVER = '1.13.8';
-const DIR = '.data/peers/portkey';
+export const PORTKEY_HONO_NODE_SERVER = process.env.BENCH_PORTKEY_HONO_NODE_SERVER ?? '1.13.8';
+const DIR = `.data/peers/portkey-hono-${PORTKEY_HONO_NODE_SERVER}`;
 const ENTRY = `${DIR}/node_modules/@portkey-ai/gateway/build/start-server.js`;
 const STAMP = `${DIR}/node_modules/@hono/node-server/package.json`;
 
