@@ -164,6 +164,12 @@ const VARIANTS: Variant[] = [
     what: `npm start's flags plus --heap-growing-percent=50`,
     nodeFlags: [...BROKER_NODE_FLAGS, '--heap-growing-percent=50'],
   },
+  // V8's scavenges and marking on the main thread only: no helper threads to wake at a moderate rate.
+  {
+    name: 'startstgc',
+    what: `npm start's flags plus --single-threaded-gc`,
+    nodeFlags: [...BROKER_NODE_FLAGS, '--single-threaded-gc'],
+  },
   {
     name: 'startold96',
     what: `npm start's flags plus --max-old-space-size=96`,
