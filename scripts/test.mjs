@@ -23,6 +23,7 @@ const steps = [
       'bench/profile.test.ts',
       'bench/load.test.ts',
       'bench/gomodel-like.test.ts',
+      'bench/syscalls.test.ts',
     ],
   ],
   ['tests', 'vitest', ['run', ...process.argv.slice(2)]],
