@@ -7,18 +7,18 @@
 // requests are no slower on it (1.04–1.12× faster here, docs/benchmarks.md), so the pin does not
 // flatter Switchyard's ratios. BENCH_PORTKEY_HONO_NODE_SERVER=<version> measures another.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { freePort } from '../../test/harness/ports.ts';
 import { spawnGroup, stopGroup, untilAnswering, type PeerGateway, type RunningPeer } from './gateway.ts';
 
 export const PORTKEY_VERSION = '1.15.2';
-export const PORTKEY_HONO_NODE_SERVER = process.env.BENCH_PORTKEY_HONO_NODE_SERVER ?? '1.13.8';
+const PORTKEY_HONO_NODE_SERVER = process.env.BENCH_PORTKEY_HONO_NODE_SERVER ?? '1.13.8';
 const DIR = `.data/peers/portkey-hono-${PORTKEY_HONO_NODE_SERVER}`;
 const ENTRY = `${DIR}/node_modules/@portkey-ai/gateway/build/start-server.js`;
 const STAMP = `${DIR}/node_modules/@hono/node-server/package.json`;
 
 /** The install's package.json: Portkey at its version, @hono/node-server forced for every dependant. */
-export function portkeyManifest(): string {
+function portkeyManifest(): string {
   return JSON.stringify(
     {
       private: true,
@@ -31,8 +31,8 @@ export function portkeyManifest(): string {
 }
 
 function installedHonoNodeServer(): string | undefined {
-  const r = spawnSync(process.execPath, ['-p', `require(${JSON.stringify(`./${STAMP}`)}).version`], { encoding: 'utf8' });
-  return r.status === 0 ? r.stdout.trim() : undefined;
+  if (!existsSync(STAMP)) return undefined;
+  return (JSON.parse(readFileSync(STAMP, 'utf8')) as { version?: string }).version;
 }
 
 export const portkey: PeerGateway = {
