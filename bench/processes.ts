@@ -2,7 +2,8 @@
 // from /proc, and kill them all at the end.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { installGoPeer } from './peers/gateway.ts';
 import { startNatsServer, type NatsServer } from '../test/harness/nats-server.ts';
 import { createDatabase, startPostgres } from '../test/harness/postgres.ts';
 import { freePort, waitFor } from '../test/harness/ports.ts';
@@ -35,6 +36,8 @@ function shipped(script: string, cwd: string | undefined, source: boolean): stri
   if (built.status !== 0) throw new Error(`scripts/build.mjs failed in ${dir}`);
   return `dist/services/${service[1]}.js`;
 }
+
+const GO_UPSTREAM_BIN = resolve('.data/bin/upstream-go');
 
 export class ProcessGroup {
   readonly children: ChildProcess[] = [];
@@ -72,13 +75,29 @@ export class ProcessGroup {
     return { nats, databaseUrl, mockUrl: mock.url, mockPid: mock.pid, postgresPid: () => pgc.pid() };
   }
 
-  /** The mock upstream in its own process on a free port (`env` adds to its settings); resolves once it answers. */
+  /**
+   * The mock upstream in its own process on a free port (`env` adds to its settings); resolves once it
+   * answers. BENCH_UPSTREAM=go runs bench/upstream-go instead: OpenAI chat only, a fraction of the
+   * Node mock's CPU per paced token, so many paced streams load the gateways, not the upstream.
+   */
   async startMock(env: Record<string, string> = {}): Promise<{ url: string; pid: number }> {
     const port = await freePort();
-    const mock = this.run('services/mock-providers/main.ts', { MOCK_PORT: String(port), LOG_LEVEL: 'warn', ...env });
+    const mock =
+      process.env.BENCH_UPSTREAM === 'go'
+        ? this.runGoUpstream(port)
+        : this.run('services/mock-providers/main.ts', { MOCK_PORT: String(port), LOG_LEVEL: 'warn', ...env });
     const url = `http://127.0.0.1:${port}`;
     await waitFor(async () => (await fetch(`${url}/_mock/stats`)).ok, { what: 'mock ready' });
     return { url, pid: mock.pid! };
+  }
+
+  /** bench/upstream-go, built with the machine's Go into .data/bin when its source is newer. */
+  private runGoUpstream(port: number): ChildProcess {
+    const built = installGoPeer(resolve('bench/upstream-go'), GO_UPSTREAM_BIN);
+    if (!built.ok) throw new Error(`BENCH_UPSTREAM=go: ${built.why}`);
+    const p = spawn(GO_UPSTREAM_BIN, ['-addr', `127.0.0.1:${port}`], { stdio: ['ignore', 'ignore', 'inherit'] });
+    this.children.push(p);
+    return p;
   }
 
   /**

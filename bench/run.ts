@@ -11,6 +11,7 @@
 //   BENCH_STREAM_TOKENS=300 npm run bench  # longer streams (content tokens per stream; default 20)
 //   BENCH_STREAM_TOKENS=300 BENCH_STREAM_ITL_MS=2 npm run bench  # tokens 2 ms apart: a read each, as from a model
 //   BENCH_ROUNDS=3 npm run bench           # every gateway measured 3 times, interleaved; medians reported
+//   BENCH_UPSTREAM=go npm run bench        # bench/upstream-go instead of the Node mock (lighter: many paced streams load the gateways)
 //
 // Every process runs on this machine, so load generator, broker, NATS, Postgres and the mock share
 // the cores: numbers are comparable within one run, not across machines.

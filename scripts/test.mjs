@@ -24,6 +24,7 @@ const steps = [
       'bench/load.test.ts',
       'bench/gomodel-like.test.ts',
       'bench/syscalls.test.ts',
+      'bench/upstream-go.test.ts',
     ],
   ],
   ['tests', 'vitest', ['run', ...process.argv.slice(2)]],

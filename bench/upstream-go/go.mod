@@ -1,0 +1,3 @@
+module switchyard.local/bench/upstream-go
+
+go 1.22
