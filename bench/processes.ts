@@ -81,11 +81,13 @@ export class ProcessGroup {
    * Node mock's CPU per paced token, so many paced streams load the gateways, not the upstream.
    */
   async startMock(env: Record<string, string> = {}): Promise<{ url: string; pid: number }> {
+    const go = process.env.BENCH_UPSTREAM === 'go';
+    // The Go upstream has no settings: a caller that needs the mock's (MOCK_TOKENS, ...) must not get other answers silently.
+    if (go && Object.keys(env).length) throw new Error(`BENCH_UPSTREAM=go serves the defaults only, not ${Object.keys(env).join(', ')}`);
     const port = await freePort();
-    const mock =
-      process.env.BENCH_UPSTREAM === 'go'
-        ? this.runGoUpstream(port)
-        : this.run('services/mock-providers/main.ts', { MOCK_PORT: String(port), LOG_LEVEL: 'warn', ...env });
+    const mock = go
+      ? this.runGoUpstream(port)
+      : this.run('services/mock-providers/main.ts', { MOCK_PORT: String(port), LOG_LEVEL: 'warn', ...env });
     const url = `http://127.0.0.1:${port}`;
     await waitFor(async () => (await fetch(`${url}/_mock/stats`)).ok, { what: 'mock ready' });
     return { url, pid: mock.pid! };

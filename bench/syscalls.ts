@@ -7,7 +7,7 @@
 //   BENCH_RATE=300 BENCH_DURATION=10 node bench/syscalls.ts
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { runLoad, served, type LoadOptions } from './load.ts';
 import { benchBodies, ProcessGroup } from './processes.ts';
 
@@ -40,6 +40,7 @@ async function traced<T>(
     t.kill('SIGINT');
     await once(t, 'exit');
     calls[name] = parseStraceSummary(readFileSync(out, 'utf8'));
+    rmSync(out, { force: true });
   }
   return { result, calls };
 }

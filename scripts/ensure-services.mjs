@@ -51,7 +51,7 @@ export function ensureNatsServer() {
   if (apt('nats-server')) bin = findNatsServer();
   if (!bin && has('go')) {
     // Without apt: build it from the Go module proxy into .data/bin. 2.15.3 costs 12-17% less CPU
-    // per request than Debian's 2.9.10 (docs/benchmarks.md, lever "nats215").
+    // per request than Debian's 2.9.10 (docs/benchmarks.md, levers row "nats215, again").
     console.error('[switchyard] building nats-server with `go install` into .data/bin ...');
     mkdirSync('.data/bin', { recursive: true });
     spawnSync('go', ['install', 'github.com/nats-io/nats-server/v2@v2.15.3'], {
