@@ -17,6 +17,8 @@
 // the same services from there, interleaved with the others:
 //   git worktree add /tmp/before HEAD~1 && ln -s $PWD/node_modules /tmp/before/node_modules
 //   BENCH_BASELINE_DIR=/tmp/before BENCH_VARIANTS=before,base node bench/levers.ts
+// An experiment kept as a patch (bench/experiments/) is measured the same way, from a checkout of
+// the commit the patch names with the patch applied; BENCH_BASELINE_ENV="K=V,..." sets its switches.
 //
 // The nats215 variant needs nats-server 2.15 at NATS_215_BIN (default .data/bin/nats-server-2.15.3):
 //   GOBIN=$PWD/.data/gobin go install github.com/nats-io/nats-server/v2@v2.15.3
@@ -74,6 +76,13 @@ async function natsEnvOf(dir: string): Promise<Record<string, string>> {
 }
 const BASELINE_DIR = process.env.BENCH_BASELINE_DIR ? resolve(process.env.BENCH_BASELINE_DIR) : undefined;
 const BASELINE_NATS_ENV = BASELINE_DIR ? await natsEnvOf(BASELINE_DIR) : undefined;
+/** Extra environment for the baseline's services only (BENCH_BASELINE_ENV="K=V,K2=V2"), e.g. a switch of an experiment's patch. */
+const BASELINE_ENV = Object.fromEntries(
+  (process.env.BENCH_BASELINE_ENV ?? '')
+    .split(',')
+    .filter((kv) => kv.includes('='))
+    .map((kv) => [kv.slice(0, kv.indexOf('=')).trim(), kv.slice(kv.indexOf('=') + 1).trim()]),
+);
 const VARIANTS: Variant[] = [
   { name: 'base', what: `as shipped: one process, file-stored requests, npm start's flags (${BROKER_NODE_FLAGS.join(' ')})` },
   // The baseline as it shipped: its own code and its own `npm start` flags.
@@ -81,10 +90,11 @@ const VARIANTS: Variant[] = [
     ? [
         {
           name: 'before',
-          what: `the same from ${BASELINE_DIR} (BENCH_BASELINE_DIR), with its npm start flags (${nodeFlagsOf('start', npmScriptsIn(BASELINE_DIR)).join(' ')}) and nats-server GOMAXPROCS=${BASELINE_NATS_ENV!.GOMAXPROCS}`,
+          what: `the same from ${BASELINE_DIR} (BENCH_BASELINE_DIR${Object.keys(BASELINE_ENV).length ? `, ${JSON.stringify(BASELINE_ENV)}` : ''}), with its npm start flags (${nodeFlagsOf('start', npmScriptsIn(BASELINE_DIR)).join(' ')}) and nats-server GOMAXPROCS=${BASELINE_NATS_ENV!.GOMAXPROCS}`,
           cwd: BASELINE_DIR,
           nodeFlags: nodeFlagsOf('start', npmScriptsIn(BASELINE_DIR)),
           natsEnv: BASELINE_NATS_ENV!,
+          env: BASELINE_ENV,
         },
       ]
     : []),
