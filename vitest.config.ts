@@ -41,6 +41,7 @@ const BOTH_BACKENDS = [
   'test/integration/graceful.test.ts',
   'test/integration/content-guardrails.test.ts',
   'test/integration/guardrail-surfaces.test.ts',
+  'test/integration/local-execution.test.ts',
 ];
 
 export default defineConfig({

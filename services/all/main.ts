@@ -10,6 +10,8 @@ import { startWorker } from '../worker/worker.ts';
 import { startLedger } from '../ledger/ledger.ts';
 import { startBatchRunner } from '../batch/runner.ts';
 import { devBootstrapKey, simulatorsNeeded } from './dev-defaults.ts';
+import { localExecution } from '../../shared/runtime/local-execution.ts';
+import { startRescuer } from './rescuer.ts';
 
 const log = createLogger('switchyard');
 process.env.SWITCHYARD_MODE ||= 'development';
@@ -33,6 +35,15 @@ const rt = await boot('switchyard', { needsDb: true, embeddedDb: true });
 const db = rt.db!;
 const ledger = await startLedger({ nats: rt.nats, db, log: rt.log.child({ service: 'ledger' }) });
 const worker = await startWorker({ config: rt.config, nats: rt.nats, log: rt.log.child({ service: 'worker' }), reload: rt.reload });
+// The ingress's interactive requests run in this worker as soon as they are stored (LOCAL_EXECUTION=0: off);
+// the rescuer runs the held requests of instances that died, whether or not this one holds any.
+const stopLocalExecution = localExecution.enable(rt.nats, worker.local);
+const rescuer = startRescuer({
+  nats: rt.nats,
+  db,
+  log: rt.log.child({ service: 'rescuer' }),
+  ackWaitSeconds: rt.config.WORKER_ACK_WAIT_SECONDS,
+});
 const batch = await startBatchRunner({ config: rt.config, nats: rt.nats, db, log: rt.log.child({ service: 'batch' }), reload: rt.reload });
 const ingress = await buildIngress({
   config: rt.config,
@@ -55,6 +66,8 @@ onShutdown(
     await ingress.close();
     await batch.close();
     await worker.close();
+    await stopLocalExecution();
+    await rescuer.close();
     await ledger.close();
     await rt.nats.nc.drain();
     await db.destroy();

@@ -14,6 +14,8 @@ import { contextForRequest, injectIntoHeaders, tracing } from '../../shared/tele
 import type { EventRouter } from './event-router.ts';
 import type { Route } from './routing.ts';
 import { retryPublish } from '../../shared/nats/publish-retry.ts';
+import { localAnswers } from '../../shared/runtime/local-answers.ts';
+import { localExecution } from '../../shared/runtime/local-execution.ts';
 
 export interface DispatchJob {
   requestId: string;
@@ -134,21 +136,30 @@ export async function publishRequest(
   });
   // The worker's spans join the ingress span's trace (W3C traceparent in the message headers).
   if (tracing.on) injectIntoHeaders(h, contextForRequest(job.requestId));
-  const subject = subjects.request(job.route.provider, priority);
+  // One-process layout: stored on a held subject and run by this process's worker (local-execution.ts).
+  const held = priority === 'interactive' && localAnswers.isHere(ingressId) ? localExecution.slot(ingressId) : null;
+  const subject = held ? held.subject : subjects.request(job.route.provider, priority);
   const publish = () =>
     publisher
       ? publisher.publish(subject, job.body, h, job.requestId)
       : nats.js.publish(subject, job.body, { msgID: job.requestId, headers: h });
+  let duplicate = false;
   try {
-    await publish();
+    duplicate = (await publish()).duplicate;
   } catch (first) {
     try {
       // A leader election in a JetStream cluster: retried with the same msg id (shared/nats/publish-retry.ts).
+      // A duplicate now is most likely this publish, stored before its ack was lost: still ours to run.
       await retryPublish(publish, first);
     } catch (err) {
+      held?.release();
       throw errors.unavailable(`The request could not be queued: ${(err as Error).message}`);
     }
   }
+  if (!held) return;
+  // A duplicate on the first try (the same request id inside the dedupe window) runs or ran elsewhere.
+  if (duplicate) held.release();
+  else localExecution.run(held, h, job.body);
 }
 
 function byteLength(body: Uint8Array | string): number {

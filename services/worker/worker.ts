@@ -46,6 +46,8 @@ import type { ConfigReload } from '../../shared/runtime/config-reload.ts';
 import { FinalEvents } from './final-events.ts';
 import { localAnswers } from '../../shared/runtime/local-answers.ts';
 import { LocalStream } from './local-stream.ts';
+import type { LocalExecutor } from '../../shared/runtime/local-execution.ts';
+import { localDelivery, priorDeliveries, requeueRequest } from './local-delivery.ts';
 // ---- content guardrails: during_call and post_call (output-guard.ts) ----
 import { GuardrailRegistry } from '../../shared/guardrails/registry.ts';
 import { OutputGuard } from './output-guard.ts';
@@ -66,6 +68,8 @@ export interface Worker {
   readonly inflight: number;
   /** Content guardrail definitions; `guardrails.replace(fileConfig)` swaps them on a config reload. */
   readonly guardrails: GuardrailRegistry;
+  /** Runs the held requests of an ingress in this process (services/all: shared/runtime/local-execution.ts). */
+  readonly local: LocalExecutor;
 }
 
 interface Job extends RequestProgress {
@@ -211,7 +215,8 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
       return;
     }
     const { requestId, provider, model, kind, stream } = envelope;
-    const attempt = msg.info.deliveryCount;
+    // A request re-queued after a local run or a rescue counts the deliveries it had before.
+    const attempt = msg.info.deliveryCount + priorDeliveries(msg.headers as MsgHdrs);
     const eventSubject = subjects.events(envelope.ingressId, requestId);
     let seq = 0;
     // The target that served (or was tried last) and the upstream calls made: fallbacks change both.
@@ -326,6 +331,8 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
     const refusedBy = () =>
       guard?.violation ? { error_code: guard.violation.unavailable ? 'guardrail_unavailable' : 'guardrail_blocked' } : null;
 
+    // Set once the answer is out and checked: a failure after that is the usage record's (or the ack's), not the request's.
+    let answered = false;
     try {
       // ---- routing policy: walk the alias targets (one target without an alias) ----
       const { result: outcome } = await walkTargets(
@@ -342,12 +349,20 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
       facts.attempts = job.attempts;
       await guard?.settled();
       const refused = refusedBy();
+      answered = true;
       await record(outcome.usage, refused ? 'error' : job.cancelled ? 'cancelled' : 'ok', {
         first_token_at: outcome.firstTokenAt ? new Date(outcome.firstTokenAt).toISOString() : null,
         ...refused,
       });
       await ack();
     } catch (err) {
+      if (answered) {
+        // Not an error for the client, who has the answer: leave the request unacked, so the
+        // redelivery records usage (from the stored final event, or by running it again when the
+        // answer was handed over in memory and not stored).
+        log.error({ err, requestId }, 'usage publish failed; request will be redelivered');
+        return;
+      }
       facts.attempts = Math.max(job.attempts, 1);
       const failure = toFailure(err, job.cancelled);
       const partial = (err as PartialUsageError).partialUsage ?? { ...EMPTY_USAGE };
@@ -374,6 +389,28 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
       jobs.delete(requestId);
     }
   }
+
+  // ---- local execution: a held request runs here as a first delivery (local-delivery.ts) ----
+  const local: LocalExecutor = {
+    hasRoom: () => !closing && inflight < config.WORKER_CONCURRENCY,
+    run(headers, body, subject, done) {
+      const delivery = localDelivery(headers, body, subject);
+      noteInteractive();
+      void runTracked(delivery.msg).then(async () => {
+        // Neither acked nor terminated: where a consumer would redeliver, re-queue it as that redelivery.
+        if (!delivery.settled) {
+          try {
+            await requeueRequest(js, headers, delivery.msg.data, 1);
+          } catch (err) {
+            // Still held: a rescuer runs it once this process is gone.
+            log.error({ err, subject }, 'held request could not be re-queued');
+            return;
+          }
+        }
+        done();
+      });
+    },
+  };
 
   /** One target of the walk: refused when this worker cannot serve it, else executed by kind. */
   async function runOnTarget(
@@ -402,6 +439,7 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
       return inflight;
     },
     guardrails,
+    local,
     async close() {
       closing = true;
       stopReloading?.();

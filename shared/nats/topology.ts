@@ -37,6 +37,17 @@ export const subjects = {
   usage: (tenantId: string) => `llm.usage.${tenantId}`,
   cancel: (requestId: string) => `llm.cancel.${requestId}`,
   cancelAll: 'llm.cancel.>',
+  /**
+   * Requests the one-process layout runs in its own worker as soon as they are stored (local
+   * execution, shared/runtime/local-execution.ts): in LLM_REQUESTS, on a subject no worker consumer
+   * reads, one per ingress and second, purged once every request of that second has ended. `_held`
+   * cannot be a provider's name (provider names are plain words).
+   */
+  held: (ingressId: string, second: number) => `llm.req._held.${ingressId}.${second}`,
+  heldOf: (ingressId: string) => `llm.req._held.${ingressId}.>`,
+  heldAll: 'llm.req._held.>',
+  /** Core request-reply: answered while the ingress that holds requests is connected (services/all/rescuer.ts). */
+  alive: (ingressId: string) => `llm.alive.${ingressId}`,
   /** Control plane broadcast: revoked keys, changed tenants. Core NATS, not persisted. */
   keyRevoked: 'llm.ctl.key.revoked',
   tenantChanged: 'llm.ctl.tenant.changed',
@@ -68,6 +79,8 @@ export const H = {
   anthropicBeta: 'sy-anthropic-beta',
   /** Content guardrails the worker applies (during_call, post_call), comma-separated names (absent: none). */
   guardrails: 'sy-guardrails',
+  /** Deliveries the request had before this message (it was re-queued after a local run or a rescue); absent: 0. */
+  priorDeliveries: 'sy-prior-deliveries',
 } as const;
 
 /**
@@ -271,6 +284,22 @@ export function consumerConfigs(
   });
   out.push(...asyncConsumerConfigs());
   return out;
+}
+
+/**
+ * The consumer a rescuer (services/all/rescuer.ts) reads a dead ingress's held requests with. Named,
+ * so rescuers of the same ingress share it (each message goes to one of them); not durable: once no
+ * rescuer pulls from it for a minute nats-server removes it, and what it had not acked stays stored.
+ */
+export function rescueConsumerConfig(ingressId: string, ackWaitSeconds: number): Partial<ConsumerConfig> & { name: string } {
+  return {
+    name: `rescue-${ingressId}`,
+    filter_subject: subjects.heldOf(ingressId),
+    ack_policy: AckPolicy.Explicit,
+    deliver_policy: DeliverPolicy.All,
+    ack_wait: secondsToNanos(ackWaitSeconds),
+    inactive_threshold: secondsToNanos(60),
+  };
 }
 
 /** Creates or updates every stream and consumer. Safe to run from every process at every start. */
