@@ -14,7 +14,6 @@ import { contextForRequest, injectIntoHeaders, tracing } from '../../shared/tele
 import type { EventRouter } from './event-router.ts';
 import type { Route } from './routing.ts';
 import { retryPublish } from '../../shared/nats/publish-retry.ts';
-import { localAnswers } from '../../shared/runtime/local-answers.ts';
 import { localExecution } from '../../shared/runtime/local-execution.ts';
 
 export interface DispatchJob {
@@ -137,7 +136,7 @@ export async function publishRequest(
   // The worker's spans join the ingress span's trace (W3C traceparent in the message headers).
   if (tracing.on) injectIntoHeaders(h, contextForRequest(job.requestId));
   // One-process layout: stored on a held subject and run by this process's worker (local-execution.ts).
-  const held = priority === 'interactive' && localAnswers.isHere(ingressId) ? localExecution.slot(ingressId) : null;
+  const held = priority === 'interactive' ? localExecution.slot(ingressId) : null;
   const subject = held ? held.subject : subjects.request(job.route.provider, priority);
   const publish = () =>
     publisher

@@ -1,7 +1,7 @@
 // A held request (shared/runtime/local-execution.ts) handed to this process's worker without
 // nats-server delivering it: the handler sees a first delivery, and acking or terminating it ends the
 // request. A handler that does neither leaves the request for a redelivery; locally that is a
-// re-queue on the worker subjects (requeueHeld), since no consumer will ever redeliver the held copy.
+// re-queue on the worker subjects (requeueRequest), since no consumer will ever redeliver the held copy.
 import type { JetStreamClient, JsMsg } from '@nats-io/jetstream';
 import { headers as natsHeaders, type MsgHdrs } from '@nats-io/transport-node';
 import { H, subjects } from '../../shared/nats/topology.ts';

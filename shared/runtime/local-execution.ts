@@ -14,6 +14,7 @@
 import type { MsgHdrs } from '@nats-io/transport-node';
 import type { Nats } from '../nats/connection.ts';
 import { STREAMS, subjects } from '../nats/topology.ts';
+import { localAnswers } from './local-answers.ts';
 
 /** What the in-process worker offers (services/worker/worker.ts). */
 export interface LocalExecutor {
@@ -70,7 +71,7 @@ export class HeldSeconds {
     };
   }
 
-  /** Held requests not released yet (tests, shutdown). */
+  /** Held requests not released yet (for tests). */
   get held(): number {
     let n = 0;
     for (const count of this.open.values()) n += count;
@@ -133,13 +134,14 @@ export const localExecution = {
   },
 
   /**
-   * A held slot when `ingressId` is this process's and the worker has room; null: publish to the
-   * worker subjects. The first slot of an ingress also starts answering its liveness checks, before
-   * anything is held under its name.
+   * A held slot when `ingressId` serves its requests in this process (not batch or async work, not
+   * another process's ingress; LOCAL_ANSWERS=0 counts as elsewhere) and the worker has room; null:
+   * publish to the worker subjects. The first slot of an ingress also starts answering its liveness
+   * checks, before anything is held under its name.
    */
   slot(ingressId: string): HeldSlot | null {
     const state = enabled;
-    if (!state || !state.executor.hasRoom()) return null;
+    if (!state || !localAnswers.isHere(ingressId) || !state.executor.hasRoom()) return null;
     let seconds = state.seconds.get(ingressId);
     if (!seconds) {
       const { nc, jsm } = state.nats;
