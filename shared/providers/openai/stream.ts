@@ -8,6 +8,7 @@ import type { ResponseMeta } from '../../protocol/events.ts';
 import { parseOpenAIErrorBody } from './errors.ts';
 import { malformedStream } from '../common/stream-errors.ts';
 import { translatorFrame } from '../common/translator-frame.ts';
+import { ContentChunkTemplate, isContentOnly } from './content-chunk-template.ts';
 
 export const chunkSchema = z
   .object({
@@ -107,6 +108,16 @@ export function createOpenAIStreamTranslator(hooks: OpenAIStreamHooks = {}): Str
   // Fingerprint and tier repeat on every chunk; they ride once, on the first delta relayed.
   let meta: ResponseMeta | undefined;
   let metaRelayed = false;
+  const template = new ContentChunkTemplate();
+  const relayContent = (content: string) => {
+    if (!content) return;
+    const delta: ChunkDelta = { content };
+    if (meta && !metaRelayed) {
+      delta.meta = meta;
+      metaRelayed = true;
+    }
+    out.push({ type: 'delta', delta });
+  };
 
   const onEvent = (ev: EventSourceMessage) => {
     if (failed) return;
@@ -114,6 +125,10 @@ export function createOpenAIStreamTranslator(hooks: OpenAIStreamHooks = {}): Str
     if (data === '[DONE]') {
       sawDone = true;
       return;
+    }
+    if (ev.event === undefined) {
+      const content = template.match(data);
+      if (content !== undefined) return relayContent(content);
     }
     let json: unknown;
     try {
@@ -129,9 +144,15 @@ export function createOpenAIStreamTranslator(hooks: OpenAIStreamHooks = {}): Str
       failed = true;
       return;
     }
-    const chunk = isPlainChunk(json) ? json : chunkSchema.parse(json);
+    const chunk: Chunk = isPlainChunk(json) ? json : chunkSchema.parse(json);
     const rawUsage = hooks.usageOf ? hooks.usageOf(chunk) : chunk.usage;
     if (!metaRelayed && !meta) meta = openAIResponseMeta(chunk);
+    if (!rawUsage && isContentOnly(chunk)) {
+      // A text-only chunk: its text around the content is what the next ones are matched against.
+      const content = chunk.choices[0]!.delta.content;
+      template.learn(data, content);
+      return relayContent(content);
+    }
     for (const choice of chunk.choices ?? []) {
       const d = choice.delta;
       if (d) {
