@@ -47,9 +47,12 @@ if (!env.NATS_URL) {
     const log = openSync('.data/nats.log', 'a');
     // deploy/nats-limits.conf raises max_payload, the largest request body (docs/security.md).
     const conf = 'deploy/nats-limits.conf';
+    // A process group of its own: Ctrl-C in a terminal signals the whole foreground group, and
+    // nats-server must outlive the services' drain (stopped on exit, below), not close under it.
     nats = spawn(bin, ['-c', conf, '-js', '-a', '127.0.0.1', '-p', String(port), '-sd', '.data/nats'], {
       env: embeddedNatsEnv(),
       stdio: ['ignore', log, log],
+      detached: true,
     });
     writeFileSync(NATS_PID_FILE, JSON.stringify({ pid: nats.pid, port }));
     env.NATS_URL = `nats://127.0.0.1:${port}`;
@@ -69,6 +72,7 @@ process.on('exit', () => {
   rmSync(NATS_PID_FILE, { force: true });
 });
 // Until the services install their graceful shutdown (after boot), a signal just ends the process.
+// (SIGHUP is the services' config reload, not an exit.)
 for (const sig of ['SIGINT', 'SIGTERM']) {
   process.on(sig, () => {
     if (process.listenerCount(sig) === 1) process.exit(sig === 'SIGINT' ? 130 : 143);

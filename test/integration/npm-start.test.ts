@@ -4,7 +4,7 @@
 // kept 0600 under the data dir, the same key after a restart), says per provider where its answers
 // come from, and marks simulated answers.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { connect } from 'node:net';
 import { networkInterfaces, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -49,6 +49,15 @@ function chat(key: string, model: string) {
     headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
     body: JSON.stringify({ model, messages: [{ role: 'user', content: 'hello' }] }),
   });
+}
+
+/** Whether `pid` runs: a zombie (an exited child of ours whose new parent has not reaped it yet) does not. */
+function running(pid: number): boolean {
+  try {
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
 }
 
 function canConnect(host: string, p: number): Promise<boolean> {
@@ -111,7 +120,7 @@ describe('npm start on a fresh machine', () => {
     await stop(again.proc);
   });
 
-  it('without NATS_URL runs its own nats-server with GOMAXPROCS=1, for exactly as long as it runs', async () => {
+  it('without NATS_URL runs its own nats-server with GOMAXPROCS=1, for exactly as long as it runs, and stops cleanly on Ctrl-C', async () => {
     // A directory of its own (start.mjs keeps nats-server's store and pid file under ./.data), with
     // the nats limits file it reads beside it, as in the repository.
     const cwd = mkdtempSync(join(tmpdir(), 'sy-start-nats-'));
@@ -119,29 +128,40 @@ describe('npm start on a fresh machine', () => {
     const env: NodeJS.ProcessEnv = { ...cleanEnv(), SWITCHYARD_DATA_DIR: join(cwd, 'data') };
     delete env.NATS_URL;
     delete env.GOMAXPROCS;
-    const proc = spawn(process.execPath, [...nodeFlagsOf('start'), resolve('scripts/start.mjs')], {
-      cwd,
-      env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    procs.push(proc);
-    let out = '';
-    proc.stdout!.on('data', (d) => (out += d));
-    proc.stderr!.on('data', (d) => (out += d));
-    let pid = 0;
-    try {
+    const natsPids: number[] = [];
+    /** npm start in a process group of its own, as a terminal runs a job: Ctrl-C signals the whole group. */
+    const startHere = async () => {
+      const proc = spawn(process.execPath, [...nodeFlagsOf('start'), resolve('scripts/start.mjs')], {
+        cwd,
+        env,
+        stdio: ['ignore', 'pipe', 'pipe'],
+        detached: true,
+      });
+      procs.push(proc);
+      let out = '';
+      proc.stdout!.on('data', (d) => (out += d));
+      proc.stderr!.on('data', (d) => (out += d));
+      const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
       await waitFor(() => /switchyard listening/.test(out) || proc.exitCode !== null, { timeoutMs: 90_000, what: 'npm start' });
       expect(out).toMatch(/nats-server \(JetStream\) on nats:\/\/127\.0\.0\.1:\d+, data in \.data\/nats/);
-      pid = (JSON.parse(readFileSync(join(cwd, '.data', 'nats.pid'), 'utf8')) as { pid: number }).pid;
-      const environ = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
+      const natsPid = (JSON.parse(readFileSync(join(cwd, '.data', 'nats.pid'), 'utf8')) as { pid: number }).pid;
+      natsPids.push(natsPid);
+      return { proc, natsPid, exited, output: () => out };
+    };
+    try {
+      const first = await startHere();
+      const environ = readFileSync(`/proc/${first.natsPid}/environ`, 'utf8').split('\0');
       expect(environ).toContain('GOMAXPROCS=1');
-      const key = /(sk-sy-\S+)/.exec(out)![1]!;
+      const key = /(sk-sy-\S+)/.exec(first.output())![1]!;
       expect((await chat(key, 'openai/gpt-4o-mini')).status).toBe(200);
-      await stop(proc);
-      await waitFor(() => !existsSync(`/proc/${pid}`), { timeoutMs: 10_000, what: 'nats-server to exit with Switchyard' });
+      process.kill(-first.proc.pid!, 'SIGINT');
+      expect(await first.exited).toBe(0);
+      await waitFor(() => !running(first.natsPid), { timeoutMs: 10_000, what: 'nats-server to exit with Switchyard' });
+      // nats-server is not in the terminal's group: it stops after the services drained, not under them.
+      expect(first.output()).not.toMatch(/server shutdown|fetch failed|disconnected/i);
     } finally {
-      proc.kill('SIGKILL');
-      if (pid && existsSync(`/proc/${pid}`)) process.kill(pid, 'SIGKILL'); // a failed run leaves no server behind
+      for (const proc of procs) proc.kill('SIGKILL');
+      for (const pid of natsPids) if (running(pid)) process.kill(pid, 'SIGKILL'); // a failed run leaves no server behind
       rmSync(cwd, { recursive: true, force: true });
     }
   });
