@@ -6,6 +6,7 @@
 import type { JsMsg } from '@nats-io/jetstream';
 import type { MsgHdrs } from '@nats-io/transport-node';
 import { decodeRequestEnvelope } from '../../shared/nats/request-envelope.ts';
+import { subjects } from '../../shared/nats/topology.ts';
 import type { EventBody } from '../../shared/protocol/events.ts';
 import type { UpstreamRequest } from '../../shared/providers/types.ts';
 import {
@@ -33,6 +34,7 @@ export async function traceDelivery(msg: JsMsg, handle: () => Promise<void>): Pr
   const messaging = {
     'messaging.system': 'nats',
     'messaging.destination.name': msg.subject,
+    'messaging.destination.template': subjects.requestTemplate(msg.subject),
     'messaging.message.id': envelope.requestId,
     'switchyard.request_id': envelope.requestId,
     'switchyard.priority': envelope.priority,

@@ -46,6 +46,12 @@ export const subjects = {
   held: (ingressId: string, second: number) => `llm.req._held.${ingressId}.${second}`,
   heldOf: (ingressId: string) => `llm.req._held.${ingressId}.>`,
   heldAll: 'llm.req._held.>',
+  /**
+   * The low-cardinality form of a request subject a worker ran a request from (a span's
+   * `messaging.destination.template`): a held subject names an ingress and a second.
+   */
+  requestTemplate: (subject: string) =>
+    subject.startsWith('llm.req._held.') ? 'llm.req._held.{ingress}.{second}' : 'llm.req.{provider}.{priority}',
   /** Core request-reply: answered while the ingress that holds requests is connected (services/all/rescuer.ts). */
   alive: (ingressId: string) => `llm.alive.${ingressId}`,
   /** Control plane broadcast: revoked keys, changed tenants. Core NATS, not persisted. */

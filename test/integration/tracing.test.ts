@@ -127,6 +127,12 @@ describe.each([
       'switchyard.delivery_count': 1,
       'gen_ai.response.finish_reasons': ['stop'],
     });
+    // The name carries an ingress and a second when held; the template is what dashboards group by.
+    expect(attempt.attributes['messaging.destination.template']).toBe(
+      /_held/.test(String(attempt.attributes['messaging.destination.name']))
+        ? 'llm.req._held.{ingress}.{second}'
+        : 'llm.req.{provider}.{priority}',
+    );
     // tracestate travelled with traceparent through the NATS headers.
     expect(attempt.traceState).toBe('client=abc');
 
