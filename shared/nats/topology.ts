@@ -26,6 +26,9 @@ const NS = 1_000_000_000;
 const secondsToNanos = (s: number) => Math.round(s * NS);
 
 // Subject builders. Tokens must not contain '.', '*' or '>' (ids and provider names never do).
+/** Where local execution holds requests (subjects.held): `_held` cannot be a provider's name. */
+const HELD = 'llm.req._held';
+
 export const subjects = {
   request: (provider: string, priority: Priority) => `llm.req.${provider}.${priority}`,
   requestsOf: (provider: string) => `llm.req.${provider}.>`,
@@ -43,15 +46,14 @@ export const subjects = {
    * reads, one per ingress and second, purged once every request of that second has ended. `_held`
    * cannot be a provider's name (provider names are plain words).
    */
-  held: (ingressId: string, second: number) => `llm.req._held.${ingressId}.${second}`,
-  heldOf: (ingressId: string) => `llm.req._held.${ingressId}.>`,
-  heldAll: 'llm.req._held.>',
+  held: (ingressId: string, second: number) => `${HELD}.${ingressId}.${second}`,
+  heldOf: (ingressId: string) => `${HELD}.${ingressId}.>`,
+  heldAll: `${HELD}.>`,
   /**
    * The low-cardinality form of a request subject a worker ran a request from (a span's
    * `messaging.destination.template`): a held subject names an ingress and a second.
    */
-  requestTemplate: (subject: string) =>
-    subject.startsWith('llm.req._held.') ? 'llm.req._held.{ingress}.{second}' : 'llm.req.{provider}.{priority}',
+  requestTemplate: (subject: string) => (subject.startsWith(`${HELD}.`) ? `${HELD}.{ingress}.{second}` : 'llm.req.{provider}.{priority}'),
   /** Core request-reply: answered while the ingress that holds requests is connected (services/all/rescuer.ts). */
   alive: (ingressId: string) => `llm.alive.${ingressId}`,
   /** Control plane broadcast: revoked keys, changed tenants. Core NATS, not persisted. */

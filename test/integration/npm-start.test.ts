@@ -128,40 +128,35 @@ describe('npm start on a fresh machine', () => {
     const env: NodeJS.ProcessEnv = { ...cleanEnv(), SWITCHYARD_DATA_DIR: join(cwd, 'data') };
     delete env.NATS_URL;
     delete env.GOMAXPROCS;
-    const natsPids: number[] = [];
-    /** npm start in a process group of its own, as a terminal runs a job: Ctrl-C signals the whole group. */
-    const startHere = async () => {
-      const proc = spawn(process.execPath, [...nodeFlagsOf('start'), resolve('scripts/start.mjs')], {
-        cwd,
-        env,
-        stdio: ['ignore', 'pipe', 'pipe'],
-        detached: true,
-      });
-      procs.push(proc);
-      let out = '';
-      proc.stdout!.on('data', (d) => (out += d));
-      proc.stderr!.on('data', (d) => (out += d));
-      const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
+    // A process group of its own, as a terminal runs a job: Ctrl-C signals the whole group.
+    const proc = spawn(process.execPath, [...nodeFlagsOf('start'), resolve('scripts/start.mjs')], {
+      cwd,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    });
+    procs.push(proc);
+    let out = '';
+    proc.stdout!.on('data', (d) => (out += d));
+    proc.stderr!.on('data', (d) => (out += d));
+    const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
+    let pid = 0;
+    try {
       await waitFor(() => /switchyard listening/.test(out) || proc.exitCode !== null, { timeoutMs: 90_000, what: 'npm start' });
       expect(out).toMatch(/nats-server \(JetStream\) on nats:\/\/127\.0\.0\.1:\d+, data in \.data\/nats/);
-      const natsPid = (JSON.parse(readFileSync(join(cwd, '.data', 'nats.pid'), 'utf8')) as { pid: number }).pid;
-      natsPids.push(natsPid);
-      return { proc, natsPid, exited, output: () => out };
-    };
-    try {
-      const first = await startHere();
-      const environ = readFileSync(`/proc/${first.natsPid}/environ`, 'utf8').split('\0');
+      pid = (JSON.parse(readFileSync(join(cwd, '.data', 'nats.pid'), 'utf8')) as { pid: number }).pid;
+      const environ = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
       expect(environ).toContain('GOMAXPROCS=1');
-      const key = /(sk-sy-\S+)/.exec(first.output())![1]!;
+      const key = /(sk-sy-\S+)/.exec(out)![1]!;
       expect((await chat(key, 'openai/gpt-4o-mini')).status).toBe(200);
-      process.kill(-first.proc.pid!, 'SIGINT');
-      expect(await first.exited).toBe(0);
-      await waitFor(() => !running(first.natsPid), { timeoutMs: 10_000, what: 'nats-server to exit with Switchyard' });
+      process.kill(-proc.pid!, 'SIGINT');
+      expect(await exited).toBe(0);
+      await waitFor(() => !running(pid), { timeoutMs: 10_000, what: 'nats-server to exit with Switchyard' });
       // nats-server is not in the terminal's group: it stops after the services drained, not under them.
-      expect(first.output()).not.toMatch(/server shutdown|fetch failed|disconnected/i);
+      expect(out).not.toMatch(/server shutdown|fetch failed|disconnected/i);
     } finally {
-      for (const proc of procs) proc.kill('SIGKILL');
-      for (const pid of natsPids) if (running(pid)) process.kill(pid, 'SIGKILL'); // a failed run leaves no server behind
+      proc.kill('SIGKILL');
+      if (pid && running(pid)) process.kill(pid, 'SIGKILL'); // a failed run leaves no server behind
       rmSync(cwd, { recursive: true, force: true });
     }
   });

@@ -13,7 +13,7 @@ export interface ContentOnlyChunk {
 const KEY = '"content":';
 
 /**
- * Whether `chunk` (already parsed from `data` and judged plain by the caller) is a text-only chunk: one
+ * Whether `chunk` (parsed from `data`) is a text-only chunk: one
  * choice with `index`, a delta with nothing but a string `content`, and null or absent `logprobs`,
  * `finish_reason`, `usage`. Extra top-level fields are fine: they are part of the template's text.
  */

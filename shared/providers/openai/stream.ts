@@ -109,14 +109,15 @@ export function createOpenAIStreamTranslator(hooks: OpenAIStreamHooks = {}): Str
   let meta: ResponseMeta | undefined;
   let metaRelayed = false;
   const template = new ContentChunkTemplate();
-  const relayContent = (content: string) => {
-    if (!content) return;
-    const delta: ChunkDelta = { content };
+  const relay = (delta: ChunkDelta) => {
     if (meta && !metaRelayed) {
       delta.meta = meta;
       metaRelayed = true;
     }
     out.push({ type: 'delta', delta });
+  };
+  const relayContent = (content: string) => {
+    if (content) relay({ content });
   };
 
   const onEvent = (ev: EventSourceMessage) => {
@@ -182,13 +183,8 @@ export function createOpenAIStreamTranslator(hooks: OpenAIStreamHooks = {}): Str
           delta.refusal !== undefined ||
           delta.tool_calls ||
           logprobs
-        ) {
-          if (meta && !metaRelayed) {
-            delta.meta = meta;
-            metaRelayed = true;
-          }
-          out.push({ type: 'delta', delta });
-        }
+        )
+          relay(delta);
       }
       if (choice.finish_reason) {
         sawFinish = true;
