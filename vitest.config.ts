@@ -25,6 +25,7 @@ const BOTH_BACKENDS = [
   'test/integration/batch-guardrails.test.ts',
   'test/integration/budgets.test.ts',
   'test/integration/ledger-insert.test.ts',
+  'test/integration/ledger-messages.test.ts',
   'test/integration/query-timeout.test.ts',
   'test/integration/faults.test.ts',
   'test/integration/request-validation.test.ts',

@@ -6,6 +6,7 @@ import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify';
 import type { KeyPrincipal } from '../../shared/db/api-keys.ts';
 import type { JetStreamClient } from '@nats-io/jetstream';
 import { subjects } from '../../shared/nats/topology.ts';
+import { storedColumns, usageHeaders } from '../../shared/nats/usage-message.ts';
 import { errors } from '../../shared/protocol/errors.ts';
 import type { UsageRecord } from '../../shared/protocol/events.ts';
 import type { ChatCompletionRequest } from '../../shared/protocol/openai.ts';
@@ -207,7 +208,10 @@ export class IngressGuardrails {
       completed_at: now,
     };
     try {
-      await this.js.publish(subjects.usage(principal.tenantId), JSON.stringify([record]), { msgID: `usage:${requestId}` });
+      await this.js.publish(subjects.usage(principal.tenantId), JSON.stringify([record]), {
+        msgID: `usage:${requestId}`,
+        headers: usageHeaders(storedColumns(record)),
+      });
     } catch (err) {
       // The client's answer does not depend on the ledger; the refusal is still counted in the metrics.
       this.log.warn({ err, requestId }, 'usage record of a guardrail refusal could not be published');

@@ -1,7 +1,8 @@
 // LLM_USAGE -> Postgres. Messages are micro-batched into one transaction; a row is keyed by request
 // id and inserted with ON CONFLICT DO NOTHING, and only rows actually inserted feed the daily rollup,
 // so a redelivered or duplicated record never counts twice. While Postgres is down nothing is acked:
-// the records wait in JetStream and land when it is back.
+// the records wait in JetStream and land when it is back. A message the database refuses for what it
+// holds (a malformed record) is terminated and logged, so it cannot hold the others back.
 import type { ConsumerMessages, JsMsg } from '@nats-io/jetstream';
 import { sql } from 'kysely';
 import type { Nats } from '../../shared/nats/connection.ts';
@@ -11,6 +12,7 @@ import type { UsageRecord } from '../../shared/protocol/events.ts';
 import type { Logger } from '../../shared/telemetry/logger.ts';
 import { tracing } from '../../shared/telemetry/tracing.ts';
 import { traceLedgerWrite } from './ledger-tracing.ts';
+import { NOT_STORED, USAGE_COLUMNS_HEADER } from '../../shared/nats/usage-message.ts';
 
 export interface LedgerOptions {
   nats: Nats;
@@ -53,24 +55,22 @@ export async function startLedger(opts: LedgerOptions): Promise<Ledger> {
 
   async function write(batch: JsMsg[]): Promise<void> {
     if (batch.length === 0) return;
-    const byId = new Map<string, UsageRecord>();
-    for (const m of batch) {
-      try {
-        for (const r of JSON.parse(dec.decode(m.data)) as UsageRecord[]) byId.set(r.request_id, r);
-      } catch (err) {
-        log.error({ err, seq: m.seq }, 'unreadable usage message; terminating it');
-        m.term();
-      }
-    }
-    const records = [...byId.values()];
+    // Messages a statement refused for what they hold (not for the database being away): terminated,
+    // so one bad message cannot hold the rest back forever.
+    const refused = new Set<JsMsg>();
     for (let attempt = 0; ; attempt++) {
       try {
-        log.trace({ records: records.length, attempt }, 'writing usage');
-        const writeStarted = Date.now();
-        inserted += await insertUsage(db, records);
-        if (tracing.on) traceLedgerWrite(records, writeStarted, Date.now());
-        log.trace({ records: records.length }, 'usage written');
-        for (const m of batch) m.ack();
+        log.trace({ messages: batch.length, attempt }, 'writing usage');
+        inserted += await writeMessages(
+          batch.filter((m) => !refused.has(m)),
+          (m, err) => {
+            refused.add(m);
+            log.error({ err, seq: m.seq }, 'usage message cannot be stored; terminating it');
+            m.term();
+          },
+        );
+        log.trace({ messages: batch.length }, 'usage written');
+        for (const m of batch) if (!refused.has(m)) m.ack();
         if (dbDown) log.info('database reachable again; usage backlog draining');
         dbDown = false;
         return;
@@ -80,13 +80,76 @@ export async function startLedger(opts: LedgerOptions): Promise<Ledger> {
         else log.debug({ err: (err as Error).message, attempt }, 'usage write failed again');
         dbDown = true;
         // Keep the messages alive while we wait, so JetStream does not hand them to another ledger.
-        for (const m of batch) m.working();
+        for (const m of batch) if (!refused.has(m)) m.working();
         await new Promise((r) => setTimeout(r, Math.min(5_000, 250 * 2 ** Math.min(attempt, 5))));
         if (closed) {
-          for (const m of batch) m.nak();
+          for (const m of batch) if (!refused.has(m)) m.nak();
           return;
         }
       }
+    }
+  }
+
+  /**
+   * Writes the messages' records; returns how many rows were new. Messages whose header names their
+   * fields go in as they are, one statement per field set; the others (an older producer's, or all of
+   * them while tracing, whose spans need the records) are parsed. A statement refused for its data
+   * is split down to the message that causes it, which goes to `refuse`. Any other error is thrown:
+   * the database is away, and the whole batch is tried again (rows already in are skipped).
+   */
+  async function writeMessages(batch: JsMsg[], refuse: (m: JsMsg, err: unknown) => void): Promise<number> {
+    let n = 0;
+    const raw = new Map<string, JsMsg[]>();
+    const parsed: JsMsg[] = [];
+    for (const m of batch) {
+      const columns = tracing.on ? undefined : m.headers?.get(USAGE_COLUMNS_HEADER);
+      if (!columns) parsed.push(m);
+      else {
+        const group = raw.get(columns);
+        if (group) group.push(m);
+        else raw.set(columns, [m]);
+      }
+    }
+    for (const [columns, messages] of raw) {
+      try {
+        n += await insertUsageJson(db, columns.split(','), joinArrays(messages.map((m) => dec.decode(m.data))));
+      } catch (err) {
+        if (!isRefusedData(err)) throw err;
+        parsed.push(...messages);
+      }
+    }
+    if (parsed.length > 0) n += await writeParsed(parsed, refuse);
+    return n;
+  }
+
+  async function writeParsed(batch: JsMsg[], refuse: (m: JsMsg, err: unknown) => void): Promise<number> {
+    const byId = new Map<string, UsageRecord>();
+    const readable: JsMsg[] = [];
+    for (const m of batch) {
+      try {
+        const records = JSON.parse(dec.decode(m.data)) as UsageRecord[];
+        if (!Array.isArray(records)) throw new Error('not a JSON array');
+        for (const r of records) byId.set(r.request_id, r);
+        readable.push(m);
+      } catch (err) {
+        refuse(m, err);
+      }
+    }
+    const records = [...byId.values()];
+    const writeStarted = Date.now();
+    try {
+      const n = await insertUsage(db, records);
+      if (tracing.on) traceLedgerWrite(records, writeStarted, Date.now());
+      return n;
+    } catch (err) {
+      if (!isRefusedData(err) || readable.length === 0) throw err;
+      if (readable.length === 1) {
+        refuse(readable[0]!, err);
+        return 0;
+      }
+      // Halves until the message the database refuses is alone: log2(n) statements more, once.
+      const half = Math.ceil(readable.length / 2);
+      return (await writeParsed(readable.slice(0, half), refuse)) + (await writeParsed(readable.slice(half), refuse));
     }
   }
 
@@ -112,10 +175,39 @@ export async function startLedger(opts: LedgerOptions): Promise<Ledger> {
   };
 }
 
-/** Column names come from our own UsageRecord keys; checked anyway because they are spliced into SQL. */
+/** Column names come from record keys or a message header; checked because they are spliced into SQL. */
 const COLUMN = /^[a-z_][a-z0-9_]*$/;
-/** Record fields that are not columns (a tracing context that only travels with the record). */
-const NOT_STORED = new Set(['traceparent']);
+
+/** A message or record the ledger cannot store as it is (not a database outage). */
+class UnstorableUsage extends Error {}
+
+/**
+ * Whether a statement failed for what it was given (bad values, a missing required field, a malformed
+ * message), so retrying the same input can never succeed. SQLSTATE class 22 is data exceptions (bad
+ * JSON, numbers, timestamps), 23502 a null in a NOT NULL column, 23514 a check constraint.
+ */
+function isRefusedData(err: unknown): boolean {
+  if (err instanceof UnstorableUsage) return true;
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && (code.startsWith('22') || code === '23502' || code === '23514');
+}
+
+/**
+ * Several messages' JSON arrays as one, without parsing the records: the statement parses them, and a
+ * malformed message makes it fail (the ledger then parses each message to find it). Producers of
+ * LLM_USAGE are the broker's own processes, as for every other stream.
+ */
+function joinArrays(texts: string[]): string {
+  let records = '';
+  for (const text of texts) {
+    if (text.charCodeAt(0) !== 0x5b || text.charCodeAt(text.length - 1) !== 0x5d)
+      throw new UnstorableUsage('usage message is not a JSON array');
+    const inner = text.slice(1, -1);
+    if (inner.trim() === '') continue;
+    records = records ? `${records},${inner}` : inner;
+  }
+  return `[${records}]`;
+}
 
 /**
  * Inserts records once each and rolls the new ones into usage_daily; returns how many were new.
@@ -141,17 +233,22 @@ export async function insertUsage(db: Db, records: UsageRecord[]): Promise<numbe
     group.rows.push(row);
   }
   let inserted = 0;
-  for (const { columns, rows } of byFields.values()) inserted += await insertGroup(db, columns, rows);
+  for (const { columns, rows } of byFields.values()) inserted += await insertUsageJson(db, columns, JSON.stringify(rows));
   return inserted;
 }
 
-async function insertGroup(db: Db, columns: string[], records: Record<string, unknown>[]): Promise<number> {
-  for (const c of columns) if (!COLUMN.test(c)) throw new Error(`usage record field ${JSON.stringify(c)} is not a column name`);
+/**
+ * insertUsage for records that are already a JSON array and all carry `columns` (a record's other
+ * fields are ignored, one it lacks is null). A request id seen twice in the array is stored once.
+ */
+export async function insertUsageJson(db: Db, columns: string[], recordsJson: string): Promise<number> {
+  for (const c of columns)
+    if (!COLUMN.test(c) || NOT_STORED.has(c)) throw new UnstorableUsage(`usage record field ${JSON.stringify(c)} is not a column name`);
   const list = sql.raw(columns.join(', '));
   const { rows } = await sql<{ inserted: number }>`
     with new_rows as (
       insert into usage (${list})
-      select ${list} from json_populate_recordset(null::usage, ${JSON.stringify(records)}::json)
+      select ${list} from json_populate_recordset(null::usage, ${recordsJson}::json)
       on conflict (request_id) do nothing
       returning tenant_id, model, received_at, input_tokens, cached_input_tokens, output_tokens, reasoning_tokens, cost_usd
     ), rollup as (

@@ -1,4 +1,5 @@
-// Batches usage records into one JetStream publish per tenant every few milliseconds: one unbatched
+// Batches usage records into one JetStream publish per tenant (and field set: shared/nats/usage-message.ts)
+// every few milliseconds: one unbatched
 // publish per request halves a worker's throughput. The ledger inserts with ON CONFLICT DO NOTHING,
 // so a batch published twice (retry after a lost ack) still counts once.
 // 20 ms or 32 records, whichever comes first: at a moderate rate each batch is four NATS messages
@@ -10,6 +11,7 @@
 import type { JetStreamClient } from '@nats-io/jetstream';
 import { isConnectionClosed } from '../../shared/nats/errors.ts';
 import { subjects } from '../../shared/nats/topology.ts';
+import { usageHeaders, usageMessages } from '../../shared/nats/usage-message.ts';
 import type { UsageRecord } from '../../shared/protocol/events.ts';
 import type { Logger } from '../../shared/telemetry/logger.ts';
 
@@ -52,24 +54,21 @@ export class UsagePublisher {
     }
     const batch = this.queue;
     this.queue = [];
-    const byTenant = new Map<string, Pending[]>();
-    for (const p of batch) {
-      const list = byTenant.get(p.record.tenant_id);
-      if (list) list.push(p);
-      else byTenant.set(p.record.tenant_id, [p]);
-    }
-    for (const [tenant, items] of byTenant) {
-      this.send(tenant, items).catch((err: unknown) => this.log.error({ err, tenant }, 'usage publish failed'));
+    for (const message of usageMessages(batch, (p) => p.record)) {
+      this.send(message.tenant, message.columns, message.items).catch((err: unknown) =>
+        this.log.error({ err, tenant: message.tenant }, 'usage publish failed'),
+      );
     }
   }
 
-  private async send(tenant: string, items: Pending[]): Promise<void> {
+  private async send(tenant: string, columns: string, items: Pending[]): Promise<void> {
     const records = items.map((i) => i.record);
     const msgID = `usage:${records[0]!.request_id}:${records.length}:${records[records.length - 1]!.request_id}`;
     const payload = JSON.stringify(records);
+    const headers = usageHeaders(columns);
     for (let attempt = 0; ; attempt++) {
       try {
-        await this.js.publish(subjects.usage(tenant), payload, { msgID });
+        await this.js.publish(subjects.usage(tenant), payload, { msgID, headers });
         for (const i of items) i.resolve();
         return;
       } catch (err) {

@@ -11,6 +11,7 @@ import type { UsageRecord } from '../../shared/protocol/events.ts';
 import { createLogger } from '../../shared/telemetry/logger.ts';
 import { startNatsServer, type NatsServer } from '../harness/nats-server.ts';
 import { usageRecord } from '../harness/usage-record.ts';
+import { storedColumns, USAGE_COLUMNS_HEADER } from '../../shared/nats/usage-message.ts';
 
 let server: NatsServer;
 let nc: NatsConnection;
@@ -72,5 +73,20 @@ describe('UsagePublisher', () => {
     expect(after.messages - before.messages).toBe(1);
     expect(after.records - before.records).toBe(32);
     await patient.close();
+  });
+
+  it("names the records' fields in a header, one message per field set, for the ledger to insert without parsing", async () => {
+    const { state } = await jsm.streams.info(STREAMS.usage);
+    const plain = record('t4');
+    const hit = { ...record('t4'), cache_hit: true } as UsageRecord;
+    await Promise.all([publisher.publish(plain), publisher.publish(hit), publisher.publish(record('t4'))]);
+    const messages = [];
+    for (let seq = state.last_seq + 1; seq <= (await jsm.streams.info(STREAMS.usage)).state.last_seq; seq++)
+      messages.push(await jsm.streams.getMessage(STREAMS.usage, { seq }));
+    expect(messages.map((m) => [m!.header.get(USAGE_COLUMNS_HEADER), (m!.json() as UsageRecord[]).length])).toEqual([
+      [storedColumns(plain), 2],
+      [storedColumns(hit), 1],
+    ]);
+    expect(storedColumns(hit)).toBe(`${storedColumns(plain)},cache_hit`);
   });
 });
