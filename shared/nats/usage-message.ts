@@ -13,12 +13,23 @@ export const NOT_STORED: ReadonlySet<string> = new Set(['traceparent']);
 
 /** The record's stored fields in order, comma-separated: those JSON.stringify writes, minus NOT_STORED. */
 export function storedColumns(record: UsageRecord): string {
-  let columns = '';
+  return storedKeys(record).join(',');
+}
+
+function storedKeys(record: UsageRecord): string[] {
+  const keys: string[] = [];
+  for (const key in record) if (record[key as keyof UsageRecord] !== undefined && !NOT_STORED.has(key)) keys.push(key);
+  return keys;
+}
+
+/** Whether the record's stored fields are `keys`, in that order (no allocation: the usual record is like the last). */
+function hasStoredKeys(record: UsageRecord, keys: string[]): boolean {
+  let i = 0;
   for (const key in record) {
     if (record[key as keyof UsageRecord] === undefined || NOT_STORED.has(key)) continue;
-    columns = columns ? `${columns},${key}` : key;
+    if (keys[i++] !== key) return false;
   }
-  return columns;
+  return i === keys.length;
 }
 
 export interface UsageMessage<T> {
@@ -29,16 +40,20 @@ export interface UsageMessage<T> {
 
 /** Items (records, or what carries them) split into messages: one per tenant (the subject names it) and field set (the header does). */
 export function usageMessages<T>(items: T[], recordOf: (item: T) => UsageRecord): UsageMessage<T>[] {
-  const byKey = new Map<string, UsageMessage<T>>();
+  const messages: UsageMessage<T>[] = [];
+  const fieldSets: Array<{ keys: string[]; columns: string }> = [];
   for (const item of items) {
     const record = recordOf(item);
-    const columns = storedColumns(record);
-    const key = `${record.tenant_id}\n${columns}`;
-    const message = byKey.get(key);
+    let set = fieldSets.find((s) => hasStoredKeys(record, s.keys));
+    if (!set) {
+      const keys = storedKeys(record);
+      fieldSets.push((set = { keys, columns: keys.join(',') }));
+    }
+    const message = messages.find((m) => m.columns === set.columns && m.tenant === record.tenant_id);
     if (message) message.items.push(item);
-    else byKey.set(key, { tenant: record.tenant_id, columns, items: [item] });
+    else messages.push({ tenant: record.tenant_id, columns: set.columns, items: [item] });
   }
-  return [...byKey.values()];
+  return messages;
 }
 
 export function usageHeaders(columns: string): MsgHdrs {
