@@ -7,6 +7,7 @@ import { createServer, type Server } from 'node:http';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { JetStreamManager } from '@nats-io/jetstream';
 import { consumerNames, STREAMS, type Priority } from '../nats/topology.ts';
+import { BufferedCounter } from './buffered-counter.ts';
 
 export const registry = new Registry();
 collectDefaultMetrics({ register: registry, prefix: 'switchyard_' });
@@ -14,7 +15,7 @@ collectDefaultMetrics({ register: registry, prefix: 'switchyard_' });
 const latencyBuckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
 
 export const metrics = {
-  requests: new Counter({
+  requests: new BufferedCounter({
     name: 'switchyard_requests_total',
     help: 'HTTP requests answered by the ingress, by route, provider that served, model (known names, else other) and status code',
     labelNames: ['route', 'provider', 'model', 'status'] as const,
@@ -27,7 +28,7 @@ export const metrics = {
     buckets: latencyBuckets,
     registers: [registry],
   }),
-  llmRequests: new Counter({
+  llmRequests: new BufferedCounter({
     name: 'switchyard_llm_requests_total',
     help: 'Requests finished by workers, every surface (HTTP, WebSocket, async, batch), by provider, model, kind and outcome',
     labelNames: ['provider', 'model', 'kind', 'status'] as const,
@@ -72,7 +73,7 @@ export const metrics = {
     labelNames: ['store'] as const,
     registers: [registry],
   }),
-  upstreamRequests: new Counter({
+  upstreamRequests: new BufferedCounter({
     name: 'switchyard_upstream_requests_total',
     help: 'Upstream calls made by workers, by provider and outcome (ok, or the HTTP status / error code)',
     labelNames: ['provider', 'outcome'] as const,
@@ -85,13 +86,13 @@ export const metrics = {
     buckets: latencyBuckets,
     registers: [registry],
   }),
-  tokens: new Counter({
+  tokens: new BufferedCounter({
     name: 'switchyard_tokens_total',
     help: 'Tokens served, by provider, model and direction (input, output)',
     labelNames: ['provider', 'model', 'direction'] as const,
     registers: [registry],
   }),
-  cost: new Counter({
+  cost: new BufferedCounter({
     name: 'switchyard_cost_usd_total',
     help: 'Cost of served requests in USD (price book), by provider and model',
     labelNames: ['provider', 'model'] as const,
