@@ -114,7 +114,9 @@ export async function startLedger(opts: LedgerOptions): Promise<Ledger> {
       try {
         n += await insertUsageJson(db, columns.split(','), joinArrays(messages.map((m) => dec.decode(m.data))));
       } catch (err) {
-        if (!isRefusedData(err)) throw err;
+        // Refused data, or a header naming a column that does not exist or twice: parse these messages.
+        const code = (err as { code?: unknown } | null)?.code;
+        if (!isRefusedData(err) && code !== '42703' && code !== '42701') throw err;
         parsed.push(...messages);
       }
     }

@@ -79,6 +79,12 @@ describe('ledger messages', () => {
     await publish([r], `${storedColumns(r)},cache_hit`);
     const row = await waitForUsageRow(stack.db, r.request_id);
     expect(row.cache_hit).toBe(false);
+    // A header naming a column the table does not have, or one twice.
+    const [s, t] = [record(), record()];
+    await publish([s], `${storedColumns(s)},bogus_column`);
+    await publish([t], `${storedColumns(t)},model`);
+    await waitForUsageRow(stack.db, s.request_id);
+    await waitForUsageRow(stack.db, t.request_id);
   });
 
   it('terminates the messages the database refuses and stores every other record of the batch', async () => {
