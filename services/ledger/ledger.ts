@@ -93,9 +93,10 @@ export async function startLedger(opts: LedgerOptions): Promise<Ledger> {
   /**
    * Writes the messages' records; returns how many rows were new. Messages whose header names their
    * fields go in as they are, one statement per field set; the others (an older producer's, or all of
-   * them while tracing, whose spans need the records) are parsed. A statement refused for its data
-   * is split down to the message that causes it, which goes to `refuse`. Any other error is thrown:
-   * the database is away, and the whole batch is tried again (rows already in are skipped).
+   * them while tracing, whose spans need the records) are parsed, and so are the messages of a
+   * statement that failed. A parsed statement refused for its data is split down to the message that
+   * causes it, which goes to `refuse`. Any other error is thrown: the database is away, and the whole
+   * batch is tried again (rows already in are skipped).
    */
   async function writeMessages(batch: JsMsg[], refuse: (m: JsMsg, err: unknown) => void): Promise<number> {
     let n = 0;
@@ -113,10 +114,9 @@ export async function startLedger(opts: LedgerOptions): Promise<Ledger> {
     for (const [columns, messages] of raw) {
       try {
         n += await insertUsageJson(db, columns.split(','), joinArrays(messages.map((m) => dec.decode(m.data))));
-      } catch (err) {
-        // Refused data, or a header naming a column that does not exist or twice: parse these messages.
-        const code = (err as { code?: unknown } | null)?.code;
-        if (!isRefusedData(err) && code !== '42703' && code !== '42701') throw err;
+      } catch {
+        // Whatever failed (a refused value, a header naming a column that does not exist or twice),
+        // the parsed path decides: it stores what it can, and fails again only if the database is away.
         parsed.push(...messages);
       }
     }

@@ -83,8 +83,7 @@ describe('ledger messages', () => {
     const [s, t] = [record(), record()];
     await publish([s], `${storedColumns(s)},bogus_column`);
     await publish([t], `${storedColumns(t)},model`);
-    await waitForUsageRow(stack.db, s.request_id);
-    await waitForUsageRow(stack.db, t.request_id);
+    for (const r of [s, t]) await waitForUsageRow(stack.db, r.request_id);
   });
 
   it('terminates the messages the database refuses and stores every other record of the batch', async () => {
