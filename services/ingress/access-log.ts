@@ -38,11 +38,8 @@ export function logAccess(app: FastifyInstance): void {
   // Below info (LOG_LEVEL=warn, as the benchmarks run) neither hook builds a line or adds a listener:
   // per request, that was an object and a 'close' listener for a line nobody writes.
   app.addHook('onResponse', (req, reply, done) => {
-    if (enabled(req, 'debug') || (enabled(req, 'info') && !QUIET_ROUTES.has(req.routeOptions.url ?? 'unmatched'))) {
-      const line = accessLine(req, reply);
-      if (QUIET_ROUTES.has(line.route)) req.log.debug(line, 'request');
-      else req.log.info(line, 'request');
-    }
+    const level = QUIET_ROUTES.has(req.routeOptions.url ?? 'unmatched') ? 'debug' : 'info';
+    if (enabled(req, level)) req.log[level](accessLine(req, reply), 'request');
     done();
   });
   // onResponse runs on the response's `finish`; a client that hangs up mid-answer (a dropped stream)

@@ -12,7 +12,7 @@ import type { UsageRecord } from '../../shared/protocol/events.ts';
 import type { Logger } from '../../shared/telemetry/logger.ts';
 import { tracing } from '../../shared/telemetry/tracing.ts';
 import { traceLedgerWrite } from './ledger-tracing.ts';
-import { NOT_STORED, USAGE_COLUMNS_HEADER } from '../../shared/nats/usage-message.ts';
+import { byFieldSet, NOT_STORED, USAGE_COLUMNS_HEADER } from '../../shared/nats/usage-message.ts';
 
 export interface LedgerOptions {
   nats: Nats;
@@ -223,19 +223,10 @@ export async function insertUsage(db: Db, records: UsageRecord[]): Promise<numbe
   if (records.length === 0) return 0;
   // Producers differ in which optional fields they send (the worker, the ingress for cache hits): a
   // field left out must take its column default, not null, so each field set is inserted on its own.
-  // The column list follows the fields, so a field added to UsageRecord lands without touching this.
-  const byFields = new Map<string, { columns: string[]; rows: Record<string, unknown>[] }>();
-  for (const record of records) {
-    const row: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(record)) if (!NOT_STORED.has(k) && v !== undefined) row[k] = v;
-    const columns = Object.keys(row);
-    const signature = columns.join(',');
-    let group = byFields.get(signature);
-    if (!group) byFields.set(signature, (group = { columns, rows: [] }));
-    group.rows.push(row);
-  }
+  // The column list follows the fields, so a field added to UsageRecord lands without touching this;
+  // a field that is not stored (the traceparent) is not in the list, and the statement ignores it.
   let inserted = 0;
-  for (const { columns, rows } of byFields.values()) inserted += await insertUsageJson(db, columns, JSON.stringify(rows));
+  for (const { keys, items } of byFieldSet(records, (r) => r)) inserted += await insertUsageJson(db, keys, JSON.stringify(items));
   return inserted;
 }
 

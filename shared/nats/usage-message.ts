@@ -32,26 +32,39 @@ function hasStoredKeys(record: UsageRecord, keys: string[]): boolean {
   return i === keys.length;
 }
 
+/** Items (records, or what carries them) grouped by the records' stored fields, in first-seen order. */
+export function byFieldSet<T>(items: T[], recordOf: (item: T) => UsageRecord): Array<{ keys: string[]; columns: string; items: T[] }> {
+  const sets: Array<{ keys: string[]; columns: string; items: T[] }> = [];
+  for (const item of items) {
+    const record = recordOf(item);
+    const set = sets.find((s) => hasStoredKeys(record, s.keys));
+    if (set) set.items.push(item);
+    else {
+      const keys = storedKeys(record);
+      sets.push({ keys, columns: keys.join(','), items: [item] });
+    }
+  }
+  return sets;
+}
+
 export interface UsageMessage<T> {
   tenant: string;
   columns: string;
   items: T[];
 }
 
-/** Items (records, or what carries them) split into messages: one per tenant (the subject names it) and field set (the header does). */
+/** Items split into messages: one per tenant (the subject names it) and field set (the header does). */
 export function usageMessages<T>(items: T[], recordOf: (item: T) => UsageRecord): UsageMessage<T>[] {
   const messages: UsageMessage<T>[] = [];
-  const fieldSets: Array<{ keys: string[]; columns: string }> = [];
-  for (const item of items) {
-    const record = recordOf(item);
-    let set = fieldSets.find((s) => hasStoredKeys(record, s.keys));
-    if (!set) {
-      const keys = storedKeys(record);
-      fieldSets.push((set = { keys, columns: keys.join(',') }));
+  for (const { columns, items: sameFields } of byFieldSet(items, recordOf)) {
+    const byTenant = new Map<string, T[]>();
+    for (const item of sameFields) {
+      const tenant = recordOf(item).tenant_id;
+      const list = byTenant.get(tenant);
+      if (list) list.push(item);
+      else byTenant.set(tenant, [item]);
     }
-    const message = messages.find((m) => m.columns === set.columns && m.tenant === record.tenant_id);
-    if (message) message.items.push(item);
-    else messages.push({ tenant: record.tenant_id, columns: set.columns, items: [item] });
+    for (const [tenant, list] of byTenant) messages.push({ tenant, columns, items: list });
   }
   return messages;
 }

@@ -65,6 +65,9 @@ it('inserts new rows once and rolls them up by UTC day, tenant and model', async
 it('refuses a record field that is not a plain column name', async () => {
   const bad = { ...record('li-9'), 'x; drop table usage': 1 } as unknown as UsageRecord;
   await expect(insertUsage(stack.db, [bad])).rejects.toThrow(/not a column name/);
+  // Not two columns either: a field name is checked whole.
+  const joined = { ...record('li-10'), 'input_tokens,output_tokens': 1 } as unknown as UsageRecord;
+  await expect(insertUsage(stack.db, [joined])).rejects.toThrow(/not a column name/);
 });
 
 it('takes a batch mixing field sets: an omitted field gets its column default, a traceparent is not stored', async () => {
