@@ -8,8 +8,11 @@
 // maximum load (32 records fill in ~7 ms at 4,000 req/s). Nothing waits for a usage row, but the
 // request's ack does wait for its record, so a crash in those 20 ms runs the request again (billed
 // once: rows are keyed by request id). docs/benchmarks.md, "usage linger".
-import type { JetStreamClient } from '@nats-io/jetstream';
+// Published through shared/nats/publisher.ts, not js.publish(), which makes a timer and two Errors
+// (stack captured) per call (levers row "usagepub").
+import type { NatsConnection } from '@nats-io/transport-node';
 import { isConnectionClosed } from '../../shared/nats/errors.ts';
+import { JetStreamPublisher } from '../../shared/nats/publisher.ts';
 import { subjects } from '../../shared/nats/topology.ts';
 import { usageHeaders, usageMessages } from '../../shared/nats/usage-message.ts';
 import type { UsageRecord } from '../../shared/protocol/events.ts';
@@ -25,13 +28,14 @@ export class UsagePublisher {
   private queue: Pending[] = [];
   private timer: NodeJS.Timeout | null = null;
   private closed = false;
-  private readonly js: JetStreamClient;
+  private readonly publisher: JetStreamPublisher;
+  private readonly sending = new Set<Promise<void>>();
   private readonly log: Logger;
   private readonly maxBatch: number;
   private readonly lingerMs: number;
 
-  constructor(js: JetStreamClient, log: Logger, opts: { maxBatch?: number; lingerMs?: number } = {}) {
-    this.js = js;
+  constructor(nc: NatsConnection, log: Logger, opts: { maxBatch?: number; lingerMs?: number } = {}) {
+    this.publisher = new JetStreamPublisher(nc);
     this.log = log;
     this.maxBatch = opts.maxBatch ?? 32;
     this.lingerMs = opts.lingerMs ?? 20;
@@ -55,9 +59,11 @@ export class UsagePublisher {
     const batch = this.queue;
     this.queue = [];
     for (const message of usageMessages(batch, (p) => p.record)) {
-      this.send(message.tenant, message.columns, message.items).catch((err: unknown) =>
+      const sent = this.send(message.tenant, message.columns, message.items).catch((err: unknown) =>
         this.log.error({ err, tenant: message.tenant }, 'usage publish failed'),
       );
+      this.sending.add(sent);
+      void sent.finally(() => this.sending.delete(sent));
     }
   }
 
@@ -68,7 +74,7 @@ export class UsagePublisher {
     const headers = usageHeaders(columns);
     for (let attempt = 0; ; attempt++) {
       try {
-        await this.js.publish(subjects.usage(tenant), payload, { msgID, headers });
+        await this.publisher.publish(subjects.usage(tenant), payload, headers, msgID);
         for (const i of items) i.resolve();
         return;
       } catch (err) {
@@ -83,8 +89,11 @@ export class UsagePublisher {
     }
   }
 
+  /** Stores what is queued and waits for the publishes in flight (no retries from here on). */
   async close(): Promise<void> {
     this.flush();
     this.closed = true;
+    await Promise.allSettled(this.sending);
+    this.publisher.close();
   }
 }

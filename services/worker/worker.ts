@@ -101,7 +101,7 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
     maxDistinct: config.METRICS_MAX_TARGET_LABELS,
     configured: Object.values(config.file?.models ?? {}).flatMap((alias) => alias.targets.map((t) => `${t.provider}/${t.model}`)),
   });
-  const usage = new UsagePublisher(js, log);
+  const usage = new UsagePublisher(nc, log);
   const finalEvents = new FinalEvents(nc, log, { acked: config.NATS_STREAM_REPLICAS > 1 });
   const recorder = new UsageRecorder(usage, prices);
   const attempts = new AttemptRunner({

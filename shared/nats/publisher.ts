@@ -27,6 +27,7 @@ export class JetStreamPublisher {
   private readonly sweep: NodeJS.Timeout;
   private readonly timeoutMs: number;
   private next = 0;
+  private closed = false;
 
   constructor(nc: NatsConnection, timeoutMs = 5_000) {
     this.nc = nc;
@@ -71,6 +72,8 @@ export class JetStreamPublisher {
 
   /** Publishes to a stream subject; `msgId` becomes Nats-Msg-Id, so a retry inside the dedupe window is stored once. */
   publish(subject: string, data: Uint8Array | string, headers: MsgHdrs, msgId: string): Promise<PubAck> {
+    // After close() no ack could be matched or timed out: refuse instead of waiting forever.
+    if (this.closed) return Promise.reject(new Error('publisher closed'));
     headers.set('Nats-Msg-Id', msgId);
     const id = ++this.next;
     return new Promise<PubAck>((resolve, reject) => {
@@ -85,6 +88,7 @@ export class JetStreamPublisher {
   }
 
   close(): void {
+    this.closed = true;
     clearInterval(this.sweep);
     this.sub.unsubscribe();
     for (const p of this.pending.values()) p.reject(new Error('publisher closed'));

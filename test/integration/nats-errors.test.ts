@@ -138,6 +138,8 @@ describe('NATS error recognisers (real nats-server)', () => {
     } finally {
       publisher.close();
     }
+    // Closed, nothing could match an ack or time it out: a publish is refused at once, never left waiting.
+    await expect(publisher.publish('errs.x', 'x', headers(), 'm4')).rejects.toThrow('publisher closed');
   });
 
   it('ensureTopology creates everything on a fresh server, from several processes at once, then only updates', async () => {

@@ -3,7 +3,7 @@
 // stored at once without waiting for it, tenants never share a message, and every publish()
 // resolves only once its record is stored (the request's ack waits for that).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
+import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { ensureTopology, STREAMS } from '../../shared/nats/topology.ts';
 import { UsagePublisher } from '../../services/worker/usage-publisher.ts';
@@ -24,7 +24,7 @@ beforeAll(async () => {
   nc = await connect({ servers: server.url });
   jsm = await jetstreamManager(nc);
   await ensureTopology(jsm, { providers: ['openai'] });
-  publisher = new UsagePublisher(jetstream(nc), createLogger('test', 'silent'));
+  publisher = new UsagePublisher(nc, createLogger('test', 'silent'));
 });
 
 afterAll(async () => {
@@ -63,7 +63,7 @@ describe('UsagePublisher', () => {
 
   it('stores a batch as soon as it holds 32 records, without waiting for the linger', { timeout: 10_000 }, async () => {
     // A linger no test waits for: only a full batch can be stored here.
-    const patient = new UsagePublisher(jetstream(nc), createLogger('test', 'silent'), { lingerMs: 60_000 });
+    const patient = new UsagePublisher(nc, createLogger('test', 'silent'), { lingerMs: 60_000 });
     const before = await stored();
     const first = Array.from({ length: 31 }, () => patient.publish(record('t3')));
     await new Promise((r) => setTimeout(r, 50));
@@ -88,5 +88,38 @@ describe('UsagePublisher', () => {
       [storedColumns(hit), 1],
     ]);
     expect(storedColumns(hit)).toBe(`${storedColumns(plain)},cache_hit`);
+  });
+
+  it('on close, stores what is still lingering and waits for its ack before returning', async () => {
+    const closing = new UsagePublisher(nc, createLogger('test', 'silent'), { lingerMs: 60_000 });
+    const before = await stored();
+    const pending = [closing.publish(record('t5')), closing.publish(record('t5'))];
+    await closing.close();
+    // Stored by the time close() returns, not merely sent: the ack came back.
+    const after = await stored();
+    expect(after.messages - before.messages).toBe(1);
+    expect(after.records - before.records).toBe(2);
+    await expect(Promise.all(pending)).resolves.toBeDefined();
+    await expect(closing.publish(record('t5'))).rejects.toThrow(/closed/);
+  });
+
+  it('rejects the records of a batch JetStream cannot store once closing ends its retries', { timeout: 20_000 }, async () => {
+    // No stream captures the subject: the server answers 503 (no responders), which is retried with
+    // backoff; close() stops the retries, and the records are reported, not left pending.
+    const lone = await connect({ servers: server.url });
+    try {
+      await jsm.streams.delete(STREAMS.usage);
+      const refused = new UsagePublisher(lone, createLogger('test', 'silent'), { lingerMs: 1 });
+      const outcome = refused.publish(record('t6')).then(
+        () => 'stored',
+        (err: Error) => err.message,
+      );
+      await new Promise((r) => setTimeout(r, 100)); // the first attempt has failed and is backing off
+      await refused.close();
+      expect(await outcome).toMatch(/no responders|not available/i);
+    } finally {
+      await ensureTopology(jsm, { providers: ['openai'] });
+      await lone.close();
+    }
   });
 });

@@ -193,7 +193,7 @@ export class ResponseCache {
       completed_at: now,
       cache_hit: true,
     };
-    this.usage ??= new UsagePublisher(this.nats.js, this.log);
+    this.usage ??= new UsagePublisher(this.nats.nc, this.log);
     this.usage.publish(record).catch((err: unknown) => this.log.error({ err, reqId: requestId }, 'usage of a cache hit not recorded'));
   }
 }
