@@ -11,8 +11,8 @@ type LabelValue = string | number | undefined;
 interface Series {
   labels: Record<string, string | number>;
   pending: number;
-  /** Handed to prom-client at least once, so a series that only ever got 0 still shows, as before. */
-  shown: boolean;
+  /** Incremented since the last flush (by 0 too: prom-client shows a series that only ever got 0). */
+  touched: boolean;
 }
 
 export class BufferedCounter<T extends string> {
@@ -26,6 +26,14 @@ export class BufferedCounter<T extends string> {
     this.names = config.labelNames;
     const flush = () => this.flush();
     this.counter = new Counter<T>({ ...config, collect: flush });
+    // A reset (registry.resetMetrics()) drops what was counted so far, the buffered part included.
+    const reset = this.counter.reset.bind(this.counter);
+    this.counter.reset = () => {
+      // Forget the series too: prom-client lists series in the order they (re)appear after a reset.
+      this.root.clear();
+      this.series.length = 0;
+      reset();
+    };
   }
 
   inc(labels: Partial<Record<T, string | number>>, value = 1): void {
@@ -43,20 +51,21 @@ export class BufferedCounter<T extends string> {
     const v = labels[this.names[last]!];
     let series = node.get(v) as Series | undefined;
     if (!series) {
-      series = { labels: this.labelsOf(labels), pending: 0, shown: false };
+      series = { labels: this.labelsOf(labels), pending: 0, touched: false };
       node.set(v, series);
       this.series.push(series);
     }
     series.pending += value;
+    series.touched = true;
   }
 
   /** Hands the sums to prom-client (its collect hook; also callable directly). */
   flush(): void {
     for (const s of this.series) {
-      if (s.pending === 0 && s.shown) continue;
+      if (!s.touched) continue;
       this.counter.inc(s.labels as Partial<Record<T, string | number>>, s.pending);
       s.pending = 0;
-      s.shown = true;
+      s.touched = false;
     }
   }
 

@@ -4,10 +4,11 @@
 // only takes names the deployment knows (model-labels.ts). The series: docs/observability.md.
 import { timingSafeEqual } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { JetStreamManager } from '@nats-io/jetstream';
 import { consumerNames, STREAMS, type Priority } from '../nats/topology.ts';
 import { BufferedCounter } from './buffered-counter.ts';
+import { BufferedHistogram } from './buffered-histogram.ts';
 
 export const registry = new Registry();
 collectDefaultMetrics({ register: registry, prefix: 'switchyard_' });
@@ -21,7 +22,7 @@ export const metrics = {
     labelNames: ['route', 'provider', 'model', 'status'] as const,
     registers: [registry],
   }),
-  requestDuration: new Histogram({
+  requestDuration: new BufferedHistogram({
     name: 'switchyard_request_duration_seconds',
     help: 'Time from request received to response finished (streams: to the last byte)',
     labelNames: ['route', 'provider', 'model'] as const,
@@ -34,14 +35,14 @@ export const metrics = {
     labelNames: ['provider', 'model', 'kind', 'status'] as const,
     registers: [registry],
   }),
-  timeToFirstToken: new Histogram({
+  timeToFirstToken: new BufferedHistogram({
     name: 'switchyard_time_to_first_token_seconds',
     help: 'Streams: from the ingress publishing the request to the worker relaying its first token',
     labelNames: ['provider', 'model'] as const,
     buckets: [0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 30],
     registers: [registry],
   }),
-  queueWait: new Histogram({
+  queueWait: new BufferedHistogram({
     name: 'switchyard_queue_wait_seconds',
     help: 'From the ingress publishing a request to a worker taking it, by queue',
     labelNames: ['provider', 'priority'] as const,
@@ -79,7 +80,7 @@ export const metrics = {
     labelNames: ['provider', 'outcome'] as const,
     registers: [registry],
   }),
-  upstreamDuration: new Histogram({
+  upstreamDuration: new BufferedHistogram({
     name: 'switchyard_upstream_duration_seconds',
     help: 'Time from a worker taking a request to its terminal event',
     labelNames: ['provider'] as const,

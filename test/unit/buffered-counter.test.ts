@@ -21,6 +21,7 @@ const op = fc.oneof(
     value: fc.oneof(fc.constant(undefined), fc.constant(0), fc.double({ min: 0, max: 1e6, noNaN: true })),
   }),
   fc.record({ kind: fc.constant('scrape' as const) }),
+  fc.record({ kind: fc.constant('reset' as const) }),
 );
 
 function pair() {
@@ -32,7 +33,7 @@ function pair() {
 }
 
 describe('BufferedCounter', () => {
-  it('exposes what a prom-client Counter exposes after the same increments, at every scrape', async () => {
+  it('exposes what a prom-client Counter exposes after the same increments, at every scrape and after a reset', async () => {
     await fc.assert(
       fc.asyncProperty(fc.array(op, { maxLength: 60 }), async (ops) => {
         const { plain, buffered, plainRegistry, bufferedRegistry } = pair();
@@ -40,6 +41,9 @@ describe('BufferedCounter', () => {
           if (o.kind === 'inc') {
             plain.inc(o.labels, o.value);
             buffered.inc(o.labels, o.value);
+          } else if (o.kind === 'reset') {
+            plain.reset();
+            buffered.counter.reset();
           } else {
             expect(await bufferedRegistry.metrics()).toBe(await plainRegistry.metrics());
             expect(await buffered.counter.get()).toEqual(await plain.get());
