@@ -10,8 +10,7 @@
 // differently, the probe below sees it at start and every observation goes to observe() as before;
 // test/unit/buffered-histogram.test.ts compares the exposition with a plain Histogram's.
 import { Histogram, type HistogramConfiguration, type Registry } from 'prom-client';
-
-type LabelValue = string | number | undefined;
+import { LabelSeries, type LabelSet } from './label-series.ts';
 
 /** What prom-client 15 keeps per label set. */
 interface Entry {
@@ -22,7 +21,7 @@ interface Entry {
 }
 
 interface Series {
-  labels: Record<string, string | number>;
+  labels: LabelSet;
   /** Observations per bucket since the last flush; the last slot is beyond the largest bound (+Inf only). */
   pending: number[];
   pendingSum: number;
@@ -31,9 +30,6 @@ interface Series {
   /** The prom-client series map the entry lives in: reset() replaces it, and the entry with it. */
   map: object | null;
 }
-
-/** prom-client's series key writes 1 and '1' alike, so they must be one series here too. */
-const keyOf = (v: LabelValue): LabelValue => (typeof v === 'number' ? String(v) : v);
 
 function seriesMapOf(h: Histogram): Record<string, Entry> | undefined {
   const map = (h as unknown as { hashMap?: unknown }).hashMap;
@@ -67,24 +63,26 @@ const canAddCounts = (() => {
 
 export class BufferedHistogram<T extends string> {
   readonly histogram: Histogram<T>;
-  private readonly names: readonly T[];
   private readonly bounds: readonly number[];
-  private readonly root = new Map<LabelValue, unknown>();
-  private readonly series: Series[] = [];
+  private readonly series: LabelSeries<T, Series>;
   private readonly buffered: boolean;
 
   constructor(config: HistogramConfiguration<T> & { labelNames: readonly T[]; buckets: number[]; registers: Registry[] }) {
-    if (config.labelNames.length === 0) throw new Error('a BufferedHistogram needs labels');
-    this.names = config.labelNames;
+    this.series = new LabelSeries(config.labelNames, (labels) => ({
+      labels,
+      pending: new Array<number>(this.bounds.length + 1).fill(0),
+      pendingSum: 0,
+      pendingCount: 0,
+      entry: null,
+      map: null,
+    }));
     this.buffered = canAddCounts;
     this.histogram = new Histogram<T>({ ...config, ...(this.buffered && { collect: () => this.flush() }) });
     this.bounds = [...((this.histogram as unknown as { upperBounds?: number[] }).upperBounds ?? config.buckets)];
     // A reset (registry.resetMetrics()) drops what was observed so far, the buffered part included.
     const reset = this.histogram.reset.bind(this.histogram);
     this.histogram.reset = () => {
-      // Forget the series too: prom-client lists series in the order they (re)appear after a reset.
-      this.root.clear();
-      this.series.length = 0;
+      this.series.clear();
       reset();
     };
   }
@@ -93,22 +91,7 @@ export class BufferedHistogram<T extends string> {
     if (!this.buffered) return this.histogram.observe(labels, value);
     // The checks prom-client makes, made here: a bad value must fail where it is observed, not at a scrape.
     if (!Number.isFinite(value)) throw new TypeError(`Value is not a valid number: ${String(value)}`);
-    let node = this.root;
-    const last = this.names.length - 1;
-    for (let i = 0; i < last; i++) {
-      const v = keyOf(labels[this.names[i]!]);
-      let next = node.get(v) as Map<LabelValue, unknown> | undefined;
-      if (!next) node.set(v, (next = new Map()));
-      node = next;
-    }
-    const v = keyOf(labels[this.names[last]!]);
-    let series = node.get(v) as Series | undefined;
-    if (!series) {
-      const pending = new Array<number>(this.bounds.length + 1).fill(0);
-      series = { labels: this.labelsOf(labels), pending, pendingSum: 0, pendingCount: 0, entry: null, map: null };
-      node.set(v, series);
-      this.series.push(series);
-    }
+    const series = this.series.get(labels);
     const bounds = this.bounds;
     let b = 0;
     while (b < bounds.length && value > bounds[b]!) b++;
@@ -121,7 +104,7 @@ export class BufferedHistogram<T extends string> {
   flush(): void {
     if (!this.buffered) return;
     const map = seriesMapOf(this.histogram);
-    for (const s of this.series) {
+    for (const s of this.series.all) {
       // reset() replaced prom-client's series: a series shows again only once observed again, as there.
       if (s.map !== map) {
         s.entry = null;
@@ -147,15 +130,5 @@ export class BufferedHistogram<T extends string> {
       s.pendingSum = 0;
       s.pendingCount = 0;
     }
-  }
-
-  /** The label set of a new series, checked as prom-client checks it (an unknown name throws). */
-  private labelsOf(labels: Partial<Record<T, string | number>>): Record<string, string | number> {
-    const out: Record<string, string | number> = {};
-    for (const [name, value] of Object.entries(labels) as Array<[string, string | number | undefined]>) {
-      if (!(this.names as readonly string[]).includes(name)) throw new Error(`Added label "${name}" is not included in initial labelset`);
-      if (value !== undefined) out[name] = value;
-    }
-    return out;
   }
 }
