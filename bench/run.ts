@@ -12,6 +12,7 @@
 //   BENCH_STREAM_TOKENS=300 BENCH_STREAM_ITL_MS=2 npm run bench  # tokens 2 ms apart: a read each, as from a model
 //   BENCH_ROUNDS=3 npm run bench           # every gateway measured 3 times, interleaved; medians reported
 //   BENCH_UPSTREAM=go npm run bench        # bench/upstream-go instead of the Node mock (lighter: many paced streams load the gateways)
+//   BENCH_CHAT_TURNS=12 npm run bench      # every request carries 12 earlier turns (~270 B each): a body of real size
 //
 // Every process runs on this machine, so load generator, broker, NATS, Postgres and the mock share
 // the cores: numbers are comparable within one run, not across machines.
@@ -46,6 +47,15 @@ const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 64);
 // The mock's stream: content tokens per stream and the gap between them (bench/processes.ts); issue
 // 10's table streamed a 302-event recorded answer with its timing (BENCH_STREAM_TOKENS=300, a gap).
 const STREAM = benchStreamScript();
+// Earlier turns of a conversation sent before the question: 0 (default) keeps the bodies tiny (~90 B),
+// 12 makes them ~3.4 KB, where parsing, validation and the stored copy start to count.
+const CHAT_TURNS = Number(process.env.BENCH_CHAT_TURNS ?? 0);
+if (!Number.isInteger(CHAT_TURNS) || CHAT_TURNS < 0)
+  throw new Error(`BENCH_CHAT_TURNS must be an integer >= 0, not ${process.env.BENCH_CHAT_TURNS}`);
+const HISTORY = Array.from({ length: CHAT_TURNS }, (_, i) => ({
+  role: i % 2 ? 'assistant' : 'user',
+  content: `Turn ${i}: ${'Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor incididunt ut labore et dolore magna aliqua. '.repeat(2)}`,
+}));
 const STREAM_TOKENS = STREAM.tokens;
 const STREAM_LABEL = `streaming ${STREAM_TOKENS} tok${STREAM.itl_ms ? ` ${STREAM.itl_ms} ms apart` : ''}`;
 const WORKERS = Number(process.env.BENCH_WORKERS ?? 0); // 0 = everything in one process (npm start)
@@ -151,13 +161,13 @@ function figures(r: Result): LoadFigures {
 
 function chatBodies(model: string, script: { tokens: number; itl_ms?: number } = STREAM): { chat: string; stream: string } {
   return {
-    chat: JSON.stringify({ model, messages: [{ role: 'user', content: 'Say hello in one short sentence.' }] }),
+    chat: JSON.stringify({ model, messages: [...HISTORY, { role: 'user', content: 'Say hello in one short sentence.' }] }),
     // The mock reads the `mock:` line: STREAM_TOKENS content tokens per stream, STREAM.itl_ms apart.
     stream: JSON.stringify({
       model,
       stream: true,
       stream_options: { include_usage: true },
-      messages: [{ role: 'user', content: `Say hello.\nmock:${JSON.stringify(script)}` }],
+      messages: [...HISTORY, { role: 'user', content: `Say hello.\nmock:${JSON.stringify(script)}` }],
     }),
   };
 }
@@ -480,6 +490,7 @@ async function main() {
     rate: RATE,
     connections: CONNECTIONS,
     stream: STREAM,
+    chatTurns: CHAT_TURNS,
     topology: WORKERS === 0 ? 'single process' : `ingress + ledger + ${WORKERS} workers`,
     added: {
       p50AtRate: syRow.addedAtRate.p50,
