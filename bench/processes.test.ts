@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import {
+  benchHistory,
   benchStreamScript,
   BROKER_NODE_FLAGS,
   cpuSeconds,
@@ -108,4 +109,18 @@ void test("a process tree's CPU includes its busy children", async () => {
   } finally {
     process.kill(-parent.pid!, 'SIGKILL');
   }
+});
+
+void test('BENCH_CHAT_TURNS adds earlier turns of alternating roles, ~270 bytes each, and refuses a bad count', () => {
+  assert.deepEqual(benchHistory({}), []);
+  const turns = benchHistory({ BENCH_CHAT_TURNS: '12' });
+  assert.equal(turns.length, 12);
+  assert.deepEqual(
+    turns.slice(0, 3).map((t) => t.role),
+    ['user', 'assistant', 'user'],
+  );
+  const bytes = Buffer.byteLength(JSON.stringify(turns));
+  assert.ok(bytes > 3_000 && bytes < 3_600, `${bytes} bytes`);
+  assert.throws(() => benchHistory({ BENCH_CHAT_TURNS: '-1' }), /BENCH_CHAT_TURNS/);
+  assert.throws(() => benchHistory({ BENCH_CHAT_TURNS: 'many' }), /BENCH_CHAT_TURNS/);
 });

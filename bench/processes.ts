@@ -161,14 +161,27 @@ export function benchStreamScript(env: NodeJS.ProcessEnv = process.env): { token
   return itl > 0 ? { tokens, itl_ms: itl } : { tokens };
 }
 
+/**
+ * Earlier turns of a conversation, sent before the question when BENCH_CHAT_TURNS is set: 0 (the
+ * default) keeps the bodies tiny (~90 B); 12 makes them ~3.4 KB, where parsing, validation and the
+ * stored copy start to count (docs/benchmarks.md, "A body of real size").
+ */
+export function benchHistory(env: NodeJS.ProcessEnv = process.env): Array<{ role: string; content: string }> {
+  const turns = Number(env.BENCH_CHAT_TURNS ?? 0);
+  if (!Number.isInteger(turns) || turns < 0) throw new Error(`BENCH_CHAT_TURNS must be an integer >= 0, not ${env.BENCH_CHAT_TURNS}`);
+  const filler =
+    'Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor incididunt ut labore et dolore magna aliqua. ';
+  return Array.from({ length: turns }, (_, i) => ({ role: i % 2 ? 'assistant' : 'user', content: `Turn ${i}: ${filler.repeat(2)}` }));
+}
+
 /** The short chat and the stream (20 tokens unless benchStreamScript says otherwise) that bench/levers.ts, profile.ts and tail.ts send. */
 export const benchBodies = {
-  chat: JSON.stringify({ model: 'openai/gpt-4o-mini', messages: [{ role: 'user', content: 'Say hello.' }] }),
+  chat: JSON.stringify({ model: 'openai/gpt-4o-mini', messages: [...benchHistory(), { role: 'user', content: 'Say hello.' }] }),
   stream: JSON.stringify({
     model: 'openai/gpt-4o-mini',
     stream: true,
     stream_options: { include_usage: true },
-    messages: [{ role: 'user', content: `Say hello.\nmock:${JSON.stringify(benchStreamScript())}` }],
+    messages: [...benchHistory(), { role: 'user', content: `Say hello.\nmock:${JSON.stringify(benchStreamScript())}` }],
   }),
 };
 

@@ -21,6 +21,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { median, runLoad, served } from './load.ts';
 import {
+  benchHistory,
   benchStreamScript,
   BROKER_NODE_FLAGS,
   brokerEnv,
@@ -47,15 +48,7 @@ const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 64);
 // The mock's stream: content tokens per stream and the gap between them (bench/processes.ts); issue
 // 10's table streamed a 302-event recorded answer with its timing (BENCH_STREAM_TOKENS=300, a gap).
 const STREAM = benchStreamScript();
-// Earlier turns of a conversation sent before the question: 0 (default) keeps the bodies tiny (~90 B),
-// 12 makes them ~3.4 KB, where parsing, validation and the stored copy start to count.
-const CHAT_TURNS = Number(process.env.BENCH_CHAT_TURNS ?? 0);
-if (!Number.isInteger(CHAT_TURNS) || CHAT_TURNS < 0)
-  throw new Error(`BENCH_CHAT_TURNS must be an integer >= 0, not ${process.env.BENCH_CHAT_TURNS}`);
-const HISTORY = Array.from({ length: CHAT_TURNS }, (_, i) => ({
-  role: i % 2 ? 'assistant' : 'user',
-  content: `Turn ${i}: ${'Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor incididunt ut labore et dolore magna aliqua. '.repeat(2)}`,
-}));
+const HISTORY = benchHistory();
 const STREAM_TOKENS = STREAM.tokens;
 const STREAM_LABEL = `streaming ${STREAM_TOKENS} tok${STREAM.itl_ms ? ` ${STREAM.itl_ms} ms apart` : ''}`;
 const WORKERS = Number(process.env.BENCH_WORKERS ?? 0); // 0 = everything in one process (npm start)
@@ -490,7 +483,7 @@ async function main() {
     rate: RATE,
     connections: CONNECTIONS,
     stream: STREAM,
-    chatTurns: CHAT_TURNS,
+    chatTurns: HISTORY.length,
     topology: WORKERS === 0 ? 'single process' : `ingress + ledger + ${WORKERS} workers`,
     added: {
       p50AtRate: syRow.addedAtRate.p50,
