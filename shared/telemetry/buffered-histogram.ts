@@ -22,13 +22,12 @@ interface Entry {
 
 interface Series {
   labels: LabelSet;
-  /** Observations per bucket since the last flush; the last slot is beyond the largest bound (+Inf only). */
+  /** Observations per bucket since the last flush (one beyond the largest bound counts in +Inf only). */
   pending: number[];
   pendingSum: number;
   pendingCount: number;
+  /** prom-client's entry for the label set, made at the first flush (a reset forgets the series). */
   entry: Entry | null;
-  /** The prom-client series map the entry lives in: reset() replaces it, and the entry with it. */
-  map: object | null;
 }
 
 function seriesMapOf(h: Histogram): Record<string, Entry> | undefined {
@@ -70,11 +69,10 @@ export class BufferedHistogram<T extends string> {
   constructor(config: HistogramConfiguration<T> & { labelNames: readonly T[]; buckets: number[]; registers: Registry[] }) {
     this.series = new LabelSeries(config.labelNames, (labels) => ({
       labels,
-      pending: new Array<number>(this.bounds.length + 1).fill(0),
+      pending: new Array<number>(this.bounds.length).fill(0),
       pendingSum: 0,
       pendingCount: 0,
       entry: null,
-      map: null,
     }));
     this.buffered = canAddCounts;
     this.histogram = new Histogram<T>({ ...config, ...(this.buffered && { collect: () => this.flush() }) });
@@ -95,7 +93,7 @@ export class BufferedHistogram<T extends string> {
     const bounds = this.bounds;
     let b = 0;
     while (b < bounds.length && value > bounds[b]!) b++;
-    series.pending[b]!++;
+    if (b < bounds.length) series.pending[b]!++;
     series.pendingSum += value;
     series.pendingCount++;
   }
@@ -103,13 +101,7 @@ export class BufferedHistogram<T extends string> {
   /** Hands the counts to prom-client (its collect hook; also callable directly). */
   flush(): void {
     if (!this.buffered) return;
-    const map = seriesMapOf(this.histogram);
     for (const s of this.series.all) {
-      // reset() replaced prom-client's series: a series shows again only once observed again, as there.
-      if (s.map !== map) {
-        s.entry = null;
-        s.map = map ?? null;
-      }
       if (s.pendingCount === 0) continue;
       if (!s.entry) {
         this.histogram.zero(s.labels as Partial<Record<T, string | number>>);
@@ -124,7 +116,6 @@ export class BufferedHistogram<T extends string> {
           pending[b] = 0;
         }
       }
-      pending[this.bounds.length] = 0;
       e.sum += s.pendingSum;
       e.count += s.pendingCount;
       s.pendingSum = 0;
