@@ -63,7 +63,7 @@ export const envSchema = z.object({
   UPSTREAM_MAX_BODY_BYTES: int(4 * 1024 * 1024),
   UPSTREAM_MAX_EVENT_BYTES: int(1024 * 1024),
   EVENTS_MAX_AGE_SECONDS: int(600),
-  /** Cap of the in-memory LLM_EVENTS stream; nats-server holds up to this much (docs/benchmarks.md: memory). */
+  /** Cap of the in-memory LLM_EVENTS stream; nats-server holds up to this much (docs/benchmarks.md, levers row "events16"). */
   EVENTS_MAX_BYTES: z.coerce
     .number()
     .int()
