@@ -29,6 +29,7 @@ import { adapterNames } from '../../shared/providers/registry.ts';
 import { createAsyncWork } from './async-work.ts';
 import { chatRoutes } from './routes/chat.ts';
 import { responsesRoutes } from './routes/responses.ts';
+import { requestDispatch } from './request-dispatch.ts';
 // ---- API reference (/openapi.json, /docs) and web console (/console) ----
 import { webRoutes } from './routes/web.ts';
 import { consoleApiRoutes } from './routes/console-api.ts';
@@ -213,10 +214,12 @@ export async function buildIngress(opts: IngressOptions): Promise<Ingress> {
   // ---- OpenAI API ----
   await app.register(modelRoutes, { config, log, authenticate });
 
-  // Chat completions and embeddings (routes/chat.ts).
-  await app.register(chatRoutes, { config, dispatcher, admission, asyncWork, authenticate, responseCache, guardrails });
-  await app.register(responsesRoutes, { config, db, dispatcher, admission, authenticate, guardrails });
-  await app.register(completionRoutes, { config, dispatcher, admission, authenticate, guardrails });
+  // Chat completions, embeddings and Anthropic Messages (routes/chat.ts), Responses and legacy
+  // completions: every one through the same admission, publish and events back.
+  const dispatch = requestDispatch({ dispatcher, admission, resume: asyncWork.resume });
+  await app.register(chatRoutes, { config, dispatch, admission, asyncWork, authenticate, responseCache, guardrails });
+  await app.register(responsesRoutes, { config, db, dispatch, authenticate, guardrails });
+  await app.register(completionRoutes, { config, dispatch, authenticate, guardrails });
 
   return {
     app,

@@ -122,4 +122,13 @@ describe('/v1/completions', () => {
       .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(OpenAI.BadRequestError);
   });
+
+  // Last in the file: the 429 leaves the upstream key cooling for retry_after (upstream-keys.ts).
+  it('an upstream 429 is a 429 with its retry-after, as on chat completions', async () => {
+    const err = await client.completions
+      .create({ model: 'openai/gpt-4o-mini', prompt: 'x\nmock:{"error":{"status":429,"retry_after":1}}' })
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(OpenAI.RateLimitError);
+    expect((err as InstanceType<typeof OpenAI.RateLimitError>).headers?.get('retry-after')).toBe('1');
+  });
 });

@@ -90,6 +90,17 @@ describe('/metrics after traffic', () => {
     expect(backlog[0]!.value).toBeGreaterThanOrEqual(0);
   });
 
+  it('Responses and legacy completions are labelled with the provider that served them, like chat', async () => {
+    // Both routes share chat's dispatch (services/ingress/request-dispatch.ts), which records the provider.
+    await client.responses.create({ model: 'openai/gpt-4o-mini', input: 'hi\nmock:{"text":"fine"}' });
+    await client.completions.create({ model: 'openai/gpt-4o-mini', prompt: 'hi\nmock:{"text":"fine"}' });
+    const requests = await series('switchyard_requests_total');
+    for (const route of ['/v1/responses', '/v1/completions']) {
+      expect(find(requests, { route, provider: 'openai', model: 'openai/gpt-4o-mini', status: '200' })?.value, route).toBe(1);
+      expect(find(requests, { route, provider: '' }), route).toBeUndefined();
+    }
+  });
+
   it('a request refused at validation counts as a 400 of its route, with no provider', async () => {
     const res = await fetch(`${stack.url}/v1/chat/completions`, {
       method: 'POST',

@@ -1,33 +1,35 @@
 // OpenAI chat completions and embeddings: validate, admit, publish to JetStream through the
 // dispatcher, and render the worker's events as the OpenAI response (JSON or SSE).
-import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { z } from 'zod';
 import type { SwitchyardConfig } from '../../../shared/config/env.ts';
 import { assertRouteConfigured } from '../../../shared/config/providers.ts';
 import type { StreamEvent } from '../../../shared/protocol/events.ts';
-import { ApiError, errors } from '../../../shared/protocol/errors.ts';
+import { ApiError } from '../../../shared/protocol/errors.ts';
 import { chatCompletionRequestSchema, embeddingsRequestSchema } from '../../../shared/protocol/openai.ts';
 import { validate } from '../../../shared/protocol/request-errors.ts';
 import { getDescriptor } from '../../../shared/providers/registry.ts';
 import { assertFieldsServable } from '../../../shared/providers/request-fields.ts';
-import type { Admission, Settlement } from '../admission.ts';
+import type { Admission } from '../admission.ts';
 import type { AsyncWork } from '../async-work.ts';
-import type { Dispatcher } from '../dispatcher.ts';
 import { GUARDRAILS_HEADER, type IngressGuardrails } from '../guardrails.ts';
 import { assertModelAllowed } from '../model-policy.ts';
 import { principalOf } from '../principal.ts';
-import { ChunkWriter, chatCompletionBody, embeddingsBody, renderEvent, sseError, sseHeaders } from '../render.ts';
-import { resolveRoute as resolveModelRoute, type Route } from '../routing.ts';
+import { ChunkWriter, chatCompletionBody, embeddingsBody, renderEvent, sseHeaders } from '../render.ts';
+import { resolveRoute as resolveModelRoute } from '../routing.ts';
 import { writeSse } from '../sse-backpressure.ts';
 import { messagesRoutes } from './messages.ts';
 import { documentRoute } from '../openapi/registry.ts';
 import { asyncRequestSchema, chatCompletionSchema, embeddingsResponseSchema } from '../openapi/schemas.ts';
 import { CACHE_HEADER, type ResponseCache } from '../response-cache/response-cache.ts';
 import { AttemptLock } from '../attempt-lock.ts';
+import type { Dispatch } from '../request-dispatch.ts';
 
 export interface ChatRoutesOptions {
   config: SwitchyardConfig;
-  dispatcher: Dispatcher;
+  /** Admission, publish and events back (services/ingress/request-dispatch.ts). */
+  dispatch: Dispatch;
+  /** Counts a `Prefer: respond-async` request against the tenant's limits when it is accepted. */
   admission: Admission;
   asyncWork: AsyncWork;
   responseCache: ResponseCache;
@@ -37,24 +39,8 @@ export interface ChatRoutesOptions {
   authenticate: (req: FastifyRequest) => Promise<void>;
 }
 
-/** One request handed to the workers; `onStreamEvent` only for a streamed answer. */
-export interface DispatchOptions {
-  req: FastifyRequest;
-  reply: FastifyReply;
-  kind: 'chat' | 'embeddings';
-  route: Route;
-  publicModel: string;
-  stream: boolean;
-  onStreamEvent?: (ev: StreamEvent) => boolean;
-  /** An Anthropic Messages body (routes/messages.ts); default OpenAI. */
-  wire?: 'openai' | 'anthropic';
-  anthropicBeta?: string;
-  /** Content guardrails the worker applies to the answer. */
-  guardrails?: readonly string[];
-}
-
 export const chatRoutes: FastifyPluginAsync<ChatRoutesOptions> = async (app, opts) => {
-  const { config, dispatcher, admission, asyncWork, guardrails, authenticate, responseCache } = opts;
+  const { config, dispatch, admission, asyncWork, guardrails, authenticate, responseCache } = opts;
   const resolveRoute = (model: string) => {
     const route = resolveModelRoute(model, config.DEFAULT_PROVIDER, config.file);
     // Fail here, before the queue hop, when no target has an upstream (production without its key).
@@ -130,6 +116,7 @@ export const chatRoutes: FastifyPluginAsync<ChatRoutesOptions> = async (app, opt
       publicModel: body.model,
       stream: true,
       guardrails: workerGuardrails,
+      resumable: true, // remembered above: a client that drops can resume it
       onStreamEvent: (received) => {
         // Only one attempt may speak to the client: once its tokens are out, a redelivered attempt can
         // only end the stream with an error (attempt-lock.ts).
@@ -174,102 +161,8 @@ export const chatRoutes: FastifyPluginAsync<ChatRoutesOptions> = async (app, opt
     throw new ApiError(502, 'The worker answered with an unexpected event.', { type: 'server_error' });
   });
 
-  /**
-   * Publishes the request and waits for its events. Without `onStreamEvent` it resolves with the
-   * terminal event (or throws its error). With it, every event goes to the callback, which returns
-   * true when the response is finished; an error before the stream started is thrown as HTTP.
-   */
   // Anthropic Messages (routes/messages.ts) on this same dispatch path.
   await app.register(messagesRoutes, { config, authenticate, resolveRoute, dispatch, sseLimits, resume: asyncWork.resume, guardrails });
-
-  async function dispatch({
-    req,
-    reply,
-    kind,
-    route,
-    publicModel,
-    stream,
-    onStreamEvent,
-    wire,
-    anthropicBeta,
-    guardrails: names,
-  }: DispatchOptions): Promise<StreamEvent> {
-    const requestId = req.id;
-    let finished = false;
-    let settle!: { resolve: (ev: StreamEvent) => void; reject: (err: ApiError) => void };
-    const result = new Promise<StreamEvent>((resolve, reject) => (settle = { resolve, reject }));
-    const finish = (ev: StreamEvent | ApiError) => {
-      finished = true;
-      if (!(ev instanceof ApiError) && (ev.type === 'done' || ev.type === 'result')) {
-        req.usage = ev.usage;
-        req.servedBy = ev.provider;
-      }
-      req.admitted?.settle(settlementOf(ev, reply.raw.headersSent));
-      if (ev instanceof ApiError) settle.reject(ev);
-      else if (ev.type === 'error' && !reply.raw.headersSent) {
-        settle.reject(
-          new ApiError(ev.status, ev.error.message, {
-            type: ev.error.type,
-            param: ev.error.param,
-            code: ev.error.code,
-            headers: retryHeaders(ev.retry_after_ms),
-          }),
-        );
-      } else settle.resolve(ev);
-    };
-    // Client went away before the answer was complete: stop the upstream call.
-    reply.raw.once('close', () => {
-      if (!finished) {
-        finished = true;
-        req.admitted?.settle('unknown');
-        // A stream can be resumed: it keeps running for STREAM_RESUME_GRACE_MS (resumable.ts).
-        if (stream) asyncWork.resume.detach(requestId);
-        else dispatcher.cancel(requestId);
-      }
-    });
-    // ---- admission: rate limits and budget (throws the 429); null = principal without limits ----
-    const admitting = admission.admit(principalOf(req), route.targets ?? [route], req.body, kind);
-    if (admitting) {
-      req.admitted = await admitting;
-      reply.headers(req.admitted.headers);
-    }
-    // The answer, not the publish ack, ends the wait: only a stored message can reach a worker, and
-    // waiting for the ack as well would add the JetStream file store's tail to every response.
-    // A refused publish still fails the request (503) before any answer could exist.
-    const submitted = dispatcher.submit(
-      {
-        requestId,
-        principal: principalOf(req),
-        kind,
-        route,
-        publicModel,
-        stream,
-        body: req.rawBody!,
-        wire,
-        anthropicBeta,
-        ...(names ? { guardrails: names } : {}),
-      },
-      {
-        onEvent: (ev) => {
-          const done = onStreamEvent ? onStreamEvent(ev) : ev.type !== 'chunk';
-          if (done) finish(ev);
-          return done;
-        },
-        onTimeout: () => {
-          if (reply.raw.headersSent) {
-            finished = true;
-            req.admitted?.settle('unknown');
-            reply.raw.end(sseError(errors.timeout().toBody()));
-            settle.resolve({ type: 'error', seq: 0, attempt: 0, status: 504, error: errors.timeout().toBody().error });
-          } else finish(errors.timeout());
-        },
-      },
-    );
-    submitted.catch((err: unknown) => {
-      if (!finished) finish(err instanceof ApiError ? err : errors.unavailable(`The request could not be queued: ${String(err)}`));
-    });
-    return result;
-  }
 };
 
 /** A JSON object body, checked against its schema by the shared validate(). */
@@ -278,22 +171,6 @@ function validateBody<S extends z.ZodType>(schema: S, body: unknown): z.infer<S>
     throw new ApiError(400, 'The request body must be a JSON object.', { code: 'invalid_json' });
   }
   return validate(schema, body);
-}
-
-/** What a terminal event tells admission: real usage, nothing produced, or unknown. */
-export function settlementOf(ev: StreamEvent | ApiError, streaming: boolean): Settlement {
-  if (ev instanceof ApiError) return ev.status === 504 ? 'unknown' : 'failed';
-  if (ev.type === 'done' || ev.type === 'result') {
-    const u = ev.usage;
-    const usage = {
-      prompt_tokens: u.prompt_tokens,
-      completion_tokens: 'completion_tokens' in u ? u.completion_tokens : 0,
-      total_tokens: u.total_tokens,
-    };
-    if ('prompt_tokens_details' in u) Object.assign(usage, { prompt_tokens_details: u.prompt_tokens_details });
-    return { usage, target: ev.target ?? `${ev.provider}/${ev.model}` };
-  }
-  return ev.type === 'error' && !streaming ? 'failed' : 'unknown';
 }
 
 export function streamHeaders(ev: StreamEvent): Record<string, string> {
@@ -308,11 +185,6 @@ export function streamHeaders(ev: StreamEvent): Record<string, string> {
 
 /** Set on every answer that came from a built-in simulator rather than a real upstream. */
 export const SIMULATED_HEADER = 'x-switchyard-simulated';
-
-export function retryHeaders(retryAfterMs: number | undefined): Record<string, string> {
-  if (retryAfterMs === undefined) return {};
-  return { 'retry-after': String(Math.max(1, Math.ceil(retryAfterMs / 1000))), 'retry-after-ms': String(Math.round(retryAfterMs)) };
-}
 
 // ---- OpenAPI (services/ingress/openapi) ----
 documentRoute('POST /v1/chat/completions', {

@@ -1,18 +1,16 @@
 // Legacy OpenAI `POST /v1/completions`, served through chat (shared/protocol/completions.ts): each
 // prompt is published as a chat request, and the worker's events are rendered back in the legacy
 // `text_completion` shape, as JSON or as `text_completion` SSE chunks ending with `[DONE]`.
-// It keeps its own small dispatch (not chat.ts's): one answer per prompt, no resume, no cache.
+// Each prompt goes through the shared request dispatch under an id of its own; no resume, no cache.
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { documentRoute } from '../openapi/registry.ts';
 import type { SwitchyardConfig } from '../../../shared/config/env.ts';
 import { assertRouteConfigured } from '../../../shared/config/providers.ts';
 import { assertCompletionMappable, chatBodyForPrompt, completionRequestSchema, promptsOf } from '../../../shared/protocol/completions.ts';
-import { ApiError, errors } from '../../../shared/protocol/errors.ts';
+import { ApiError } from '../../../shared/protocol/errors.ts';
 import type { StreamEvent, Usage } from '../../../shared/protocol/events.ts';
 import { validate } from '../../../shared/protocol/request-errors.ts';
-import type { Admission, Settlement } from '../admission.ts';
-import type { Dispatcher } from '../dispatcher.ts';
 import { guardrailsHeader, type IngressGuardrails } from '../guardrails.ts';
 import { assertModelAllowed } from '../model-policy.ts';
 import { principalOf } from '../principal.ts';
@@ -21,11 +19,12 @@ import { resolveRoute, type Route } from '../routing.ts';
 import { writeSse } from '../sse-backpressure.ts';
 import { SIMULATED_HEADER } from './chat.ts';
 import { AttemptLock } from '../attempt-lock.ts';
+import type { Dispatch } from '../request-dispatch.ts';
 
 export interface CompletionRoutesOptions {
   config: SwitchyardConfig;
-  dispatcher: Dispatcher;
-  admission: Admission;
+  /** Admission, publish and events back (services/ingress/request-dispatch.ts). */
+  dispatch: Dispatch;
   authenticate: (req: FastifyRequest) => Promise<void>;
   guardrails: IngressGuardrails;
 }
@@ -43,7 +42,7 @@ interface PromptRun {
 }
 
 export const completionRoutes: FastifyPluginAsync<CompletionRoutesOptions> = async (app, opts) => {
-  const { config, dispatcher, admission, authenticate, guardrails } = opts;
+  const { config, dispatch, authenticate, guardrails } = opts;
   const sseLimits = { maxBufferedBytes: config.SSE_MAX_BUFFERED_BYTES, stuckTimeoutMs: config.SSE_STUCK_TIMEOUT_MS };
 
   app.post('/v1/completions', { onRequest: authenticate }, async (req, reply) => {
@@ -143,81 +142,23 @@ export const completionRoutes: FastifyPluginAsync<CompletionRoutesOptions> = asy
     });
   });
 
-  /** Admits and publishes one chat request; resolves with its terminal event or throws its error as HTTP. */
-  async function run(req: FastifyRequest, reply: FastifyReply, job: PromptRun): Promise<StreamEvent> {
-    const principal = principalOf(req);
-    const targets = job.route.targets ?? [job.route];
-    const admitting = admission.admit(principal, targets, job.body, 'chat');
-    const admitted = admitting ? await admitting : null;
-    if (admitted) reply.headers(admitted.headers);
-    if (job.stream && admitted) req.admitted = admitted;
-    return new Promise<StreamEvent>((resolve, reject) => {
-      let finished = false;
-      const finish = (ev: StreamEvent | ApiError) => {
-        if (finished) return;
-        finished = true;
-        admitted?.settle(settlementOf(ev));
-        if (ev instanceof ApiError) return reject(ev);
-        if (ev.type === 'error' && !reply.raw.headersSent)
-          return reject(new ApiError(ev.status, ev.error.message, { type: ev.error.type, param: ev.error.param, code: ev.error.code }));
-        if (ev.type === 'done' || ev.type === 'result') req.usage = ev.usage;
-        resolve(ev);
-      };
-      reply.raw.once('close', () => {
-        if (finished) return;
-        finished = true;
-        admitted?.settle('unknown');
-        dispatcher.cancel(job.requestId);
-      });
-      dispatcher
-        .submit(
-          {
-            requestId: job.requestId,
-            principal,
-            kind: 'chat',
-            route: job.route,
-            publicModel: job.publicModel,
-            stream: job.stream,
-            body: Buffer.from(JSON.stringify(job.body)),
-            ...(job.guardrails ? { guardrails: job.guardrails } : {}),
-          },
-          {
-            onEvent: (ev) => {
-              const done = job.onStreamEvent ? job.onStreamEvent(ev) : ev.type !== 'chunk';
-              if (done) finish(ev);
-              return done;
-            },
-            onTimeout: () => {
-              if (!reply.raw.headersSent) return finish(errors.timeout());
-              // Mid-stream: the stream ends with the error; the handler itself has nothing left to send.
-              const { error } = errors.timeout().toBody();
-              reply.raw.end(sseError({ error }));
-              finish({ type: 'error', seq: 0, attempt: 0, status: 504, error });
-            },
-          },
-        )
-        .catch((err: unknown) =>
-          finish(err instanceof ApiError ? err : errors.unavailable(`The request could not be queued: ${String(err)}`)),
-        );
+  /** Admits and publishes one prompt's chat request; resolves with its terminal event or throws its error as HTTP. */
+  function run(req: FastifyRequest, reply: FastifyReply, job: PromptRun): Promise<StreamEvent> {
+    return dispatch({
+      req,
+      reply,
+      kind: 'chat',
+      route: job.route,
+      publicModel: job.publicModel,
+      stream: job.stream,
+      requestId: job.requestId,
+      body: Buffer.from(JSON.stringify(job.body)),
+      admissionBody: job.body,
+      onStreamEvent: job.onStreamEvent,
+      guardrails: job.guardrails,
     });
   }
 };
-
-function settlementOf(ev: StreamEvent | ApiError): Settlement {
-  if (ev instanceof ApiError) return ev.status === 504 ? 'unknown' : 'failed';
-  if (ev.type === 'done' || ev.type === 'result') {
-    const u = ev.usage;
-    return {
-      usage: {
-        prompt_tokens: u.prompt_tokens,
-        completion_tokens: 'completion_tokens' in u ? u.completion_tokens : 0,
-        total_tokens: u.total_tokens,
-      },
-      target: ev.target ?? `${ev.provider}/${ev.model}`,
-    };
-  }
-  return ev.type === 'error' ? 'failed' : 'unknown';
-}
 
 // ---- API reference (services/ingress/openapi) ----
 documentRoute('POST /v1/completions', {

@@ -31,7 +31,8 @@ import type { StreamResume } from '../resumable.ts';
 import type { Route } from '../routing.ts';
 import { writeSse } from '../sse-backpressure.ts';
 import { documentRoute } from '../openapi/registry.ts';
-import { SIMULATED_HEADER, streamHeaders, type DispatchOptions } from './chat.ts';
+import { SIMULATED_HEADER, streamHeaders } from './chat.ts';
+import type { Dispatch } from '../request-dispatch.ts';
 import { AttemptLock } from '../attempt-lock.ts';
 
 export interface MessagesRoutesOptions {
@@ -39,7 +40,7 @@ export interface MessagesRoutesOptions {
   authenticate: (req: FastifyRequest) => Promise<void>;
   resolveRoute: (model: string) => Route;
   /** routes/chat.ts: publish and wait for the events, one path for every surface. */
-  dispatch: (opts: DispatchOptions) => Promise<StreamEvent>;
+  dispatch: Dispatch;
   sseLimits: { maxBufferedBytes: number; stuckTimeoutMs: number };
   resume: Pick<StreamResume, 'remember'>;
   guardrails: IngressGuardrails;
@@ -130,6 +131,7 @@ export const messagesRoutes: FastifyPluginAsync<MessagesRoutesOptions> = async (
     await dispatch({
       ...base,
       stream: true,
+      resumable: true, // remembered above: a client that drops can resume it
       onStreamEvent: (received) => {
         // Only one attempt may speak to the client (as in routes/chat.ts).
         const ev = attempts.admit(received);

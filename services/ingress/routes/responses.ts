@@ -3,7 +3,7 @@
 // and travels the one internal path: same admission, dispatcher, queue, worker and ledger as
 // /v1/chat/completions. Only the edges differ: the answer is rendered as a `response` object or its
 // typed SSE events, and finished responses are stored (per tenant) for GET and previous_response_id.
-import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { SwitchyardConfig } from '../../../shared/config/env.ts';
 import { assertRouteConfigured } from '../../../shared/config/providers.ts';
 import type { Db } from '../../../shared/db/database.ts';
@@ -24,22 +24,21 @@ import {
 } from '../../../shared/protocol/responses/response-object.ts';
 import { ResponseStream } from '../../../shared/protocol/responses/stream.ts';
 import { inputToMessages, toChatRequest } from '../../../shared/protocol/responses/to-chat.ts';
-import type { Admission } from '../admission.ts';
-import type { Dispatcher } from '../dispatcher.ts';
 import { guardrailsHeader, type IngressGuardrails } from '../guardrails.ts';
 import { assertModelAllowed } from '../model-policy.ts';
 import { principalOf } from '../principal.ts';
-import { sseError, sseHeaders } from '../render.ts';
-import { resolveRoute as resolveModelRoute, type Route } from '../routing.ts';
+import { sseHeaders } from '../render.ts';
+import { resolveRoute as resolveModelRoute } from '../routing.ts';
 import { writeSse } from '../sse-backpressure.ts';
-import { retryHeaders, settlementOf, SIMULATED_HEADER, streamHeaders } from './chat.ts';
+import { SIMULATED_HEADER, streamHeaders } from './chat.ts';
 import { AttemptLock } from '../attempt-lock.ts';
+import type { Dispatch } from '../request-dispatch.ts';
 
 export interface ResponsesRoutesOptions {
   config: SwitchyardConfig;
   db: Db;
-  dispatcher: Dispatcher;
-  admission: Admission;
+  /** Admission, publish and events back (services/ingress/request-dispatch.ts). */
+  dispatch: Dispatch;
   authenticate: (req: FastifyRequest) => Promise<void>;
   guardrails: IngressGuardrails;
 }
@@ -48,7 +47,7 @@ export interface ResponsesRoutesOptions {
 const PURGE_INTERVAL_MS = 60_000;
 
 export const responsesRoutes: FastifyPluginAsync<ResponsesRoutesOptions> = async (app, opts) => {
-  const { config, db, dispatcher, admission, authenticate, guardrails } = opts;
+  const { config, db, dispatch, authenticate, guardrails } = opts;
   const sseLimits = { maxBufferedBytes: config.SSE_MAX_BUFFERED_BYTES, stuckTimeoutMs: config.SSE_STUCK_TIMEOUT_MS };
   const purgeTimer = setInterval(() => {
     purgeExpiredResponses(db).catch((err: unknown) => app.log.warn({ err: String(err) }, 'purging expired responses failed'));
@@ -99,10 +98,19 @@ export const responsesRoutes: FastifyPluginAsync<ResponsesRoutesOptions> = async
         throw errors.responseNotStored();
       }
     };
-    const job = { req, reply, route, publicModel: request.model, chat, guardrails: checked?.workerGuardrails };
+    const job = {
+      req,
+      reply,
+      kind: 'chat' as const,
+      route,
+      publicModel: request.model,
+      body: Buffer.from(JSON.stringify(chat)), // the translation is queued, not the client's Responses body
+      admissionBody: chat,
+      guardrails: checked?.workerGuardrails,
+    };
 
     if (request.stream !== true) {
-      const ev = await dispatchChat({ ...job, stream: false });
+      const ev = await dispatch({ ...job, stream: false });
       if (ev.type !== 'result' || ev.kind !== 'chat') {
         throw new ApiError(502, 'The worker answered with an unexpected event.', { type: 'server_error' });
       }
@@ -137,9 +145,9 @@ export const responsesRoutes: FastifyPluginAsync<ResponsesRoutesOptions> = async
         res.end(events.fail(error.toBody().error));
       }
     };
-    await dispatchChat({
+    await dispatch({
       ...job,
-      stream: true,
+      stream: true, // not resumable: a Responses stream that loses its client is cancelled
       streamTimeoutFrames: () => events.fail(errors.timeout().toBody().error),
       onStreamEvent: (received) => {
         // As on the chat route: once one attempt's tokens are out, no other attempt may speak.
@@ -181,95 +189,6 @@ export const responsesRoutes: FastifyPluginAsync<ResponsesRoutesOptions> = async
     if (!(await deleteResponse(db, principalOf(req).tenantId, req.params.id))) throw errors.responseNotFound(req.params.id);
     return { id: req.params.id, object: 'response', deleted: true };
   });
-
-  interface ChatJob {
-    req: FastifyRequest;
-    reply: FastifyReply;
-    route: Route;
-    publicModel: string;
-    chat: object;
-    stream: boolean;
-    onStreamEvent?: (ev: StreamEvent) => boolean;
-    /** The last frames of a stream that timed out after it started. */
-    streamTimeoutFrames?: () => string;
-    /** Content guardrails the worker applies to the answer. */
-    guardrails?: readonly string[];
-  }
-
-  /**
-   * The chat route's dispatch, for a translated body: admission, publish, events back. Without
-   * `onStreamEvent` it resolves with the terminal event (or throws its error as HTTP).
-   */
-  async function dispatchChat({
-    req,
-    reply,
-    route,
-    publicModel,
-    chat,
-    stream,
-    onStreamEvent,
-    streamTimeoutFrames,
-    guardrails: names,
-  }: ChatJob): Promise<StreamEvent> {
-    const requestId = req.id;
-    let finished = false;
-    let settle!: { resolve: (ev: StreamEvent) => void; reject: (err: ApiError) => void };
-    const result = new Promise<StreamEvent>((resolve, reject) => (settle = { resolve, reject }));
-    const finish = (ev: StreamEvent | ApiError) => {
-      finished = true;
-      if (!(ev instanceof ApiError) && (ev.type === 'done' || ev.type === 'result')) req.usage = ev.usage;
-      req.admitted?.settle(settlementOf(ev, reply.raw.headersSent));
-      if (ev instanceof ApiError) settle.reject(ev);
-      else if (ev.type === 'error' && !reply.raw.headersSent) {
-        const { message, type, param, code } = ev.error;
-        settle.reject(new ApiError(ev.status, message, { type, param, code, headers: retryHeaders(ev.retry_after_ms) }));
-      } else settle.resolve(ev);
-    };
-    // The client went away: stop the upstream call (Responses streams are not resumable).
-    reply.raw.once('close', () => {
-      if (!finished) {
-        finished = true;
-        req.admitted?.settle('unknown');
-        dispatcher.cancel(requestId);
-      }
-    });
-    const admitting = admission.admit(principalOf(req), route.targets ?? [route], chat, 'chat');
-    if (admitting) {
-      req.admitted = await admitting;
-      reply.headers(req.admitted.headers);
-    }
-    const submitted = dispatcher.submit(
-      {
-        requestId,
-        principal: principalOf(req),
-        kind: 'chat',
-        route,
-        publicModel,
-        stream,
-        body: Buffer.from(JSON.stringify(chat)),
-        ...(names ? { guardrails: names } : {}),
-      },
-      {
-        onEvent: (ev) => {
-          const done = onStreamEvent ? onStreamEvent(ev) : ev.type !== 'chunk';
-          if (done) finish(ev);
-          return done;
-        },
-        onTimeout: () => {
-          if (reply.raw.headersSent) {
-            finished = true;
-            req.admitted?.settle('unknown');
-            reply.raw.end(streamTimeoutFrames?.() ?? sseError(errors.timeout().toBody()));
-            settle.resolve({ type: 'error', seq: 0, attempt: 0, status: 504, error: errors.timeout().toBody().error });
-          } else finish(errors.timeout());
-        },
-      },
-    );
-    submitted.catch((err: unknown) => {
-      if (!finished) finish(err instanceof ApiError ? err : errors.unavailable(`The request could not be queued: ${String(err)}`));
-    });
-    return result;
-  }
 };
 
 // ---- API reference (services/ingress/openapi) ----
