@@ -65,8 +65,8 @@ export class ProcessGroup {
   }
 
   /** Throwaway nats-server and Postgres database, and the mock upstream in its own process. */
-  async startBackends(dbName: string): Promise<Backends> {
-    const nats = await startNatsServer();
+  async startBackends(dbName: string, natsOpts: Parameters<typeof startNatsServer>[0] = {}): Promise<Backends> {
+    const nats = await startNatsServer(natsOpts);
     this.cleanups.push(() => nats.stop());
     const pgc = await startPostgres();
     this.cleanups.push(() => pgc.destroy());

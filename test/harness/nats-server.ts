@@ -23,8 +23,11 @@ const NATS_LIMITS_CONF = resolve('deploy/nats-limits.conf');
 // NATS_SERVER_BIN, .data/bin, then PATH: the binary `npm start` would run (scripts/ensure-services.mjs).
 export { findNatsServer };
 
-/** `env`: extra environment for the server (benchmarks vary Go's GOGC / GOMEMLIMIT / GOMAXPROCS) over `npm start`'s. */
-export async function startNatsServer(opts: { bin?: string; env?: Record<string, string> } = {}): Promise<NatsServer> {
+/**
+ * `env`: extra environment for the server (benchmarks vary Go's GOGC / GOMEMLIMIT / GOMAXPROCS) over
+ * `npm start`'s; `args`: extra command-line flags (bench/nats-memory.ts adds monitoring and profiling ports).
+ */
+export async function startNatsServer(opts: { bin?: string; env?: Record<string, string>; args?: string[] } = {}): Promise<NatsServer> {
   const bin = opts.bin ?? findNatsServer();
   if (!bin)
     throw new Error('nats-server not found: apt-get install -y nats-server (or run `npm start` once, which installs it under .data/bin)');
@@ -35,7 +38,7 @@ export async function startNatsServer(opts: { bin?: string; env?: Record<string,
   let proc: ChildProcess | null = null;
   // The same limits as `npm start` (max_payload: the largest request body, docs/security.md).
   const start = async () => {
-    const args = ['-c', NATS_LIMITS_CONF, '-js', '-a', '127.0.0.1', '-p', String(port), '-sd', dir, '-n', name];
+    const args = ['-c', NATS_LIMITS_CONF, '-js', '-a', '127.0.0.1', '-p', String(port), '-sd', dir, '-n', name, ...(opts.args ?? [])];
     proc = await spawnNats(bin, args, port, `nats-server on ${port}`, { ...embeddedNatsEnv(), ...opts.env });
   };
   // A free port can be taken by another test process before nats-server binds it: pick another.
