@@ -49,6 +49,7 @@ export async function createAsyncWork(opts: AsyncWorkOptions): Promise<AsyncWork
     log,
     graceMs: config.STREAM_RESUME_GRACE_MS,
     eventsMaxAgeSeconds: config.EVENTS_MAX_AGE_SECONDS,
+    eventsMaxBytes: config.EVENTS_MAX_BYTES,
     replicas: config.NATS_STREAM_REPLICAS,
   });
   const asyncRequests = new AsyncRequests({ config, nats, db, log, resume, authenticate });

@@ -147,6 +147,23 @@ export const asyncConsumerNames = { batchResults: 'batch-results', asyncResults:
 /** KV (memory, max age = events max age): request id -> owning tenant, for resume and status reads. */
 export const REQUEST_OWNERS_BUCKET = 'LLM_REQUEST_OWNERS';
 
+/**
+ * The owners bucket's limits. One ~165-byte record per stream, kept as long as its events: without a
+ * byte cap it grew with the stream rate (2.3 million records at 3,800 streams/s over 600 s,
+ * docs/benchmarks.md "nats-server under sustained load"). A quarter of EVENTS_MAX_BYTES holds the
+ * owners of every stream whose events (~700 bytes each) fit there; past it the oldest records go
+ * first, so the streams that lose their resume are those whose events are the next to go anyway.
+ */
+export function requestOwnersLimits(opts: { eventsMaxAgeSeconds: number; eventsMaxBytes: number }) {
+  return {
+    ttlMs: opts.eventsMaxAgeSeconds * 1000,
+    maxAgeNanos: secondsToNanos(opts.eventsMaxAgeSeconds),
+    maxBytes: Math.max(64 * 1024, Math.floor(opts.eventsMaxBytes / 4)),
+    // KV buckets refuse new values when full (DiscardPolicy.New); these records are replaceable.
+    discard: DiscardPolicy.Old,
+  };
+}
+
 function asyncConsumerConfigs(): Array<{ stream: string; config: Partial<ConsumerConfig> & { durable_name: string } }> {
   const common = {
     ack_policy: AckPolicy.Explicit,
