@@ -14,7 +14,7 @@ import websocket from '@fastify/websocket';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { SwitchyardConfig } from '../../shared/config/env.ts';
 import { ApiError, errors } from '../../shared/protocol/errors.ts';
-import type { StreamEvent, Usage } from '../../shared/protocol/events.ts';
+import type { StreamEvent } from '../../shared/protocol/events.ts';
 import { chatCompletionRequestSchema, zodIssueToParam } from '../../shared/protocol/openai.ts';
 import {
   WS_CLOSE,
@@ -40,6 +40,7 @@ import { answerHandshakeError } from './framework-errors.ts';
 import { validate } from '../../shared/protocol/request-errors.ts';
 import { exceedsJsonDepth } from '../../shared/protocol/json-depth.ts';
 import { AttemptLock } from './attempt-lock.ts';
+import { settlementOf } from './request-dispatch.ts';
 
 export interface WebSocketOptions {
   config: SwitchyardConfig;
@@ -241,13 +242,8 @@ export async function websocketRoutes(app: FastifyInstance, opts: WebSocketOptio
           }
           entry.finished = true;
           live.delete(id);
-          entry.admitted?.settle(
-            ev.type === 'done' || ev.type === 'result'
-              ? { usage: ev.usage as Usage, target: ev.target ?? `${ev.provider}/${ev.model}` }
-              : attempts.locked
-                ? 'unknown'
-                : 'failed',
-          );
+          // An error after this request's tokens went out settles as unknown, as on the HTTP routes.
+          entry.admitted?.settle(settlementOf(ev, attempts.locked !== 0));
           if (ev.type === 'done')
             send({
               type: 'done',
