@@ -30,6 +30,7 @@ const BOTH_BACKENDS = [
   'test/integration/faults.test.ts',
   'test/integration/request-validation.test.ts',
   'test/integration/resume.test.ts',
+  'test/integration/nats-restart.test.ts',
   'test/integration/websocket.test.ts',
   'test/integration/responses.test.ts',
   'test/integration/console.test.ts',

@@ -8,12 +8,11 @@
 // - replay: an ordered consumer on `llm.evt.*.<requestId>`, with the same attempt lock the live SSE
 //   path applies (only the attempt whose tokens went out may speak; others may only end it).
 import { DeliverPolicy } from '@nats-io/jetstream';
-import { Kvm, type KV } from '@nats-io/kv';
-import { StorageType } from '@nats-io/jetstream';
+import type { KV } from '@nats-io/kv';
 import type { Subscription } from '@nats-io/transport-node';
 import type { Nats } from '../../shared/nats/connection.ts';
 import { publishNotice } from '../../shared/nats/best-effort.ts';
-import { asyncSubjects, REQUEST_OWNERS_BUCKET, requestOwnersLimits, STREAMS, subjects } from '../../shared/nats/topology.ts';
+import { asyncSubjects, ensureRequestOwnersBucket, REQUEST_OWNERS_BUCKET, STREAMS, subjects } from '../../shared/nats/topology.ts';
 import type { StreamEvent } from '../../shared/protocol/events.ts';
 import type { Logger } from '../../shared/telemetry/logger.ts';
 import type { Dispatcher } from './dispatcher.ts';
@@ -28,6 +27,8 @@ export interface ResumeOptions {
   eventsMaxAgeSeconds: number;
   /** EVENTS_MAX_BYTES: the owners bucket is capped at a quarter of it (topology.ts, requestOwnersLimits). */
   eventsMaxBytes: number;
+  /** EVENTS_STORAGE: the owners bucket is stored like the events it points to. */
+  eventsStorage?: 'file' | 'memory';
   /** NATS_STREAM_REPLICAS: the owners bucket is a stream like the others. */
   replicas?: number;
 }
@@ -80,26 +81,7 @@ export class StreamResume {
   }
 
   static async create(opts: ResumeOptions): Promise<StreamResume> {
-    const limits = requestOwnersLimits(opts);
-    const kv = await new Kvm(opts.nats.js).create(REQUEST_OWNERS_BUCKET, {
-      history: 1,
-      ttl: limits.ttlMs,
-      max_bytes: limits.maxBytes,
-      storage: StorageType.Memory,
-      replicas: opts.replicas ?? 1,
-    });
-    // create() keeps an existing bucket as it is, and makes a new one discard new values when full:
-    // bring either to the limits (a bucket from before the cap gets it here).
-    const stream = `KV_${REQUEST_OWNERS_BUCKET}`;
-    const { config } = await opts.nats.jsm.streams.info(stream);
-    if (config.max_bytes !== limits.maxBytes || config.discard !== limits.discard || config.max_age !== limits.maxAgeNanos) {
-      await opts.nats.jsm.streams.update(stream, {
-        ...config,
-        max_bytes: limits.maxBytes,
-        discard: limits.discard,
-        max_age: limits.maxAgeNanos,
-      });
-    }
+    const kv = await ensureRequestOwnersBucket(opts.nats.js, opts.nats.jsm, opts);
     return new StreamResume(opts, kv);
   }
 

@@ -63,7 +63,7 @@ export const envSchema = z.object({
   UPSTREAM_MAX_BODY_BYTES: int(4 * 1024 * 1024),
   UPSTREAM_MAX_EVENT_BYTES: int(1024 * 1024),
   EVENTS_MAX_AGE_SECONDS: int(600),
-  /** Cap of the in-memory LLM_EVENTS stream; nats-server holds up to this much (docs/benchmarks.md, levers row "events16"). */
+  /** Cap of the LLM_EVENTS stream (and a quarter more for the resume owners bucket; docs/benchmarks.md, levers row "events16"). */
   EVENTS_MAX_BYTES: z.coerce
     .number()
     .int()
@@ -71,6 +71,11 @@ export const envSchema = z.object({
     .default(512 * 1024 * 1024),
   /** Storage of the LLM_REQUESTS stream when it is first created (docs/benchmarks.md: the trade-off). */
   NATS_REQUEST_STORAGE: z.enum(['file', 'memory']).default('file'),
+  /**
+   * Storage of LLM_EVENTS and the resume owners bucket when first created: `file` keeps resumable
+   * streams and unread batch/async results across a nats-server restart; `memory` loses them there.
+   */
+  EVENTS_STORAGE: z.enum(['file', 'memory']).default('file'),
   AUTH_CACHE_TTL_MS: int(30_000),
   /** Deepest JSON nesting a request body may have (400 above it): deep bodies overflow recursive code. */
   MAX_JSON_DEPTH: int(64),

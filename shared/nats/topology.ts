@@ -8,8 +8,10 @@ import {
   RetentionPolicy,
   StorageType,
   type ConsumerConfig,
+  type JetStreamClient,
   type StreamConfig,
 } from '@nats-io/jetstream';
+import { Kvm, type KV } from '@nats-io/kv';
 import { isAlreadyExists, isConsumerNotFound, isStreamNotFound } from './errors.ts';
 
 export type Priority = 'interactive' | 'batch';
@@ -144,7 +146,7 @@ export const asyncSubjects = {
 
 export const asyncConsumerNames = { batchResults: 'batch-results', asyncResults: 'async-results' } as const;
 
-/** KV (memory, max age = events max age): request id -> owning tenant, for resume and status reads. */
+/** KV (stored like LLM_EVENTS, max age = events max age): request id -> owning tenant, for resume and status reads. */
 export const REQUEST_OWNERS_BUCKET = 'LLM_REQUEST_OWNERS';
 
 /**
@@ -154,14 +156,41 @@ export const REQUEST_OWNERS_BUCKET = 'LLM_REQUEST_OWNERS';
  * owners of every stream whose events (~700 bytes each) fit there; past it the oldest records go
  * first, so the streams that lose their resume are those whose events are the next to go anyway.
  */
-export function requestOwnersLimits(opts: { eventsMaxAgeSeconds: number; eventsMaxBytes: number }) {
+export function requestOwnersLimits(opts: { eventsMaxAgeSeconds: number; eventsMaxBytes: number; eventsStorage?: 'file' | 'memory' }) {
   return {
+    // With its streams' events: a stream that survives a nats-server restart stays resumable.
+    storage: opts.eventsStorage === 'memory' ? StorageType.Memory : StorageType.File,
     ttlMs: opts.eventsMaxAgeSeconds * 1000,
     maxAgeNanos: secondsToNanos(opts.eventsMaxAgeSeconds),
     maxBytes: Math.max(64 * 1024, Math.floor(opts.eventsMaxBytes / 4)),
     // KV buckets refuse new values when full (DiscardPolicy.New); these records are replaceable.
     discard: DiscardPolicy.Old,
   };
+}
+
+/**
+ * Creates the owners bucket, or brings an existing one to its limits: Kvm.create() keeps a bucket as
+ * it is, and makes a new one discard new values when full (a bucket from before the cap gets it here).
+ */
+export async function ensureRequestOwnersBucket(
+  js: JetStreamClient,
+  jsm: JetStreamManager,
+  opts: { eventsMaxAgeSeconds: number; eventsMaxBytes: number; eventsStorage?: 'file' | 'memory'; replicas?: number },
+): Promise<KV> {
+  const limits = requestOwnersLimits(opts);
+  const kv = await new Kvm(js).create(REQUEST_OWNERS_BUCKET, {
+    history: 1,
+    ttl: limits.ttlMs,
+    max_bytes: limits.maxBytes,
+    storage: limits.storage,
+    replicas: opts.replicas ?? 1,
+  });
+  const stream = `KV_${REQUEST_OWNERS_BUCKET}`;
+  const { config } = await jsm.streams.info(stream);
+  if (config.max_bytes !== limits.maxBytes || config.discard !== limits.discard || config.max_age !== limits.maxAgeNanos) {
+    await jsm.streams.update(stream, { ...config, max_bytes: limits.maxBytes, discard: limits.discard, max_age: limits.maxAgeNanos });
+  }
+  return kv;
 }
 
 function asyncConsumerConfigs(): Array<{ stream: string; config: Partial<ConsumerConfig> & { durable_name: string } }> {
@@ -198,6 +227,12 @@ export interface TopologyOptions {
   eventsMaxAgeSeconds?: number;
   /** Bytes LLM_EVENTS may hold (EVENTS_MAX_BYTES); the oldest events go first past it. */
   eventsMaxBytes?: number;
+  /**
+   * Where LLM_EVENTS lives (EVENTS_STORAGE, default `file`). nats-server does not recreate a
+   * memory-stored stream when it restarts: with `memory`, a restart loses every resumable stream and
+   * every batch or async result not yet written to the database. Fixed when the stream is first created.
+   */
+  eventsStorage?: 'file' | 'memory';
   /** How long cancels are kept for workers that start later (at least the interactive deadline). */
   cancelsMaxAgeSeconds?: number;
   /**
@@ -227,8 +262,10 @@ export function streamConfigs(opts: TopologyOptions): Array<Partial<StreamConfig
       name: STREAMS.events,
       subjects: ['llm.evt.>'],
       retention: RetentionPolicy.Limits,
-      // Memory: events are a replay buffer, not a record; they must not cost disk I/O per token.
-      storage: StorageType.Memory,
+      // File by default: batch and async results wait here until the database has them, and a
+      // nats-server restart drops memory-stored streams (docs/benchmarks.md, levers row "eventsfile").
+      // A stream whose ingress shares the worker's process is stored in batches (local-stream.ts).
+      storage: opts.eventsStorage === 'memory' ? StorageType.Memory : StorageType.File,
       max_age: secondsToNanos(opts.eventsMaxAgeSeconds ?? 600),
       max_bytes: opts.eventsMaxBytes ?? 512 * 1024 * 1024,
       discard: DiscardPolicy.Old,

@@ -2,7 +2,8 @@
 import { join } from 'node:path';
 import { loadConfig, type SwitchyardConfig } from '../config/env.ts';
 import { connectNats, type Nats } from '../nats/connection.ts';
-import { ensureTopology } from '../nats/topology.ts';
+import { ensureRequestOwnersBucket, ensureTopology, STREAMS, type TopologyOptions } from '../nats/topology.ts';
+import { keepTopology } from '../nats/topology-keeper.ts';
 import { loadConfigFile } from '../config/file.ts';
 import { applyProviderPlan } from '../config/providers.ts';
 import { ensureLimitBuckets } from '../limits/kv.ts';
@@ -81,18 +82,32 @@ export async function boot(
       `cannot reach NATS at ${config.NATS_URL}: ${err.message}. Start nats-server with JetStream (nats-server -js) or set NATS_URL.`,
     );
   });
-  await ensureTopology(nats.jsm, {
+  const topology: TopologyOptions = {
     providers: adapterNames(config.file),
     ackWaitSeconds: config.WORKER_ACK_WAIT_SECONDS,
     maxDeliver: config.WORKER_MAX_DELIVER,
     ledgerAckWaitSeconds: config.LEDGER_ACK_WAIT_SECONDS,
     eventsMaxAgeSeconds: config.EVENTS_MAX_AGE_SECONDS,
     eventsMaxBytes: config.EVENTS_MAX_BYTES,
+    eventsStorage: config.EVENTS_STORAGE,
     requestStorage: config.NATS_REQUEST_STORAGE,
     cancelsMaxAgeSeconds: Math.max(900, Math.ceil(config.REQUEST_TIMEOUT_MS / 1000)),
     replicas: config.NATS_STREAM_REPLICAS,
-  });
-  await ensureLimitBuckets(nats.nc, config.NATS_STREAM_REPLICAS);
+  };
+  // Every stream, consumer and bucket any service uses, so that any process can put all of it back.
+  const ensure = async () => {
+    await ensureTopology(nats.jsm, topology);
+    await ensureLimitBuckets(nats.nc, config.NATS_STREAM_REPLICAS);
+    await ensureRequestOwnersBucket(nats.js, nats.jsm, {
+      eventsMaxAgeSeconds: config.EVENTS_MAX_AGE_SECONDS,
+      eventsMaxBytes: config.EVENTS_MAX_BYTES,
+      eventsStorage: config.EVENTS_STORAGE,
+      replicas: config.NATS_STREAM_REPLICAS,
+    });
+  };
+  await ensure();
+  await warnIfEventsStoredElsewhere(nats, config.EVENTS_STORAGE, log);
+  const readiness = new Readiness(nats.nc, keepTopology(nats.nc, ensure, log));
   let db: Db | null = null;
   if (dbOpening) {
     db = await dbOpening;
@@ -101,7 +116,7 @@ export async function boot(
   const env = opts.env ?? process.env;
   const reload = new ConfigReload(() => loadConfigFile(undefined, env), log);
   reload.register(configFileHook(config, log));
-  return { config, log, nats, db, readiness: new Readiness(nats.nc), reload };
+  return { config, log, nats, db, readiness, reload };
 }
 
 /**
@@ -150,4 +165,18 @@ export function onShutdown(log: Logger, close: () => Promise<void>, runtime?: Pi
         .finally(() => stopTracing().finally(() => process.exit(0)));
     });
   }
+}
+
+/**
+ * A stream's storage is fixed when it is created: an LLM_EVENTS from before EVENTS_STORAGE=file (or
+ * made with the other setting) keeps its own until it is recreated. Say so once, with how.
+ */
+async function warnIfEventsStoredElsewhere(nats: Nats, wanted: 'file' | 'memory', log: Logger): Promise<void> {
+  const { config } = await nats.jsm.streams.info(STREAMS.events);
+  if (config.storage === wanted) return;
+  log.warn(
+    { stream: STREAMS.events, storage: config.storage, EVENTS_STORAGE: wanted },
+    `${STREAMS.events} keeps the storage it was created with; it is recreated with EVENTS_STORAGE when it is deleted ` +
+      `(\`nats stream rm ${STREAMS.events}\` while Switchyard is stopped) or, when it is memory-stored, when nats-server restarts`,
+  );
 }
