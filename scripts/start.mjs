@@ -10,6 +10,8 @@ import { embeddedNatsEnv, ensureNatsServer } from './ensure-services.mjs';
 
 const env = { ...process.env };
 let nats = null;
+/** Set once Switchyard is on its way out: its nats-server is not started again after that. */
+let stopping = false;
 
 function portFree(port) {
   return new Promise((resolve) => {
@@ -47,14 +49,31 @@ if (!env.NATS_URL) {
     const log = openSync('.data/nats.log', 'a');
     // deploy/nats-limits.conf raises max_payload, the largest request body (docs/security.md).
     const conf = 'deploy/nats-limits.conf';
-    // A process group of its own: Ctrl-C in a terminal signals the whole foreground group, and
-    // nats-server must outlive the services' drain (stopped on exit, below), not close under it.
-    nats = spawn(bin, ['-c', conf, '-js', '-a', '127.0.0.1', '-p', String(port), '-sd', '.data/nats'], {
-      env: embeddedNatsEnv(),
-      stdio: ['ignore', log, log],
-      detached: true,
-    });
-    writeFileSync(NATS_PID_FILE, JSON.stringify({ pid: nats.pid, port }));
+    const spawnNats = () => {
+      // A process group of its own: Ctrl-C in a terminal signals the whole foreground group, and
+      // nats-server must outlive the services' drain (stopped on exit, below), not close under it.
+      const child = spawn(bin, ['-c', conf, '-js', '-a', '127.0.0.1', '-p', String(port), '-sd', '.data/nats'], {
+        env: embeddedNatsEnv(),
+        stdio: ['ignore', log, log],
+        detached: true,
+      });
+      writeFileSync(NATS_PID_FILE, JSON.stringify({ pid: child.pid, port }));
+      const startedAt = Date.now();
+      // Supervised: a nats-server that dies (a crash, an OOM kill) is started again on the same port
+      // and data, and the services put back what it lost (shared/nats/topology-keeper.ts).
+      child.once('exit', (code, signal) => {
+        if (stopping) return;
+        // Pause longer while it keeps dying at once (e.g. its port was taken meanwhile).
+        restartPauseMs = Date.now() - startedAt > 30_000 ? 250 : Math.min(restartPauseMs * 2, 5_000);
+        console.error(`[switchyard] nats-server exited (${signal ?? code}); starting it again in ${restartPauseMs} ms`);
+        setTimeout(() => {
+          if (!stopping) nats = spawnNats();
+        }, restartPauseMs).unref();
+      });
+      return child;
+    };
+    let restartPauseMs = 125;
+    nats = spawnNats();
     env.NATS_URL = `nats://127.0.0.1:${port}`;
     console.error(`[switchyard] nats-server (JetStream) on ${env.NATS_URL}, data in .data/nats (log: .data/nats.log)`);
     // Give it a moment to open its port; the services retry their connection anyway.
@@ -67,6 +86,7 @@ if (!env.NATS_URL) {
 process.env.NATS_URL = env.NATS_URL;
 // nats-server lives exactly as long as Switchyard does.
 process.on('exit', () => {
+  stopping = true;
   if (!nats) return;
   nats.kill('SIGTERM');
   rmSync(NATS_PID_FILE, { force: true });

@@ -120,7 +120,7 @@ describe('npm start on a fresh machine', () => {
     await stop(again.proc);
   });
 
-  it('without NATS_URL runs its own nats-server with GOMAXPROCS=1, for exactly as long as it runs, and stops cleanly on Ctrl-C', async () => {
+  it('without NATS_URL runs its own nats-server with GOMAXPROCS=1, for exactly as long as it runs (started again if it dies), and stops cleanly on Ctrl-C', async () => {
     // A directory of its own (start.mjs keeps nats-server's store and pid file under ./.data), with
     // the nats limits file it reads beside it, as in the repository.
     const cwd = mkdtempSync(join(tmpdir(), 'sy-start-nats-'));
@@ -149,11 +149,28 @@ describe('npm start on a fresh machine', () => {
       expect(environ).toContain('GOMAXPROCS=1');
       const key = /(sk-sy-\S+)/.exec(out)![1]!;
       expect((await chat(key, 'openai/gpt-4o-mini')).status).toBe(200);
+      // A nats-server that dies is started again on the same port and data, and Switchyard answers again.
+      const firstPid = pid;
+      process.kill(firstPid, 'SIGKILL');
+      pid = await waitFor(
+        () => {
+          const now = (JSON.parse(readFileSync(join(cwd, '.data', 'nats.pid'), 'utf8')) as { pid: number }).pid;
+          return now !== firstPid && running(now) ? now : undefined;
+        },
+        { timeoutMs: 10_000, what: 'nats-server to be started again' },
+      );
+      expect(out).toMatch(/nats-server exited \(SIGKILL\); starting it again/);
+      await waitFor(async () => ((await chat(key, 'openai/gpt-4o-mini')).status === 200 ? true : undefined), {
+        timeoutMs: 20_000,
+        intervalMs: 200,
+        what: 'an answer after the nats-server restart',
+      });
+      const atCtrlC = out.length;
       process.kill(-proc.pid!, 'SIGINT');
       expect(await exited).toBe(0);
       await waitFor(() => !running(pid), { timeoutMs: 10_000, what: 'nats-server to exit with Switchyard' });
       // nats-server is not in the terminal's group: it stops after the services drained, not under them.
-      expect(out).not.toMatch(/server shutdown|fetch failed|disconnected/i);
+      expect(out.slice(atCtrlC)).not.toMatch(/server shutdown|fetch failed|disconnected/i);
     } finally {
       proc.kill('SIGKILL');
       if (pid && running(pid)) process.kill(pid, 'SIGKILL'); // a failed run leaves no server behind
