@@ -127,6 +127,20 @@ describe('deployment manifests', () => {
   });
 });
 
+describe('the compose files', () => {
+  // A process that dies is started again, nats-server included: the services put back what a
+  // restarted nats-server lost (shared/nats/topology-keeper.ts, docs/scaling.md).
+  it.each(['docker-compose.yml', 'deploy/docker-compose.cluster.yml'])('%s restarts every service that dies', (file) => {
+    const compose = parse(readFileSync(file, 'utf8'), { merge: true }) as {
+      services: Record<string, { restart?: string; profiles?: string[] }>;
+    };
+    // The observability profile's tools (Prometheus, Grafana, Jaeger) are the operator's to run.
+    const served = Object.entries(compose.services).filter(([, svc]) => !svc.profiles?.includes('observability'));
+    expect(served.map(([name]) => name)).toEqual(expect.arrayContaining(['postgres', 'ledger', 'batch']));
+    for (const [name, svc] of served) expect(svc.restart, `${file}: ${name}`).toBe('unless-stopped');
+  });
+});
+
 describe('deploy/docker-compose.cluster.yml', () => {
   const file = 'deploy/docker-compose.cluster.yml';
   const compose = parse(readFileSync(file, 'utf8'), { merge: true }) as {
