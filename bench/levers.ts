@@ -110,8 +110,13 @@ const VARIANTS: Variant[] = [
   },
   { name: 'memstore', what: 'LLM_REQUESTS in memory storage', env: { NATS_REQUEST_STORAGE: 'memory' } },
   {
+    name: 'eventsmemory',
+    what: 'LLM_EVENTS and the owners bucket in memory storage (EVENTS_STORAGE=memory; the default is file)',
+    env: { EVENTS_STORAGE: 'memory' },
+  },
+  {
     name: 'events16',
-    what: 'EVENTS_MAX_BYTES=16 MiB (LLM_EVENTS, the resume buffer in nats-server memory; default 512 MiB)',
+    what: 'EVENTS_MAX_BYTES=16 MiB (LLM_EVENTS, the resume buffer; default 512 MiB)',
     env: { EVENTS_MAX_BYTES: String(16 * 1024 * 1024) },
   },
   { name: 'semi32', what: '--max-semi-space-size=32 --liftoff-only', nodeFlags: ['--max-semi-space-size=32', '--liftoff-only'] },
