@@ -273,9 +273,14 @@ export function streamConfigs(opts: TopologyOptions): Array<Partial<StreamConfig
     {
       name: STREAMS.usage,
       subjects: ['llm.usage.>'],
-      retention: RetentionPolicy.Limits,
+      // Interest: a record is deleted once the ledger has acked it (stored in the database). Kept
+      // for the max age under limits retention it cost ~550 bytes of disk per request for 7 days
+      // (docs/benchmarks.md, "nats-server under sustained load"). The ledger's durable consumer is
+      // created with the stream, so a record never arrives with nobody interested in it.
+      retention: RetentionPolicy.Interest,
       storage: StorageType.File,
       duplicate_window: secondsToNanos(120),
+      // How long a record waits for a ledger that cannot store it (the database down).
       max_age: secondsToNanos(7 * 24 * 3600),
       discard: DiscardPolicy.Old,
     },
@@ -292,6 +297,20 @@ export function streamConfigs(opts: TopologyOptions): Array<Partial<StreamConfig
   ];
   // R3 on a 3-node cluster: a stream survives the loss of one server without losing an acked message.
   return streams.map((s) => ({ ...s, num_replicas }));
+}
+
+/**
+ * Streams whose storage or retention differs from what `opts` would create: both are fixed when a
+ * stream is created (retention moves from limits to interest only on nats-server 2.10 and later).
+ */
+export async function topologyDrift(jsm: JetStreamManager, opts: TopologyOptions): Promise<string[]> {
+  const out: string[] = [];
+  for (const cfg of streamConfigs(opts)) {
+    const { config } = await jsm.streams.info(cfg.name);
+    if (config.storage !== cfg.storage) out.push(`${cfg.name}: ${config.storage} storage (${cfg.storage} wanted)`);
+    if (config.retention !== cfg.retention) out.push(`${cfg.name}: ${config.retention} retention (${cfg.retention} wanted)`);
+  }
+  return out;
 }
 
 /**
@@ -368,10 +387,20 @@ export function rescueConsumerConfig(ingressId: string, ackWaitSeconds: number):
 export async function ensureTopology(jsm: JetStreamManager, opts: TopologyOptions): Promise<void> {
   for (const cfg of streamConfigs(opts)) {
     try {
-      await jsm.streams.info(cfg.name);
-      // Retention and storage cannot change on an existing stream; update the rest.
-      const { retention: _r, storage: _s, ...mutable } = cfg;
-      await jsm.streams.update(cfg.name, mutable);
+      const { config: current } = await jsm.streams.info(cfg.name);
+      // Storage cannot change on an existing stream. Retention can from limits to interest since
+      // nats-server 2.10; 2.9 refuses it, and the stream keeps its own (topologyDrift says so).
+      // nats.js types the update without `retention`, which the server takes.
+      const { retention, storage: _s, ...mutable } = cfg;
+      const toInterest = retention === RetentionPolicy.Interest && current.retention === RetentionPolicy.Limits;
+      if (
+        !toInterest ||
+        !(await jsm.streams.update(cfg.name, { ...mutable, retention } as typeof mutable).then(
+          () => true,
+          () => false,
+        ))
+      )
+        await jsm.streams.update(cfg.name, mutable);
     } catch (err) {
       if (!isStreamNotFound(err)) throw err;
       try {

@@ -2,7 +2,7 @@
 import { join } from 'node:path';
 import { loadConfig, type SwitchyardConfig } from '../config/env.ts';
 import { connectNats, type Nats } from '../nats/connection.ts';
-import { ensureRequestOwnersBucket, ensureTopology, STREAMS, type TopologyOptions } from '../nats/topology.ts';
+import { ensureRequestOwnersBucket, ensureTopology, topologyDrift, type TopologyOptions } from '../nats/topology.ts';
 import { keepTopology } from '../nats/topology-keeper.ts';
 import { loadConfigFile } from '../config/file.ts';
 import { applyProviderPlan } from '../config/providers.ts';
@@ -106,7 +106,7 @@ export async function boot(
     });
   };
   await ensure();
-  await warnIfEventsStoredElsewhere(nats, config.EVENTS_STORAGE, log);
+  await warnOfTopologyDrift(nats, topology, log);
   const readiness = new Readiness(nats.nc, keepTopology(nats.nc, ensure, log));
   let db: Db | null = null;
   if (dbOpening) {
@@ -168,15 +168,16 @@ export function onShutdown(log: Logger, close: () => Promise<void>, runtime?: Pi
 }
 
 /**
- * A stream's storage is fixed when it is created: an LLM_EVENTS from before EVENTS_STORAGE=file (or
- * made with the other setting) keeps its own until it is recreated. Say so once, with how.
+ * A stream's storage, and on nats-server 2.9 its retention, are fixed when it is created: one made
+ * by an earlier version (or with other settings) keeps them until it is recreated. Say so once, with how.
  */
-async function warnIfEventsStoredElsewhere(nats: Nats, wanted: 'file' | 'memory', log: Logger): Promise<void> {
-  const { config } = await nats.jsm.streams.info(STREAMS.events);
-  if (config.storage === wanted) return;
+async function warnOfTopologyDrift(nats: Nats, topology: TopologyOptions, log: Logger): Promise<void> {
+  const drift = await topologyDrift(nats.jsm, topology);
+  if (drift.length === 0) return;
   log.warn(
-    { stream: STREAMS.events, storage: config.storage, EVENTS_STORAGE: wanted },
-    `${STREAMS.events} keeps the storage it was created with; it is recreated with EVENTS_STORAGE when it is deleted ` +
-      `(\`nats stream rm ${STREAMS.events}\` while Switchyard is stopped) or, when it is memory-stored, when nats-server restarts`,
+    { streams: drift },
+    'some streams keep the storage or retention they were created with; they get the wanted one when recreated ' +
+      '(with Switchyard stopped and its queues empty: `nats stream rm <name>`), a memory-stored one when nats-server restarts, ' +
+      'and a limits-retention LLM_USAGE on nats-server 2.10 or later at the next start',
   );
 }

@@ -18,7 +18,7 @@ import { currentBackend } from '../harness/stack.ts';
 import { startMockProviders, type MockProviders } from '../../services/mock-providers/server.ts';
 import { connectNats, type Nats } from '../../shared/nats/connection.ts';
 import { consumerNames, STREAMS, subjects } from '../../shared/nats/topology.ts';
-import { DiscardPolicy } from '@nats-io/jetstream';
+import { AckPolicy, DiscardPolicy } from '@nats-io/jetstream';
 import { decodeRequestEnvelope } from '../../shared/nats/request-envelope.ts';
 import { openDatabase } from '../../shared/db/database.ts';
 
@@ -93,16 +93,14 @@ async function heldSubjects(): Promise<Record<string, number>> {
   return info.state.subjects ?? {};
 }
 
-/** Waits until the newest usage record in LLM_USAGE is `requestId`'s (the worker publishes it a linger after the answer). */
-async function usageStored(requestId: string): Promise<void> {
-  await waitFor(
-    async () => {
-      const last = (await nats.jsm.streams.info(STREAMS.usage)).state.last_seq;
-      const m = last ? await nats.jsm.streams.getMessage(STREAMS.usage, { seq: last }) : null;
-      return !!m && new TextDecoder().decode(m.data).includes(requestId);
-    },
-    { timeoutMs: 5_000, intervalMs: 5, what: `the usage record of ${requestId}` },
-  );
+/** The sequence of the newest message LLM_USAGE has taken (its records go once the ledger acks them). */
+async function usageSeq(): Promise<number> {
+  return (await nats.jsm.streams.info(STREAMS.usage)).state.last_seq;
+}
+
+/** Waits until LLM_USAGE takes a message after `seq` (the worker publishes a record a linger after the answer). */
+async function usageStoredAfter(seq: number): Promise<void> {
+  await waitFor(async () => (await usageSeq()) > seq, { timeoutMs: 5_000, intervalMs: 5, what: 'the next usage record' });
 }
 
 /** Upstream calls whose last message contains `marker`. */
@@ -125,6 +123,7 @@ it('runs its requests without a delivery, leaves nothing held, and after a SIGKI
   await waitFor(() => Date.now() % 1000 < 200, { timeoutMs: 2_000, intervalMs: 5, what: 'the start of a second' });
   const slow = chat('slow one\nmock:{"ttft_ms":3000}').catch(() => null);
   await waitFor(() => mock.stats.active === 1, { timeoutMs: 2_000, intervalMs: 5, what: 'the slow request upstream' });
+  const seqBeforeFast = await usageSeq();
   expect((await chat('fast one')).status).toBe(200);
   const held = await heldSubjects();
   expect(Object.values(held), JSON.stringify(held)).toEqual([2]);
@@ -138,7 +137,7 @@ it('runs its requests without a delivery, leaves nothing held, and after a SIGKI
   }
   expect(Object.keys(ids).sort()).toEqual(['fast', 'slow']);
   // The fast one ended: its usage record is stored (the worker publishes it a linger after the answer).
-  await usageStored(ids.fast!);
+  await usageStoredAfter(seqBeforeFast);
 
   first.kill('SIGKILL');
   await new Promise((r) => first.once('exit', r));
@@ -179,9 +178,17 @@ it('runs its requests without a delivery, leaves nothing held, and after a SIGKI
 it('re-queues a request whose usage could not be published, as the redelivery a consumer would have made', async () => {
   const proc = await startAllInOne();
   const consumer = () => nats.jsm.consumers.info(STREAMS.requests, consumerNames.worker('openai', 'interactive'));
+  // LLM_USAGE deletes a record once every consumer acked it (interest retention): a consumer that
+  // never acks keeps the records below in it, so the stream can be made full.
+  await nats.jsm.consumers.add(STREAMS.usage, {
+    durable_name: 'test-holder',
+    ack_policy: AckPolicy.Explicit,
+    filter_subject: 'llm.usage.>',
+  });
+  const seqBefore = await usageSeq();
   const before = await chat('before the block');
   expect(before.status).toBe(200);
-  await usageStored(before.headers.get('x-request-id')!);
+  await usageStoredAfter(seqBefore);
   const deliveredBefore = (await consumer()).delivered.consumer_seq;
   // LLM_USAGE refuses every new record (full, discarding new ones) until restored.
   const { config } = await nats.jsm.streams.info(STREAMS.usage);
@@ -205,6 +212,7 @@ it('re-queues a request whose usage could not be published, as the redelivery a 
     restored = true;
   } finally {
     if (!restored) await nats.jsm.streams.update(STREAMS.usage, mutable);
+    await nats.jsm.consumers.delete(STREAMS.usage, 'test-holder');
   }
   await waitFor(async () => Object.keys(await heldSubjects()).length === 0 && (await consumer()).num_ack_pending === 0, {
     timeoutMs: 30_000,
