@@ -4,7 +4,7 @@
 // them the durable consumers on them. Measured before this module (test/integration/nats-restart.test.ts):
 // every tenant's rate limit failed open and no batch finished until Switchyard itself restarted.
 // So after every reconnect each process runs its start-up setup again (idempotent), retrying while
-// JetStream is still recovering, and says it is not ready until that has worked.
+// JetStream is still recovering.
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from '../telemetry/logger.ts';
 

@@ -107,7 +107,11 @@ export async function boot(
   };
   await ensure();
   await warnOfTopologyDrift(nats, topology, log);
-  const readiness = new Readiness(nats.nc, keepTopology(nats.nc, ensure, log));
+  // Not part of readiness: in a cluster every process reconnects at once when a node dies, and its
+  // setup may wait out the streams' leader elections; /readyz failing on every ingress together
+  // would take them all out of their load balancer for that time.
+  keepTopology(nats.nc, ensure, log);
+  const readiness = new Readiness(nats.nc);
   let db: Db | null = null;
   if (dbOpening) {
     db = await dbOpening;

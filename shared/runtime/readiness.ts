@@ -2,24 +2,20 @@
 // its NATS connection is down (it could accept a request but never publish it). One per process,
 // made by boot() and read by /readyz of the ingress and the health port of the other services.
 import type { NatsConnection } from '@nats-io/transport-node';
-import type { TopologyKeeper } from '../nats/topology-keeper.ts';
 
 export class Readiness {
   /** Set at SIGTERM, never cleared: the process is on its way out. */
   draining = false;
   private natsConnected = true;
   private readonly nc: NatsConnection;
-  /** Streams and buckets put back after a reconnect (topology-keeper.ts); NATS is not usable before. */
-  private readonly topology: Pick<TopologyKeeper, 'intact'> | undefined;
 
-  constructor(nc: NatsConnection, topology?: Pick<TopologyKeeper, 'intact'>) {
+  constructor(nc: NatsConnection) {
     this.nc = nc;
-    this.topology = topology;
     void this.watch();
   }
 
   get nats(): boolean {
-    return this.natsConnected && (this.topology?.intact ?? true) && !this.nc.isClosed() && !this.nc.isDraining();
+    return this.natsConnected && !this.nc.isClosed() && !this.nc.isDraining();
   }
 
   get ready(): boolean {
