@@ -7,6 +7,7 @@
 // JetStream is still recovering.
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from '../telemetry/logger.ts';
+import { metrics } from '../telemetry/metrics.ts';
 
 export interface TopologyKeeper {
   /** False from a reconnect until the topology is in place again. */
@@ -35,6 +36,8 @@ export function keepTopology(
         if (again) continue;
         state.intact = true;
         state.restores++;
+        metrics.natsTopologyMissing.set(0);
+        metrics.natsTopologyRestores.inc();
         if (attempt > 1) log.info({ attempts: attempt }, 'NATS topology in place again after the reconnect');
         return;
       } catch (err) {
@@ -51,6 +54,7 @@ export function keepTopology(
     for await (const s of nc.status()) {
       if (s.type !== 'reconnect') continue;
       state.intact = false;
+      metrics.natsTopologyMissing.set(1);
       if (running) {
         again = true;
         continue;

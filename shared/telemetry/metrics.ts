@@ -68,6 +68,16 @@ export const metrics = {
     labelNames: ['guardrail', 'mode', 'outcome'] as const,
     registers: [registry],
   }),
+  natsTopologyRestores: new Counter({
+    name: 'switchyard_nats_topology_restores_total',
+    help: 'Times this process put the NATS topology back after a reconnect (a restarted nats-server drops its memory-stored streams)',
+    registers: [registry],
+  }),
+  natsTopologyMissing: new Gauge({
+    name: 'switchyard_nats_topology_missing',
+    help: '1 from a NATS reconnect until this process has put the topology back (retrying while JetStream recovers), else 0',
+    registers: [registry],
+  }),
   limiterErrors: new Counter({
     name: 'switchyard_limiter_errors_total',
     help: 'Limiter state (NATS KV) unreachable; rate limits fail open, budgets fail closed',

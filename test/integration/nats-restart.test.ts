@@ -76,6 +76,10 @@ describe('a running Switchyard across a nats-server restart', () => {
       what: 'every stream and bucket after the restart',
     });
     expect((await fetch(`${stack.url}/readyz`)).status).toBe(200);
+    // Operators see it: a restore counted, nothing missing.
+    const exposition = await (await fetch(`${stack.url}/metrics`)).text();
+    expect(Number(/^switchyard_nats_topology_restores_total (\d+)/m.exec(exposition)?.[1])).toBeGreaterThanOrEqual(1);
+    expect(exposition).toMatch(/^switchyard_nats_topology_missing 0$/m);
 
     // The stream finished before the restart is still resumable: its events and owner were on disk.
     const resumed = await fetch(`${stack.url}/v1/requests/${before.requestId}/events`, { headers: auth(stack.apiKey) });
