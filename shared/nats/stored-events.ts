@@ -7,7 +7,7 @@
 // seqs following each other) is one record, {"type":"texts","seq":first,"attempt":n,"content":[...]},
 // read back as the chunk events it stands for. A token is a few bytes of text and its chunk event
 // about 60 bytes of JSON, so a stored stream takes about a quarter of the bytes and the same
-// EVENTS_MAX_BYTES (nats-server's memory) holds a longer resume window (docs/benchmarks.md,
+// EVENTS_MAX_BYTES holds a longer resume window (docs/benchmarks.md,
 // "compactstore"). Readers see only chunk events.
 import type { ChunkEvent, StreamEvent } from '../protocol/events.ts';
 

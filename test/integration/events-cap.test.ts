@@ -1,4 +1,4 @@
-// LLM_EVENTS on a real nats-server. EVENTS_MAX_BYTES bounds the in-memory stream: it is created with
+// LLM_EVENTS on a real nats-server. EVENTS_MAX_BYTES bounds the stream: it is created with
 // the cap, holds no more than it (the oldest events go first), and a changed cap reaches a stream that
 // already exists at the next start. And the read-back the ingress's quiet-request check uses
 // (shared/nats/last-event.ts) finds a request's newest event, or nothing. The resume owners bucket
