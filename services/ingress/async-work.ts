@@ -48,10 +48,6 @@ export async function createAsyncWork(opts: AsyncWorkOptions): Promise<AsyncWork
     dispatcher,
     log,
     graceMs: config.STREAM_RESUME_GRACE_MS,
-    eventsMaxAgeSeconds: config.EVENTS_MAX_AGE_SECONDS,
-    eventsMaxBytes: config.EVENTS_MAX_BYTES,
-    eventsStorage: config.EVENTS_STORAGE,
-    replicas: config.NATS_STREAM_REPLICAS,
   });
   const asyncRequests = new AsyncRequests({ config, nats, db, log, resume, authenticate });
   await asyncRequests.start();

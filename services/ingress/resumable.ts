@@ -8,11 +8,11 @@
 // - replay: an ordered consumer on `llm.evt.*.<requestId>`, with the same attempt lock the live SSE
 //   path applies (only the attempt whose tokens went out may speak; others may only end it).
 import { DeliverPolicy } from '@nats-io/jetstream';
-import type { KV } from '@nats-io/kv';
+import { Kvm, type KV } from '@nats-io/kv';
 import type { Subscription } from '@nats-io/transport-node';
 import type { Nats } from '../../shared/nats/connection.ts';
 import { publishNotice } from '../../shared/nats/best-effort.ts';
-import { asyncSubjects, ensureRequestOwnersBucket, REQUEST_OWNERS_BUCKET, STREAMS, subjects } from '../../shared/nats/topology.ts';
+import { asyncSubjects, REQUEST_OWNERS_BUCKET, STREAMS, subjects } from '../../shared/nats/topology.ts';
 import type { StreamEvent } from '../../shared/protocol/events.ts';
 import type { Logger } from '../../shared/telemetry/logger.ts';
 import type { Dispatcher } from './dispatcher.ts';
@@ -24,13 +24,6 @@ export interface ResumeOptions {
   dispatcher: Dispatcher;
   log: Logger;
   graceMs: number;
-  eventsMaxAgeSeconds: number;
-  /** EVENTS_MAX_BYTES: the owners bucket is capped at a quarter of it (topology.ts, requestOwnersLimits). */
-  eventsMaxBytes: number;
-  /** EVENTS_STORAGE: the owners bucket is stored like the events it points to. */
-  eventsStorage?: 'file' | 'memory';
-  /** NATS_STREAM_REPLICAS: the owners bucket is a stream like the others. */
-  replicas?: number;
 }
 
 /** What a resumed stream needs to continue byte-identically, and who may read it. */
@@ -81,7 +74,8 @@ export class StreamResume {
   }
 
   static async create(opts: ResumeOptions): Promise<StreamResume> {
-    const kv = await ensureRequestOwnersBucket(opts.nats.js, opts.nats.jsm, opts);
+    // boot() created the bucket (shared/runtime/boot.ts) and puts it back after a nats-server restart.
+    const kv = await new Kvm(opts.nats.js).open(REQUEST_OWNERS_BUCKET);
     return new StreamResume(opts, kv);
   }
 

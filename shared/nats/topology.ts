@@ -156,7 +156,7 @@ export const REQUEST_OWNERS_BUCKET = 'LLM_REQUEST_OWNERS';
  * owners of every stream whose events (~700 bytes each) fit there; past it the oldest records go
  * first, so the streams that lose their resume are those whose events are the next to go anyway.
  */
-export function requestOwnersLimits(opts: { eventsMaxAgeSeconds: number; eventsMaxBytes: number; eventsStorage?: 'file' | 'memory' }) {
+function requestOwnersLimits(opts: { eventsMaxAgeSeconds: number; eventsMaxBytes: number; eventsStorage?: 'file' | 'memory' }) {
   return {
     // With its streams' events: a stream that survives a nats-server restart stays resumable.
     storage: opts.eventsStorage === 'memory' ? StorageType.Memory : StorageType.File,
@@ -392,15 +392,14 @@ export async function ensureTopology(jsm: JetStreamManager, opts: TopologyOption
       // nats-server 2.10; 2.9 refuses it, and the stream keeps its own (topologyDrift says so).
       // nats.js types the update without `retention`, which the server takes.
       const { retention, storage: _s, ...mutable } = cfg;
-      const toInterest = retention === RetentionPolicy.Interest && current.retention === RetentionPolicy.Limits;
-      if (
-        !toInterest ||
-        !(await jsm.streams.update(cfg.name, { ...mutable, retention } as typeof mutable).then(
+      if (retention === RetentionPolicy.Interest && current.retention === RetentionPolicy.Limits) {
+        const moved = await jsm.streams.update(cfg.name, { ...mutable, retention } as typeof mutable).then(
           () => true,
           () => false,
-        ))
-      )
-        await jsm.streams.update(cfg.name, mutable);
+        );
+        if (moved) continue;
+      }
+      await jsm.streams.update(cfg.name, mutable);
     } catch (err) {
       if (!isStreamNotFound(err)) throw err;
       try {

@@ -8,7 +8,7 @@ import { jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jet
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { loadConfig } from '../../shared/config/env.ts';
 import { Kvm } from '@nats-io/kv';
-import { ensureTopology, REQUEST_OWNERS_BUCKET, STREAMS, subjects } from '../../shared/nats/topology.ts';
+import { ensureRequestOwnersBucket, ensureTopology, REQUEST_OWNERS_BUCKET, STREAMS, subjects } from '../../shared/nats/topology.ts';
 import type { Nats } from '../../shared/nats/connection.ts';
 import { createLogger } from '../../shared/telemetry/logger.ts';
 import type { Dispatcher } from '../../services/ingress/dispatcher.ts';
@@ -77,15 +77,11 @@ describe('EVENTS_MAX_BYTES', () => {
     expect((await jsm.streams.info(owners)).config).toMatchObject({ max_bytes: -1, discard: 'new' });
 
     const nats = { nc, js: jetstream(nc), jsm } as Nats;
-    const open = (eventsMaxBytes: number) =>
-      StreamResume.create({
-        nats,
-        dispatcher: {} as Dispatcher,
-        log: createLogger('test', 'silent'),
-        graceMs: 10_000,
-        eventsMaxAgeSeconds: 600,
-        eventsMaxBytes,
-      });
+    // What every process's start does (boot.ts), then the ingress's resume on that bucket.
+    const open = async (eventsMaxBytes: number) => {
+      await ensureRequestOwnersBucket(nats.js, jsm, { eventsMaxAgeSeconds: 600, eventsMaxBytes });
+      return StreamResume.create({ nats, dispatcher: {} as Dispatcher, log: createLogger('test', 'silent'), graceMs: 10_000 });
+    };
     const resume = await open(1 * MiB);
     expect((await jsm.streams.info(owners)).config).toMatchObject({ max_bytes: 256 * 1024, discard: 'old', max_age: 600 * 1e9 });
 
