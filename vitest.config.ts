@@ -22,6 +22,7 @@ const BOTH_BACKENDS = [
   'test/integration/pagination.test.ts',
   'test/integration/batch.test.ts',
   'test/integration/batch-faults.test.ts',
+  'test/integration/batch-results-retention.test.ts',
   'test/integration/batch-guardrails.test.ts',
   'test/integration/budgets.test.ts',
   'test/integration/ledger-insert.test.ts',

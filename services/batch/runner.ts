@@ -4,8 +4,9 @@
 //   over once it lapses), which publishes the input lines in order with request id
 //   `<batchId>-<index>` (JetStream dedupe + ledger ON CONFLICT make a re-published line run and bill
 //   once), keeping at most BATCH_WINDOW lines queued or running, and records its cursor;
-// - results come back on `llm.evt.batch.<requestId>` and are collected by one shared durable
-//   consumer (`batch-results`) into batch_results, so they are not lost while no runner is alive;
+// - results come back on `llm.res.batch.<requestId>` (LLM_RESULTS, kept until stored) and are
+//   collected by one shared durable consumer (`batch-results`) into batch_results, so they are not
+//   lost while no runner is alive or the database is down;
 // - when every line has a result the batch is finalized: output/error files written and the batch
 //   closed in one transaction.
 // - content guardrails of the batch's tenant and key apply per line as on POST /v1/chat/completions:
@@ -15,7 +16,7 @@ import { randomBytes } from 'node:crypto';
 import type { ConsumerMessages, JsMsg } from '@nats-io/jetstream';
 import { sql } from 'kysely';
 import type { Nats } from '../../shared/nats/connection.ts';
-import { asyncConsumerNames, consumeOptions, EVENT_OWNERS, STREAMS } from '../../shared/nats/topology.ts';
+import { asyncConsumerNames, consumeOptions, EVENT_OWNERS, requestIdOfResult, STREAMS } from '../../shared/nats/topology.ts';
 import type { Db } from '../../shared/db/database.ts';
 import { readLines, type Line } from '../../shared/db/files.ts';
 import type { SwitchyardConfig } from '../../shared/config/env.ts';
@@ -79,10 +80,9 @@ export async function startBatchRunner(opts: BatchRunnerOptions): Promise<BatchR
   const stopReloading = opts.reload?.register(registry.reloadHook('batch guardrails'));
   const guardrails = new IngressGuardrails(registry, nats.js, log);
 
-  // ---- results: LLM_EVENTS (llm.evt.batch.>) -> batch_results ----
-  const consumer = await nats.js.consumers.get(STREAMS.events, asyncConsumerNames.batchResults);
+  // ---- results: LLM_RESULTS (llm.res.batch.>) -> batch_results ----
+  const consumer = await nats.js.consumers.get(STREAMS.results, asyncConsumerNames.batchResults);
   const messages: ConsumerMessages = await consumer.consume(consumeOptions(2048));
-  const prefixLength = `llm.evt.${EVENT_OWNERS.batch}.`.length;
   let buffer: Array<{ msg: JsMsg; result: LineResult | null }> = [];
   let flushTimer: NodeJS.Timeout | null = null;
   let flushing = Promise.resolve();
@@ -119,7 +119,7 @@ export async function startBatchRunner(opts: BatchRunnerOptions): Promise<BatchR
     for await (const msg of messages) {
       let result: LineResult | null;
       try {
-        result = eventToLineResult(msg.subject.slice(prefixLength), JSON.parse(dec.decode(msg.data)) as StreamEvent);
+        result = eventToLineResult(requestIdOfResult(msg.subject), JSON.parse(dec.decode(msg.data)) as StreamEvent);
       } catch {
         result = null; // unreadable: nothing to store
       }

@@ -1,7 +1,7 @@
 // Single async requests and stream resume:
 // - `Prefer: respond-async` on POST /v1/chat/completions: 202 + request id; the request is published
-//   with the pseudo ingress id `async`, and one durable consumer (`async-results`, pulled by every
-//   ingress) stores the terminal event in async_requests, kept ASYNC_RESULT_TTL_SECONDS;
+//   with the pseudo ingress id `async`, and one durable consumer (`async-results` on LLM_RESULTS,
+//   pulled by every ingress) stores the terminal event in async_requests, kept ASYNC_RESULT_TTL_SECONDS;
 // - GET /v1/requests/{id}: status, and the result once done;
 // - GET /v1/requests/{id}/events: the request's events as OpenAI SSE with `id: <seq>` lines, resuming
 //   after `Last-Event-ID`; works for async requests and for every streamed chat completion (on any
@@ -10,7 +10,7 @@
 import type { ConsumerMessages } from '@nats-io/jetstream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Nats } from '../../shared/nats/connection.ts';
-import { asyncConsumerNames, consumeOptions, EVENT_OWNERS, STREAMS } from '../../shared/nats/topology.ts';
+import { asyncConsumerNames, consumeOptions, EVENT_OWNERS, requestIdOfResult, STREAMS } from '../../shared/nats/topology.ts';
 import type { Db } from '../../shared/db/database.ts';
 import type { SwitchyardConfig } from '../../shared/config/env.ts';
 import type { ChatResultEvent, StreamEvent } from '../../shared/protocol/events.ts';
@@ -66,14 +66,13 @@ export class AsyncRequests {
   /** Starts collecting async results (every ingress pulls from the one durable consumer). */
   async start(): Promise<void> {
     const { nats, db, log } = this.opts;
-    const consumer = await nats.js.consumers.get(STREAMS.events, asyncConsumerNames.asyncResults);
+    const consumer = await nats.js.consumers.get(STREAMS.results, asyncConsumerNames.asyncResults);
     const messages = await consumer.consume(consumeOptions(256));
     this.messages = messages;
-    const prefix = `llm.evt.${EVENT_OWNERS.async}.`.length;
     const dec = new TextDecoder();
     this.pump = (async () => {
       for await (const m of messages) {
-        const id = m.subject.slice(prefix);
+        const id = requestIdOfResult(m.subject);
         let ev: StreamEvent;
         try {
           ev = JSON.parse(dec.decode(m.data)) as StreamEvent;

@@ -4,7 +4,16 @@
 import type { ConsumerMessages, JsMsg } from '@nats-io/jetstream';
 import type { MsgHdrs } from '@nats-io/transport-node';
 import type { Nats } from '../../shared/nats/connection.ts';
-import { consumeOptions, consumerNames, EVENT_OWNERS, STREAMS, subjects, type Priority } from '../../shared/nats/topology.ts';
+import {
+  asyncSubjects,
+  consumeOptions,
+  consumerNames,
+  EVENT_OWNERS,
+  STREAMS,
+  subjects,
+  type EventOwner,
+  type Priority,
+} from '../../shared/nats/topology.ts';
 import { decodeRequestEnvelope, type RequestEnvelope } from '../../shared/nats/request-envelope.ts';
 import { lastStoredEvent } from '../../shared/nats/last-event.ts';
 import type { SwitchyardConfig, ProviderName } from '../../shared/config/env.ts';
@@ -227,9 +236,16 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
     const mayAnswerLocally = !stream && interactive;
     // In a cluster: whether the final event(s) were stored; the request is acked only after that.
     let finalStored: Promise<boolean> | undefined;
-    const publishFinal = (data: string, msgId: string) => {
-      const stored = finalEvents.publish(eventSubject, data, msgId);
+    const publishOn = (subject: string, data: string, msgId: string) => {
+      const stored = finalEvents.publish(subject, data, msgId);
       if (stored) finalStored = finalStored ? Promise.all([finalStored, stored]).then(([a, b]) => a && b) : stored;
+    };
+    // Batch and async results go to LLM_RESULTS, kept there until stored, before LLM_EVENTS (status
+    // reads, crash recovery): a worker killed between the two leaves a result, not only a trace of it.
+    const resultSubject = interactive ? null : asyncSubjects.result(envelope.ingressId as EventOwner, requestId);
+    const publishFinal = (data: string, msgId: string) => {
+      if (resultSubject) publishOn(resultSubject, data, msgId);
+      publishOn(eventSubject, data, msgId);
     };
     const ack = async (): Promise<void> => {
       // Not stored: no ack, so the request comes back and its redelivery publishes the answer again.
@@ -259,10 +275,13 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
     // its events too. Fresh requests never pay for the lookup.
     if (attempt > 1 || messageAgeMs(msg) > ackWaitMs) {
       const lastEvent = () => lastStoredEvent(nats.jsm, eventSubject);
-      // Batch and async results are read from LLM_EVENTS by durable consumers, which saw the stored copy.
+      // A batch or async result goes to LLM_RESULTS again, in case the earlier delivery died between
+      // its two publishes (a second copy is stored once: by msg id in a cluster, by request id in the database).
       const resend = (ev: StreamEvent) => {
-        if (!interactive) return;
-        publishFinal(JSON.stringify(ev), `${requestId}.${ev.attempt}.${ev.seq}`);
+        const data = JSON.stringify(ev);
+        const msgId = `${requestId}.${ev.attempt}.${ev.seq}`;
+        if (resultSubject) publishOn(resultSubject, data, msgId);
+        else publishFinal(data, msgId);
       };
       if (await resumeAfterCrash(stream, { lastEvent, working: () => msg.working(), emit, resend, record, ack })) return;
     }

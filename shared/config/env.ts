@@ -73,7 +73,7 @@ export const envSchema = z.object({
   NATS_REQUEST_STORAGE: z.enum(['file', 'memory']).default('file'),
   /**
    * Storage of LLM_EVENTS and the resume owners bucket when first created: `file` keeps resumable
-   * streams and unread batch/async results across a nats-server restart; `memory` loses them there.
+   * streams across a nats-server restart; `memory` loses them there.
    */
   EVENTS_STORAGE: z.enum(['file', 'memory']).default('file'),
   AUTH_CACHE_TTL_MS: int(30_000),

@@ -22,6 +22,8 @@ export const STREAMS = {
   usage: 'LLM_USAGE',
   /** Every `llm.cancel.<id>` kept a while, so a worker that was not listening still sees it (worker/cancelled-requests.ts). */
   cancels: 'LLM_CANCELS',
+  /** Batch and async results, each kept until the database has it (services/batch, services/ingress/async-requests.ts). */
+  results: 'LLM_RESULTS',
 } as const;
 
 const NS = 1_000_000_000;
@@ -131,18 +133,26 @@ export const responseCacheKey = (tenantId: string, requestHash: string) => `${te
 // ---- Async work: batch and async results, resumable streams (services/batch, services/ingress) ----
 /**
  * Pseudo ingress ids. The batch runner and `Prefer: respond-async` publish requests with these as the
- * ingress id, so their events land on `llm.evt.batch.<id>` / `llm.evt.async.<id>`, where one durable
- * consumer each collects them (no process has to be alive and listening when a result arrives).
+ * ingress id, so their events land on `llm.evt.batch.<id>` / `llm.evt.async.<id>` in LLM_EVENTS
+ * (status reads, a worker's crash recovery), and the event that ends each one also on
+ * `llm.res.batch.<id>` / `llm.res.async.<id>` in LLM_RESULTS, where one durable consumer each
+ * collects them (no process has to be alive and listening when a result arrives).
  */
 export const EVENT_OWNERS = { batch: 'batch', async: 'async' } as const;
+export type EventOwner = (typeof EVENT_OWNERS)[keyof typeof EVENT_OWNERS];
 
 export const asyncSubjects = {
-  batchEvents: `llm.evt.${EVENT_OWNERS.batch}.>`,
-  asyncEvents: `llm.evt.${EVENT_OWNERS.async}.>`,
+  /** The event that ends a batch line or an async request, kept in LLM_RESULTS until stored. */
+  result: (owner: EventOwner, requestId: string) => `llm.res.${owner}.${requestId}`,
+  batchResults: `llm.res.${EVENT_OWNERS.batch}.>`,
+  asyncResults: `llm.res.${EVENT_OWNERS.async}.>`,
   /** Core: a stream was resumed; the ingress that lost its client drops its pending grace cancel. */
   resumed: (requestId: string) => `llm.ctl.resumed.${requestId}`,
   resumedAll: 'llm.ctl.resumed.>',
 } as const;
+
+/** The request id a result's subject (`llm.res.<owner>.<id>`, or `llm.evt.<owner>.<id>`) names. */
+export const requestIdOfResult = (subject: string) => subject.slice(subject.lastIndexOf('.') + 1);
 
 export const asyncConsumerNames = { batchResults: 'batch-results', asyncResults: 'async-results' } as const;
 
@@ -193,6 +203,16 @@ export async function ensureRequestOwnersBucket(
   return kv;
 }
 
+/**
+ * Where versions before LLM_RESULTS kept these consumers: on LLM_EVENTS, filtering `llm.evt.<owner>.>`,
+ * where a result was lost once it aged out (EVENTS_MAX_AGE_SECONDS) or other tenants' streams filled
+ * EVENTS_MAX_BYTES before the database took it. shared/nats/legacy-results.ts moves what they still hold.
+ */
+export const legacyResultConsumers = [
+  { stream: STREAMS.events, durable: asyncConsumerNames.batchResults, owner: EVENT_OWNERS.batch },
+  { stream: STREAMS.events, durable: asyncConsumerNames.asyncResults, owner: EVENT_OWNERS.async },
+] as const;
+
 function asyncConsumerConfigs(): Array<{ stream: string; config: Partial<ConsumerConfig> & { durable_name: string } }> {
   const common = {
     ack_policy: AckPolicy.Explicit,
@@ -205,12 +225,12 @@ function asyncConsumerConfigs(): Array<{ stream: string; config: Partial<Consume
   };
   return [
     {
-      stream: STREAMS.events,
-      config: { ...common, durable_name: asyncConsumerNames.batchResults, filter_subject: asyncSubjects.batchEvents },
+      stream: STREAMS.results,
+      config: { ...common, durable_name: asyncConsumerNames.batchResults, filter_subject: asyncSubjects.batchResults },
     },
     {
-      stream: STREAMS.events,
-      config: { ...common, durable_name: asyncConsumerNames.asyncResults, filter_subject: asyncSubjects.asyncEvents },
+      stream: STREAMS.results,
+      config: { ...common, durable_name: asyncConsumerNames.asyncResults, filter_subject: asyncSubjects.asyncResults },
     },
   ];
 }
@@ -229,8 +249,8 @@ export interface TopologyOptions {
   eventsMaxBytes?: number;
   /**
    * Where LLM_EVENTS lives (EVENTS_STORAGE, default `file`). nats-server does not recreate a
-   * memory-stored stream when it restarts: with `memory`, a restart loses every resumable stream and
-   * every batch or async result not yet written to the database. Fixed when the stream is first created.
+   * memory-stored stream when it restarts: with `memory`, a restart loses every resumable stream (batch
+   * and async results wait in LLM_RESULTS, always on disk). Fixed when the stream is first created.
    */
   eventsStorage?: 'file' | 'memory';
   /** How long cancels are kept for workers that start later (at least the interactive deadline). */
@@ -262,8 +282,8 @@ export function streamConfigs(opts: TopologyOptions): Array<Partial<StreamConfig
       name: STREAMS.events,
       subjects: ['llm.evt.>'],
       retention: RetentionPolicy.Limits,
-      // File by default: batch and async results wait here until the database has them, and a
-      // nats-server restart drops memory-stored streams (docs/benchmarks.md, levers row "eventsfile").
+      // File by default: a nats-server restart drops memory-stored streams, and every resumable
+      // stream with them (docs/benchmarks.md, levers row "eventsfile").
       // A stream whose ingress shares the worker's process is stored in batches (local-stream.ts).
       storage: opts.eventsStorage === 'memory' ? StorageType.Memory : StorageType.File,
       max_age: secondsToNanos(opts.eventsMaxAgeSeconds ?? 600),
@@ -292,6 +312,21 @@ export function streamConfigs(opts: TopologyOptions): Array<Partial<StreamConfig
       storage: StorageType.Memory,
       max_age: secondsToNanos(opts.cancelsMaxAgeSeconds ?? 900),
       max_msgs: 1_000_000,
+      discard: DiscardPolicy.Old,
+    },
+    {
+      name: STREAMS.results,
+      subjects: ['llm.res.>'],
+      // Work queue: a result is deleted once its consumer has stored it, and kept until then, with
+      // or without a consumer. Not in LLM_EVENTS alone, whose age and byte limits are set for resume
+      // and shared with every tenant's streams: a database down for longer than EVENTS_MAX_AGE_SECONDS
+      // (or heavy streaming) lost results there, and their batches never finished.
+      retention: RetentionPolicy.Workqueue,
+      storage: StorageType.File,
+      // In a cluster the final event is published with an id (worker/final-events.ts): stored once.
+      duplicate_window: secondsToNanos(120),
+      // As long as a usage record waits for the database.
+      max_age: secondsToNanos(7 * 24 * 3600),
       discard: DiscardPolicy.Old,
     },
   ];

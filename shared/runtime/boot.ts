@@ -2,6 +2,7 @@
 import { join } from 'node:path';
 import { loadConfig, type SwitchyardConfig } from '../config/env.ts';
 import { connectNats, type Nats } from '../nats/connection.ts';
+import { moveLegacyResults } from '../nats/legacy-results.ts';
 import { ensureRequestOwnersBucket, ensureTopology, topologyDrift, type TopologyOptions } from '../nats/topology.ts';
 import { keepTopology } from '../nats/topology-keeper.ts';
 import { loadConfigFile } from '../config/file.ts';
@@ -111,6 +112,10 @@ export async function boot(
   // setup may wait out the streams' leader elections; /readyz failing on every ingress together
   // would take them all out of their load balancer for that time.
   keepTopology(nats.nc, ensure, log);
+  // In the background: results an old runner had taken but not acked come back only after its ack wait.
+  void moveLegacyResults(nats.js, nats.jsm, log).catch((err: Error) =>
+    log.error({ err: err.message }, 'moving results from an earlier version to LLM_RESULTS failed; the next start tries again'),
+  );
   const readiness = new Readiness(nats.nc);
   let db: Db | null = null;
   if (dbOpening) {

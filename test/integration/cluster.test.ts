@@ -258,7 +258,7 @@ describe('3-node JetStream cluster, two ingresses, three workers', () => {
         await r.text(),
         await stack.db.selectFrom('usage').selectAll().where('request_id', 'in', unfinished).execute(),
       );
-      console.log(await stack.runtime.nats.jsm.consumers.info(STREAMS.events, 'async-results'));
+      console.log(await stack.runtime.nats.jsm.consumers.info(STREAMS.results, 'async-results'));
       for (const c of [...ingresses, ...workers])
         for (const id of unfinished)
           console.log(

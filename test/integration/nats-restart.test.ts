@@ -12,7 +12,7 @@ import { startNatsServer, type NatsServer } from '../harness/nats-server.ts';
 import { waitFor } from '../harness/ports.ts';
 import { keepTopology } from '../../shared/nats/topology-keeper.ts';
 import { createLogger } from '../../shared/telemetry/logger.ts';
-import { asyncConsumerNames, ensureTopology, REQUEST_OWNERS_BUCKET, STREAMS, subjects } from '../../shared/nats/topology.ts';
+import { asyncConsumerNames, asyncSubjects, ensureTopology, REQUEST_OWNERS_BUCKET, STREAMS, subjects } from '../../shared/nats/topology.ts';
 
 const ADMIN = 'adm-nats-restart';
 const auth = (key: string) => ({ authorization: `Bearer ${key}`, 'content-type': 'application/json' });
@@ -65,7 +65,7 @@ describe('a running Switchyard across a nats-server restart', () => {
     const names = async () => (await stack.runtime.nats.jsm.streams.names().next()).sort();
     const streamsBefore = await names();
     expect(streamsBefore).toEqual(
-      expect.arrayContaining([STREAMS.events, STREAMS.cancels, 'KV_LLM_RATE_LIMITS', `KV_${REQUEST_OWNERS_BUCKET}`]),
+      expect.arrayContaining([STREAMS.events, STREAMS.cancels, STREAMS.results, 'KV_LLM_RATE_LIMITS', `KV_${REQUEST_OWNERS_BUCKET}`]),
     );
 
     await crashAndRestart(stack.natsServer!);
@@ -140,7 +140,7 @@ describe('LLM_EVENTS across a nats-server restart', () => {
     await server?.stop();
   });
 
-  it('keeps a batch result nobody has read yet (file storage, the default)', async () => {
+  it('keeps a batch result nobody has read yet, and the resume buffer with file storage (the default)', async () => {
     const jsm = await jetstreamManager(nc);
     await ensureTopology(jsm, { providers: ['openai'] });
     // What boot() installs: not intact from the reconnect until its setup has run again.
@@ -158,8 +158,10 @@ describe('LLM_EVENTS across a nats-server restart', () => {
     );
     expect(keeper.intact).toBe(true);
     expect((await jsm.streams.info(STREAMS.events)).config.storage).toBe('file');
-    await jetstream(nc).publish(subjects.events('batch', 'batch_x-0'), JSON.stringify({ type: 'done', seq: 1, attempt: 1 }));
-    expect((await jsm.consumers.info(STREAMS.events, asyncConsumerNames.batchResults)).num_pending).toBe(1);
+    const done = (n: number) => JSON.stringify({ type: 'done', seq: n, attempt: 1 });
+    await jetstream(nc).publish(asyncSubjects.result('batch', 'batch_x-0'), done(1));
+    await jetstream(nc).publish(subjects.events('client1', 'req_a'), done(1));
+    expect((await jsm.consumers.info(STREAMS.results, asyncConsumerNames.batchResults)).num_pending).toBe(1);
 
     await crashAndRestart(server);
     await waitFor(() => runs === 1, { what: 'the setup to run again after the reconnect' });
@@ -167,19 +169,20 @@ describe('LLM_EVENTS across a nats-server restart', () => {
     release();
     await waitFor(() => keeper.intact, { what: 'the topology to be intact again' });
     expect(keeper.restores).toBe(1);
-    // The file-stored stream came back by itself, with its unread result; a memory one would be empty.
-    const info = await jsm.streams.info(STREAMS.events);
-    expect(info.config.storage).toBe('file');
-    expect((await jsm.consumers.info(STREAMS.events, asyncConsumerNames.batchResults)).num_pending).toBe(1);
-    // A memory-stored stream is gone after a restart, and the keeper makes it again (empty).
+    // Both file-stored streams came back by themselves, with the unread result and the stream's event.
+    expect((await jsm.streams.info(STREAMS.events)).state.messages).toBe(1);
+    expect((await jsm.consumers.info(STREAMS.results, asyncConsumerNames.batchResults)).num_pending).toBe(1);
+    // A memory-stored LLM_EVENTS is gone after a restart, and the keeper makes it again (empty);
+    // LLM_RESULTS is on disk whatever EVENTS_STORAGE says.
     await jsm.streams.delete(STREAMS.events);
     await ensureTopology(jsm, { providers: ['openai'], eventsStorage: 'memory' });
-    await jetstream(nc).publish(subjects.events('batch', 'batch_x-1'), JSON.stringify({ type: 'done', seq: 1, attempt: 1 }));
+    await jetstream(nc).publish(subjects.events('client1', 'req_b'), done(1));
+    await jetstream(nc).publish(asyncSubjects.result('batch', 'batch_x-1'), done(1));
     await crashAndRestart(server);
     await waitFor(() => keeper.restores === 2, { what: 'the second restore' });
     const again = await jsm.streams.info(STREAMS.events);
     expect(again.config.storage).toBe('memory');
     expect(again.state.messages).toBe(0);
-    expect((await jsm.consumers.info(STREAMS.events, asyncConsumerNames.batchResults)).num_pending).toBe(0);
+    expect((await jsm.consumers.info(STREAMS.results, asyncConsumerNames.batchResults)).num_pending).toBe(2);
   });
 });
