@@ -28,8 +28,6 @@ export interface BatchPumpOptions {
   lagTargetMs?: number;
   /** Batch lines allowed to run at once while interactive work is present. */
   pacedMaxInflight?: number;
-  /** Smoothed upstream response latency of this process (sizes the in-flight window). */
-  upstreamLatencyMs?: () => number;
 }
 
 export interface BatchPump {
@@ -68,7 +66,12 @@ export async function startBatchPump(opts: BatchPumpOptions): Promise<BatchPump>
   }, 20);
   pace.unref();
   const paced = () => Date.now() - interactiveSeenAt < 1_000;
-  const windowSize = () => batchWindow(opts.maxInflight, opts.upstreamLatencyMs?.() ?? SLOW_UPSTREAM_MS);
+  // Smoothed time a batch line holds its slot, from its delivery to its end: the upstream call and
+  // everything the line waits for before its ack (its final event, its usage record's linger). The
+  // upstream's response time alone sized the window too small by that wait: 8 lines of ~27 ms each
+  // against a millisecond upstream, 300 lines/s (docs/benchmarks.md, "Batch"). Full window until measured.
+  let holdMs = 0;
+  const windowSize = () => batchWindow(opts.maxInflight, holdMs || SLOW_UPSTREAM_MS);
 
   const waiters = new Set<() => void>();
   const wake = () => {
@@ -110,8 +113,11 @@ export async function startBatchPump(opts: BatchPumpOptions): Promise<BatchPump>
               }
               inflight++;
               if (paced()) tokens--;
+              const started = performance.now();
               // run() never rejects: the worker's runTracked() catches and logs.
               void opts.run(msg).finally(() => {
+                const ms = performance.now() - started;
+                holdMs = holdMs === 0 ? ms : holdMs * 0.95 + ms * 0.05;
                 inflight--;
                 wake();
               });
@@ -150,14 +156,12 @@ const SLOW_UPSTREAM_MS = 200;
 const MIN_WINDOW = 8;
 
 /**
- * Batch lines a worker keeps in flight. Little's law: lines in flight = throughput × upstream
- * latency. Against upstreams answering well under SLOW_UPSTREAM_MS a small window already saturates
- * the CPU, and a small window is also a small burst of work for an arriving interactive request to
- * wait behind (running lines can't be pre-empted). Slow upstreams (real models) get all of maxInflight.
+ * Batch lines a worker keeps in flight. Little's law: lines in flight = throughput × the time each
+ * holds its slot. Against upstreams answering well under SLOW_UPSTREAM_MS a small window already
+ * saturates the CPU, and a small window is also a small burst of work for an arriving interactive
+ * request to wait behind (running lines can't be pre-empted). Slow upstreams (real models) get all
+ * of maxInflight.
  */
-export function batchWindow(maxInflight: number, upstreamLatencyMs: number): number {
-  return Math.max(
-    Math.min(MIN_WINDOW, maxInflight),
-    Math.min(maxInflight, Math.ceil((maxInflight * upstreamLatencyMs) / SLOW_UPSTREAM_MS)),
-  );
+export function batchWindow(maxInflight: number, lineHoldMs: number): number {
+  return Math.max(Math.min(MIN_WINDOW, maxInflight), Math.min(maxInflight, Math.ceil((maxInflight * lineHoldMs) / SLOW_UPSTREAM_MS)));
 }

@@ -55,13 +55,6 @@ export interface UpstreamResponse {
  */
 export const upstreamBodyLimits: UpstreamBodyLimits = { maxBodyBytes: 4 * 1024 * 1024, maxEventBytes: 1024 * 1024 };
 
-/**
- * Smoothed time from sending a request to the upstream's response headers, over all calls of this
- * process. The batch pump sizes its in-flight window from it: a slow upstream needs many lines in
- * flight to keep busy, a fast one only a few (whose answers are then mostly CPU).
- */
-export const upstreamLatency = { ewmaMs: 0 };
-
 /** What undici reports for an idle or unreachable upstream, as the worker's own timeout errors. */
 function asUpstreamError(err: Error, timeoutMs: number): Error {
   switch ((err as { code?: string }).code) {
@@ -129,7 +122,6 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
   destroyed = false;
   errored: Error | null = null;
   private controller: Dispatcher.DispatchController | null = null;
-  private readonly started = performance.now();
   private settled = false;
   private pending: Buffer[] = [];
   private pendingBytes = 0;
@@ -176,8 +168,6 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
     controller.rawHeaders = null;
     if (this.settled) return;
     this.settled = true;
-    const ms = performance.now() - this.started;
-    upstreamLatency.ewmaMs = upstreamLatency.ewmaMs === 0 ? ms : upstreamLatency.ewmaMs * 0.95 + ms * 0.05;
     const contentType = headers['content-type'];
     this.resolve({
       status: statusCode,

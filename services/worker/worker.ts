@@ -28,7 +28,7 @@ import type { Logger } from '../../shared/telemetry/logger.ts';
 import { registerUpstreamSecrets } from '../../shared/telemetry/secrets.ts';
 import { ImageFetcher, imagePolicyFromConfig } from '../../shared/providers/common/remote-images.ts';
 import { startBatchPump } from './batch-pump.ts';
-import { upstreamBodyLimits, upstreamLatency } from './upstream.ts';
+import { upstreamBodyLimits } from './upstream.ts';
 import { HEADER_ROOM_BYTES, natsMaxPayload } from '../../shared/nats/payload-limits.ts';
 import { CancelledRequests } from './cancelled-requests.ts';
 import { UsagePublisher } from './usage-publisher.ts';
@@ -175,7 +175,6 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
     providers,
     log,
     maxInflight: config.WORKER_BATCH_CONCURRENCY,
-    upstreamLatencyMs: () => upstreamLatency.ewmaMs || 200,
     room: () => (wakeConsumer ? 0 : config.WORKER_CONCURRENCY - inflight),
     inflight: () => inflight,
     run: (msg) => runTracked(msg),
