@@ -6,7 +6,7 @@ import { timingSafeEqual } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { JetStreamManager } from '@nats-io/jetstream';
-import { consumerNames, STREAMS, type Priority } from '../nats/topology.ts';
+import { asyncConsumerNames, consumerNames, STREAMS, type Priority } from '../nats/topology.ts';
 import { BufferedCounter } from './buffered-counter.ts';
 import { BufferedHistogram } from './buffered-histogram.ts';
 
@@ -156,6 +156,7 @@ export function registerQueueDepth(jsm: JetStreamManager, providers: readonly st
   let last = 0;
   let cache: Array<{ provider: string; priority: Priority; pending: number; inflight: number; redelivered: number }> = [];
   let usageBacklog: number | null = null;
+  const resultsBacklog = new Map<string, number>();
   const sample = async () => {
     if (Date.now() - last < 2_000) return cache;
     last = Date.now();
@@ -174,6 +175,17 @@ export function registerQueueDepth(jsm: JetStreamManager, providers: readonly st
       jsm.consumers.info(STREAMS.usage, consumerNames.ledger).then(
         (ci) => (usageBacklog = ci.num_pending + ci.num_ack_pending),
         () => (usageBacklog = null),
+      ),
+      ...(
+        [
+          ['batch', asyncConsumerNames.batchResults],
+          ['async', asyncConsumerNames.asyncResults],
+        ] as const
+      ).map(([kind, durable]) =>
+        jsm.consumers.info(STREAMS.results, durable).then(
+          (ci) => resultsBacklog.set(kind, ci.num_pending + ci.num_ack_pending),
+          () => resultsBacklog.delete(kind),
+        ),
       ),
     ]);
     return (cache = out);
@@ -216,6 +228,17 @@ export function registerQueueDepth(jsm: JetStreamManager, providers: readonly st
       this.reset();
       await sample();
       if (usageBacklog !== null) this.set(usageBacklog);
+    },
+  });
+  new Gauge({
+    name: 'switchyard_results_backlog',
+    help: 'Batch line and async request results in LLM_RESULTS not yet stored in the database (sampled); grows while the database or every batch runner is away',
+    labelNames: ['kind'] as const,
+    registers: [registry],
+    async collect() {
+      this.reset();
+      await sample();
+      for (const [kind, n] of resultsBacklog) this.set({ kind }, n);
     },
   });
 }

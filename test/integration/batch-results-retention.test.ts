@@ -20,6 +20,13 @@ beforeAll(async () => {
 });
 afterAll(async () => stack?.close());
 
+/** switchyard_results_backlog{kind="batch"} from the ingress's /metrics. */
+async function resultsBacklog(): Promise<number | undefined> {
+  const text = await (await fetch(`${stack.url}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith('switchyard_results_backlog{kind="batch"}'));
+  return line === undefined ? undefined : Number(line.split(' ').at(-1));
+}
+
 const runner = () => startBatchRunner({ config: stack.runtime.config, nats: stack.runtime.nats, db: stack.db, log: stack.runtime.log });
 
 describe('batch results outlive the resume buffer', () => {
@@ -67,6 +74,8 @@ describe('batch results outlive the resume buffer', () => {
     expect(waiting.status).toBe('in_progress');
     expect(waiting.request_counts!.completed).toBe(0);
     expect((await jsm.consumers.info(STREAMS.results, asyncConsumerNames.batchResults)).num_pending).toBe(N);
+    // What an operator sees meanwhile (sampled at most every 2 s).
+    await waitFor(async () => (await resultsBacklog()) === N, { what: `switchyard_results_backlog{kind="batch"} ${N}` });
 
     const second = await runner();
     try {
@@ -82,6 +91,7 @@ describe('batch results outlive the resume buffer', () => {
       expect(out.map((l) => (JSON.parse(l) as { custom_id: string }).custom_id).sort()).toEqual(lines.map((_, i) => `line-${i}`).sort());
       // Stored, so deleted: the work queue keeps nothing it no longer needs.
       await waitFor(async () => (await jsm.streams.info(STREAMS.results)).state.messages === 0, { what: 'LLM_RESULTS emptied' });
+      await waitFor(async () => (await resultsBacklog()) === 0, { what: 'the results backlog back to 0' });
     } finally {
       await second.close();
     }
