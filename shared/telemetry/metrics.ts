@@ -157,9 +157,17 @@ export function registerQueueDepth(jsm: JetStreamManager, providers: readonly st
   let cache: Array<{ provider: string; priority: Priority; pending: number; inflight: number; redelivered: number }> = [];
   let usageBacklog: number | null = null;
   const resultsBacklog = new Map<string, number>();
-  const sample = async () => {
-    if (Date.now() - last < 2_000) return cache;
+  // Every gauge of a scrape waits for the same fetch: answered from the previous sample while one was
+  // under way, the first scrape after a start had no backlog series at all.
+  let fetching: Promise<typeof cache> | null = null;
+  const sample = (): Promise<typeof cache> => {
+    if (fetching) return fetching;
+    if (Date.now() - last < 2_000) return Promise.resolve(cache);
     last = Date.now();
+    fetching = fetchSample().finally(() => (fetching = null));
+    return fetching;
+  };
+  const fetchSample = async () => {
     const out: typeof cache = [];
     await Promise.all([
       ...providers.flatMap((provider) =>
