@@ -36,6 +36,7 @@ import { metrics } from '../../shared/telemetry/metrics.ts';
 import {
   ACTIVE_STATUSES,
   applyResults,
+  type StoredCounts,
   eventToLineResult,
   finalizeBatch,
   giveUpBatch,
@@ -100,8 +101,7 @@ export async function startBatchRunner(opts: BatchRunnerOptions): Promise<BatchR
     const results = batch.flatMap((b) => (b.result ? [b.result] : []));
     for (let attempt = 0; ; attempt++) {
       try {
-        if (results.length) await applyResults(db, results);
-        for (const r of results) metrics.batchLines.inc({ outcome: r.statusCode < 400 ? 'completed' : 'failed' });
+        if (results.length) countStored(await applyResults(db, results));
         for (const b of batch) b.msg.ack();
         return;
       } catch (err) {
@@ -338,7 +338,7 @@ export async function startBatchRunner(opts: BatchRunnerOptions): Promise<BatchR
         }
       }),
     );
-    if (rejected.length) await applyResults(db, rejected);
+    if (rejected.length) countStored(await applyResults(db, rejected));
     const end = page[page.length - 1]!.index;
     await db
       .updateTable('batches')
@@ -370,6 +370,12 @@ export async function startBatchRunner(opts: BatchRunnerOptions): Promise<BatchR
         .catch(() => {});
     },
   };
+}
+
+/** switchyard_batch_lines_total counts the lines stored, not the results read: a duplicate counts once. */
+function countStored(stored: StoredCounts): void {
+  if (stored.completed) metrics.batchLines.inc({ outcome: 'completed' }, stored.completed);
+  if (stored.failed) metrics.batchLines.inc({ outcome: 'failed' }, stored.failed);
 }
 
 function sleep(ms: number): Promise<void> {

@@ -87,14 +87,14 @@ export function eventToLineResult(requestId: string, ev: StreamEvent): LineResul
  * The batch row is locked first, so a result racing finalization either lands before it or is dropped
  * because the batch is closed.
  */
-export async function applyResults(db: DbExec, results: LineResult[]): Promise<number> {
+export async function applyResults(db: DbExec, results: LineResult[]): Promise<StoredCounts> {
   const byBatch = new Map<string, LineResult[]>();
   for (const r of results) {
     const list = byBatch.get(r.batchId);
     if (list) list.push(r);
     else byBatch.set(r.batchId, [r]);
   }
-  let stored = 0;
+  const stored: StoredCounts = { completed: 0, failed: 0 };
   await db.transaction().execute(async (trx) => {
     for (const [batchId, list] of [...byBatch].sort(([a], [b]) => (a < b ? -1 : 1))) {
       const open = await trx
@@ -119,10 +119,17 @@ export async function applyResults(db: DbExec, results: LineResult[]): Promise<n
         .set((eb) => ({ completed: eb('completed', '+', ok), failed: eb('failed', '+', rows.length - ok) }))
         .where('id', '=', batchId)
         .execute();
-      stored += rows.length;
+      stored.completed += ok;
+      stored.failed += rows.length - ok;
     }
   });
   return stored;
+}
+
+/** Lines applyResults stored now, by outcome: a duplicate or a line of a closed batch is not counted. */
+export interface StoredCounts {
+  completed: number;
+  failed: number;
 }
 
 /**

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStack, type Stack } from '../harness/stack.ts';
 import { waitFor } from '../harness/ports.ts';
 import { startBatchRunner } from '../../services/batch/runner.ts';
+import { applyResults } from '../../services/batch/store.ts';
 import { asyncConsumerNames, consumerNames, STREAMS } from '../../shared/nats/topology.ts';
 
 let stack: Stack;
@@ -19,6 +20,13 @@ beforeAll(async () => {
   client = new OpenAI({ apiKey: stack.apiKey, baseURL: `${stack.url}/v1`, maxRetries: 0, timeout: 30_000 });
 });
 afterAll(async () => stack?.close());
+
+/** switchyard_batch_lines_total{outcome="completed"} from the ingress's /metrics (0 before the first). */
+async function linesCompleted(): Promise<number> {
+  const text = await (await fetch(`${stack.url}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith('switchyard_batch_lines_total{outcome="completed"}'));
+  return line === undefined ? 0 : Number(line.split(' ').at(-1));
+}
 
 /** switchyard_results_backlog{kind="batch"} from the ingress's /metrics. */
 async function resultsBacklog(): Promise<number | undefined> {
@@ -77,6 +85,12 @@ describe('batch results outlive the resume buffer', () => {
     // What an operator sees meanwhile (sampled at most every 2 s).
     await waitFor(async () => (await resultsBacklog()) === N, { what: `switchyard_results_backlog{kind="batch"} ${N}` });
 
+    // One line's result already stored (by a runner that died before acking its message): the
+    // runner's copy of it is a duplicate, stored and counted once.
+    const early = { batchId: b.id, index: 1, statusCode: 200, body: JSON.stringify({ object: 'chat.completion', choices: [] }) };
+    expect(await applyResults(stack.db, [early])).toEqual({ completed: 1, failed: 0 });
+    expect(await applyResults(stack.db, [early])).toEqual({ completed: 0, failed: 0 });
+    const countedBefore = await linesCompleted();
     const second = await runner();
     try {
       const done = await waitFor(
@@ -89,6 +103,7 @@ describe('batch results outlive the resume buffer', () => {
       expect(done.request_counts).toEqual({ total: N, completed: N, failed: 0 });
       const out = (await (await client.files.content(done.output_file_id!)).text()).trimEnd().split('\n');
       expect(out.map((l) => (JSON.parse(l) as { custom_id: string }).custom_id).sort()).toEqual(lines.map((_, i) => `line-${i}`).sort());
+      expect((await linesCompleted()) - countedBefore).toBe(N - 1);
       // Stored, so deleted: the work queue keeps nothing it no longer needs.
       await waitFor(async () => (await jsm.streams.info(STREAMS.results)).state.messages === 0, { what: 'LLM_RESULTS emptied' });
       await waitFor(async () => (await resultsBacklog()) === 0, { what: 'the results backlog back to 0' });
