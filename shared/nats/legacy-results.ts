@@ -5,7 +5,7 @@
 // A worker of the earlier version publishes to LLM_EVENTS only: stop those before the first new
 // process starts (docs/batch.md, "Exactly once under kill -9").
 import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
-import { asyncSubjects, legacyResultConsumers, requestIdOfResult } from './topology.ts';
+import { asyncSubjects, requestIdOfResult, resultConsumers, STREAMS } from './topology.ts';
 import { isConsumerNotFound } from './errors.ts';
 import type { Logger } from '../telemetry/logger.ts';
 
@@ -14,8 +14,12 @@ const PULL_EXPIRES_MS = 2_000;
 
 /** Resolves with the number of results copied once every old consumer is gone. */
 export async function moveLegacyResults(js: JetStreamClient, jsm: JetStreamManager, log: Logger): Promise<number> {
-  let moved = 0;
-  for (const { stream, durable, owner } of legacyResultConsumers) {
+  let total = 0;
+  // The old consumers had today's names, on LLM_EVENTS, filtering `llm.evt.<owner>.>`. A result was
+  // lost there once it aged out (EVENTS_MAX_AGE_SECONDS) or other tenants' streams filled EVENTS_MAX_BYTES.
+  const stream = STREAMS.events;
+  for (const { durable, owner } of resultConsumers) {
+    let moved = 0;
     for (;;) {
       const info = await jsm.consumers.info(stream, durable).catch((err: unknown) => {
         if (isConsumerNotFound(err)) return null;
@@ -39,6 +43,7 @@ export async function moveLegacyResults(js: JetStreamClient, jsm: JetStreamManag
         moved++;
       }
     }
+    total += moved;
   }
-  return moved;
+  return total;
 }

@@ -144,8 +144,7 @@ export type EventOwner = (typeof EVENT_OWNERS)[keyof typeof EVENT_OWNERS];
 export const asyncSubjects = {
   /** The event that ends a batch line or an async request, kept in LLM_RESULTS until stored. */
   result: (owner: EventOwner, requestId: string) => `llm.res.${owner}.${requestId}`,
-  batchResults: `llm.res.${EVENT_OWNERS.batch}.>`,
-  asyncResults: `llm.res.${EVENT_OWNERS.async}.>`,
+  resultsOf: (owner: EventOwner) => `llm.res.${owner}.>`,
   /** Core: a stream was resumed; the ingress that lost its client drops its pending grace cancel. */
   resumed: (requestId: string) => `llm.ctl.resumed.${requestId}`,
   resumedAll: 'llm.ctl.resumed.>',
@@ -203,14 +202,10 @@ export async function ensureRequestOwnersBucket(
   return kv;
 }
 
-/**
- * Where versions before LLM_RESULTS kept these consumers: on LLM_EVENTS, filtering `llm.evt.<owner>.>`,
- * where a result was lost once it aged out (EVENTS_MAX_AGE_SECONDS) or other tenants' streams filled
- * EVENTS_MAX_BYTES before the database took it. shared/nats/legacy-results.ts moves what they still hold.
- */
-export const legacyResultConsumers = [
-  { stream: STREAMS.events, durable: asyncConsumerNames.batchResults, owner: EVENT_OWNERS.batch },
-  { stream: STREAMS.events, durable: asyncConsumerNames.asyncResults, owner: EVENT_OWNERS.async },
+/** The durable consumer that stores each owner's results (LLM_RESULTS, `llm.res.<owner>.>`). */
+export const resultConsumers = [
+  { owner: EVENT_OWNERS.batch, durable: asyncConsumerNames.batchResults },
+  { owner: EVENT_OWNERS.async, durable: asyncConsumerNames.asyncResults },
 ] as const;
 
 function asyncConsumerConfigs(): Array<{ stream: string; config: Partial<ConsumerConfig> & { durable_name: string } }> {
@@ -223,16 +218,10 @@ function asyncConsumerConfigs(): Array<{ stream: string; config: Partial<Consume
     max_ack_pending: 10_000,
     max_waiting: 512,
   };
-  return [
-    {
-      stream: STREAMS.results,
-      config: { ...common, durable_name: asyncConsumerNames.batchResults, filter_subject: asyncSubjects.batchResults },
-    },
-    {
-      stream: STREAMS.results,
-      config: { ...common, durable_name: asyncConsumerNames.asyncResults, filter_subject: asyncSubjects.asyncResults },
-    },
-  ];
+  return resultConsumers.map(({ owner, durable }) => ({
+    stream: STREAMS.results,
+    config: { ...common, durable_name: durable, filter_subject: asyncSubjects.resultsOf(owner) },
+  }));
 }
 // ---- end async work ----
 

@@ -6,7 +6,7 @@ import { timingSafeEqual } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { JetStreamManager } from '@nats-io/jetstream';
-import { asyncConsumerNames, consumerNames, STREAMS, type Priority } from '../nats/topology.ts';
+import { consumerNames, resultConsumers, STREAMS, type Priority } from '../nats/topology.ts';
 import { BufferedCounter } from './buffered-counter.ts';
 import { BufferedHistogram } from './buffered-histogram.ts';
 
@@ -184,15 +184,10 @@ export function registerQueueDepth(jsm: JetStreamManager, providers: readonly st
         (ci) => (usageBacklog = ci.num_pending + ci.num_ack_pending),
         () => (usageBacklog = null),
       ),
-      ...(
-        [
-          ['batch', asyncConsumerNames.batchResults],
-          ['async', asyncConsumerNames.asyncResults],
-        ] as const
-      ).map(([kind, durable]) =>
+      ...resultConsumers.map(({ owner, durable }) =>
         jsm.consumers.info(STREAMS.results, durable).then(
-          (ci) => resultsBacklog.set(kind, ci.num_pending + ci.num_ack_pending),
-          () => resultsBacklog.delete(kind),
+          (ci) => resultsBacklog.set(owner, ci.num_pending + ci.num_ack_pending),
+          () => resultsBacklog.delete(owner),
         ),
       ),
     ]);
