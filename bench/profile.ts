@@ -4,6 +4,8 @@
 // package/file and by function, plus inclusive time of our own functions.
 //
 //   node bench/profile.ts                       # 8 s non-streaming, 64 connections
+//   BENCH_RATE=350 node bench/profile.ts        # an open loop at that fixed rate instead (the added-
+//                                               # latency load of bench/run.ts), on 64 open connections
 //   BENCH_STREAMING=1 node bench/profile.ts     # 20-token streams instead (BENCH_STREAM_TOKENS,
 //                                               # BENCH_STREAM_ITL_MS: another length, tokens apart)
 //   BENCH_ALLOC=1 node bench/profile.ts         # where it allocates instead: KB per request by
@@ -24,6 +26,7 @@ import { freePort } from '../test/harness/ports.ts';
 const DURATION = Number(process.env.BENCH_DURATION ?? 8);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 64);
 const STREAMING = process.env.BENCH_STREAMING === '1';
+const RATE = process.env.BENCH_RATE ? Number(process.env.BENCH_RATE) : undefined;
 const TOP = Number(process.env.BENCH_TOP ?? 30);
 const ALLOC = process.env.BENCH_ALLOC === '1' || process.env.BENCH_ALLOC === 'survivors';
 const SURVIVORS = process.env.BENCH_ALLOC === 'survivors';
@@ -172,7 +175,7 @@ async function main() {
       console.log(`\nprofile: ${file}`);
       return;
     }
-    const r = await runLoad({ ...load, durationSeconds: DURATION });
+    const r = await runLoad({ ...load, durationSeconds: DURATION, ...(RATE ? { rate: RATE, openAllConnections: true } : {}) });
     console.log(`${Math.round(r.rps)} req/s, p50 ${r.p50.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms (profiling slows it down)`);
     broker.kill('SIGTERM');
     await once(broker, 'exit');

@@ -14,7 +14,8 @@ import { contextForRequest, injectIntoHeaders, tracing } from '../../shared/tele
 import type { EventRouter } from './event-router.ts';
 import type { Route } from './routing.ts';
 import { retryPublish } from '../../shared/nats/publish-retry.ts';
-import { localExecution } from '../../shared/runtime/local-execution.ts';
+import { localExecution, type HeldSlot, type StoreOutcome } from '../../shared/runtime/local-execution.ts';
+import type { MsgHdrs } from '@nats-io/transport-node';
 
 export interface DispatchJob {
   requestId: string;
@@ -63,6 +64,7 @@ export class Dispatcher {
     const deadline = Date.now() + this.timeoutMs;
     this.router.register(requestId, {
       deadline,
+      unstored: [],
       onTimeout: () => {
         publishNotice(this.nats.nc, subjects.cancel(requestId));
         handlers.onTimeout();
@@ -71,12 +73,15 @@ export class Dispatcher {
         if (handlers.onEvent(ev)) this.router.release(requestId);
       },
     });
+    let fresh: boolean;
     try {
-      await publishRequest(this.nats, this.ingressId, { ...job, deadline: job.deadline ?? deadline }, this.publisher);
+      fresh = await publishRequest(this.nats, this.ingressId, { ...job, deadline: job.deadline ?? deadline }, this.publisher);
     } catch (err) {
       this.router.release(requestId);
       throw err;
     }
+    // Events of a run in this process waited for this (local-execution.ts); a repeated id's run was stopped.
+    this.router.stored(requestId, fresh);
   }
 
   /** The client is gone: stop listening and tell the worker to abort the upstream call. */
@@ -97,7 +102,7 @@ export class Dispatcher {
 
 /**
  * Publishes one request to JetStream (`Nats-Msg-Id` = request id, so a repeat inside the dedupe window
- * is not executed twice). Used directly by surfaces that collect events elsewhere: the batch runner
+ * is not executed twice); resolves false for such a repeat. Used directly by surfaces that collect events elsewhere: the batch runner
  * and async requests publish with a pseudo ingress id (EVENT_OWNERS) and read results from durable
  * consumers. Throws a 413 ApiError if the body is larger than the NATS server can carry (a bigger
  * body would only fail the publish), a 503 ApiError if JetStream does not take it.
@@ -107,7 +112,7 @@ export async function publishRequest(
   ingressId: string,
   job: Omit<DispatchJob, 'principal'> & { principal: Pick<KeyPrincipal, 'tenantId' | 'keyId'> },
   publisher?: JetStreamPublisher,
-): Promise<void> {
+): Promise<boolean> {
   // The HTTP edge already refuses such bodies (bodyLimit); this covers every other surface (WebSocket,
   // async, batch) and a reconnect to a server with a smaller max_payload.
   const maxBody = natsMaxPayload(nats.nc) - HEADER_ROOM_BYTES;
@@ -142,6 +147,8 @@ export async function publishRequest(
     publisher
       ? publisher.publish(subject, job.body, h, job.requestId)
       : nats.js.publish(subject, job.body, { msgID: job.requestId, headers: h });
+  // A held request runs while it is stored (local-execution.ts): the worker learns the outcome.
+  const settle = held ? runWhileStored(held, h, job.body) : null;
   let duplicate = false;
   try {
     duplicate = (await publish()).duplicate;
@@ -151,14 +158,22 @@ export async function publishRequest(
       // A duplicate now is most likely this publish, stored before its ack was lost: still ours to run.
       await retryPublish(publish, first);
     } catch (err) {
+      settle?.('refused');
       held?.release();
-      throw errors.unavailable(`The request could not be queued: ${(err as Error).message}`);
+      // A run that had started may have reached the upstream: admission keeps its estimates.
+      throw errors.unavailable(`The request could not be queued: ${(err as Error).message}`, { outcomeUnknown: settle !== null });
     }
   }
-  if (!held) return;
   // A duplicate on the first try (the same request id inside the dedupe window) runs or ran elsewhere.
-  if (duplicate) held.release();
-  else localExecution.run(held, h, job.body);
+  settle?.(duplicate ? 'duplicate' : 'stored');
+  return !duplicate;
+}
+
+/** Starts a held request's run; returns how to tell it the store's outcome, null if it did not start. */
+function runWhileStored(held: HeldSlot, h: MsgHdrs, body: Uint8Array | string): ((outcome: StoreOutcome) => void) | null {
+  let settle!: (outcome: StoreOutcome) => void;
+  const outcome = new Promise<StoreOutcome>((resolve) => (settle = resolve));
+  return localExecution.run(held, h, body, outcome) ? settle : null;
 }
 
 function byteLength(body: Uint8Array | string): number {

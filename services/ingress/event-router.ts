@@ -14,6 +14,11 @@ export interface PendingRequest {
   /** The newest event handed over (attempt, then seq): a replay after a reconnect skips what was seen. */
   lastAttempt?: number;
   lastSeq?: number;
+  /**
+   * Events a worker in this process handed over before the request's store was acknowledged
+   * (shared/runtime/local-execution.ts): handed on once it is (`stored`). Undefined: not waiting.
+   */
+  unstored?: StreamEvent[];
   /** Live events held while a gap is filled from LLM_EVENTS. */
   held?: StreamEvent[];
   /** The quiet-request check's bookkeeping (the sweep's): an event since the last sweep, quiet since, checks made. */
@@ -111,8 +116,25 @@ export class EventRouter {
   deliverLocal(requestId: string, ev: StreamEvent): boolean {
     const entry = this.pending.get(requestId);
     if (!entry) return false;
-    this.handle(requestId, entry, ev);
+    if (entry.unstored) entry.unstored.push(ev);
+    else this.handle(requestId, entry, ev);
     return true;
+  }
+
+  /**
+   * The request's store was acknowledged: the events handed over meanwhile go on. `fresh` false: its
+   * id was already stored, and the run that produced them was stopped (the stored one runs elsewhere).
+   */
+  stored(requestId: string, fresh: boolean): void {
+    const entry = this.pending.get(requestId);
+    const waiting = entry?.unstored;
+    if (!entry || !waiting) return;
+    entry.unstored = undefined;
+    if (!fresh) return;
+    for (const ev of waiting) {
+      if (this.pending.get(requestId) !== entry) return; // finished by one of them
+      this.handle(requestId, entry, ev);
+    }
   }
 
   private handle(requestId: string, entry: PendingRequest, ev: StreamEvent): void {

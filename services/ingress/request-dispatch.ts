@@ -129,7 +129,7 @@ export function requestDispatch({ dispatcher, admission, resume }: DispatchDeps)
 
 /** What a terminal event tells admission: real usage, nothing produced, or unknown. */
 export function settlementOf(ev: StreamEvent | ApiError, streaming: boolean): Settlement {
-  if (ev instanceof ApiError) return ev.status === 504 ? 'unknown' : 'failed';
+  if (ev instanceof ApiError) return ev.status === 504 || ev.outcomeUnknown ? 'unknown' : 'failed';
   if (ev.type === 'done' || ev.type === 'result') {
     const u = ev.usage;
     const usage = {

@@ -129,6 +129,8 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
   upstreamBodyLimits.maxBodyBytes = Math.min(config.UPSTREAM_MAX_BODY_BYTES, natsMaxPayload(nc) - HEADER_ROOM_BYTES);
   upstreamBodyLimits.maxEventBytes = config.UPSTREAM_MAX_EVENT_BYTES;
   const jobs = new Map<string, Job>();
+  /** Local runs whose request id turned out to be stored already (local-execution.ts): no events, no usage. */
+  const silenced = new WeakSet<JsMsg>();
   const consumers: ConsumerMessages[] = [];
   let inflight = 0;
   let closing = false;
@@ -257,6 +259,7 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
         ? new LocalStream(envelope.ingressId, requestId, (batch) => nc.publish(eventSubject, batch))
         : null;
     const emit = (ev: EventBody) => {
+      if (silenced.has(msg)) return;
       if (tracing.on) traceEvent(ev);
       const event = { ...ev, seq: ++seq, attempt } as StreamEvent;
       if (local) {
@@ -267,7 +270,8 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
       if (mayAnswerLocally && localAnswers.deliver(envelope.ingressId, requestId, event)) return;
       publishFinal(JSON.stringify(event), `${requestId}.${attempt}.${seq}`);
     };
-    const record = recorder.forRequest(envelope, facts);
+    const recordUsage = recorder.forRequest(envelope, facts);
+    const record: typeof recordUsage = (...args) => (silenced.has(msg) ? Promise.resolve() : recordUsage(...args));
 
     // A redelivery normally says so in its delivery count. A message older than the ack wait may have
     // been redelivered without it (seen with nats-server 2.9 after a worker was SIGKILLed): look up
@@ -411,10 +415,24 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
   // ---- local execution: a held request runs here as a first delivery (local-delivery.ts) ----
   const local: LocalExecutor = {
     hasRoom: () => !closing && inflight < config.WORKER_CONCURRENCY,
-    run(headers, body, subject, done) {
+    run(headers, body, subject, stored, done) {
       const delivery = localDelivery(headers, body, subject);
       noteInteractive();
-      void runTracked(delivery.msg).then(async () => {
+      // Started before its store was acknowledged (local-execution.ts). Refused: stop the upstream call;
+      // what it produced is still recorded. A duplicate id: the stored request runs elsewhere and is
+      // billed there, so this run also says nothing and records nothing.
+      void stored.then((outcome) => {
+        if (outcome === 'stored') return;
+        if (outcome === 'duplicate') silenced.add(delivery.msg);
+        for (const job of jobs.values()) {
+          if (job.msg !== delivery.msg) continue;
+          job.cancelled = true;
+          job.abort.abort();
+        }
+      });
+      void Promise.all([runTracked(delivery.msg), stored]).then(async ([, outcome]) => {
+        // Nothing stored, so nothing to re-queue or to purge later.
+        if (outcome !== 'stored') return done();
         // Neither acked nor terminated: where a consumer would redeliver, re-queue it as that redelivery.
         if (!delivery.settled) {
           try {

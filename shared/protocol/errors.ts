@@ -13,11 +13,13 @@ export class ApiError extends Error {
   readonly param: string | null;
   readonly code: string | null;
   readonly headers: Record<string, string>;
+  /** The request may have reached the upstream before it failed: not a failure admission can refund. */
+  readonly outcomeUnknown: boolean;
 
   constructor(
     status: number,
     message: string,
-    opts: { type?: string; param?: string | null; code?: string | null; headers?: Record<string, string> } = {},
+    opts: { type?: string; param?: string | null; code?: string | null; headers?: Record<string, string>; outcomeUnknown?: boolean } = {},
   ) {
     super(message);
     this.status = status;
@@ -25,6 +27,7 @@ export class ApiError extends Error {
     this.param = opts.param ?? null;
     this.code = opts.code ?? null;
     this.headers = opts.headers ?? {};
+    this.outcomeUnknown = opts.outcomeUnknown ?? false;
   }
 
   toBody(): { error: ErrorBody } {
@@ -66,7 +69,8 @@ export const errors = {
       code: 'invalid_cache_header',
     }),
   notFound: (what: string) => new ApiError(404, `${what} not found.`, { code: 'not_found' }),
-  unavailable: (message: string) => new ApiError(503, message, { type: 'server_error', code: 'service_unavailable' }),
+  unavailable: (message: string, opts: { outcomeUnknown?: boolean } = {}) =>
+    new ApiError(503, message, { type: 'server_error', code: 'service_unavailable', ...opts }),
   timeout: () => new ApiError(504, 'The request timed out before the upstream answered.', { type: 'server_error', code: 'timeout' }),
   // ---- Responses API (services/ingress/routes/responses.ts) ----
   /** A field Switchyard understands but cannot honour on the chat path (built-in tools, background, ...). */

@@ -4,6 +4,12 @@
 // acknowledged. nats-server then neither delivers the request back to the process that published it
 // nor processes that process's ack: two of the four NATS operations a request cost.
 //
+// The run starts when the store is sent, not when it is acknowledged: the upstream call overlaps the
+// JetStream file store's write (docs/benchmarks.md, levers row "earlyrun"). Nothing of the run
+// reaches the client before the store is acknowledged (the ingress's EventRouter holds its events);
+// a run whose store is refused is stopped, and one whose request id was already stored stops
+// without a word or a usage row (that request runs elsewhere).
+//
 // The stored copy is the crash net. Held requests are grouped per ingress and second; a second's
 // subject is purged when every request in it has ended (one purge per second, not one delete per
 // request). If the process dies, its held requests stay, and services/all/rescuer.ts in a live
@@ -16,15 +22,22 @@ import type { Nats } from '../nats/connection.ts';
 import { STREAMS, subjects } from '../nats/topology.ts';
 import { localAnswers } from './local-answers.ts';
 
+/**
+ * How the store of a held request ended: `stored`; `refused` (JetStream did not take it: the client
+ * gets a 503); `duplicate` (its request id was already stored, so that copy runs elsewhere).
+ */
+export type StoreOutcome = 'stored' | 'refused' | 'duplicate';
+
 /** What the in-process worker offers (services/worker/worker.ts). */
 export interface LocalExecutor {
   /** Whether the worker takes one more request now: not closing and under WORKER_CONCURRENCY. */
   hasRoom(): boolean;
   /**
-   * Runs a request whose held copy is stored. `done` is called once the held copy is no longer
-   * needed: the request ended (acked or terminated) or was re-queued on the worker subjects.
+   * Runs a request whose held copy is being stored; `stored` says how that ended. `done` is called
+   * once the request ended (acked or terminated) or was re-queued on the worker subjects, and the
+   * store's outcome is known: then the held copy is no longer needed.
    */
-  run(headers: MsgHdrs, body: Uint8Array | string, subject: string, done: () => void): void;
+  run(headers: MsgHdrs, body: Uint8Array | string, subject: string, stored: Promise<StoreOutcome>, done: () => void): void;
 }
 
 /** A place for one request among the held ones; release it when the request no longer needs its copy. */
@@ -152,13 +165,14 @@ export const localExecution = {
     return seconds.claim();
   },
 
-  /** Runs a stored held request in this process's worker. */
-  run(slot: HeldSlot, headers: MsgHdrs, body: Uint8Array | string): void {
-    if (!enabled) {
-      // Disabled in between (shutdown): the copy stays held and a rescuer runs it.
-      return;
-    }
-    enabled.executor.run(headers, body, slot.subject, () => slot.release());
+  /**
+   * Runs a held request in this process's worker while its copy is stored; false when that is not
+   * possible any more (disabled in between, at shutdown: the copy stays held and a rescuer runs it).
+   */
+  run(slot: HeldSlot, headers: MsgHdrs, body: Uint8Array | string, stored: Promise<StoreOutcome>): boolean {
+    if (!enabled) return false;
+    enabled.executor.run(headers, body, slot.subject, stored, () => slot.release());
+    return true;
   },
 
   /** The ingress ids this process holds requests for (the rescuer leaves them alone). */

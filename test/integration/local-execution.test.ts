@@ -230,3 +230,45 @@ it('re-queues a request whose usage could not be published, as the redelivery a 
     await db.destroy();
   }
 }, 120_000);
+
+it('starts a request while it is stored, and stops it without a re-run when the store is refused', async () => {
+  const proc = await startAllInOne();
+  const consumer = () => nats.jsm.consumers.info(STREAMS.requests, consumerNames.worker('openai', 'interactive'));
+  await waitFor(async () => Object.keys(await heldSubjects()).length === 0, { what: 'earlier held copies purged' });
+  const deliveredBefore = (await consumer()).delivered.consumer_seq;
+  // LLM_REQUESTS refuses messages over 2 KB: the store of the request below fails after its run began.
+  const { config } = await nats.jsm.streams.info(STREAMS.requests);
+  const { retention: _r, storage: _s, ...mutable } = config;
+  await nats.jsm.streams.update(STREAMS.requests, { ...mutable, max_msg_size: 2048 });
+  let res: Response;
+  try {
+    res = await chat(`refused store ${'x'.repeat(4096)}\nmock:{"ttft_ms":3000}`);
+  } finally {
+    await nats.jsm.streams.update(STREAMS.requests, mutable);
+  }
+  const requestId = res.headers.get('x-request-id')!;
+  expect(res.status).toBe(503);
+  expect(((await res.json()) as { error: { code: string } }).error.code).toBe('service_unavailable');
+  // The run may have reached the upstream before the refusal came back (the overlap this is for; on
+  // a fast loopback the refusal often wins): either way it was stopped long before the 3 s answer.
+  const calls = upstreamCalls('refused store');
+  expect(calls).toBeLessThanOrEqual(1);
+  await waitFor(() => mock.stats.active === 0, { timeoutMs: 1_500, intervalMs: 10, what: 'the upstream call aborted' });
+  // Nothing stored, so nothing to run again: no re-queue, no delivery, nothing held.
+  await new Promise((r) => setTimeout(r, 1_500));
+  expect(upstreamCalls('refused store')).toBe(calls);
+  expect((await consumer()).delivered.consumer_seq).toBe(deliveredBefore);
+  expect(Object.keys(await heldSubjects())).toHaveLength(0);
+  // The next request is stored and answered as usual.
+  expect((await chat('after the refusal')).status).toBe(200);
+  proc.kill('SIGTERM');
+  await new Promise((r) => proc.once('exit', r));
+  // What the stopped run cost is in the ledger, as cancelled (the upstream may have produced tokens).
+  const db = await openDatabase(databaseUrl ? { url: databaseUrl } : { embeddedDir: join(dataDir, 'pglite') });
+  try {
+    const row = await db.selectFrom('usage').select(['status']).where('request_id', '=', requestId).executeTakeFirstOrThrow();
+    expect(row.status).toBe('cancelled');
+  } finally {
+    await db.destroy();
+  }
+}, 120_000);

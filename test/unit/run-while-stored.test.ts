@@ -1,0 +1,156 @@
+// A held request in the one-process layout runs while its copy is stored (shared/runtime/
+// local-execution.ts): the worker is handed the request before the store is acknowledged and learns
+// the outcome afterwards, and the ingress's router holds the run's events until the store is
+// acknowledged, so a refused store still fails the request (503) before any answer reaches the client.
+// Stand-ins for NATS and the worker; test/integration/local-execution.test.ts drives the real ones.
+import { afterEach, describe, expect, it } from 'vitest';
+import type { MsgHdrs, NatsConnection } from '@nats-io/transport-node';
+import { publishRequest } from '../../services/ingress/dispatcher.ts';
+import { EventRouter } from '../../services/ingress/event-router.ts';
+import { settlementOf } from '../../services/ingress/request-dispatch.ts';
+import { localExecution, type StoreOutcome } from '../../shared/runtime/local-execution.ts';
+import { localAnswers } from '../../shared/runtime/local-answers.ts';
+import type { Nats } from '../../shared/nats/connection.ts';
+import type { JetStreamPublisher } from '../../shared/nats/publisher.ts';
+import { ApiError } from '../../shared/protocol/errors.ts';
+import type { StreamEvent } from '../../shared/protocol/events.ts';
+
+const ingressId = 'ing-run-while-stored';
+const fakeNats = {
+  nc: { info: { max_payload: 1 << 20 }, subscribe: () => ({ unsubscribe() {} }) },
+  jsm: { streams: { purge: async () => ({ purged: 0 }) } },
+} as unknown as Nats;
+
+function harness() {
+  const runs: Array<{ subject: string; outcome: StoreOutcome | 'pending'; done: () => void }> = [];
+  const disable = localExecution.enable(fakeNats, {
+    hasRoom: () => true,
+    run(_h: MsgHdrs, _body, subject, stored, done) {
+      const run = { subject, outcome: 'pending' as StoreOutcome | 'pending', done };
+      runs.push(run);
+      void stored.then((o) => (run.outcome = o));
+    },
+  });
+  const unregister = localAnswers.register(ingressId, () => true);
+  let ack!: { resolve: (v: { duplicate: boolean }) => void; reject: (e: Error) => void };
+  const publisher = {
+    publish: () => new Promise((resolve, reject) => (ack = { resolve, reject })),
+  } as unknown as JetStreamPublisher;
+  const publish = () =>
+    publishRequest(
+      fakeNats,
+      ingressId,
+      {
+        requestId: `req_${Math.random().toString(16).slice(2)}`,
+        principal: { tenantId: 't1', keyId: 'k1' },
+        kind: 'chat',
+        route: { provider: 'openai', model: 'gpt-4o-mini' },
+        publicModel: 'openai/gpt-4o-mini',
+        stream: false,
+        body: '{"model":"openai/gpt-4o-mini","messages":[]}',
+      },
+      publisher,
+    );
+  const tick = () => new Promise((r) => setImmediate(r));
+  return {
+    runs,
+    publish,
+    ack: () => ack,
+    tick,
+    async close() {
+      unregister();
+      await disable();
+    },
+  };
+}
+
+let current: ReturnType<typeof harness> | null = null;
+afterEach(async () => {
+  await current?.close();
+  current = null;
+});
+
+describe('a held request runs while it is stored', () => {
+  it('reaches the worker before the store is acknowledged, then learns it was stored', async () => {
+    const h = (current = harness());
+    const published = h.publish();
+    await h.tick();
+    expect(h.runs).toHaveLength(1);
+    expect(h.runs[0]!.outcome).toBe('pending');
+    h.ack().resolve({ duplicate: false });
+    await expect(published).resolves.toBe(true);
+    await h.tick();
+    expect(h.runs[0]!.outcome).toBe('stored');
+  });
+
+  it('a duplicate id: the run is told to stop, and the caller that the request runs elsewhere', async () => {
+    const h = (current = harness());
+    const published = h.publish();
+    h.ack().resolve({ duplicate: true });
+    await expect(published).resolves.toBe(false);
+    await h.tick();
+    expect(h.runs[0]!.outcome).toBe('duplicate');
+  });
+
+  it('a refused store: the run is stopped, and the 503 leaves admission its estimates', async () => {
+    const h = (current = harness());
+    const published = h.publish();
+    h.ack().reject(new Error('maximum message size exceeded'));
+    const err = await published.then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(ApiError);
+    expect((err as ApiError).status).toBe(503);
+    expect((err as ApiError).outcomeUnknown).toBe(true);
+    expect(settlementOf(err as ApiError, false)).toBe('unknown');
+    await h.tick();
+    expect(h.runs[0]!.outcome).toBe('refused');
+  });
+
+  it('without local execution nothing runs early, and a refused publish is a plain failure', async () => {
+    const h = (current = harness());
+    await h.close();
+    current = null;
+    const published = h.publish();
+    h.ack().reject(new Error('no stream'));
+    const err = (await published.catch((e: unknown) => e)) as ApiError;
+    expect(h.runs).toHaveLength(0);
+    expect(err.outcomeUnknown).toBe(false);
+    expect(settlementOf(err, false)).toBe('failed');
+  });
+});
+
+describe('the router holds a local run’s events until the store is acknowledged', () => {
+  const nc = { subscribe: () => ({ unsubscribe() {} }) } as unknown as NatsConnection;
+  const chunk = (seq: number): StreamEvent => ({ type: 'chunk', seq, attempt: 1, delta: { content: `t${seq}` } }) as StreamEvent;
+
+  function routed() {
+    const router = new EventRouter(nc, `ing-gate-${Math.random().toString(16).slice(2)}`);
+    const received: StreamEvent[] = [];
+    router.register('req_1', { onEvent: (ev) => void received.push(ev), onTimeout: () => {}, deadline: Date.now() + 60_000, unstored: [] });
+    return { router, received };
+  }
+
+  it('stored: hands them on in order, and later ones directly', () => {
+    const { router, received } = routed();
+    expect(router.deliverLocal('req_1', chunk(1))).toBe(true);
+    expect(router.deliverLocal('req_1', chunk(2))).toBe(true);
+    expect(received).toHaveLength(0);
+    router.stored('req_1', true);
+    router.deliverLocal('req_1', chunk(3));
+    expect(received.map((e) => e.seq)).toEqual([1, 2, 3]);
+    router.close();
+  });
+
+  it('a duplicate id: drops them (that run was stopped) and keeps waiting for the stored one', () => {
+    const { router, received } = routed();
+    router.deliverLocal('req_1', chunk(1));
+    router.stored('req_1', false);
+    expect(received).toHaveLength(0);
+    expect(router.size).toBe(1);
+    router.deliverLocal('req_1', chunk(1));
+    expect(received.map((e) => e.seq)).toEqual([1]);
+    router.close();
+  });
+});
