@@ -96,7 +96,7 @@ export class EventRouter {
       if (p.heard || p.quietSince === undefined) {
         p.heard = false;
         p.quietSince = now;
-      } else if (this.readLast && !p.held && now - p.quietSince >= (p.checks ? QUIET_RECHECK_MS : QUIET_CHECK_MS)) {
+      } else if (this.readLast && !p.held && !p.unstored && now - p.quietSince >= (p.checks ? QUIET_RECHECK_MS : QUIET_CHECK_MS)) {
         p.quietSince = now;
         p.checks = (p.checks ?? 0) + 1;
         void this.checkQuiet(id, p);
@@ -106,7 +106,7 @@ export class EventRouter {
 
   private async checkQuiet(requestId: string, entry: PendingRequest): Promise<void> {
     const last = await this.readLast!(requestId).catch(() => null);
-    if (!last || this.pending.get(requestId) !== entry || entry.held || !isNew(entry, last)) return;
+    if (!last || this.pending.get(requestId) !== entry || entry.held || entry.unstored || !isNew(entry, last)) return;
     // Through the live path: an event that skips ahead fills its gap from LLM_EVENTS there.
     this.handle(requestId, entry, last);
     entry.readBack = { attempt: last.attempt, seq: last.seq };
@@ -171,6 +171,8 @@ export class EventRouter {
    */
   async replayMissed(storedEvents: (requestId: string) => Promise<StreamEvent[]>): Promise<void> {
     for (const [id, entry] of [...this.pending]) {
+      // Not stored yet: whatever its run stored for resume may belong to a request that is refused.
+      if (entry.unstored) continue;
       const events = await storedEvents(id).catch(() => []);
       if (this.pending.get(id) !== entry) continue; // finished meanwhile
       // The same gap check as the live path: an event published while a NATS node failed over may

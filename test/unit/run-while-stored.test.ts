@@ -6,7 +6,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { MsgHdrs, NatsConnection } from '@nats-io/transport-node';
 import { publishRequest } from '../../services/ingress/dispatcher.ts';
-import { EventRouter } from '../../services/ingress/event-router.ts';
+import { EventRouter, QUIET_CHECK_MS } from '../../services/ingress/event-router.ts';
 import { settlementOf } from '../../services/ingress/request-dispatch.ts';
 import { localExecution, type StoreOutcome } from '../../shared/runtime/local-execution.ts';
 import { localAnswers } from '../../shared/runtime/local-answers.ts';
@@ -140,6 +140,23 @@ describe('the router holds a local run’s events until the store is acknowledge
     router.stored('req_1', true);
     router.deliverLocal('req_1', chunk(3));
     expect(received.map((e) => e.seq)).toEqual([1, 2, 3]);
+    router.close();
+  });
+
+  it('neither a quiet check nor a reconnect replay reads back what a run not yet stored stored for resume', async () => {
+    const { router, received } = routed();
+    const reads: string[] = [];
+    router.readLast = async (id) => (reads.push(id), chunk(1));
+    const t0 = Date.now();
+    router.sweepOnce(t0);
+    router.sweepOnce(t0 + QUIET_CHECK_MS);
+    await router.replayMissed(async (id) => (reads.push(id), [chunk(1)]));
+    expect(reads).toEqual([]);
+    expect(received).toEqual([]);
+    router.stored('req_1', true);
+    router.sweepOnce(t0 + 2 * QUIET_CHECK_MS);
+    await new Promise((r) => setImmediate(r));
+    expect(reads).toEqual(['req_1']);
     router.close();
   });
 
