@@ -303,7 +303,8 @@ export async function websocketRoutes(app: FastifyInstance, opts: WebSocketOptio
             },
           );
         } catch (err) {
-          entry.admitted?.settle('failed');
+          // As over HTTP: a refused store after the run began (local execution) keeps the estimates.
+          entry.admitted?.settle(err instanceof ApiError ? settlementOf(err, false) : 'failed');
           entry.finished = true;
           live.delete(id);
           throw err;
