@@ -147,8 +147,9 @@ export async function publishRequest(
     publisher
       ? publisher.publish(subject, job.body, h, job.requestId)
       : nats.js.publish(subject, job.body, { msgID: job.requestId, headers: h });
-  // A held request runs while it is stored (local-execution.ts): the worker learns the outcome.
-  const settle = held ? runWhileStored(held, h, job.body) : null;
+  // A held request runs while it is stored when the worker is nearly idle (local-execution.ts): the
+  // worker learns the outcome. Otherwise it runs once the store is acknowledged.
+  const settle = held && localExecution.startsEarly() ? runWhileStored(held, h, job.body) : null;
   let duplicate = false;
   try {
     duplicate = (await publish()).duplicate;
@@ -165,9 +166,15 @@ export async function publishRequest(
     }
   }
   // A duplicate on the first try (the same request id inside the dedupe window) runs or ran elsewhere.
-  settle?.(duplicate ? 'duplicate' : 'stored');
+  if (settle) settle(duplicate ? 'duplicate' : 'stored');
+  else if (held) {
+    if (duplicate) held.release();
+    else localExecution.run(held, h, job.body, STORED);
+  }
   return !duplicate;
 }
+
+const STORED: Promise<StoreOutcome> = Promise.resolve('stored');
 
 /** Starts a held request's run; returns how to tell it the store's outcome, null if it did not start. */
 function runWhileStored(held: HeldSlot, h: MsgHdrs, body: Uint8Array | string): ((outcome: StoreOutcome) => void) | null {

@@ -415,10 +415,11 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
   // ---- local execution: a held request runs here as a first delivery (local-delivery.ts) ----
   const local: LocalExecutor = {
     hasRoom: () => !closing && inflight < config.WORKER_CONCURRENCY,
+    inflight: () => inflight,
     run(headers, body, subject, stored, done) {
       const delivery = localDelivery(headers, body, subject);
       noteInteractive();
-      // Started before its store was acknowledged (local-execution.ts). Refused: stop the upstream call;
+      // Possibly started before its store was acknowledged (local-execution.ts). Refused: stop the upstream call;
       // what it produced is still recorded. A duplicate id: the stored request runs elsewhere and is
       // billed there, so this run also says nothing and records nothing.
       void stored.then((outcome) => {

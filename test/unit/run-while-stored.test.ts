@@ -1,6 +1,6 @@
-// A held request in the one-process layout runs while its copy is stored (shared/runtime/
-// local-execution.ts): the worker is handed the request before the store is acknowledged and learns
-// the outcome afterwards, and the ingress's router holds the run's events until the store is
+// A held request in the one-process layout runs while its copy is stored when the worker is nearly
+// idle (shared/runtime/local-execution.ts): the worker is handed the request before the store is
+// acknowledged and learns the outcome afterwards, and the ingress's router holds the run's events until the store is
 // acknowledged, so a refused store still fails the request (503) before any answer reaches the client.
 // Stand-ins for NATS and the worker; test/integration/local-execution.test.ts drives the real ones.
 import { afterEach, describe, expect, it } from 'vitest';
@@ -8,7 +8,7 @@ import type { MsgHdrs, NatsConnection } from '@nats-io/transport-node';
 import { publishRequest } from '../../services/ingress/dispatcher.ts';
 import { EventRouter, QUIET_CHECK_MS } from '../../services/ingress/event-router.ts';
 import { settlementOf } from '../../services/ingress/request-dispatch.ts';
-import { localExecution, type StoreOutcome } from '../../shared/runtime/local-execution.ts';
+import { EARLY_RUN_MAX_INFLIGHT, localExecution, type StoreOutcome } from '../../shared/runtime/local-execution.ts';
 import { localAnswers } from '../../shared/runtime/local-answers.ts';
 import type { Nats } from '../../shared/nats/connection.ts';
 import type { JetStreamPublisher } from '../../shared/nats/publisher.ts';
@@ -21,10 +21,11 @@ const fakeNats = {
   jsm: { streams: { purge: async () => ({ purged: 0 }) } },
 } as unknown as Nats;
 
-function harness() {
+function harness({ inflight = 0 } = {}) {
   const runs: Array<{ subject: string; outcome: StoreOutcome | 'pending'; done: () => void }> = [];
   const disable = localExecution.enable(fakeNats, {
     hasRoom: () => true,
+    inflight: () => inflight,
     run(_h: MsgHdrs, _body, subject, stored, done) {
       const run = { subject, outcome: 'pending' as StoreOutcome | 'pending', done };
       runs.push(run);
@@ -106,6 +107,27 @@ describe('a held request runs while it is stored', () => {
     expect(settlementOf(err as ApiError, false)).toBe('unknown');
     await h.tick();
     expect(h.runs[0]!.outcome).toBe('refused');
+  });
+
+  it(`with ${EARLY_RUN_MAX_INFLIGHT} requests running, a held request starts once stored, as before`, async () => {
+    const h = (current = harness({ inflight: EARLY_RUN_MAX_INFLIGHT }));
+    const published = h.publish();
+    await h.tick();
+    expect(h.runs).toHaveLength(0);
+    h.ack().resolve({ duplicate: false });
+    await expect(published).resolves.toBe(true);
+    expect(h.runs).toHaveLength(1);
+    await h.tick();
+    expect(h.runs[0]!.outcome).toBe('stored');
+    // A duplicate is not run here at all; a refused store is a plain failure, nothing having run.
+    const again = h.publish();
+    h.ack().resolve({ duplicate: true });
+    await expect(again).resolves.toBe(false);
+    const refused = h.publish();
+    h.ack().reject(new Error('no space'));
+    const err = (await refused.catch((e: unknown) => e)) as ApiError;
+    expect(err.outcomeUnknown).toBe(false);
+    expect(h.runs).toHaveLength(1);
   });
 
   it('without local execution nothing runs early, and a refused publish is a plain failure', async () => {
