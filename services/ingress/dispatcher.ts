@@ -11,7 +11,7 @@ import type { StreamEvent } from '../../shared/protocol/events.ts';
 import { errors } from '../../shared/protocol/errors.ts';
 import { natsMaxPayload, requestTooLarge, HEADER_ROOM_BYTES } from '../../shared/nats/payload-limits.ts';
 import { contextForRequest, injectIntoHeaders, tracing } from '../../shared/telemetry/tracing.ts';
-import type { EventRouter } from './event-router.ts';
+import type { EventRouter, PendingRequest } from './event-router.ts';
 import type { Route } from './routing.ts';
 import { retryPublish } from '../../shared/nats/publish-retry.ts';
 import { localExecution, type HeldSlot, type StoreOutcome } from '../../shared/runtime/local-execution.ts';
@@ -62,9 +62,8 @@ export class Dispatcher {
   async submit(job: DispatchJob, handlers: DispatchHandlers): Promise<void> {
     const { requestId } = job;
     const deadline = Date.now() + this.timeoutMs;
-    this.router.register(requestId, {
+    const entry: PendingRequest = {
       deadline,
-      unstored: [],
       onTimeout: () => {
         publishNotice(this.nats.nc, subjects.cancel(requestId));
         handlers.onTimeout();
@@ -72,16 +71,19 @@ export class Dispatcher {
       onEvent: (ev) => {
         if (handlers.onEvent(ev)) this.router.release(requestId);
       },
-    });
+    };
+    this.router.register(requestId, entry);
     let fresh: boolean;
     try {
-      fresh = await publishRequest(this.nats, this.ingressId, { ...job, deadline: job.deadline ?? deadline }, this.publisher);
+      // A run started before the store's ack (local-execution.ts): its events wait for the ack.
+      const early = () => void (entry.unstored = []);
+      fresh = await publishRequest(this.nats, this.ingressId, { ...job, deadline: job.deadline ?? deadline }, this.publisher, early);
     } catch (err) {
       this.router.release(requestId);
       throw err;
     }
-    // Events of a run in this process waited for this (local-execution.ts); a repeated id's run was stopped.
-    this.router.stored(requestId, fresh);
+    // Hands on what an early run produced meanwhile; a repeated id's run was stopped, its events dropped.
+    if (entry.unstored) this.router.stored(requestId, fresh);
   }
 
   /** The client is gone: stop listening and tell the worker to abort the upstream call. */
@@ -112,6 +114,8 @@ export async function publishRequest(
   ingressId: string,
   job: Omit<DispatchJob, 'principal'> & { principal: Pick<KeyPrincipal, 'tenantId' | 'keyId'> },
   publisher?: JetStreamPublisher,
+  /** Called when the request's run starts before the store is acknowledged (local-execution.ts). */
+  onEarlyRun?: () => void,
 ): Promise<boolean> {
   // The HTTP edge already refuses such bodies (bodyLimit); this covers every other surface (WebSocket,
   // async, batch) and a reconnect to a server with a smaller max_payload.
@@ -149,7 +153,7 @@ export async function publishRequest(
       : nats.js.publish(subject, job.body, { msgID: job.requestId, headers: h });
   // A held request runs while it is stored when the worker is nearly idle (local-execution.ts): the
   // worker learns the outcome. Otherwise it runs once the store is acknowledged.
-  const settle = held && localExecution.startsEarly() ? runWhileStored(held, h, job.body) : null;
+  const settle = held && localExecution.startsEarly() ? runWhileStored(held, h, job.body, onEarlyRun) : null;
   let duplicate = false;
   try {
     duplicate = (await publish()).duplicate;
@@ -169,15 +173,19 @@ export async function publishRequest(
   if (settle) settle(duplicate ? 'duplicate' : 'stored');
   else if (held) {
     if (duplicate) held.release();
-    else localExecution.run(held, h, job.body, STORED);
+    else localExecution.run(held, h, job.body, null);
   }
   return !duplicate;
 }
 
-const STORED: Promise<StoreOutcome> = Promise.resolve('stored');
-
 /** Starts a held request's run; returns how to tell it the store's outcome, null if it did not start. */
-function runWhileStored(held: HeldSlot, h: MsgHdrs, body: Uint8Array | string): ((outcome: StoreOutcome) => void) | null {
+function runWhileStored(
+  held: HeldSlot,
+  h: MsgHdrs,
+  body: Uint8Array | string,
+  onEarlyRun: (() => void) | undefined,
+): ((outcome: StoreOutcome) => void) | null {
+  onEarlyRun?.();
   let settle!: (outcome: StoreOutcome) => void;
   const outcome = new Promise<StoreOutcome>((resolve) => (settle = resolve));
   return localExecution.run(held, h, body, outcome) ? settle : null;

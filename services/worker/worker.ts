@@ -419,10 +419,10 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
     run(headers, body, subject, stored, done) {
       const delivery = localDelivery(headers, body, subject);
       noteInteractive();
-      // Possibly started before its store was acknowledged (local-execution.ts). Refused: stop the upstream call;
+      // Started before its store was acknowledged (local-execution.ts). Refused: stop the upstream call;
       // what it produced is still recorded. A duplicate id: the stored request runs elsewhere and is
       // billed there, so this run also says nothing and records nothing.
-      void stored.then((outcome) => {
+      void stored?.then((outcome) => {
         if (outcome === 'stored') return;
         if (outcome === 'duplicate') silenced.add(delivery.msg);
         for (const job of jobs.values()) {
@@ -431,9 +431,10 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
           job.abort.abort();
         }
       });
-      void Promise.all([runTracked(delivery.msg), stored]).then(async ([, outcome]) => {
+      const ran = runTracked(delivery.msg);
+      void (stored ? Promise.all([ran, stored]) : ran).then(async (both) => {
         // Nothing stored, so nothing to re-queue or to purge later.
-        if (outcome !== 'stored') return done();
+        if (both && both[1] !== 'stored') return done();
         // Neither acked nor terminated: where a consumer would redeliver, re-queue it as that redelivery.
         if (!delivery.settled) {
           try {

@@ -45,11 +45,12 @@ export interface LocalExecutor {
   /** Requests it runs now, of either priority. */
   inflight(): number;
   /**
-   * Runs a request whose held copy is being stored; `stored` says how that ended. `done` is called
-   * once the request ended (acked or terminated) or was re-queued on the worker subjects, and the
-   * store's outcome is known: then the held copy is no longer needed.
+   * Runs a held request: `stored` says how its store ends when the run starts before the ack, null
+   * when the copy is stored already. `done` is called once the request ended (acked or terminated) or
+   * was re-queued on the worker subjects, and the store's outcome is known: then the held copy is no
+   * longer needed.
    */
-  run(headers: MsgHdrs, body: Uint8Array | string, subject: string, stored: Promise<StoreOutcome>, done: () => void): void;
+  run(headers: MsgHdrs, body: Uint8Array | string, subject: string, stored: Promise<StoreOutcome> | null, done: () => void): void;
 }
 
 /** A place for one request among the held ones; release it when the request no longer needs its copy. */
@@ -178,11 +179,11 @@ export const localExecution = {
   },
 
   /**
-   * Runs a held request in this process's worker; `stored` says how its store ended (or ends, for a
-   * run started before the ack). False when that is not possible any more (disabled in between, at
-   * shutdown: the copy stays held and a rescuer runs it).
+   * Runs a held request in this process's worker; `stored` says how its store ends for a run started
+   * before the ack, null when it is stored already. False when that is not possible any more
+   * (disabled in between, at shutdown: the copy stays held and a rescuer runs it).
    */
-  run(slot: HeldSlot, headers: MsgHdrs, body: Uint8Array | string, stored: Promise<StoreOutcome>): boolean {
+  run(slot: HeldSlot, headers: MsgHdrs, body: Uint8Array | string, stored: Promise<StoreOutcome> | null): boolean {
     if (!enabled) return false;
     enabled.executor.run(headers, body, slot.subject, stored, () => slot.release());
     return true;

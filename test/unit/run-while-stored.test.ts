@@ -22,14 +22,15 @@ const fakeNats = {
 } as unknown as Nats;
 
 function harness({ inflight = 0 } = {}) {
-  const runs: Array<{ subject: string; outcome: StoreOutcome | 'pending'; done: () => void }> = [];
+  const runs: Array<{ subject: string; outcome: StoreOutcome | 'pending'; early: boolean; done: () => void }> = [];
   const disable = localExecution.enable(fakeNats, {
     hasRoom: () => true,
     inflight: () => inflight,
     run(_h: MsgHdrs, _body, subject, stored, done) {
-      const run = { subject, outcome: 'pending' as StoreOutcome | 'pending', done };
+      // null: handed over with its copy stored already.
+      const run = { subject, outcome: (stored ? 'pending' : 'stored') as StoreOutcome | 'pending', early: stored !== null, done };
       runs.push(run);
-      void stored.then((o) => (run.outcome = o));
+      void stored?.then((o) => (run.outcome = o));
     },
   });
   const unregister = localAnswers.register(ingressId, () => true);
@@ -51,11 +52,15 @@ function harness({ inflight = 0 } = {}) {
         body: '{"model":"openai/gpt-4o-mini","messages":[]}',
       },
       publisher,
+      () => earlyCalls++,
     );
+  let earlyCalls = 0;
   const tick = () => new Promise((r) => setImmediate(r));
   return {
     runs,
     publish,
+    /** How often the caller was told a run started before the ack (it then holds the run's events). */
+    early: () => earlyCalls,
     ack: () => ack,
     tick,
     async close() {
@@ -77,7 +82,8 @@ describe('a held request runs while it is stored', () => {
     const published = h.publish();
     await h.tick();
     expect(h.runs).toHaveLength(1);
-    expect(h.runs[0]!.outcome).toBe('pending');
+    expect(h.runs[0]).toMatchObject({ early: true, outcome: 'pending' });
+    expect(h.early()).toBe(1);
     h.ack().resolve({ duplicate: false });
     await expect(published).resolves.toBe(true);
     await h.tick();
@@ -117,8 +123,8 @@ describe('a held request runs while it is stored', () => {
     h.ack().resolve({ duplicate: false });
     await expect(published).resolves.toBe(true);
     expect(h.runs).toHaveLength(1);
-    await h.tick();
-    expect(h.runs[0]!.outcome).toBe('stored');
+    expect(h.runs[0]).toMatchObject({ early: false, outcome: 'stored' });
+    expect(h.early()).toBe(0); // nothing to hold: no event can come before the ack
     // A duplicate is not run here at all; a refused store is a plain failure, nothing having run.
     const again = h.publish();
     h.ack().resolve({ duplicate: true });
