@@ -89,9 +89,11 @@ export function requestDispatch({ dispatcher, admission, resume }: DispatchDeps)
       if (requestId === req.id) req.admitted = admitted;
       reply.headers(admitted.headers);
     }
-    // The answer, not the publish ack, ends the wait: only a stored message can reach a worker, and
-    // waiting for the ack as well would add the JetStream file store's tail to every response.
-    // A refused publish still fails the request (503) before any answer could exist.
+    // The answer, not the publish ack, ends the wait: no answer reaches the client before the store
+    // is acknowledged (a worker gets the request from JetStream, or, run early in this process, its
+    // events wait in the router: local-execution.ts), and waiting for the ack as well would add the
+    // JetStream file store's tail to every response. A refused publish still fails the request (503)
+    // before any answer is handed over.
     const submitted = dispatcher.submit(
       {
         requestId,
