@@ -4,6 +4,7 @@
 //
 //   node bench/ledger-rows.ts                  # every variant, 200 batches of 256 rows
 //   BENCH_VARIANTS=ledger,parse BENCH_BATCHES=100 BENCH_BATCH_ROWS=64 node bench/ledger-rows.ts
+//   BENCH_PREPARED=0 ...                         # the statement unnamed (shared/db/prepared.ts off)
 //
 // Variants: `ledger` the shipped statement (insertUsageJson: insert, skip duplicates, daily rollup);
 // `norollup` without the rollup; `noconflict` a plain insert; `parse` only json_populate_recordset;
@@ -21,6 +22,8 @@ import { usageRecord } from '../test/harness/usage-record.ts';
 
 const BATCHES = Number(process.env.BENCH_BATCHES ?? 200);
 const ROWS = Number(process.env.BENCH_BATCH_ROWS ?? 256);
+/** BENCH_PREPARED=0: the ledger's statement unnamed, parsed and planned every time (levers row "prepared"). */
+const PREPARED = process.env.BENCH_PREPARED !== '0';
 const ALL = ['ledger', 'norollup', 'noconflict', 'parse', 'unnest', 'send'] as const;
 type Variant = (typeof ALL)[number];
 const VARIANTS = (process.env.BENCH_VARIANTS?.split(',') ?? ALL) as Variant[];
@@ -93,13 +96,15 @@ async function run(db: Db, variant: Variant, records: UsageRecord[]): Promise<vo
 
 const cluster = await startPostgres();
 try {
-  console.log(`ledger rows: ${BATCHES} batches of ${ROWS} rows per variant, each variant on a fresh database`);
+  console.log(
+    `ledger rows: ${BATCHES} batches of ${ROWS} rows per variant, each variant on a fresh database${PREPARED ? '' : ', unprepared'}`,
+  );
   console.log('| variant | Postgres CPU µs/row | broker-side (this process) CPU µs/row | wall ms |');
   console.log('|---|---|---|---|');
   let n = 0;
   for (const variant of VARIANTS) {
     // A fresh database each: an insert into a table that earlier variants filled costs more.
-    const db = await openDatabase({ url: await cluster.createDatabase(`rows_${++n}`), migrate: true });
+    const db = await openDatabase({ url: await cluster.createDatabase(`rows_${++n}`), migrate: true, preparedStatements: PREPARED });
     for (let i = 0; i < 50; i++) await run(db, variant, batch()); // warm-up (JIT, plans, caches)
     const prepared = Array.from({ length: BATCHES }, batch); // records made outside the measurement
     const pg0 = postgresCpuSeconds();

@@ -42,6 +42,8 @@ export const envSchema = z.object({
   /** Worker, ledger, batch: port of /healthz and /readyz for probes (unset: none; the ingress serves them on PORT). */
   HEALTH_PORT: z.coerce.number().int().positive().optional(),
   DATABASE_URL: z.string().optional(),
+  /** 0: no named (prepared) statements on Postgres, for a pooler that cannot carry them (shared/db/prepared.ts). */
+  DATABASE_PREPARED_STATEMENTS: z.enum(['0', '1']).default('1'),
   SWITCHYARD_DATA_DIR: z.string().default('.data'),
   ADMIN_API_KEY: z.string().optional(),
   BOOTSTRAP_API_KEY: z.string().optional(),

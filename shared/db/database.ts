@@ -17,6 +17,8 @@ export interface OpenDbOptions {
   embeddedDir?: string;
   poolSize?: number;
   migrate?: boolean;
+  /** Statements marked as prepared (prepared.ts) run as named statements on Postgres (default true). */
+  preparedStatements?: boolean;
   /** Bound on every query (default QUERY_TIMEOUT_MS, 15 s); tests set it lower. */
   queryTimeoutMs?: number;
 }
@@ -25,7 +27,9 @@ export async function openDatabase(opts: OpenDbOptions): Promise<Db> {
   let db: Db;
   if (opts.url) {
     db = new Kysely<Database>({
-      dialect: new PostgresDialect({ pool: newPool({ connectionString: opts.url }, opts.poolSize ?? 10, opts.queryTimeoutMs) }),
+      dialect: new PostgresDialect({
+        pool: newPool({ connectionString: opts.url }, opts.poolSize ?? 10, opts.queryTimeoutMs, opts.preparedStatements ?? true),
+      }),
     });
   } else {
     // The embedded PGlite runs in its own thread behind a Postgres socket: the same driver, types and
@@ -37,6 +41,8 @@ export async function openDatabase(opts: OpenDbOptions): Promise<Db> {
       { host: embedded.socketDir, port: embedded.port, user: 'postgres', database: 'postgres' },
       opts.poolSize ?? 4,
       opts.queryTimeoutMs,
+      // One backend shared by every connection: a named statement of one would collide with another's.
+      false,
     );
     const endPool = pool.end.bind(pool);
     // db.destroy() ends the pool; the embedded database then closes cleanly with it.
@@ -56,7 +62,7 @@ export async function openDatabase(opts: OpenDbOptions): Promise<Db> {
   return db;
 }
 
-function newPool(target: pg.PoolConfig, max: number, queryTimeoutMs?: number): pg.Pool {
+function newPool(target: pg.PoolConfig, max: number, queryTimeoutMs: number | undefined, prepare: boolean): pg.Pool {
   const pool = new pg.Pool({
     ...target,
     max,
@@ -71,7 +77,7 @@ function newPool(target: pg.PoolConfig, max: number, queryTimeoutMs?: number): p
   // Every query on it is bounded (a query on a connection whose server vanished would otherwise wait forever).
   pool.on('connect', (client) => {
     client.on('error', () => {});
-    boundQueries(client, queryTimeoutMs);
+    boundQueries(client, queryTimeoutMs, prepare);
   });
   return pool;
 }

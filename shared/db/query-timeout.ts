@@ -9,6 +9,7 @@
 // connection and fails the query: the pool discards that client instead of reusing it with a reply
 // still owed on it.
 import type pg from 'pg';
+import { preparedName } from './prepared.ts';
 
 export const QUERY_TIMEOUT_MS = 15_000;
 
@@ -23,8 +24,11 @@ export class QueryTimeoutError extends Error {
 type QueryCallback = (err: Error | null, result?: pg.QueryResult) => void;
 type AnyQuery = (config: unknown, values?: unknown, callback?: unknown) => unknown;
 
-/** Replaces `client.query` so that every text or config query is bounded by `timeoutMs`. */
-export function boundQueries(client: pg.ClientBase, timeoutMs: number = QUERY_TIMEOUT_MS): void {
+/**
+ * Replaces `client.query` so that every text or config query is bounded by `timeoutMs`. With `prepare`,
+ * a text marked as prepared (prepared.ts) goes as a named statement.
+ */
+export function boundQueries(client: pg.ClientBase, timeoutMs: number = QUERY_TIMEOUT_MS, prepare = false): void {
   const query = (client.query as AnyQuery).bind(client);
   const bounded: AnyQuery = (config, values, callback) => {
     // Submittables (pg-cursor, pg-query-stream) read across several round trips: left as they are.
@@ -32,6 +36,13 @@ export function boundQueries(client: pg.ClientBase, timeoutMs: number = QUERY_TI
     if (typeof values === 'function') {
       callback = values;
       values = undefined;
+    }
+    if (prepare && typeof config === 'string') {
+      const name = preparedName(config);
+      if (name !== null) {
+        config = { name, text: config, values };
+        values = undefined;
+      }
     }
     const run = (done: QueryCallback) => {
       let timedOut = false;

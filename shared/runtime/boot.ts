@@ -69,7 +69,11 @@ export async function boot(
   let dbOpening: Promise<Db> | null = null;
   if (opts.needsDb) {
     if (!config.DATABASE_URL) log.info({ dir: join(config.SWITCHYARD_DATA_DIR, 'pglite') }, 'DATABASE_URL unset: using embedded PGlite');
-    dbOpening = openDatabase({ url: config.DATABASE_URL, embeddedDir: join(config.SWITCHYARD_DATA_DIR, 'pglite') }).catch((err: Error) => {
+    dbOpening = openDatabase({
+      url: config.DATABASE_URL,
+      embeddedDir: join(config.SWITCHYARD_DATA_DIR, 'pglite'),
+      preparedStatements: config.DATABASE_PREPARED_STATEMENTS === '1',
+    }).catch((err: Error) => {
       // One line that says what to do, not PGlite's stack and minified source.
       if (!(err instanceof EmbeddedDatabaseError)) throw err;
       process.stderr.write(`${service}: ${err.message}\n`);
