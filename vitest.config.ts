@@ -33,6 +33,7 @@ const BOTH_BACKENDS = [
   'test/integration/resume.test.ts',
   'test/integration/nats-restart.test.ts',
   'test/integration/usage-retention.test.ts',
+  'test/integration/usage-direct.test.ts',
   'test/integration/prepared-statements.test.ts',
   'test/integration/websocket.test.ts',
   'test/integration/responses.test.ts',

@@ -34,7 +34,16 @@ if (development && !process.env.BOOTSTRAP_API_KEY) {
 const rt = await boot('switchyard', { needsDb: true, embeddedDb: true });
 const db = rt.db!;
 const ledger = await startLedger({ nats: rt.nats, db, log: rt.log.child({ service: 'ledger' }) });
-const worker = await startWorker({ config: rt.config, nats: rt.nats, log: rt.log.child({ service: 'worker' }), reload: rt.reload });
+// The worker inserts its usage rows through this process's ledger, not through LLM_USAGE (the ledger
+// still stores what arrives there: another process's records, or a batch the direct insert missed).
+// LOCAL_USAGE=0: through LLM_USAGE, as in a split layout.
+const worker = await startWorker({
+  config: rt.config,
+  nats: rt.nats,
+  log: rt.log.child({ service: 'worker' }),
+  reload: rt.reload,
+  usageStore: process.env.LOCAL_USAGE === '0' ? undefined : ledger,
+});
 // The ingress's interactive requests run in this worker as soon as they are stored (LOCAL_EXECUTION=0: off);
 // the rescuer runs the held requests of instances that died, whether or not this one holds any.
 const stopLocalExecution = localExecution.enable(rt.nats, worker.local);

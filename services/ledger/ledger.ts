@@ -14,6 +14,7 @@ import type { Logger } from '../../shared/telemetry/logger.ts';
 import { tracing } from '../../shared/telemetry/tracing.ts';
 import { traceLedgerWrite } from './ledger-tracing.ts';
 import { byFieldSet, NOT_STORED, USAGE_COLUMNS_HEADER } from '../../shared/nats/usage-message.ts';
+import type { UsageStore } from '../worker/usage-publisher.ts';
 
 export interface LedgerOptions {
   nats: Nats;
@@ -23,9 +24,9 @@ export interface LedgerOptions {
   lingerMs?: number;
 }
 
-export interface Ledger {
+export interface Ledger extends UsageStore {
   close(): Promise<void>;
-  /** Records written since start (inserted, not counting duplicates). */
+  /** Records written since start (inserted, not counting duplicates), directly or from LLM_USAGE. */
   readonly inserted: number;
 }
 
@@ -168,6 +169,13 @@ export async function startLedger(opts: LedgerOptions): Promise<Ledger> {
   return {
     get inserted() {
       return inserted;
+    },
+    // A worker in this process inserts its batches itself (services/all; UsagePublisher's store):
+    // the same statement, so the same once-per-request-id rows and rollup.
+    async store(columns, recordsJson, records) {
+      const writeStarted = Date.now();
+      inserted += await insertUsageJson(db, columns, recordsJson);
+      if (tracing.on) traceLedgerWrite(records, writeStarted, Date.now());
     },
     async close() {
       closed = true;

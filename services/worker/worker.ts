@@ -31,7 +31,7 @@ import { startBatchPump } from './batch-pump.ts';
 import { upstreamBodyLimits } from './upstream.ts';
 import { HEADER_ROOM_BYTES, natsMaxPayload } from '../../shared/nats/payload-limits.ts';
 import { CancelledRequests } from './cancelled-requests.ts';
-import { UsagePublisher } from './usage-publisher.ts';
+import { UsagePublisher, type UsageStore } from './usage-publisher.ts';
 import { UsageRecorder, type UsageFacts } from './usage-recorder.ts';
 import { errorEvent, resumeAfterCrash, unwantedReason } from './crash-recovery.ts';
 import { AttemptRunner, type RequestProgress } from './attempts.ts';
@@ -70,6 +70,8 @@ export interface WorkerOptions {
   prices?: PriceBook;
   /** SIGHUP: the worker's prices follow the reloaded config file. */
   reload?: ConfigReload;
+  /** The ledger of this process (services/all): usage rows inserted directly, not through LLM_USAGE. */
+  usageStore?: UsageStore;
 }
 
 export interface Worker {
@@ -110,7 +112,7 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
     maxDistinct: config.METRICS_MAX_TARGET_LABELS,
     configured: Object.values(config.file?.models ?? {}).flatMap((alias) => alias.targets.map((t) => `${t.provider}/${t.model}`)),
   });
-  const usage = new UsagePublisher(nc, log);
+  const usage = new UsagePublisher(nc, log, { store: opts.usageStore });
   const finalEvents = new FinalEvents(nc, log, { acked: config.NATS_STREAM_REPLICAS > 1 });
   const recorder = new UsageRecorder(usage, prices);
   const attempts = new AttemptRunner({
@@ -415,7 +417,8 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
   // ---- local execution: a held request runs here as a first delivery (local-delivery.ts) ----
   const local: LocalExecutor = {
     hasRoom: () => !closing && inflight < config.WORKER_CONCURRENCY,
-    inflight: () => inflight,
+    // A request whose answer is out and whose usage batch is lingering (up to 20 ms) is not busy.
+    inflight: () => Math.max(0, inflight - usage.pending),
     run(headers, body, subject, stored, done) {
       const delivery = localDelivery(headers, body, subject);
       noteInteractive();

@@ -42,7 +42,7 @@ export const EARLY_RUN_MAX_INFLIGHT = 8;
 export interface LocalExecutor {
   /** Whether the worker takes one more request now: not closing and under WORKER_CONCURRENCY. */
   hasRoom(): boolean;
-  /** Requests it runs now, of either priority. */
+  /** Requests it runs now, of either priority, not counting those only waiting for their usage record to be stored. */
   inflight(): number;
   /**
    * Runs a held request: `stored` says how its store ends when the run starts before the ack, null
