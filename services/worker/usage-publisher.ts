@@ -18,7 +18,9 @@
 // but kept 300 finished requests alive at max load, +11% broker CPU and +60 MB (docs/benchmarks.md,
 // levers row "usagedirect"); the statement is prepared instead. A batch the store refuses or has not
 // committed within `storeDeadlineMs` goes to LLM_USAGE as before (the ledger skips rows already in),
-// and the store is left alone for `storeRetryMs`.
+// and the store is left alone for `storeRetryMs`. At most MAX_STORES_IN_FLIGHT inserts run at once (a
+// statement takes about a millisecond, a batch comes every few): a database that stops answering then
+// holds two of the pool's connections until the query timeout, not one per 20 ms batch.
 import type { NatsConnection } from '@nats-io/transport-node';
 import { isConnectionClosed } from '../../shared/nats/errors.ts';
 import { JetStreamPublisher } from '../../shared/nats/publisher.ts';
@@ -45,6 +47,9 @@ export interface UsagePublisherOptions {
   storeRetryMs?: number;
 }
 
+/** Direct inserts at once; a batch that finds them all busy goes through LLM_USAGE. */
+export const MAX_STORES_IN_FLIGHT = 2;
+
 interface Pending {
   record: UsageRecord;
   resolve: () => void;
@@ -67,6 +72,7 @@ export class UsagePublisher {
   /** Until then batches skip the store (it failed or was late). */
   private storeOffUntil = 0;
   private unsettled = 0;
+  private storesInFlight = 0;
 
   constructor(nc: NatsConnection, log: Logger, opts: UsagePublisherOptions = {}) {
     this.publisher = new JetStreamPublisher(nc);
@@ -111,7 +117,7 @@ export class UsagePublisher {
     const batch = this.queue;
     this.queue = [];
     if (batch.length === 0) return;
-    if (this.store && Date.now() >= this.storeOffUntil) {
+    if (this.store && this.storesInFlight < MAX_STORES_IN_FLIGHT && Date.now() >= this.storeOffUntil) {
       for (const { keys, items } of byFieldSet(batch, (p) => p.record)) this.track(this.storeDirect(this.store, keys, items));
     } else this.publishAll(batch);
   }
@@ -157,6 +163,7 @@ export class UsagePublisher {
       });
     };
     const late = setTimeout(() => fallBack(new Error(`not committed within ${this.storeDeadlineMs} ms`)), this.storeDeadlineMs);
+    this.storesInFlight++;
     try {
       await store.store(keys, JSON.stringify(records), records);
       for (const i of items) this.settle(i);
@@ -165,6 +172,7 @@ export class UsagePublisher {
       fallBack(err);
       for (const [item, publishErr] of publishFailed! as Map<Pending, Error>) this.settle(item, publishErr);
     } finally {
+      this.storesInFlight--;
       clearTimeout(late);
     }
   }

@@ -37,6 +37,8 @@ export interface StackOptions {
   ingress?: boolean;
   worker?: boolean;
   ledger?: boolean;
+  /** The worker inserts its usage through the ledger, as npm start's one process does (LOCAL_USAGE). */
+  localUsage?: boolean;
   /** In-process batch runner (services/batch); default off. */
   batch?: boolean;
   env?: Record<string, string>;
@@ -144,7 +146,15 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const extraIngresses: ExtraIngress[] = [];
   let allInOneDir: string | null = null;
   const ledger = opts.ledger === false ? null : await startLedger({ nats: runtime.nats, db, log: runtime.log });
-  const worker = opts.worker === false ? null : await startWorker({ config: runtime.config, nats: runtime.nats, log: runtime.log });
+  const worker =
+    opts.worker === false
+      ? null
+      : await startWorker({
+          config: runtime.config,
+          nats: runtime.nats,
+          log: runtime.log,
+          usageStore: opts.localUsage && ledger ? ledger : undefined,
+        });
   const batch = opts.batch ? await startBatchRunner({ config: runtime.config, nats: runtime.nats, db, log: runtime.log }) : null;
   let ingress: Ingress | null = null;
   if (opts.ingress !== false) {

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect } from '@nats-io/transport-node';
 import { startStack, type Stack } from '../harness/stack.ts';
 import { consumerNames, STREAMS } from '../../shared/nats/topology.ts';
-import { UsagePublisher, type UsageStore } from '../../services/worker/usage-publisher.ts';
+import { MAX_STORES_IN_FLIGHT, UsagePublisher, type UsageStore } from '../../services/worker/usage-publisher.ts';
 import type { UsageRecord } from '../../shared/protocol/events.ts';
 import { createLogger } from '../../shared/telemetry/logger.ts';
 import { usageRecord } from '../harness/usage-record.ts';
@@ -31,7 +31,10 @@ const tenantOf = (name: string) => `tenant_ud_${name}_${Date.now()}`;
 const record = (tenant: string, over: Partial<UsageRecord> = {}) =>
   usageRecord({ request_id: `req_ud_${Date.now()}_${++n}`, tenant_id: tenant, output_tokens: 2, ...over });
 
-function publisherWith(store: UsageStore, opts: { storeDeadlineMs?: number; storeRetryMs?: number } = {}): UsagePublisher {
+function publisherWith(
+  store: UsageStore,
+  opts: { maxBatch?: number; storeDeadlineMs?: number; storeRetryMs?: number } = {},
+): UsagePublisher {
   const p = new UsagePublisher(stack.runtime.nats.nc, log, { store, ...opts });
   publishers.push(p);
   return p;
@@ -147,6 +150,26 @@ describe('usage inserted directly by the ledger of the same process', () => {
     await publisher.close();
     expect((await rowsOf(tenant)).length).toBe(2);
     expect(await dailyRequests(tenant)).toBe(2);
+  });
+
+  it('runs at most two inserts at once: a batch that finds both busy goes through LLM_USAGE at once', async () => {
+    let open!: () => void;
+    const gate = new Promise<void>((r) => (open = r));
+    const { store, calls } = countingStore(() => gate);
+    // One record a batch, a deadline no test waits for: only the in-flight bound can send one on.
+    const publisher = publisherWith(store, { maxBatch: 1, storeDeadlineMs: 60_000 });
+    const tenant = tenantOf('busy');
+    const seq = await usageLastSeq();
+    const held = [publisher.publish(record(tenant)), publisher.publish(record(tenant))];
+    const started = Date.now();
+    await publisher.publish(record(tenant));
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(calls.n).toBe(MAX_STORES_IN_FLIGHT);
+    expect(await usageLastSeq()).toBe(seq + 1);
+    open();
+    await Promise.all(held);
+    await waitFor(async () => (await rowsOf(tenant)).length === 3, { what: 'all three rows', timeoutMs: 10_000 });
+    expect(await dailyRequests(tenant)).toBe(3);
   });
 
   it('resolves a late batch when the insert commits even though LLM_USAGE refused it, and fails it when both failed', async () => {
