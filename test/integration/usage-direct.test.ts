@@ -95,14 +95,16 @@ describe('usage inserted directly by the ledger of the same process', () => {
     const seq = await usageLastSeq();
     const first = [record(tenant), record(tenant)];
     await Promise.all(first.map((r) => publisher.publish(r)));
+    const failedAt = Date.now();
     expect(await usageLastSeq()).toBe(seq + 1);
-    // The ledger stores what went through LLM_USAGE.
-    await waitFor(async () => (await rowsOf(tenant)).length === 2, { what: 'ledger rows', timeoutMs: 10_000 });
-    // Within storeRetryMs the insert is not tried again.
+    // Within storeRetryMs (right away: a linger later) the insert is not tried again.
     await publisher.publish(record(tenant));
+    expect(Date.now() - failedAt).toBeLessThan(1_500); // else this step proves nothing
     expect(calls.n).toBe(1);
     expect(await usageLastSeq()).toBe(seq + 2);
-    await new Promise((r) => setTimeout(r, 1_600));
+    // The ledger stores what went through LLM_USAGE.
+    await waitFor(async () => (await rowsOf(tenant)).length === 3, { what: 'ledger rows', timeoutMs: 10_000 });
+    await new Promise((r) => setTimeout(r, Math.max(0, failedAt + 1_600 - Date.now())));
     const seqAfter = await usageLastSeq();
     await publisher.publish(record(tenant));
     expect(calls.n).toBe(2);
