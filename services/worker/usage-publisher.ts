@@ -54,7 +54,7 @@ interface Pending {
   record: UsageRecord;
   resolve: () => void;
   reject: (err: Error) => void;
-  settled?: boolean;
+  settled: boolean;
 }
 
 export class UsagePublisher {
@@ -94,7 +94,7 @@ export class UsagePublisher {
     if (this.closed) return Promise.reject(new Error('usage publisher closed'));
     return new Promise((resolve, reject) => {
       this.unsettled++;
-      this.queue.push({ record, resolve, reject });
+      this.queue.push({ record, resolve, reject, settled: false });
       if (this.queue.length >= this.maxBatch) this.flush();
       else if (!this.timer) this.timer = setTimeout(() => this.flush(), this.lingerMs);
     });
