@@ -14,9 +14,10 @@
 // With a UsageStore (npm start's one process, whose ledger shares the worker's database) a batch is
 // inserted into the database directly, one statement per field set, instead of travelling through
 // LLM_USAGE to the ledger in the same process: no publish, ack, delivery and ack per batch. The batch
-// keeps the 20 ms / 32 records above: the ledger's 50 ms / 256 made each statement cheaper for Postgres,
-// but kept 300 finished requests alive at max load, +11% broker CPU and +60 MB (docs/benchmarks.md,
-// levers row "usagedirect"); the statement is prepared instead. A batch the store refuses or has not
+// keeps the 20 ms linger and takes up to 64 records: the ledger's 50 ms / 256 made each statement
+// cheaper for Postgres, but kept 300 finished requests alive at max load, +11% broker CPU and +60 MB;
+// 64 instead of 32 saved Postgres 3 µs per request with no such cost (docs/benchmarks.md, levers rows
+// "usagedirect" and "usagedirect64"), and the statement is prepared. A batch the store refuses or has not
 // committed within `storeDeadlineMs` goes to LLM_USAGE as before (the ledger skips rows already in),
 // and the store is left alone for `storeRetryMs`. At most MAX_STORES_IN_FLIGHT inserts run at once (a
 // statement takes about a millisecond, a batch comes every few): a database that stops answering then
@@ -36,7 +37,7 @@ export interface UsageStore {
 }
 
 export interface UsagePublisherOptions {
-  /** Records that go out at once (default 32). */
+  /** Records that go out at once (default 32; 64 with a store). */
   maxBatch?: number;
   /** How long the first record of a batch waits for more (default 20 ms). */
   lingerMs?: number;
@@ -78,7 +79,7 @@ export class UsagePublisher {
     this.publisher = new JetStreamPublisher(nc);
     this.log = log;
     this.store = opts.store ?? null;
-    this.maxBatch = opts.maxBatch ?? 32;
+    this.maxBatch = opts.maxBatch ?? (this.store ? 64 : 32);
     this.lingerMs = opts.lingerMs ?? 20;
     this.storeDeadlineMs = opts.storeDeadlineMs ?? 2_000;
     this.storeRetryMs = opts.storeRetryMs ?? 5_000;

@@ -33,7 +33,7 @@ const record = (tenant: string, over: Partial<UsageRecord> = {}) =>
 
 function publisherWith(
   store: UsageStore,
-  opts: { maxBatch?: number; storeDeadlineMs?: number; storeRetryMs?: number } = {},
+  opts: { maxBatch?: number; lingerMs?: number; storeDeadlineMs?: number; storeRetryMs?: number } = {},
 ): UsagePublisher {
   const p = new UsagePublisher(stack.runtime.nats.nc, log, { store, ...opts });
   publishers.push(p);
@@ -84,6 +84,19 @@ describe('usage inserted directly by the ledger of the same process', () => {
     expect((await rowsOf(t1)).length).toBe(3);
     expect(await dailyRequests(t1)).toBe(3);
     expect(await dailyRequests(t2)).toBe(1);
+  });
+
+  it('inserts 64 records at once, without waiting for the linger', async () => {
+    const { store, calls } = countingStore();
+    // A linger no test waits for: only a full batch can be inserted here.
+    const publisher = publisherWith(store, { lingerMs: 60_000 });
+    const tenant = tenantOf('full');
+    const first = Array.from({ length: 63 }, () => publisher.publish(record(tenant)));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(calls.n).toBe(0);
+    await Promise.all([...first, publisher.publish(record(tenant))]);
+    expect(calls.n).toBe(1);
+    expect((await rowsOf(tenant)).length).toBe(64);
   });
 
   it('sends a batch the insert refused through LLM_USAGE, then skips the insert until storeRetryMs has passed', async () => {
