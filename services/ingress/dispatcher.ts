@@ -104,7 +104,7 @@ export class Dispatcher {
 
 /**
  * Publishes one request to JetStream (`Nats-Msg-Id` = request id, so a repeat inside the dedupe window
- * is not executed twice); resolves false for such a repeat. Used directly by surfaces that collect events elsewhere: the batch runner
+ * is not executed twice; not for a held request, see below); resolves false for such a repeat. Used directly by surfaces that collect events elsewhere: the batch runner
  * and async requests publish with a pseudo ingress id (EVENT_OWNERS) and read results from durable
  * consumers. Throws a 413 ApiError if the body is larger than the NATS server can carry (a bigger
  * body would only fail the publish), a 503 ApiError if JetStream does not take it.
@@ -147,10 +147,13 @@ export async function publishRequest(
   // One-process layout: stored on a held subject and run by this process's worker (local-execution.ts).
   const held = priority === 'interactive' ? localExecution.slot(ingressId) : null;
   const subject = held ? held.subject : subjects.request(job.route.provider, priority);
+  // A held request goes without a message id. This process runs it once whatever is stored, and a
+  // retry's second copy is purged with its second (a rescuer re-queues copies under one id,
+  // `<requestId>.r<n>`). The id would cost nats-server an entry for the whole 120 s dedupe window,
+  // two thirds of its heap at max load (docs/benchmarks.md, levers row "heldnoid").
+  const msgId = held ? undefined : job.requestId;
   const publish = () =>
-    publisher
-      ? publisher.publish(subject, job.body, h, job.requestId)
-      : nats.js.publish(subject, job.body, { msgID: job.requestId, headers: h });
+    publisher ? publisher.publish(subject, job.body, h, msgId) : nats.js.publish(subject, job.body, { msgID: msgId, headers: h });
   // A held request runs while it is stored when the worker is nearly idle (local-execution.ts): the
   // worker learns the outcome. Otherwise it runs once the store is acknowledged.
   const settle = held && localExecution.startsEarly() ? runWhileStored(held, h, job.body, onEarlyRun) : null;
@@ -161,6 +164,7 @@ export async function publishRequest(
     try {
       // A leader election in a JetStream cluster: retried with the same msg id (shared/nats/publish-retry.ts).
       // A duplicate now is most likely this publish, stored before its ack was lost: still ours to run.
+      // (A held request, without an id, may then be stored twice: see msgId above.)
       await retryPublish(publish, first);
     } catch (err) {
       settle?.('refused');

@@ -70,11 +70,14 @@ export class JetStreamPublisher {
     this.sweep.unref();
   }
 
-  /** Publishes to a stream subject; `msgId` becomes Nats-Msg-Id, so a retry inside the dedupe window is stored once. */
-  publish(subject: string, data: Uint8Array | string, headers: MsgHdrs, msgId: string): Promise<PubAck> {
+  /**
+   * Publishes to a stream subject; `msgId` becomes Nats-Msg-Id, so a retry inside the dedupe window is
+   * stored once. Without one the server keeps no id for the message (and answers no duplicate).
+   */
+  publish(subject: string, data: Uint8Array | string, headers: MsgHdrs, msgId?: string): Promise<PubAck> {
     // After close() no ack could be matched or timed out: refuse instead of waiting forever.
     if (this.closed) return Promise.reject(new Error('publisher closed'));
-    headers.set('Nats-Msg-Id', msgId);
+    if (msgId !== undefined) headers.set('Nats-Msg-Id', msgId);
     const id = ++this.next;
     return new Promise<PubAck>((resolve, reject) => {
       this.pending.set(id, { subject, resolve, reject, deadline: Date.now() + this.timeoutMs });
