@@ -262,7 +262,8 @@ export function streamConfigs(opts: TopologyOptions): Array<Partial<StreamConfig
       subjects: ['llm.req.>'],
       retention: RetentionPolicy.Workqueue,
       storage: opts.requestStorage === 'memory' ? StorageType.Memory : StorageType.File,
-      // Nats-Msg-Id = request id: a client or ingress retry inside this window is not executed twice.
+      // Nats-Msg-Id = request id: a client or ingress retry inside this window is not executed twice
+      // (held copies carry none: services/ingress/dispatcher.ts).
       duplicate_window: secondsToNanos(120),
       max_age: secondsToNanos(24 * 3600),
       discard: DiscardPolicy.Old,
