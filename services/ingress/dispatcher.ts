@@ -73,17 +73,16 @@ export class Dispatcher {
       },
     };
     this.router.register(requestId, entry);
-    let fresh: boolean;
     try {
       // A run started before the store's ack (local-execution.ts): its events wait for the ack.
       const early = () => void (entry.unstored = []);
-      fresh = await publishRequest(this.nats, this.ingressId, { ...job, deadline: job.deadline ?? deadline }, this.publisher, early);
+      await publishRequest(this.nats, this.ingressId, { ...job, deadline: job.deadline ?? deadline }, this.publisher, early);
     } catch (err) {
       this.router.release(requestId);
       throw err;
     }
-    // Hands on what an early run produced meanwhile; a repeated id's run was stopped, its events dropped.
-    if (entry.unstored) this.router.stored(requestId, fresh);
+    // Hands on what an early run produced meanwhile.
+    if (entry.unstored) this.router.stored(requestId);
   }
 
   /** The client is gone: stop listening and tell the worker to abort the upstream call. */
@@ -173,12 +172,10 @@ export async function publishRequest(
       throw errors.unavailable(`The request could not be queued: ${(err as Error).message}`, { outcomeUnknown: settle !== null });
     }
   }
-  // A duplicate on the first try (the same request id inside the dedupe window) runs or ran elsewhere.
-  if (settle) settle(duplicate ? 'duplicate' : 'stored');
-  else if (held) {
-    if (duplicate) held.release();
-    else localExecution.run(held, h, job.body, null);
-  }
+  // Held: stored, and never a duplicate (no message id). Otherwise a duplicate on the first try (the
+  // same request id inside the dedupe window) runs or ran elsewhere.
+  if (settle) settle('stored');
+  else if (held) localExecution.run(held, h, job.body, null);
   return !duplicate;
 }
 

@@ -121,16 +121,12 @@ export class EventRouter {
     return true;
   }
 
-  /**
-   * The request's store was acknowledged: the events handed over meanwhile go on. `fresh` false: its
-   * id was already stored, and the run that produced them was stopped (the stored one runs elsewhere).
-   */
-  stored(requestId: string, fresh: boolean): void {
+  /** The request's store was acknowledged: the events handed over meanwhile go on. */
+  stored(requestId: string): void {
     const entry = this.pending.get(requestId);
     const waiting = entry?.unstored;
     if (!entry || !waiting) return;
     entry.unstored = undefined;
-    if (!fresh) return;
     for (const ev of waiting) {
       if (this.pending.get(requestId) !== entry) return; // finished by one of them
       this.handle(requestId, entry, ev);

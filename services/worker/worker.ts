@@ -131,8 +131,6 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
   upstreamBodyLimits.maxBodyBytes = Math.min(config.UPSTREAM_MAX_BODY_BYTES, natsMaxPayload(nc) - HEADER_ROOM_BYTES);
   upstreamBodyLimits.maxEventBytes = config.UPSTREAM_MAX_EVENT_BYTES;
   const jobs = new Map<string, Job>();
-  /** Local runs whose request id turned out to be stored already (local-execution.ts): no events, no usage. */
-  const silenced = new WeakSet<JsMsg>();
   const consumers: ConsumerMessages[] = [];
   let inflight = 0;
   let closing = false;
@@ -261,7 +259,6 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
         ? new LocalStream(envelope.ingressId, requestId, (batch) => nc.publish(eventSubject, batch))
         : null;
     const emit = (ev: EventBody) => {
-      if (silenced.has(msg)) return;
       if (tracing.on) traceEvent(ev);
       const event = { ...ev, seq: ++seq, attempt } as StreamEvent;
       if (local) {
@@ -272,8 +269,7 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
       if (mayAnswerLocally && localAnswers.deliver(envelope.ingressId, requestId, event)) return;
       publishFinal(JSON.stringify(event), `${requestId}.${attempt}.${seq}`);
     };
-    const recordUsage = recorder.forRequest(envelope, facts);
-    const record: typeof recordUsage = (...args) => (silenced.has(msg) ? Promise.resolve() : recordUsage(...args));
+    const record = recorder.forRequest(envelope, facts);
 
     // A redelivery normally says so in its delivery count. A message older than the ack wait may have
     // been redelivered without it (seen with nats-server 2.9 after a worker was SIGKILLed): look up
@@ -423,11 +419,9 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
       const delivery = localDelivery(headers, body, subject);
       noteInteractive();
       // Started before its store was acknowledged (local-execution.ts). Refused: stop the upstream call;
-      // what it produced is still recorded. A duplicate id: the stored request runs elsewhere and is
-      // billed there, so this run also says nothing and records nothing.
+      // what it produced is still recorded.
       void stored?.then((outcome) => {
         if (outcome === 'stored') return;
-        if (outcome === 'duplicate') silenced.add(delivery.msg);
         for (const job of jobs.values()) {
           if (job.msg !== delivery.msg) continue;
           job.cancelled = true;

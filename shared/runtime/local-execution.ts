@@ -9,8 +9,8 @@
 // write (docs/benchmarks.md, levers row "earlyrun"). Busier, a request waits behind others anyway,
 // and runs started as their acks arrive (many per NATS read) cost less CPU. Nothing of an early run
 // reaches the client before the store is acknowledged (the ingress's EventRouter holds its events);
-// a run whose store is refused is stopped, and one whose request id was already stored stops
-// without a word or a usage row (that request runs elsewhere).
+// a run whose store is refused is stopped. A held copy carries no message id (ingress/dispatcher.ts),
+// so JetStream never answers that its request id was stored already.
 //
 // The stored copy is the crash net. Held requests are grouped per ingress and second; a second's
 // subject is purged when every request in it has ended (one purge per second, not one delete per
@@ -24,11 +24,8 @@ import type { Nats } from '../nats/connection.ts';
 import { STREAMS, subjects } from '../nats/topology.ts';
 import { localAnswers } from './local-answers.ts';
 
-/**
- * How the store of a held request ended: `stored`; `refused` (JetStream did not take it: the client
- * gets a 503); `duplicate` (its request id was already stored, so that copy runs elsewhere).
- */
-export type StoreOutcome = 'stored' | 'refused' | 'duplicate';
+/** How the store of a held request ended: `stored`, or `refused` (JetStream did not take it: the client gets a 503). */
+export type StoreOutcome = 'stored' | 'refused';
 
 /**
  * Below this many requests running in the worker a held request starts before its store is

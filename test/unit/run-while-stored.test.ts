@@ -35,8 +35,12 @@ function harness({ inflight = 0 } = {}) {
   });
   const unregister = localAnswers.register(ingressId, () => true);
   let ack!: { resolve: (v: { duplicate: boolean }) => void; reject: (e: Error) => void };
+  const msgIds: Array<string | undefined> = [];
   const publisher = {
-    publish: () => new Promise((resolve, reject) => (ack = { resolve, reject })),
+    publish: (_subject: string, _data: unknown, _headers: unknown, msgId?: string) => {
+      msgIds.push(msgId);
+      return new Promise((resolve, reject) => (ack = { resolve, reject }));
+    },
   } as unknown as JetStreamPublisher;
   const publish = () =>
     publishRequest(
@@ -59,6 +63,8 @@ function harness({ inflight = 0 } = {}) {
   return {
     runs,
     publish,
+    /** The message id each publish carried. */
+    msgIds,
     /** How often the caller was told a run started before the ack (it then holds the run's events). */
     early: () => earlyCalls,
     ack: () => ack,
@@ -90,13 +96,12 @@ describe('a held request runs while it is stored', () => {
     expect(h.runs[0]!.outcome).toBe('stored');
   });
 
-  it('a duplicate id: the run is told to stop, and the caller that the request runs elsewhere', async () => {
+  it('is published without a message id, so nats-server keeps none for it', async () => {
     const h = (current = harness());
     const published = h.publish();
-    h.ack().resolve({ duplicate: true });
-    await expect(published).resolves.toBe(false);
-    await h.tick();
-    expect(h.runs[0]!.outcome).toBe('duplicate');
+    h.ack().resolve({ duplicate: false });
+    await expect(published).resolves.toBe(true);
+    expect(h.msgIds).toEqual([undefined]);
   });
 
   it('a refused store: the run is stopped, and the 503 leaves admission its estimates', async () => {
@@ -125,10 +130,7 @@ describe('a held request runs while it is stored', () => {
     expect(h.runs).toHaveLength(1);
     expect(h.runs[0]).toMatchObject({ early: false, outcome: 'stored' });
     expect(h.early()).toBe(0); // nothing to hold: no event can come before the ack
-    // A duplicate is not run here at all; a refused store is a plain failure, nothing having run.
-    const again = h.publish();
-    h.ack().resolve({ duplicate: true });
-    await expect(again).resolves.toBe(false);
+    // A refused store is a plain failure, nothing having run.
     const refused = h.publish();
     h.ack().reject(new Error('no space'));
     const err = (await refused.catch((e: unknown) => e)) as ApiError;
@@ -165,7 +167,7 @@ describe('the router holds a local run’s events until the store is acknowledge
     expect(router.deliverLocal('req_1', chunk(1))).toBe(true);
     expect(router.deliverLocal('req_1', chunk(2))).toBe(true);
     expect(received).toHaveLength(0);
-    router.stored('req_1', true);
+    router.stored('req_1');
     router.deliverLocal('req_1', chunk(3));
     expect(received.map((e) => e.seq)).toEqual([1, 2, 3]);
     router.close();
@@ -181,21 +183,10 @@ describe('the router holds a local run’s events until the store is acknowledge
     await router.replayMissed(async (id) => (reads.push(id), [chunk(1)]));
     expect(reads).toEqual([]);
     expect(received).toEqual([]);
-    router.stored('req_1', true);
+    router.stored('req_1');
     router.sweepOnce(t0 + 2 * QUIET_CHECK_MS);
     await new Promise((r) => setImmediate(r));
     expect(reads).toEqual(['req_1']);
-    router.close();
-  });
-
-  it('a duplicate id: drops them (that run was stopped) and keeps waiting for the stored one', () => {
-    const { router, received } = routed();
-    router.deliverLocal('req_1', chunk(1));
-    router.stored('req_1', false);
-    expect(received).toHaveLength(0);
-    expect(router.size).toBe(1);
-    router.deliverLocal('req_1', chunk(1));
-    expect(received.map((e) => e.seq)).toEqual([1]);
     router.close();
   });
 });
