@@ -9,7 +9,8 @@
 //   BENCH_STREAMING=0 BENCH_ROUNDS=4 node bench/nats-memory.ts        # non-streaming only
 //   GOGC=50 node bench/nats-memory.ts                                # nats-server's Go settings come from the environment
 //   BENCH_BROKER_ENV='{"EVENTS_MAX_BYTES":"16777216"}' node bench/nats-memory.ts   # broker settings
-import { execFileSync } from 'node:child_process';
+//   BENCH_NATS_CPU=1 BENCH_ROUNDS=1 node bench/nats-memory.ts        # and nats-server's CPU profile in the last round
+import { execFile, execFileSync } from 'node:child_process';
 import { freePort } from '../test/harness/ports.ts';
 import { runLoad, served } from './load.ts';
 import { benchBodies, cpuSeconds, ProcessGroup, rssMb } from './processes.ts';
@@ -17,6 +18,8 @@ import { benchBodies, cpuSeconds, ProcessGroup, rssMb } from './processes.ts';
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const DURATION = Number(process.env.BENCH_DURATION ?? 10);
 const STREAMING = process.env.BENCH_STREAMING !== '0';
+/** BENCH_NATS_CPU=1: nats-server's CPU profile during each phase of the last round (needs `go` on PATH). */
+const NATS_CPU_PROFILE = process.env.BENCH_NATS_CPU === '1';
 const BROKER_ENV = JSON.parse(process.env.BENCH_BROKER_ENV ?? '{}') as Record<string, string>;
 const API_KEY = 'sk-bench';
 
@@ -26,6 +29,16 @@ interface StreamDetail {
 }
 
 const group = new ProcessGroup();
+
+/** nats-server's CPU profile over `seconds`, through its pprof port: the top functions by cumulative time. */
+function natsCpuProfile(port: number, seconds: number): Promise<string> {
+  return new Promise((resolve) => {
+    const url = `http://127.0.0.1:${port}/debug/pprof/profile?seconds=${seconds}`;
+    execFile('go', ['tool', 'pprof', '-top', '-cum', url], { encoding: 'utf8' }, (err, out) =>
+      resolve(err ? `(no CPU profile: ${err.message.split('\n')[0]})` : out.split('\n').slice(4, 40).join('\n')),
+    );
+  });
+}
 
 async function main() {
   const [monitor, profile] = [await freePort(), await freePort()];
@@ -57,11 +70,13 @@ async function main() {
   for (let round = 1; round <= ROUNDS; round++) {
     for (const [what, body] of phases) {
       const cpu0 = { broker: cpuSeconds(broker.pid), nats: cpuSeconds(nats) };
+      const cpuProfile = NATS_CPU_PROFILE && round === ROUNDS ? natsCpuProfile(profile, Math.max(1, DURATION - 2)) : null;
       const r = await runLoad({ url: `${url}/v1/chat/completions`, body, headers, connections: 64, durationSeconds: DURATION });
       if (r.non2xx || r.errors) throw new Error(`${what}: ${r.non2xx} non-2xx, ${r.errors} errors`);
       const perRequest = (seconds: number) => Math.round((seconds * 1e6) / served(r));
       const cpu = `broker ${perRequest(cpuSeconds(broker.pid) - cpu0.broker)} µs, nats-server ${perRequest(cpuSeconds(nats) - cpu0.nats)} µs per request`;
       console.log(`round ${round}, ${what}: ${Math.round(r.rps)} req/s, ${cpu}; ${await state()}`);
+      if (cpuProfile) console.log(`\nnats-server's CPU during it, by function (cumulative):\n${await cpuProfile}\n`);
     }
   }
   clearInterval(sampler);
