@@ -19,6 +19,8 @@ export class LocalStream {
   /** The chunks not stored yet, in order (text runs compacted: shared/nats/stored-events.ts). */
   private readonly waiting = new StoredBatch();
   private timer: NodeJS.Timeout | null = null;
+  /** The end-of-turn store of the first batch, until it runs. */
+  private firstStore: NodeJS.Immediate | null = null;
   private spoke = false;
 
   /** `store` publishes a batch (a JSON array of events) on the request's event subject. */
@@ -29,18 +31,22 @@ export class LocalStream {
   }
 
   /**
-   * A chunk: to the client at the end of this turn, to LLM_EVENTS with its batch. The first one is
-   * stored at once: a redelivery after a crash must see that this attempt spoke (it then ends the
-   * stream with stream_interrupted, crash-recovery.ts) rather than run again and have a resumed
-   * reader splice a second answer onto the first.
+   * A chunk: to the client at the end of this turn, to LLM_EVENTS with its batch. The first batch is
+   * stored at the end of the turn the stream first spoke in, with the client's copy: a redelivery
+   * after a crash must see that this attempt spoke (it then ends the stream with stream_interrupted,
+   * crash-recovery.ts) rather than run again and have a resumed reader splice a second answer onto
+   * the first. An answer that ends in that same turn (one upstream read) is stored as one batch.
    */
   chunk(ev: StreamEvent): void {
+    // Before the relay: when this is the turn's first relayed event, the store goes first.
+    if (!this.spoke) {
+      this.spoke = true;
+      this.firstStore = setImmediate(this.flush);
+    }
     localAnswers.relay(this.ingressId, this.requestId, ev);
     this.waiting.add(ev);
-    if (!this.spoke || this.waiting.chars >= STORE_MAX_CHARS) {
-      this.spoke = true;
-      this.flush();
-    } else this.timer ??= setTimeout(this.flush, STORE_LINGER_MS);
+    if (this.waiting.chars >= STORE_MAX_CHARS) this.flush();
+    else if (!this.firstStore) this.timer ??= setTimeout(this.flush, STORE_LINGER_MS);
   }
 
   /**
@@ -60,7 +66,9 @@ export class LocalStream {
 
   private take(): string {
     if (this.timer) clearTimeout(this.timer);
+    if (this.firstStore) clearImmediate(this.firstStore);
     this.timer = null;
+    this.firstStore = null;
     return this.waiting.take();
   }
 }

@@ -82,14 +82,27 @@ describe('answers handed over in memory', () => {
       expect(seqs).toEqual(seqs.map((_, i) => i + 1));
       expect(frameIds(sse)).toEqual(seqs);
       expect(stored.filter((e) => e.type === 'chunk').length).toBeGreaterThan(2); // tokens came over several reads
-      // One message per chunk before; now the first chunk, a batch per STORE_LINGER_MS while the stream
-      // ran (however slow the machine made it), and the rest with the done.
+      // One message per chunk before; now the first read's chunks, a batch per STORE_LINGER_MS while
+      // the stream ran (however slow the machine made it), and the rest with the done.
       const messages = await storedMessages(id);
       expect(messages).toBeLessThan(stored.length);
       expect(messages).toBeLessThanOrEqual(3 + Math.ceil(elapsedMs / STORE_LINGER_MS));
     } finally {
       restore();
     }
+  });
+
+  it('stores an answer that arrived in one upstream read as one message, with its done event', async () => {
+    const res = await chat(stack.url, stack.apiKey, spacedStream(20, 0));
+    expect(res.status).toBe(200);
+    const sse = await res.text();
+    const id = res.headers.get('x-request-id')!;
+    const stored = await eventsStored(id);
+    expect(stored.at(-1)?.type).toBe('done');
+    expect(stored.filter((e) => e.type === 'chunk').length).toBeGreaterThan(0);
+    expect(frameIds(sse)).toEqual(stored.map((e) => e.seq));
+    // Before, the first chunk was stored on its own as it went out, and the rest with the done.
+    expect(await storedMessages(id)).toBe(1);
   });
 
   it('stores relayed chunks within the linger while the stream is still running', async () => {
@@ -100,8 +113,8 @@ describe('answers handed over in memory', () => {
     const dec = new TextDecoder();
     let seen = '';
     while (!seen.includes('tok1')) seen += dec.decode((await reader.read()).value);
-    // The client has the second token; the third is two seconds away. The first chunk was stored as
-    // it went out, the second must follow within the linger (100 ms), not wait for the end of the
+    // The client has the second token; the third is two seconds away. The first chunk was stored at
+    // the end of its turn, the second must follow within the linger (100 ms), not wait for the end of the
     // stream: a reader of LLM_EVENTS (a resume on another ingress) is never more than that behind.
     // (1 s of slack for a loaded machine, and still a second before the stream could end.)
     await waitFor(async () => (await eventsStored(id)).filter((e) => e.type === 'chunk').length >= 2, {

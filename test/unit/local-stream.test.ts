@@ -32,29 +32,48 @@ function ingressHere(id: string, received: Array<[string, StreamEvent]>) {
 afterEach(() => void vi.useRealTimers());
 
 describe('LocalStream', () => {
-  it('hands events over at the end of the turn, in order; stores the first chunk at once, the next ones once the linger has passed', async () => {
+  it('hands events over at the end of the turn, in order; stores the first batch at the end of that turn, the next ones once the linger has passed', async () => {
     const received: Array<[string, StreamEvent]> = [];
     const unregister = ingressHere('ing-ls-1', received);
     const stored: string[] = [];
     const s = new LocalStream('ing-ls-1', 'req_a', (batch) => stored.push(batch));
+    const seqs = () => stored.map((b) => decodeStoredEvents(enc.encode(b)).map((e) => e.seq));
     s.chunk(chunk(1));
     s.chunk(chunk(2));
     s.chunk(chunk(3));
     expect(received).toEqual([]); // not in the emitting call: in one go at the end of the turn
+    expect(stored).toEqual([]);
     await nextTurn();
     expect(received.map(([id, ev]) => [id, ev.seq])).toEqual([
       ['req_a', 1],
       ['req_a', 2],
       ['req_a', 3],
     ]);
-    // The first chunk is stored as it goes out: a redelivery after a crash sees that the attempt spoke.
-    expect(stored.map((b) => decodeStoredEvents(enc.encode(b)).map((e) => e.seq))).toEqual([[1]]);
+    // The turn's chunks are stored as they go out, the store first: a redelivery after a crash sees
+    // that the attempt spoke.
+    expect(seqs()).toEqual([[1, 2, 3]]);
+    s.chunk(chunk(4));
+    await nextTurn();
+    expect(seqs()).toEqual([[1, 2, 3]]);
     await new Promise((r) => setTimeout(r, STORE_LINGER_MS + 30));
-    expect(stored.map((b) => decodeStoredEvents(enc.encode(b)).map((e) => e.seq))).toEqual([[1], [2, 3]]);
+    expect(seqs()).toEqual([[1, 2, 3], [4]]);
     unregister();
   });
 
-  it('the final event comes back as the last batch, with the chunks not stored yet before it', async () => {
+  it('stores the first batch before the relay hands it over when its stream is the first of the turn', async () => {
+    const order: string[] = [];
+    const unregister = localAnswers.register('ing-ls-3', () => {
+      order.push('relayed');
+      return true;
+    });
+    const s = new LocalStream('ing-ls-3', 'req_d', () => void order.push('stored'));
+    s.chunk(chunk(1));
+    await nextTurn();
+    expect(order).toEqual(['stored', 'relayed']);
+    unregister();
+  });
+
+  it('an answer that ends in the turn it began is stored once, with its final event; later chunks go with the final batch', () => {
     vi.useFakeTimers();
     const stored: string[] = [];
     const s = new LocalStream('ing-nowhere', 'req_b', (batch) => stored.push(batch));
@@ -62,25 +81,38 @@ describe('LocalStream', () => {
     s.chunk(chunk(2));
     const last = s.final(done(3));
     expect(decodeStoredEvents(enc.encode(last)).map((e) => [e.type, e.seq])).toEqual([
+      ['chunk', 1],
       ['chunk', 2],
       ['done', 3],
     ]);
     vi.advanceTimersByTime(STORE_LINGER_MS * 10);
-    expect(stored.length).toBe(1); // only the first chunk: the linger timer went with the final batch
+    expect(stored.length).toBe(0); // the end-of-turn store went with the final batch
+
+    const later = new LocalStream('ing-nowhere', 'req_b2', (batch) => stored.push(batch));
+    later.chunk(chunk(1));
+    vi.advanceTimersByTime(0); // the end of the turn
+    later.chunk(chunk(2));
+    const rest = later.final(done(3));
+    expect(decodeStoredEvents(enc.encode(rest)).map((e) => [e.type, e.seq])).toEqual([
+      ['chunk', 2],
+      ['done', 3],
+    ]);
+    vi.advanceTimersByTime(STORE_LINGER_MS * 10);
+    expect(stored.map((b) => decodeStoredEvents(enc.encode(b)).map((e) => e.seq))).toEqual([[1]]); // the linger timer went with the final batch
   });
 
-  it('stores a batch as soon as it is full, without waiting for the linger', () => {
+  it('stores a batch as soon as it is full, without waiting for the end of the turn or the linger', () => {
     vi.useFakeTimers();
     const stored: string[] = [];
     const s = new LocalStream('ing-nowhere', 'req_c', (batch) => stored.push(batch));
     const big = 'x'.repeat(STORE_MAX_CHARS / 4);
     s.chunk(chunk(1));
     for (let seq = 2; seq <= 5; seq++) s.chunk(chunk(seq, big));
-    expect(stored.length).toBe(2);
-    expect(decodeStoredEvents(enc.encode(stored[1]!)).map((e) => e.seq)).toEqual([2, 3, 4, 5]);
+    expect(stored.length).toBe(1);
+    expect(decodeStoredEvents(enc.encode(stored[0]!)).map((e) => e.seq)).toEqual([1, 2, 3, 4, 5]);
     s.chunk(chunk(6));
     vi.advanceTimersByTime(STORE_LINGER_MS);
-    expect(decodeStoredEvents(enc.encode(stored[2]!)).map((e) => e.seq)).toEqual([6]);
+    expect(decodeStoredEvents(enc.encode(stored[1]!)).map((e) => e.seq)).toEqual([6]);
   });
 
   it('events for an ingress that no longer waits are dropped without disturbing the others', async () => {
