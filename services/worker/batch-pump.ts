@@ -36,6 +36,8 @@ export interface BatchPump {
   wake(): void;
   /** An interactive request arrived: pace batch intake from now on (sampling alone misses short requests). */
   noteInteractive(): void;
+  /** Whether the pacer runs: while interactive requests or batch lines were seen in the last second. */
+  readonly pacing: boolean;
   close(): Promise<void>;
 }
 
@@ -52,8 +54,7 @@ export async function startBatchPump(opts: BatchPumpOptions): Promise<BatchPump>
   let tokens = 0;
   let interactiveSeenAt = 0;
   const lag = monitorEventLoopDelay({ resolution: 2 });
-  lag.enable();
-  const pace = setInterval(() => {
+  const tick = () => {
     const now = Date.now();
     if (opts.inflight() - inflight > 0) interactiveSeenAt = now;
     if (++ticks % 5 === 0) {
@@ -63,8 +64,34 @@ export async function startBatchPump(opts: BatchPumpOptions): Promise<BatchPump>
       else rate = Math.min(MAX_RATE, rate + 5);
     }
     tokens = Math.min(rate / 5, tokens + rate / 50); // 20 ms refill, at most 200 ms of burst
-  }, 20);
-  pace.unref();
+    if (inflight === 0 && now - interactiveSeenAt >= 1_000) stopPacer(now);
+  };
+  // The pacer (the 20 ms tick and the 2 ms delay monitor) sleeps while nothing runs: awake, it woke an
+  // idle broker 550 times a second, 4% of a core (docs/benchmarks.md, levers row "idlepacer"). It
+  // wakes on any interactive request or batch line. An idle spell counts as ticks without delay, as
+  // when the pacer ran through it: the rate creeps up and the tokens refill.
+  let pace: NodeJS.Timeout | null = null;
+  let stoppedAt = 0;
+  const startPacer = () => {
+    if (pace || closing) return;
+    if (stoppedAt) {
+      const idleTicks = Math.floor((Date.now() - stoppedAt) / 20);
+      rate = Math.min(MAX_RATE, rate + 5 * Math.floor(idleTicks / 5));
+      tokens = Math.min(rate / 5, tokens + (rate / 50) * idleTicks);
+    }
+    lag.reset();
+    lag.enable();
+    pace = setInterval(tick, 20);
+    pace.unref();
+  };
+  const stopPacer = (now: number) => {
+    if (!pace) return;
+    clearInterval(pace);
+    pace = null;
+    lag.disable();
+    stoppedAt = now;
+  };
+  startPacer();
   const paced = () => Date.now() - interactiveSeenAt < 1_000;
   // Smoothed time a batch line holds its slot, from its delivery to its end: the upstream call and
   // everything the line waits for before its ack (its final event, its usage record's linger). The
@@ -112,6 +139,7 @@ export async function startBatchPump(opts: BatchPumpOptions): Promise<BatchPump>
                 continue;
               }
               inflight++;
+              startPacer();
               if (paced()) tokens--;
               const started = performance.now();
               // run() never rejects: the worker's runTracked() catches and logs.
@@ -138,14 +166,17 @@ export async function startBatchPump(opts: BatchPumpOptions): Promise<BatchPump>
     wake,
     noteInteractive() {
       const now = Date.now();
+      startPacer();
       // First interactive request after a quiet spell: stop the burst allowance the idle time built up.
       if (now - interactiveSeenAt >= 1_000) tokens = 0;
       interactiveSeenAt = now;
     },
+    get pacing() {
+      return pace !== null;
+    },
     async close() {
       closing = true;
-      clearInterval(pace);
-      lag.disable();
+      stopPacer(Date.now());
       wake();
       await Promise.all(loops);
     },
