@@ -24,6 +24,7 @@ const BOTH_BACKENDS = [
   'test/integration/batch-faults.test.ts',
   'test/integration/batch-results-retention.test.ts',
   'test/integration/batch-guardrails.test.ts',
+  'test/integration/batch-claim.test.ts',
   'test/integration/budgets.test.ts',
   'test/integration/ledger-insert.test.ts',
   'test/integration/ledger-messages.test.ts',

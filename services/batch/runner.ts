@@ -16,7 +16,7 @@ import { randomBytes } from 'node:crypto';
 import type { ConsumerMessages, JsMsg } from '@nats-io/jetstream';
 import { sql } from 'kysely';
 import type { Nats } from '../../shared/nats/connection.ts';
-import { asyncConsumerNames, consumeOptions, EVENT_OWNERS, requestIdOfResult, STREAMS } from '../../shared/nats/topology.ts';
+import { asyncConsumerNames, consumeOptions, EVENT_OWNERS, requestIdOfResult, STREAMS, subjects } from '../../shared/nats/topology.ts';
 import type { Db } from '../../shared/db/database.ts';
 import { readLines, type Line } from '../../shared/db/files.ts';
 import type { SwitchyardConfig } from '../../shared/config/env.ts';
@@ -51,8 +51,15 @@ export interface BatchRunnerOptions {
   nats: Nats;
   db: Db;
   log: Logger;
-  /** How often an idle runner looks for batches and a busy one re-reads progress. */
+  /** How often a batch's driver re-reads its progress. */
   pollMs?: number;
+  /**
+   * How often the runner looks for batches to claim without being told: a batch created through the
+   * ingress is announced (`subjects.batchCreated`) and claimed at once; this finds the rest (leases
+   * that lapsed when their runner died, an announcement lost). At 200 ms, the claim query was most of
+   * what an idle broker did (docs/benchmarks.md, levers row "batchclaim").
+   */
+  claimMs?: number;
   /** Batches one runner drives at once. */
   maxActive?: number;
   /** SIGHUP: guardrail definitions follow the reloaded config file. */
@@ -72,6 +79,7 @@ export async function startBatchRunner(opts: BatchRunnerOptions): Promise<BatchR
   registerBatchProgress(db);
   const runnerId = `run${randomBytes(6).toString('hex')}`;
   const pollMs = opts.pollMs ?? 200;
+  const claimMs = opts.claimMs ?? 2_000;
   const maxActive = opts.maxActive ?? 8;
   const leaseMs = config.BATCH_LEASE_SECONDS * 1000;
   const driving = new Map<string, { lost: boolean; done: Promise<void> }>();
@@ -146,7 +154,10 @@ export async function startBatchRunner(opts: BatchRunnerOptions): Promise<BatchR
       driving.set(id, state);
       state.done = drive(id, state)
         .catch((err) => log.error({ err, batchId: id }, 'batch driver failed'))
-        .finally(() => driving.delete(id));
+        .finally(() => {
+          driving.delete(id);
+          requestClaim(); // a slot is free: a batch waiting for one need not wait for the next poll
+        });
     }
   }
 
@@ -164,13 +175,31 @@ export async function startBatchRunner(opts: BatchRunnerOptions): Promise<BatchR
     for (const id of ids) if (!kept.has(id)) driving.get(id)!.lost = true;
   }
 
-  const claimTimer = setInterval(() => {
-    if (!closing) void claim().catch((err) => log.warn({ err: (err as Error).message }, 'batch claim failed'));
-  }, pollMs);
+  // One claim at a time; a request while one runs is served by one more right after it.
+  let claiming: Promise<void> | null = null;
+  let claimAgain = false;
+  const requestClaim = (): void => {
+    if (closing) return;
+    if (claiming) {
+      claimAgain = true;
+      return;
+    }
+    claiming = claim()
+      .catch((err: unknown) => log.warn({ err: (err as Error).message }, 'batch claim failed'))
+      .finally(() => {
+        claiming = null;
+        if (claimAgain) {
+          claimAgain = false;
+          requestClaim();
+        }
+      });
+  };
+  const claimTimer = setInterval(requestClaim, claimMs);
+  const createdSub = nats.nc.subscribe(subjects.batchCreated, { callback: () => requestClaim() });
   const renewTimer = setInterval(() => {
     if (!closing) void renew().catch((err) => log.warn({ err: (err as Error).message }, 'batch lease renewal failed'));
   }, leaseMs / 3);
-  void claim().catch((err) => log.warn({ err: (err as Error).message }, 'batch claim failed'));
+  requestClaim();
 
   // ---- driving one batch ----
   async function drive(batchId: string, state: { lost: boolean }): Promise<void> {
@@ -357,6 +386,8 @@ export async function startBatchRunner(opts: BatchRunnerOptions): Promise<BatchR
       stopReloading?.();
       clearInterval(claimTimer);
       clearInterval(renewTimer);
+      createdSub.unsubscribe();
+      await claiming;
       await Promise.all([...driving.values()].map((d) => d.done));
       await messages.close().catch(() => {});
       await resultsPump.catch(() => {});

@@ -13,6 +13,8 @@ import type { Dispatcher } from './dispatcher.ts';
 import type { Route } from './routing.ts';
 import { AsyncRequests, wantsAsync } from './async-requests.ts';
 import { batchesRoutes } from './batches.ts';
+import { publishNotice } from '../../shared/nats/best-effort.ts';
+import { subjects } from '../../shared/nats/topology.ts';
 import { filesRoutes } from './files.ts';
 import { maxRequestBodyBytes } from '../../shared/nats/payload-limits.ts';
 import { StreamResume } from './resumable.ts';
@@ -57,7 +59,7 @@ export async function createAsyncWork(opts: AsyncWorkOptions): Promise<AsyncWork
     acceptAsync: (req, reply, body, route) => asyncRequests.accept(req, reply, body, route),
     async routes(app) {
       await app.register(filesRoutes, { config, db, authenticate, maxLineBytes: () => maxRequestBodyBytes(nats.nc) });
-      await app.register(batchesRoutes, { db, authenticate });
+      await app.register(batchesRoutes, { db, authenticate, onCreated: () => publishNotice(nats.nc, subjects.batchCreated) });
       await app.register(asyncRequests.routes);
       await app.register(websocketRoutes, {
         config,

@@ -16,6 +16,8 @@ import { batchSchema, listOf, pageQuery } from './openapi/schemas.ts';
 export interface BatchesOptions {
   db: Db;
   authenticate: (req: FastifyRequest) => Promise<void>;
+  /** Tells the batch runners a batch is waiting (they otherwise find it at their next claim poll). */
+  onCreated?: () => void;
 }
 
 const createSchema = z.object({
@@ -28,7 +30,7 @@ const createSchema = z.object({
 const COMPLETION_WINDOW_MS = 24 * 3600 * 1000;
 
 export async function batchesRoutes(app: FastifyInstance, opts: BatchesOptions): Promise<void> {
-  const { db, authenticate } = opts;
+  const { db, authenticate, onCreated } = opts;
 
   app.post('/v1/batches', { onRequest: authenticate }, async (req) => {
     const body = validate(createSchema, req.body ?? {});
@@ -72,6 +74,7 @@ export async function batchesRoutes(app: FastifyInstance, opts: BatchesOptions):
       })
       .returningAll()
       .executeTakeFirstOrThrow();
+    onCreated?.();
     return batchObject(row);
   });
 

@@ -63,6 +63,8 @@ export const subjects = {
   /** Control plane broadcast: revoked keys, changed tenants. Core NATS, not persisted. */
   keyRevoked: 'llm.ctl.key.revoked',
   tenantChanged: 'llm.ctl.tenant.changed',
+  /** Core: a batch was created; batch runners look for one to claim now, not at their next poll. */
+  batchCreated: 'llm.ctl.batch.created',
 } as const;
 
 /** Header names carried by a request message; the body is the client's raw JSON. */
