@@ -3,15 +3,21 @@
 // (cache_control, thinking signatures and block types we do not know all survive). The Anthropic
 // adapter still reads the answer alongside, for usage, the stop reason and mid-stream errors.
 import { createParser } from 'eventsource-parser';
-import { errors } from '../../shared/protocol/errors.ts';
-import type { EventBody, Usage } from '../../shared/protocol/events.ts';
+import type { Usage } from '../../shared/protocol/events.ts';
 import { ANTHROPIC_VERSION } from '../../shared/providers/anthropic/build-request.ts';
 import { AdapterError, type Endpoint, type StreamPart, type UpstreamRequest } from '../../shared/providers/types.ts';
 import type { RequestProgress } from './attempts.ts';
-import type { ExecutionDeps, ExecutionOutcome, ExecutionTarget, PartialUsageError } from './execute.ts';
-import { STREAMING_DECODE } from './upstream-body.ts';
-
-type Emit = (ev: EventBody) => void;
+import {
+  callUpstream,
+  emitDone,
+  readStream,
+  simulatedFlag,
+  type Emit,
+  type ExecutionDeps,
+  type ExecutionOutcome,
+  type ExecutionTarget,
+  type PartialUsageError,
+} from './execute.ts';
 
 /** The client's Messages body for one upstream model; every other field is kept byte-for-byte in meaning. */
 export function nativeAnthropicRequest(
@@ -43,12 +49,8 @@ export async function runAnthropicNativeChat(
   const { native, parsed } = await deps.attempts.run(
     job,
     async () => {
-      const key = deps.keys.pick(adapter.name, model);
-      const up = nativeAnthropicRequest(key.endpoint(endpoint), model, body, false, anthropicBeta);
-      const res = await key.send(up, model, job.abort.signal, deps.attempts.timeoutFor(job), job.estTokens, !job.hasFallback);
-      const text = await res.body.text();
-      if (res.status >= 400) throw new AdapterError(adapter.parseError(res.status, text, res.headers));
-      const json: unknown = JSON.parse(text);
+      const res = await callUpstream(deps, target, job, (ep) => nativeAnthropicRequest(ep, model, body, false, anthropicBeta));
+      const json: unknown = JSON.parse(await res.body.text());
       return { native: json, parsed: adapter.parseChatResponse(json, model) };
     },
     () => true,
@@ -65,7 +67,7 @@ export async function runAnthropicNativeChat(
     provider: adapter.name,
     target: job.target,
     attempts: job.attempts,
-    ...(endpoint.simulated ? { simulated: true as const } : {}),
+    ...simulatedFlag(endpoint),
   });
   return { usage: parsed.usage, firstTokenAt: Date.now() };
 }
@@ -88,10 +90,7 @@ export async function runAnthropicNativeStream(
     await deps.attempts.run(
       job,
       async () => {
-        const key = deps.keys.pick(adapter.name, model);
-        const up = nativeAnthropicRequest(key.endpoint(endpoint), model, body, true, anthropicBeta);
-        const res = await key.send(up, model, job.abort.signal, deps.attempts.timeoutFor(job), job.estTokens, !job.hasFallback);
-        if (res.status >= 400) throw new AdapterError(adapter.parseError(res.status, await res.body.text(), res.headers));
+        const res = await callUpstream(deps, target, job, (ep) => nativeAnthropicRequest(ep, model, body, true, anthropicBeta));
         const translator = adapter.createStreamTranslator(model);
         // Whole SSE events, re-framed without Anthropic's padding; an `error` event is not relayed:
         // the translator turns it into the request's error, which the ingress renders once.
@@ -110,8 +109,14 @@ export async function runAnthropicNativeStream(
             if (firstTokenAt === null) {
               firstTokenAt = Date.now();
               job.spoke = true; // no fallback from here on
-              const simulated = endpoint.simulated ? { simulated: true as const } : {};
-              emit({ type: 'chunk', delta: {}, native: frames, provider: adapter.name, attempts: job.attempts, ...simulated });
+              emit({
+                type: 'chunk',
+                delta: {},
+                native: frames,
+                provider: adapter.name,
+                attempts: job.attempts,
+                ...simulatedFlag(endpoint),
+              });
             } else emit({ type: 'chunk', delta: {}, native: frames });
             frames = '';
           }
@@ -121,19 +126,12 @@ export async function runAnthropicNativeStream(
             else if (part.type === 'error') throw new AdapterError(part.error);
           }
         };
-        const decoder = new TextDecoder();
-        try {
-          await res.body.forEachRead((buf) => {
-            const text = decoder.decode(buf, STREAMING_DECODE);
-            relay.feed(text);
-            const parts = translator.push(text);
-            // An error event ends the stream: what preceded it in this read is still the client's.
-            take(parts);
-          });
-        } catch (err) {
-          if (err instanceof AdapterError || job.cancelled) throw err;
-          throw AdapterError.from(errors.upstreamStreamBroken((err as Error).message), true);
-        }
+        await readStream(res, job, (text) => {
+          relay.feed(text);
+          const parts = translator.push(text);
+          // An error event ends the stream: what preceded it in this read is still the client's.
+          take(parts);
+        });
         take(translator.end());
       },
       // Never retry once the client has seen an event: it would get the answer twice.
@@ -144,15 +142,6 @@ export async function runAnthropicNativeStream(
     throw err;
   }
   const u: Usage = usageSeen ?? { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 };
-  emit({
-    type: 'done',
-    finish_reason: finish ?? 'stop',
-    usage: u,
-    model,
-    provider: adapter.name,
-    target: job.target,
-    attempts: job.attempts,
-    ...(endpoint.simulated ? { simulated: true as const } : {}),
-  });
+  emitDone(emit, target, job, finish, u);
   return { usage: u, firstTokenAt };
 }

@@ -45,7 +45,7 @@ export interface ExecutionOutcome {
 /** What a failed stream had already used, for its usage record. */
 export type PartialUsageError = Error & { partialUsage?: Usage };
 
-type Emit = (ev: EventBody) => void;
+export type Emit = (ev: EventBody) => void;
 
 export async function runChat(
   deps: ExecutionDeps,
@@ -58,14 +58,12 @@ export async function runChat(
   const result = await deps.attempts.run(
     job,
     async () => {
-      const key = deps.keys.pick(adapter.name, model);
-      const up = await translateRequest(adapter.name, () =>
-        adapter.buildChatRequest(key.endpoint(endpoint), model, body, false, { images: deps.images.session(job.abort.signal) }),
+      const res = await callUpstream(deps, target, job, (ep) =>
+        translateRequest(adapter.name, () =>
+          adapter.buildChatRequest(ep, model, body, false, { images: deps.images.session(job.abort.signal) }),
+        ),
       );
-      const res = await key.send(up, model, job.abort.signal, deps.attempts.timeoutFor(job), job.estTokens, !job.hasFallback);
-      const text = await res.body.text();
-      if (res.status >= 400) throw new AdapterError(adapter.parseError(res.status, text, res.headers));
-      return adapter.parseChatResponse(JSON.parse(text), model);
+      return adapter.parseChatResponse(JSON.parse(await res.body.text()), model);
     },
     () => true,
   );
@@ -97,12 +95,10 @@ export async function runEmbeddings(
   const result = await deps.attempts.run(
     job,
     async () => {
-      const key = deps.keys.pick(adapter.name, model);
-      const up = await translateRequest(adapter.name, () => adapter.buildEmbeddingsRequest(key.endpoint(endpoint), model, body));
-      const res = await key.send(up, model, job.abort.signal, deps.attempts.timeoutFor(job), job.estTokens, !job.hasFallback);
-      const text = await res.body.text();
-      if (res.status >= 400) throw new AdapterError(adapter.parseError(res.status, text, res.headers));
-      return adapter.parseEmbeddingsResponse(JSON.parse(text), model, body);
+      const res = await callUpstream(deps, target, job, (ep) =>
+        translateRequest(adapter.name, () => adapter.buildEmbeddingsRequest(ep, model, body)),
+      );
+      return adapter.parseEmbeddingsResponse(JSON.parse(await res.body.text()), model, body);
     },
     () => true,
   );
@@ -138,14 +134,12 @@ export async function runStream(
     await deps.attempts.run(
       job,
       async () => {
-        const key = deps.keys.pick(adapter.name, model);
-        const up = await translateRequest(adapter.name, () =>
-          adapter.buildChatRequest(key.endpoint(endpoint), model, body, true, { images: deps.images.session(job.abort.signal) }),
+        const res = await callUpstream(deps, target, job, (ep) =>
+          translateRequest(adapter.name, () =>
+            adapter.buildChatRequest(ep, model, body, true, { images: deps.images.session(job.abort.signal) }),
+          ),
         );
-        const res = await key.send(up, model, job.abort.signal, deps.attempts.timeoutFor(job), job.estTokens, !job.hasFallback);
-        if (res.status >= 400) throw new AdapterError(adapter.parseError(res.status, await res.body.text(), res.headers));
         const translator = adapter.createStreamTranslator(model);
-        const decoder = new TextDecoder();
         const take = (parts: StreamPart[]) => {
           // Text of one read (all the body buffered since the worker last looked, upstream-body.ts)
           // is relayed as one chunk: a NATS message per
@@ -179,12 +173,7 @@ export async function runStream(
           }
           flush();
         };
-        try {
-          await res.body.forEachRead((buf) => take(translator.push(decoder.decode(buf, STREAMING_DECODE))));
-        } catch (err) {
-          if (err instanceof AdapterError || job.cancelled) throw err;
-          throw AdapterError.from(errors.upstreamStreamBroken((err as Error).message), true);
-        }
+        await readStream(res, job, (text) => take(translator.push(text)));
         take(translator.end());
       },
       // Never retry once the client has seen a token: it would get the answer twice.
@@ -195,21 +184,58 @@ export async function runStream(
     throw err;
   }
   const u: Usage = usageSeen ?? { prompt_tokens: 0, completion_tokens: chunks, total_tokens: chunks };
-  emit({
-    type: 'done',
-    finish_reason: finish ?? 'stop',
-    usage: u,
-    model,
-    provider: adapter.name,
-    target: job.target,
-    attempts: job.attempts,
-    ...simulatedFlag(endpoint),
-  });
+  emitDone(emit, target, job, finish, u);
   return { usage: u, firstTokenAt };
 }
 
+/**
+ * One call on a key picked for the target: `build` makes the upstream request for that key's
+ * endpoint. An error status becomes the adapter's reading of the upstream's error body.
+ */
+export async function callUpstream(
+  deps: ExecutionDeps,
+  target: ExecutionTarget,
+  job: RequestProgress,
+  build: (endpoint: Endpoint) => UpstreamRequest | Promise<UpstreamRequest>,
+): Promise<UpstreamResponse> {
+  const { adapter, endpoint, model } = target;
+  const key = deps.keys.pick(adapter.name, model);
+  const up = await build(key.endpoint(endpoint));
+  const res = await key.send(up, model, job.abort.signal, deps.attempts.timeoutFor(job), job.estTokens, !job.hasFallback);
+  if (res.status >= 400) throw new AdapterError(adapter.parseError(res.status, await res.body.text(), res.headers));
+  return res;
+}
+
+/**
+ * A streamed body as text, one `onText` per upstream read. A broken connection is the retryable
+ * upstreamStreamBroken; an AdapterError thrown by `onText`, or any failure once cancelled, as it is.
+ */
+export async function readStream(res: UpstreamResponse, job: RequestProgress, onText: (text: string) => void): Promise<void> {
+  const decoder = new TextDecoder();
+  try {
+    await res.body.forEachRead((buf) => onText(decoder.decode(buf, STREAMING_DECODE)));
+  } catch (err) {
+    if (err instanceof AdapterError || job.cancelled) throw err;
+    throw AdapterError.from(errors.upstreamStreamBroken((err as Error).message), true);
+  }
+}
+
+/** A stream's last event: how it finished and what it used. */
+export function emitDone(emit: Emit, target: ExecutionTarget, job: RequestProgress, finish: string | null, usage: Usage): void {
+  emit({
+    type: 'done',
+    finish_reason: finish ?? 'stop',
+    usage,
+    model: target.model,
+    provider: target.adapter.name,
+    target: job.target,
+    attempts: job.attempts,
+    ...simulatedFlag(target.endpoint),
+  });
+}
+
 /** Marks events of a simulated endpoint; absent otherwise, so real answers carry no extra bytes. */
-function simulatedFlag(endpoint: { simulated?: boolean }): { simulated?: true } {
+export function simulatedFlag(endpoint: { simulated?: boolean }): { simulated?: true } {
   return endpoint.simulated ? { simulated: true } : {};
 }
 
