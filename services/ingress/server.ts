@@ -45,7 +45,7 @@ import { replayAfterReconnect } from './reconnect-replay.ts';
 import { IngressGuardrails } from './guardrails.ts';
 import { GuardrailRegistry } from '../../shared/guardrails/registry.ts';
 
-export { SIMULATED_HEADER } from './routes/chat.ts';
+export { SIMULATED_HEADER } from './answer-headers.ts';
 
 export interface IngressOptions {
   config: SwitchyardConfig;

@@ -12,10 +12,10 @@ import { getDescriptor } from '../../../shared/providers/registry.ts';
 import { assertFieldsServable } from '../../../shared/providers/request-fields.ts';
 import type { Admission } from '../admission.ts';
 import type { AsyncWork } from '../async-work.ts';
-import { GUARDRAILS_HEADER, type IngressGuardrails } from '../guardrails.ts';
+import type { IngressGuardrails } from '../guardrails.ts';
 import { assertModelAllowed } from '../model-policy.ts';
 import { principalOf } from '../principal.ts';
-import { ChunkWriter, chatCompletionBody, embeddingsBody, renderEvent, sseHeaders } from '../render.ts';
+import { ChunkWriter, chatCompletionBody, embeddingsBody, renderEvent } from '../render.ts';
 import { resolveRoute as resolveModelRoute } from '../routing.ts';
 import { writeSse } from '../sse-backpressure.ts';
 import { messagesRoutes } from './messages.ts';
@@ -23,6 +23,7 @@ import { documentRoute } from '../openapi/registry.ts';
 import { asyncRequestSchema, chatCompletionSchema, embeddingsResponseSchema } from '../openapi/schemas.ts';
 import { CACHE_HEADER, type ResponseCache } from '../response-cache/response-cache.ts';
 import { AttemptLock } from '../attempt-lock.ts';
+import { SIMULATED_HEADER, SseHead, setAnsweredBy } from '../answer-headers.ts';
 import type { Dispatch } from '../request-dispatch.ts';
 
 export interface ChatRoutesOptions {
@@ -79,8 +80,7 @@ export const chatRoutes: FastifyPluginAsync<ChatRoutesOptions> = async (app, opt
     if (!stream) {
       const ev = await dispatch({ req, reply, kind: 'chat', route, publicModel: body.model, stream: false, guardrails: workerGuardrails });
       if (ev.type === 'result' && ev.kind === 'chat') {
-        reply.header('x-switchyard-provider', ev.provider).header('x-switchyard-attempts', String(ev.attempts ?? ev.attempt));
-        if (ev.simulated) reply.header(SIMULATED_HEADER, 'true');
+        setAnsweredBy(reply, ev);
         if (cache) responseCache.storeResult(cache, ev);
         return chatCompletionBody(id, created, body.model, ev);
       }
@@ -90,21 +90,11 @@ export const chatRoutes: FastifyPluginAsync<ChatRoutesOptions> = async (app, opt
     const writer = new ChunkWriter(id, created, body.model, includeUsage);
     const res = reply.raw;
     const write = (frame: string) => writeSse(res, frame, sseLimits);
-    let started = false;
+    // Written at the first event, when the provider that serves and its upstream attempts are known.
+    const head = new SseHead(req, reply, cache ? { [CACHE_HEADER]: 'miss' } : undefined);
     const attempts = new AttemptLock();
     const start = (ev: StreamEvent) => {
-      if (started) return;
-      started = true;
-      reply.hijack();
-      res.writeHead(200, {
-        ...sseHeaders(req.id),
-        // Known at the first event: the provider that serves and the upstream attempts it took.
-        ...streamHeaders(ev),
-        ...req.admitted?.headers,
-        ...(cache && { [CACHE_HEADER]: 'miss' }),
-        ...(guarded ? { [GUARDRAILS_HEADER]: String(reply.getHeader(GUARDRAILS_HEADER)) } : {}),
-      });
-      write(writer.delta({ role: 'assistant', content: '' }));
+      if (head.open(ev)) write(writer.delta({ role: 'assistant', content: '' }));
     };
     // Resumable at GET /v1/requests/{id}/events (any ingress); SSE `id:` = the event's seq.
     asyncWork.resume.remember(req.id, { tenantId: principalOf(req).tenantId, model: body.model, created, includeUsage });
@@ -135,7 +125,7 @@ export const chatRoutes: FastifyPluginAsync<ChatRoutesOptions> = async (app, opt
           return true;
         }
         if (ev.type === 'error') {
-          if (!started) return true; // not streaming yet: dispatch turns it into a plain HTTP error
+          if (!head.opened) return true; // not streaming yet: dispatch turns it into a plain HTTP error
           res.end(renderEvent(writer, ev, includeUsage));
           return true;
         }
@@ -172,19 +162,6 @@ function validateBody<S extends z.ZodType>(schema: S, body: unknown): z.infer<S>
   }
   return validate(schema, body);
 }
-
-export function streamHeaders(ev: StreamEvent): Record<string, string> {
-  const provider = ev.type === 'chunk' ? ev.provider : ev.type === 'error' ? undefined : ev.provider;
-  const attempts = ev.type === 'error' ? undefined : ev.attempts;
-  const h: Record<string, string> = {};
-  if (provider) h['x-switchyard-provider'] = provider;
-  if (attempts !== undefined || provider) h['x-switchyard-attempts'] = String(attempts ?? ev.attempt);
-  if (ev.type !== 'error' && ev.simulated) h[SIMULATED_HEADER] = 'true';
-  return h;
-}
-
-/** Set on every answer that came from a built-in simulator rather than a real upstream. */
-export const SIMULATED_HEADER = 'x-switchyard-simulated';
 
 // ---- OpenAPI (services/ingress/openapi) ----
 documentRoute('POST /v1/chat/completions', {

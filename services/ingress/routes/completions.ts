@@ -17,7 +17,7 @@ import { principalOf } from '../principal.ts';
 import { SSE_DONE, sseError, sseHeaders } from '../render.ts';
 import { resolveRoute, type Route } from '../routing.ts';
 import { writeSse } from '../sse-backpressure.ts';
-import { SIMULATED_HEADER } from './chat.ts';
+import { SIMULATED_HEADER } from '../answer-headers.ts';
 import { AttemptLock } from '../attempt-lock.ts';
 import type { Dispatch } from '../request-dispatch.ts';
 

@@ -22,16 +22,15 @@ import type { StreamEvent } from '../../../shared/protocol/events.ts';
 import { validate } from '../../../shared/protocol/request-errors.ts';
 import { ANTHROPIC_VERSION } from '../../../shared/providers/anthropic/build-request.ts';
 import { parseAnthropicError } from '../../../shared/providers/anthropic/errors.ts';
-import { guardrailsHeader, type IngressGuardrails } from '../guardrails.ts';
+import type { IngressGuardrails } from '../guardrails.ts';
 import { MessagesEventRenderer } from '../messages-render.ts';
 import { assertModelAllowed } from '../model-policy.ts';
 import { principalOf } from '../principal.ts';
-import { sseHeaders } from '../render.ts';
 import type { StreamResume } from '../resumable.ts';
 import type { Route } from '../routing.ts';
 import { writeSse } from '../sse-backpressure.ts';
 import { documentRoute } from '../openapi/registry.ts';
-import { SIMULATED_HEADER, streamHeaders } from './chat.ts';
+import { SIMULATED_HEADER, SseHead, setAnsweredBy } from '../answer-headers.ts';
 import type { Dispatch } from '../request-dispatch.ts';
 import { AttemptLock } from '../attempt-lock.ts';
 
@@ -102,8 +101,7 @@ export const messagesRoutes: FastifyPluginAsync<MessagesRoutesOptions> = async (
     if (body.stream !== true) {
       const ev = await dispatch({ ...base, stream: false });
       if (ev.type === 'result' && ev.kind === 'chat') {
-        reply.header('x-switchyard-provider', ev.provider).header('x-switchyard-attempts', String(ev.attempts ?? ev.attempt));
-        if (ev.simulated) reply.header(SIMULATED_HEADER, 'true');
+        setAnsweredBy(reply, ev);
         return ev.native ?? messageBody(id, body.model, ev.message, ev.finish_reason, ev.usage);
       }
       throw new ApiError(502, 'The worker answered with an unexpected event.', { type: 'server_error' });
@@ -112,14 +110,9 @@ export const messagesRoutes: FastifyPluginAsync<MessagesRoutesOptions> = async (
     const renderer = new MessagesEventRenderer(id, body.model);
     const res = reply.raw;
     const write = (frame: string) => writeSse(res, frame, sseLimits);
-    let started = false;
+    const head = new SseHead(req, reply);
     const attempts = new AttemptLock();
-    const start = (ev: StreamEvent) => {
-      if (started) return;
-      started = true;
-      reply.hijack();
-      res.writeHead(200, { ...sseHeaders(req.id), ...streamHeaders(ev), ...req.admitted?.headers, ...guardrailsHeader(reply) });
-    };
+    const start = (ev: StreamEvent) => void head.open(ev);
     // Resumable at GET /v1/requests/{id}/events (any ingress), rendered as Messages there too.
     resume.remember(req.id, {
       tenantId: principalOf(req).tenantId,
@@ -147,7 +140,7 @@ export const messagesRoutes: FastifyPluginAsync<MessagesRoutesOptions> = async (
           return true;
         }
         if (ev.type === 'error') {
-          if (!started) return true; // not streaming yet: dispatch throws it, the error handler answers
+          if (!head.opened) return true; // not streaming yet: dispatch throws it, the error handler answers
           res.end(renderer.render(ev));
           return true;
         }

@@ -24,13 +24,12 @@ import {
 } from '../../../shared/protocol/responses/response-object.ts';
 import { ResponseStream } from '../../../shared/protocol/responses/stream.ts';
 import { inputToMessages, toChatRequest } from '../../../shared/protocol/responses/to-chat.ts';
-import { guardrailsHeader, type IngressGuardrails } from '../guardrails.ts';
+import type { IngressGuardrails } from '../guardrails.ts';
 import { assertModelAllowed } from '../model-policy.ts';
 import { principalOf } from '../principal.ts';
-import { sseHeaders } from '../render.ts';
 import { resolveRoute as resolveModelRoute } from '../routing.ts';
 import { writeSse } from '../sse-backpressure.ts';
-import { SIMULATED_HEADER, streamHeaders } from './chat.ts';
+import { SseHead, setAnsweredBy } from '../answer-headers.ts';
 import { AttemptLock } from '../attempt-lock.ts';
 import type { Dispatch } from '../request-dispatch.ts';
 
@@ -118,22 +117,17 @@ export const responsesRoutes: FastifyPluginAsync<ResponsesRoutesOptions> = async
       const output = outputItems(ev.message, status === 'completed' ? 'completed' : 'incomplete');
       const response = responseObject(head, { status, output, usage: ev.usage, incomplete_details });
       await remember(response);
-      reply.header('x-switchyard-provider', ev.provider).header('x-switchyard-attempts', String(ev.attempts ?? ev.attempt));
-      if (ev.simulated) reply.header(SIMULATED_HEADER, 'true');
+      setAnsweredBy(reply, ev);
       return response;
     }
 
     const events = new ResponseStream(head);
     const res = reply.raw;
     const write = (frame: string) => writeSse(res, frame, sseLimits);
-    let started = false;
+    const sse = new SseHead(req, reply);
     const attempts = new AttemptLock();
     const start = (ev: StreamEvent) => {
-      if (started) return;
-      started = true;
-      reply.hijack();
-      res.writeHead(200, { ...sseHeaders(req.id), ...streamHeaders(ev), ...req.admitted?.headers, ...guardrailsHeader(reply) });
-      write(events.start());
+      if (sse.open(ev)) write(events.start());
     };
     const end = async (ev: Extract<StreamEvent, { type: 'done' }>) => {
       const { frames, response } = events.finish(ev);
@@ -164,7 +158,7 @@ export const responsesRoutes: FastifyPluginAsync<ResponsesRoutesOptions> = async
           return true;
         }
         if (ev.type === 'error') {
-          if (!started) return true; // nothing sent yet: a plain HTTP error
+          if (!sse.opened) return true; // nothing sent yet: a plain HTTP error
           res.end(events.fail(ev.error));
           return true;
         }
