@@ -29,9 +29,9 @@ const states = new WeakMap<ServerResponse, StreamState>();
  * last one, the array never shrunk. Measured, not derived: in a Set (or an array that pop()s), with
  * thousands of streams a second coming and going, finished responses stayed alive for the
  * young-generation GC until the next full GC, so every SSE response and all it references was
- * promoted to the old generation: 17 MB/s at max load, the whole difference between the broker's
- * streaming and non-streaming peak RSS (docs/benchmarks.md, levers row "sseopen"; most likely the
- * hash tables or backing stores a resize leaves behind, which the scavenger still reads).
+ * promoted to the old generation: 17 MB/s at max load, which filled it in seconds instead of minutes
+ * (docs/benchmarks.md, levers row "sseopen"; most likely the hash tables or backing stores a resize
+ * leaves behind, which the scavenger still reads).
  */
 const open: Array<ServerResponse | undefined> = [];
 /** How many of `open`'s slots hold a stream. */
