@@ -52,12 +52,17 @@ describe.each(['openai/gpt-4o-mini', 'anthropic/claude-haiku-4-5'])('client.comp
   });
 
   it('streamed: text_completion chunks carrying the text, then the finish reason, usage and [DONE]', async () => {
-    const stream = await client.completions.create({
-      model,
-      prompt: 'count\nmock:{"tokens":6,"itl_ms":1}',
-      stream: true,
-      stream_options: { include_usage: true },
-    });
+    const { data: stream, response } = await client.completions
+      .create({
+        model,
+        prompt: 'count\nmock:{"tokens":6,"itl_ms":1}',
+        stream: true,
+        stream_options: { include_usage: true },
+      })
+      .withResponse();
+    // The same who-answered head as a streamed chat completion (answer-headers.ts).
+    expect(response.headers.get('x-switchyard-provider')).toBe(model.slice(0, model.indexOf('/')));
+    expect(response.headers.get('x-switchyard-attempts')).toBe('1');
     const got = await collect(stream);
     expect(got.objects).toEqual(['text_completion']);
     expect(got.text).toBe('tok0 tok1 tok2 tok3 tok4 tok5');

@@ -11,13 +11,13 @@ import { assertCompletionMappable, chatBodyForPrompt, completionRequestSchema, p
 import { ApiError } from '../../../shared/protocol/errors.ts';
 import type { StreamEvent, Usage } from '../../../shared/protocol/events.ts';
 import { validate } from '../../../shared/protocol/request-errors.ts';
-import { guardrailsHeader, type IngressGuardrails } from '../guardrails.ts';
+import type { IngressGuardrails } from '../guardrails.ts';
 import { assertModelAllowed } from '../model-policy.ts';
 import { principalOf } from '../principal.ts';
-import { SSE_DONE, sseError, sseHeaders } from '../render.ts';
+import { SSE_DONE, sseError } from '../render.ts';
 import { resolveRoute, type Route } from '../routing.ts';
 import { writeSse } from '../sse-backpressure.ts';
-import { SIMULATED_HEADER } from '../answer-headers.ts';
+import { SIMULATED_HEADER, SseHead } from '../answer-headers.ts';
 import { AttemptLock } from '../attempt-lock.ts';
 import type { Dispatch } from '../request-dispatch.ts';
 
@@ -102,20 +102,8 @@ export const completionRoutes: FastifyPluginAsync<CompletionRoutesOptions> = asy
     const usageChunk = (u: Usage) => `${head}"choices":[],"usage":${JSON.stringify(u)}}\n\n`;
     const res = reply.raw;
     const write = (frame: string) => writeSse(res, frame, sseLimits);
-    let started = false;
+    const sse = new SseHead(req, reply);
     const attempts = new AttemptLock();
-    const start = (ev: { provider?: string; simulated?: boolean }) => {
-      if (started) return;
-      started = true;
-      reply.hijack();
-      res.writeHead(200, {
-        ...sseHeaders(req.id),
-        ...(ev.provider && { 'x-switchyard-provider': ev.provider }),
-        ...(ev.simulated && { [SIMULATED_HEADER]: 'true' }),
-        ...req.admitted?.headers,
-        ...guardrailsHeader(reply),
-      });
-    };
     await run(req, reply, {
       ...jobs[0]!,
       stream: true,
@@ -124,17 +112,17 @@ export const completionRoutes: FastifyPluginAsync<CompletionRoutesOptions> = asy
         const ev = attempts.admit(received);
         if (!ev) return false;
         if (ev.type === 'chunk') {
-          start(ev);
+          sse.open(ev);
           if (ev.delta.content) write(chunk(ev.delta.content, null));
           return false;
         }
         if (ev.type === 'done') {
-          start(ev);
+          sse.open(ev);
           res.end(chunk('', ev.finish_reason ?? 'stop') + (includeUsage ? usageChunk(ev.usage) : '') + SSE_DONE);
           return true;
         }
         if (ev.type === 'error') {
-          if (started) res.end(sseError({ error: ev.error }));
+          if (sse.opened) res.end(sseError({ error: ev.error }));
           return true;
         }
         return false;

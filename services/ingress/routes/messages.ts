@@ -18,7 +18,6 @@ import {
 } from '../../../shared/protocol/anthropic-messages/request.ts';
 import { messagesToChatRequest } from '../../../shared/protocol/anthropic-messages/to-chat.ts';
 import { ApiError, errors } from '../../../shared/protocol/errors.ts';
-import type { StreamEvent } from '../../../shared/protocol/events.ts';
 import { validate } from '../../../shared/protocol/request-errors.ts';
 import { ANTHROPIC_VERSION } from '../../../shared/providers/anthropic/build-request.ts';
 import { parseAnthropicError } from '../../../shared/providers/anthropic/errors.ts';
@@ -112,7 +111,6 @@ export const messagesRoutes: FastifyPluginAsync<MessagesRoutesOptions> = async (
     const write = (frame: string) => writeSse(res, frame, sseLimits);
     const head = new SseHead(req, reply);
     const attempts = new AttemptLock();
-    const start = (ev: StreamEvent) => void head.open(ev);
     // Resumable at GET /v1/requests/{id}/events (any ingress), rendered as Messages there too.
     resume.remember(req.id, {
       tenantId: principalOf(req).tenantId,
@@ -130,12 +128,12 @@ export const messagesRoutes: FastifyPluginAsync<MessagesRoutesOptions> = async (
         const ev = attempts.admit(received);
         if (!ev) return false;
         if (ev.type === 'chunk') {
-          start(ev);
+          head.open(ev);
           write(renderer.render(ev));
           return false;
         }
         if (ev.type === 'done') {
-          start(ev);
+          head.open(ev);
           res.end(renderer.render(ev));
           return true;
         }
