@@ -25,6 +25,22 @@ export default tseslint.config(
     },
   },
   {
+    // A value import from node:http loads Node's own undici into the process (shared/runtime/node-http.ts).
+    files: ['services/**/*.ts', 'shared/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          paths: ['node:http', 'http'].map((name) => ({
+            name,
+            allowTypeImports: true,
+            message: "Import its values from shared/runtime/node-http.ts: an ES module import of node:http loads Node's internal undici.",
+          })),
+        },
+      ],
+    },
+  },
+  {
     files: ['**/*.mjs', '**/*.js'],
     languageOptions: {
       globals: { process: 'readonly', console: 'readonly', URL: 'readonly', setTimeout: 'readonly', clearTimeout: 'readonly' },

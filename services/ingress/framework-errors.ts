@@ -2,7 +2,7 @@
 // not decode, and HTTP the parser refuses (bad Content-Length, bad header, smuggling attempts).
 // Their built-in bodies are not the OpenAI envelope, so both are answered here instead.
 import { randomUUID } from 'node:crypto';
-import { STATUS_CODES } from 'node:http';
+import { STATUS_CODES } from '../../shared/runtime/node-http.ts';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';

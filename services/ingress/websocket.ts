@@ -9,7 +9,7 @@
 // sockets get an auth error frame, their requests are cancelled, and they close (4401).
 import type { IngressGuardrails } from './guardrails.ts';
 import { randomUUID } from 'node:crypto';
-import { STATUS_CODES } from 'node:http';
+import { STATUS_CODES } from '../../shared/runtime/node-http.ts';
 import websocket from '@fastify/websocket';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { SwitchyardConfig } from '../../shared/config/env.ts';

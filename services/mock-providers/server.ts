@@ -6,9 +6,10 @@
 //   groq      -> http://host:port/groq/openai/v1
 //   xai       -> http://host:port/xai/v1
 //   ollama    -> http://host:port/ollama        (POST /ollama/api/chat, /ollama/api/embed)
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { getDescriptor } from '../../shared/providers/registry.ts';
+import { createServer } from '../../shared/runtime/node-http.ts';
 import { DEFAULT_SCRIPT, FailCounter, scriptFromHeaders, scriptFromText, type MockScript } from './script.ts';
 import { handleOpenAIChat, handleOpenAIEmbeddings, lastUserText, sendOpenAIError, type OpenAIDialect } from './openai.ts';
 import {

@@ -1,6 +1,7 @@
 // /healthz and /readyz for the services without an HTTP API (worker, ledger, batch), on HEALTH_PORT,
 // so an orchestrator can probe them and stop routing work to a draining one.
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
+import { createServer } from './node-http.ts';
 import type { Readiness } from './readiness.ts';
 
 export async function serveHealth(port: number, host: string, readiness: Readiness): Promise<Server> {

@@ -3,7 +3,8 @@
 // from small fixed sets (provider, reason, status class), never from request or tenant ids; `model`
 // only takes names the deployment knows (model-labels.ts). The series: docs/observability.md.
 import { timingSafeEqual } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
+import { createServer } from '../runtime/node-http.ts';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { JetStreamManager } from '@nats-io/jetstream';
 import { consumerNames, resultConsumers, STREAMS, type Priority } from '../nats/topology.ts';

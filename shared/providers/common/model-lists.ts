@@ -2,6 +2,7 @@
 // and a zod schema for the answer (a provider changing its format fails here, loudly, in one place).
 // OpenAI-compatible upstreams (OpenAI, Groq, xAI, Mistral, config-declared ones) share one shape.
 import { z } from 'zod';
+import { getJson } from '../../runtime/get-json.ts';
 
 export interface ModelListRequest {
   url: string;
@@ -104,12 +105,7 @@ export async function fetchModelList(
   let token: string | undefined;
   for (let page = 0; page < MAX_PAGES; page++) {
     const { url, headers } = format.request(baseUrl, apiKey, token);
-    const res = await fetch(url, { headers: { accept: 'application/json', ...headers }, signal: AbortSignal.timeout(timeoutMs) });
-    if (!res.ok) {
-      await res.body?.cancel();
-      throw new Error(`GET ${new URL(url).pathname} answered ${res.status}`);
-    }
-    const { models, next } = format.parse(await res.json());
+    const { models, next } = format.parse(await getJson(url, { headers, timeoutMs }));
     out.push(...models);
     if (!next) break;
     token = next;
