@@ -7,6 +7,7 @@
 //   node bench/ws.ts
 //   BENCH_SOCKETS=2000 BENCH_TOKENS=100 BENCH_ITL_MS=20 node bench/ws.ts
 //   BENCH_NODE_FLAGS='--max-semi-space-size=16' node bench/ws.ts   # the broker's V8 flags (default: npm start's)
+import { openSync } from 'node:fs';
 import { BROKER_NODE_FLAGS, ProcessGroup, rssMb } from './processes.ts';
 import { SwitchyardWsClient } from '../shared/client/ws-client.ts';
 
@@ -25,6 +26,8 @@ async function main() {
     // All sockets use one key; the default cap (100 per key) would refuse the rest.
     env: { WS_MAX_SOCKETS_PER_KEY: String(SOCKETS) },
     flags: NODE_FLAGS,
+    // BENCH_BROKER_STDOUT=<file>: keep what the broker prints (with BENCH_NODE_FLAGS='... --trace-gc').
+    ...(process.env.BENCH_BROKER_STDOUT ? { stdout: openSync(process.env.BENCH_BROKER_STDOUT, 'w') } : {}),
   });
   const natsPid = backends.nats.pid();
   const rssIdle = rssMb(broker.pid);

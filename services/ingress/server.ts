@@ -1,5 +1,6 @@
 // The HTTP edge. Reads top to bottom: plumbing, auth, then one handler per route. It does no
 // upstream work itself: it validates, publishes to JetStream, and renders the events that come back.
+import { lazyCompilersFactory } from './fastify-compilers.ts';
 import { randomBytes, randomUUID } from 'node:crypto';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { Nats } from '../../shared/nats/connection.ts';
@@ -128,6 +129,7 @@ export async function buildIngress(opts: IngressOptions): Promise<Ingress> {
     // Errors answered before the error handler runs still get the OpenAI envelope.
     frameworkErrors: answerFrameworkError,
     clientErrorHandler: answerClientError,
+    schemaController: { compilersFactory: lazyCompilersFactory },
   });
 
   const routes: string[] = [];

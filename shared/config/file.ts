@@ -3,13 +3,19 @@
 // (`$${` is a literal `${`). Every error names the file, line and column of the offending node, so a
 // typo in a 300-line file is found without bisecting it.
 import { readFileSync } from 'node:fs';
-import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, Scalar, visit, type Document, type Node } from 'yaml';
+import { createRequire } from 'node:module';
+import type { Document, Node } from 'yaml';
 import { z } from 'zod';
 import type { ProviderName } from './env.ts';
 import { BUILTIN_PROVIDER_NAMES, isBuiltinProvider, PROVIDER_TYPES, type ProviderType } from '../providers/registry.ts';
 import { PriceBook, type ModelPrice } from './prices.ts';
 import { modelNameProblem } from '../providers/model-names.ts';
 import { guardrailsSectionSchema, type GuardrailDefinition } from '../guardrails/definitions.ts';
+
+// The YAML parser is loaded on the first parse, not with this module: most processes run without a
+// config file, and the parser is ~0.9 MB of heap in each (docs/benchmarks.md, levers row "lazymodules").
+let yamlLib: typeof import('yaml') | undefined;
+const yaml = (): typeof import('yaml') => (yamlLib ??= createRequire(import.meta.url)('yaml') as typeof import('yaml'));
 
 export interface UpstreamKey {
   key: string;
@@ -268,6 +274,7 @@ export function loadConfigFile(path?: string, env: NodeJS.ProcessEnv = process.e
 }
 
 export function parseConfigFile(text: string, opts: ParseOptions = {}): FileConfig {
+  const { LineCounter, parseDocument } = yaml();
   const source = opts.source ?? '<config>';
   const env = opts.env ?? process.env;
   const lines = text.split(/\r?\n/);
@@ -336,6 +343,7 @@ export function parseConfigFile(text: string, opts: ParseOptions = {}): FileConf
  * configured: `keyless`. Returns one note per omission.
  */
 function dropUnsetKeys(doc: Document, env: NodeJS.ProcessEnv): { notes: string[]; keyless: string[] } {
+  const { isMap, isScalar, isSeq } = yaml();
   const notes: string[] = [];
   const keyless: string[] = [];
   const providers = isMap(doc.contents) ? doc.contents.get('providers', true) : null;
@@ -380,6 +388,7 @@ const ENV_REF = /\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
 
 /** Replaces `${NAME}` / `${NAME:-default}` in every string value (not in keys), in place. */
 function interpolate(doc: Document, env: NodeJS.ProcessEnv, posOf: (n: Node) => { line: number; col: number }): ConfigIssue[] {
+  const { Scalar, visit } = yaml();
   const issues: ConfigIssue[] = [];
   visit(doc, {
     Scalar(key, node) {
@@ -413,6 +422,7 @@ function interpolate(doc: Document, env: NodeJS.ProcessEnv, posOf: (n: Node) => 
 
 /** The node a zod path points at, or its deepest existing ancestor (exact: false). */
 function nodeAt(doc: Document, path: readonly PropertyKey[], atKey = false): { node: Node | null; exact: boolean } {
+  const { isAlias, isMap, isPair, isScalar, isSeq } = yaml();
   let node: unknown = doc.contents;
   for (const [i, seg] of path.entries()) {
     if (isAlias(node)) node = node.resolve(doc);
