@@ -157,9 +157,9 @@ const VARIANTS: Variant[] = [
     nodeFlags: [...BROKER_NODE_FLAGS, '--initial-old-space-size=64'],
   },
   {
-    // What base was before `npm start` took --initial-old-space-size=128 (the levers row "oldmin128").
+    // What base was before `npm start` took an --initial-old-space-size floor (levers rows "oldmin128", "oldmin112").
     name: 'nooldmin',
-    what: `npm start's flags without --initial-old-space-size=128 (V8's own old-generation limit)`,
+    what: `npm start's flags without its --initial-old-space-size floor (V8's own old-generation limit)`,
     nodeFlags: BROKER_NODE_FLAGS.filter((f) => !f.startsWith('--initial-old-space-size')),
   },
   // npm start's flags plus one change, for the streaming phase's peak (BENCH_STREAMING=1).
