@@ -3,7 +3,6 @@
 // (`$${` is a literal `${`). Every error names the file, line and column of the offending node, so a
 // typo in a 300-line file is found without bisecting it.
 import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import type { Document, Node } from 'yaml';
 import { z } from 'zod';
 import type { ProviderName } from './env.ts';
@@ -11,11 +10,10 @@ import { BUILTIN_PROVIDER_NAMES, isBuiltinProvider, PROVIDER_TYPES, type Provide
 import { PriceBook, type ModelPrice } from './prices.ts';
 import { modelNameProblem } from '../providers/model-names.ts';
 import { guardrailsSectionSchema, type GuardrailDefinition } from '../guardrails/definitions.ts';
+import { lazyRequire } from '../runtime/lazy-require.ts';
 
-// The YAML parser is loaded on the first parse, not with this module: most processes run without a
-// config file, and the parser is ~0.9 MB of heap in each (docs/benchmarks.md, levers row "lazymodules").
-let yamlLib: typeof import('yaml') | undefined;
-const yaml = (): typeof import('yaml') => (yamlLib ??= createRequire(import.meta.url)('yaml') as typeof import('yaml'));
+// The YAML parser is loaded on the first parse: most processes run without a config file.
+const yaml = lazyRequire<typeof import('yaml')>(import.meta.url, 'yaml');
 
 export interface UpstreamKey {
   key: string;

@@ -1,7 +1,7 @@
 // The `guardrails:` section of the config file: named content checks, attached globally with
 // `default_guardrails:` and per tenant / per key through the admin API (docs/guardrails.md).
 import { z } from 'zod';
-import { re2 } from './re2.ts';
+import { re2js } from './re2.ts';
 
 export const GUARDRAIL_MODES = ['pre_call', 'during_call', 'post_call'] as const;
 export type GuardrailMode = (typeof GUARDRAIL_MODES)[number];
@@ -17,7 +17,7 @@ const re2Pattern = z
   .min(1)
   .superRefine((p, ctx) => {
     try {
-      re2().compile(p);
+      re2js().RE2JS.compile(p);
     } catch (err) {
       ctx.addIssue({ code: 'custom', message: `not a valid RE2 pattern: ${(err as Error).message}` });
     }

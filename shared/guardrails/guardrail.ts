@@ -1,6 +1,5 @@
 // One configured guardrail at run time: its kind's check on the request (pre_call, during_call), its
 // stage on the answer (post_call), and what each outcome is counted as.
-import { createRequire } from 'node:module';
 import type { Ajv, ValidateFunction } from 'ajv';
 import { estimatePromptTokens } from '../limits/estimate.ts';
 import { metrics } from '../telemetry/metrics.ts';
@@ -10,8 +9,10 @@ import { textSlots, toolNames, type ChatLike } from './request-text.ts';
 import { blocklistScanner, maskSpans, piiScanner, type Span, type TextScanner } from './scanners.ts';
 import { WholeAnswerStage, WindowStage, type StageOutput, type TextStage, type Violation } from './stream-window.ts';
 import { callWebhook, WebhookFailure, type WebhookAnswer } from './webhook.ts';
+import { lazyRequire } from '../runtime/lazy-require.ts';
 
-const loadAjv = (): typeof Ajv => (createRequire(import.meta.url)('ajv') as typeof import('ajv')).Ajv;
+// ajv is loaded by the first json_schema guardrail.
+const ajvLib = lazyRequire<typeof import('ajv')>(import.meta.url, 'ajv');
 
 export interface CheckContext {
   requestId: string;
@@ -54,8 +55,7 @@ export class Guardrail {
     this.modes = new Set(def.mode);
     this.deps = deps;
     this.scanner = def.kind === 'blocklist' ? blocklistScanner(def) : def.kind === 'pii' ? piiScanner(def) : null;
-    // ajv is loaded by the first json_schema guardrail: ~0.9 MB of heap a process without one never uses.
-    this.ajv = def.kind === 'json_schema' ? new (loadAjv())({ allErrors: false, strict: false }) : null;
+    this.ajv = def.kind === 'json_schema' ? new (ajvLib().Ajv)({ allErrors: false, strict: false }) : null;
   }
 
   /** Counts the outcome; `log` outcomes and failures are also logged (names and labels, never the text). */

@@ -1,6 +1,6 @@
 // Text scanners for the blocklist and PII kinds: each finds spans in a string, on RE2 (linear time,
 // so a hostile input cannot make a pattern backtrack for seconds; docs/guardrails.md has the numbers).
-import { re2 } from './re2.ts';
+import { re2js } from './re2.ts';
 import type { GuardrailDefinition } from './definitions.ts';
 import { PII_PATTERNS, PII_PRIORITY, type Span } from './pii.ts';
 
@@ -45,7 +45,7 @@ function nativeRule(label: string, source: string, flags: string, check?: (m: st
 }
 
 function re2Rule(label: string, pattern: string): Rule {
-  const re = re2().compile(pattern);
+  const re = re2js().RE2JS.compile(pattern);
   return {
     label,
     find(text) {

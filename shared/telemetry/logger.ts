@@ -1,14 +1,12 @@
 import { pino, type DestinationStream, type Logger } from 'pino';
-import { createRequire } from 'node:module';
+import { lazyRequire } from '../runtime/lazy-require.ts';
 import { scrubSecrets } from './secrets.ts';
 
 export type { Logger };
 
-/** pino-pretty, loaded only for a terminal: ~1.2 MB of heap a service writing JSON lines never uses. */
-function prettyStream(): DestinationStream {
-  const { build } = createRequire(import.meta.url)('pino-pretty') as typeof import('pino-pretty');
-  return build({ sync: true, ignore: 'pid,hostname' });
-}
+/** pino-pretty, loaded only for a terminal: a service writing JSON lines never uses it. */
+const pinoPretty = lazyRequire<typeof import('pino-pretty')>(import.meta.url, 'pino-pretty');
+const prettyStream = (): DestinationStream => pinoPretty().build({ sync: true, ignore: 'pid,hostname' });
 
 /**
  * The process logger: JSON lines (one object per line, for log shippers) unless stdout is a terminal,

@@ -5,10 +5,14 @@
 // or a Fastify schema). Every module under services/ and shared/ is imported in a child process
 // (vitest's own process has loaded all of these already), entry points and worker-thread scripts aside.
 import { execFile } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import Fastify from 'fastify';
 import { describe, expect, it } from 'vitest';
 import { lazyCompilersFactory } from '../../services/ingress/fastify-compilers.ts';
+import { lazyRequire } from '../../shared/runtime/lazy-require.ts';
 
 const OPTIONAL = ['yaml', 'pino-pretty', 're2js', 'ajv', '@fastify/ajv-compiler', '@fastify/fast-json-stringify-compiler'];
 
@@ -69,5 +73,19 @@ describe("Fastify's schema compilers, loaded on first use", () => {
     const ok = await app.inject({ method: 'POST', url: '/echo', payload: { n: 3 } });
     expect(ok.json()).toEqual({ n: 3 }); // the response schema's serializer dropped the extra field
     await app.close();
+  });
+});
+
+describe('lazyRequire', () => {
+  it('loads the package at the first call, not before, and once', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'lazy-require-'));
+    const counter = globalThis as { lazyRequireLoads?: number };
+    counter.lazyRequireLoads = 0;
+    writeFileSync(join(dir, 'probe.cjs'), 'globalThis.lazyRequireLoads++; module.exports = { answer: 42 };');
+    const probe = lazyRequire<{ answer: number }>(join(dir, 'index.js'), './probe.cjs');
+    expect(counter.lazyRequireLoads).toBe(0);
+    expect(probe().answer).toBe(42);
+    expect(probe()).toBe(probe());
+    expect(counter.lazyRequireLoads).toBe(1);
   });
 });
