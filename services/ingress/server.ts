@@ -1,6 +1,5 @@
 // The HTTP edge. Reads top to bottom: plumbing, auth, then one handler per route. It does no
 // upstream work itself: it validates, publishes to JetStream, and renders the events that come back.
-import { lazyCompilersFactory } from './fastify-compilers.ts';
 import { randomBytes, randomUUID } from 'node:crypto';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { Nats } from '../../shared/nats/connection.ts';
@@ -44,6 +43,7 @@ import type { ConfigReload } from '../../shared/runtime/config-reload.ts';
 import { drainRequests } from './drain.ts';
 import { replayAfterReconnect } from './reconnect-replay.ts';
 import { IngressGuardrails } from './guardrails.ts';
+import { lazyCompilersFactory } from './fastify-compilers.ts';
 import { GuardrailRegistry } from '../../shared/guardrails/registry.ts';
 
 export { SIMULATED_HEADER } from './answer-headers.ts';
