@@ -6,6 +6,7 @@ import { subjects } from '../../shared/nats/topology.ts';
 import type { StreamEvent } from '../../shared/protocol/events.ts';
 import { errors } from '../../shared/protocol/errors.ts';
 import { localAnswers } from '../../shared/runtime/local-answers.ts';
+import { IdTable } from '../../shared/runtime/id-table.ts';
 
 export interface PendingRequest {
   onEvent(ev: StreamEvent): void;
@@ -46,7 +47,7 @@ const byAttemptThenSeq = (a: StreamEvent, b: StreamEvent) => a.attempt - b.attem
 const skipsAhead = (p: PendingRequest, ev: StreamEvent) => ev.seq > (ev.attempt === p.lastAttempt ? p.lastSeq! + 1 : 1);
 
 export class EventRouter {
-  private readonly pending = new Map<string, PendingRequest>();
+  private readonly pending = new IdTable<PendingRequest>();
   private readonly sub: Subscription;
   private readonly sweep: NodeJS.Timeout;
   private readonly prefixLength: number;

@@ -41,6 +41,7 @@ import { validate } from '../../shared/protocol/request-errors.ts';
 import { exceedsJsonDepth } from '../../shared/protocol/json-depth.ts';
 import { AttemptLock } from './attempt-lock.ts';
 import { settlementOf } from './request-dispatch.ts';
+import { IdTable } from '../../shared/runtime/id-table.ts';
 
 export interface WebSocketOptions {
   config: SwitchyardConfig;
@@ -174,7 +175,7 @@ export async function websocketRoutes(app: FastifyInstance, opts: WebSocketOptio
     (rawSocket, req) => {
       const socket = rawSocket as unknown as WebSocket;
       const principal = principalOf(req);
-      const live = new Map<string, Live>();
+      const live = new IdTable<Live>();
       const state = { alive: true };
       sockets.set(socket, state);
       let paused = false;

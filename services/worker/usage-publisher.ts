@@ -29,6 +29,7 @@ import { subjects } from '../../shared/nats/topology.ts';
 import { byFieldSet, usageHeaders, usageMessages } from '../../shared/nats/usage-message.ts';
 import type { UsageRecord } from '../../shared/protocol/events.ts';
 import type { Logger } from '../../shared/telemetry/logger.ts';
+import { IdTable } from '../../shared/runtime/id-table.ts';
 
 /** Writes usage records to the database itself (the ledger of this process: services/ledger/ledger.ts). */
 export interface UsageStore {
@@ -63,7 +64,8 @@ export class UsagePublisher {
   private timer: NodeJS.Timeout | null = null;
   private closed = false;
   private readonly publisher: JetStreamPublisher;
-  private readonly sending = new Set<Promise<void>>();
+  private readonly sending = new IdTable<Promise<void>>();
+  private sent = 0;
   private readonly log: Logger;
   private readonly maxBatch: number;
   private readonly lingerMs: number;
@@ -124,8 +126,9 @@ export class UsagePublisher {
   }
 
   private track(sending: Promise<void>): void {
-    this.sending.add(sending);
-    void sending.finally(() => this.sending.delete(sending));
+    const id = ++this.sent;
+    this.sending.set(id, sending);
+    void sending.finally(() => this.sending.delete(id));
   }
 
   /** `failed` decides what a failed publish means for a record (by default: it failed). */
@@ -205,7 +208,7 @@ export class UsagePublisher {
     this.flush();
     this.closed = true;
     // A late or failed insert adds its LLM_USAGE publish while we wait.
-    while (this.sending.size > 0) await Promise.allSettled([...this.sending]);
+    while (this.sending.size > 0) await Promise.allSettled([...this.sending.values()]);
     this.publisher.close();
   }
 }

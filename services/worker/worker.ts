@@ -60,6 +60,7 @@ import { localDelivery, priorDeliveries, requeueRequest } from './local-delivery
 // ---- content guardrails: during_call and post_call (output-guard.ts) ----
 import { GuardrailRegistry } from '../../shared/guardrails/registry.ts';
 import { OutputGuard } from './output-guard.ts';
+import { IdTable } from '../../shared/runtime/id-table.ts';
 
 export interface WorkerOptions {
   config: SwitchyardConfig;
@@ -130,7 +131,7 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
   // A result travels back as one NATS message, so a body the server cannot carry is refused as well.
   upstreamBodyLimits.maxBodyBytes = Math.min(config.UPSTREAM_MAX_BODY_BYTES, natsMaxPayload(nc) - HEADER_ROOM_BYTES);
   upstreamBodyLimits.maxEventBytes = config.UPSTREAM_MAX_EVENT_BYTES;
-  const jobs = new Map<string, Job>();
+  const jobs = new IdTable<Job>();
   const consumers: ConsumerMessages[] = [];
   let inflight = 0;
   let closing = false;

@@ -5,6 +5,7 @@
 import type { MsgHdrs, NatsConnection, Subscription } from '@nats-io/transport-node';
 import { JetStreamApiError, type ApiError } from '@nats-io/jetstream';
 import { createInbox, NoRespondersError, RequestError, TimeoutError } from '@nats-io/transport-node';
+import { IdTable } from '../runtime/id-table.ts';
 
 export interface PubAck {
   stream: string;
@@ -23,7 +24,7 @@ export class JetStreamPublisher {
   private readonly nc: NatsConnection;
   private readonly prefix: string;
   private readonly sub: Subscription;
-  private readonly pending = new Map<number, Pending>();
+  private readonly pending = new IdTable<Pending>();
   private readonly sweep: NodeJS.Timeout;
   private readonly timeoutMs: number;
   private next = 0;

@@ -19,6 +19,7 @@ import {
   type Tracer,
 } from '@opentelemetry/api';
 import type { MsgHdrs } from '@nats-io/transport-node';
+import { IdTable } from '../runtime/id-table.ts';
 
 /** Read on the hot path: a plain property, so "off" costs one load and one branch. */
 export const tracing = { on: false };
@@ -102,7 +103,7 @@ export function contextOfTraceparent(traceparent: string): Context {
 
 // ---- the ingress request span of each request id, until it has been published ----
 
-const ingressSpans = new Map<string, Span>();
+const ingressSpans = new IdTable<Span>();
 
 export function rememberIngressSpan(requestId: string, span: Span): void {
   ingressSpans.set(requestId, span);
