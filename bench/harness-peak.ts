@@ -12,8 +12,7 @@
 //   BENCH_BROKER_STDOUT=/tmp/gc.log BENCH_NODE_FLAGS='<npm start's flags> --trace-gc' node bench/harness-peak.ts
 import { openSync } from 'node:fs';
 import { runLoad, served, type LoadResult } from './load.ts';
-import { BROKER_NODE_FLAGS, benchBodies, brokerEnv, cpuSeconds, PeakMemory, ProcessGroup, rssMb } from './processes.ts';
-import { freePort, waitFor } from '../test/harness/ports.ts';
+import { BROKER_NODE_FLAGS, benchBodies, cpuSeconds, PeakMemory, ProcessGroup, rssMb } from './processes.ts';
 
 const RATE = Number(process.env.BENCH_RATE ?? 350);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -24,13 +23,11 @@ const API_KEY = 'sk-bench-harness-peak-0123456789';
 const group = new ProcessGroup();
 try {
   const backends = await group.startBackends('bench_harness_peak');
-  const port = await freePort();
-  const broker = group.run('services/all/main.ts', brokerEnv(backends, port, API_KEY), FLAGS, {
+  const { process: broker, url } = await group.startBroker(backends, API_KEY, {
+    flags: FLAGS,
     ...(CHECKOUT ? { cwd: CHECKOUT } : {}),
     ...(process.env.BENCH_BROKER_STDOUT ? { stdout: openSync(process.env.BENCH_BROKER_STDOUT, 'w') } : {}),
   });
-  const url = `http://127.0.0.1:${port}`;
-  await waitFor(async () => (await fetch(`${url}/readyz`)).ok, { timeoutMs: 30_000, what: 'switchyard ready' });
   const idle = rssMb(broker.pid);
   const peak = new PeakMemory(() => [broker.pid], 100);
   const target = { url: `${url}/v1/chat/completions`, headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json' } };

@@ -104,19 +104,23 @@ export class ProcessGroup {
 
   /**
    * The one-process broker (services/all) on these backends with `apiKey` as its bootstrap key, on a
-   * free port; `flags` default to npm start's, `env` adds to brokerEnv. Resolves once /readyz answers.
+   * free port; `flags` default to npm start's, `env` adds to brokerEnv, `cwd` runs another checkout's
+   * build, `stdout` keeps what it prints. Resolves once /readyz answers.
    */
   async startBroker(
     backends: Backends,
     apiKey: string,
-    opts: { flags?: string[]; env?: Record<string, string>; stdout?: number } = {},
+    opts: { flags?: string[]; env?: Record<string, string>; stdout?: number; cwd?: string } = {},
   ): Promise<{ process: ChildProcess; url: string }> {
     const port = await freePort();
     const process = this.run(
       'services/all/main.ts',
       { ...brokerEnv(backends, port, apiKey), ...opts.env },
       opts.flags ?? BROKER_NODE_FLAGS,
-      opts.stdout === undefined ? {} : { stdout: opts.stdout },
+      {
+        ...(opts.cwd === undefined ? {} : { cwd: opts.cwd }),
+        ...(opts.stdout === undefined ? {} : { stdout: opts.stdout }),
+      },
     );
     const url = `http://127.0.0.1:${port}`;
     await waitFor(async () => (await fetch(`${url}/readyz`)).ok, { timeoutMs: 30_000, what: 'switchyard ready' });
