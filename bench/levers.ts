@@ -111,7 +111,7 @@ const VARIANTS: Variant[] = [
   { name: 'memstore', what: 'LLM_REQUESTS in memory storage', env: { NATS_REQUEST_STORAGE: 'memory' } },
   {
     name: 'eventsmemory',
-    what: 'LLM_EVENTS and the owners bucket in memory storage (EVENTS_STORAGE=memory; the default is file)',
+    what: 'LLM_EVENTS in memory storage (EVENTS_STORAGE=memory; the default is file)',
     env: { EVENTS_STORAGE: 'memory' },
   },
   {

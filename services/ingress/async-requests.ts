@@ -10,7 +10,7 @@
 import type { ConsumerMessages } from '@nats-io/jetstream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Nats } from '../../shared/nats/connection.ts';
-import { asyncConsumerNames, consumeOptions, EVENT_OWNERS, requestIdOfResult, STREAMS } from '../../shared/nats/topology.ts';
+import { asyncConsumerNames, consumeOptions, EVENT_OWNERS, requestIdOfResult, STREAMS, subjects } from '../../shared/nats/topology.ts';
 import type { Db } from '../../shared/db/database.ts';
 import type { SwitchyardConfig } from '../../shared/config/env.ts';
 import type { ChatResultEvent, StreamEvent } from '../../shared/protocol/events.ts';
@@ -176,7 +176,7 @@ export class AsyncRequests {
       const owner = await resume.owner(req.params.id);
       if (!owner || owner.tenantId !== tenantId) throw errors.notFound(`Request '${req.params.id}'`);
       // A streamed request: assemble what its events say so far.
-      const events = await resume.snapshot(req.params.id);
+      const events = await resume.snapshot(owner);
       const last = events[events.length - 1];
       const created = new Date(owner.created * 1000);
       if (!last || last.type === 'chunk') return requestObject(req.params.id, owner.model, created, 'in_progress', null, null, null);
@@ -211,9 +211,11 @@ export class AsyncRequests {
         .where('id', '=', id)
         .where('tenant_id', '=', tenantId)
         .executeTakeFirst();
-      let view: { model: string; created: number; includeUsage: boolean; resumable: boolean; wire?: 'anthropic' };
-      if (row) view = { model: row.model, created: unix(row.created_at), includeUsage: false, resumable: false };
-      else {
+      let view: { model: string; created: number; includeUsage: boolean; resumable: boolean; subject: string; wire?: 'anthropic' };
+      if (row) {
+        const subject = subjects.events(EVENT_OWNERS.async, id);
+        view = { model: row.model, created: unix(row.created_at), includeUsage: false, resumable: false, subject };
+      } else {
         const owner = await resume.owner(id);
         if (!owner || owner.tenantId !== tenantId) throw errors.notFound(`Request '${id}'`);
         view = { ...owner, resumable: true };
@@ -247,7 +249,7 @@ export class AsyncRequests {
         if (view.resumable) resume.detach(id);
       });
       await resume.replay(
-        id,
+        view,
         messages ? 0 : afterSeq,
         (ev) => {
           const out = messages ? messages.render(ev, afterSeq) : renderEvent(writer, ev, view.includeUsage, afterSeq);

@@ -67,7 +67,8 @@ export class EventRouter {
     this.sub = nc.subscribe(subjects.eventsInbox(ingressId), {
       callback: (_err, msg) => {
         // '[': a stream's events stored in one batch by a worker in this process, which handed them to
-        // this router in memory already (shared/runtime/local-answers.ts). Only readers of LLM_EVENTS need it.
+        // this router in memory already (shared/runtime/local-answers.ts), or a stream's owner record
+        // (resumable.ts). Only readers of LLM_EVENTS need them.
         if (msg.data[0] === 0x5b) return;
         const requestId = msg.subject.slice(this.prefixLength);
         const entry = this.pending.get(requestId);

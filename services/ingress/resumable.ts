@@ -1,14 +1,16 @@
 // Resumable streams. Every event a worker publishes is kept in LLM_EVENTS (memory, EVENTS_MAX_AGE), so
 // any ingress can replay a request's events after a given sequence number. This module holds:
-// - the owner record (request id -> tenant, a memory KV bucket with the events' max age), so only the
-//   owning tenant can resume or read a request;
+// - the owner record (tenant, model, rendering), so only the owning tenant can resume or read a
+//   request: the first message on the stream's own subject in LLM_EVENTS, so it lasts as long as the
+//   events and costs nats-server no subject of its own (shared/nats/stored-events.ts);
 // - the grace period: a client that drops a resumable stream does not cancel the upstream call until
 //   STREAM_RESUME_GRACE_MS have passed without anyone resuming it (on any ingress: resuming
 //   broadcasts `llm.ctl.resumed.<id>`). One sweep serves all pending cancels, no timer per request;
 // - replay: an ordered consumer on `llm.evt.*.<requestId>`, with the same attempt lock the live SSE
 //   path applies (only the attempt whose tokens went out may speak; others may only end it).
-import { DeliverPolicy } from '@nats-io/jetstream';
+import { DeliverPolicy, type MsgRequest } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
+import { isStreamNotFound } from '../../shared/nats/errors.ts';
 import type { Subscription } from '@nats-io/transport-node';
 import type { Nats } from '../../shared/nats/connection.ts';
 import { publishNotice } from '../../shared/nats/best-effort.ts';
@@ -17,7 +19,7 @@ import type { StreamEvent } from '../../shared/protocol/events.ts';
 import type { Logger } from '../../shared/telemetry/logger.ts';
 import type { Dispatcher } from './dispatcher.ts';
 import { AttemptLock } from './attempt-lock.ts';
-import { decodeStoredEvents } from '../../shared/nats/stored-events.ts';
+import { decodeOwnerRecord, decodeStoredEvents, encodeOwnerRecord } from '../../shared/nats/stored-events.ts';
 
 export interface ResumeOptions {
   nats: Nats;
@@ -37,23 +39,37 @@ export interface StreamOwner {
   wire?: 'anthropic';
 }
 
+/** A stored stream's owner, and the subject its events are stored on (reads need no wildcard then). */
+export interface StoredStream extends StreamOwner {
+  subject: string;
+}
+
+/** Messages read on a stream's subject looking for its owner record: it is the first one stored, whatever the layout. */
+const OWNER_READ_LIMIT = 4;
+
+/** What a request id may be to name a subject token: no wildcard, no separator, not empty. */
+const REQUEST_ID_TOKEN = /^[A-Za-z0-9_-]{1,128}$/;
+
 export class StreamResume {
   private readonly nats: Nats;
   private readonly dispatcher: Dispatcher;
   private readonly log: Logger;
   private readonly graceMs: number;
-  private readonly kv: KV;
+  private readonly ingressId: string;
+  /** LLM_REQUEST_OWNERS, where versions before the owner record moved into LLM_EVENTS kept it; null when gone. */
+  private readonly legacyOwners: KV | null;
   /** request id -> when to cancel it, unless resumed first. */
   private readonly pendingCancel = new Map<string, number>();
   private readonly sweep: NodeJS.Timeout;
   private readonly resumedSub: Subscription;
 
-  private constructor(opts: ResumeOptions, kv: KV) {
+  private constructor(opts: ResumeOptions, legacyOwners: KV | null) {
     this.nats = opts.nats;
     this.dispatcher = opts.dispatcher;
+    this.ingressId = opts.dispatcher.ingressId;
     this.log = opts.log;
     this.graceMs = opts.graceMs;
-    this.kv = kv;
+    this.legacyOwners = legacyOwners;
     const prefix = asyncSubjects.resumedAll.length - 1;
     this.resumedSub = opts.nats.nc.subscribe(asyncSubjects.resumedAll, {
       callback: (_err, m) => void this.pendingCancel.delete(m.subject.slice(prefix)),
@@ -74,26 +90,61 @@ export class StreamResume {
   }
 
   static async create(opts: ResumeOptions): Promise<StreamResume> {
-    // boot() created the bucket (shared/runtime/boot.ts) and puts it back after a nats-server restart.
-    const kv = await new Kvm(opts.nats.js).open(REQUEST_OWNERS_BUCKET);
-    return new StreamResume(opts, kv);
+    // Streams started before an upgrade have their owner in the old bucket, read while it exists
+    // (nothing creates it any more; its records age out with EVENTS_MAX_AGE_SECONDS).
+    const legacy = await opts.nats.jsm.streams.info(`KV_${REQUEST_OWNERS_BUCKET}`).then(
+      () => new Kvm(opts.nats.js).open(REQUEST_OWNERS_BUCKET),
+      (err: unknown) => {
+        if (isStreamNotFound(err)) return null;
+        throw err;
+      },
+    );
+    return new StreamResume(opts, legacy);
   }
 
-  /** Records the owner; not awaited on the hot path (the record lands long before any resume). */
+  /** Records the owner before the request is published; not awaited (it lands long before any resume). */
   remember(requestId: string, owner: StreamOwner): void {
-    // A plain publish onto the bucket's subject: JetStream stores it like kv.put(), without the
-    // per-call ack round trip, timer and Error object that kv.put() costs on every streamed request.
-    // A lost record only means this stream cannot be resumed (reads fall back to "not found").
-    this.nats.nc.publish(`$KV.${REQUEST_OWNERS_BUCKET}.${requestId}`, JSON.stringify(owner));
+    // A plain publish: stored by LLM_EVENTS without the ack round trip a js.publish() costs on every
+    // streamed request. Published before the request on this connection, it is stored before any
+    // event of it. A lost record only means this stream cannot be resumed (reads say "not found").
+    this.nats.nc.publish(subjects.events(this.ingressId, requestId), encodeOwnerRecord(owner));
   }
 
-  async owner(requestId: string): Promise<StreamOwner | null> {
+  /** Who may read `requestId` back, and where its events are; null when unknown or gone. */
+  async owner(requestId: string): Promise<StoredStream | null> {
+    // The id comes from a URL or a WebSocket message and becomes a subject filter: `*`, `>` or `.`
+    // would match other streams' records (ids are `req_<hex>`: server.ts's genReqId, websocket.ts).
+    if (!REQUEST_ID_TOKEN.test(requestId)) return null;
     try {
-      const e = await this.kv.get(requestId);
-      return e && e.operation === 'PUT' ? (e.json() as StreamOwner) : null;
+      // This ingress's subject first: a literal subject is one index lookup, a wildcard (a stream
+      // started on another ingress) a scan of the stream's subjects.
+      return (
+        (await this.ownerOn(subjects.events(this.ingressId, requestId))) ??
+        (await this.ownerOn(subjects.eventsOfRequest(requestId))) ??
+        (await this.legacyOwner(requestId))
+      );
     } catch {
       return null;
     }
+  }
+
+  private async ownerOn(filter: string): Promise<StoredStream | null> {
+    let seq = 0;
+    for (let i = 0; i < OWNER_READ_LIMIT; i++) {
+      // STREAM.MSG.GET takes next_by_subj (nats-server ≥ 2.9; wildcards too), which the client's type leaves out.
+      const query = { next_by_subj: filter, seq } as unknown as MsgRequest;
+      const m = await this.nats.jsm.streams.getMessage(STREAMS.events, query);
+      if (!m) return null;
+      const owner = decodeOwnerRecord(m.data);
+      if (owner && typeof owner.tenantId === 'string') return { ...(owner as unknown as StreamOwner), subject: m.subject };
+      seq = m.seq + 1;
+    }
+    return null;
+  }
+
+  private async legacyOwner(requestId: string): Promise<StoredStream | null> {
+    const e = await this.legacyOwners?.get(requestId);
+    return e && e.operation === 'PUT' ? { ...(e.json() as StreamOwner), subject: subjects.eventsOfRequest(requestId) } : null;
   }
 
   /** The client of a running stream went away: stop listening, cancel after the grace period. */
@@ -113,15 +164,16 @@ export class StreamResume {
    * Replays the request's chunks with seq > afterSeq and its terminal event whatever its seq (events
    * of the speaking attempt, attempt-lock.ts: another attempt's end becomes stream_interrupted), then follows live ones. `onEvent` returns true when the
    * reader is finished. Resolves when finished, when `signal` aborts, or after `maxWaitMs`.
+   * `stream` is what owner() found: its events' subject.
    */
   async replay(
-    requestId: string,
+    stream: Pick<StoredStream, 'subject'>,
     afterSeq: number,
     onEvent: (ev: StreamEvent) => boolean,
     opts: { signal?: AbortSignal; maxWaitMs: number },
   ): Promise<void> {
     const oc = await this.nats.js.consumers.get(STREAMS.events, {
-      filter_subjects: subjects.eventsOfRequest(requestId),
+      filter_subjects: stream.subject,
       deliver_policy: DeliverPolicy.All,
     });
     const iter = await oc.consume({ max_messages: 256 });
@@ -149,9 +201,9 @@ export class StreamResume {
   }
 
   /** The events stored so far, without waiting for more (status reads). */
-  async snapshot(requestId: string, waitMs = 300): Promise<StreamEvent[]> {
+  async snapshot(stream: StoredStream, waitMs = 300): Promise<StreamEvent[]> {
     const oc = await this.nats.js.consumers.get(STREAMS.events, {
-      filter_subjects: subjects.eventsOfRequest(requestId),
+      filter_subjects: stream.subject,
       deliver_policy: DeliverPolicy.All,
     });
     const out: StreamEvent[] = [];

@@ -319,7 +319,7 @@ export async function websocketRoutes(app: FastifyInstance, opts: WebSocketOptio
         live.set(id, entry);
         resume.attached(requestId);
         const onEvent = relay(id, entry);
-        await resume.replay(requestId, afterSeq, onEvent, { signal: entry.abort!.signal, maxWaitMs: config.REQUEST_TIMEOUT_MS });
+        await resume.replay(owner, afterSeq, onEvent, { signal: entry.abort!.signal, maxWaitMs: config.REQUEST_TIMEOUT_MS });
         if (!entry.finished && !closed && live.get(id) === entry) {
           entry.finished = true;
           live.delete(id);

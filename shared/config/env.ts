@@ -65,7 +65,7 @@ export const envSchema = z.object({
   UPSTREAM_MAX_BODY_BYTES: int(4 * 1024 * 1024),
   UPSTREAM_MAX_EVENT_BYTES: int(1024 * 1024),
   EVENTS_MAX_AGE_SECONDS: int(600),
-  /** Cap of the LLM_EVENTS stream (and a quarter more for the resume owners bucket; docs/benchmarks.md, levers row "events16"). */
+  /** Cap of the LLM_EVENTS stream, resume owner records included (docs/benchmarks.md, levers row "events16"). */
   EVENTS_MAX_BYTES: z.coerce
     .number()
     .int()
@@ -74,7 +74,7 @@ export const envSchema = z.object({
   /** Storage of the LLM_REQUESTS stream when it is first created (docs/benchmarks.md: the trade-off). */
   NATS_REQUEST_STORAGE: z.enum(['file', 'memory']).default('file'),
   /**
-   * Storage of LLM_EVENTS and the resume owners bucket when first created: `file` keeps resumable
+   * Storage of LLM_EVENTS (resume owner records included) when first created: `file` keeps resumable
    * streams across a nats-server restart; `memory` loses them there.
    */
   EVENTS_STORAGE: z.enum(['file', 'memory']).default('file'),

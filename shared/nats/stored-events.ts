@@ -9,6 +9,12 @@
 // about 60 bytes of JSON, so a stored stream takes about a quarter of the bytes and the same
 // EVENTS_MAX_BYTES holds a longer resume window (docs/benchmarks.md,
 // "compactstore"). Readers see only chunk events.
+//
+// A resumable stream's first message on its subject is its owner record, `[{"type":"owner","owner":{...}}]`
+// (who may read it back, services/ingress/resumable.ts), published by the ingress before the request.
+// On the events' own subject it costs nats-server one message, where a KV bucket of its own cost a
+// second subject per stream in every index (docs/benchmarks.md, levers row "ownerinevents"). It is an
+// array so the ingress's event router drops it at the first byte; decodeStoredEvents skips it.
 import type { ChunkEvent, StreamEvent } from '../protocol/events.ts';
 
 const dec = new TextDecoder();
@@ -88,7 +94,29 @@ export class StoredBatch {
   }
 }
 
-/** The events of one stored message, oldest first; none when it is not JSON or holds no event object. */
+const OWNER_TYPE = 'owner';
+
+/** The stored owner record of a stream (see the top of this file). */
+export function encodeOwnerRecord(owner: object): string {
+  return `[{"type":"${OWNER_TYPE}","owner":${JSON.stringify(owner)}}]`;
+}
+
+/** The owner a stored message holds, or null when it is not an owner record. */
+export function decodeOwnerRecord(data: Uint8Array): Record<string, unknown> | null {
+  // Cheap test first: a stream's other messages are event batches or single events.
+  if (data[0] !== 0x5b || data[1] !== 0x7b || data[10] !== 0x6f) return null; // [{"type":"o
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(dec.decode(data));
+  } catch {
+    return null;
+  }
+  if (!Array.isArray(parsed) || parsed.length !== 1) return null;
+  const record: unknown = parsed[0];
+  return isObject(record) && record.type === OWNER_TYPE && isObject(record.owner) ? record.owner : null;
+}
+
+/** The events of one stored message, oldest first; none when it is not JSON or holds no event object (an owner record holds none). */
 export function decodeStoredEvents(data: Uint8Array): StreamEvent[] {
   let parsed: unknown;
   try {
@@ -96,10 +124,10 @@ export function decodeStoredEvents(data: Uint8Array): StreamEvent[] {
   } catch {
     return [];
   }
-  if (!Array.isArray(parsed)) return isObject(parsed) ? [parsed as unknown as StreamEvent] : [];
+  if (!Array.isArray(parsed)) return isObject(parsed) && parsed.type !== OWNER_TYPE ? [parsed as unknown as StreamEvent] : [];
   const out: StreamEvent[] = [];
   for (const item of parsed as unknown[]) {
-    if (!isObject(item)) continue;
+    if (!isObject(item) || item.type === OWNER_TYPE) continue;
     if (item.type !== 'texts') {
       out.push(item as unknown as StreamEvent);
       continue;

@@ -1,6 +1,6 @@
 // Puts the topology back after a nats-server restart. nats-server does not recreate memory-stored
 // streams when it restarts on its own (no cluster peer holding a replica): LLM_CANCELS, the rate-limit
-// bucket, and LLM_EVENTS and the owners bucket with EVENTS_STORAGE=memory are simply gone, and with
+// bucket, and LLM_EVENTS with EVENTS_STORAGE=memory are simply gone, and with
 // them the durable consumers on them. Measured before this module (test/integration/nats-restart.test.ts):
 // every tenant's rate limit failed open and no batch finished until Switchyard itself restarted.
 // So after every reconnect each process runs its start-up setup again (idempotent), retrying while

@@ -8,10 +8,8 @@ import {
   RetentionPolicy,
   StorageType,
   type ConsumerConfig,
-  type JetStreamClient,
   type StreamConfig,
 } from '@nats-io/jetstream';
-import { Kvm, type KV } from '@nats-io/kv';
 import { isAlreadyExists, isConsumerNotFound, isStreamNotFound } from './errors.ts';
 
 export type Priority = 'interactive' | 'batch';
@@ -157,52 +155,12 @@ export const requestIdOfResult = (subject: string) => subject.slice(subject.last
 
 export const asyncConsumerNames = { batchResults: 'batch-results', asyncResults: 'async-results' } as const;
 
-/** KV (stored like LLM_EVENTS, max age = events max age): request id -> owning tenant, for resume and status reads. */
+/**
+ * The KV bucket (request id -> owning tenant) versions before 2026-12 kept resume owners in. Nothing
+ * writes it now: a stream's owner record is the first message on its subject in LLM_EVENTS
+ * (shared/nats/stored-events.ts). Read, while it exists, for streams started before an upgrade.
+ */
 export const REQUEST_OWNERS_BUCKET = 'LLM_REQUEST_OWNERS';
-
-/**
- * The owners bucket's limits. One ~165-byte record per stream, kept as long as its events: without a
- * byte cap it grew with the stream rate (2.3 million records at 3,800 streams/s over 600 s,
- * docs/benchmarks.md "nats-server under sustained load"). A quarter of EVENTS_MAX_BYTES holds the
- * owners of every stream whose events (~700 bytes each) fit there; past it the oldest records go
- * first, so the streams that lose their resume are those whose events are the next to go anyway.
- */
-function requestOwnersLimits(opts: { eventsMaxAgeSeconds: number; eventsMaxBytes: number; eventsStorage?: 'file' | 'memory' }) {
-  return {
-    // With its streams' events: a stream that survives a nats-server restart stays resumable.
-    storage: opts.eventsStorage === 'memory' ? StorageType.Memory : StorageType.File,
-    ttlMs: opts.eventsMaxAgeSeconds * 1000,
-    maxAgeNanos: secondsToNanos(opts.eventsMaxAgeSeconds),
-    maxBytes: Math.max(64 * 1024, Math.floor(opts.eventsMaxBytes / 4)),
-    // KV buckets refuse new values when full (DiscardPolicy.New); these records are replaceable.
-    discard: DiscardPolicy.Old,
-  };
-}
-
-/**
- * Creates the owners bucket, or brings an existing one to its limits: Kvm.create() keeps a bucket as
- * it is, and makes a new one discard new values when full (a bucket from before the cap gets it here).
- */
-export async function ensureRequestOwnersBucket(
-  js: JetStreamClient,
-  jsm: JetStreamManager,
-  opts: { eventsMaxAgeSeconds: number; eventsMaxBytes: number; eventsStorage?: 'file' | 'memory'; replicas?: number },
-): Promise<KV> {
-  const limits = requestOwnersLimits(opts);
-  const kv = await new Kvm(js).create(REQUEST_OWNERS_BUCKET, {
-    history: 1,
-    ttl: limits.ttlMs,
-    max_bytes: limits.maxBytes,
-    storage: limits.storage,
-    replicas: opts.replicas ?? 1,
-  });
-  const stream = `KV_${REQUEST_OWNERS_BUCKET}`;
-  const { config } = await jsm.streams.info(stream);
-  if (config.max_bytes !== limits.maxBytes || config.discard !== limits.discard || config.max_age !== limits.maxAgeNanos) {
-    await jsm.streams.update(stream, { ...config, max_bytes: limits.maxBytes, discard: limits.discard, max_age: limits.maxAgeNanos });
-  }
-  return kv;
-}
 
 /** The durable consumer that stores each owner's results (LLM_RESULTS, `llm.res.<owner>.>`). */
 export const resultConsumers = [

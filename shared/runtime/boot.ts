@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { loadConfig, type SwitchyardConfig } from '../config/env.ts';
 import { connectNats, type Nats } from '../nats/connection.ts';
 import { moveLegacyResults } from '../nats/legacy-results.ts';
-import { ensureRequestOwnersBucket, ensureTopology, topologyDrift, type TopologyOptions } from '../nats/topology.ts';
+import { ensureTopology, topologyDrift, type TopologyOptions } from '../nats/topology.ts';
 import { keepTopology } from '../nats/topology-keeper.ts';
 import { loadConfigFile } from '../config/file.ts';
 import { applyProviderPlan } from '../config/providers.ts';
@@ -103,12 +103,6 @@ export async function boot(
   const ensure = async () => {
     await ensureTopology(nats.jsm, topology);
     await ensureLimitBuckets(nats.nc, config.NATS_STREAM_REPLICAS);
-    await ensureRequestOwnersBucket(nats.js, nats.jsm, {
-      eventsMaxAgeSeconds: config.EVENTS_MAX_AGE_SECONDS,
-      eventsMaxBytes: config.EVENTS_MAX_BYTES,
-      eventsStorage: config.EVENTS_STORAGE,
-      replicas: config.NATS_STREAM_REPLICAS,
-    });
   };
   await ensure();
   await warnOfTopologyDrift(nats, topology, log);
