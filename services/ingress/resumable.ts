@@ -6,7 +6,7 @@
 // - the grace period: a client that drops a resumable stream does not cancel the upstream call until
 //   STREAM_RESUME_GRACE_MS have passed without anyone resuming it (on any ingress: resuming
 //   broadcasts `llm.ctl.resumed.<id>`). One sweep serves all pending cancels, no timer per request;
-// - replay: an ordered consumer on `llm.evt.*.<requestId>`, with the same attempt lock the live SSE
+// - replay: an ordered consumer on the stream's subject, with the same attempt lock the live SSE
 //   path applies (only the attempt whose tokens went out may speak; others may only end it).
 import { DeliverPolicy, type MsgRequest } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
@@ -19,6 +19,7 @@ import type { StreamEvent } from '../../shared/protocol/events.ts';
 import type { Logger } from '../../shared/telemetry/logger.ts';
 import type { Dispatcher } from './dispatcher.ts';
 import { AttemptLock } from './attempt-lock.ts';
+import { ingressOfRequestId } from './request-ids.ts';
 import { decodeOwnerRecord, decodeStoredEvents, encodeOwnerRecord } from '../../shared/nats/stored-events.ts';
 
 export interface ResumeOptions {
@@ -116,11 +117,12 @@ export class StreamResume {
     // would match other streams' records (ids are `req_<hex>`: server.ts's genReqId, websocket.ts).
     if (!REQUEST_ID_TOKEN.test(requestId)) return null;
     try {
-      // This ingress's subject first: a literal subject is one index lookup, a wildcard (a stream
-      // started on another ingress) a scan of the stream's subjects.
+      // The ingress the id names (request-ids.ts), else this one: literal subjects, one index lookup
+      // each. Never a wildcard over every ingress: that is a scan of the stream's subjects.
+      const named = ingressOfRequestId(requestId);
       return (
-        (await this.ownerOn(subjects.events(this.ingressId, requestId))) ??
-        (await this.ownerOn(subjects.eventsOfRequest(requestId))) ??
+        (named ? await this.ownerOn(subjects.events(named, requestId)) : null) ??
+        (named !== this.ingressId ? await this.ownerOn(subjects.events(this.ingressId, requestId)) : null) ??
         (await this.legacyOwner(requestId))
       );
     } catch {
@@ -143,6 +145,7 @@ export class StreamResume {
   }
 
   private async legacyOwner(requestId: string): Promise<StoredStream | null> {
+    // Only while the old bucket exists; the stream's subject is then unknown (a wildcard read, as before).
     const e = await this.legacyOwners?.get(requestId);
     return e && e.operation === 'PUT' ? { ...(e.json() as StreamOwner), subject: subjects.eventsOfRequest(requestId) } : null;
   }

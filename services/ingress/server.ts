@@ -1,6 +1,6 @@
 // The HTTP edge. Reads top to bottom: plumbing, auth, then one handler per route. It does no
 // upstream work itself: it validates, publishes to JetStream, and renders the events that come back.
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { Nats } from '../../shared/nats/connection.ts';
 import type { Db } from '../../shared/db/database.ts';
@@ -16,6 +16,7 @@ import { adminRoutes } from './admin.ts';
 import { EventRouter } from './event-router.ts';
 import { answerClientError, answerFrameworkError } from './framework-errors.ts';
 import { Dispatcher } from './dispatcher.ts';
+import { requestIdMaker } from './request-ids.ts';
 import { logAccess } from './access-log.ts';
 import { traceRequests } from './request-tracing.ts';
 import { observeRequest } from './request-metrics.ts';
@@ -123,7 +124,7 @@ export async function buildIngress(opts: IngressOptions): Promise<Ingress> {
     // Log lines that concern a request name it with `reqId` explicitly.
     childLoggerFactory: (logger) => logger,
     bodyLimit,
-    genReqId: () => `req_${randomUUID().replaceAll('-', '')}`,
+    genReqId: requestIdMaker(ingressId),
     // Requests that arrive while closing get a 503 in the envelope from the hook below, not Fastify's own body.
     return503OnClosing: false,
     // Errors answered before the error handler runs still get the OpenAI envelope.

@@ -8,7 +8,6 @@
 // A key holds at most WS_MAX_SOCKETS_PER_KEY sockets per ingress; when it is revoked or expires, its
 // sockets get an auth error frame, their requests are cancelled, and they close (4401).
 import type { IngressGuardrails } from './guardrails.ts';
-import { randomUUID } from 'node:crypto';
 import { STATUS_CODES } from '../../shared/runtime/node-http.ts';
 import websocket from '@fastify/websocket';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
@@ -29,6 +28,7 @@ import type { Logger } from '../../shared/telemetry/logger.ts';
 import type { Admission, Admitted } from './admission.ts';
 import type { KeyAuthenticator } from './auth.ts';
 import type { Dispatcher } from './dispatcher.ts';
+import { requestIdMaker } from './request-ids.ts';
 import { documentRoute } from './openapi/registry.ts';
 import { KeySockets } from './key-sockets.ts';
 import { assertModelAllowed } from './model-policy.ts';
@@ -91,6 +91,7 @@ export function wsAuthorization(req: FastifyRequest): string | undefined {
 
 export async function websocketRoutes(app: FastifyInstance, opts: WebSocketOptions): Promise<void> {
   const { config, auth, dispatcher, resume, log, admission } = opts;
+  const newRequestId = requestIdMaker(dispatcher.ingressId);
   const sockets = new Map<WebSocket, { alive: boolean }>();
   const keySockets = new KeySockets(config.WS_MAX_SOCKETS_PER_KEY);
   auth.onKeyRevoked((keyId) => keySockets.revoked(keyId));
@@ -267,7 +268,7 @@ export async function websocketRoutes(app: FastifyInstance, opts: WebSocketOptio
         assertModelAllowed(principal, body.model);
         const route = resolveRoute(body.model, config.DEFAULT_PROVIDER, config.file);
         assertRouteConfigured(config, route.targets ?? [route]);
-        const requestId = `req_${randomUUID().replaceAll('-', '')}`;
+        const requestId = newRequestId();
         const entry: Live = { requestId, finished: false };
         live.set(id, entry); // the id is taken from here on, also while admission decides
         // Throws guardrail_blocked / guardrail_unavailable like HTTP; a masked body is what gets queued.

@@ -1,6 +1,6 @@
 // A resumable stream's owner record on a real nats-server: the first message on the stream's own
 // subject in LLM_EVENTS (no KV bucket, so no second subject per stream in nats-server's indexes).
-// Found by the ingress that wrote it and by any other; invisible to every reader of events (the live
+// Found by the ingress that wrote it and by any other from the request id alone (never a wildcard); invisible to every reader of events (the live
 // event router, stored-event reads, the last-event check); gone with the oldest events under
 // EVENTS_MAX_BYTES; and read from the old LLM_REQUEST_OWNERS bucket while one exists (an upgrade).
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -10,6 +10,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import type { Dispatcher } from '../../services/ingress/dispatcher.ts';
 import { EventRouter } from '../../services/ingress/event-router.ts';
 import { StreamResume, type StreamOwner } from '../../services/ingress/resumable.ts';
+import { requestIdMaker } from '../../services/ingress/request-ids.ts';
 import type { Nats } from '../../shared/nats/connection.ts';
 import { lastStoredEvent } from '../../shared/nats/last-event.ts';
 import { decodeOwnerRecord, decodeStoredEvents, encodeOwnerRecord } from '../../shared/nats/stored-events.ts';
@@ -48,25 +49,30 @@ beforeEach(async () => {
 });
 
 describe('owner record', () => {
-  it('is the first message on the stream subject and is found from any ingress', async () => {
-    const a = await resumeOn('ingA');
-    const b = await resumeOn('ingB');
-    a.remember('req_1', owner);
-    await nats.js.publish(
-      subjects.events('ingA', 'req_1'),
-      JSON.stringify({ type: 'chunk', delta: { content: 'hi' }, seq: 1, attempt: 1 }),
-    );
+  it('is the first message on the stream subject and is found from any ingress by the id alone', async () => {
+    // Ingress ids as server.ts makes them, so request ids name their ingress (request-ids.ts).
+    const [ingA, ingB] = ['ing0123456789ab', 'ingba9876543210'];
+    const a = await resumeOn(ingA);
+    const b = await resumeOn(ingB);
+    const id = requestIdMaker(ingA)();
+    a.remember(id, owner);
+    await nats.js.publish(subjects.events(ingA, id), JSON.stringify({ type: 'chunk', delta: { content: 'hi' }, seq: 1, attempt: 1 }));
 
     const first = await jsm.streams.getMessage(STREAMS.events, { seq: 1 });
-    expect(first?.subject).toBe(subjects.events('ingA', 'req_1'));
+    expect(first?.subject).toBe(subjects.events(ingA, id));
     expect(decodeOwnerRecord(first!.data)).toEqual(owner);
 
-    const stored = { ...owner, subject: subjects.events('ingA', 'req_1') };
-    expect(await a.owner('req_1')).toEqual(stored); // its own subject, one lookup
-    expect(await b.owner('req_1')).toEqual(stored); // another ingress: the wildcard read
-    expect(await a.owner('req_unknown')).toBeNull();
+    const stored = { ...owner, subject: subjects.events(ingA, id) };
+    expect(await a.owner(id)).toEqual(stored);
+    expect(await b.owner(id)).toEqual(stored); // another ingress: the subject the id names
+    expect(await a.owner(requestIdMaker(ingA)())).toBeNull();
+    // An id that does not name its ingress (made before ids did) is found only where it was made:
+    // no ingress reads a wildcard over all of them (a scan of LLM_EVENTS any tenant could ask for).
+    a.remember('req_1', owner);
+    await expect.poll(() => a.owner('req_1')).toEqual({ ...owner, subject: subjects.events(ingA, 'req_1') });
+    expect(await b.owner('req_1')).toBeNull();
     // A hostile id must not become a wildcard over other streams' records.
-    for (const id of ['*', '>', 'req_1.x', 'req_*', '', 'req 1']) expect(await b.owner(id)).toBeNull();
+    for (const bad of ['*', '>', 'req_1.x', 'req_*', '', 'req 1', `${id}.>`]) expect(await b.owner(bad)).toBeNull();
     expect((await jsm.streams.list().next()).map((s) => s.config.name)).not.toContain(`KV_${REQUEST_OWNERS_BUCKET}`);
     a.close();
     b.close();
