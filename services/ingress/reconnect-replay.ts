@@ -13,10 +13,14 @@ import type { StreamEvent } from '../../shared/protocol/events.ts';
 import type { Logger } from '../../shared/telemetry/logger.ts';
 import type { EventRouter } from './event-router.ts';
 
-/** Every event of `requestId` stored so far, oldest first; waits at most `waitMs` for the stream. */
-export async function storedEvents(nats: Nats, requestId: string, waitMs = 1_000): Promise<StreamEvent[]> {
+/**
+ * Every event of `requestId` stored so far, oldest first; waits at most `waitMs` for the stream.
+ * With `ingressId` (the ingress's own requests) it reads the literal subject: a wildcard over every
+ * ingress makes nats-server scan the stream's subjects (bench/subject-lookup.ts).
+ */
+export async function storedEvents(nats: Nats, requestId: string, waitMs = 1_000, ingressId?: string): Promise<StreamEvent[]> {
   const consumer = await nats.js.consumers.get(STREAMS.events, {
-    filter_subjects: subjects.eventsOfRequest(requestId),
+    filter_subjects: ingressId ? subjects.events(ingressId, requestId) : subjects.eventsOfRequest(requestId),
     deliver_policy: DeliverPolicy.All,
   });
   const out: StreamEvent[] = [];
@@ -36,7 +40,7 @@ export async function storedEvents(nats: Nats, requestId: string, waitMs = 1_000
 
 /** Replays missed events into `router` after each reconnect; ends when the connection closes. */
 export function replayAfterReconnect(nats: Nats, router: EventRouter, ingressId: string, log: Logger): void {
-  router.readStored = (id) => readWithRetry(() => storedEvents(nats, id), 4);
+  router.readStored = (id) => readWithRetry(() => storedEvents(nats, id, undefined, ingressId), 4);
   router.readLast = (id) => lastStoredEvent(nats.jsm, subjects.events(ingressId, id));
   void (async () => {
     for await (const s of nats.nc.status()) {
@@ -45,7 +49,7 @@ export function replayAfterReconnect(nats: Nats, router: EventRouter, ingressId:
       if (waiting === 0) continue;
       log.warn({ waiting }, 'NATS reconnected: reading back the events waiting requests may have missed');
       await router
-        .replayMissed((id) => readWithRetry(() => storedEvents(nats, id)))
+        .replayMissed((id) => readWithRetry(() => storedEvents(nats, id, undefined, ingressId)))
         .catch((err: Error) => log.error({ err: err.message }, 'event replay failed'));
     }
   })();

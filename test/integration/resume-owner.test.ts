@@ -9,6 +9,7 @@ import { Kvm } from '@nats-io/kv';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import type { Dispatcher } from '../../services/ingress/dispatcher.ts';
 import { EventRouter } from '../../services/ingress/event-router.ts';
+import { replayAfterReconnect } from '../../services/ingress/reconnect-replay.ts';
 import { StreamResume, type StreamOwner } from '../../services/ingress/resumable.ts';
 import { requestIdMaker } from '../../services/ingress/request-ids.ts';
 import type { Nats } from '../../shared/nats/connection.ts';
@@ -112,6 +113,20 @@ describe('owner record', () => {
     await nc.flush();
     await expect.poll(() => seen.length).toBe(1);
     expect(seen[0]).toMatchObject({ type: 'chunk', seq: 1 });
+    router.close();
+    a.close();
+  });
+
+  it("is skipped when an ingress reads its own requests' events back, on their literal subject", async () => {
+    const router = new EventRouter(nc, 'ingA');
+    replayAfterReconnect(nats, router, 'ingA', createLogger('test', 'silent'));
+    const a = await resumeOn('ingA');
+    a.remember('req_4', owner);
+    await nats.js.publish(subjects.events('ingA', 'req_4'), '[{"type":"chunk","delta":{"content":"a"},"seq":1,"attempt":1}]');
+    // The same id on another ingress's subject: a wildcard read would mix it in.
+    await nats.js.publish(subjects.events('ingZ', 'req_4'), '[{"type":"chunk","delta":{"content":"z"},"seq":2,"attempt":1}]');
+    const events = await router.readStored!('req_4');
+    expect(events).toEqual([{ type: 'chunk', delta: { content: 'a' }, seq: 1, attempt: 1 }]);
     router.close();
     a.close();
   });
