@@ -162,6 +162,24 @@ export const asyncConsumerNames = { batchResults: 'batch-results', asyncResults:
  */
 export const REQUEST_OWNERS_BUCKET = 'LLM_REQUEST_OWNERS';
 
+/**
+ * Deletes the old owners bucket once nothing is left in it (its records age out with
+ * EVENTS_MAX_AGE_SECONDS after an upgrade); true when it did. A bucket still holding records is kept
+ * for the resumes they serve, and a later start removes it.
+ */
+export async function removeDrainedOwnersBucket(jsm: JetStreamManager): Promise<boolean> {
+  const stream = `KV_${REQUEST_OWNERS_BUCKET}`;
+  const info = await jsm.streams.info(stream).catch((err: unknown) => {
+    if (isStreamNotFound(err)) return null;
+    throw err;
+  });
+  if (!info || info.state.messages > 0) return false;
+  return jsm.streams.delete(stream).catch((err: unknown) => {
+    if (isStreamNotFound(err)) return false;
+    throw err;
+  });
+}
+
 /** The durable consumer that stores each owner's results (LLM_RESULTS, `llm.res.<owner>.>`). */
 export const resultConsumers = [
   { owner: EVENT_OWNERS.batch, durable: asyncConsumerNames.batchResults },

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { loadConfig, type SwitchyardConfig } from '../config/env.ts';
 import { connectNats, type Nats } from '../nats/connection.ts';
 import { moveLegacyResults } from '../nats/legacy-results.ts';
-import { ensureTopology, topologyDrift, type TopologyOptions } from '../nats/topology.ts';
+import { ensureTopology, removeDrainedOwnersBucket, REQUEST_OWNERS_BUCKET, topologyDrift, type TopologyOptions } from '../nats/topology.ts';
 import { keepTopology } from '../nats/topology-keeper.ts';
 import { loadConfigFile } from '../config/file.ts';
 import { applyProviderPlan } from '../config/providers.ts';
@@ -113,6 +113,10 @@ export async function boot(
   // In the background: results an old runner had taken but not acked come back only after its ack wait.
   void moveLegacyResults(nats.js, nats.jsm, log).catch((err: Error) =>
     log.error({ err: err.message }, 'moving results from an earlier version to LLM_RESULTS failed; the next start tries again'),
+  );
+  void removeDrainedOwnersBucket(nats.jsm).then(
+    (removed) => removed && log.info({ stream: `KV_${REQUEST_OWNERS_BUCKET}` }, 'removed the empty owners bucket of an earlier version'),
+    (err: Error) => log.warn({ err: err.message }, 'could not check for the owners bucket of an earlier version'),
   );
   const readiness = new Readiness(nats.nc);
   let db: Db | null = null;

@@ -15,7 +15,7 @@ import { requestIdMaker } from '../../services/ingress/request-ids.ts';
 import type { Nats } from '../../shared/nats/connection.ts';
 import { lastStoredEvent } from '../../shared/nats/last-event.ts';
 import { decodeOwnerRecord, decodeStoredEvents, encodeOwnerRecord } from '../../shared/nats/stored-events.ts';
-import { ensureTopology, REQUEST_OWNERS_BUCKET, STREAMS, subjects } from '../../shared/nats/topology.ts';
+import { ensureTopology, removeDrainedOwnersBucket, REQUEST_OWNERS_BUCKET, STREAMS, subjects } from '../../shared/nats/topology.ts';
 import type { StreamEvent } from '../../shared/protocol/events.ts';
 import { createLogger } from '../../shared/telemetry/logger.ts';
 import { startNatsServer, type NatsServer } from '../harness/nats-server.ts';
@@ -158,5 +158,15 @@ describe('owner record', () => {
     await expect.poll(() => a.owner('req_new')).toEqual({ ...owner, subject: subjects.events('ingA', 'req_new') });
     expect(await kv.get('req_new')).toBeNull(); // nothing is written there any more
     a.close();
+  });
+
+  it('has the old bucket removed at a start once it is empty, not before', async () => {
+    const kv = await new Kvm(nats.js).create(REQUEST_OWNERS_BUCKET, { history: 1, ttl: 600_000 });
+    await kv.put('req_old', JSON.stringify(owner));
+    expect(await removeDrainedOwnersBucket(jsm)).toBe(false); // a record some resume may still need
+    await jsm.streams.purge(`KV_${REQUEST_OWNERS_BUCKET}`); // as when its records have aged out
+    expect(await removeDrainedOwnersBucket(jsm)).toBe(true);
+    expect((await jsm.streams.list().next()).map((s) => s.config.name)).not.toContain(`KV_${REQUEST_OWNERS_BUCKET}`);
+    expect(await removeDrainedOwnersBucket(jsm)).toBe(false); // nothing to remove
   });
 });
