@@ -196,6 +196,26 @@ describe('async requests', () => {
     expect(row.status).toBe('ok');
   });
 
+  it("streams an async request's answer when its events are read while it still runs", async () => {
+    const res = await fetch(`${stack.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', prefer: 'respond-async', ...auth() },
+      body: JSON.stringify({
+        model: 'openai/gpt-4o-mini',
+        messages: [{ role: 'user', content: 'later\nmock:{"ttft_ms":1500,"text":"late answer"}' }],
+      }),
+    });
+    expect(res.status).toBe(202);
+    const accepted = (await res.json()) as { id: string };
+    // No stored result yet: the read follows the request's events in LLM_EVENTS (`llm.evt.async.<id>`)
+    // until its result arrives. On a wrong subject it would wait for REQUEST_TIMEOUT_MS.
+    const events = await readSse(
+      await fetch(`${otherUrl}/v1/requests/${accepted.id}/events`, { headers: auth(), signal: AbortSignal.timeout(10_000) }),
+    );
+    expect(contentOf(events.frames)).toBe('late answer');
+    expect(events.frames.at(-1)!.data).toBe('[DONE]');
+  });
+
   it('only the owning tenant can read a request', async () => {
     const res = await fetch(`${stack.url}/v1/chat/completions`, {
       method: 'POST',
