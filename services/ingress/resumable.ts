@@ -10,11 +10,10 @@
 //   path applies (only the attempt whose tokens went out may speak; others may only end it).
 import { DeliverPolicy, type MsgRequest } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
-import { isStreamNotFound } from '../../shared/nats/errors.ts';
 import type { Subscription } from '@nats-io/transport-node';
 import type { Nats } from '../../shared/nats/connection.ts';
 import { publishNotice } from '../../shared/nats/best-effort.ts';
-import { asyncSubjects, REQUEST_OWNERS_BUCKET, STREAMS, subjects } from '../../shared/nats/topology.ts';
+import { asyncSubjects, legacyOwnersStream, REQUEST_OWNERS_BUCKET, STREAMS, subjects } from '../../shared/nats/topology.ts';
 import type { StreamEvent } from '../../shared/protocol/events.ts';
 import type { Logger } from '../../shared/telemetry/logger.ts';
 import type { Dispatcher } from './dispatcher.ts';
@@ -93,13 +92,7 @@ export class StreamResume {
   static async create(opts: ResumeOptions): Promise<StreamResume> {
     // Streams started before an upgrade have their owner in the old bucket, read while it exists
     // (nothing creates it any more; its records age out with EVENTS_MAX_AGE_SECONDS).
-    const legacy = await opts.nats.jsm.streams.info(`KV_${REQUEST_OWNERS_BUCKET}`).then(
-      () => new Kvm(opts.nats.js).open(REQUEST_OWNERS_BUCKET),
-      (err: unknown) => {
-        if (isStreamNotFound(err)) return null;
-        throw err;
-      },
-    );
+    const legacy = (await legacyOwnersStream(opts.nats.jsm)) ? await new Kvm(opts.nats.js).open(REQUEST_OWNERS_BUCKET) : null;
     return new StreamResume(opts, legacy);
   }
 

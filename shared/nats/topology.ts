@@ -9,6 +9,7 @@ import {
   StorageType,
   type ConsumerConfig,
   type StreamConfig,
+  type StreamInfo,
 } from '@nats-io/jetstream';
 import { isAlreadyExists, isConsumerNotFound, isStreamNotFound } from './errors.ts';
 
@@ -162,19 +163,23 @@ export const asyncConsumerNames = { batchResults: 'batch-results', asyncResults:
  */
 export const REQUEST_OWNERS_BUCKET = 'LLM_REQUEST_OWNERS';
 
+/** The old owners bucket's stream, or null when there is none. */
+export async function legacyOwnersStream(jsm: JetStreamManager): Promise<StreamInfo | null> {
+  return jsm.streams.info(`KV_${REQUEST_OWNERS_BUCKET}`).catch((err: unknown) => {
+    if (isStreamNotFound(err)) return null;
+    throw err;
+  });
+}
+
 /**
  * Deletes the old owners bucket once nothing is left in it (its records age out with
  * EVENTS_MAX_AGE_SECONDS after an upgrade); true when it did. A bucket still holding records is kept
  * for the resumes they serve, and a later start removes it.
  */
 export async function removeDrainedOwnersBucket(jsm: JetStreamManager): Promise<boolean> {
-  const stream = `KV_${REQUEST_OWNERS_BUCKET}`;
-  const info = await jsm.streams.info(stream).catch((err: unknown) => {
-    if (isStreamNotFound(err)) return null;
-    throw err;
-  });
+  const info = await legacyOwnersStream(jsm);
   if (!info || info.state.messages > 0) return false;
-  return jsm.streams.delete(stream).catch((err: unknown) => {
+  return jsm.streams.delete(info.config.name).catch((err: unknown) => {
     if (isStreamNotFound(err)) return false;
     throw err;
   });
