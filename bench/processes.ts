@@ -55,7 +55,9 @@ export class ProcessGroup {
     nodeArgs: string[] = [],
     opts: { cwd?: string; stdout?: number; source?: boolean } = {},
   ): ChildProcess {
-    const p = spawn(process.execPath, [...nodeArgs, shipped(script, opts.cwd, opts.source ?? process.env.BENCH_SOURCE === '1')], {
+    // BENCH_SERVICE_NODE: another Node binary for our services only (the mock and the load stay on this one).
+    const node = /^services\/(?!mock-providers\/)/.test(script) ? (process.env.BENCH_SERVICE_NODE ?? process.execPath) : process.execPath;
+    const p = spawn(node, [...nodeArgs, shipped(script, opts.cwd, opts.source ?? process.env.BENCH_SOURCE === '1')], {
       cwd: opts.cwd,
       env: { ...process.env, ...env },
       stdio: ['ignore', opts.stdout ?? 'ignore', 'inherit'],
