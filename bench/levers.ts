@@ -190,6 +190,17 @@ const VARIANTS: Variant[] = [
     what: `npm start's flags plus --max-old-space-size=96`,
     nodeFlags: [...BROKER_NODE_FLAGS, '--max-old-space-size=96'],
   },
+  // V8's mid-tier compiler on or off: its code and the shapes it keeps are part of the broker's peak.
+  {
+    name: 'nomaglev',
+    what: `npm start's flags plus --no-maglev`,
+    nodeFlags: [...BROKER_NODE_FLAGS.filter((f) => f !== '--no-maglev'), '--no-maglev'],
+  },
+  {
+    name: 'maglev',
+    what: `npm start's flags without --no-maglev (V8's default)`,
+    nodeFlags: BROKER_NODE_FLAGS.filter((f) => f !== '--no-maglev'),
+  },
   { name: 'source', what: 'the .ts sources through Node type stripping instead of dist/ (scripts/build.mjs)', source: true },
   { name: 'sourcelean', what: `the .ts sources with npm run start:lean's flags`, source: true, nodeFlags: LEAN_NODE_FLAGS },
   { name: 'split', what: 'ingress, ledger and one worker as three processes', workers: 1 },
