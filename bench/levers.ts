@@ -201,6 +201,16 @@ const VARIANTS: Variant[] = [
     what: `npm start's flags without --no-maglev (V8's default)`,
     nodeFlags: BROKER_NODE_FLAGS.filter((f) => f !== '--no-maglev'),
   },
+  {
+    name: 'nosparkplug',
+    what: `npm start's flags plus --no-sparkplug (no baseline compiler either: the interpreter until TurboFan)`,
+    nodeFlags: [...BROKER_NODE_FLAGS, '--no-sparkplug'],
+  },
+  {
+    name: 'leannomaglev',
+    what: `npm run start:lean's flags plus --no-maglev`,
+    nodeFlags: [...LEAN_NODE_FLAGS.filter((f) => f !== '--no-maglev'), '--no-maglev'],
+  },
   { name: 'source', what: 'the .ts sources through Node type stripping instead of dist/ (scripts/build.mjs)', source: true },
   { name: 'sourcelean', what: `the .ts sources with npm run start:lean's flags`, source: true, nodeFlags: LEAN_NODE_FLAGS },
   { name: 'split', what: 'ingress, ledger and one worker as three processes', workers: 1 },
