@@ -221,6 +221,18 @@ const VARIANTS: Variant[] = [
     serviceFlags: (service) => nodeFlagsOf(service),
   },
   {
+    name: 'splitnomaglev',
+    what: 'splitnpm with --no-maglev added to every service',
+    workers: 1,
+    serviceFlags: (service) => [...nodeFlagsOf(service).filter((f) => f !== '--no-maglev'), '--no-maglev'],
+  },
+  {
+    name: 'splitmaglev',
+    what: 'splitnpm with --no-maglev taken from every service (V8 default)',
+    workers: 1,
+    serviceFlags: (service) => nodeFlagsOf(service).filter((f) => f !== '--no-maglev'),
+  },
+  {
     name: 'splitoldmin',
     what: 'splitnpm with --initial-old-space-size=128 added to the ingress and the worker',
     workers: 1,
