@@ -9,6 +9,7 @@ import {
   BROKER_NODE_FLAGS,
   cpuSeconds,
   LEAN_NODE_FLAGS,
+  nodeFor,
   PeakMemory,
   processTree,
   rssMb,
@@ -72,6 +73,15 @@ void test('npm run start:lean: the same entry point with flags this Node accepts
   // Node refuses an unknown or malformed V8 flag at start; this one must run.
   const run = spawnSync(process.execPath, [...LEAN_NODE_FLAGS, '-e', 'process.exit(0)'], { encoding: 'utf8' });
   assert.equal(run.status, 0, run.stderr);
+});
+
+void test('BENCH_SERVICE_NODE runs our services on another Node, never the mock upstream', () => {
+  const other = { BENCH_SERVICE_NODE: '/opt/node22/bin/node' };
+  assert.equal(nodeFor('services/all/main.ts', other), '/opt/node22/bin/node');
+  assert.equal(nodeFor('services/worker/main.ts', other), '/opt/node22/bin/node');
+  assert.equal(nodeFor('services/mock-providers/main.ts', other), process.execPath);
+  assert.equal(nodeFor('bench/peers/node-proxy/main.ts', other), process.execPath);
+  assert.equal(nodeFor('services/all/main.ts', {}), process.execPath);
 });
 
 void test('the benchmark stream: 20 back-to-back tokens unless BENCH_STREAM_TOKENS / BENCH_STREAM_ITL_MS say otherwise', () => {

@@ -37,6 +37,11 @@ function shipped(script: string, cwd: string | undefined, source: boolean): stri
   return `dist/services/${service[1]}.js`;
 }
 
+/** The Node binary a script runs on: BENCH_SERVICE_NODE for our services (the Node-version lever), this one for the mock and the rest. */
+export function nodeFor(script: string, env: NodeJS.ProcessEnv = process.env): string {
+  return /^services\/(?!mock-providers\/)/.test(script) ? (env.BENCH_SERVICE_NODE ?? process.execPath) : process.execPath;
+}
+
 const GO_UPSTREAM_BIN = resolve('.data/bin/upstream-go');
 
 export class ProcessGroup {
@@ -55,8 +60,7 @@ export class ProcessGroup {
     nodeArgs: string[] = [],
     opts: { cwd?: string; stdout?: number; source?: boolean } = {},
   ): ChildProcess {
-    // BENCH_SERVICE_NODE: another Node binary for our services only (the mock and the load stay on this one).
-    const node = /^services\/(?!mock-providers\/)/.test(script) ? (process.env.BENCH_SERVICE_NODE ?? process.execPath) : process.execPath;
+    const node = nodeFor(script);
     const p = spawn(node, [...nodeArgs, shipped(script, opts.cwd, opts.source ?? process.env.BENCH_SOURCE === '1')], {
       cwd: opts.cwd,
       env: { ...process.env, ...env },
