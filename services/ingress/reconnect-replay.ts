@@ -18,7 +18,11 @@ import type { EventRouter } from './event-router.ts';
  * With `ingressId` (the ingress's own requests) it reads the literal subject: a wildcard over every
  * ingress makes nats-server scan the stream's subjects (bench/subject-lookup.ts).
  */
-export async function storedEvents(nats: Nats, requestId: string, waitMs = 1_000, ingressId?: string): Promise<StreamEvent[]> {
+export async function storedEvents(
+  nats: Nats,
+  requestId: string,
+  { waitMs = 1_000, ingressId }: { waitMs?: number; ingressId?: string } = {},
+): Promise<StreamEvent[]> {
   const consumer = await nats.js.consumers.get(STREAMS.events, {
     filter_subjects: ingressId ? subjects.events(ingressId, requestId) : subjects.eventsOfRequest(requestId),
     deliver_policy: DeliverPolicy.All,
@@ -40,7 +44,7 @@ export async function storedEvents(nats: Nats, requestId: string, waitMs = 1_000
 
 /** Replays missed events into `router` after each reconnect; ends when the connection closes. */
 export function replayAfterReconnect(nats: Nats, router: EventRouter, ingressId: string, log: Logger): void {
-  router.readStored = (id) => readWithRetry(() => storedEvents(nats, id, undefined, ingressId), 4);
+  router.readStored = (id) => readWithRetry(() => storedEvents(nats, id, { ingressId }), 4);
   router.readLast = (id) => lastStoredEvent(nats.jsm, subjects.events(ingressId, id));
   void (async () => {
     for await (const s of nats.nc.status()) {
@@ -49,7 +53,7 @@ export function replayAfterReconnect(nats: Nats, router: EventRouter, ingressId:
       if (waiting === 0) continue;
       log.warn({ waiting }, 'NATS reconnected: reading back the events waiting requests may have missed');
       await router
-        .replayMissed((id) => readWithRetry(() => storedEvents(nats, id, undefined, ingressId)))
+        .replayMissed((id) => readWithRetry(() => storedEvents(nats, id, { ingressId })))
         .catch((err: Error) => log.error({ err: err.message }, 'event replay failed'));
     }
   })();

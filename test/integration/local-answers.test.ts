@@ -45,7 +45,7 @@ async function eventMessagesOfStream(requestId: string): Promise<number> {
 }
 
 /** The events those messages hold, oldest first, as every reader of LLM_EVENTS decodes them. */
-const eventsStored = (requestId: string) => storedEvents(stack.runtime.nats, requestId, 300);
+const eventsStored = (requestId: string) => storedEvents(stack.runtime.nats, requestId, { waitMs: 300 });
 
 /** The `id:` of every SSE frame (the worker event's seq). */
 const frameIds = (sse: string) => [...sse.matchAll(/^id: (\d+)$/gm)].map((m) => Number(m[1]));

@@ -163,15 +163,16 @@ describe('resumable streams', () => {
 });
 
 describe('async requests', () => {
-  it('Prefer: respond-async answers 202, then the result is polled and streamed', async () => {
-    const res = await fetch(`${stack.url}/v1/chat/completions`, {
+  /** A chat request with `Prefer: respond-async`, as the tenant of `auth()`. */
+  const postAsync = (content: string) =>
+    fetch(`${stack.url}/v1/chat/completions`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', prefer: 'respond-async', ...auth() },
-      body: JSON.stringify({
-        model: 'openai/gpt-4o-mini',
-        messages: [{ role: 'user', content: 'later\nmock:{"ttft_ms":300,"text":"async answer"}' }],
-      }),
+      body: JSON.stringify({ model: 'openai/gpt-4o-mini', messages: [{ role: 'user', content }] }),
     });
+
+  it('Prefer: respond-async answers 202, then the result is polled and streamed', async () => {
+    const res = await postAsync('later\nmock:{"ttft_ms":300,"text":"async answer"}');
     expect(res.status).toBe(202);
     expect(res.headers.get('preference-applied')).toBe('respond-async');
     const accepted = (await res.json()) as { id: string; status: string; object: string };
@@ -197,14 +198,7 @@ describe('async requests', () => {
   });
 
   it("streams an async request's answer when its events are read while it still runs", async () => {
-    const res = await fetch(`${stack.url}/v1/chat/completions`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', prefer: 'respond-async', ...auth() },
-      body: JSON.stringify({
-        model: 'openai/gpt-4o-mini',
-        messages: [{ role: 'user', content: 'later\nmock:{"ttft_ms":1500,"text":"late answer"}' }],
-      }),
-    });
+    const res = await postAsync('later\nmock:{"ttft_ms":1500,"text":"late answer"}');
     expect(res.status).toBe(202);
     const accepted = (await res.json()) as { id: string };
     // No stored result yet: the read follows the request's events in LLM_EVENTS (`llm.evt.async.<id>`)
@@ -217,11 +211,7 @@ describe('async requests', () => {
   });
 
   it('only the owning tenant can read a request', async () => {
-    const res = await fetch(`${stack.url}/v1/chat/completions`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', prefer: 'respond-async', ...auth() },
-      body: JSON.stringify({ model: 'openai/gpt-4o-mini', messages: [{ role: 'user', content: 'mine' }] }),
-    });
+    const res = await postAsync('mine');
     const { id } = (await res.json()) as { id: string };
     const streamed = await fetch(`${stack.url}/v1/chat/completions`, {
       method: 'POST',
