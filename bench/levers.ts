@@ -141,7 +141,7 @@ const VARIANTS: Variant[] = [
     nodeFlags: BROKER_NODE_FLAGS.filter((f) => f !== '--liftoff-only'),
   },
   // After each full GC V8 lets the old generation grow to (1 + N/100) x the live heap: a soft limit, no cap.
-  ...[10, 25, 50, 100].map((n) => ({
+  ...[10, 25, 30, 50, 100].map((n) => ({
     name: `grow${n}`,
     what: `--heap-growing-percent=${n}`,
     nodeFlags: [...BROKER_NODE_FLAGS, `--heap-growing-percent=${n}`],
