@@ -193,6 +193,7 @@ const VARIANTS: Variant[] = [
     nodeFlags: [...BROKER_NODE_FLAGS, '--max-old-space-size=96'],
   },
   // V8's mid-tier compiler on or off: its code and the shapes it keeps are part of the broker's peak.
+  // npm start has passed --no-maglev since this lever, so nomaglev is base now and maglev the old default.
   {
     name: 'nomaglev',
     what: `npm start's flags plus --no-maglev`,
