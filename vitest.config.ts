@@ -1,4 +1,5 @@
 import { defineConfig } from 'vitest/config';
+import { wasmFlagsOf } from './test/harness/npm-scripts.ts';
 
 // `npm run test:unit`: no servers, no nats-server or Postgres.
 const UNIT = [
@@ -49,7 +50,12 @@ const BOTH_BACKENDS = [
   'test/integration/content-guardrails.test.ts',
   'test/integration/guardrail-surfaces.test.ts',
   'test/integration/local-execution.test.ts',
+  'test/integration/pglite-worker-flags.test.ts',
 ];
+
+// The pglite project's workers open PGlite in-process: they run its WebAssembly with npm start's wasm
+// flags (test/harness/npm-scripts.ts says why).
+export const PGLITE_WORKER_FLAGS = wasmFlagsOf('start');
 
 export default defineConfig({
   test: {
@@ -73,7 +79,13 @@ export default defineConfig({
       },
       {
         extends: true,
-        test: { name: 'pglite', include: BOTH_BACKENDS, globalSetup: ['test/harness/global-setup.ts'], provide: { backend: 'pglite' } },
+        test: {
+          name: 'pglite',
+          include: BOTH_BACKENDS,
+          globalSetup: ['test/harness/global-setup.ts'],
+          provide: { backend: 'pglite' },
+          execArgv: PGLITE_WORKER_FLAGS,
+        },
       },
     ],
   },

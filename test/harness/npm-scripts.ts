@@ -17,6 +17,17 @@ export function nodeFlagsOf(script: string, scripts: Record<string, string> = np
   return scripts[script]!.split(/\s+/).filter((arg) => arg.startsWith('--'));
 }
 
+/**
+ * The flags of an npm script that decide how V8 runs WebAssembly (`--liftoff-only`). Whatever opens the
+ * embedded PGlite in the tests (the pglite project's vitest workers, the all-in-one processes they
+ * spawn) runs its wasm as `npm start` does: what ships is what is tested, and under `--liftoff-only`
+ * V8's wasm code GC has no tiered-out code to free (a CI worker died in that GC once, with
+ * `Check failed: jit_page.has_value()`; CONTRIBUTING.md).
+ */
+export function wasmFlagsOf(script: string, scripts: Record<string, string> = npmScripts): string[] {
+  return nodeFlagsOf(script, scripts).filter((flag) => flag === '--liftoff-only' || /^--(no-)?wasm-/.test(flag));
+}
+
 /** A service script as a container runs it: the compiled entry point, directly (deploy/Dockerfile has no TypeScript). */
 export function containerCommand(script: string): string[] {
   return npmScripts[script]!.replace(/scripts\/service\.mjs (\S+)/, 'dist/services/$1/main.js').split(/\s+/);

@@ -21,6 +21,7 @@ import { STREAMS } from '../../shared/nats/topology.ts';
 import { createDatabase } from './postgres.ts';
 import { startNatsServer, type NatsServer } from './nats-server.ts';
 import { freePort, waitFor } from './ports.ts';
+import { wasmFlagsOf } from './npm-scripts.ts';
 
 export type Backend = 'postgres' | 'pglite';
 export const BACKENDS: readonly Backend[] = ['postgres', 'pglite'];
@@ -241,7 +242,9 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
 }
 
 function spawnChild(script: string, env: NodeJS.ProcessEnv): ChildService {
-  const proc = spawn(process.execPath, [script], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  // The all-in-one process opens the embedded PGlite: its wasm runs as under `npm start`.
+  const flags = script === 'services/all/main.ts' ? wasmFlagsOf('start') : [];
+  const proc = spawn(process.execPath, [...flags, script], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   proc.stdout!.on('data', (d) => (out += d));
   proc.stderr!.on('data', (d) => (out += d));
