@@ -25,6 +25,7 @@ const steps = [
       'bench/gomodel-like.test.ts',
       'bench/syscalls.test.ts',
       'bench/upstream-go.test.ts',
+      'bench/soak-trend.test.ts',
     ],
   ],
   ['tests', 'vitest', ['run', ...process.argv.slice(2)]],
