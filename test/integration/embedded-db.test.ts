@@ -11,6 +11,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase, type Db } from '../../shared/db/database.ts';
 import { ChunkSink, CHUNK_BYTES, readChunks, readLines } from '../../shared/db/files.ts';
 import { EmbeddedDatabaseError, startEmbeddedPostgres } from '../../shared/db/embedded/embedded-postgres.ts';
+import { execRaw, lastReadyStatus, simpleQuery } from '../../shared/db/embedded/wire-session.ts';
+import { PGlite } from '@electric-sql/pglite';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 
 let root: string;
 let dir: string;
@@ -145,5 +149,30 @@ describe('embedded database', () => {
     const left = readdirSync(root);
     expect(left.filter((f) => f.startsWith('first-start.initdb-'))).toEqual([]);
     expect(left.filter((f) => f.startsWith('first-start.incomplete-'))).toHaveLength(1);
+  }, 120_000);
+});
+
+describe('the wire session on PGlite', () => {
+  // PGlite 0.5.16's execProtocolRaw keeps every answer's parsed messages until an execProtocol call
+  // clears them; a session that only speaks raw protocol must not (wire-session.ts, execRaw).
+  it('keeps nothing per statement: 20,000 answers leave the heap where it was', async () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const lite = await PGlite.create();
+    try {
+      const query = simpleQuery('select 1 as one, now() as at');
+      const answer = await execRaw(lite, query);
+      expect(lastReadyStatus(answer)).toBe('I');
+      for (let i = 0; i < 1_000; i++) await execRaw(lite, query);
+      gc();
+      const before = process.memoryUsage().heapUsed;
+      for (let i = 0; i < 20_000; i++) await execRaw(lite, query);
+      gc();
+      const grewMb = (process.memoryUsage().heapUsed - before) / 1e6;
+      // With execProtocolRaw instead: 13.4 MB (about 670 bytes per answer, kept).
+      expect(grewMb).toBeLessThan(2);
+    } finally {
+      await lite.close();
+    }
   }, 120_000);
 });

@@ -6,7 +6,19 @@ import type { Socket } from 'node:net';
 
 /** What the session needs from PGlite: raw protocol in, raw protocol out. */
 export interface RawBackend {
-  execProtocolRaw(message: Uint8Array): Promise<Uint8Array>;
+  execProtocolRawStream(message: Uint8Array, options: { onRawData: (chunk: Uint8Array) => void }): Promise<void>;
+}
+
+/**
+ * PGlite's whole answer to `message`, copied out of its WASM memory as it comes. Not
+ * `execProtocolRaw`: in PGlite 0.5.16 that also parses every answer and keeps each parsed message in a
+ * list only `execProtocol` empties, so a session that speaks raw protocol only grows it forever (about
+ * 55 bytes of heap per request at 300 req/s: bench/soak.ts, docs/benchmarks.md "Soak").
+ */
+export async function execRaw(backend: RawBackend, message: Uint8Array): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  await backend.execProtocolRawStream(message, { onRawData: (chunk) => chunks.push(Buffer.from(chunk)) });
+  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
 }
 
 const SSL_REQUEST_CODE = 80877103;
@@ -75,7 +87,7 @@ export function serveConnection(socket: Socket, backend: RawBackend, turns: Back
       await turns.acquire();
       holdingTurn = true;
     }
-    const response = await backend.execProtocolRaw(message);
+    const response = await execRaw(backend, message);
     if (response.length > 0 && !socket.destroyed) socket.write(response);
     const status = lastReadyStatus(response);
     if (status) lastStatus = status;
@@ -90,8 +102,8 @@ export function serveConnection(socket: Socket, backend: RawBackend, turns: Back
   const abandon = async (): Promise<void> => {
     if (!holdingTurn) return;
     try {
-      lastStatus = lastReadyStatus(await backend.execProtocolRaw(SYNC)) ?? lastStatus;
-      if (lastStatus !== 'I') await backend.execProtocolRaw(simpleQuery('ROLLBACK'));
+      lastStatus = lastReadyStatus(await execRaw(backend, SYNC)) ?? lastStatus;
+      if (lastStatus !== 'I') await execRaw(backend, simpleQuery('ROLLBACK'));
     } finally {
       holdingTurn = false;
       turns.release();
