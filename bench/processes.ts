@@ -114,7 +114,7 @@ export class ProcessGroup {
    * build, `stdout` keeps what it prints. Resolves once /readyz answers.
    */
   async startBroker(
-    backends: Backends,
+    backends: Parameters<typeof brokerEnv>[0],
     apiKey: string,
     opts: { flags?: string[]; env?: Record<string, string>; stdout?: number; cwd?: string } = {},
   ): Promise<{ process: ChildProcess; url: string }> {

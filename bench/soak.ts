@@ -23,7 +23,7 @@ import { benchBodies, BROKER_NODE_FLAGS, ProcessGroup, rssMb } from './processes
 import { trend, type Sample } from './soak-trend.ts';
 import { startNatsServer } from '../test/harness/nats-server.ts';
 import { createDatabase, startPostgres } from '../test/harness/postgres.ts';
-import { freePort, waitFor } from '../test/harness/ports.ts';
+import { waitFor } from '../test/harness/ports.ts';
 
 const MINUTES = Number(process.env.BENCH_SOAK_MINUTES ?? 15);
 const RATE = Number(process.env.BENCH_RATE ?? 300);
@@ -75,7 +75,6 @@ async function main() {
   const nats = await startNatsServer();
   group.cleanups.push(() => nats.stop());
   const mock = await group.startMock();
-  const port = await freePort();
   const dataDir = mkdtempSync(join(tmpdir(), 'sy-bench-soak-'));
   group.cleanups.push(() => rmSync(dataDir, { recursive: true, force: true }));
   let databaseUrl = '';
@@ -84,25 +83,12 @@ async function main() {
     group.cleanups.push(() => pg.destroy());
     databaseUrl = await createDatabase(pg.url, 'bench_soak');
   }
-  const broker = group.run(
-    'services/all/main.ts',
-    {
-      NATS_URL: nats.url,
-      DATABASE_URL: databaseUrl, // empty: the embedded PGlite in SWITCHYARD_DATA_DIR, as npm start
-      SWITCHYARD_DATA_DIR: dataDir,
-      OPENAI_BASE_URL: `${mock.url}/v1`,
-      OPENAI_API_KEY: 'sk-upstream',
-      BOOTSTRAP_API_KEY: BOOTSTRAP_KEY,
-      ADMIN_API_KEY: ADMIN_KEY,
-      LOG_LEVEL: 'warn',
-      PORT: String(port),
-      HOST: '127.0.0.1',
-    },
-    FLAGS,
-    process.env.BENCH_BROKER_STDOUT ? { stdout: openSync(process.env.BENCH_BROKER_STDOUT, 'w') } : {},
-  );
-  const url = `http://127.0.0.1:${port}`;
-  await waitFor(async () => (await fetch(`${url}/readyz`)).ok, { timeoutMs: 120_000, what: 'switchyard ready' });
+  // An empty DATABASE_URL opens the embedded PGlite in SWITCHYARD_DATA_DIR, as npm start does.
+  const { process: broker, url } = await group.startBroker({ nats, databaseUrl, mockUrl: mock.url }, BOOTSTRAP_KEY, {
+    flags: FLAGS,
+    env: { SWITCHYARD_DATA_DIR: dataDir, ADMIN_API_KEY: ADMIN_KEY },
+    ...(process.env.BENCH_BROKER_STDOUT ? { stdout: openSync(process.env.BENCH_BROKER_STDOUT, 'w') } : {}),
+  });
 
   const tenants: Array<{ id: string; key: string }> = [];
   for (let i = 0; i < TENANTS; i++) {

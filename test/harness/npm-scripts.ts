@@ -28,6 +28,11 @@ export function wasmFlagsOf(script: string, scripts: Record<string, string> = np
   return nodeFlagsOf(script, scripts).filter((flag) => flag === '--liftoff-only' || /^--(no-)?wasm-/.test(flag));
 }
 
+/** The all-in-one process (what `npm start` runs) as the tests spawn it: with npm start's wasm flags. */
+export function allInOneArgs(): string[] {
+  return [...wasmFlagsOf('start'), 'services/all/main.ts'];
+}
+
 /** A service script as a container runs it: the compiled entry point, directly (deploy/Dockerfile has no TypeScript). */
 export function containerCommand(script: string): string[] {
   return npmScripts[script]!.replace(/scripts\/service\.mjs (\S+)/, 'dist/services/$1/main.js').split(/\s+/);

@@ -21,7 +21,7 @@ import { STREAMS } from '../../shared/nats/topology.ts';
 import { createDatabase } from './postgres.ts';
 import { startNatsServer, type NatsServer } from './nats-server.ts';
 import { freePort, waitFor } from './ports.ts';
-import { wasmFlagsOf } from './npm-scripts.ts';
+import { allInOneArgs } from './npm-scripts.ts';
 
 export type Backend = 'postgres' | 'pglite';
 export const BACKENDS: readonly Backend[] = ['postgres', 'pglite'];
@@ -183,7 +183,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
             'Use startIngress() or spawnAllInOne() on pglite.',
         );
       }
-      const child = spawnChild(`services/${service}/main.ts`, { ...process.env, ...env, LOG_LEVEL: 'info', ...extraEnv });
+      const child = spawnChild([`services/${service}/main.ts`], { ...process.env, ...env, LOG_LEVEL: 'info', ...extraEnv });
       const { proc } = child;
       const out = () => child.output();
       children.push(child);
@@ -215,7 +215,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env, LOG_LEVEL: 'info', SWITCHYARD_DATA_DIR: dataDir, ...extraEnv };
       // No DATABASE_URL: the all-in-one process opens its embedded PGlite, as `npm start` does.
       delete childEnv.DATABASE_URL;
-      const child = spawnChild('services/all/main.ts', childEnv);
+      const child = spawnChild(allInOneArgs(), childEnv);
       children.push(child);
       const url = `http://127.0.0.1:${childEnv.PORT}`;
       await waitFor(async () => child.proc.exitCode === null && (await fetch(`${url}/healthz`)).ok, {
@@ -241,10 +241,8 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   return stack;
 }
 
-function spawnChild(script: string, env: NodeJS.ProcessEnv): ChildService {
-  // The all-in-one process opens the embedded PGlite: its wasm runs as under `npm start`.
-  const flags = script === 'services/all/main.ts' ? wasmFlagsOf('start') : [];
-  const proc = spawn(process.execPath, [...flags, script], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+function spawnChild(args: string[], env: NodeJS.ProcessEnv): ChildService {
+  const proc = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   proc.stdout!.on('data', (d) => (out += d));
   proc.stderr!.on('data', (d) => (out += d));

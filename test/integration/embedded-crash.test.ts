@@ -10,7 +10,7 @@ import OpenAI, { toFile } from 'openai';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { startNatsServer, type NatsServer } from '../harness/nats-server.ts';
 import { freePort, waitFor } from '../harness/ports.ts';
-import { wasmFlagsOf } from '../harness/npm-scripts.ts';
+import { allInOneArgs } from '../harness/npm-scripts.ts';
 
 const API_KEY = 'sk-embedded-crash';
 let nats: NatsServer;
@@ -43,7 +43,7 @@ function startAllInOne(): ChildProcess {
     LOG_LEVEL: 'warn',
   });
   output = '';
-  const child = spawn(process.execPath, [...wasmFlagsOf('start'), 'services/all/main.ts'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, allInOneArgs(), { env, stdio: ['ignore', 'pipe', 'pipe'] });
   child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
   return child;

@@ -13,7 +13,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { MsgHdrs } from '@nats-io/transport-node';
 import { startNatsServer, type NatsServer } from '../harness/nats-server.ts';
 import { freePort, waitFor } from '../harness/ports.ts';
-import { wasmFlagsOf } from '../harness/npm-scripts.ts';
+import { allInOneArgs } from '../harness/npm-scripts.ts';
 import { createDatabase } from '../harness/postgres.ts';
 import { currentBackend } from '../harness/stack.ts';
 import { startMockProviders, type MockProviders } from '../../services/mock-providers/server.ts';
@@ -68,7 +68,7 @@ async function startAllInOne(extraEnv: NodeJS.ProcessEnv = {}): Promise<ChildPro
     ...extraEnv,
   });
   let out = '';
-  const child = spawn(process.execPath, [...wasmFlagsOf('start'), 'services/all/main.ts'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, allInOneArgs(), { env, stdio: ['ignore', 'pipe', 'pipe'] });
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
   procs.push(child);
