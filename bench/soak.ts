@@ -6,11 +6,16 @@
 // nats-server every few seconds, and prints per window: req/s, p50 / p99, failures, the two RSS
 // peaks; then each process's trend (bench/soak-trend.ts: settled or growing) and the ledger check
 // through the public API (every answered request is one usage row, summed over the tenants).
+// Beside the broker's latency each window shows what tells a slower broker from a slower machine:
+// the broker's CPU per answered request, the p50 of a small control load sent straight to the mock
+// upstream (BENCH_CONTROL_RATE req/s), and a fixed piece of CPU work timed between windows
+// (bench/machine-gauge.ts).
 //
 //   node bench/soak.ts                              # 15 min on the embedded default (npm start's PGlite)
 //   BENCH_BACKEND=postgres node bench/soak.ts       # the same on Postgres
 //   BENCH_SOAK_MINUTES=30 BENCH_RATE=400 BENCH_STREAM_SHARE=0.25 BENCH_TENANTS=8 node bench/soak.ts
-//   BENCH_WINDOW=30 (s per printed window), BENCH_TOLERANCE_MB=10 (what counts as growth)
+//   BENCH_WINDOW=30 (s per printed window), BENCH_TOLERANCE_MB=10 (what counts as growth),
+//   BENCH_CONTROL_RATE=10 (req/s of the control load straight to the mock; 0: none)
 //   BENCH_BROKER_STDOUT=/tmp/gc.log BENCH_NODE_FLAGS='<npm start's flags> --trace-gc' node bench/soak.ts
 //                                                   # what each full collection kept, over time
 //
@@ -19,8 +24,9 @@ import { mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runLoad, median } from './load.ts';
-import { benchBodies, BROKER_NODE_FLAGS, ProcessGroup, rssMb } from './processes.ts';
+import { benchBodies, BROKER_NODE_FLAGS, cpuSeconds, ProcessGroup, rssMb } from './processes.ts';
 import { trend, type Sample } from './soak-trend.ts';
+import { machineGauge } from './machine-gauge.ts';
 import { startNatsServer } from '../test/harness/nats-server.ts';
 import { createDatabase, startPostgres } from '../test/harness/postgres.ts';
 import { waitFor } from '../test/harness/ports.ts';
@@ -33,6 +39,8 @@ const WINDOW = Number(process.env.BENCH_WINDOW ?? 30);
 const TOLERANCE_MB = Number(process.env.BENCH_TOLERANCE_MB ?? 10);
 const BACKEND = process.env.BENCH_BACKEND ?? 'embedded';
 const FLAGS = process.env.BENCH_NODE_FLAGS?.split(' ').filter(Boolean) ?? BROKER_NODE_FLAGS;
+const CONTROL_RATE = Number(process.env.BENCH_CONTROL_RATE ?? 10);
+const GAUGE_ROUNDS = 8_000; // ~20 ms of work per pass on this machine
 const SAMPLE_MS = 2_000;
 // Memory climbs while code warms up, pools fill and the first full collections set V8's limits.
 const WARMUP_SECONDS = Math.min(120, (MINUTES * 60) / 5);
@@ -102,6 +110,7 @@ async function main() {
     `soak: ${BACKEND}, ${MINUTES} min, ${RATE} req/s (${Math.round(STREAM_SHARE * 100)}% 20-token streams), ${TENANTS} tenants, node ${process.version}; idle RSS broker ${idle.brokerMb} MB, nats-server ${idle.natsMb} MB`,
   );
 
+  machineGauge(5, GAUGE_ROUNDS); // compile it before the first reading
   const samples = { broker: [] as Sample[], nats: [] as Sample[] };
   const t0 = performance.now();
   const sampler = setInterval(() => {
@@ -116,6 +125,8 @@ async function main() {
   const target = `${url}/v1/chat/completions`;
   for (let w = 0; (performance.now() - t0) / 1000 < MINUTES * 60 - 1; w++) {
     const latencies: number[] = [];
+    const controlLatencies: number[] = [];
+    const cpuBefore = { broker: cpuSeconds(broker.pid), nats: cpuSeconds(nats.pid()) };
     const loads = tenants.flatMap((t) => {
       const headers = { authorization: `Bearer ${t.key}`, 'content-type': 'application/json' };
       const common = {
@@ -132,7 +143,26 @@ async function main() {
         ...(streamRate > 0 ? [runLoad({ ...common, body: benchBodies.stream, connections: 8, rate: streamRate })] : []),
       ];
     });
-    const results = await Promise.all(loads);
+    // The control: the same chat straight to the mock, at a low rate, in the same window.
+    const control =
+      CONTROL_RATE > 0
+        ? runLoad({
+            url: `${mock.url}/v1/chat/completions`,
+            headers: { authorization: 'Bearer sk-upstream' },
+            body: benchBodies.chat,
+            connections: 1,
+            rate: CONTROL_RATE,
+            durationSeconds: WINDOW,
+            warmupSeconds: 0,
+            onSample: (_: number, ms: number) => controlLatencies.push(ms),
+          })
+        : Promise.resolve(undefined);
+    const [results] = await Promise.all([Promise.all(loads), control]);
+    const cpuMs = {
+      broker: (cpuSeconds(broker.pid) - cpuBefore.broker) * 1000,
+      nats: (cpuSeconds(nats.pid()) - cpuBefore.nats) * 1000,
+    };
+    const gauge = machineGauge(5, GAUGE_ROUNDS);
     const ok = results.reduce((a, r) => a + r.ok + r.warmupOk, 0);
     const bad = results.reduce((a, r) => a + r.non2xx + r.errors, 0);
     answered += ok;
@@ -146,12 +176,17 @@ async function main() {
       p50: +median(sorted).toFixed(2),
       p99: +(sorted[Math.floor(sorted.length * 0.99)] ?? NaN).toFixed(2),
       failed: bad,
+      // CPU (user + system, the database's thread included on the embedded default) per answered request.
+      brokerCpuUs: ok > 0 ? Math.round((cpuMs.broker * 1000) / ok) : NaN,
+      natsCpuUs: ok > 0 ? Math.round((cpuMs.nats * 1000) / ok) : NaN,
+      controlP50: controlLatencies.length ? +median(controlLatencies.sort((a, b) => a - b)).toFixed(2) : NaN,
+      gaugeMs: gauge.ms,
       brokerPeakMb: Math.max(0, ...inWindow(samples.broker).map((s) => s.mb)),
       natsPeakMb: Math.max(0, ...inWindow(samples.nats).map((s) => s.mb)),
     };
     windows.push(window);
     console.log(
-      `  ${String(window.endSeconds).padStart(5)} s  ${String(window.rps).padStart(5)} req/s  p50 ${window.p50.toFixed(2)} ms  p99 ${window.p99.toFixed(2)} ms  failed ${bad}  RSS broker ${window.brokerPeakMb} MB, nats-server ${window.natsPeakMb} MB`,
+      `  ${String(window.endSeconds).padStart(5)} s  ${String(window.rps).padStart(5)} req/s  p50 ${window.p50.toFixed(2)} ms  p99 ${window.p99.toFixed(2)} ms  failed ${bad}  RSS broker ${window.brokerPeakMb} MB, nats-server ${window.natsPeakMb} MB  CPU/req broker ${window.brokerCpuUs} µs, nats ${window.natsCpuUs} µs  control p50 ${window.controlP50} ms  gauge ${window.gaugeMs} ms`,
     );
   }
   clearInterval(sampler);
@@ -201,6 +236,7 @@ async function main() {
         rate: RATE,
         streamShare: STREAM_SHARE,
         tenants: TENANTS,
+        controlRate: CONTROL_RATE,
         idle,
         windows,
         trends: { broker: brokerTrend, nats: natsTrend, together },
