@@ -26,6 +26,7 @@ const steps = [
       'bench/syscalls.test.ts',
       'bench/upstream-go.test.ts',
       'bench/soak-trend.test.ts',
+      'bench/machine-gauge.test.ts',
     ],
   ],
   ['tests', 'vitest', ['run', ...process.argv.slice(2)]],
