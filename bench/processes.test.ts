@@ -13,6 +13,7 @@ import {
   PeakMemory,
   processTree,
   rssMb,
+  threadCpuSeconds,
   treeCpuSeconds,
   treeMemory,
 } from './processes.ts';
@@ -133,4 +134,26 @@ void test('BENCH_CHAT_TURNS adds earlier turns of alternating roles, ~270 bytes 
   assert.ok(bytes > 3_000 && bytes < 3_600, `${bytes} bytes`);
   assert.throws(() => benchHistory({ BENCH_CHAT_TURNS: '-1' }), /BENCH_CHAT_TURNS/);
   assert.throws(() => benchHistory({ BENCH_CHAT_TURNS: 'many' }), /BENCH_CHAT_TURNS/);
+});
+
+void test("a process's CPU by thread: a busy worker thread shows as WorkerThread, not as the main thread", async () => {
+  // The worker thread spins for ~400 ms of CPU; the main thread only waits.
+  const worker = `const end = Date.now() + 400; while (Date.now() < end) {} setInterval(() => {}, 1000);`;
+  const child = spawn(
+    process.execPath,
+    ['-e', `new (require('node:worker_threads').Worker)(${JSON.stringify(worker)}, { eval: true }); setInterval(() => {}, 1000);`],
+    { stdio: 'ignore' },
+  );
+  try {
+    let threads: Record<string, number> = {};
+    for (let i = 0; i < 150 && !((threads.WorkerThread ?? 0) >= 0.3); i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      threads = threadCpuSeconds(child.pid);
+    }
+    assert.ok((threads.WorkerThread ?? 0) >= 0.3, `worker thread ${threads.WorkerThread} s`);
+    assert.ok((threads.MainThread ?? 0) < (threads.WorkerThread ?? 0), `main thread ${threads.MainThread} s`);
+    assert.deepEqual(threadCpuSeconds(undefined), {});
+  } finally {
+    child.kill('SIGKILL');
+  }
 });

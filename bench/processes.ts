@@ -215,6 +215,33 @@ export function cpuSeconds(pid: number | undefined): number {
   }
 }
 
+/**
+ * user+system CPU seconds of a process's threads so far, summed by thread name (`comm`): Node names
+ * its main thread `MainThread` and a worker_threads thread `WorkerThread` (the embedded PGlite's, in
+ * the all-in-one broker); V8's helpers are `V8Worker`, libuv's pool `libuv-worker`.
+ */
+export function threadCpuSeconds(pid: number | undefined): Record<string, number> {
+  const byName: Record<string, number> = {};
+  if (!pid) return byName;
+  let tids: string[];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return byName;
+  }
+  for (const tid of tids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const f = stat.slice(stat.lastIndexOf(') ') + 2).split(' ');
+      byName[name] = (byName[name] ?? 0) + (Number(f[11]) + Number(f[12])) / 100;
+    } catch {
+      // the thread ended between readdir and read
+    }
+  }
+  return byName;
+}
+
 /** `root` and all its descendants, found by scanning the parent pid of every process in /proc. */
 export function processTree(root: number): number[] {
   const children = new Map<number, number[]>();

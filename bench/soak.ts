@@ -7,7 +7,8 @@
 // peaks; then each process's trend (bench/soak-trend.ts: settled or growing) and the ledger check
 // through the public API (every answered request is one usage row, summed over the tenants).
 // Beside the broker's latency each window shows what tells a slower broker from a slower machine:
-// the broker's CPU per answered request, the p50 of a small control load sent straight to the mock
+// the CPU per answered request of the broker (its main thread and, on the embedded default, PGlite's
+// thread apart; on Postgres, the cluster's), the p50 of a small control load sent straight to the mock
 // upstream (BENCH_CONTROL_RATE req/s), and a fixed piece of CPU work timed between windows
 // (bench/machine-gauge.ts).
 //
@@ -24,7 +25,7 @@ import { mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runLoad, median } from './load.ts';
-import { benchBodies, BROKER_NODE_FLAGS, cpuSeconds, ProcessGroup, rssMb } from './processes.ts';
+import { benchBodies, BROKER_NODE_FLAGS, cpuSeconds, ProcessGroup, rssMb, threadCpuSeconds, treeCpuSeconds } from './processes.ts';
 import { trend, type Sample } from './soak-trend.ts';
 import { machineGauge } from './machine-gauge.ts';
 import { startNatsServer } from '../test/harness/nats-server.ts';
@@ -53,6 +54,9 @@ if (!(MINUTES > 0) || !(RATE > 0) || !(TENANTS >= 1) || !(WINDOW >= 5))
   throw new Error('BENCH_SOAK_MINUTES, BENCH_RATE, BENCH_TENANTS, BENCH_WINDOW');
 
 const group = new ProcessGroup();
+
+/** CPU seconds over a window as µs per answered request. */
+const perRequest = (seconds: number, answered: number) => (answered > 0 ? Math.round((seconds * 1e6) / answered) : NaN);
 
 async function admin(url: string, path: string, body: unknown): Promise<Record<string, unknown>> {
   const res = await fetch(`${url}${path}`, {
@@ -86,9 +90,11 @@ async function main() {
   const dataDir = mkdtempSync(join(tmpdir(), 'sy-bench-soak-'));
   group.cleanups.push(() => rmSync(dataDir, { recursive: true, force: true }));
   let databaseUrl = '';
+  let postgresPid: () => number | undefined = () => undefined;
   if (BACKEND === 'postgres') {
     const pg = await startPostgres();
     group.cleanups.push(() => pg.destroy());
+    postgresPid = () => pg.pid();
     databaseUrl = await createDatabase(pg.url, 'bench_soak');
   }
   // An empty DATABASE_URL opens the embedded PGlite in SWITCHYARD_DATA_DIR, as npm start does.
@@ -126,7 +132,17 @@ async function main() {
   for (let w = 0; (performance.now() - t0) / 1000 < MINUTES * 60 - 1; w++) {
     const latencies: number[] = [];
     const controlLatencies: number[] = [];
-    const cpuBefore = { broker: cpuSeconds(broker.pid), nats: cpuSeconds(nats.pid()) };
+    const cpuNow = () => {
+      const threads = threadCpuSeconds(broker.pid);
+      return {
+        broker: cpuSeconds(broker.pid),
+        main: threads.MainThread ?? 0,
+        dbThread: threads.WorkerThread ?? 0, // the embedded PGlite's thread; none on Postgres
+        postgres: treeCpuSeconds([postgresPid()]),
+        nats: cpuSeconds(nats.pid()),
+      };
+    };
+    const cpuBefore = cpuNow();
     const loads = tenants.flatMap((t) => {
       const headers = { authorization: `Bearer ${t.key}`, 'content-type': 'application/json' };
       const common = {
@@ -158,10 +174,7 @@ async function main() {
           })
         : Promise.resolve(undefined);
     const [results] = await Promise.all([Promise.all(loads), control]);
-    const cpuMs = {
-      broker: (cpuSeconds(broker.pid) - cpuBefore.broker) * 1000,
-      nats: (cpuSeconds(nats.pid()) - cpuBefore.nats) * 1000,
-    };
+    const cpuAfter = cpuNow();
     const gauge = machineGauge(5, GAUGE_ROUNDS);
     const ok = results.reduce((a, r) => a + r.ok + r.warmupOk, 0);
     const bad = results.reduce((a, r) => a + r.non2xx + r.errors, 0);
@@ -177,8 +190,11 @@ async function main() {
       p99: +(sorted[Math.floor(sorted.length * 0.99)] ?? NaN).toFixed(2),
       failed: bad,
       // CPU (user + system, the database's thread included on the embedded default) per answered request.
-      brokerCpuUs: ok > 0 ? Math.round((cpuMs.broker * 1000) / ok) : NaN,
-      natsCpuUs: ok > 0 ? Math.round((cpuMs.nats * 1000) / ok) : NaN,
+      brokerCpuUs: perRequest(cpuAfter.broker - cpuBefore.broker, ok),
+      mainThreadCpuUs: perRequest(cpuAfter.main - cpuBefore.main, ok),
+      dbThreadCpuUs: perRequest(cpuAfter.dbThread - cpuBefore.dbThread, ok),
+      postgresCpuUs: perRequest(cpuAfter.postgres - cpuBefore.postgres, ok),
+      natsCpuUs: perRequest(cpuAfter.nats - cpuBefore.nats, ok),
       controlP50: controlLatencies.length ? +median(controlLatencies.sort((a, b) => a - b)).toFixed(2) : NaN,
       gaugeMs: gauge.ms,
       brokerPeakMb: Math.max(0, ...inWindow(samples.broker).map((s) => s.mb)),
@@ -186,7 +202,7 @@ async function main() {
     };
     windows.push(window);
     console.log(
-      `  ${String(window.endSeconds).padStart(5)} s  ${String(window.rps).padStart(5)} req/s  p50 ${window.p50.toFixed(2)} ms  p99 ${window.p99.toFixed(2)} ms  failed ${bad}  RSS broker ${window.brokerPeakMb} MB, nats-server ${window.natsPeakMb} MB  CPU/req broker ${window.brokerCpuUs} µs, nats ${window.natsCpuUs} µs  control p50 ${window.controlP50} ms  gauge ${window.gaugeMs} ms`,
+      `  ${String(window.endSeconds).padStart(5)} s  ${String(window.rps).padStart(5)} req/s  p50 ${window.p50.toFixed(2)} ms  p99 ${window.p99.toFixed(2)} ms  failed ${bad}  RSS broker ${window.brokerPeakMb} MB, nats-server ${window.natsPeakMb} MB  CPU/req broker ${window.brokerCpuUs} µs (main ${window.mainThreadCpuUs}, ${BACKEND === 'embedded' ? `PGlite ${window.dbThreadCpuUs}` : `Postgres ${window.postgresCpuUs}`}), nats ${window.natsCpuUs} µs  control p50 ${window.controlP50} ms  gauge ${window.gaugeMs} ms`,
     );
   }
   clearInterval(sampler);
