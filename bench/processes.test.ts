@@ -157,3 +157,25 @@ void test("a process's CPU by thread: a busy worker thread shows as WorkerThread
     child.kill('SIGKILL');
   }
 });
+
+void test("a process tree's CPU keeps what its exited children used (Postgres's closed backends)", async () => {
+  // The child spins for ~300 ms of CPU and exits; the parent reaps it, says so, then idles.
+  const busyChild = `const end = Date.now() + 300; while (Date.now() < end) {}`;
+  const parent = spawn(
+    process.execPath,
+    [
+      '-e',
+      `require('node:child_process').spawnSync(process.execPath, ['-e', ${JSON.stringify(busyChild)}]); console.log('reaped'); setInterval(() => {}, 1000);`,
+    ],
+    { stdio: ['ignore', 'pipe', 'ignore'] },
+  );
+  try {
+    await new Promise<void>((resolve) => parent.stdout.once('data', () => resolve()));
+    assert.equal(processTree(parent.pid!).length, 1, 'the child is gone');
+    const tree = treeCpuSeconds([parent.pid]);
+    assert.ok(tree >= 0.25, `tree CPU ${tree} s after the child exited`);
+    assert.ok(cpuSeconds(parent.pid) < 0.25, 'the parent alone did not spin');
+  } finally {
+    parent.kill('SIGKILL');
+  }
+});

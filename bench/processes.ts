@@ -268,12 +268,27 @@ export function processTree(root: number): number[] {
   return tree;
 }
 
-/** user+system CPU seconds used so far by the process trees under `roots`, each process counted once. */
+/**
+ * user+system CPU seconds used so far by the process trees under `roots`, each process counted once,
+ * including children that have exited: a process's own time plus that of the children it has reaped
+ * (cutime, cstime). Postgres forks a backend per connection, and a pool that closes idle connections
+ * takes their CPU with them from any sum over the processes alive now.
+ */
 export function treeCpuSeconds(roots: Array<number | undefined>): number {
   const pids = new Set(roots.flatMap((root) => (root ? processTree(root) : [])));
   let sum = 0;
-  for (const pid of pids) sum += cpuSeconds(pid);
+  for (const pid of pids) sum += cpuSecondsWithReaped(pid);
   return sum;
+}
+
+function cpuSecondsWithReaped(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(') ') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) / 100;
+  } catch {
+    return 0;
+  }
 }
 
 /** Proportional set size: shared pages divided among the processes that map them. */

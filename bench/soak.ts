@@ -8,7 +8,7 @@
 // through the public API (every answered request is one usage row, summed over the tenants).
 // Beside the broker's latency each window shows what tells a slower broker from a slower machine:
 // the CPU per answered request of the broker (its main thread and, on the embedded default, PGlite's
-// thread apart; on Postgres, the cluster's), the p50 of a small control load sent straight to the mock
+// thread apart; on Postgres, the cluster's) and of the mock upstream (whose work per call is fixed), the p50 of a small control load sent straight to the mock
 // upstream (BENCH_CONTROL_RATE req/s), and a fixed piece of CPU work timed between windows
 // (bench/machine-gauge.ts).
 //
@@ -140,6 +140,7 @@ async function main() {
         dbThread: threads.WorkerThread ?? 0, // the embedded PGlite's thread; none on Postgres
         postgres: treeCpuSeconds([postgresPid()]),
         nats: cpuSeconds(nats.pid()),
+        mock: cpuSeconds(mock.pid),
       };
     };
     const cpuBefore = cpuNow();
@@ -173,7 +174,7 @@ async function main() {
             onSample: (_: number, ms: number) => controlLatencies.push(ms),
           })
         : Promise.resolve(undefined);
-    const [results] = await Promise.all([Promise.all(loads), control]);
+    const [results, controlResult] = await Promise.all([Promise.all(loads), control]);
     const cpuAfter = cpuNow();
     const gauge = machineGauge(5, GAUGE_ROUNDS);
     const ok = results.reduce((a, r) => a + r.ok + r.warmupOk, 0);
@@ -195,6 +196,9 @@ async function main() {
       dbThreadCpuUs: perRequest(cpuAfter.dbThread - cpuBefore.dbThread, ok),
       postgresCpuUs: perRequest(cpuAfter.postgres - cpuBefore.postgres, ok),
       natsCpuUs: perRequest(cpuAfter.nats - cpuBefore.nats, ok),
+      // The mock does the same work for every call it answers (the broker's and the control's), so
+      // its CPU per call moves only with the machine.
+      mockCpuUs: perRequest(cpuAfter.mock - cpuBefore.mock, ok + (controlResult ? controlResult.ok + controlResult.warmupOk : 0)),
       controlP50: controlLatencies.length ? +median(controlLatencies.sort((a, b) => a - b)).toFixed(2) : NaN,
       gaugeMs: gauge.ms,
       brokerPeakMb: Math.max(0, ...inWindow(samples.broker).map((s) => s.mb)),
@@ -202,7 +206,7 @@ async function main() {
     };
     windows.push(window);
     console.log(
-      `  ${String(window.endSeconds).padStart(5)} s  ${String(window.rps).padStart(5)} req/s  p50 ${window.p50.toFixed(2)} ms  p99 ${window.p99.toFixed(2)} ms  failed ${bad}  RSS broker ${window.brokerPeakMb} MB, nats-server ${window.natsPeakMb} MB  CPU/req broker ${window.brokerCpuUs} µs (main ${window.mainThreadCpuUs}, ${BACKEND === 'embedded' ? `PGlite ${window.dbThreadCpuUs}` : `Postgres ${window.postgresCpuUs}`}), nats ${window.natsCpuUs} µs  control p50 ${window.controlP50} ms  gauge ${window.gaugeMs} ms`,
+      `  ${String(window.endSeconds).padStart(5)} s  ${String(window.rps).padStart(5)} req/s  p50 ${window.p50.toFixed(2)} ms  p99 ${window.p99.toFixed(2)} ms  failed ${bad}  RSS broker ${window.brokerPeakMb} MB, nats-server ${window.natsPeakMb} MB  CPU/req broker ${window.brokerCpuUs} µs (main ${window.mainThreadCpuUs}, ${BACKEND === 'embedded' ? `PGlite ${window.dbThreadCpuUs}` : `Postgres ${window.postgresCpuUs}`}), nats ${window.natsCpuUs} µs, mock ${window.mockCpuUs} µs  control p50 ${window.controlP50} ms  gauge ${window.gaugeMs} ms`,
     );
   }
   clearInterval(sampler);
