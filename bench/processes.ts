@@ -204,15 +204,33 @@ export function rssMb(pid: number | undefined): number {
   }
 }
 
+/**
+ * A /proc stat file (`/proc/<pid>/stat`, `/proc/<pid>/task/<tid>/stat`): the command name, and the
+ * fields after it (the name may hold spaces and parentheses, so they start after the last ") "):
+ * [1] the parent pid, [11] / [12] user / system ticks, [13] / [14] those of the children it reaped.
+ * Null when the process or thread has gone.
+ */
+function readStat(path: string): { name: string; fields: string[] } | null {
+  try {
+    const stat = readFileSync(path, 'utf8');
+    const end = stat.lastIndexOf(') ');
+    return { name: stat.slice(stat.indexOf('(') + 1, end), fields: stat.slice(end + 2).split(' ') };
+  } catch {
+    return null;
+  }
+}
+
+/** Clock ticks (of 1/100 s) as seconds: fields `from` to `to` of a stat file, summed. */
+function ticksToSeconds(fields: string[], from: number, to: number): number {
+  let ticks = 0;
+  for (let i = from; i <= to; i++) ticks += Number(fields[i]);
+  return ticks / 100;
+}
+
 /** user+system CPU seconds a process has used so far. */
 export function cpuSeconds(pid: number | undefined): number {
-  if (!pid) return 0;
-  try {
-    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return (Number(f[11]) + Number(f[12])) / 100;
-  } catch {
-    return 0;
-  }
+  const stat = pid ? readStat(`/proc/${pid}/stat`) : null;
+  return stat ? ticksToSeconds(stat.fields, 11, 12) : 0;
 }
 
 /**
@@ -230,14 +248,8 @@ export function threadCpuSeconds(pid: number | undefined): Record<string, number
     return byName;
   }
   for (const tid of tids) {
-    try {
-      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-      const f = stat.slice(stat.lastIndexOf(') ') + 2).split(' ');
-      byName[name] = (byName[name] ?? 0) + (Number(f[11]) + Number(f[12])) / 100;
-    } catch {
-      // the thread ended between readdir and read
-    }
+    const stat = readStat(`/proc/${pid}/task/${tid}/stat`); // null: the thread ended since readdir
+    if (stat) byName[stat.name] = (byName[stat.name] ?? 0) + ticksToSeconds(stat.fields, 11, 12);
   }
   return byName;
 }
@@ -247,16 +259,12 @@ export function processTree(root: number): number[] {
   const children = new Map<number, number[]>();
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
-    try {
-      // The command name may contain spaces and parentheses: the fields start after the last ") ".
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(') ') + 2).split(' ')[1]);
-      const list = children.get(ppid) ?? [];
-      list.push(Number(entry));
-      children.set(ppid, list);
-    } catch {
-      // exited between readdir and read
-    }
+    const stat = readStat(`/proc/${entry}/stat`); // null: exited between readdir and read
+    if (!stat) continue;
+    const ppid = Number(stat.fields[1]);
+    const list = children.get(ppid) ?? [];
+    list.push(Number(entry));
+    children.set(ppid, list);
   }
   const tree: number[] = [];
   const pending = [root];
@@ -277,18 +285,11 @@ export function processTree(root: number): number[] {
 export function treeCpuSeconds(roots: Array<number | undefined>): number {
   const pids = new Set(roots.flatMap((root) => (root ? processTree(root) : [])));
   let sum = 0;
-  for (const pid of pids) sum += cpuSecondsWithReaped(pid);
-  return sum;
-}
-
-function cpuSecondsWithReaped(pid: number): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(') ') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) / 100;
-  } catch {
-    return 0;
+  for (const pid of pids) {
+    const stat = readStat(`/proc/${pid}/stat`);
+    if (stat) sum += ticksToSeconds(stat.fields, 11, 14);
   }
+  return sum;
 }
 
 /** Proportional set size: shared pages divided among the processes that map them. */

@@ -7,10 +7,11 @@
 // peaks; then each process's trend (bench/soak-trend.ts: settled or growing) and the ledger check
 // through the public API (every answered request is one usage row, summed over the tenants).
 // Beside the broker's latency each window shows what tells a slower broker from a slower machine:
-// the CPU per answered request of the broker (its main thread and, on the embedded default, PGlite's
-// thread apart; on Postgres, the cluster's) and of the mock upstream (whose work per call is fixed), the p50 of a small control load sent straight to the mock
-// upstream (BENCH_CONTROL_RATE req/s), and a fixed piece of CPU work timed between windows
-// (bench/machine-gauge.ts).
+// CPU per answered request of the broker (its main thread and, on the embedded default, PGlite's
+// thread apart), of the Postgres cluster, of nats-server and of the mock upstream (the same mix of
+// calls every window, so its CPU per call moves only with the machine); the p50 of a small control
+// load sent straight to the mock (BENCH_CONTROL_RATE req/s); and a fixed piece of CPU work timed
+// between windows (bench/machine-gauge.ts).
 //
 //   node bench/soak.ts                              # 15 min on the embedded default (npm start's PGlite)
 //   BENCH_BACKEND=postgres node bench/soak.ts       # the same on Postgres
@@ -116,6 +117,17 @@ async function main() {
     `soak: ${BACKEND}, ${MINUTES} min, ${RATE} req/s (${Math.round(STREAM_SHARE * 100)}% 20-token streams), ${TENANTS} tenants, node ${process.version}; idle RSS broker ${idle.brokerMb} MB, nats-server ${idle.natsMb} MB`,
   );
 
+  const cpuNow = () => {
+    const threads = threadCpuSeconds(broker.pid);
+    return {
+      broker: cpuSeconds(broker.pid),
+      main: threads.MainThread ?? 0,
+      dbThread: threads.WorkerThread ?? 0, // the embedded PGlite's thread; none on Postgres
+      postgres: treeCpuSeconds([postgresPid()]), // its closed backends included
+      nats: cpuSeconds(nats.pid()),
+      mock: cpuSeconds(mock.pid),
+    };
+  };
   machineGauge(5, GAUGE_ROUNDS); // compile it before the first reading
   const samples = { broker: [] as Sample[], nats: [] as Sample[] };
   const t0 = performance.now();
@@ -132,17 +144,6 @@ async function main() {
   for (let w = 0; (performance.now() - t0) / 1000 < MINUTES * 60 - 1; w++) {
     const latencies: number[] = [];
     const controlLatencies: number[] = [];
-    const cpuNow = () => {
-      const threads = threadCpuSeconds(broker.pid);
-      return {
-        broker: cpuSeconds(broker.pid),
-        main: threads.MainThread ?? 0,
-        dbThread: threads.WorkerThread ?? 0, // the embedded PGlite's thread; none on Postgres
-        postgres: treeCpuSeconds([postgresPid()]),
-        nats: cpuSeconds(nats.pid()),
-        mock: cpuSeconds(mock.pid),
-      };
-    };
     const cpuBefore = cpuNow();
     const loads = tenants.flatMap((t) => {
       const headers = { authorization: `Bearer ${t.key}`, 'content-type': 'application/json' };
@@ -196,8 +197,7 @@ async function main() {
       dbThreadCpuUs: perRequest(cpuAfter.dbThread - cpuBefore.dbThread, ok),
       postgresCpuUs: perRequest(cpuAfter.postgres - cpuBefore.postgres, ok),
       natsCpuUs: perRequest(cpuAfter.nats - cpuBefore.nats, ok),
-      // The mock does the same work for every call it answers (the broker's and the control's), so
-      // its CPU per call moves only with the machine.
+      // Per call the mock answers, the broker's and the control's.
       mockCpuUs: perRequest(cpuAfter.mock - cpuBefore.mock, ok + (controlResult ? controlResult.ok + controlResult.warmupOk : 0)),
       controlP50: controlLatencies.length ? +median(controlLatencies.sort((a, b) => a - b)).toFixed(2) : NaN,
       gaugeMs: gauge.ms,
