@@ -1,6 +1,7 @@
 // What one usage row costs Postgres and the broker, and which part of the ledger's statement costs it:
 // a throwaway Postgres cluster (the test harness's), batches of records shaped like the worker's, and
-// the CPU time of every Postgres process (from /proc) and of this process around N batches, per row.
+// the CPU time of the cluster's processes (from /proc, backends that exit included) and of this
+// process around N batches, per row.
 //
 //   node bench/ledger-rows.ts                  # every variant, 200 batches of 256 rows
 //   BENCH_VARIANTS=ledger,parse BENCH_BATCHES=100 BENCH_BATCH_ROWS=64 node bench/ledger-rows.ts
@@ -10,7 +11,6 @@
 // `norollup` without the rollup; `noconflict` a plain insert; `parse` only json_populate_recordset;
 // `unnest` the same rows as one array parameter per column (pg serialises the arrays); `send` only the
 // JSON parameter's round trip. /proc counts in clock ticks (10 ms): keep batches × rows large.
-import { readdirSync, readFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import { startPostgres } from '../test/harness/postgres.ts';
@@ -19,6 +19,7 @@ import { insertUsageJson } from '../services/ledger/ledger.ts';
 import { storedColumns } from '../shared/nats/usage-message.ts';
 import type { UsageRecord } from '../shared/protocol/events.ts';
 import { usageRecord } from '../test/harness/usage-record.ts';
+import { treeCpuSeconds } from './processes.ts';
 
 const BATCHES = Number(process.env.BENCH_BATCHES ?? 200);
 const ROWS = Number(process.env.BENCH_BATCH_ROWS ?? 256);
@@ -27,23 +28,6 @@ const PREPARED = process.env.BENCH_PREPARED !== '0';
 const ALL = ['ledger', 'norollup', 'noconflict', 'parse', 'unnest', 'send'] as const;
 type Variant = (typeof ALL)[number];
 const VARIANTS = (process.env.BENCH_VARIANTS?.split(',') ?? ALL) as Variant[];
-
-/** CPU seconds of every process named postgres on the machine (run nothing else with Postgres). */
-function postgresCpuSeconds(): number {
-  let ticks = 0;
-  for (const pid of readdirSync('/proc')) {
-    if (!/^\d+$/.test(pid)) continue;
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      if (!stat.includes('(postgres)')) continue;
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      ticks += Number(f[11]) + Number(f[12]);
-    } catch {
-      /* gone */
-    }
-  }
-  return ticks / 100;
-}
 
 /** The usage columns that are not text (shared/db/migrations.ts), for `unnest`'s typed arrays. */
 const COLUMN_TYPES: Record<string, string> = {
@@ -107,14 +91,14 @@ try {
     const db = await openDatabase({ url: await cluster.createDatabase(`rows_${++n}`), migrate: true, preparedStatements: PREPARED });
     for (let i = 0; i < 50; i++) await run(db, variant, batch()); // warm-up (JIT, plans, caches)
     const prepared = Array.from({ length: BATCHES }, batch); // records made outside the measurement
-    const pg0 = postgresCpuSeconds();
+    const pg0 = treeCpuSeconds([cluster.pid()]);
     const cpu0 = process.cpuUsage();
     const t0 = performance.now();
     for (const records of prepared) await run(db, variant, records);
     const cpu = process.cpuUsage(cpu0);
     const rows = BATCHES * ROWS;
     console.log(
-      `| ${variant} | ${(((postgresCpuSeconds() - pg0) * 1e6) / rows).toFixed(1)} | ${((cpu.user + cpu.system) / rows).toFixed(1)} | ${Math.round(performance.now() - t0)} |`,
+      `| ${variant} | ${(((treeCpuSeconds([cluster.pid()]) - pg0) * 1e6) / rows).toFixed(1)} | ${((cpu.user + cpu.system) / rows).toFixed(1)} | ${Math.round(performance.now() - t0)} |`,
     );
     await db.destroy();
   }
