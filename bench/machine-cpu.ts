@@ -6,6 +6,7 @@
 //
 //   node bench/machine-cpu.ts                                   # switchyard, go-proxy, gomodel-like
 //   BENCH_GATEWAYS=switchyard BENCH_RATES=600 node bench/machine-cpu.ts
+//   BENCH_GATEWAYS=switchyard,gomodel-like,node-proxy BENCH_RATES= node bench/machine-cpu.ts  # + the bare Node proxy
 //   BENCH_DURATION=8 (s per load) BENCH_CONNECTIONS=64 BENCH_RATES=300,600,1200,2400 ('' for none)
 //
 // Each gateway runs alone on fresh backends (the Go peers get them too, idle, so every row counts
@@ -16,13 +17,14 @@ import { runLoad, served, type LoadResult } from './load.ts';
 import { benchBodies, cpuSeconds, ProcessGroup, treeCpuSeconds } from './processes.ts';
 import { goProxy } from './peers/go-proxy.ts';
 import { gomodelLike } from './peers/gomodel-like.ts';
+import { nodeProxy } from './peers/node-proxy.ts';
 import type { PeerGateway } from './peers/gateway.ts';
 
 const DURATION = Number(process.env.BENCH_DURATION ?? 8);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 64);
 const RATES = (process.env.BENCH_RATES ?? '300,600,1200,2400').split(',').filter(Boolean).map(Number);
 const GATEWAYS = (process.env.BENCH_GATEWAYS ?? 'switchyard,go-proxy,gomodel-like').split(',').map((s) => s.trim());
-const PEERS: Record<string, PeerGateway> = { 'go-proxy': goProxy, 'gomodel-like': gomodelLike };
+const PEERS: Record<string, PeerGateway> = { 'go-proxy': goProxy, 'gomodel-like': gomodelLike, 'node-proxy': nodeProxy };
 const API_KEY = 'sk-bench';
 
 /** The processes a request touches, in the order the tables print them. */
