@@ -98,6 +98,20 @@ const VARIANTS: Variant[] = [
         },
       ]
     : []),
+  // Node 26 is the Active LTS since 2026-10-28 (24 is in maintenance). V8 14.6 has no
+  // --no-memory-reducer-favors-memory; the rest of npm start's flags are the same.
+  {
+    name: 'node26',
+    what: `our services on Node 26 (BENCH_NODE26, default .data/node26/node_modules/.bin/node: npm i --prefix .data/node26 node@26), npm start's flags less --no-memory-reducer-favors-memory`,
+    env: { BENCH_SERVICE_NODE: process.env.BENCH_NODE26 ?? resolve('.data/node26/node_modules/.bin/node') },
+    nodeFlags: BROKER_NODE_FLAGS.filter((f) => f !== '--no-memory-reducer-favors-memory'),
+  },
+  {
+    name: 'node26maglev',
+    what: 'node26 with Maglev on (without --no-maglev: V8 14.6 is not the V8 of levers row "nomaglev")',
+    env: { BENCH_SERVICE_NODE: process.env.BENCH_NODE26 ?? resolve('.data/node26/node_modules/.bin/node') },
+    nodeFlags: BROKER_NODE_FLAGS.filter((f) => f !== '--no-memory-reducer-favors-memory' && f !== '--no-maglev'),
+  },
   { name: 'loginfo', what: 'LOG_LEVEL=info (the default: one access line per request) instead of warn', env: { LOG_LEVEL: 'info' } },
   { name: 'nats215', what: 'nats-server 2.15.3 instead of the PATH one', natsBin: NATS_215 },
   // npm start runs nats-server with GOGC=50 (lever "natsgogc50, again"); natsgogc100 is Go's default, as before it.

@@ -70,7 +70,8 @@ describe('IdTable', () => {
       );
       expect(run.status, run.stderr).toBe(0);
       const after = run.stdout.slice(run.stdout.indexOf('AFTER FULL GC'));
-      const scavenges = [...after.matchAll(/gc=s .*?promoted=(\d+)/g)];
+      // --trace-gc-nvp: `gc=s ... promoted=N` on V8 13 (Node 24), a JSON object per GC on V8 14 (Node 26).
+      const scavenges = [...after.matchAll(/(?:gc=s |"gc":"s").*?promoted(?:=|":)(\d+)/g)];
       expect(scavenges.length).toBeGreaterThan(10); // the requests went through the young generation
       return scavenges.reduce((sum, m) => sum + Number(m[1]), 0);
     };

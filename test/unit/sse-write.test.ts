@@ -27,7 +27,7 @@ function rawExchange(port: number, request: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const socket = connect(port, '127.0.0.1', () => socket.write(request));
     const parts: Buffer[] = [];
-    socket.on('data', (b) => parts.push(b));
+    socket.on('data', (b) => parts.push(typeof b === 'string' ? Buffer.from(b) : b));
     socket.on('error', reject);
     socket.on('close', () => resolve(Buffer.concat(parts).toString('utf8')));
   });

@@ -56,7 +56,7 @@ export async function startEmbeddedPostgres(dataDir: string): Promise<EmbeddedPo
     // One line, not PGlite's minified stack: queries now fail and say so themselves.
     if (event.type === 'backend-error') process.stderr.write(`switchyard: embedded database error: ${event.message}\n`);
   });
-  worker.on('error', (err) => process.stderr.write(`switchyard: embedded database thread failed: ${err.message.split('\n')[0]}\n`));
+  worker.on('error', (err) => process.stderr.write(`switchyard: embedded database thread failed: ${errorLine(err)}\n`));
 
   let stopping: Promise<void> | null = null;
   return {
@@ -117,7 +117,7 @@ async function runThread(data: PgliteThreadData, cannotOpen: (why: string) => Er
         if (event.type === 'ready') done();
         else if (event.type === 'failed') fail(cannotOpen(event.message));
       });
-      worker.once('error', (err) => fail(cannotOpen(err.message.split('\n')[0]!)));
+      worker.once('error', (err) => fail(cannotOpen(errorLine(err))));
       worker.once('exit', (code) => fail(cannotOpen(`database thread exited with code ${code}`)));
     });
   } catch (err) {
@@ -159,4 +159,9 @@ function processAlive(pid: number): boolean {
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
+}
+
+/** The first line of what a worker thread threw (an Error, or any value: @types/node types it unknown). */
+function errorLine(err: unknown): string {
+  return (err instanceof Error ? err.message : String(err)).split('\n')[0]!;
 }
