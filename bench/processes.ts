@@ -60,11 +60,11 @@ export class ProcessGroup {
     nodeArgs: string[] = [],
     opts: { cwd?: string; stdout?: number; source?: boolean } = {},
   ): ChildProcess {
+    const childEnv = { ...process.env, ...env };
     // A variant's own BENCH_SERVICE_NODE (bench/levers.ts "node26") wins over the harness's.
-    const node = nodeFor(script, { ...process.env, ...env });
-    const p = spawn(node, [...nodeArgs, shipped(script, opts.cwd, opts.source ?? process.env.BENCH_SOURCE === '1')], {
+    const p = spawn(nodeFor(script, childEnv), [...nodeArgs, shipped(script, opts.cwd, opts.source ?? process.env.BENCH_SOURCE === '1')], {
       cwd: opts.cwd,
-      env: { ...process.env, ...env },
+      env: childEnv,
       stdio: ['ignore', opts.stdout ?? 'ignore', 'inherit'],
     });
     this.children.push(p);

@@ -15,6 +15,7 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, openSync, readFileSync } from 'node:fs';
 import { median } from './load.ts';
 import { BROKER_NODE_FLAGS, ProcessGroup } from './processes.ts';
+import { scavenges } from '../test/harness/gc-trace.ts';
 
 const DURATION = Number(process.env.BENCH_DURATION ?? 6);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 64);
@@ -95,10 +96,9 @@ function summarize(log: string): { calls: number; cpuUs: number; survivedKb: num
   const measured = text.slice(text.indexOf('measuring'));
   const calls = Number(/calls=(\d+)/.exec(measured)?.[1] ?? 0);
   const cpuUs = Number(/cpu_us=([0-9.]+)/.exec(measured)?.[1] ?? 0);
-  const value = (line: string, key: string) => Number(new RegExp(` ${key}=([0-9.]+)`).exec(line)?.[1] ?? 0);
-  const scavenges = measured.split('\n').filter((l) => l.includes('gc=s'));
-  const survived = scavenges.reduce((s, l) => s + value(l, 'new_space_survived') + value(l, 'promoted'), 0);
-  const pauseMs = scavenges.length ? +median(scavenges.map((l) => value(l, 'pause'))).toFixed(2) : 0;
+  const young = scavenges(measured);
+  const survived = young.reduce((sum, s) => sum + s.survived + s.promoted, 0);
+  const pauseMs = young.length ? +median(young.map((s) => s.pauseMs)).toFixed(2) : 0;
   return { calls, cpuUs, survivedKb: calls ? +(survived / calls / 1024).toFixed(2) : 0, pauseMs };
 }
 

@@ -6,6 +6,7 @@ import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { IdTable } from '../../shared/runtime/id-table.ts';
+import { scavenges } from '../harness/gc-trace.ts';
 
 describe('IdTable', () => {
   it('gets, sets, deletes and counts like a Map, for any id a client can choose', () => {
@@ -70,10 +71,9 @@ describe('IdTable', () => {
       );
       expect(run.status, run.stderr).toBe(0);
       const after = run.stdout.slice(run.stdout.indexOf('AFTER FULL GC'));
-      // --trace-gc-nvp: `gc=s ... promoted=N` on V8 13 (Node 24), a JSON object per GC on V8 14 (Node 26).
-      const scavenges = [...after.matchAll(/(?:gc=s |"gc":"s").*?promoted(?:=|":)(\d+)/g)];
-      expect(scavenges.length).toBeGreaterThan(10); // the requests went through the young generation
-      return scavenges.reduce((sum, m) => sum + Number(m[1]), 0);
+      const young = scavenges(after);
+      expect(young.length).toBeGreaterThan(10); // the requests went through the young generation
+      return young.reduce((sum, s) => sum + s.promoted, 0);
     };
     // 5,000 requests of ~10 KB after the full GC: ~0.2 MB promoted with the IdTable; with a Map on
     // Node 24 every one of them, ~50 MB (measured).

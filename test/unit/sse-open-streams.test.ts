@@ -11,6 +11,7 @@ import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { writeSse } from '../../services/ingress/sse-backpressure.ts';
 import { registry } from '../../shared/telemetry/metrics.ts';
+import { scavenges } from '../harness/gc-trace.ts';
 
 const limits = { maxBufferedBytes: 1 << 30, stuckTimeoutMs: 60_000 };
 
@@ -104,10 +105,9 @@ describe('open SSE streams', () => {
     });
     expect(run.status, run.stderr).toBe(0);
     const load = run.stdout.slice(run.stdout.indexOf('LOAD START'), run.stdout.indexOf('LOAD END'));
-    // --trace-gc-nvp: `gc=s ... promoted=N` on V8 13 (Node 24), a JSON object per GC on V8 14 (Node 26).
-    const scavenges = [...load.matchAll(/(?:gc=s |"gc":"s").*?promoted(?:=|":)(\d+)/g)];
-    expect(scavenges.length).toBeGreaterThan(10); // the load went through the young generation
-    const promoted = scavenges.reduce((sum, m) => sum + Number(m[1]), 0);
+    const young = scavenges(load);
+    expect(young.length).toBeGreaterThan(10); // the load went through the young generation
+    const promoted = young.reduce((sum, s) => sum + s.promoted, 0);
     expect(promoted, `promoted ${(promoted / 1e6).toFixed(1)} MB`).toBeLessThan(10e6);
   }, 60_000);
 });
