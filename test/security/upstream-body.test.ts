@@ -102,21 +102,6 @@ describe('upstream body caps', () => {
     await expect(capUpstreamBody(aborted, 'text/event-stream', limits).forEachRead(() => {})).rejects.toThrow('request aborted');
   });
 
-  it('forEachRead hands over what was buffered since the last read as one read (one relayed chunk)', async () => {
-    const raw = new Readable({ read() {} });
-    // Three socket reads arrive before the worker gets a turn (it was busy): they go out as one.
-    raw.push(Buffer.from('data: 1\n\n'));
-    raw.push(Buffer.from('data: 2\n\n'));
-    raw.push(Buffer.from('data: 3\n\n'));
-    const reads: string[] = [];
-    const reading = capUpstreamBody(raw, 'text/event-stream', limits).forEachRead((buf) => reads.push(buf.toString()));
-    await new Promise((r) => setImmediate(r));
-    raw.push(Buffer.from('data: 4\n\n'));
-    raw.push(null);
-    await reading;
-    expect(reads).toEqual(['data: 1\n\ndata: 2\n\ndata: 3\n\n', 'data: 4\n\n']);
-  });
-
   it('sees an event boundary split across reads (LF and CRLF)', () => {
     const lf = new EventLengthMeter(true);
     expect(lf.add(Buffer.from('data: 1\n'))).toBe(8);

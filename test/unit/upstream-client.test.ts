@@ -183,6 +183,30 @@ describe('upstream client', () => {
     expect(reads.join('')).toBe([0, 1, 2, 3, 4].map((n) => `data: {"n":${n}}\n\n`).join('') + 'data: [DONE]\n\n');
   });
 
+  it('hands over what arrived since the last read as one read (one relayed chunk per worker turn)', async () => {
+    let writeFourth = () => {};
+    let threeSent!: () => void;
+    const sent = new Promise<void>((r) => (threeSent = r));
+    const { url } = await serve((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.flushHeaders();
+      // Three socket writes the worker is not reading yet (it is busy): on loopback each is in the
+      // worker's receive queue once its callback has run.
+      res.write('data: 1\n\n', () => res.write('data: 2\n\n', () => res.write('data: 3\n\n', () => threeSent())));
+      writeFourth = () => res.end('data: 4\n\n');
+    });
+    const res = await call(url);
+    await sent;
+    await new Promise((r) => setTimeout(r, 20)); // a poll phase or two: undici has parsed all three
+    const reads: string[] = [];
+    const reading = res.body.forEachRead((b) => {
+      reads.push(b.toString());
+      if (reads.length === 1) writeFourth();
+    });
+    await reading;
+    expect(reads).toEqual(['data: 1\n\ndata: 2\n\ndata: 3\n\n', 'data: 4\n\n']);
+  });
+
   it('an invalid header value rejects the call instead of throwing', async () => {
     const { url } = await serve((_req, res) => res.end('{}'));
     const signal = new AbortController().signal;
