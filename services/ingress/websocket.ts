@@ -212,6 +212,8 @@ export async function websocketRoutes(app: FastifyInstance, opts: WebSocketOptio
           log.warn({ buffered: socket.bufferedAmount }, 'websocket client too slow; dropping the socket');
           socket.close(WS_CLOSE.slowConsumer, 'slow consumer');
           socket.terminate();
+          // 'close' comes a turn later; the chunks still arriving until then are dropped unlogged.
+          closed = true;
           return;
         }
         socket.send(JSON.stringify(msg));

@@ -18,6 +18,8 @@ export interface MockScript {
   /** Exact reply text; otherwise `tokens` words are generated. */
   text?: string;
   tokens: number;
+  /** Generated words padded to this many characters: a large answer in few events. */
+  word_chars?: number;
   /** Delay before the first byte of the answer. */
   ttft_ms: number;
   /** Delay between streamed tokens. */
@@ -71,7 +73,8 @@ export function scriptFromHeaders(headers: Record<string, string | string[] | un
 export function replyTokens(script: MockScript): string[] {
   if (script.text !== undefined) return script.text.match(/\S+\s*|\s+/g) ?? [];
   const out: string[] = [];
-  for (let i = 0; i < script.tokens; i++) out.push(i === 0 ? `tok${i}` : ` tok${i}`);
+  const pad = script.word_chars ?? 0;
+  for (let i = 0; i < script.tokens; i++) out.push((i === 0 ? '' : ' ') + `tok${i}`.padEnd(pad, 'x'));
   return out;
 }
 

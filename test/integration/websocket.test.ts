@@ -145,9 +145,12 @@ describe('WebSocket API', () => {
     stack.mock.reset();
     const { status, socket } = await upgrade({ authorization: `Bearer ${stack.apiKey}` });
     expect(status).toBe(101);
-    // Never read: the kernel buffers fill, then the server's buffer passes WS_MAX_BUFFERED_BYTES.
+    // Never read: the kernel buffers fill, then the server's buffer passes WS_MAX_BUFFERED_BYTES. An
+    // answer of 48 MB, more than loopback's socket buffers can hold however the frames are cut, paced
+    // (4 MB/s) so the upstream is still sending when the grace ends.
     socket!.pause();
-    socket!.write(clientFrame(JSON.stringify({ type: 'create', id: 'flood', body: chat('x\nmock:{"tokens":400000}') })));
+    const flood = chat('x\nmock:{"tokens":6000,"word_chars":8192,"itl_ms":2}');
+    socket!.write(clientFrame(JSON.stringify({ type: 'create', id: 'flood', body: flood })));
     await waitFor(() => stack.mock.stats.aborted === 1, { timeoutMs: 30_000, what: 'upstream aborted after the socket was dropped' });
     expect(stack.mock.stats.completed).toBe(0);
     socket!.destroy();
