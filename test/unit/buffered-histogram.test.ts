@@ -9,7 +9,8 @@ import { BufferedHistogram } from '../../shared/telemetry/buffered-histogram.ts'
 
 const labelNames = ['provider', 'model'] as const;
 type Labels = Partial<Record<(typeof labelNames)[number], string | number>>;
-const buckets = [0.005, 0.01, 0.5, 1, 2.5];
+// Dyadic bounds (1/256, 1/128, ...): observed as values too, they must add up exactly (below).
+const buckets = [0.00390625, 0.0078125, 0.5, 1, 2.5];
 
 const labelValue = fc.oneof(
   fc.constantFrom('openai', 'anthropic', '', 'a"b', 'back\\slash', 'new\nline', '1'),
