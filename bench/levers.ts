@@ -83,10 +83,10 @@ const BASELINE_ENV = Object.fromEntries(
     .filter((kv) => kv.includes('='))
     .map((kv) => [kv.slice(0, kv.indexOf('=')).trim(), kv.slice(kv.indexOf('=') + 1).trim()]),
 );
-// Node 26 is the Active LTS since 2026-10-28 (24 is in maintenance). V8 14.6 refuses
-// --no-memory-reducer-favors-memory; npm start's other flags are the same.
-const NODE26_ENV = { BENCH_SERVICE_NODE: process.env.BENCH_NODE26 ?? resolve('.data/node26/node_modules/.bin/node') };
-const NODE26_FLAGS = BROKER_NODE_FLAGS.filter((f) => f !== '--no-memory-reducer-favors-memory');
+// Node 24 (maintenance LTS since 2026-10-20), what npm start ran before Node 26, with the flag only
+// its V8 (13.6) has and npm start then passed; npm start's other flags are the same.
+const NODE24_ENV = { BENCH_SERVICE_NODE: process.env.BENCH_NODE24 ?? resolve('.data/node24/node_modules/.bin/node') };
+const NODE24_FLAGS = [...BROKER_NODE_FLAGS, '--no-memory-reducer-favors-memory'];
 const VARIANTS: Variant[] = [
   { name: 'base', what: `as shipped: one process, file-stored requests, npm start's flags (${BROKER_NODE_FLAGS.join(' ')})` },
   // The baseline as it shipped: its own code and its own `npm start` flags.
@@ -103,16 +103,10 @@ const VARIANTS: Variant[] = [
       ]
     : []),
   {
-    name: 'node26',
-    what: `our services on Node 26 (BENCH_NODE26, default .data/node26/node_modules/.bin/node: npm i --prefix .data/node26 node@26), npm start's flags less --no-memory-reducer-favors-memory`,
-    env: NODE26_ENV,
-    nodeFlags: NODE26_FLAGS,
-  },
-  {
-    name: 'node26maglev',
-    what: 'node26 with Maglev on (without --no-maglev: V8 14.6 is not the V8 of levers row "nomaglev")',
-    env: NODE26_ENV,
-    nodeFlags: NODE26_FLAGS.filter((f) => f !== '--no-maglev'),
+    name: 'node24',
+    what: `our services on Node 24 (BENCH_NODE24, default .data/node24/node_modules/.bin/node: npm i --prefix .data/node24 node@24), npm start's flags plus --no-memory-reducer-favors-memory`,
+    env: NODE24_ENV,
+    nodeFlags: NODE24_FLAGS,
   },
   { name: 'loginfo', what: 'LOG_LEVEL=info (the default: one access line per request) instead of warn', env: { LOG_LEVEL: 'info' } },
   { name: 'nats215', what: 'nats-server 2.15.3 instead of the PATH one', natsBin: NATS_215 },

@@ -61,7 +61,7 @@ export class ProcessGroup {
     opts: { cwd?: string; stdout?: number; source?: boolean } = {},
   ): ChildProcess {
     const childEnv = { ...process.env, ...env };
-    // A variant's own BENCH_SERVICE_NODE (bench/levers.ts "node26") wins over the harness's.
+    // A variant's own BENCH_SERVICE_NODE (bench/levers.ts "node24") wins over the harness's.
     const p = spawn(nodeFor(script, childEnv), [...nodeArgs, shipped(script, opts.cwd, opts.source ?? process.env.BENCH_SOURCE === '1')], {
       cwd: opts.cwd,
       env: childEnv,
