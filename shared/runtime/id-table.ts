@@ -7,7 +7,8 @@
 // live), and with it every entry that table held: every request's objects were promoted, about 1.4 MB
 // per scavenge at load instead of 0.07 MB, until the next full GC started the chain again (docs/
 // benchmarks.md, levers row "idtable"). An object in dictionary mode has no such link. Node 26 (V8 14)
-// no longer shows it (test/unit/id-table.test.ts measures both kinds in a child process).
+// no longer shows it (test/unit/id-table.test.ts measures both kinds in a child process), yet there
+// too Maps in its place cost 1.15x the broker's CPU per request (levers row "idmap").
 // The price: a string id used as a property name is internalized, a ~60-byte copy in the old generation
 // until the next full GC (about 12% of what it gains per request at max load). Hashing ids to integer
 // keys avoided that but cost ~0.6 µs per table and request for no lower peak (levers row "idhash").
