@@ -4,7 +4,7 @@
 import { rawUpgrade } from '../harness/ws-upgrade.ts';
 import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startStack, type Stack } from '../harness/stack.ts';
 import { waitFor } from '../harness/ports.ts';
 import { SwitchyardWsClient, WsRequestError } from '../../shared/client/ws-client.ts';
@@ -155,5 +155,26 @@ describe('WebSocket API', () => {
     expect(stack.mock.stats.completed).toBe(0);
     socket!.destroy();
     void WS_CLOSE;
+  }, 40_000);
+
+  it('logs a dropped slow socket once, not once for every chunk that arrives before its close', async () => {
+    stack.mock.reset();
+    const { socket } = await upgrade({ authorization: `Bearer ${stack.apiKey}` });
+    socket!.pause();
+    const warn = vi.spyOn(stack.runtime.log, 'warn');
+    try {
+      // An unpaced 32 MB answer: many chunks reach the ingress in the turn the socket is dropped in.
+      const burst = chat('x\nmock:{"tokens":4000,"word_chars":8192}');
+      socket!.write(clientFrame(JSON.stringify({ type: 'create', id: 'burst', body: burst })));
+      await waitFor(() => stack.mock.stats.completed + stack.mock.stats.aborted === 1, {
+        timeoutMs: 30_000,
+        what: 'the upstream answer ended',
+      });
+      await new Promise((r) => setTimeout(r, 500)); // what was relayed has reached the ingress
+      expect(warn.mock.calls.filter((args) => args.includes('websocket client too slow; dropping the socket'))).toHaveLength(1);
+    } finally {
+      warn.mockRestore();
+      socket!.destroy();
+    }
   }, 40_000);
 });

@@ -4,7 +4,7 @@ import { classifyFailure, toFailure } from '../../services/worker/failures.ts';
 import { UpstreamTimeoutError } from '../../services/worker/upstream.ts';
 import { AdapterError } from '../../shared/providers/types.ts';
 import { errors } from '../../shared/protocol/errors.ts';
-import { requestFault } from '../../services/worker/request-faults.ts';
+import { requestFault, translateRequest } from '../../services/worker/request-faults.ts';
 import { upstreamTooLarge } from '../../services/worker/upstream-body.ts';
 import { malformedStream, truncatedStream } from '../../shared/providers/common/stream-errors.ts';
 import { inlineImage } from '../../shared/providers/common/images.ts';
@@ -83,6 +83,20 @@ describe('worker failures', () => {
         code: 'circuit_open',
       },
     });
+  });
+
+  // What test/security/breaker-isolation.test.ts reaches end to end only where JSON.stringify has a
+  // depth limit (V8 13): whatever an adapter's translation throws is the request's fault.
+  it('makes anything a translation throws a non-retryable 400, and passes an AdapterError through', async () => {
+    const overflow = await translateRequest('openai', () => {
+      throw new RangeError('Maximum call stack size exceeded');
+    }).catch((e: unknown) => e);
+    expect(overflow).toBeInstanceOf(AdapterError);
+    expect((overflow as AdapterError).upstream).toMatchObject({ status: 400, retryable: false, error: { code: 'invalid_request' } });
+    expect(classifyFailure(overflow, false)).toMatchObject({ status: 400, retryable: false });
+    const own = new AdapterError(requestFault('openai', new Error('own')));
+    await expect(translateRequest('openai', () => Promise.reject(own))).rejects.toBe(own);
+    await expect(translateRequest('openai', () => 'built')).resolves.toBe('built');
   });
 
   it('keeps the bodies of request faults, oversized answers and broken streams as clients knew them', () => {
